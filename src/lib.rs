@@ -1,0 +1,44 @@
+//! # ehrkit
+//!
+//! Connect EHRs (Epic, Oracle Health/Cerner, Veradigm/Allscripts, MEDITECH,
+//! athenahealth, eClinicalWorks) into one normalized data layer.
+//!
+//! This umbrella crate only re-exports the member crates, each behind a cargo
+//! feature of the same name:
+//!
+//! | feature | crate | what |
+//! |---|---|---|
+//! | `hl7v2` (default) | [`ehrkit-hl7v2`](hl7v2) | zero-copy HL7 v2 parser, datatypes, writer, ACKs |
+//! | `mllp` | [`ehrkit-mllp`](mllp) | MLLP framing; `mllp-tokio` server/client, `mllp-tls` |
+//! | `fhir-model` | [`ehrkit-fhir-model`](fhir_model) | generated typed FHIR R4 resources |
+//! | `mapping` | [`ehrkit-mapping`](mapping) | vendor profiles, v2 → FHIR, patient identity (MPI) |
+//! | `smart-auth` | [`ehrkit-smart-auth`](smart_auth) | SMART App Launch 2 and Backend Services tokens |
+//! | `bulk-data` | [`ehrkit-bulk-data`](bulk_data) | FHIR Bulk Data `$export` and NDJSON |
+//!
+//! `reqwest` switches on the HTTP layers of `smart-auth` and `bulk-data`;
+//! `full` switches on everything.
+#![forbid(unsafe_code)]
+
+#[cfg(feature = "hl7v2")]
+#[doc(inline)]
+pub use ehrkit_hl7v2 as hl7v2;
+
+#[cfg(feature = "mllp")]
+#[doc(inline)]
+pub use ehrkit_mllp as mllp;
+
+#[cfg(feature = "fhir-model")]
+#[doc(inline)]
+pub use ehrkit_fhir_model as fhir_model;
+
+#[cfg(feature = "mapping")]
+#[doc(inline)]
+pub use ehrkit_mapping as mapping;
+
+#[cfg(feature = "smart-auth")]
+#[doc(inline)]
+pub use ehrkit_smart_auth as smart_auth;
+
+#[cfg(feature = "bulk-data")]
+#[doc(inline)]
+pub use ehrkit_bulk_data as bulk_data;
