@@ -1,7 +1,9 @@
 #![no_main]
+//! SMART discovery and token-response JSON: parse → serialize → parse is stable (unknown and
+//! wrongly typed fields kept), CapabilityStatement / OAuth error / discovery state machine never
+//! panic.
 use libfuzzer_sys::fuzz_target;
 
-// Placeholder: being written.
 fuzz_target!(|data: &[u8]| {
-    let _ = data;
+    ehrkit_smart_auth::fuzzing::check_json(data);
 });

@@ -1,7 +1,8 @@
 #![no_main]
+//! SMART scope parser: parse → format → parse is the identity, v1/v2 mappings keep coverage,
+//! errors carry an in-bounds offset, nothing panics.
 use libfuzzer_sys::fuzz_target;
 
-// Placeholder: being written.
 fuzz_target!(|data: &[u8]| {
-    let _ = data;
+    ehrkit_smart_auth::fuzzing::check_scope(data);
 });

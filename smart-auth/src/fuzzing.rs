@@ -1,0 +1,52 @@
+//! Property checks shared by the fuzz targets and `tests/fuzz_seeds.rs`. Not a stable API.
+//!
+//! Each function must never panic on any input except when the property it checks is broken.
+
+use crate::discovery::{Discovery, SmartConfiguration};
+use crate::http::HttpResponse;
+use crate::scope::{Scope, ScopeSet};
+use crate::token::{parse_oauth_error, TokenResponse};
+
+/// Scope parser: parse → format → parse gives the same set, and v1/v2 mappings keep coverage.
+pub fn check_scope(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match ScopeSet::parse(text) {
+        Ok(set) => {
+            let formatted = set.to_string();
+            let again = ScopeSet::parse(&formatted).expect("formatted scopes must parse");
+            assert_eq!(again, set, "scope round-trip");
+            for s in set.iter() {
+                assert!(s.to_v2().covers(s) && s.covers(&s.to_v2()), "v2 mapping");
+                if let Scope::Resource(r) = s {
+                    assert!(r.to_v1().0.covers(r), "v1 mapping must cover");
+                }
+            }
+            assert!(set.difference(&set).all_granted());
+        }
+        Err(crate::Error::Scope { offset, .. }) => assert!(offset <= text.len()),
+        Err(e) => panic!("unexpected error kind: {e}"),
+    }
+}
+
+/// Discovery and token JSON: parse → serialize → parse is stable; nothing panics.
+pub fn check_json(data: &[u8]) {
+    if let Ok((c, _)) = SmartConfiguration::parse(data) {
+        let bytes = c.to_json().to_string().into_bytes();
+        let (c2, _) = SmartConfiguration::parse(&bytes).expect("re-serialized config parses");
+        assert_eq!(c2, c, "smart-configuration round-trip");
+    }
+    if let Ok(t) = TokenResponse::parse(data) {
+        let bytes = t.to_json().to_string().into_bytes();
+        let t2 = TokenResponse::parse(&bytes).expect("re-serialized token response parses");
+        assert_eq!(t2, t, "token response round-trip");
+        let _ = t.granted_scopes();
+    }
+    let _ = SmartConfiguration::from_capability_statement(data);
+    let _ = parse_oauth_error(data);
+    if let Ok(mut d) = Discovery::new("https://fuzz.example/fhir") {
+        let _ = d.on_response(HttpResponse::new(200, data.to_vec()));
+        let _ = d.on_response(HttpResponse::new(200, data.to_vec()));
+    }
+}

@@ -1,0 +1,469 @@
+//! Token requests (authorization_code, refresh_token, client_credentials) and typed token
+//! responses with SMART launch context.
+
+use crate::client_auth::ClientAuth;
+use crate::error::{Error, OAuthError, OAuthErrorCode, Result};
+use crate::http::{HttpRequest, HttpResponse, Method};
+use crate::scope::ScopeSet;
+use crate::secret::Secret;
+use crate::vendor::{Quirk, VendorProfile};
+use serde_json::{Map, Value};
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+/// A registered client at one EHR: identity, authentication and vendor profile.
+#[derive(Clone, Debug)]
+pub struct Client {
+    /// `client_id`.
+    pub client_id: String,
+    /// How to authenticate at the token endpoint.
+    pub auth: ClientAuth,
+    /// Vendor quirks.
+    pub vendor: VendorProfile,
+}
+
+impl Client {
+    /// A client with the standard (quirk-free) profile.
+    pub fn new(client_id: impl Into<String>, auth: ClientAuth) -> Self {
+        Client {
+            client_id: client_id.into(),
+            auth,
+            vendor: VendorProfile::standard(),
+        }
+    }
+
+    /// Sets the vendor profile.
+    pub fn with_vendor(mut self, vendor: VendorProfile) -> Self {
+        self.vendor = vendor;
+        self
+    }
+
+    fn token_request(
+        &self,
+        token_endpoint: &url::Url,
+        mut form: Vec<(&'static str, String)>,
+    ) -> Result<HttpRequest> {
+        let mut headers = vec![
+            (
+                "Content-Type".to_owned(),
+                Secret::new("application/x-www-form-urlencoded"),
+            ),
+            ("Accept".to_owned(), Secret::new("application/json")),
+        ];
+        self.auth.apply(
+            &self.client_id,
+            token_endpoint.as_str(),
+            &mut form,
+            &mut headers,
+        )?;
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form.iter().map(|(k, v)| (*k, v.as_str())))
+            .finish();
+        tracing::debug!(
+            endpoint = %token_endpoint,
+            auth = self.auth.method_name(),
+            "token request"
+        );
+        Ok(HttpRequest {
+            method: Method::Post,
+            url: token_endpoint.clone(),
+            headers,
+            body: Secret::new(body),
+        })
+    }
+
+    /// `grant_type=authorization_code` with the PKCE verifier.
+    pub fn authorization_code_request(
+        &self,
+        token_endpoint: &url::Url,
+        code: &Secret,
+        redirect_uri: &str,
+        code_verifier: &Secret,
+    ) -> Result<HttpRequest> {
+        self.token_request(
+            token_endpoint,
+            vec![
+                ("grant_type", "authorization_code".into()),
+                ("code", code.expose().to_owned()),
+                ("redirect_uri", redirect_uri.to_owned()),
+                ("code_verifier", code_verifier.expose().to_owned()),
+            ],
+        )
+    }
+
+    /// `grant_type=refresh_token`, optionally narrowing the scope.
+    pub fn refresh_request(
+        &self,
+        token_endpoint: &url::Url,
+        refresh_token: &Secret,
+        scope: Option<&ScopeSet>,
+    ) -> Result<HttpRequest> {
+        let mut form = vec![
+            ("grant_type", "refresh_token".to_owned()),
+            ("refresh_token", refresh_token.expose().to_owned()),
+        ];
+        if let Some(s) = scope {
+            form.push(("scope", self.vendor.scopes_to_send(s).to_string()));
+        }
+        self.token_request(token_endpoint, form)
+    }
+
+    /// `grant_type=client_credentials` (Backend Services). SMART requires `private_key_jwt`;
+    /// a client secret is accepted only with [`Quirk::SecretClientCredentials`].
+    pub fn client_credentials_request(
+        &self,
+        token_endpoint: &url::Url,
+        scope: &ScopeSet,
+    ) -> Result<HttpRequest> {
+        match &self.auth {
+            ClientAuth::PrivateKeyJwt(_) => {}
+            ClientAuth::SecretBasic(_) | ClientAuth::SecretPost(_)
+                if self.vendor.has(Quirk::SecretClientCredentials) => {}
+            other => {
+                return Err(Error::ClientAuth(format!(
+                    "client_credentials needs private_key_jwt, not {} (vendor profile `{}`)",
+                    other.method_name(),
+                    self.vendor.name
+                )))
+            }
+        }
+        self.token_request(
+            token_endpoint,
+            vec![
+                ("grant_type", "client_credentials".to_owned()),
+                ("scope", self.vendor.scopes_to_send(scope).to_string()),
+            ],
+        )
+    }
+
+    /// Reads a token endpoint response, applying vendor quirks to errors.
+    pub fn token_response(&self, resp: &HttpResponse) -> Result<TokenResponse> {
+        read_token_response(resp, &self.vendor)
+    }
+}
+
+/// `token_type`, compared case-insensitively.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenType {
+    /// `Bearer` (any case).
+    Bearer,
+    /// `DPoP` (any case).
+    DPoP,
+    /// Anything else, as sent.
+    Other(String),
+}
+
+impl TokenType {
+    /// Parses case-insensitively.
+    pub fn parse(s: &str) -> TokenType {
+        if s.eq_ignore_ascii_case("bearer") {
+            TokenType::Bearer
+        } else if s.eq_ignore_ascii_case("dpop") {
+            TokenType::DPoP
+        } else {
+            TokenType::Other(s.to_owned())
+        }
+    }
+
+    /// Canonical spelling.
+    pub fn as_str(&self) -> &str {
+        match self {
+            TokenType::Bearer => "Bearer",
+            TokenType::DPoP => "DPoP",
+            TokenType::Other(s) => s,
+        }
+    }
+}
+
+/// A successful token response. Access tokens are opaque: never decoded.
+#[derive(Clone, PartialEq)]
+#[non_exhaustive]
+pub struct TokenResponse {
+    /// `access_token`.
+    pub access_token: Secret,
+    /// `token_type` as received; see [`TokenResponse::token_type`] for the typed form.
+    pub token_type_raw: String,
+    /// `expires_in` seconds (numeric strings accepted).
+    pub expires_in: Option<u64>,
+    /// `scope` as granted (raw string).
+    pub scope: Option<String>,
+    /// `refresh_token`.
+    pub refresh_token: Option<Secret>,
+    /// `id_token` (OpenID Connect).
+    pub id_token: Option<Secret>,
+    /// Launch context `patient`.
+    pub patient: Option<String>,
+    /// Launch context `encounter`.
+    pub encounter: Option<String>,
+    /// Launch context `fhirContext` (SMART 2: array of objects; kept as JSON).
+    pub fhir_context: Option<Vec<Value>>,
+    /// `need_patient_banner`.
+    pub need_patient_banner: Option<bool>,
+    /// `smart_style_url`.
+    pub smart_style_url: Option<String>,
+    /// `tenant`.
+    pub tenant: Option<String>,
+    /// `intent`.
+    pub intent: Option<String>,
+    /// Every other member, and known members of the wrong type, as received.
+    pub extra: Map<String, Value>,
+}
+
+impl fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let present = |b: bool| if b { "[redacted]" } else { "None" };
+        f.debug_struct("TokenResponse")
+            .field("access_token", &self.access_token)
+            .field("token_type", &self.token_type_raw)
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .field("refresh_token", &present(self.refresh_token.is_some()))
+            .field("id_token", &present(self.id_token.is_some()))
+            .field("patient", &present(self.patient.is_some()))
+            .field("encounter", &present(self.encounter.is_some()))
+            .field("fhir_context", &present(self.fhir_context.is_some()))
+            .field("need_patient_banner", &self.need_patient_banner)
+            .field("tenant", &self.tenant)
+            .field("intent", &self.intent)
+            .field("extra_fields", &self.extra.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+fn take_opt<T: serde::de::DeserializeOwned>(
+    map: &mut Map<String, Value>,
+    extra: &mut Map<String, Value>,
+    name: &str,
+) -> Option<T> {
+    let v = map.remove(name)?;
+    match serde_json::from_value::<T>(v.clone()) {
+        Ok(t) => Some(t),
+        Err(_) => {
+            extra.insert(name.to_owned(), v);
+            None
+        }
+    }
+}
+
+impl TokenResponse {
+    /// Parses a successful token response body.
+    pub fn parse(body: &[u8]) -> Result<TokenResponse> {
+        let v: Value =
+            serde_json::from_slice(body).map_err(|e| Error::json("token response", &e))?;
+        let Value::Object(mut map) = v else {
+            return Err(Error::TokenResponse("not a JSON object".into()));
+        };
+        let access_token = match map.remove("access_token") {
+            Some(Value::String(s)) if !s.is_empty() => Secret::new(s),
+            _ => return Err(Error::TokenResponse("missing access_token".into())),
+        };
+        let token_type_raw = match map.remove("token_type") {
+            Some(Value::String(s)) => s,
+            _ => return Err(Error::TokenResponse("missing token_type".into())),
+        };
+        let mut extra = Map::new();
+        let expires_in = match map.remove("expires_in") {
+            None => None,
+            Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
+            Some(Value::String(s)) if s.parse::<u64>().is_ok() => {
+                // Tolerated (some servers quote it); kept in extra too so it re-serializes as sent.
+                extra.insert("expires_in".into(), Value::String(s.clone()));
+                s.parse().ok()
+            }
+            Some(other) => {
+                extra.insert("expires_in".into(), other);
+                None
+            }
+        };
+        let secret = |v: Option<String>| v.map(Secret::new);
+        let t = TokenResponse {
+            access_token,
+            token_type_raw,
+            expires_in,
+            scope: take_opt(&mut map, &mut extra, "scope"),
+            refresh_token: secret(take_opt(&mut map, &mut extra, "refresh_token")),
+            id_token: secret(take_opt(&mut map, &mut extra, "id_token")),
+            patient: take_opt(&mut map, &mut extra, "patient"),
+            encounter: take_opt(&mut map, &mut extra, "encounter"),
+            fhir_context: take_opt(&mut map, &mut extra, "fhirContext"),
+            need_patient_banner: take_opt(&mut map, &mut extra, "need_patient_banner"),
+            smart_style_url: take_opt(&mut map, &mut extra, "smart_style_url"),
+            tenant: take_opt(&mut map, &mut extra, "tenant"),
+            intent: take_opt(&mut map, &mut extra, "intent"),
+            extra: Map::new(),
+        };
+        extra.extend(map);
+        Ok(TokenResponse { extra, ..t })
+    }
+
+    /// The typed token type (case-insensitive).
+    pub fn token_type(&self) -> TokenType {
+        TokenType::parse(&self.token_type_raw)
+    }
+
+    /// The granted scopes, if the server listed them and they parse.
+    pub fn granted_scopes(&self) -> Option<Result<ScopeSet>> {
+        self.scope.as_deref().map(ScopeSet::parse)
+    }
+
+    /// The granted scopes, falling back to `requested` when the server omitted `scope`
+    /// (RFC 6749 §5.1: omitted means "as requested").
+    pub fn effective_scopes(&self, requested: &ScopeSet) -> Result<ScopeSet> {
+        match self.granted_scopes() {
+            Some(r) => r,
+            None => Ok(requested.clone()),
+        }
+    }
+
+    /// When the token expires, per `expires_in` counted from `received_at`.
+    pub fn expires_at(&self, received_at: SystemTime) -> Option<SystemTime> {
+        self.expires_in
+            .map(|s| received_at + Duration::from_secs(s))
+    }
+
+    /// Serializes back to JSON with all secrets exposed (for persistence and round-trip tests).
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("access_token".into(), self.access_token.expose().into());
+        m.insert("token_type".into(), self.token_type_raw.clone().into());
+        if let Some(e) = self.expires_in {
+            m.insert("expires_in".into(), e.into());
+        }
+        let mut put = |k: &str, v: Option<Value>| {
+            if let Some(v) = v {
+                m.insert(k.into(), v);
+            }
+        };
+        put("scope", self.scope.clone().map(Value::from));
+        put(
+            "refresh_token",
+            self.refresh_token.as_ref().map(|s| s.expose().into()),
+        );
+        put(
+            "id_token",
+            self.id_token.as_ref().map(|s| s.expose().into()),
+        );
+        put("patient", self.patient.clone().map(Value::from));
+        put("encounter", self.encounter.clone().map(Value::from));
+        put("fhirContext", self.fhir_context.clone().map(Value::from));
+        put(
+            "need_patient_banner",
+            self.need_patient_banner.map(Value::from),
+        );
+        put(
+            "smart_style_url",
+            self.smart_style_url.clone().map(Value::from),
+        );
+        put("tenant", self.tenant.clone().map(Value::from));
+        put("intent", self.intent.clone().map(Value::from));
+        for (k, v) in &self.extra {
+            m.insert(k.clone(), v.clone());
+        }
+        Value::Object(m)
+    }
+
+    /// JSON with `access_token`, `refresh_token` and `id_token` replaced by `"[redacted]"`.
+    pub fn to_redacted_json(&self) -> Value {
+        let mut v = self.to_json();
+        if let Value::Object(m) = &mut v {
+            for k in ["access_token", "refresh_token", "id_token"] {
+                if let Some(x) = m.get_mut(k) {
+                    *x = Value::String("[redacted]".into());
+                }
+            }
+        }
+        v
+    }
+}
+
+/// Parses an OAuth error body (`{"error": ...}`), if the body is one.
+pub fn parse_oauth_error(body: &[u8]) -> Option<OAuthError> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let code = v.get("error")?.as_str()?;
+    let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    Some(OAuthError {
+        code: OAuthErrorCode::from_code(code),
+        description: s("error_description"),
+        uri: s("error_uri"),
+    })
+}
+
+/// Reads a token endpoint response: success, OAuth error, or bare status (with vendor quirks).
+pub fn read_token_response(resp: &HttpResponse, vendor: &VendorProfile) -> Result<TokenResponse> {
+    if resp.is_success() {
+        let mut t = TokenResponse::parse(&resp.body)?;
+        if t.expires_in.is_none() && vendor.has(Quirk::OpaqueAccessTokens) {
+            t.expires_in = Some(vendor.default_lifetime.as_secs());
+        }
+        if let TokenType::Other(_) = t.token_type() {
+            tracing::warn!("token_type is neither Bearer nor DPoP");
+        }
+        return Ok(t);
+    }
+    if let Some(error) = parse_oauth_error(&resp.body) {
+        tracing::warn!(status = resp.status, error = %error.code, "token endpoint error");
+        return Err(Error::OAuth {
+            status: resp.status,
+            error,
+        });
+    }
+    if resp.status == 400 && vendor.has(Quirk::Bare400IsInvalidGrant) {
+        tracing::warn!(vendor = %vendor.name, "bare HTTP 400 read as invalid_grant");
+        return Err(Error::OAuth {
+            status: 400,
+            error: OAuthError {
+                code: OAuthErrorCode::InvalidGrant,
+                description: Some("bare HTTP 400 (vendor quirk Bare400IsInvalidGrant)".into()),
+                uri: None,
+            },
+        });
+    }
+    Err(Error::HttpStatus {
+        status: resp.status,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lowercase_token_type_and_context() {
+        let body = br#"{"access_token":"opaque-xyz","token_type":"bearer","expires_in":"3600",
+            "scope":"launch/patient patient/*.rs","patient":"123","need_patient_banner":true,
+            "fhirContext":[{"reference":"Appointment/9"}],"vendor_x":{"a":1},"tenant":"t1"}"#;
+        let t = TokenResponse::parse(body).unwrap();
+        assert_eq!(t.token_type(), TokenType::Bearer);
+        assert_eq!(t.expires_in, Some(3600));
+        assert_eq!(t.patient.as_deref(), Some("123"));
+        assert_eq!(t.need_patient_banner, Some(true));
+        assert_eq!(t.fhir_context.as_ref().unwrap().len(), 1);
+        assert_eq!(t.extra["vendor_x"]["a"], 1);
+        let dbg = format!("{t:?}");
+        assert!(!dbg.contains("opaque-xyz") && !dbg.contains("123"), "{dbg}");
+        let back = TokenResponse::parse(t.to_json().to_string().as_bytes()).unwrap();
+        assert_eq!(back, t);
+        assert_eq!(t.to_redacted_json()["access_token"], "[redacted]");
+    }
+
+    #[test]
+    fn errors() {
+        let v = VendorProfile::standard();
+        let e = read_token_response(
+            &HttpResponse::new(400, &br#"{"error":"invalid_grant"}"#[..]),
+            &v,
+        );
+        assert!(
+            matches!(e, Err(Error::OAuth { status: 400, error }) if error.code == OAuthErrorCode::InvalidGrant)
+        );
+        let e = read_token_response(&HttpResponse::new(400, Vec::new()), &v);
+        assert!(matches!(e, Err(Error::HttpStatus { status: 400 })));
+        let e = read_token_response(&HttpResponse::new(400, Vec::new()), &VendorProfile::epic());
+        assert!(
+            matches!(e, Err(Error::OAuth { error, .. }) if error.code == OAuthErrorCode::InvalidGrant)
+        );
+        assert!(TokenResponse::parse(br#"{"token_type":"Bearer"}"#).is_err());
+        assert!(TokenResponse::parse(br#"{"access_token":"a"}"#).is_err());
+    }
+}
