@@ -1,7 +1,8 @@
 #![no_main]
+//! Bulk export manifest parser: never panics; parse → serialise → parse is
+//! the identity. Also exercises the OperationOutcome and Retry-After parsers.
 use libfuzzer_sys::fuzz_target;
 
-// Placeholder: being written.
 fuzz_target!(|data: &[u8]| {
-    let _ = data;
+    ehrkit_bulk_data::fuzzing::check_manifest(data);
 });

@@ -1,7 +1,8 @@
 #![no_main]
+//! NDJSON reader: never panics; accepted records agree with serde_json on
+//! `resourceType` and survive write → read (see `ehrkit_bulk_data::fuzzing`).
 use libfuzzer_sys::fuzz_target;
 
-// Placeholder: being written.
 fuzz_target!(|data: &[u8]| {
-    let _ = data;
+    ehrkit_bulk_data::fuzzing::check_ndjson(data);
 });

@@ -1,0 +1,630 @@
+//! HTTP driver for `$export` over reqwest (feature `reqwest`).
+//!
+//! It runs the sans-IO machine of [`crate::export`]: kick-off, polling with
+//! tokio sleeps, manifest paging, cancel, and streamed downloads with
+//! transparent gzip/deflate decoding. Redirects are followed by this module,
+//! never by reqwest (its redirect policy is off), so the bearer token goes
+//! only to the origin of the file URL named in the manifest.
+
+use std::future::Future;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use futures_util::{StreamExt, TryStreamExt};
+use reqwest::header::{ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, LOCATION};
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::export::{
+    may_send_token, on_cancel_response, on_kickoff_response, redirect_target, same_origin,
+    server_error, ExportJob, ExportRequest, FileCheck, FileKind, HttpRequest, HttpResponse,
+    Kickoff, Method, PollConfig, PollStep, Progress,
+};
+use crate::manifest::{Manifest, OutputFile};
+use crate::ndjson::{PushReader, RawRecord, ReaderOptions};
+use crate::outcome::OperationOutcome;
+use crate::scan::is_valid_type_name;
+
+/// Source of bearer tokens. `ehrkit-smart-auth`'s token store plugs in here;
+/// [`StaticToken`] and [`NoAuth`] cover tests and open servers.
+pub trait TokenProvider: Send + Sync {
+    /// The current access token (fetching or renewing it if it is about to
+    /// expire), or `None` when the server needs no authorisation.
+    fn token(&self) -> impl Future<Output = Result<Option<String>>> + Send;
+    /// Called after a `401`: drop any cached token and get a fresh one.
+    fn refresh(&self) -> impl Future<Output = Result<Option<String>>> + Send;
+}
+
+/// A fixed token (refresh returns the same one).
+#[derive(Clone)]
+pub struct StaticToken(String);
+
+impl StaticToken {
+    /// A provider that always returns `token`.
+    pub fn new(token: impl Into<String>) -> Self {
+        StaticToken(token.into())
+    }
+}
+
+impl std::fmt::Debug for StaticToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StaticToken(<redacted>)")
+    }
+}
+
+impl TokenProvider for StaticToken {
+    async fn token(&self) -> Result<Option<String>> {
+        Ok(Some(self.0.clone()))
+    }
+    async fn refresh(&self) -> Result<Option<String>> {
+        Ok(Some(self.0.clone()))
+    }
+}
+
+/// No authorisation at all (open test servers).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoAuth;
+
+impl TokenProvider for NoAuth {
+    async fn token(&self) -> Result<Option<String>> {
+        Ok(None)
+    }
+    async fn refresh(&self) -> Result<Option<String>> {
+        Ok(None)
+    }
+}
+
+impl<T: TokenProvider> TokenProvider for Arc<T> {
+    fn token(&self) -> impl Future<Output = Result<Option<String>>> + Send {
+        (**self).token()
+    }
+    fn refresh(&self) -> impl Future<Output = Result<Option<String>>> + Send {
+        (**self).refresh()
+    }
+}
+
+/// Client settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// Polling policy (clamp range, backoff, deadline).
+    pub poll: PollConfig,
+    /// Files downloaded at the same time (default 4).
+    pub parallel_downloads: usize,
+    /// Redirects followed per download (default 5).
+    pub max_redirects: u32,
+    /// NDJSON reader options for downloads (maximum line length).
+    pub reader: ReaderOptions,
+    /// Check each file's record count against the manifest (default true).
+    pub check_counts: bool,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            poll: PollConfig::default(),
+            parallel_downloads: 4,
+            max_redirects: 5,
+            reader: ReaderOptions::default(),
+            check_counts: true,
+        }
+    }
+}
+
+impl ClientConfig {
+    /// Sets the polling policy.
+    pub fn poll(mut self, p: PollConfig) -> Self {
+        self.poll = p;
+        self
+    }
+    /// Sets the number of parallel downloads (at least 1).
+    pub fn parallel_downloads(mut self, n: usize) -> Self {
+        self.parallel_downloads = n.max(1);
+        self
+    }
+    /// Sets the maximum NDJSON line length for downloads.
+    pub fn max_line_len(mut self, n: usize) -> Self {
+        self.reader.max_line_len = n;
+        self
+    }
+    /// Turns the per-file count check on or off.
+    pub fn check_counts(mut self, on: bool) -> Self {
+        self.check_counts = on;
+        self
+    }
+}
+
+/// A file written by [`BulkClient::download_all`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct DownloadedFile {
+    /// Which manifest array it came from.
+    pub kind: FileKind,
+    /// The entry's `type`.
+    pub resource_type: String,
+    /// Where it was written (decoded NDJSON).
+    pub path: PathBuf,
+    /// Records in it.
+    pub records: u64,
+}
+
+/// The `$export` HTTP client.
+#[derive(Debug, Clone)]
+pub struct BulkClient<P> {
+    http: reqwest::Client,
+    base: Url,
+    tokens: P,
+    config: ClientConfig,
+}
+
+/// Streaming decoder for `Content-Encoding` (and gzip files served without it).
+enum Decoder {
+    /// Waiting for the first two bytes to pick a decoder.
+    Sniff {
+        declared: Declared,
+        head: Vec<u8>,
+    },
+    Identity,
+    Gzip(flate2::write::MultiGzDecoder<Vec<u8>>),
+    Zlib(flate2::write::ZlibDecoder<Vec<u8>>),
+    Deflate(flate2::write::DeflateDecoder<Vec<u8>>),
+}
+
+#[derive(Clone, Copy)]
+enum Declared {
+    None,
+    Gzip,
+    Deflate,
+}
+
+impl Decoder {
+    fn new(content_encoding: Option<&str>) -> Result<Self> {
+        let declared = match content_encoding.map(|s| s.trim().to_ascii_lowercase()) {
+            None => Declared::None,
+            Some(e) if e.is_empty() || e == "identity" => Declared::None,
+            Some(e) if e == "gzip" || e == "x-gzip" => Declared::Gzip,
+            Some(e) if e == "deflate" => Declared::Deflate,
+            Some(_) => {
+                return Err(Error::Protocol(
+                    "unsupported Content-Encoding on a download".into(),
+                ))
+            }
+        };
+        Ok(Decoder::Sniff {
+            declared,
+            head: Vec::new(),
+        })
+    }
+
+    fn pick(declared: Declared, head: &[u8]) -> Decoder {
+        match declared {
+            Declared::Gzip => Decoder::Gzip(flate2::write::MultiGzDecoder::new(Vec::new())),
+            Declared::Deflate => {
+                // "deflate" should be zlib-wrapped; some servers send raw deflate.
+                let zlib = head.len() >= 2
+                    && head[0] & 0x0f == 8
+                    && (u16::from(head[0]) << 8 | u16::from(head[1])) % 31 == 0;
+                if zlib {
+                    Decoder::Zlib(flate2::write::ZlibDecoder::new(Vec::new()))
+                } else {
+                    Decoder::Deflate(flate2::write::DeflateDecoder::new(Vec::new()))
+                }
+            }
+            Declared::None if head.starts_with(&[0x1f, 0x8b]) => {
+                Decoder::Gzip(flate2::write::MultiGzDecoder::new(Vec::new()))
+            }
+            Declared::None => Decoder::Identity,
+        }
+    }
+
+    fn push(&mut self, chunk: &[u8], out: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        if let Decoder::Sniff { declared, head } = self {
+            head.extend_from_slice(chunk);
+            if head.len() < 2 {
+                return Ok(());
+            }
+            let head = std::mem::take(head);
+            *self = Self::pick(*declared, &head);
+            return self.push(&head, out);
+        }
+        fn run<W: Write>(
+            w: &mut W,
+            inner: impl FnOnce(&mut W) -> &mut Vec<u8>,
+            chunk: &[u8],
+            out: &mut dyn FnMut(&[u8]) -> Result<()>,
+        ) -> Result<()> {
+            w.write_all(chunk).map_err(decode_err)?;
+            let v = inner(w);
+            if !v.is_empty() {
+                out(v)?;
+                v.clear();
+            }
+            Ok(())
+        }
+        match self {
+            Decoder::Sniff { .. } => Ok(()),
+            Decoder::Identity => out(chunk),
+            Decoder::Gzip(d) => run(d, |d| d.get_mut(), chunk, out),
+            Decoder::Zlib(d) => run(d, |d| d.get_mut(), chunk, out),
+            Decoder::Deflate(d) => run(d, |d| d.get_mut(), chunk, out),
+        }
+    }
+
+    fn finish(&mut self, out: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        if let Decoder::Sniff { declared, head } = self {
+            let head = std::mem::take(head);
+            if head.is_empty() {
+                return Ok(());
+            }
+            *self = Self::pick(*declared, &head);
+            self.push(&head, out)?;
+        }
+        let v = match self {
+            Decoder::Sniff { .. } | Decoder::Identity => return Ok(()),
+            Decoder::Gzip(d) => {
+                d.try_finish().map_err(decode_err)?;
+                d.get_mut()
+            }
+            Decoder::Zlib(d) => {
+                d.try_finish().map_err(decode_err)?;
+                d.get_mut()
+            }
+            Decoder::Deflate(d) => {
+                d.try_finish().map_err(decode_err)?;
+                d.get_mut()
+            }
+        };
+        if !v.is_empty() {
+            out(v)?;
+            v.clear();
+        }
+        Ok(())
+    }
+}
+
+fn decode_err(e: std::io::Error) -> Error {
+    Error::Protocol(format!("download body does not decompress: {e}"))
+}
+
+fn method(m: Method) -> reqwest::Method {
+    match m {
+        Method::Get => reqwest::Method::GET,
+        Method::Post => reqwest::Method::POST,
+        Method::Delete => reqwest::Method::DELETE,
+    }
+}
+
+impl<P: TokenProvider> BulkClient<P> {
+    /// A client for the FHIR server at `fhir_base`, with default settings.
+    pub fn new(fhir_base: Url, tokens: P) -> Result<Self> {
+        Self::with_config(fhir_base, tokens, ClientConfig::default())
+    }
+
+    /// A client with explicit settings.
+    pub fn with_config(fhir_base: Url, tokens: P, config: ClientConfig) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            // Redirects are handled here, so the token never crosses origins.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(BulkClient {
+            http,
+            base: fhir_base,
+            tokens,
+            config,
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// Sends a request with the current token (one retry with a refreshed
+    /// token after a 401) and reads the whole (small) response.
+    async fn fetch(&self, req: &HttpRequest) -> Result<HttpResponse> {
+        let mut refreshed = false;
+        loop {
+            let mut rb = self.http.request(method(req.method), req.url.clone());
+            for (k, v) in &req.headers {
+                rb = rb.header(*k, v);
+            }
+            if let Some(b) = &req.body {
+                rb = rb.body(b.clone());
+            }
+            let token = if refreshed {
+                self.tokens.refresh().await?
+            } else {
+                self.tokens.token().await?
+            };
+            let authed = token.is_some();
+            if let Some(t) = token {
+                rb = rb.bearer_auth(t);
+            }
+            let resp = rb.send().await?;
+            let status = resp.status().as_u16();
+            if status == 401 && authed && !refreshed {
+                tracing::info!("401 from the FHIR server: refreshing the token once");
+                refreshed = true;
+                continue;
+            }
+            let headers = resp
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect();
+            let body = resp.bytes().await?.to_vec();
+            return Ok(HttpResponse::new(status, headers, body));
+        }
+    }
+
+    /// Sends the kick-off and returns the running job. A 429/503 answer is
+    /// waited out (clamped `Retry-After`) and the kick-off resent.
+    pub async fn kick_off(&self, request: &ExportRequest) -> Result<ExportJob> {
+        let http = request.to_http(&self.base)?;
+        let mut tries = 0u32;
+        loop {
+            let resp = self.fetch(&http).await?;
+            match on_kickoff_response(&resp, &http.url, &self.config.poll, SystemTime::now())? {
+                Kickoff::Accepted(url) => {
+                    tracing::info!("export accepted");
+                    return Ok(ExportJob::new(
+                        url,
+                        self.config.poll.clone(),
+                        SystemTime::now(),
+                    ));
+                }
+                Kickoff::RetryAfter(wait) => {
+                    tries += 1;
+                    if tries > self.config.poll.max_transient_errors {
+                        return Err(Error::TooManyRetries {
+                            attempts: tries,
+                            last_status: Some(resp.status),
+                        });
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    /// A job for a status URL saved earlier (e.g. before a restart).
+    pub fn resume(&self, status_url: Url) -> ExportJob {
+        ExportJob::resume(status_url, self.config.poll.clone(), SystemTime::now())
+    }
+
+    /// Polls until the export completes, calling `on_progress` before each
+    /// wait; follows manifest `link` paging and returns the whole manifest.
+    pub async fn wait<F: FnMut(&Progress)>(
+        &self,
+        job: &mut ExportJob,
+        mut on_progress: F,
+    ) -> Result<Manifest> {
+        loop {
+            let step = match self.fetch(&job.poll_request()).await {
+                Ok(resp) => job.on_status_response(&resp, SystemTime::now())?,
+                Err(Error::Http(e)) => {
+                    tracing::warn!(error = %e, "network error while polling");
+                    PollStep::Wait(job.on_transport_error(SystemTime::now())?)
+                }
+                Err(e) => return Err(e),
+            };
+            match step {
+                PollStep::Wait(p) => {
+                    on_progress(&p);
+                    tokio::time::sleep(p.next_poll_in).await;
+                }
+                PollStep::Complete(m) => {
+                    let mut m = *m;
+                    self.follow_pages(&mut m).await?;
+                    return Ok(m);
+                }
+            }
+        }
+    }
+
+    async fn follow_pages(&self, m: &mut Manifest) -> Result<()> {
+        let mut pages = 0u32;
+        while let Some(next) = m.next_page() {
+            pages += 1;
+            if pages > 100_000 {
+                return Err(Error::Protocol("manifest paging does not end".into()));
+            }
+            let req = HttpRequest {
+                method: Method::Get,
+                url: Url::parse(next)?,
+                headers: vec![("Accept", "application/json".to_owned())],
+                body: None,
+            };
+            let resp = self.fetch(&req).await?;
+            if resp.status != 200 {
+                return Err(server_error(resp.status, "manifest page", &resp.body));
+            }
+            m.merge_page(Manifest::from_json(&resp.body)?);
+        }
+        Ok(())
+    }
+
+    /// Cancels a running export (`DELETE` on its status URL).
+    pub async fn cancel(&self, job: &ExportJob) -> Result<()> {
+        let resp = self.fetch(&job.cancel_request()).await?;
+        on_cancel_response(&resp)
+    }
+
+    /// Streams one file of the manifest, decoding gzip/deflate, checking each
+    /// record's type (and the count at the end), and calling `on_record` for
+    /// each record. Returns the number of records.
+    pub async fn download<F>(
+        &self,
+        manifest: &Manifest,
+        entry: &OutputFile,
+        kind: FileKind,
+        mut on_record: F,
+    ) -> Result<u64>
+    where
+        F: FnMut(RawRecord<'_>) -> Result<()>,
+    {
+        let file_url = Url::parse(&entry.url)?;
+        let mut url = file_url.clone();
+        let mut hops = 0u32;
+        let mut refreshed = false;
+        let resp = loop {
+            let mut rb = self
+                .http
+                .get(url.clone())
+                .header(ACCEPT, "application/fhir+ndjson")
+                .header(ACCEPT_ENCODING, "gzip, deflate");
+            let mut authed = false;
+            if may_send_token(manifest.requires_access_token, &file_url, &url) {
+                let token = if refreshed {
+                    self.tokens.refresh().await?
+                } else {
+                    self.tokens.token().await?
+                };
+                if let Some(t) = token {
+                    rb = rb.bearer_auth(t);
+                    authed = true;
+                }
+            }
+            let resp = rb.send().await?;
+            let status = resp.status().as_u16();
+            if status == 401 && authed && !refreshed {
+                refreshed = true;
+                continue;
+            }
+            let location = resp
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            if let Some(next) = redirect_target(&url, status, location.as_deref())? {
+                hops += 1;
+                if hops > self.config.max_redirects {
+                    return Err(Error::Protocol("too many redirects on a download".into()));
+                }
+                tracing::debug!(
+                    cross_origin = !same_origin(&file_url, &next),
+                    "following a download redirect"
+                );
+                url = next;
+                continue;
+            }
+            if !(200..300).contains(&status) {
+                let body = resp.bytes().await.unwrap_or_default();
+                return Err(server_error(status, "download", &body));
+            }
+            break resp;
+        };
+        let encoding = resp
+            .headers()
+            .get(CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut decoder = Decoder::new(encoding.as_deref())?;
+        let mut check = FileCheck::new(entry, kind);
+        let mut reader =
+            PushReader::new(self.config.reader.clone().name(file_url.path().to_owned()));
+        {
+            let mut cb = |rec: RawRecord<'_>| -> Result<()> {
+                check.record(&rec)?;
+                on_record(rec)
+            };
+            let mut feed = |bytes: &[u8]| reader.feed(bytes, &mut cb);
+            let mut body = resp.bytes_stream();
+            while let Some(chunk) = body.next().await {
+                decoder.push(&chunk?, &mut feed)?;
+            }
+            decoder.finish(&mut feed)?;
+        }
+        reader.finish(&mut |rec: RawRecord<'_>| {
+            check.record(&rec)?;
+            on_record(rec)
+        })?;
+        if self.config.check_counts {
+            check.finish()
+        } else {
+            Ok(reader.records_read())
+        }
+    }
+
+    /// Downloads one file into `path` as decoded NDJSON.
+    pub async fn download_to_file(
+        &self,
+        manifest: &Manifest,
+        entry: &OutputFile,
+        kind: FileKind,
+        path: &Path,
+    ) -> Result<u64> {
+        let mut out = std::io::BufWriter::with_capacity(256 * 1024, std::fs::File::create(path)?);
+        let n = self
+            .download(manifest, entry, kind, |rec| {
+                out.write_all(rec.json().as_bytes())?;
+                out.write_all(b"\n")?;
+                Ok(())
+            })
+            .await?;
+        out.flush()?;
+        Ok(n)
+    }
+
+    /// Downloads every `output`, `error` and `deleted` file into `dir`, at
+    /// most [`ClientConfig::parallel_downloads`] at a time. Files are named
+    /// `<Type>.<n>.ndjson`, `error.<n>.ndjson` and `deleted.<n>.ndjson`.
+    pub async fn download_all(
+        &self,
+        manifest: &Manifest,
+        dir: &Path,
+    ) -> Result<Vec<DownloadedFile>> {
+        std::fs::create_dir_all(dir)?;
+        let mut jobs = Vec::new();
+        for (i, e) in manifest.output.iter().enumerate() {
+            let t = if is_valid_type_name(&e.resource_type) {
+                e.resource_type.as_str()
+            } else {
+                "unknown"
+            };
+            jobs.push((FileKind::Output, e, dir.join(format!("{t}.{i:04}.ndjson"))));
+        }
+        for (i, e) in manifest.error.iter().enumerate() {
+            jobs.push((FileKind::Error, e, dir.join(format!("error.{i:04}.ndjson"))));
+        }
+        for (i, e) in manifest.deleted.iter().enumerate() {
+            jobs.push((
+                FileKind::Deleted,
+                e,
+                dir.join(format!("deleted.{i:04}.ndjson")),
+            ));
+        }
+        futures_util::stream::iter(jobs.into_iter().map(|(kind, e, path)| async move {
+            let records = self.download_to_file(manifest, e, kind, &path).await?;
+            Ok::<_, Error>(DownloadedFile {
+                kind,
+                resource_type: e.resource_type.clone(),
+                path,
+                records,
+            })
+        }))
+        .buffer_unordered(self.config.parallel_downloads.max(1))
+        .try_collect()
+        .await
+    }
+
+    /// Downloads the `error` files and parses their OperationOutcomes.
+    pub async fn error_outcomes(&self, manifest: &Manifest) -> Result<Vec<OperationOutcome>> {
+        let mut all = Vec::new();
+        for e in &manifest.error {
+            self.download(manifest, e, FileKind::Error, |rec| {
+                all.push(rec.deserialize::<OperationOutcome>()?);
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(all)
+    }
+}

@@ -1,0 +1,173 @@
+//! The crate's error type.
+
+use std::fmt;
+
+use crate::outcome::OperationOutcome;
+
+/// Where in an NDJSON stream an error happened.
+///
+/// `name` is whatever the caller gave the reader (a file name or a URL path);
+/// the location never contains record content, so it is safe to log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// Name of the stream (file name, URL) if the caller set one.
+    pub name: Option<String>,
+    /// 1-based line number.
+    pub line: u64,
+    /// Byte offset of the start of the line in the (decoded) stream.
+    pub offset: u64,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.name {
+            Some(n) => write!(f, "{n}:{} (byte {})", self.line, self.offset),
+            None => write!(f, "line {} (byte {})", self.line, self.offset),
+        }
+    }
+}
+
+/// Why an NDJSON line was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NdjsonErrorKind {
+    /// The line is longer than the configured maximum.
+    LineTooLong {
+        /// The configured maximum, in bytes.
+        max: usize,
+    },
+    /// The line is not valid UTF-8; `valid_up_to` is the byte index in the line.
+    InvalidUtf8 {
+        /// Bytes of the line that were valid before the first bad sequence.
+        valid_up_to: usize,
+    },
+    /// The line is not a JSON object (does not start with `{` / end with `}`),
+    /// or its structure is broken before the `resourceType` key was found.
+    NotAnObject {
+        /// Byte index in the line where the scanner gave up.
+        at: usize,
+    },
+    /// The object has no top-level `resourceType` string.
+    MissingResourceType,
+    /// `resourceType` is present but not a valid FHIR type name.
+    InvalidResourceType,
+    /// The last line of the stream has no newline and is not a complete JSON
+    /// object: the file was cut short.
+    Truncated,
+    /// The record's type is not the one the manifest announced.
+    UnexpectedType {
+        /// Type announced by the manifest entry.
+        expected: String,
+        /// Type found in the record.
+        found: String,
+    },
+    /// Deserialising the record into the requested type failed.
+    Deserialize {
+        /// serde_json's message (it names a column and the expected shape, never the value).
+        message: String,
+    },
+}
+
+impl fmt::Display for NdjsonErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::LineTooLong { max } => write!(f, "line longer than the maximum of {max} bytes"),
+            Self::InvalidUtf8 { valid_up_to } => {
+                write!(f, "invalid UTF-8 after {valid_up_to} bytes of the line")
+            }
+            Self::NotAnObject { at } => write!(f, "not a JSON object (column {at})"),
+            Self::MissingResourceType => f.write_str("no top-level resourceType"),
+            Self::InvalidResourceType => f.write_str("resourceType is not a valid FHIR type name"),
+            Self::Truncated => f.write_str("last line is truncated (no newline, incomplete JSON)"),
+            Self::UnexpectedType { expected, found } => {
+                write!(
+                    f,
+                    "record of type {found} in a file announced as {expected}"
+                )
+            }
+            Self::Deserialize { message } => write!(f, "cannot deserialize record: {message}"),
+        }
+    }
+}
+
+/// Errors from this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An NDJSON line was rejected.
+    #[error("NDJSON error at {location}: {kind}")]
+    Ndjson {
+        /// Where.
+        location: Location,
+        /// What.
+        kind: NdjsonErrorKind,
+    },
+    /// Reading or writing the underlying stream failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The export request cannot be built as asked (e.g. `patient` with GET).
+    #[error("invalid export request: {0}")]
+    InvalidRequest(String),
+    /// A URL could not be parsed or joined.
+    #[error("invalid URL: {0}")]
+    Url(#[from] url::ParseError),
+    /// The server answered with an error status. `outcome` is the parsed
+    /// OperationOutcome body when there was one.
+    #[error("server answered {status} during {stage}{}", outcome_summary(.outcome))]
+    Server {
+        /// HTTP status code.
+        status: u16,
+        /// Which step failed: `kick-off`, `status`, `download`, `cancel`.
+        stage: &'static str,
+        /// The OperationOutcome, when the body held one.
+        outcome: Option<Box<OperationOutcome>>,
+    },
+    /// A response was not what the protocol requires (e.g. 202 without
+    /// `Content-Location`, a manifest that is not valid JSON).
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The overall deadline for the export passed.
+    #[error("export deadline of {0:?} exceeded")]
+    DeadlineExceeded(std::time::Duration),
+    /// Too many transient errors (5xx, network) in a row while polling.
+    #[error("gave up after {attempts} transient errors in a row (last status {last_status:?})")]
+    TooManyRetries {
+        /// How many attempts failed in a row.
+        attempts: u32,
+        /// Last HTTP status seen, if any.
+        last_status: Option<u16>,
+    },
+    /// A downloaded file held a different number of records than announced.
+    #[error("file {url_path} announced {expected} records but held {found}")]
+    CountMismatch {
+        /// Path part of the file URL (no query string, which may hold signatures).
+        url_path: String,
+        /// Count from the manifest.
+        expected: u64,
+        /// Count found.
+        found: u64,
+    },
+    /// The token provider failed.
+    #[error("token provider: {0}")]
+    Token(String),
+    /// The HTTP client failed (connection, TLS, body read).
+    #[cfg(feature = "reqwest")]
+    #[error("HTTP: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+fn outcome_summary(o: &Option<Box<OperationOutcome>>) -> String {
+    match o {
+        Some(o) => format!(" ({})", o.summary()),
+        None => String::new(),
+    }
+}
+
+impl Error {
+    pub(crate) fn ndjson(location: Location, kind: NdjsonErrorKind) -> Self {
+        Error::Ndjson { location, kind }
+    }
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
