@@ -49,6 +49,9 @@
 //! - [`ndjson`] — streaming reader (sync, push, async with feature `tokio`) and writer.
 //! - [`outcome`] — `OperationOutcome`.
 //! - `client` (feature `reqwest`) — the HTTP driver with a [`TokenProvider`](client::TokenProvider).
+//! - `smart` (features `smart-auth` + `reqwest`; the umbrella `ehrkit/reqwest` turns both on) — SMART Backend Services tokens
+//!   from `ehrkit-smart-auth` (discovery, signed RS384/ES384 client assertion, shared token
+//!   store with renewal before expiry and one refresh after a `401`) as a `TokenProvider`.
 #![forbid(unsafe_code)]
 
 pub mod error;
@@ -63,6 +66,9 @@ pub mod fuzzing;
 
 #[cfg(feature = "reqwest")]
 pub mod client;
+
+#[cfg(all(feature = "smart-auth", feature = "reqwest"))]
+pub mod smart;
 
 pub use error::{Error, Location, NdjsonErrorKind, Result};
 pub use manifest::{Link, Manifest, OutputFile};
