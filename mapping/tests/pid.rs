@@ -1,0 +1,118 @@
+//! PID → PatientRecord on authored messages and the shared HL7 v2 corpus.
+
+use ehrkit_mapping::identity::normalize::DatePrecision;
+use ehrkit_mapping::identity::pid::{record_from_hl7, PidError};
+use ehrkit_mapping::identity::{FsModel, MatchConfig, NameType, PatientIndex, Sex, Ssn, Verdict};
+
+fn data(name: &str) -> Vec<u8> {
+    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/").to_string() + name).unwrap()
+}
+
+#[test]
+fn pid_fields_map_in_order() {
+    let r = record_from_hl7(&data("adt_a04_pid.hl7")).unwrap();
+    assert_eq!(r.key, "EPIC|12345");
+    let ids: Vec<(&str, &str, &str)> = r
+        .identifiers
+        .iter()
+        .map(|i| (i.authority.as_str(), i.id_type.as_str(), i.value.as_str()))
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            ("EPIC", "MR", "12345"),
+            ("SSA", "SS", "987-65-4321"),
+            ("CERNER", "MR", "A77")
+        ]
+    );
+    assert_eq!(r.names.len(), 2);
+    assert_eq!(r.names[0].family, "O'Brien");
+    assert_eq!(r.names[0].given, "Robert");
+    assert_eq!(r.names[0].middle, vec!["James".to_string()]);
+    assert_eq!(r.names[0].suffix.as_deref(), Some("Jr"));
+    assert_eq!(r.names[0].prefix.as_deref(), Some("Dr"));
+    assert_eq!(r.names[0].name_type, NameType::Legal);
+    assert_eq!(r.names[1].name_type, NameType::Maiden);
+    let dob = r.birth_date.unwrap();
+    assert_eq!((dob.year, dob.month, dob.day), (1970, Some(3), Some(14)));
+    assert_eq!(r.sex, Some(Sex::Male));
+    assert_eq!(
+        r.addresses[0].lines,
+        vec!["12 Elm St".to_string(), "Apt 4".to_string()]
+    );
+    assert_eq!(r.addresses[0].city, "Springfield");
+    assert_eq!(r.addresses[0].postcode, "01101-2233");
+    assert_eq!(r.addresses[0].address_type.as_deref(), Some("H"));
+    assert_eq!(
+        r.phones,
+        vec!["4135550101".to_string(), "(413)555-0199".to_string()]
+    );
+    assert_eq!(r.emails, vec!["bob@example.org".to_string()]);
+    assert_eq!(r.ssn, Some(Ssn::Full("123456789".into())));
+}
+
+#[test]
+fn two_feeds_resolve_to_one_patient() {
+    let a = record_from_hl7(&data("adt_a04_pid.hl7")).unwrap();
+    let b = record_from_hl7(&data("adt_a08_pid.hl7")).unwrap();
+    assert_eq!(b.key, "CERNER|A77");
+    assert_eq!(b.birth_date.unwrap().precision(), DatePrecision::Year);
+    let idx = PatientIndex::new(FsModel::untrained(MatchConfig::default()));
+    let ea = idx.upsert(a).unwrap().enterprise_id;
+    let c = idx.query(&b, 3).unwrap();
+    assert_eq!(c[0].score.verdict, Verdict::Match);
+    assert_eq!(idx.upsert(b).unwrap().enterprise_id, ea);
+}
+
+#[test]
+fn errors_are_reported() {
+    assert!(matches!(
+        record_from_hl7(&data("pid_without_id.hl7")),
+        Err(PidError::NoIdentifier)
+    ));
+    assert!(matches!(
+        record_from_hl7(b"MSH|^~\\&|A|B|C|D|2024||ADT^A01|1|P|2.5\rEVN|A01\r"),
+        Err(PidError::NoPid)
+    ));
+    assert!(matches!(
+        record_from_hl7(b"not hl7"),
+        Err(PidError::Parse(_))
+    ));
+}
+
+#[test]
+fn shared_corpus_pid_segments() {
+    let dir = std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/corpus/hl7v2"
+    ));
+    if !dir.is_dir() {
+        eprintln!("NOTICE: ../shared absent, skipping PID corpus test");
+        return;
+    }
+    let (mut built, mut with_pid) = (0, 0);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for p in files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "hl7"))
+    {
+        let bytes = std::fs::read(p).unwrap();
+        match record_from_hl7(&bytes) {
+            Ok(r) => {
+                with_pid += 1;
+                built += 1;
+                assert!(!r.key.is_empty());
+                assert!(!r.identifiers.is_empty());
+            }
+            Err(PidError::NoIdentifier) => with_pid += 1,
+            Err(PidError::NoPid | PidError::Parse(_)) => {}
+            Err(e) => panic!("{}: {e}", p.display()),
+        }
+    }
+    eprintln!("PID corpus: {built} records built from {with_pid} messages with PID");
+    assert!(built >= 20, "only {built} records");
+}
