@@ -35,6 +35,9 @@
 
 pub mod identity;
 
+#[doc(hidden)]
+pub mod fuzzing;
+
 /// Any error of this crate (each module also exposes its own error type).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -1,0 +1,8 @@
+#![no_main]
+//! MPI input paths (HL7 v2 PID and FEBRL-style CSV): never panic; built records score
+//! finitely and symmetrically.
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    ehrkit_mapping::fuzzing::check_mpi_input(data);
+});
