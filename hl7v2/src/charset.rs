@@ -1,0 +1,167 @@
+//! Character sets named in MSH-18 (HL7 table 0211) and their decoding to UTF-8.
+
+use std::borrow::Cow;
+
+/// A character set a message's bytes are decoded from. Built from MSH-18 with [`Charset::from_msh18`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Charset(Kind);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Utf8,
+    Latin1,
+    Other(&'static encoding_rs::Encoding),
+}
+
+impl Default for Charset {
+    fn default() -> Self {
+        Charset::UTF8
+    }
+}
+
+impl Charset {
+    /// UTF-8 (also used for ASCII and an empty MSH-18).
+    pub const UTF8: Charset = Charset(Kind::Utf8);
+    /// ISO 8859-1 (Latin-1): every byte is the code point of the same value.
+    pub const LATIN1: Charset = Charset(Kind::Latin1);
+
+    /// The character set for an MSH-18 value (table 0211), e.g. `UNICODE UTF-8`, `8859/1`, `ASCII`.
+    /// Empty means the HL7 default (ASCII, read as UTF-8). `None` for values this crate cannot decode
+    /// (e.g. `UNICODE UTF-16`, whose bytes cannot carry HL7 delimiters as single bytes).
+    pub fn from_msh18(value: &[u8]) -> Option<Charset> {
+        let v = trim(value);
+        let upper = |s: &[u8]| -> [u8; 24] {
+            let mut out = [0u8; 24];
+            for (o, b) in out.iter_mut().zip(s.iter()) {
+                *o = b.to_ascii_uppercase();
+            }
+            out
+        };
+        if v.len() > 24 {
+            return None;
+        }
+        let u = upper(v);
+        let u = &u[..v.len()];
+        let enc = |e: &'static encoding_rs::Encoding| Some(Charset(Kind::Other(e)));
+        match u {
+            b"" | b"ASCII" | b"ISO IR6" | b"UNICODE UTF-8" | b"UTF-8" | b"UNICODE" => {
+                Some(Charset::UTF8)
+            }
+            b"8859/1" | b"ISO IR100" | b"ISO-8859-1" => Some(Charset::LATIN1),
+            b"8859/2" | b"ISO IR101" => enc(encoding_rs::ISO_8859_2),
+            b"8859/3" | b"ISO IR109" => enc(encoding_rs::ISO_8859_3),
+            b"8859/4" | b"ISO IR110" => enc(encoding_rs::ISO_8859_4),
+            b"8859/5" | b"ISO IR144" => enc(encoding_rs::ISO_8859_5),
+            b"8859/6" | b"ISO IR127" => enc(encoding_rs::ISO_8859_6),
+            b"8859/7" | b"ISO IR126" => enc(encoding_rs::ISO_8859_7),
+            b"8859/8" | b"ISO IR138" => enc(encoding_rs::ISO_8859_8),
+            b"8859/9" | b"ISO IR148" => enc(encoding_rs::WINDOWS_1254),
+            b"8859/15" => enc(encoding_rs::ISO_8859_15),
+            b"BIG-5" => enc(encoding_rs::BIG5),
+            b"GB 18030-2000" => enc(encoding_rs::GB18030),
+            b"KS X 1001" => enc(encoding_rs::EUC_KR),
+            b"ISO IR87" | b"ISO IR159" | b"ISO IR13" => enc(encoding_rs::ISO_2022_JP),
+            _ => None,
+        }
+    }
+
+    /// The name used in error messages.
+    pub fn name(&self) -> &'static str {
+        match self.0 {
+            Kind::Utf8 => "UTF-8",
+            Kind::Latin1 => "ISO-8859-1",
+            Kind::Other(e) => e.name(),
+        }
+    }
+
+    /// True for UTF-8 (and ASCII).
+    pub fn is_utf8(&self) -> bool {
+        matches!(self.0, Kind::Utf8)
+    }
+
+    /// Decodes bytes of this character set to UTF-8 text. `Err(offset)` gives the first invalid byte's
+    /// offset when `lossy` is false; with `lossy`, invalid bytes become U+FFFD.
+    pub fn decode<'a>(&self, bytes: Cow<'a, [u8]>, lossy: bool) -> Result<Cow<'a, str>, usize> {
+        match self.0 {
+            Kind::Utf8 => match bytes {
+                Cow::Borrowed(b) => match std::str::from_utf8(b) {
+                    Ok(s) => Ok(Cow::Borrowed(s)),
+                    Err(e) if !lossy => Err(e.valid_up_to()),
+                    Err(_) => Ok(String::from_utf8_lossy(b)),
+                },
+                Cow::Owned(v) => match String::from_utf8(v) {
+                    Ok(s) => Ok(Cow::Owned(s)),
+                    Err(e) if !lossy => Err(e.utf8_error().valid_up_to()),
+                    Err(e) => Ok(Cow::Owned(
+                        String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                    )),
+                },
+            },
+            Kind::Latin1 => {
+                if bytes.is_ascii() {
+                    return Ok(ascii_cow(bytes));
+                }
+                Ok(Cow::Owned(bytes.iter().map(|&b| b as char).collect()))
+            }
+            Kind::Other(enc) => {
+                if bytes.is_ascii() && enc != encoding_rs::ISO_2022_JP {
+                    return Ok(ascii_cow(bytes));
+                }
+                let (text, had_errors) = enc.decode_without_bom_handling(&bytes);
+                if had_errors && !lossy {
+                    let pos = text.find('\u{FFFD}').unwrap_or(0);
+                    return Err(pos);
+                }
+                Ok(Cow::Owned(text.into_owned()))
+            }
+        }
+    }
+}
+
+fn ascii_cow(bytes: Cow<'_, [u8]>) -> Cow<'_, str> {
+    match bytes {
+        Cow::Borrowed(b) => Cow::Borrowed(std::str::from_utf8(b).unwrap_or_default()),
+        Cow::Owned(v) => Cow::Owned(String::from_utf8(v).unwrap_or_default()),
+    }
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    let start = v
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &v[start..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_decoding() {
+        assert_eq!(Charset::from_msh18(b""), Some(Charset::UTF8));
+        assert_eq!(Charset::from_msh18(b"unicode utf-8"), Some(Charset::UTF8));
+        assert_eq!(Charset::from_msh18(b"8859/1"), Some(Charset::LATIN1));
+        assert_eq!(Charset::from_msh18(b"UNICODE UTF-16"), None);
+        let l1 = Charset::LATIN1
+            .decode(Cow::Borrowed(b"Jos\xe9"), false)
+            .unwrap();
+        assert_eq!(l1, "José");
+        assert_eq!(
+            Charset::UTF8.decode(Cow::Borrowed(b"ab\xff"), false),
+            Err(2)
+        );
+        assert_eq!(
+            Charset::UTF8
+                .decode(Cow::Borrowed(b"ab\xff"), true)
+                .unwrap(),
+            "ab\u{FFFD}"
+        );
+        let l2 = Charset::from_msh18(b"8859/2").unwrap();
+        assert_eq!(l2.decode(Cow::Borrowed(b"\xb1"), false).unwrap(), "ą");
+    }
+}

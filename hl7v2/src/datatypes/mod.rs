@@ -1,0 +1,421 @@
+//! Typed, read-only views of the common HL7 v2 datatypes, borrowing the input.
+//!
+//! Every view wraps one raw (still escaped) value: usually one *repetition* of a field (repetitions
+//! are the caller's business: `PID-3(2)` is one [`Cx`]), or one component when a composite type sits
+//! inside another one (the [`Hd`] in `CX.4`). Nothing is split or copied up front: a component
+//! accessor scans the value for the separators when it is called and hands back a slice of the
+//! input.
+//!
+//! | HL7 type | Rust | notes |
+//! |---|---|---|
+//! | DTM, TS | [`Dtm`], [`Ts`] | every precision `YYYY` .. `YYYYMMDDHHMMSS.SSSS`, optional `±ZZZZ`; `chrono` feature |
+//! | DT, TM | [`Dt`], [`Tm`] | |
+//! | NM, SI | [`Nm`], [`Si`] | `Nm` keeps the written text |
+//! | ST, TX, ID, IS | [`Text`] ([`St`], [`Tx`], [`Id`], [`Is`]) | |
+//! | FT | [`Ft`] | formatting escapes (`\.br\` ...) kept, or turned into plain text |
+//! | HD, EI, CX, XPN (FN), XAD (SAD), XTN, XCN, CWE/CE/CNE, PL, MSG, PT, VID | views of the same name | |
+//!
+//! Presence follows the standard: a component after the last separator is *absent*, one between two
+//! separators is *empty*, and `""` is the HL7 *null* (a value that tells the receiver to delete what
+//! it holds). Named accessors return `None` for absent and empty components and `Some` for valued
+//! ones, the null included ([`Text::is_null`]); [`Cx::component_raw`] and its siblings tell absent
+//! (`None`) from empty (`Some(b"")`).
+//!
+//! ```
+//! use ehrkit_hl7v2::Delimiters;
+//! use ehrkit_hl7v2::datatypes::{Cx, Xpn};
+//!
+//! let delims = Delimiters::default();
+//! let mrn = Cx::parse(b"12345^^^EPIC&1.2.840.114350&ISO^MRN", &delims);
+//! assert_eq!(mrn.id_number().unwrap().decode().unwrap(), "12345");
+//! assert_eq!(mrn.identifier_type_code().unwrap().raw(), b"MRN");
+//! let authority = mrn.assigning_authority().unwrap();
+//! assert_eq!(authority.namespace_id().unwrap().raw(), b"EPIC");
+//! assert_eq!(authority.universal_id().unwrap().raw(), b"1.2.840.114350");
+//!
+//! let name = Xpn::parse(br"O\S\BRIEN^MARY^ANN^^^^L", &delims);
+//! assert_eq!(name.family_name().unwrap().surname().unwrap().decode().unwrap(), "O^BRIEN");
+//! assert_eq!(name.name_type_code().unwrap().raw(), b"L");
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::Delimiters;
+
+mod composite;
+mod datetime;
+mod number;
+mod text;
+
+pub use composite::{
+    Coding, Cwe, Cx, Ei, FamilyName, Hd, Msg, Phone, Pl, Pt, Sad, Ts, Vid, Xad, Xcn, Xpn, Xtn,
+};
+pub use datetime::{DateTimeParts, Dt, Dtm, Precision, Tm};
+pub use number::{Nm, Si};
+pub use text::{Ft, Id, Is, St, Text, Tx};
+
+#[cfg(feature = "chrono")]
+pub use datetime::PreciseDateTime;
+
+/// Coded with no exceptions (v2.5.1 CE): same layout as [`Cwe`] (components 1–6, and 7–9 from v2.5).
+pub type Ce<'a> = Cwe<'a>;
+/// Coded with no exceptions (CNE): same layout as [`Cwe`].
+pub type Cne<'a> = Cwe<'a>;
+
+/// Build a typed value from one raw (still escaped) value and the message's delimiters.
+///
+/// The views ([`Cx`], [`Xpn`], [`Text`], ...) never fail: they only borrow and split on demand.
+/// Parsed values ([`Dtm`], [`Dt`], [`Tm`], [`Nm`], [`Si`]) check the text and say what is wrong.
+///
+/// ```
+/// use ehrkit_hl7v2::Delimiters;
+/// use ehrkit_hl7v2::datatypes::{Dtm, FromRaw, Precision};
+///
+/// let t = Dtm::from_raw(b"202403151230-0500", &Delimiters::default()).unwrap();
+/// assert_eq!(t.precision(), Precision::Minute);
+/// assert_eq!(t.offset_minutes(), Some(-300));
+/// ```
+pub trait FromRaw<'a>: Sized {
+    /// Build the value from `raw`, a slice of the message, with the message's `delims`.
+    fn from_raw(raw: &'a [u8], delims: &Delimiters) -> Result<Self, DatatypeError>;
+}
+
+/// The typed value at `path` of `msg` (`PID-3(2)` as [`Cx`], `MSH-7` as [`Dtm`], ...): `None`
+/// when the element is absent, otherwise what [`FromRaw::from_raw`] makes of it.
+///
+/// ```
+/// use ehrkit_hl7v2::Message;
+/// use ehrkit_hl7v2::datatypes::{read, Cx, Dtm, Precision};
+///
+/// let msg = Message::parse(b"MSH|^~\\&|A|B|C|D|202401020304-0500||ADT^A01|1|P|2.5.1\rPID|1||7^^^EPIC^MRN\r")?;
+/// let sent: Dtm = read(&msg, "MSH-7").unwrap().unwrap();
+/// assert_eq!(sent.precision(), Precision::Minute);
+/// let mrn: Cx<'_> = read(&msg, "PID-3").unwrap().unwrap();
+/// assert_eq!(mrn.id_number().unwrap().raw(), b"7");
+/// assert!(read::<Dtm>(&msg, "PID-7").is_none());
+/// # Ok::<(), ehrkit_hl7v2::Error>(())
+/// ```
+pub fn read<'a, T: FromRaw<'a>>(
+    msg: &crate::Message<'a>,
+    path: &str,
+) -> Option<Result<T, DatatypeError>> {
+    msg.raw(path).map(|raw| T::from_raw(raw, msg.delimiters()))
+}
+
+/// The repetitions of one raw field (as [`Segment::field`](crate::Segment::field) gives it), each
+/// still escaped; nothing for an empty field. `MSH-2` must not be passed (its `~` is data).
+///
+/// ```
+/// use ehrkit_hl7v2::{Delimiters, Message};
+/// use ehrkit_hl7v2::datatypes::{repetitions, Cx};
+///
+/// let msg = Message::parse(b"MSH|^~\\&|A|B\rPID|1||1^^^EPIC^MRN~2^^^SSA^SS\r")?;
+/// let pid = msg.segment("PID", 1).unwrap();
+/// let types: Vec<_> = repetitions(pid.field(3).unwrap(), msg.delimiters())
+///     .map(|rep| Cx::parse(rep, msg.delimiters()).identifier_type_code().unwrap().raw())
+///     .collect();
+/// assert_eq!(types, [&b"MRN"[..], b"SS"]);
+/// # Ok::<(), ehrkit_hl7v2::Error>(())
+/// ```
+pub fn repetitions<'a>(field: &'a [u8], delims: &Delimiters) -> impl Iterator<Item = &'a [u8]> {
+    let sep = delims.repetition;
+    let empty = field.is_empty();
+    field.split(move |b| *b == sep).filter(move |_| !empty)
+}
+
+/// What is wrong with a value that does not follow its datatype's format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Problem {
+    /// A character that must be a digit is not.
+    NotADigit,
+    /// The number of digits does not match any allowed precision (e.g. 5 or 7 digits in a date).
+    BadLength,
+    /// Month outside 01–12.
+    MonthOutOfRange,
+    /// Day outside 01 to the length of the month (leap years counted).
+    DayOutOfRange,
+    /// Hour outside 00–23.
+    HourOutOfRange,
+    /// Minute outside 00–59.
+    MinuteOutOfRange,
+    /// Second outside 00–59.
+    SecondOutOfRange,
+    /// A fractional second without seconds, or a `.` not followed by digits.
+    BadFraction,
+    /// More fractional digits than supported (9).
+    FractionTooLong,
+    /// A time-zone offset that is not `+HHMM` / `-HHMM` with HH 00–23 and MM 00–59.
+    BadOffset,
+    /// Not a number: NM is `[+|-]digits[.digits]`, SI is unsigned digits.
+    NotANumber,
+    /// The number does not fit the target type.
+    Overflow,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Problem::NotADigit => "expected a digit",
+            Problem::BadLength => "number of digits matches no allowed precision",
+            Problem::MonthOutOfRange => "month out of range (01-12)",
+            Problem::DayOutOfRange => "day out of range for the month",
+            Problem::HourOutOfRange => "hour out of range (00-23)",
+            Problem::MinuteOutOfRange => "minute out of range (00-59)",
+            Problem::SecondOutOfRange => "second out of range (00-59)",
+            Problem::BadFraction => "misplaced or empty fractional second",
+            Problem::FractionTooLong => "more than 9 fractional digits",
+            Problem::BadOffset => "malformed time-zone offset (expected +HHMM or -HHMM)",
+            Problem::NotANumber => "not a number",
+            Problem::Overflow => "number too large",
+        })
+    }
+}
+
+/// Error from reading a typed value. `Display` never shows the value itself (it may be PHI).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DatatypeError {
+    /// The value is empty where the datatype needs one.
+    Empty {
+        /// HL7 datatype code, e.g. `"DTM"`.
+        datatype: &'static str,
+    },
+    /// The value is the HL7 null `""` where the datatype needs a value.
+    Null {
+        /// HL7 datatype code, e.g. `"DTM"`.
+        datatype: &'static str,
+    },
+    /// The value does not follow the datatype's format.
+    Invalid {
+        /// HL7 datatype code, e.g. `"DTM"`.
+        datatype: &'static str,
+        /// Byte offset of the problem inside the value.
+        offset: usize,
+        /// What is wrong.
+        problem: Problem,
+    },
+    /// Decoding the escapes or the character set of the value failed.
+    Decode(crate::Error),
+}
+
+impl fmt::Display for DatatypeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatatypeError::Empty { datatype } => write!(f, "{datatype} value is empty"),
+            DatatypeError::Null { datatype } => write!(f, "{datatype} value is the HL7 null \"\""),
+            DatatypeError::Invalid {
+                datatype,
+                offset,
+                problem,
+            } => write!(f, "invalid {datatype} value at byte {offset}: {problem}"),
+            DatatypeError::Decode(e) => write!(f, "cannot decode value: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for DatatypeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DatatypeError::Decode(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<crate::Error> for DatatypeError {
+    fn from(e: crate::Error) -> Self {
+        DatatypeError::Decode(e)
+    }
+}
+
+impl DatatypeError {
+    pub(crate) fn invalid(datatype: &'static str, offset: usize, problem: Problem) -> Self {
+        DatatypeError::Invalid {
+            datatype,
+            offset,
+            problem,
+        }
+    }
+
+    /// `Empty`/`Null` error for an unvalued input, `None` for a valued one.
+    pub(crate) fn check_valued(raw: &[u8], datatype: &'static str) -> Result<(), Self> {
+        if raw.is_empty() {
+            Err(DatatypeError::Empty { datatype })
+        } else if raw == b"\"\"" {
+            Err(DatatypeError::Null { datatype })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// How deep a composite sits: its components are split on `^` at field level, on `&` inside a
+/// component, and not at all inside a subcomponent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Level {
+    Field,
+    Component,
+    Subcomponent,
+}
+
+impl Level {
+    fn below(self) -> Level {
+        match self {
+            Level::Field => Level::Component,
+            Level::Component | Level::Subcomponent => Level::Subcomponent,
+        }
+    }
+}
+
+/// One raw value split on demand into its parts at a given level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Parts<'a> {
+    pub(crate) raw: &'a [u8],
+    pub(crate) delims: Delimiters,
+    pub(crate) level: Level,
+}
+
+impl<'a> Parts<'a> {
+    pub(crate) fn new(raw: &'a [u8], delims: Delimiters, level: Level) -> Self {
+        Parts { raw, delims, level }
+    }
+
+    fn sep(&self) -> Option<u8> {
+        match self.level {
+            Level::Field => Some(self.delims.component),
+            Level::Component => Some(self.delims.subcomponent),
+            Level::Subcomponent => None,
+        }
+    }
+
+    /// Raw part `n` (1-based): `None` when absent, `Some(b"")` when empty.
+    pub(crate) fn get(&self, n: usize) -> Option<&'a [u8]> {
+        if n == 0 || self.raw.is_empty() {
+            return None;
+        }
+        match self.sep() {
+            None => (n == 1).then_some(self.raw),
+            Some(sep) => self.raw.split(move |b| *b == sep).nth(n - 1),
+        }
+    }
+
+    /// Number of parts present (0 for an empty value).
+    pub(crate) fn count(&self) -> usize {
+        if self.raw.is_empty() {
+            return 0;
+        }
+        match self.sep() {
+            None => 1,
+            Some(sep) => 1 + self.raw.iter().filter(|b| **b == sep).count(),
+        }
+    }
+
+    /// Part `n` as a typed view one level down, `None` when absent or empty.
+    pub(crate) fn child<T: FromPart<'a>>(&self, n: usize) -> Option<T> {
+        let raw = self.get(n).filter(|r| !r.is_empty())?;
+        Some(T::from_part(Parts::new(
+            raw,
+            self.delims,
+            self.level.below(),
+        )))
+    }
+
+    /// Parts `first ..= first + count - 1` as a view at the same level (e.g. the HD in EI.2–4).
+    pub(crate) fn span<T: FromPart<'a>>(&self, first: usize, count: usize) -> Option<T> {
+        let sep = self.sep()?;
+        if first == 0 || count == 0 {
+            return None;
+        }
+        let mut start = None;
+        let mut part = 1;
+        if first == 1 {
+            start = Some(0);
+        }
+        let mut end = self.raw.len();
+        for (i, b) in self.raw.iter().enumerate() {
+            if *b != sep {
+                continue;
+            }
+            part += 1;
+            if part == first {
+                start = Some(i + 1);
+            }
+            if part == first + count {
+                end = i;
+                break;
+            }
+        }
+        let start = start?;
+        let raw = &self.raw[start..end];
+        let valued = raw.iter().any(|b| *b != sep);
+        valued.then(|| T::from_part(Parts::new(raw, self.delims, self.level)))
+    }
+}
+
+/// Construction of a view from its parts (crate-internal).
+pub(crate) trait FromPart<'a> {
+    fn from_part(parts: Parts<'a>) -> Self;
+}
+
+/// Decode escapes of one raw value with the crate's decoder.
+pub(crate) fn decode<'a>(
+    raw: &'a [u8],
+    delims: &Delimiters,
+) -> Result<Cow<'a, str>, DatatypeError> {
+    crate::escape::decode(raw, delims).map_err(DatatypeError::Decode)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(raw: &[u8]) -> Parts<'_> {
+        Parts::new(raw, Delimiters::default(), Level::Field)
+    }
+
+    #[test]
+    fn get_tells_absent_from_empty() {
+        let p = parts(b"A^^C");
+        assert_eq!(p.get(1), Some(&b"A"[..]));
+        assert_eq!(p.get(2), Some(&b""[..]));
+        assert_eq!(p.get(3), Some(&b"C"[..]));
+        assert_eq!(p.get(4), None);
+        assert_eq!(p.get(0), None);
+        assert_eq!(p.count(), 3);
+        assert_eq!(parts(b"").get(1), None);
+        assert_eq!(parts(b"").count(), 0);
+    }
+
+    #[test]
+    fn repetitions_of_a_field() {
+        let d = Delimiters::default();
+        assert_eq!(repetitions(b"", &d).count(), 0);
+        assert_eq!(repetitions(b"A", &d).collect::<Vec<_>>(), [&b"A"[..]]);
+        assert_eq!(
+            repetitions(b"A~~B", &d).collect::<Vec<_>>(),
+            [&b"A"[..], b"", b"B"]
+        );
+    }
+
+    #[test]
+    fn subcomponent_level_is_not_split() {
+        let p = Parts::new(b"A^B&C", Delimiters::default(), Level::Subcomponent);
+        assert_eq!(p.get(1), Some(&b"A^B&C"[..]));
+        assert_eq!(p.get(2), None);
+    }
+
+    #[test]
+    fn span_cuts_the_right_parts() {
+        let p = parts(b"ID^NS^1.2^ISO^X");
+        let hd: Hd<'_> = p.span(2, 3).unwrap();
+        assert_eq!(hd.raw(), b"NS^1.2^ISO");
+        let p = parts(b"ID");
+        assert!(p.span::<Hd<'_>>(2, 3).is_none());
+        let p = parts(b"ID^^^");
+        assert!(p.span::<Hd<'_>>(2, 3).is_none());
+        let p = parts(b"ID^^1.2");
+        assert_eq!(p.span::<Hd<'_>>(2, 3).unwrap().raw(), b"^1.2");
+    }
+}
