@@ -5,11 +5,15 @@
 //! ```
 //!
 //! Each accepted message is written to `DIR/<sending app>_<sending facility>_<control ID>.hl7`
-//! (written to a temporary name, then renamed) and only then ACKed with AA/CA; a failed write
+//! (bytes other than ASCII letters, digits, `-` and `.` percent-encoded, so distinct senders and
+//! IDs never share a file; written to a unique temporary name, synced to disk, then renamed) and
+//! only then ACKed with AA/CA; a failed write
 //! is answered with AR so the sender retries. A retransmitted message overwrites its own file,
 //! so storage is idempotent under MLLP's at-least-once delivery. Ctrl-C shuts down gracefully.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use ehrkit::mllp::{ErrorCode, HandlerError, Incoming, Server};
@@ -19,23 +23,22 @@ fn usage() -> ! {
     std::process::exit(2)
 }
 
-/// Keeps a name part file-system safe.
+/// Makes a name part file-system safe and keeps distinct inputs distinct: ASCII letters,
+/// digits, `-` and `.` stay, every other byte becomes `%XX` (so `_`, the separator, and `/`
+/// never appear). A leading `.` is encoded too (no hidden files, no `..`).
 fn clean(s: &str) -> String {
-    let c: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if c.is_empty() {
-        "unknown".into()
-    } else {
-        c
+    if s.is_empty() {
+        return "%".into();
     }
+    let mut c = String::with_capacity(s.len());
+    for (i, b) in s.bytes().enumerate() {
+        if b.is_ascii_alphanumeric() || b == b'-' || (b == b'.' && i > 0) {
+            c.push(b as char);
+        } else {
+            c.push_str(&format!("%{b:02X}"));
+        }
+    }
+    c
 }
 
 fn store(dir: &Path, m: &Incoming) -> std::io::Result<PathBuf> {
@@ -43,9 +46,23 @@ fn store(dir: &Path, m: &Incoming) -> std::io::Result<PathBuf> {
     let fac = m.sending_facility.split('^').next().unwrap_or("");
     let name = format!("{}_{}_{}.hl7", clean(app), clean(fac), clean(&m.control_id));
     let path = dir.join(name);
-    let tmp = path.with_extension("hl7.part");
-    std::fs::write(&tmp, &m.payload)?;
+    // A unique temporary name: a retransmission may arrive on another connection while the
+    // first copy is still being written.
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let tmp = path.with_extension(format!(
+        "hl7.{}.{}.part",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(&m.payload)?;
+    f.sync_all()?; // on disk before the ACK says the sender may forget it
+    drop(f);
     std::fs::rename(&tmp, &path)?;
+    // Make the rename itself durable (directories can be synced on Unix; elsewhere skip).
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
     Ok(path)
 }
 

@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use ehrkit_hl7v2::ack::AckCode;
-use ehrkit_hl7v2::Message;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
@@ -281,13 +280,19 @@ impl Client {
         for (index, m) in messages.iter().enumerate() {
             let m = m.as_ref();
             let parsed =
-                Message::parse(m).map_err(|source| Error::InvalidMessage { index, source })?;
+                hl7::parse_lenient(m).map_err(|source| Error::InvalidMessage { index, source })?;
             let id = parsed
                 .get("MSH-10")
                 .map(|c| c.into_owned())
                 .unwrap_or_default();
-            if id.is_empty() {
+            if id.trim().is_empty() || id.trim() == "\"\"" {
                 return Err(Error::MissingControlId { index });
+            }
+            // Enhanced mode: a receiver honouring MSH-15 NE/ER/SU stays silent in some cases,
+            // and waiting for an ACK that never comes means resending (duplicates) forever.
+            let msh15 = parsed.get("MSH-15").unwrap_or_default();
+            if matches!(msh15.trim(), "NE" | "ER" | "SU") {
+                return Err(Error::AckNotRequested { index });
             }
             ids.push(id);
             frames.push(encode_to_vec(m)?);
@@ -349,6 +354,9 @@ impl Client {
         let mut frames_sent = 0u64;
         let mut stale = 0u64;
         let result = async {
+            // Deadline for the ACK awaited now. Only progress (a frame written, our ACK
+            // matched) moves it: ACKs naming other messages do not keep the wait alive.
+            let mut deadline = tokio::time::Instant::now() + ack_timeout;
             while acks.len() < frames.len() {
                 if sent < frames.len() && sent - acks.len() < depth {
                     while sent < frames.len() && sent - acks.len() < depth {
@@ -362,14 +370,21 @@ impl Client {
                     tokio::time::timeout(ack_timeout, conn.io.flush())
                         .await
                         .map_err(|_| Error::Timeout(TimeoutKind::Ack))??;
+                    deadline = tokio::time::Instant::now() + ack_timeout;
                 }
-                let raw = tokio::time::timeout(ack_timeout, conn.read_frame())
+                let raw = tokio::time::timeout_at(deadline, conn.read_frame())
                     .await
                     .map_err(|_| Error::Timeout(TimeoutKind::Ack))??;
                 let parsed = hl7::parse_ack(&raw)?;
                 let expected = &ids[acks.len()];
                 let in_flight = sent - acks.len();
-                if parsed.acked_id == *expected || (parsed.acked_id.is_empty() && in_flight == 1) {
+                // An empty MSA-2 is what a receiver sends when it could not read our control
+                // ID: take it as the answer only when it is negative and only one message is in
+                // flight. A positive ACK that names no message proves nothing.
+                let positive = matches!(parsed.code, AckCode::AA | AckCode::CA);
+                if parsed.acked_id == *expected
+                    || (parsed.acked_id.is_empty() && in_flight == 1 && !positive)
+                {
                     debug!(control_id = %expected, code = ?parsed.code, "MLLP ACK received");
                     acks.push(Ack {
                         code: parsed.code,
@@ -377,6 +392,9 @@ impl Client {
                         text: parsed.text,
                         raw,
                     });
+                    deadline = tokio::time::Instant::now() + ack_timeout;
+                } else if parsed.acked_id.is_empty() {
+                    return Err(Error::InvalidAck("ACK without a control ID (MSA-2)"));
                 } else if ids[acks.len()..sent].contains(&parsed.acked_id) {
                     return Err(Error::InvalidAck("ACK out of order"));
                 } else {

@@ -96,6 +96,14 @@ pub enum Error {
         /// Index of the message in the batch given to the client.
         index: usize,
     },
+    /// An outbound message asks the receiver for no accept ACK in some or all cases (MSH-15
+    /// `NE`, `ER` or `SU`, enhanced mode), so the client could not tell delivery from loss and
+    /// would resend it. Send it with MSH-15 `AL` (or empty, original mode).
+    #[error("MLLP: message {index} asks for no accept ACK (MSH-15 NE/ER/SU); the client needs MSH-15 AL or empty")]
+    AckNotRequested {
+        /// Index of the message in the batch given to the client.
+        index: usize,
+    },
     /// An outbound message could not be parsed as HL7 v2.
     #[error("MLLP: message {index} is not valid HL7 v2: {source}")]
     InvalidMessage {

@@ -29,6 +29,19 @@ fn control_id(msg: &Message<'_>) -> String {
         .unwrap_or_default()
 }
 
+/// Parses an inbound message. A transport must not reject a message for its character set
+/// (most feeds send Latin-1 or Windows-1252 without declaring it in MSH-18): when the text is
+/// not valid in the declared (or default UTF-8) character set, parse again decoding invalid
+/// bytes as U+FFFD. The ACK echoes identifiers from the raw bytes, so they stay exact.
+pub(crate) fn parse_lenient(payload: &[u8]) -> Result<Message<'_>, ehrkit_hl7v2::Error> {
+    match Message::parse(payload) {
+        Err(ehrkit_hl7v2::Error::Encoding { .. }) => {
+            Message::parse_with(payload, ehrkit_hl7v2::ParseOptions::default().lossy(true))
+        }
+        r => r,
+    }
+}
+
 /// AA (or CA when the message asks for enhanced mode).
 pub(crate) fn accept(msg: &Message<'_>) -> Reply {
     reply(AckBuilder::new(msg).accept(), true, control_id(msg))
@@ -88,7 +101,7 @@ pub(crate) struct ParsedAck {
 
 /// Reads MSA-1, MSA-2 and the error text (ERR-8, else MSA-3) from an ACK.
 pub(crate) fn parse_ack(bytes: &[u8]) -> Result<ParsedAck, crate::Error> {
-    let m = Message::parse(bytes).map_err(|_| crate::Error::InvalidAck("not an HL7 v2 message"))?;
+    let m = parse_lenient(bytes).map_err(|_| crate::Error::InvalidAck("not an HL7 v2 message"))?;
     let code = match m.get("MSA-1").as_deref() {
         Some("AA") => AckCode::AA,
         Some("AE") => AckCode::AE,

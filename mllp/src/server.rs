@@ -59,7 +59,11 @@ const READ_CHUNK: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Incoming {
-    /// The frame's payload: the HL7 v2 message exactly as received.
+    /// The frame's payload: the HL7 v2 message exactly as received. A sender may put an HL7
+    /// batch (`FHS`/`BHS`, several `MSH`) in one frame: it is delivered whole, with one ACK
+    /// for the frame (answering its first message), so read every message
+    /// (`ehrkit_hl7v2::Message::parse_all`) before accepting; [`Incoming::message`] and the
+    /// fields below describe the first message only.
     pub payload: Bytes,
     /// MSH-10, the message control ID (never empty: messages without one are rejected).
     pub control_id: String,
@@ -76,9 +80,12 @@ pub struct Incoming {
 }
 
 impl Incoming {
-    /// Parses the payload with `ehrkit-hl7v2` (it parsed once already, so this succeeds).
+    /// Parses the payload with `ehrkit-hl7v2` as the server did (it parsed once already, so
+    /// this succeeds). Bytes that are not valid in the message's character set (typically
+    /// Latin-1 text in a message that declares no MSH-18) decode as U+FFFD; the payload
+    /// itself is untouched.
     pub fn message(&self) -> Result<Message<'_>, ehrkit_hl7v2::Error> {
-        Message::parse(&self.payload)
+        hl7::parse_lenient(&self.payload)
     }
 
     /// `sending application | sending facility | control ID`: identical for a message and its
@@ -187,6 +194,10 @@ pub struct ServerConfig {
     pub read_timeout: Duration,
     /// Longest TLS handshake (default 10 s).
     pub handshake_timeout: Duration,
+    /// Longest wait, on graceful shutdown, for connections to finish their in-flight messages
+    /// (default 60 s). Connections still busy then (a handler that never returns, a frame still
+    /// arriving) are closed without ACK: their senders resend, so nothing is lost.
+    pub shutdown_grace: Duration,
     /// Framing settings (size limit, strictness).
     pub framer: FramerConfig,
 }
@@ -198,6 +209,7 @@ impl Default for ServerConfig {
             idle_timeout: Duration::from_secs(300),
             read_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(60),
             framer: FramerConfig::default(),
         }
     }
@@ -229,6 +241,11 @@ impl ServerBuilder {
     /// Sets [`ServerConfig::handshake_timeout`].
     pub fn handshake_timeout(mut self, d: Duration) -> Self {
         self.config.handshake_timeout = d;
+        self
+    }
+    /// Sets [`ServerConfig::shutdown_grace`].
+    pub fn shutdown_grace(mut self, d: Duration) -> Self {
+        self.config.shutdown_grace = d;
         self
     }
     /// Sets the framing settings.
@@ -303,7 +320,8 @@ impl ServerHandle {
     }
     /// Graceful shutdown: stops accepting, lets every connection finish the messages it has
     /// received (handler, then ACK) and waits until all connections are closed. Idle
-    /// connections close at once; a partly received frame gets up to the read timeout.
+    /// connections close at once; a partly received frame gets up to the read timeout. After
+    /// [`ServerConfig::shutdown_grace`] the connections still busy are closed without ACK.
     pub async fn shutdown(mut self) {
         self.token.cancel();
         if let Some(task) = self.task.take() {
@@ -418,7 +436,18 @@ async fn accept_loop(inner: Arc<Inner>, listener: TcpListener, token: Cancellati
         open = conns.len(),
         "MLLP server stopping; finishing in-flight messages"
     );
-    while conns.join_next().await.is_some() {}
+    let drain = async { while conns.join_next().await.is_some() {} };
+    if tokio::time::timeout(inner.config.shutdown_grace, drain)
+        .await
+        .is_err()
+    {
+        warn!(
+            open = conns.len(),
+            "MLLP shutdown grace period over; closing busy connections without ACK (senders will resend)"
+        );
+        conns.abort_all();
+        while conns.join_next().await.is_some() {}
+    }
     info!("MLLP server stopped");
 }
 
@@ -602,24 +631,31 @@ where
     }
 }
 
+/// MSH-10 as a usable control ID: `None` when absent, blank or the HL7 null `""`.
+fn usable_control_id(msg: &Message<'_>) -> Option<String> {
+    let id = msg.get("MSH-10")?;
+    let t = id.trim();
+    if t.is_empty() || t == "\"\"" {
+        None
+    } else {
+        Some(id.into_owned())
+    }
+}
+
 /// Parse, call the handler, build the reply.
 async fn handle_frame(inner: &Inner, payload: Bytes, peer: SocketAddr, id: u64) -> Reply {
     let incoming = {
-        let msg = match Message::parse(&payload) {
+        let msg = match hl7::parse_lenient(&payload) {
             Ok(m) => m,
             Err(e) => {
                 warn!(conn = id, error = %e, "message does not parse; sending AR");
                 return hl7::nak_unparseable(&payload);
             }
         };
-        let control_id = msg
-            .get("MSH-10")
-            .map(|c| c.into_owned())
-            .unwrap_or_default();
-        if control_id.is_empty() {
+        let Some(control_id) = usable_control_id(&msg) else {
             warn!(conn = id, "message has no control ID (MSH-10); sending AR");
             return hl7::nak_missing_control_id(&msg);
-        }
+        };
         let field = |p: &str| msg.get(p).map(|c| c.into_owned()).unwrap_or_default();
         Incoming {
             sending_application: field("MSH-3"),
@@ -634,7 +670,7 @@ async fn handle_frame(inner: &Inner, payload: Bytes, peer: SocketAddr, id: u64) 
     let outcome = inner.handler.handle(incoming).await;
     // Parsing is deterministic and cheap (an offset index): parse again rather than hold a
     // borrowed message across the handler's await.
-    match Message::parse(&payload) {
+    match hl7::parse_lenient(&payload) {
         Ok(msg) => match outcome {
             Ok(()) => hl7::accept(&msg),
             Err(e) => {
