@@ -436,9 +436,10 @@ impl<P: TokenProvider> BulkClient<P> {
             if pages > 100_000 {
                 return Err(Error::Protocol("manifest paging does not end".into()));
             }
+            let page_url = Url::parse(next)?;
             let req = HttpRequest {
                 method: Method::Get,
-                url: Url::parse(next)?,
+                url: page_url.clone(),
                 headers: vec![("Accept", "application/json".to_owned())],
                 body: None,
             };
@@ -446,7 +447,9 @@ impl<P: TokenProvider> BulkClient<P> {
             if resp.status != 200 {
                 return Err(server_error(resp.status, "manifest page", &resp.body));
             }
-            m.merge_page(Manifest::from_json(&resp.body)?);
+            let mut page = Manifest::from_json(&resp.body)?;
+            page.resolve_urls(&page_url);
+            m.merge_page(page);
         }
         Ok(())
     }

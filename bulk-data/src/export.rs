@@ -407,7 +407,9 @@ impl PollConfig {
         self
     }
     fn clamp(&self, d: Duration) -> Duration {
-        d.clamp(self.min_wait, self.max_wait)
+        // Not `Duration::clamp`: the fields are public and an inverted range (min > max)
+        // must not panic; the minimum wins then, as with `wait_range`.
+        d.min(self.max_wait).max(self.min_wait)
     }
 }
 
@@ -662,9 +664,9 @@ impl ExportJob {
         match resp.status {
             200 => {
                 self.transient_errors = 0;
-                Ok(PollStep::Complete(Box::new(Manifest::from_json(
-                    &resp.body,
-                )?)))
+                let mut m = Manifest::from_json(&resp.body)?;
+                m.resolve_urls(&self.status_url);
+                Ok(PollStep::Complete(Box::new(m)))
             }
             202 => {
                 self.transient_errors = 0;
@@ -680,7 +682,10 @@ impl ExportJob {
                 );
                 let mut p = self.progress(xp, WaitReason::InProgress, wait, now);
                 if resp.body.iter().any(|b| !b.is_ascii_whitespace()) {
-                    p.partial_manifest = Manifest::from_json(&resp.body).ok().map(Box::new);
+                    p.partial_manifest = Manifest::from_json(&resp.body).ok().map(|mut m| {
+                        m.resolve_urls(&self.status_url);
+                        Box::new(m)
+                    });
                 }
                 Ok(PollStep::Wait(p))
             }

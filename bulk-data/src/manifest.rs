@@ -61,20 +61,37 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_organized_by: Option<String>,
     /// The data files.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub output: Vec<OutputFile>,
     /// OperationOutcome files for resources that could not be exported.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub error: Vec<OutputFile>,
     /// Bundles of deleted resources (incremental exports with `_since`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub deleted: Vec<OutputFile>,
     /// Paging links (`next`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub link: Vec<Link>,
     /// Every other member (`extension`, ...), kept as is.
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A JSON `null` where an array is expected (sent by some serializers) reads as empty.
+fn null_as_empty<'de, D, T>(d: D) -> std::result::Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
 impl Manifest {
@@ -88,6 +105,26 @@ impl Manifest {
                 e.column()
             ))
         })
+    }
+
+    /// Makes every file and `link` URL absolute, resolving relative ones against `base` (the
+    /// URL the manifest was fetched from). The spec asks for absolute URLs, but some servers
+    /// send paths such as `/files/p.ndjson`; absolute URLs are kept exactly as sent, and a
+    /// value that cannot be resolved is left as is (the download then reports it).
+    pub fn resolve_urls(&mut self, base: &url::Url) {
+        let fix = |u: &mut String| {
+            if url::Url::parse(u).is_err() {
+                if let Ok(abs) = base.join(u.trim()) {
+                    *u = abs.into();
+                }
+            }
+        };
+        self.output
+            .iter_mut()
+            .chain(self.error.iter_mut())
+            .chain(self.deleted.iter_mut())
+            .for_each(|f| fix(&mut f.url));
+        self.link.iter_mut().for_each(|l| fix(&mut l.url));
     }
 
     /// URL of the next manifest page, if any.

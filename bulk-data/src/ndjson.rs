@@ -187,6 +187,7 @@ impl LineBuf {
                 if le > ls && self.buf[le - 1] == b'\r' {
                     le -= 1;
                 }
+                let ls = skip_bom(&self.buf, ls, le, offset);
                 if le - ls > self.opts.max_line_len {
                     return Step::Err(Error::ndjson(
                         self.loc(self.line_no, offset),
@@ -244,6 +245,7 @@ impl LineBuf {
             if le > ls && self.buf[le - 1] == b'\r' {
                 le -= 1;
             }
+            let ls = skip_bom(&self.buf, ls, le, offset);
             if le - ls > self.opts.max_line_len {
                 return Step::Err(Error::ndjson(
                     self.loc(self.line_no, offset),
@@ -335,6 +337,20 @@ impl LineBuf {
             line,
             offset,
         })
+    }
+}
+
+/// The UTF-8 byte order mark some exporters (Windows tools) put at the start of a file.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Start of the line `buf[ls..le]` without a UTF-8 BOM, which is skipped only at the very
+/// start of the stream (`offset` 0); anywhere else it is left in and the line is an error.
+#[inline]
+fn skip_bom(buf: &[u8], ls: usize, le: usize, offset: u64) -> usize {
+    if offset == 0 && buf[ls..le].starts_with(UTF8_BOM) {
+        ls + UTF8_BOM.len()
+    } else {
+        ls
     }
 }
 

@@ -589,7 +589,10 @@ async fn a_download_that_outlives_tokens_gets_a_fresh_one_on_every_request() {
         .with_writer(logs.clone())
         .with_ansi(false)
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // A global (not thread-scoped) subscriber: with `set_default`, a callsite first reached by
+    // another test thread of this binary (no subscriber there) could have its interest cached
+    // as "never" and this test would miss the event. Only this test installs one.
+    tracing::subscriber::set_global_default(subscriber).expect("only this test sets a subscriber");
 
     let auth = start_auth(2).await;
     let files = [

@@ -271,7 +271,12 @@ impl SmartConfiguration {
                 }
                 let inner = ext.get("extension").and_then(Value::as_array);
                 for e in inner.into_iter().flatten() {
-                    let uri = e.get("valueUri").and_then(Value::as_str).map(str::to_owned);
+                    // `valueUri` per the SMART 1 profile; some servers write `valueUrl`.
+                    let uri = e
+                        .get("valueUri")
+                        .or_else(|| e.get("valueUrl"))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
                     match e.get("url").and_then(Value::as_str) {
                         Some("authorize") => c.authorization_endpoint = uri,
                         Some("token") => c.token_endpoint = uri,

@@ -12,8 +12,10 @@ pub fn check_scope(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
+    let lenient = ScopeSet::parse_lenient(text);
     match ScopeSet::parse(text) {
         Ok(set) => {
+            assert_eq!(lenient, set, "lenient parse agrees with the strict one on valid input");
             let formatted = set.to_string();
             let again = ScopeSet::parse(&formatted).expect("formatted scopes must parse");
             assert_eq!(again, set, "scope round-trip");
@@ -42,6 +44,8 @@ pub fn check_json(data: &[u8]) {
         let t2 = TokenResponse::parse(&bytes).expect("re-serialized token response parses");
         assert_eq!(t2, t, "token response round-trip");
         let _ = t.granted_scopes();
+        // Any `expires_in` a server sends must not make the expiry arithmetic panic.
+        let _ = t.expires_at(std::time::SystemTime::now());
     }
     let _ = SmartConfiguration::from_capability_statement(data);
     let _ = parse_oauth_error(data);

@@ -18,6 +18,23 @@ fn normalize(u: &str) -> Option<String> {
     Some(p.as_str().trim_end_matches('/').to_owned())
 }
 
+/// The query parameters of `u`; a parameter given twice is refused (RFC 6749 §3.1: "Request
+/// and response parameters MUST NOT be included more than once"), so that no value is picked
+/// silently from a tampered or broken redirect.
+fn single_valued(u: &url::Url, what: &'static str) -> Result<HashMap<String, String>> {
+    let mut q = HashMap::new();
+    for (k, v) in u.query_pairs() {
+        if q.insert(k.into_owned(), v.into_owned()).is_some() {
+            tracing::warn!(what, "query parameter repeated");
+            return Err(Error::Url {
+                what,
+                reason: "a parameter is repeated".into(),
+            });
+        }
+    }
+    Ok(q)
+}
+
 /// FHIR base URLs this app accepts as `iss` in an EHR launch.
 #[derive(Debug, Clone, Default)]
 pub struct IssuerAllowList(Vec<String>);
@@ -56,7 +73,7 @@ impl IssuerAllowList {
             what: "launch URL",
             reason: e.to_string(),
         })?;
-        let q: HashMap<String, String> = u.query_pairs().into_owned().collect();
+        let q = single_valued(&u, "launch URL")?;
         let iss = q.get("iss").ok_or(Error::UnknownIssuer)?;
         if !self.allows(iss) {
             tracing::warn!("EHR launch from an issuer not on the allow-list");
@@ -268,7 +285,7 @@ impl PendingAuthorization {
                 reason: "does not match the redirect_uri of the request".into(),
             });
         }
-        let q: HashMap<String, String> = u.query_pairs().into_owned().collect();
+        let q = single_valued(&u, "callback")?;
         match q.get("state") {
             Some(s) if self.state.matches(s) => {}
             _ => {

@@ -159,7 +159,11 @@ impl ResourceScope {
         self.context == other.context
             && (self.resource_type.is_none() || self.resource_type == other.resource_type)
             && self.permissions.as_v2().contains(other.permissions.as_v2())
-            && (self.query.is_none() || self.query == other.query)
+            && match (&self.query, &other.query) {
+                (None, _) => true,
+                (Some(_), None) => false,
+                (Some(mine), Some(theirs)) => query_restricts_at_most(mine, theirs),
+            }
     }
 
     /// The v2 form (v2 scopes are returned unchanged).
@@ -196,6 +200,19 @@ impl ResourceScope {
         let exact = self.query.is_none() && Permissions::V1(access).as_v2() == p;
         (v1, exact)
     }
+}
+
+/// True when every restriction of the `broader` v2 query also appears in `narrower`, so that
+/// `narrower` selects a subset of what `broader` does. Parameters are compared decoded and as
+/// a set: `a=1&b=2` and `b=2&a=1` are the same restriction.
+fn query_restricts_at_most(broader: &str, narrower: &str) -> bool {
+    let params = |q: &str| -> Vec<(String, String)> {
+        url::form_urlencoded::parse(q.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    };
+    let theirs = params(narrower);
+    params(broader).iter().all(|p| theirs.contains(p))
 }
 
 impl fmt::Display for ResourceScope {
@@ -453,6 +470,21 @@ impl ScopeSet {
             set.insert(parse_token(&s[start..i], start)?);
         }
         Ok(set)
+    }
+
+    /// Parses a scope string received from a server: like [`ScopeSet::parse`], but a token
+    /// outside the SMART grammar is kept verbatim as [`Scope::Other`] instead of failing the
+    /// whole set (a server's odd scope must not hide the ones it granted).
+    pub fn parse_lenient(s: &str) -> ScopeSet {
+        let mut set = ScopeSet::new();
+        for token in s.split([' ', '\t', '\n', '\r']) {
+            if token.is_empty() {
+                continue;
+            }
+            let scope = parse_token(token, 0).unwrap_or_else(|_| Scope::Other(token.to_owned()));
+            set.insert(scope);
+        }
+        set
     }
 
     /// Adds a scope unless an identical one is present. Returns true if added.

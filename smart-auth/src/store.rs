@@ -93,7 +93,10 @@ impl CachedToken {
         match self.expires_at {
             Some(exp) => {
                 let lifetime = exp.duration_since(self.obtained_at).unwrap_or_default();
-                now + skew.min(lifetime / 2) >= exp
+                match now.checked_add(skew.min(lifetime / 2)) {
+                    Some(t) => t >= exp,
+                    None => true,
+                }
             }
             None => false,
         }
@@ -309,8 +312,12 @@ impl TokenStore {
         let response = TokenResponse::parse(p.response.to_string().as_bytes())?;
         Ok(CachedToken {
             response,
-            obtained_at: UNIX_EPOCH + Duration::from_secs(p.obtained_at),
-            expires_at: p.expires_at.map(|s| UNIX_EPOCH + Duration::from_secs(s)),
+            obtained_at: UNIX_EPOCH
+                .checked_add(Duration::from_secs(p.obtained_at))
+                .ok_or_else(|| Error::TokenResponse("persisted obtained_at out of range".into()))?,
+            expires_at: p
+                .expires_at
+                .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s))),
             generation: self.generation.fetch_add(1, Ordering::Relaxed) + 1,
         })
     }
@@ -432,6 +439,9 @@ impl TokenStore {
         tracing::debug!(%key, refreshing, "renewing token");
         match fetch(renewal).await {
             Ok(mut resp) => {
+                if refreshing {
+                    carry_over_grant(&mut resp, current.as_deref());
+                }
                 // RFC 6749 §6: without a new refresh token the old one stays valid.
                 if resp.refresh_token.is_none() {
                     resp.refresh_token = old_refresh;
@@ -463,4 +473,26 @@ impl TokenStore {
             }
         }
     }
+}
+
+/// A refresh response describes the same grant: what it leaves out is kept from the previous
+/// response. RFC 6749 §6 and §5.1: an omitted `scope` means the scope originally granted; the
+/// SMART launch context (`patient`, `encounter`, `fhirContext`, ...) belongs to the grant too.
+fn carry_over_grant(resp: &mut TokenResponse, previous: Option<&CachedToken>) {
+    let Some(prev) = previous.map(|t| &t.response) else {
+        return;
+    };
+    fn keep<T: Clone>(field: &mut Option<T>, old: &Option<T>) {
+        if field.is_none() {
+            field.clone_from(old);
+        }
+    }
+    keep(&mut resp.scope, &prev.scope);
+    keep(&mut resp.patient, &prev.patient);
+    keep(&mut resp.encounter, &prev.encounter);
+    keep(&mut resp.fhir_context, &prev.fhir_context);
+    keep(&mut resp.need_patient_banner, &prev.need_patient_banner);
+    keep(&mut resp.smart_style_url, &prev.smart_style_url);
+    keep(&mut resp.tenant, &prev.tenant);
+    keep(&mut resp.intent, &prev.intent);
 }

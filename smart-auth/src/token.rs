@@ -246,6 +246,19 @@ fn take_opt<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// `expires_in` written as a string (`"3600"`, `" 3600 "`) or a non-negative number with a
+/// fraction (`3600.0`, truncated); `None` for anything else.
+fn lenient_seconds(v: &Value) -> Option<u64> {
+    match v {
+        Value::String(s) => s.trim().parse::<u64>().ok(),
+        Value::Number(n) => n
+            .as_f64()
+            .filter(|f| f.is_finite() && *f >= 0.0 && *f < u64::MAX as f64)
+            .map(|f| f as u64),
+        _ => None,
+    }
+}
+
 impl TokenResponse {
     /// Parses a successful token response body.
     pub fn parse(body: &[u8]) -> Result<TokenResponse> {
@@ -266,24 +279,41 @@ impl TokenResponse {
         let expires_in = match map.remove("expires_in") {
             None => None,
             Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
-            Some(Value::String(s)) if s.parse::<u64>().is_ok() => {
-                // Tolerated (some servers quote it); kept in extra too so it re-serializes as sent.
-                extra.insert("expires_in".into(), Value::String(s.clone()));
-                s.parse().ok()
-            }
-            Some(other) => {
-                extra.insert("expires_in".into(), other);
+            Some(v) => match lenient_seconds(&v) {
+                // Tolerated (servers quote it, or send `3600.0`); kept in extra too so it
+                // re-serializes as sent.
+                Some(secs) => {
+                    extra.insert("expires_in".into(), v);
+                    Some(secs)
+                }
+                None => {
+                    extra.insert("expires_in".into(), v);
+                    None
+                }
+            },
+        };
+        // An empty string is no token (it must not replace a refresh token kept from earlier);
+        // it is kept in `extra` so the response still re-serializes as sent.
+        let secret = |v: Option<String>, name: &str, extra: &mut Map<String, Value>| match v {
+            Some(s) if s.is_empty() => {
+                extra.insert(name.to_owned(), Value::String(s));
                 None
             }
+            v => v.map(Secret::new),
         };
-        let secret = |v: Option<String>| v.map(Secret::new);
         let t = TokenResponse {
             access_token,
             token_type_raw,
             expires_in,
             scope: take_opt(&mut map, &mut extra, "scope"),
-            refresh_token: secret(take_opt(&mut map, &mut extra, "refresh_token")),
-            id_token: secret(take_opt(&mut map, &mut extra, "id_token")),
+            refresh_token: {
+                let v = take_opt(&mut map, &mut extra, "refresh_token");
+                secret(v, "refresh_token", &mut extra)
+            },
+            id_token: {
+                let v = take_opt(&mut map, &mut extra, "id_token");
+                secret(v, "id_token", &mut extra)
+            },
             patient: take_opt(&mut map, &mut extra, "patient"),
             encounter: take_opt(&mut map, &mut extra, "encounter"),
             fhir_context: take_opt(&mut map, &mut extra, "fhirContext"),
@@ -308,18 +338,21 @@ impl TokenResponse {
     }
 
     /// The granted scopes, falling back to `requested` when the server omitted `scope`
-    /// (RFC 6749 §5.1: omitted means "as requested").
+    /// (RFC 6749 §5.1: omitted means "as requested"). Granted scopes outside the SMART grammar
+    /// are kept verbatim ([`ScopeSet::parse_lenient`]), so this does not fail today; the
+    /// `Result` is kept for API stability.
     pub fn effective_scopes(&self, requested: &ScopeSet) -> Result<ScopeSet> {
-        match self.granted_scopes() {
-            Some(r) => r,
-            None => Ok(requested.clone()),
-        }
+        Ok(match self.scope.as_deref() {
+            Some(s) => ScopeSet::parse_lenient(s),
+            None => requested.clone(),
+        })
     }
 
-    /// When the token expires, per `expires_in` counted from `received_at`.
+    /// When the token expires, per `expires_in` counted from `received_at`; `None` when
+    /// `expires_in` is absent or too large for a [`SystemTime`] (no overflow panic).
     pub fn expires_at(&self, received_at: SystemTime) -> Option<SystemTime> {
         self.expires_in
-            .map(|s| received_at + Duration::from_secs(s))
+            .and_then(|s| received_at.checked_add(Duration::from_secs(s)))
     }
 
     /// Serializes back to JSON with all secrets exposed (for persistence and round-trip tests).
@@ -392,7 +425,20 @@ pub fn parse_oauth_error(body: &[u8]) -> Option<OAuthError> {
 /// Reads a token endpoint response: success, OAuth error, or bare status (with vendor quirks).
 pub fn read_token_response(resp: &HttpResponse, vendor: &VendorProfile) -> Result<TokenResponse> {
     if resp.is_success() {
-        let mut t = TokenResponse::parse(&resp.body)?;
+        let mut t = match TokenResponse::parse(&resp.body) {
+            Ok(t) => t,
+            // Some servers answer 200 with an OAuth error body: report the error they sent.
+            Err(e) => match parse_oauth_error(&resp.body) {
+                Some(error) => {
+                    tracing::warn!(status = resp.status, error = %error.code, "token endpoint error in a success response");
+                    return Err(Error::OAuth {
+                        status: resp.status,
+                        error,
+                    });
+                }
+                None => return Err(e),
+            },
+        };
         if t.expires_in.is_none() && vendor.has(Quirk::OpaqueAccessTokens) {
             t.expires_in = Some(vendor.default_lifetime.as_secs());
         }

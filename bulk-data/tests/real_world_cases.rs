@@ -1,0 +1,185 @@
+//! Edge cases seen from real Bulk Data servers and files (BOM, decoys, escapes, CRLF,
+//! relative manifest URLs, odd `Retry-After` values).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ehrkit_bulk_data::export::{
+    parse_retry_after, ExportJob, HttpResponse, PollConfig, PollStep, RetryAfter,
+};
+use ehrkit_bulk_data::{Manifest, NdjsonReader};
+
+fn types(data: &[u8]) -> Vec<String> {
+    let mut r = NdjsonReader::new(data);
+    let mut out = Vec::new();
+    while let Some(rec) = r.next_record() {
+        let rec = rec.unwrap_or_else(|e| panic!("{e}"));
+        // Every raw record must be valid JSON on its own.
+        let v: serde_json::Value = rec.deserialize().unwrap();
+        assert_eq!(v["resourceType"], rec.resource_type());
+        out.push(rec.resource_type().to_owned());
+    }
+    out
+}
+
+#[test]
+fn ndjson_utf8_bom_on_first_line_is_ignored() {
+    let data = b"\xEF\xBB\xBF{\"resourceType\":\"Patient\",\"id\":\"1\"}\n{\"resourceType\":\"Observation\"}\n";
+    assert_eq!(types(data), ["Patient", "Observation"]);
+}
+
+#[test]
+fn ndjson_bom_only_at_stream_start() {
+    // A BOM later in the file is not whitespace: that line is an error, not silently accepted.
+    let data = b"{\"resourceType\":\"Patient\"}\n\xEF\xBB\xBF{\"resourceType\":\"Observation\"}\n";
+    let mut r = NdjsonReader::new(&data[..]);
+    assert!(r.next_record().unwrap().is_ok());
+    assert!(r.next_record().unwrap().is_err());
+}
+
+#[test]
+fn ndjson_nested_resource_type_before_top_level() {
+    let data = br#"{"contained":[{"resourceType":"Medication","id":"m"}],"meta":{"resourceType":"X"},"resourceType":"MedicationRequest"}"#;
+    assert_eq!(types(data), ["MedicationRequest"]);
+}
+
+#[test]
+fn ndjson_escaped_key() {
+    let data = br#"{"id":"1","resource\u0054ype":"Patient"}"#;
+    assert_eq!(types(data), ["Patient"]);
+}
+
+#[test]
+fn ndjson_crlf_trailing_whitespace_and_no_final_newline() {
+    let data = b"{\"resourceType\":\"Patient\"}  \t\r\n\r\n{\"resourceType\":\"Observation\"} \r\n{\"resourceType\":\"Encounter\"}  ";
+    assert_eq!(types(data), ["Patient", "Observation", "Encounter"]);
+    let data = b"{\"resourceType\":\"Patient\"}";
+    assert_eq!(types(data), ["Patient"]);
+}
+
+#[test]
+fn ndjson_truncated_last_line_is_an_error() {
+    let data = b"{\"resourceType\":\"Patient\"}\n{\"resourceType\":\"Observation\",\"code\":{\"text\":\"a}";
+    let mut r = NdjsonReader::new(&data[..]);
+    assert!(r.next_record().unwrap().is_ok());
+    assert!(r.next_record().unwrap().is_err());
+}
+
+#[test]
+fn manifest_tolerant_members() {
+    let body =
+        br#"{"transactionTime":"2024-01-01T00:00:00Z","request":"https://x.example/fhir/$export",
+        "requiresAccessToken":false,
+        "output":[{"type":"Patient","url":"https://x.example/files/p.ndjson","extension":{"a":1}}],
+        "error":[],"extension":{"https://x.example/e":true}}"#;
+    let m = Manifest::from_json(body).unwrap();
+    assert_eq!(m.output[0].count, None);
+    assert!(m.output[0].other.contains_key("extension"));
+    assert!(m.error.is_empty());
+    assert!(m.other.contains_key("extension"));
+}
+
+fn t0() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+}
+
+#[test]
+fn manifest_relative_urls_resolved_against_status_url() {
+    let status: url::Url = "https://x.example/fhir/bulkstatus/42".parse().unwrap();
+    let mut job = ExportJob::resume(status, PollConfig::default(), t0());
+    let body = br#"{"transactionTime":"2024-01-01T00:00:00Z","request":"https://x.example/fhir/$export",
+        "requiresAccessToken":true,
+        "output":[{"type":"Patient","url":"/files/p.ndjson"},{"type":"Observation","url":"files/o.ndjson"}],
+        "error":[{"type":"OperationOutcome","url":"https://other.example/e.ndjson"}],
+        "link":[{"relation":"next","url":"/fhir/bulkstatus/42?page=2"}]}"#;
+    let resp = HttpResponse::new(200, Vec::new(), body.to_vec());
+    let PollStep::Complete(m) = job.on_status_response(&resp, t0()).unwrap() else {
+        panic!("not complete")
+    };
+    assert_eq!(m.output[0].url, "https://x.example/files/p.ndjson");
+    assert_eq!(
+        m.output[1].url,
+        "https://x.example/fhir/bulkstatus/files/o.ndjson"
+    );
+    assert_eq!(m.error[0].url, "https://other.example/e.ndjson");
+    assert_eq!(
+        m.next_page(),
+        Some("https://x.example/fhir/bulkstatus/42?page=2")
+    );
+}
+
+#[test]
+fn retry_after_edge_values() {
+    let now = t0();
+    // RFC 9110: a date in the past means "retry now" (the clamp then applies the minimum).
+    let past = httpdate::fmt_http_date(now - Duration::from_secs(3600));
+    assert_eq!(
+        parse_retry_after(&past, now),
+        RetryAfter::Delay(Duration::ZERO)
+    );
+    assert_eq!(
+        parse_retry_after("0", now),
+        RetryAfter::Delay(Duration::ZERO)
+    );
+    assert_eq!(parse_retry_after("-1", now), RetryAfter::Garbage);
+    assert_eq!(parse_retry_after("-1.5", now), RetryAfter::Garbage);
+    assert_eq!(parse_retry_after("NaN", now), RetryAfter::Garbage);
+    assert_eq!(parse_retry_after("inf", now), RetryAfter::Garbage);
+    assert_eq!(
+        parse_retry_after("1.5", now),
+        RetryAfter::Delay(Duration::from_millis(1500))
+    );
+    // Obsolete HTTP-date forms are still HTTP-dates (RFC 9110 §5.6.7).
+    assert_eq!(
+        parse_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", now),
+        RetryAfter::Delay(Duration::ZERO)
+    );
+}
+
+#[test]
+fn polling_with_past_date_zero_and_negative_uses_bounds() {
+    let status: url::Url = "https://x.example/status/1".parse().unwrap();
+    let mut job = ExportJob::resume(status, PollConfig::default(), t0());
+    let past = httpdate::fmt_http_date(t0() - Duration::from_secs(100));
+    for v in [past.as_str(), "0", "-3", "1.5"] {
+        let resp = HttpResponse::new(202, vec![("Retry-After".into(), v.into())], Vec::new());
+        match job.on_status_response(&resp, t0()).unwrap() {
+            PollStep::Wait(p) => {
+                assert!(
+                    p.next_poll_in >= Duration::from_secs(1),
+                    "{v}: {:?}",
+                    p.next_poll_in
+                );
+                assert!(p.next_poll_in <= Duration::from_secs(300), "{v}");
+            }
+            other => panic!("{v}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn inverted_wait_range_set_through_fields_does_not_panic() {
+    let mut config = PollConfig::default();
+    config.min_wait = Duration::from_secs(10);
+    config.max_wait = Duration::from_secs(2);
+    let status: url::Url = "https://x.example/status/1".parse().unwrap();
+    let mut job = ExportJob::resume(status, config, t0());
+    let resp = HttpResponse::new(202, vec![("Retry-After".into(), "5".into())], Vec::new());
+    assert!(matches!(
+        job.on_status_response(&resp, t0()).unwrap(),
+        PollStep::Wait(_)
+    ));
+}
+
+#[test]
+fn manifest_null_arrays_are_empty() {
+    let body = br#"{"transactionTime":"2024-01-01T00:00:00Z","request":"https://x.example/fhir/$export",
+        "requiresAccessToken":true,"output":[{"type":"Patient","url":"https://x.example/p.ndjson","count":null}],
+        "error":null,"deleted":null,"link":null}"#;
+    let m = Manifest::from_json(body).unwrap();
+    assert_eq!(m.output.len(), 1);
+    assert_eq!(m.output[0].count, None);
+    assert!(m.error.is_empty() && m.deleted.is_empty() && m.link.is_empty());
+    // Serialising and reading back gives the same manifest.
+    let again = Manifest::from_json(&serde_json::to_vec(&m).unwrap()).unwrap();
+    assert_eq!(again, m);
+}
