@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | `hl7v2` (default) | [`ehrkit-hl7v2`](hl7v2) | zero-copy HL7 v2 parser, datatypes, writer, ACKs |
 //! | `mllp` | [`ehrkit-mllp`](mllp) | MLLP framing; `mllp-tokio` server/client, `mllp-tls` |
-//! | `fhir-model` | [`ehrkit-fhir-model`](fhir_model) | generated typed FHIR R4 resources |
+//! | `fhir-model` (`fhir-model-all`) | [`ehrkit-fhir-model`](fhir_model) | generated typed FHIR R4 resources (EHR set; all 146) |
 //! | `mapping` | [`ehrkit-mapping`](mapping) | vendor profiles, v2 → FHIR, patient identity (MPI) |
 //! | `smart-auth` | [`ehrkit-smart-auth`](smart_auth) | SMART App Launch 2 and Backend Services tokens |
 //! | `bulk-data` | [`ehrkit-bulk-data`](bulk_data) | FHIR Bulk Data `$export` and NDJSON |
