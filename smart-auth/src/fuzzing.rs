@@ -15,7 +15,10 @@ pub fn check_scope(data: &[u8]) {
     let lenient = ScopeSet::parse_lenient(text);
     match ScopeSet::parse(text) {
         Ok(set) => {
-            assert_eq!(lenient, set, "lenient parse agrees with the strict one on valid input");
+            assert_eq!(
+                lenient, set,
+                "lenient parse agrees with the strict one on valid input"
+            );
             let formatted = set.to_string();
             let again = ScopeSet::parse(&formatted).expect("formatted scopes must parse");
             assert_eq!(again, set, "scope round-trip");
