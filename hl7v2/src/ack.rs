@@ -372,7 +372,21 @@ impl<'m, 'a> AckBuilder<'m, 'a> {
     pub fn build(&self) -> Vec<u8> {
         let m = self.inbound;
         let d = *m.delimiters();
-        let raw = |p: &str| m.raw(p).unwrap_or(b"");
+        // Copied inbound values lose C0 control bytes (a stray NUL must not make the ACK
+        // itself malformed); everything else is echoed byte for byte.
+        let raw = |p: &str| -> std::borrow::Cow<'_, [u8]> {
+            let v = m.raw(p).unwrap_or(b"");
+            if v.iter().any(|&b| b < 0x20 || b == 0x7f) {
+                std::borrow::Cow::Owned(
+                    v.iter()
+                        .copied()
+                        .filter(|&b| b >= 0x20 && b != 0x7f)
+                        .collect(),
+                )
+            } else {
+                std::borrow::Cow::Borrowed(v)
+            }
+        };
         let mut out: Vec<u8> = Vec::with_capacity(256);
         let f = d.field;
         out.extend_from_slice(b"MSH");
@@ -380,7 +394,7 @@ impl<'m, 'a> AckBuilder<'m, 'a> {
         out.extend_from_slice(d.encoding_characters().as_bytes());
         for p in ["MSH-5", "MSH-6", "MSH-3", "MSH-4"] {
             out.push(f);
-            out.extend_from_slice(raw(p));
+            out.extend_from_slice(&raw(p));
         }
         out.push(f);
         let ts = self.timestamp.clone().unwrap_or_else(now_timestamp);
@@ -395,7 +409,7 @@ impl<'m, 'a> AckBuilder<'m, 'a> {
         out.extend_from_slice(b"ACK");
         if !trigger.is_empty() {
             out.push(d.component);
-            out.extend_from_slice(trigger);
+            out.extend_from_slice(&trigger);
         }
         if version_at_least_25(&version) || m.raw("MSH-9.3").is_some() {
             if trigger.is_empty() {
@@ -409,21 +423,21 @@ impl<'m, 'a> AckBuilder<'m, 'a> {
         out.extend_from_slice(escape::encode(&cid, &d).as_bytes());
         out.push(f);
         let pid = raw("MSH-11");
-        out.extend_from_slice(if pid.is_empty() { b"P" } else { pid });
+        out.extend_from_slice(if pid.is_empty() { b"P" } else { &pid });
         out.push(f);
         let ver = raw("MSH-12");
-        out.extend_from_slice(if ver.is_empty() { b"2.5" } else { ver });
+        out.extend_from_slice(if ver.is_empty() { b"2.5" } else { &ver });
         let charset = raw("MSH-18");
         if !charset.is_empty() {
             out.extend(std::iter::repeat_n(f, 6));
-            out.extend_from_slice(charset);
+            out.extend_from_slice(&charset);
         }
         out.push(b'\r');
         out.extend_from_slice(b"MSA");
         out.push(f);
         out.extend_from_slice(self.ack_code().as_str().as_bytes());
         out.push(f);
-        out.extend_from_slice(raw("MSH-10"));
+        out.extend_from_slice(&raw("MSH-10"));
         out.push(b'\r');
         let modern = version.is_empty() || version_at_least_25(&version);
         for e in &self.errors {
@@ -532,6 +546,37 @@ mod tests {
             ack,
             b"MSH|^~\\&|RCV|RFAC^9.9^ISO|SND^1.2.3^ISO|SFAC|20240101120001||ACK^A01^ACK|X1|P|2.5.1\rMSA|AA|CTRL\\T\\1\r"
         );
+    }
+
+    #[test]
+    fn control_bytes_are_not_copied_into_the_ack() {
+        let m = Message::parse(b"MSH|^~\\&|SND|SF|RCV|RF|2024||ADT^A01|C\x001|P|2.3\x00\rPID|1\r")
+            .unwrap();
+        let ack = AckBuilder::new(&m)
+            .control_id("X")
+            .timestamp("2024")
+            .build();
+        assert!(
+            !ack.contains(&0),
+            "no NUL in {:?}",
+            String::from_utf8_lossy(&ack)
+        );
+        let parsed = Message::parse(&ack).unwrap();
+        assert_eq!(parsed.get("MSH-12").as_deref(), Some("2.3"));
+        assert_eq!(parsed.get("MSA-2").as_deref(), Some("C1"));
+    }
+
+    #[test]
+    fn truncated_encoding_characters_still_get_a_real_ack() {
+        // MSH-2 without the subcomponent separator: readable, so the NAK names the message.
+        let raw = b"MSH|^~\\|SND|SF|RCV|RF|2024||ADT^A01|T3|P|2.3\rPID|1\r";
+        let m = Message::parse(raw).expect("lenient parse completes MSH-2");
+        assert_eq!(m.get("MSH-10").as_deref(), Some("T3"));
+        let nak = nak_for_unparseable(raw, AckError::new(ErrorCode::ApplicationInternalError));
+        let n = Message::parse(&nak).unwrap();
+        assert_eq!(n.get("MSA-2").as_deref(), Some("T3"));
+        assert_eq!(n.get("MSH-5").as_deref(), Some("SND"));
+        assert_eq!(n.get("MSH-3").as_deref(), Some("RCV"));
     }
 
     #[test]

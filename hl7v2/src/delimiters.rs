@@ -118,7 +118,19 @@ impl Delimiters {
             k += 1;
         }
         if k < 4 {
-            return Err(err(4, "fewer than 4 encoding characters"));
+            // Some older senders truncate MSH-2 (`^~\`, `^~`). Leniently, the missing
+            // characters take their standard defaults (`^ ~ \ &`, by position) when those
+            // are still free; strict mode, or a clash, is an error.
+            if !lenient || k == 0 {
+                return Err(err(4, "fewer than 4 encoding characters"));
+            }
+            const DEFAULTS: [u8; 4] = [b'^', b'~', b'\\', b'&'];
+            for (pos, &def) in DEFAULTS.iter().enumerate().skip(k) {
+                if chars[..pos].contains(&def) || def == field {
+                    return Err(err(4, "fewer than 4 encoding characters"));
+                }
+                chars[pos] = def;
+            }
         }
         let delims = Delimiters {
             field,
@@ -147,6 +159,25 @@ mod tests {
         assert_eq!(h.delims.encoding_characters(), "^~\\&#");
         let h = Delimiters::from_header(b"MSH|^~\\&|A", 0, false).unwrap();
         assert_eq!(h.delims, Delimiters::default());
+    }
+
+    #[test]
+    fn truncated_msh2_is_completed_leniently_only() {
+        // `^~\` (no subcomponent separator) and `^~` (no escape either).
+        assert!(Delimiters::from_header(b"MSH|^~\\|A", 0, false).is_err());
+        let h = Delimiters::from_header(b"MSH|^~\\|A", 0, true).unwrap();
+        assert_eq!(h.delims, Delimiters::default());
+        assert_eq!(
+            h.msh2_len, 3,
+            "the written MSH-2 length is kept for byte-exact output"
+        );
+        let h = Delimiters::from_header(b"MSH|^~|A", 0, true).unwrap();
+        assert_eq!(h.delims, Delimiters::default());
+        assert_eq!(h.msh2_len, 2);
+        // A default that is already taken cannot be filled in.
+        assert!(Delimiters::from_header(b"MSH|&~|A", 0, true).is_err());
+        assert!(Delimiters::from_header(b"MSH&^~|A", 0, true).is_err());
+        assert!(Delimiters::from_header(b"MSH||A", 0, true).is_err());
     }
 
     #[test]
