@@ -3,14 +3,16 @@
 //! Workload per message: a full structural parse, then reading the same 10 fields (MSH-3, MSH-7,
 //! MSH-9.1, MSH-9.2, MSH-10, MSH-12, PID-3.1, PID-5.1, PID-5.2, PID-7). Inputs: a small ADT^A01
 //! (built here), a 1.5 KB ORU^R01 (`hl7v2/tests/data/oru_r01_lab.hl7`) and a ~50 KB ORU with many
-//! OBX segments (generated here). Run: `cargo bench --bench hl7v2_parse --features hl7v2`.
+//! OBX segments (generated here). ehrkit is measured three ways: `Message::parse` (fresh index), a
+//! reused `Parser` with `&str` paths, and a reused `Parser` with paths parsed once (`get_path`).
+//! Run: `cargo bench --bench hl7v2_parse --features hl7v2`.
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use ehrkit::hl7v2::{Message, Parser};
+use ehrkit::hl7v2::{Message, Parser, Path};
 
 const PATHS_DASH: [&str; 10] = [
     "MSH-3", "MSH-7", "MSH-9.1", "MSH-9.2", "MSH-10", "MSH-12", "PID-3.1", "PID-5.1", "PID-5.2",
@@ -96,6 +98,15 @@ fn ehrkit_reused(parser: &mut Parser, input: &[u8]) -> usize {
         .sum()
 }
 
+/// The documented fast API: a reused `Parser` and paths parsed once (`Message::get_path`).
+fn ehrkit_reused_paths(parser: &mut Parser, paths: &[Path], input: &[u8]) -> usize {
+    let m = parser.parse(input).expect("ehrkit parses");
+    paths
+        .iter()
+        .map(|p| m.get_path(p).map_or(0, |v| v.len()))
+        .sum()
+}
+
 fn hl7_parser(input: &str) -> usize {
     let m = hl7_parser::Message::parse(input).expect("hl7-parser parses");
     PATHS_DOT
@@ -132,10 +143,18 @@ fn bench(c: &mut Criterion) {
         // (ehrkit decodes escapes; the 10 fields here hold none, so raw and decoded agree).
         let expected = ehrkit_fresh(bytes);
         let mut parser = Parser::new();
+        let paths: Vec<Path> = PATHS_DASH
+            .iter()
+            .map(|p| p.parse().expect("valid path"))
+            .collect();
         for (peer, got) in [
             (
                 "ehrkit-hl7v2 (reused Parser)",
                 ehrkit_reused(&mut parser, bytes),
+            ),
+            (
+                "ehrkit-hl7v2 (reused Parser, parsed paths)",
+                ehrkit_reused_paths(&mut parser, &paths, bytes),
             ),
             ("hl7-parser", hl7_parser(&text)),
             ("rust-hl7", rust_hl7(&text)),
@@ -154,6 +173,10 @@ fn bench(c: &mut Criterion) {
         g.bench_function(BenchmarkId::from_parameter("ehrkit-hl7v2-reused"), |b| {
             b.iter(|| ehrkit_reused(&mut parser, black_box(bytes)))
         });
+        g.bench_function(
+            BenchmarkId::from_parameter("ehrkit-hl7v2-reused-paths"),
+            |b| b.iter(|| ehrkit_reused_paths(&mut parser, &paths, black_box(bytes))),
+        );
         g.bench_function(BenchmarkId::from_parameter("hl7-parser"), |b| {
             b.iter(|| hl7_parser(black_box(&text)))
         });

@@ -147,8 +147,8 @@ impl<'a> BatchFile<'a> {
             };
             let end = index.build(input, p, &delims, msh2_len, &opts, stop)?;
             let charset = read_charset(&index, input)?;
-            check_text(&index, input, p, end, charset, &opts)?;
-            let msg = Message::from_parts(input, p, end, delims, charset, opts, index);
+            let text = check_text(&index, input, p, end, charset, &opts)?;
+            let msg = Message::from_parts(input, p, end, delims, charset, text, opts, index);
             let u = file.units.len();
             file.units.push((kind, msg));
             match kind {

@@ -5,7 +5,7 @@
 //! One pass over the bytes records every element at every level in five flat arrays (no `Vec` per
 //! field or component):
 //!
-//! * `segs[i] = [first field, start offset]` of segment `i`;
+//! * `segs[i] = [first field, start offset, ID]` of segment `i` (the ID's 3 bytes packed in a `u32`);
 //! * `fields[f]` = first repetition of field `f` (field 0 is the segment ID, so `fields[first + n]` is
 //!   field `n` in HL7 numbering, MSH included);
 //! * `reps[r]` = first component of repetition `r`;
@@ -98,13 +98,11 @@ impl ParseOptions {
 /// The offset index of one message (see the module docs). Reused across parses by [`Parser`].
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Index {
-    segs: Vec<[u32; 2]>,
+    segs: Vec<[u32; 3]>,
     fields: Vec<u32>,
     reps: Vec<u32>,
     comps: Vec<u32>,
     subs: Vec<[u32; 2]>,
-    /// True when the last build saw only ASCII bytes (then the text needs no UTF-8 validation).
-    ascii: bool,
     /// Number of segments indexed (the level arrays keep their length across parses and are only
     /// read through indices bounded by the sentinels).
     nseg: usize,
@@ -127,6 +125,15 @@ fn class_table(d: &Delimiters) -> [u8; 256] {
     t[b'\r' as usize] = C_CR;
     t[b'\n' as usize] = C_LF;
     t
+}
+
+/// A segment ID's 3 bytes in a `u32` (never 0 for a valid ID, which is what the sentinel holds).
+#[inline]
+fn pack_id(name: &[u8]) -> u32 {
+    match name {
+        [a, b, c, ..] => u32::from_le_bytes([*a, *b, *c, 0]),
+        _ => 0,
+    }
 }
 
 /// Segment IDs that start a new unit in a stream: a message or a batch envelope segment.
@@ -245,9 +252,6 @@ impl Index {
             bcast(d.repetition),
             bcast(d.subcomponent),
         );
-        // OR of every scanned byte: segment IDs and MSH-1/MSH-2 are validated ASCII, so a clear high
-        // bit here means the whole unit is ASCII.
-        let mut high: u64 = 0;
         let mut c = Cursor {
             seg: 0,
             field: 0,
@@ -291,7 +295,7 @@ impl Index {
             // The segment runs to the next CR or LF.
             let e = memchr::memchr2(b'\r', b'\n', &input[name_end..]).map_or(n, |k| name_end + k);
             self.ensure(&c, e - p + 4);
-            self.segs[c.seg] = [c.field as u32, p as u32];
+            self.segs[c.seg] = [c.field as u32, p as u32, pack_id(name)];
             c.seg += 1;
             self.open(&mut c, C_FIELD);
             let (mut leaf_start, scan_from) = if is_header(name) && name_end < e {
@@ -331,14 +335,14 @@ impl Index {
                     let mut chunk = [0u8; 8];
                     chunk.copy_from_slice(&input[i..i + 8]);
                     let w = u64::from_le_bytes(chunk);
-                    high |= w;
                     let mut m = zero_bytes(w ^ wf)
                         | zero_bytes(w ^ wc)
                         | zero_bytes(w ^ wr)
                         | zero_bytes(w ^ ws);
                     while m != 0 {
-                        let at = i + (m.trailing_zeros() / 8) as usize;
-                        let class = table[input[at] as usize];
+                        let k = (m.trailing_zeros() / 8) as usize;
+                        let at = i + k;
+                        let class = table[chunk[k & 7] as usize];
                         delim(at, class == C_FIELD, class >= C_REP, class >= C_COMP);
                         m &= m - 1;
                     }
@@ -346,7 +350,6 @@ impl Index {
                 }
                 while i < e {
                     let class = table[input[i] as usize];
-                    high |= u64::from(input[i]);
                     if class != C_NONE {
                         delim(i, class == C_FIELD, class >= C_REP, class >= C_COMP);
                     }
@@ -392,12 +395,11 @@ impl Index {
         }
         // Sentinels.
         self.ensure(&c, 4);
-        self.segs[c.seg] = [c.field as u32, end as u32];
+        self.segs[c.seg] = [c.field as u32, end as u32, 0];
         self.fields[c.field] = c.rep as u32;
         self.reps[c.rep] = c.comp as u32;
         self.comps[c.comp] = c.sub as u32;
         self.nseg = c.seg;
-        self.ascii = high & 0x8080_8080_8080_8080 == 0;
         Ok(end)
     }
 
@@ -448,16 +450,12 @@ impl Index {
     }
 
     /// Leaf range of the element a path designates, plus the segment index; None when absent.
-    fn locate(&self, input: &[u8], p: &Path) -> Option<(usize, usize, usize)> {
+    fn locate(&self, _input: &[u8], p: &Path) -> Option<(usize, usize, usize)> {
+        let want = pack_id(&p.seg);
         let mut seen = 0u32;
         let mut si = usize::MAX;
         for (k, s) in self.segs[..self.seg_count()].iter().enumerate() {
-            let st = s[1] as usize;
-            if st + 3 <= input.len()
-                && input[st] == p.seg[0]
-                && input[st + 1] == p.seg[1]
-                && input[st + 2] == p.seg[2]
-            {
+            if s[2] == want {
                 seen += 1;
                 if seen == p.occ {
                     si = k;
@@ -570,6 +568,10 @@ pub struct Message<'a> {
     end: usize,
     delims: Delimiters,
     charset: Charset,
+    /// `input[start..end]` as text when the charset is UTF-8 and the bytes validated at parse time.
+    text: Option<&'a str>,
+    /// No escape character before this offset (after MSH-2), so values ending there need no decoding.
+    esc_from: usize,
     opts: ParseOptions,
     index: IndexRef<'a>,
 }
@@ -657,13 +659,16 @@ impl Parser {
     /// starts at [`Message::end_offset`].
     pub fn parse<'m>(&'m mut self, input: &'m [u8]) -> Result<Message<'m>, Error> {
         let opts = self.opts;
-        let (start, end, delims, charset) = parse_into(&mut self.index, input, 0, &opts)?;
+        let (start, end, delims, charset, text, esc_from) =
+            parse_into(&mut self.index, input, 0, &opts)?;
         Ok(Message {
             input,
             start,
             end,
             delims,
             charset,
+            text,
+            esc_from,
             opts,
             index: IndexRef::Borrowed(&self.index),
         })
@@ -677,7 +682,7 @@ impl Parser {
         offset: usize,
     ) -> Result<Message<'m>, Error> {
         let opts = self.opts;
-        let (start, end, delims, charset) =
+        let (start, end, delims, charset, text, esc_from) =
             parse_into(&mut self.index, input, offset.min(input.len()), &opts)?;
         Ok(Message {
             input,
@@ -685,24 +690,36 @@ impl Parser {
             end,
             delims,
             charset,
+            text,
+            esc_from,
             opts,
             index: IndexRef::Borrowed(&self.index),
         })
     }
 }
 
-fn parse_into(
+/// What [`parse_into`] found: start and end offsets, delimiters, character set, the validated text
+/// (UTF-8 messages) and the offset of the first escape character after MSH-2.
+type Parsed<'a> = (usize, usize, Delimiters, Charset, Option<&'a str>, usize);
+
+fn parse_into<'a>(
     index: &mut Index,
-    input: &[u8],
+    input: &'a [u8],
     from: usize,
     opts: &ParseOptions,
-) -> Result<(usize, usize, Delimiters, Charset), Error> {
+) -> Result<Parsed<'a>, Error> {
     let start = find_msh(input, from)?;
     let h = Delimiters::from_header(&input[start..], start, !opts.strict)?;
     let end = index.build(input, start, &h.delims, h.msh2_len, opts, Stop::AtBoundary)?;
     let charset = read_charset(index, input)?;
-    check_text(index, input, start, end, charset, opts)?;
-    Ok((start, end, h.delims, charset))
+    let text = check_text(index, input, start, end, charset, opts)?;
+    // First escape character after MSH-2 (which holds one): values ending before it are plain.
+    let body = (start + 4 + h.msh2_len).min(end);
+    let esc_from = match h.delims.escape {
+        Some(esc) => memchr::memchr(esc, &input[body..end]).map_or(end, |k| body + k),
+        None => end,
+    };
+    Ok((start, end, h.delims, charset, text, esc_from))
 }
 
 pub(crate) fn read_charset(index: &Index, input: &[u8]) -> Result<Charset, Error> {
@@ -743,32 +760,36 @@ pub(crate) fn read_charset(index: &Index, input: &[u8]) -> Result<Charset, Error
     }
 }
 
-pub(crate) fn check_text(
+pub(crate) fn check_text<'a>(
     index: &Index,
-    input: &[u8],
+    input: &'a [u8],
     start: usize,
     end: usize,
     charset: Charset,
     opts: &ParseOptions,
-) -> Result<(), Error> {
-    if !charset.is_utf8() || opts.lossy || index.ascii {
-        return Ok(());
+) -> Result<Option<&'a str>, Error> {
+    if !charset.is_utf8() {
+        return Ok(None);
     }
-    if let Err(e) = std::str::from_utf8(&input[start..end]) {
-        let offset = start + e.valid_up_to();
-        let seg = index.segs[..index.seg_count()]
-            .partition_point(|s| (s[1] as usize) <= offset)
-            .saturating_sub(1);
-        return Err(Error::Encoding {
-            location: Location {
-                offset,
-                segment: Some(seg),
-                field: None,
-            },
-            charset: "UTF-8",
-        });
+    // Validated once here, so that reads slice this text instead of validating every value.
+    match std::str::from_utf8(&input[start..end]) {
+        Ok(text) => Ok(Some(text)),
+        Err(_) if opts.lossy => Ok(None),
+        Err(e) => {
+            let offset = start + e.valid_up_to();
+            let seg = index.segs[..index.seg_count()]
+                .partition_point(|s| (s[1] as usize) <= offset)
+                .saturating_sub(1);
+            Err(Error::Encoding {
+                location: Location {
+                    offset,
+                    segment: Some(seg),
+                    field: None,
+                },
+                charset: "UTF-8",
+            })
+        }
     }
-    Ok(())
 }
 
 impl<'a> Message<'a> {
@@ -787,13 +808,16 @@ impl<'a> Message<'a> {
     /// Parses the first message in `input` with the given options.
     pub fn parse_with(input: &'a [u8], opts: ParseOptions) -> Result<Message<'a>, Error> {
         let mut index = Index::default();
-        let (start, end, delims, charset) = parse_into(&mut index, input, 0, &opts)?;
+        let (start, end, delims, charset, text, esc_from) =
+            parse_into(&mut index, input, 0, &opts)?;
         Ok(Message {
             input,
             start,
             end,
             delims,
             charset,
+            text,
+            esc_from,
             opts,
             index: IndexRef::Owned(index),
         })
@@ -811,12 +835,14 @@ impl<'a> Message<'a> {
     }
 
     /// Builds a message over an already indexed unit (batch envelope segments).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn from_parts(
         input: &'a [u8],
         start: usize,
         end: usize,
         delims: Delimiters,
         charset: Charset,
+        text: Option<&'a str>,
         opts: ParseOptions,
         index: Index,
     ) -> Self {
@@ -826,6 +852,8 @@ impl<'a> Message<'a> {
             end,
             delims,
             charset,
+            text,
+            esc_from: start,
             opts,
             index: IndexRef::Owned(index),
         }
@@ -932,6 +960,26 @@ impl<'a> Message<'a> {
 
     /// [`Message::get`] with a parsed path.
     pub fn get_path(&self, p: &Path) -> Option<Cow<'a, str>> {
+        // Fast path: a leaf without escape characters in validated UTF-8 text is a slice of it.
+        if let Some(text) = self.text {
+            let idx = self.idx();
+            let (a, b, _) = idx.locate(self.input, p)?;
+            if b - a <= 1 && !(matches!(p.field, Some(1 | 2)) && is_header(&p.seg)) {
+                let (s, e) = idx.span(a, b);
+                let raw = &self.input[s..e];
+                let has_escape = e > self.esc_from
+                    && match self.delims.escape {
+                        Some(esc) if raw.len() < 32 => raw.contains(&esc),
+                        Some(esc) => memchr::memchr(esc, raw).is_some(),
+                        None => false,
+                    };
+                if !has_escape {
+                    if let Some(v) = text.get(s - self.start..e - self.start) {
+                        return Some(Cow::Borrowed(v));
+                    }
+                }
+            }
+        }
         match self.decode_at(p, &self.opts.decode_options()) {
             Ok(v) => v,
             Err(_) => {
@@ -966,7 +1014,11 @@ impl<'a> Message<'a> {
                 None => false,
             };
             if !has_escape {
-                if let Ok(text) = std::str::from_utf8(raw) {
+                let text = match self.text {
+                    Some(t) => t.get(s - self.start..e - self.start),
+                    None => std::str::from_utf8(raw).ok(),
+                };
+                if let Some(text) = text {
                     return Ok(Some(Cow::Borrowed(text)));
                 }
             }
@@ -1141,7 +1193,7 @@ impl<'a> Iterator for Messages<'a> {
         }
         let mut index = Index::default();
         match parse_into(&mut index, self.input, p, &self.opts) {
-            Ok((start, end, delims, charset)) => {
+            Ok((start, end, delims, charset, text, esc_from)) => {
                 self.pos = end;
                 Some(Ok(Message {
                     input: self.input,
@@ -1149,6 +1201,8 @@ impl<'a> Iterator for Messages<'a> {
                     end,
                     delims,
                     charset,
+                    text,
+                    esc_from,
                     opts: self.opts,
                     index: IndexRef::Owned(index),
                 }))

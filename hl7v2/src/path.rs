@@ -75,6 +75,9 @@ impl Cursor<'_> {
 impl Path {
     /// Parses a path. Numbers are 1-based; `(n)` defaults to 1 for the segment occurrence.
     pub fn parse(s: &str) -> Result<Path, Error> {
+        if let Some(p) = Self::parse_simple(s.as_bytes()) {
+            return Ok(p);
+        }
         Self::parse_inner(s.as_bytes()).map_err(|reason| Error::Path {
             path: s.chars().take(64).collect(),
             reason,
@@ -97,6 +100,50 @@ impl Path {
         Self::parse_inner(&full[..4 + b.len()]).map_err(|reason| Error::Path {
             path: s.into(),
             reason,
+        })
+    }
+
+    /// The common form `SEG-F[.C[.S]]` (no parentheses) in one tight loop; `None` for anything else,
+    /// which [`Path::parse_inner`] then handles (and reports). Same result as `parse_inner` whenever
+    /// it returns `Some` (tested below).
+    #[inline]
+    fn parse_simple(b: &[u8]) -> Option<Path> {
+        let [s0, s1, s2, b'-', rest @ ..] = b else {
+            return None;
+        };
+        let seg = [*s0, *s1, *s2];
+        if !seg.iter().all(u8::is_ascii_alphanumeric) {
+            return None;
+        }
+        let mut nums = [0u32; 3];
+        let mut k = 0usize;
+        let (mut cur, mut digits) = (0u32, 0u32);
+        for &c in rest {
+            if c.is_ascii_digit() {
+                if digits == 9 {
+                    return None; // long numbers: the checked path
+                }
+                cur = cur * 10 + u32::from(c - b'0');
+                digits += 1;
+            } else if c == b'.' && cur != 0 && k < 2 {
+                nums[k] = cur;
+                k += 1;
+                (cur, digits) = (0, 0);
+            } else {
+                return None;
+            }
+        }
+        if cur == 0 {
+            return None;
+        }
+        nums[k] = cur;
+        Some(Path {
+            seg: seg.map(|x| x.to_ascii_uppercase()),
+            occ: 1,
+            field: Some(nums[0]),
+            rep: None,
+            comp: (k >= 1).then_some(nums[1]),
+            sub: (k >= 2).then_some(nums[2]),
         })
     }
 
@@ -254,6 +301,33 @@ mod tests {
         ] {
             assert!(Path::parse(bad).is_err(), "{bad}");
         }
+        // The fast form agrees with the general parser wherever it answers.
+        for text in [
+            "PID-3",
+            "pid-3.1",
+            "MSH-9.2",
+            "PID-3.4.2",
+            "ZP1-12.3.4",
+            "PID-03",
+            "PID-0",
+            "PID-3.0",
+            "PID-3.",
+            "PID-.1",
+            "PID-3..1",
+            "PID-3.1.1.1",
+            "PID-123456789",
+            "PID-1234567890",
+            "PID-3(2).1",
+            "P#D-1",
+            "PID-3x",
+            "OBX-5.1.2",
+        ] {
+            let b = text.as_bytes();
+            if let Some(fast) = Path::parse_simple(b) {
+                assert_eq!(Ok(fast), Path::parse_inner(b), "{text}");
+            }
+        }
+        assert!(Path::parse_simple(b"PID-3.4.2").is_some());
         assert_eq!(
             Path::parse_relative(*b"OBX", "5(2).1").unwrap().to_string(),
             "OBX-5(2).1"
