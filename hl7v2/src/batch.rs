@@ -146,7 +146,7 @@ impl<'a> BatchFile<'a> {
                 _ => (0, Stop::AfterFirst),
             };
             let end = index.build(input, p, &delims, msh2_len, &opts, stop)?;
-            let charset = read_charset(&index, input)?;
+            let charset = read_charset(&index, input, opts.lossy)?;
             let text = check_text(&index, input, p, end, charset, &opts)?;
             let msg = Message::from_parts(input, p, end, delims, charset, text, opts, index);
             let u = file.units.len();

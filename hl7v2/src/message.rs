@@ -38,6 +38,7 @@ pub struct ParseOptions {
     /// Maximum length of one message in bytes (default 256 MiB; the index uses 32-bit offsets).
     pub max_message_len: usize,
     /// Invalid bytes in the message's character set: error (default) or U+FFFD when decoding.
+    /// With `lossy`, an unknown MSH-18 value is read as UTF-8 instead of failing the parse.
     pub lossy: bool,
     /// Formatting commands (`\.br\` …) in decoded values: kept (default) or turned into text.
     pub formatting: Formatting,
@@ -711,7 +712,7 @@ fn parse_into<'a>(
     let start = find_msh(input, from)?;
     let h = Delimiters::from_header(&input[start..], start, !opts.strict)?;
     let end = index.build(input, start, &h.delims, h.msh2_len, opts, Stop::AtBoundary)?;
-    let charset = read_charset(index, input)?;
+    let charset = read_charset(index, input, opts.lossy)?;
     let text = check_text(index, input, start, end, charset, opts)?;
     // First escape character after MSH-2 (which holds one): values ending before it are plain.
     let body = (start + 4 + h.msh2_len).min(end);
@@ -722,7 +723,17 @@ fn parse_into<'a>(
     Ok((start, end, h.delims, charset, text, esc_from))
 }
 
-pub(crate) fn read_charset(index: &Index, input: &[u8]) -> Result<Charset, Error> {
+/// The character set MSH-18 declares. An unknown value is an error, except with `lossy`: then
+/// the text is read as UTF-8 with invalid bytes replaced (vendors invent MSH-18 spellings, and a
+/// receiver must still be able to read and acknowledge such a message).
+pub(crate) fn read_charset(index: &Index, input: &[u8], lossy: bool) -> Result<Charset, Error> {
+    match read_declared_charset(index, input) {
+        Err(Error::UnsupportedCharset(_)) if lossy => Ok(Charset::UTF8),
+        r => r,
+    }
+}
+
+fn read_declared_charset(index: &Index, input: &[u8]) -> Result<Charset, Error> {
     let p = Path {
         seg: *b"MSH",
         occ: 1,
@@ -1487,5 +1498,10 @@ OBX|1|TX|||a\\.br\\b\\T\\c\rOBX|2|NM|||42\r";
             Message::parse(bad),
             Err(Error::UnsupportedCharset(_))
         ));
+        // Lossy: read as UTF-8 (invalid bytes replaced) so the message can still be handled.
+        let bad_l1 = b"MSH|^~\\&|A|||||||||||||||KLINGON\rPID|1||||Jos\xe9\r";
+        let m = Message::parse_with(bad_l1, ParseOptions::default().lossy(true)).unwrap();
+        assert_eq!(m.get("PID-5").unwrap(), "Jos\u{FFFD}");
+        assert_eq!(m.get("MSH-18").unwrap(), "KLINGON");
     }
 }

@@ -35,7 +35,9 @@ fn control_id(msg: &Message<'_>) -> String {
 /// bytes as U+FFFD. The ACK echoes identifiers from the raw bytes, so they stay exact.
 pub(crate) fn parse_lenient(payload: &[u8]) -> Result<Message<'_>, ehrkit_hl7v2::Error> {
     match Message::parse(payload) {
-        Err(ehrkit_hl7v2::Error::Encoding { .. }) => {
+        // Undeclared Latin-1 bytes, or an MSH-18 value we do not know (vendors invent their
+        // own spellings): still readable enough to hand over and to ACK with exact ids.
+        Err(ehrkit_hl7v2::Error::Encoding { .. } | ehrkit_hl7v2::Error::UnsupportedCharset(_)) => {
             Message::parse_with(payload, ehrkit_hl7v2::ParseOptions::default().lossy(true))
         }
         r => r,

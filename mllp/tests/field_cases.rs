@@ -162,6 +162,22 @@ async fn iso_8859_1_payload_is_acked_with_exact_ids() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_msh18_charset_is_still_handled_and_acked() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let srv = server(seen.clone()).await;
+    // A vendor spelling of a character set that no table lists.
+    let msg = b"MSH|^~\\&|SND|SFAC|RCV|RFAC|20240101120000||ADT^A01|CS-1|P|2.5.1||||||WINDOWS-1252-ISH\rPID|1||42^^^MRN||Smith^Jo\r";
+    let ack = round_trip(srv.local_addr(), msg).await.expect("an ACK");
+    let text = String::from_utf8_lossy(&ack).into_owned();
+    assert!(
+        text.contains("MSA|AA|CS-1\r"),
+        "accepted with the inbound control id: {text:?}"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 1, "the handler saw the message");
+    srv.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enhanced_mode_msh15_decides_whether_an_ack_is_sent() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let srv = server(seen.clone()).await;
