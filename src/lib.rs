@@ -8,15 +8,16 @@
 //!
 //! | feature | crate | what |
 //! |---|---|---|
-//! | `hl7v2` (default) | [`ehrkit-hl7v2`](hl7v2) | zero-copy HL7 v2 parser, datatypes, writer, ACKs |
+//! | `hl7v2` | [`ehrkit-hl7v2`](hl7v2) | zero-copy HL7 v2 parser, datatypes, writer, ACKs |
 //! | `mllp` | [`ehrkit-mllp`](mllp) | MLLP framing; `mllp-tokio` server/client, `mllp-tls` |
 //! | `fhir-model` (`fhir-model-all`) | [`ehrkit-fhir-model`](fhir_model) | generated typed FHIR R4 resources (EHR set; all 146) |
 //! | `mapping` | [`ehrkit-mapping`](mapping) | vendor profiles, v2 → FHIR, patient identity (MPI) |
 //! | `smart-auth` | [`ehrkit-smart-auth`](smart_auth) | SMART App Launch 2 and Backend Services tokens |
 //! | `bulk-data` | [`ehrkit-bulk-data`](bulk_data) | FHIR Bulk Data `$export` and NDJSON |
 //!
-//! `reqwest` switches on the HTTP layers of `smart-auth` and `bulk-data`;
-//! `full` switches on everything.
+//! The default turns on every member except the HTTP (`reqwest`) and TLS
+//! (`mllp-tls`) layers; `reqwest` switches on the HTTP layers of `smart-auth`
+//! and `bulk-data`; `full` switches on everything.
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "hl7v2")]
