@@ -22,6 +22,8 @@
 
 mod error;
 mod framer;
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(feature = "tokio")]
 mod hl7;
 
