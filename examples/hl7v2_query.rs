@@ -6,13 +6,18 @@
 //! ```
 //!
 //! For each PATH, one line: the decoded value; an empty line when absent; `""` for the HL7 null. An
-//! element with deeper structure (e.g. `PID-5` with components) prints as it stands in the message,
-//! delimiters included. `--all` does this for every message in FILE, in order. Unparseable input (or a
-//! bad path) exits with code 2 and a one-line error on stderr.
+//! element with deeper structure (e.g. `PID-5` with components, `PID-3` with repetitions) prints as it
+//! stands in the message, delimiters included. `--all` does this for every message in FILE, in order.
+//! Unparseable input, an empty file or a malformed path (`PID-0`, `PID-3(0)`, `PID-a`) exits with code
+//! 2 and a one-line error on stderr. Paths are case-insensitive (`pid-3` is `PID-3`). Text that
+//! declares no character set and is not UTF-8 is read as ISO 8859-1; other undecodable bytes
+//! print as U+FFFD. The formatting lives in
+//! `ehrkit::hl7v2::query`, where it is tested.
 
+use std::io::Write;
 use std::process::ExitCode;
 
-use ehrkit::hl7v2::{Message, Path};
+use ehrkit::hl7v2::{query, Path};
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("hl7v2_query: {msg}");
@@ -40,30 +45,11 @@ fn main() -> ExitCode {
         Err(e) => return fail(format!("cannot read {file}: {e}")),
     };
     let mut out = String::new();
-    let mut print = |m: &Message<'_>| {
-        for p in &paths {
-            if let Some(v) = m.get_path(p) {
-                out.push_str(&v);
-            }
-            out.push('\n');
-        }
-    };
-    if all {
-        for m in Message::parse_all(&bytes) {
-            match m {
-                Ok(m) => print(&m),
-                Err(e) => {
-                    print!("{out}");
-                    return fail(format!("{file}: {e}"));
-                }
-            }
-        }
-    } else {
-        match Message::parse(&bytes) {
-            Ok(m) => print(&m),
-            Err(e) => return fail(format!("{file}: {e}")),
-        }
+    let result = query::run(&bytes, &paths, all, &mut out);
+    // A closed pipe (`| head -1`) is not an error worth a panic.
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(format!("{file}: {e}")),
     }
-    print!("{out}");
-    ExitCode::SUCCESS
 }

@@ -44,9 +44,8 @@ impl Charset {
         let u = &u[..v.len()];
         let enc = |e: &'static encoding_rs::Encoding| Some(Charset(Kind::Other(e)));
         match u {
-            b"" | b"ASCII" | b"ISO IR6" | b"UNICODE UTF-8" | b"UTF-8" | b"UNICODE" => {
-                Some(Charset::UTF8)
-            }
+            b"" | b"ASCII" | b"ISO IR6" | b"UNICODE UTF-8" | b"UTF-8" | b"UNICODE" | b"UTF8"
+            | b"UNICODE UTF8" => Some(Charset::UTF8),
             b"8859/1" | b"ISO IR100" | b"ISO-8859-1" => Some(Charset::LATIN1),
             b"8859/2" | b"ISO IR101" => enc(encoding_rs::ISO_8859_2),
             b"8859/3" | b"ISO IR109" => enc(encoding_rs::ISO_8859_3),
@@ -57,6 +56,8 @@ impl Charset {
             b"8859/8" | b"ISO IR138" => enc(encoding_rs::ISO_8859_8),
             b"8859/9" | b"ISO IR148" => enc(encoding_rs::WINDOWS_1254),
             b"8859/15" => enc(encoding_rs::ISO_8859_15),
+            // Not in table 0211, but senders write them.
+            b"WINDOWS-1252" | b"CP1252" => enc(encoding_rs::WINDOWS_1252),
             b"BIG-5" => enc(encoding_rs::BIG5),
             b"GB 18030-2000" => enc(encoding_rs::GB18030),
             b"KS X 1001" => enc(encoding_rs::EUC_KR),

@@ -32,6 +32,7 @@ pub mod fuzzing;
 pub mod groups;
 pub mod message;
 pub mod path;
+pub mod query;
 pub mod writer;
 
 pub use charset::Charset;

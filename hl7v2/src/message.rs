@@ -42,6 +42,10 @@ pub struct ParseOptions {
     pub lossy: bool,
     /// Formatting commands (`\.br\` …) in decoded values: kept (default) or turned into text.
     pub formatting: Formatting,
+    /// Character set to read a message in when it declares none (MSH-18 empty or absent) and its bytes
+    /// are not valid UTF-8: e.g. [`Charset::LATIN1`] for senders that write ISO 8859-1 without saying
+    /// so. `None` (default): such a message is an encoding error (or lossy UTF-8 with `lossy`).
+    pub fallback_charset: Option<Charset>,
 }
 
 impl Default for ParseOptions {
@@ -53,6 +57,7 @@ impl Default for ParseOptions {
             max_message_len: 256 << 20,
             lossy: false,
             formatting: Formatting::Keep,
+            fallback_charset: None,
         }
     }
 }
@@ -71,6 +76,11 @@ impl ParseOptions {
     /// Formatting commands kept or turned into text.
     pub fn formatting(mut self, f: Formatting) -> Self {
         self.formatting = f;
+        self
+    }
+    /// Character set for undeclared, non-UTF-8 text (see [`ParseOptions::fallback_charset`]).
+    pub fn fallback_charset(mut self, cs: Option<Charset>) -> Self {
+        self.fallback_charset = cs;
         self
     }
     /// Maximum number of segments per message.
@@ -376,6 +386,9 @@ impl Index {
                     }));
                 }
                 k += 1;
+                if !opts.strict && k < n && matches!(input[k], b' ' | b'\t' | 0x0B | 0x1C) {
+                    k = skip_filler(input, k);
+                }
             }
             if k - pos > opts.max_message_len {
                 return Err(Error::Limit {
@@ -594,12 +607,31 @@ pub struct Parser {
     index: Index,
 }
 
-/// Skips a UTF-8 BOM and blank lines; returns the offset of the first segment (or `input.len()`).
+/// Lenient reading of what real files hold between segments, from `k` (a line start): a line of only
+/// spaces, tabs and MLLP framing bytes (VT 0x0B, FS 0x1C) is skipped up to its terminator, as a blank
+/// line; VT/FS bytes right before a segment (a captured MLLP stream) are skipped too. Returns the
+/// offset of the terminator or segment that follows, or `k` when there is nothing to skip.
+fn skip_filler(input: &[u8], k: usize) -> usize {
+    let mut j = k;
+    while j < input.len() && matches!(input[j], b' ' | b'\t' | 0x0B | 0x1C) {
+        j += 1;
+    }
+    if j == input.len() || matches!(input[j], b'\r' | b'\n') {
+        return j;
+    }
+    if input[k..j].iter().all(|&b| matches!(b, 0x0B | 0x1C)) {
+        return j;
+    }
+    k
+}
+
+/// Skips a UTF-8 BOM, blank lines (also of only spaces/tabs) and MLLP framing bytes; returns the
+/// offset of the first segment (or `input.len()`).
 pub(crate) fn skip_preamble(input: &[u8], mut p: usize) -> usize {
     if p == 0 && input.starts_with(b"\xEF\xBB\xBF") {
         p = 3;
     }
-    while p < input.len() && matches!(input[p], b'\r' | b'\n') {
+    while p < input.len() && matches!(input[p], b'\r' | b'\n' | b' ' | b'\t' | 0x0B | 0x1C) {
         p += 1;
     }
     p
@@ -612,9 +644,12 @@ fn find_msh(input: &[u8], mut p: usize) -> Result<usize, Error> {
         if p >= input.len() {
             return Err(
                 if p == 0
-                    || input
-                        .iter()
-                        .all(|b| matches!(b, b'\r' | b'\n' | 0xEF | 0xBB | 0xBF))
+                    || input.iter().all(|b| {
+                        matches!(
+                            b,
+                            b'\r' | b'\n' | b' ' | b'\t' | 0x0B | 0x1C | 0xEF | 0xBB | 0xBF
+                        )
+                    })
                 {
                     Error::Empty
                 } else {
@@ -712,8 +747,7 @@ fn parse_into<'a>(
     let start = find_msh(input, from)?;
     let h = Delimiters::from_header(&input[start..], start, !opts.strict)?;
     let end = index.build(input, start, &h.delims, h.msh2_len, opts, Stop::AtBoundary)?;
-    let charset = read_charset(index, input, opts.lossy)?;
-    let text = check_text(index, input, start, end, charset, opts)?;
+    let (charset, text) = resolve_text(index, input, start, end, opts)?;
     // First escape character after MSH-2 (which holds one): values ending before it are plain.
     let body = (start + 4 + h.msh2_len).min(end);
     let esc_from = match h.delims.escape {
@@ -721,6 +755,70 @@ fn parse_into<'a>(
         None => end,
     };
     Ok((start, end, h.delims, charset, text, esc_from))
+}
+
+/// The message's character set and, for UTF-8, its validated text; applies
+/// [`ParseOptions::fallback_charset`] to undeclared text that is not UTF-8.
+pub(crate) fn resolve_text<'a>(
+    index: &Index,
+    input: &'a [u8],
+    start: usize,
+    end: usize,
+    opts: &ParseOptions,
+) -> Result<(Charset, Option<&'a str>), Error> {
+    let charset = read_charset(index, input, opts.lossy)?;
+    if opts.fallback_charset.is_none() {
+        return Ok((
+            charset,
+            check_text(index, input, start, end, charset, opts)?,
+        ));
+    }
+    // The fallback comes before `lossy`: validate strictly first.
+    let strict_text = ParseOptions {
+        lossy: false,
+        ..*opts
+    };
+    match check_text(index, input, start, end, charset, &strict_text) {
+        Ok(text) => Ok((charset, text)),
+        Err(e @ Error::Encoding { .. }) => match opts.fallback_charset {
+            Some(fb) if !fb.is_utf8() && msh18_is_empty(index, input) => {
+                tracing::debug!(
+                    charset = fb.name(),
+                    "undeclared non-UTF-8 text; using the fallback"
+                );
+                Ok((fb, None))
+            }
+            _ if opts.lossy => Ok((charset, None)),
+            _ => Err(e),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+/// True when the message's MSH-18 is absent or empty.
+fn msh18_is_empty(index: &Index, input: &[u8]) -> bool {
+    let Some(first) = index.segs.first() else {
+        return true;
+    };
+    let s0 = first[1] as usize;
+    let Some(seg) = input.get(s0..s0 + 3) else {
+        return true;
+    };
+    let p = Path {
+        seg: [seg[0], seg[1], seg[2]],
+        occ: 1,
+        field: Some(18),
+        rep: None,
+        comp: None,
+        sub: None,
+    };
+    match index.locate(input, &p) {
+        None => true,
+        Some((a, b, _)) => {
+            let (s, e) = index.span(a, b);
+            input[s..e].iter().all(u8::is_ascii_whitespace)
+        }
+    }
 }
 
 /// The character set MSH-18 declares. An unknown value is an error, except with `lossy`: then
