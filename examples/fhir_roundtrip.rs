@@ -22,7 +22,10 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) {
         };
         entries.sort();
         for e in entries {
-            if e.is_dir() || e.extension().is_some_and(|x| x == "json") {
+            if e.is_dir()
+                || e.extension()
+                    .is_some_and(|x| x.eq_ignore_ascii_case("json"))
+            {
                 collect(&e, out);
             }
         }
@@ -34,9 +37,12 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) {
 fn main() -> ExitCode {
     let mut files = Vec::new();
     let mut out_dir: Option<PathBuf> = None;
-    let mut args = std::env::args().skip(1);
+    let mut paths = 0;
+    let mut args = std::env::args_os().skip(1);
     while let Some(a) = args.next() {
-        if a == "--out" {
+        if let Some(d) = a.to_str().and_then(|a| a.strip_prefix("--out=")) {
+            out_dir = Some(PathBuf::from(d));
+        } else if a == "--out" {
             match args.next() {
                 Some(d) => out_dir = Some(PathBuf::from(d)),
                 None => {
@@ -45,10 +51,12 @@ fn main() -> ExitCode {
                 }
             }
         } else {
+            paths += 1;
             collect(Path::new(&a), &mut files);
         }
     }
-    if files.is_empty() {
+    // An empty directory is not a usage error: it has nothing that fails.
+    if paths == 0 {
         eprintln!("usage: fhir_roundtrip PATH... [--out DIR]");
         return ExitCode::from(2);
     }
@@ -59,6 +67,7 @@ fn main() -> ExitCode {
         }
     }
     let (mut ok, mut diff, mut error) = (0, 0, 0);
+    let mut written_names = std::collections::HashSet::new();
     for f in &files {
         let bytes = match std::fs::read(f) {
             Ok(b) => b,
@@ -78,6 +87,13 @@ fn main() -> ExitCode {
         };
         let written = to_vec(&typed);
         if let (Some(d), Some(name)) = (&out_dir, f.file_name()) {
+            // Outputs are flat (by file name): say so when two inputs share one.
+            if !written_names.insert(name.to_owned()) {
+                eprintln!(
+                    "warning: {} overwrites an earlier output of the same name",
+                    f.display()
+                );
+            }
             if let Err(e) = std::fs::write(d.join(name), &written) {
                 println!("ERROR {}: cannot write output: {e}", f.display());
                 error += 1;

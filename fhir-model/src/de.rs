@@ -76,6 +76,8 @@ pub struct Parser<'a> {
     pos: usize,
     depth: usize,
     max_depth: usize,
+    resources: usize,
+    max_resources: usize,
     path: Vec<Seg<'a>>,
     unknown_policy: UnknownPolicy,
     strict: bool,
@@ -101,6 +103,8 @@ impl<'a> Parser<'a> {
             pos: 0,
             depth: 0,
             max_depth: opts.max_depth,
+            resources: 0,
+            max_resources: opts.max_nested_resources,
             path: Vec::with_capacity(16),
             unknown_policy: opts.unknown_elements,
             strict: opts.strict,
@@ -793,8 +797,21 @@ impl<'a> Parser<'a> {
         if self.eat_null()? {
             return self.null_field();
         }
-        *slot = Some(Box::new(Resource::read(self)?));
+        *slot = Some(Box::new(self.nested_resource()?));
         Ok(Read::Done)
+    }
+
+    /// A resource inside a resource. Each level of these costs far more stack
+    /// than one JSON level (the dispatch over every resource type and the
+    /// resource's own reader), so their nesting has its own, smaller bound.
+    fn nested_resource(&mut self) -> Res<Resource> {
+        self.resources += 1;
+        if self.resources > self.max_resources {
+            return Err(self.error(ErrorKind::TooDeep));
+        }
+        let r = Resource::read(self)?;
+        self.resources -= 1;
+        Ok(r)
     }
 
     /// Repeating inline resources (`contained`).
@@ -813,7 +830,7 @@ impl<'a> Parser<'a> {
             if self.eat_null()? {
                 self.issue(Severity::Warning, "null in an array of resources: ignored")?;
             } else {
-                slot.push(Resource::read(self)?);
+                slot.push(self.nested_resource()?);
             }
             self.path.pop();
             i += 1;
@@ -919,11 +936,16 @@ impl<'a> Parser<'a> {
         }
         let mut members = Vec::new();
         let mut first = !consumed;
+        // Only the `resourceType` that `resource_start` read is implied by
+        // `RawResource::resource_type`; a repeated one is kept as written.
+        let mut skip_rt = !consumed;
         while let Some(k) = self.next_key(&mut first)? {
             self.path.push(Seg::Key(k.clone()));
             let v = self.value()?;
             self.path.pop();
-            if k != "resourceType" {
+            if skip_rt && k == "resourceType" {
+                skip_rt = false;
+            } else {
                 members.push((k.into_owned(), v));
             }
         }

@@ -85,6 +85,11 @@ pub struct ParseOptions {
     pub strict: bool,
     /// Maximum nesting of JSON objects and arrays.
     pub max_depth: usize,
+    /// Maximum nesting of resources inside resources (`contained`,
+    /// `Bundle.entry.resource`, `Parameters.parameter.resource`, …); the
+    /// outermost resource does not count. Bounds stack use: a nested resource
+    /// costs far more stack than one JSON level.
+    pub max_nested_resources: usize,
 }
 
 impl Default for ParseOptions {
@@ -93,6 +98,7 @@ impl Default for ParseOptions {
             unknown_elements: UnknownPolicy::Keep,
             strict: false,
             max_depth: 128,
+            max_nested_resources: 8,
         }
     }
 }
@@ -118,6 +124,11 @@ impl ParseOptions {
     /// Sets the nesting limit.
     pub fn max_depth(mut self, depth: usize) -> Self {
         self.max_depth = depth;
+        self
+    }
+    /// Sets the limit on resources nested in resources.
+    pub fn max_nested_resources(mut self, depth: usize) -> Self {
+        self.max_nested_resources = depth;
         self
     }
 }

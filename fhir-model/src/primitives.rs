@@ -133,6 +133,11 @@ fn read_int(p: &mut Parser<'_>, min: i64) -> Res<i64> {
         return Err(p.error(ErrorKind::Value("integer with a fraction or exponent")));
     }
     match t.parse::<i64>() {
+        Ok(0) if t.starts_with('-') => {
+            // An i32 has no negative zero: say so rather than lose it silently.
+            p.issue(Severity::Warning, "integer -0 is read (and written) as 0")?;
+            Ok(0)
+        }
         Ok(v) if v >= min && v <= i64::from(i32::MAX) => Ok(v),
         _ => Err(p.error(ErrorKind::Value("integer out of range"))),
     }
