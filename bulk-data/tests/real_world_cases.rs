@@ -183,3 +183,31 @@ fn manifest_null_arrays_are_empty() {
     let again = Manifest::from_json(&serde_json::to_vec(&m).unwrap()).unwrap();
     assert_eq!(again, m);
 }
+
+/// Found by the `ndjson_reader` fuzz target: a line ending `}  \r \r\n` was accepted, but its
+/// `json()` kept the trailing whitespace and stray CR, so our own writer refused to write it back.
+#[test]
+fn ndjson_trailing_whitespace_and_stray_cr_are_not_part_of_the_record() {
+    use ehrkit_bulk_data::ndjson::NdjsonWriter;
+    let input = b"{\"resourceType\":\"Patient\",\"id\":\"a\"}  \r \r\n{\"resourceType\":\"Observation\"}\t\n";
+    let mut r = NdjsonReader::new(&input[..]);
+    let mut w = NdjsonWriter::new(Vec::new());
+    let mut seen = Vec::new();
+    while let Some(rec) = r.next_record() {
+        let rec = rec.expect("valid record");
+        assert!(
+            rec.json().ends_with('}'),
+            "record is exactly the object: {:?}",
+            rec.json()
+        );
+        seen.push(rec.resource_type().to_owned());
+        w.write_raw(rec.json())
+            .expect("a record we read can be written back");
+    }
+    assert_eq!(seen, ["Patient", "Observation"]);
+    let out = w.finish().unwrap();
+    assert_eq!(
+        out,
+        b"{\"resourceType\":\"Patient\",\"id\":\"a\"}\n{\"resourceType\":\"Observation\"}\n"
+    );
+}
