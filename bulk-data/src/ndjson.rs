@@ -321,9 +321,9 @@ impl LineBuf {
                 },
             )
         })?;
-        // Trailing JSON whitespace (including a stray CR before the CRLF) is not part of the
-        // record: `json()` is exactly the object, so it can be written back as one NDJSON line.
-        let text = text.trim_end_matches([' ', '\t', '\r']);
+        // Surrounding JSON whitespace (including stray CRs) is not part of the record: `json()`
+        // is exactly the object, so it can be written back as one NDJSON line.
+        let text = text.trim_matches([' ', '\t', '\r']);
         if (!terminated || self.opts.full_structure_check) && !is_complete_object(text) {
             let kind = if terminated {
                 NdjsonErrorKind::NotAnObject { at: text.len() }

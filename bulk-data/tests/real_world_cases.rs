@@ -211,3 +211,14 @@ fn ndjson_trailing_whitespace_and_stray_cr_are_not_part_of_the_record() {
         b"{\"resourceType\":\"Patient\",\"id\":\"a\"}\n{\"resourceType\":\"Observation\"}\n"
     );
 }
+
+/// Also from the fuzz target: leading spaces and a stray CR before the object.
+#[test]
+fn ndjson_leading_whitespace_and_stray_cr_are_not_part_of_the_record() {
+    let input = b"   \r{\"resourceType\":\"Patient\",\"id\":\"1\"}\n";
+    let mut r = NdjsonReader::new(&input[..]);
+    let rec = r.next_record().expect("a record").expect("valid");
+    assert_eq!(rec.json(), "{\"resourceType\":\"Patient\",\"id\":\"1\"}");
+    let mut w = ehrkit_bulk_data::ndjson::NdjsonWriter::new(Vec::new());
+    w.write_raw(rec.json()).expect("writable");
+}
