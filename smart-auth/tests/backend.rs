@@ -4,8 +4,9 @@
 #![cfg(feature = "reqwest")]
 
 mod common;
+mod test_keys;
 
-use common::{key_path, start, Behaviour, Registration};
+use common::{start, Behaviour, Registration};
 use ehrkit_smart_auth::client_auth::{jwks, Algorithm, ClientAuth, PrivateKeyJwt, SigningKey};
 use ehrkit_smart_auth::http_client::{BackendServices, HttpClient};
 use ehrkit_smart_auth::scope::ScopeSet;
@@ -14,50 +15,7 @@ use ehrkit_smart_auth::token::Client;
 use ehrkit_smart_auth::Error;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-
-fn read(name: &str) -> Vec<u8> {
-    std::fs::read(key_path(name)).unwrap()
-}
-
-fn all_keys() -> Vec<(&'static str, SigningKey)> {
-    let s = |n: &str| String::from_utf8(read(n)).unwrap();
-    vec![
-        (
-            "rsa-pkcs8.pem",
-            SigningKey::from_pem(&read("rsa-pkcs8.pem"), Algorithm::RS384, None).unwrap(),
-        ),
-        (
-            "rsa-pkcs1.pem",
-            SigningKey::from_pem(
-                &read("rsa-pkcs1.pem"),
-                Algorithm::RS384,
-                Some("rsa-pkcs1".into()),
-            )
-            .unwrap(),
-        ),
-        (
-            "rsa jwk",
-            SigningKey::from_jwk(&s("rsa-private.jwk.json")).unwrap(),
-        ),
-        (
-            "ec-pkcs8.pem",
-            SigningKey::from_pem(&read("ec384-pkcs8.pem"), Algorithm::ES384, None).unwrap(),
-        ),
-        (
-            "ec-sec1.pem",
-            SigningKey::from_pem(
-                &read("ec384-sec1.pem"),
-                Algorithm::ES384,
-                Some("ec-sec1".into()),
-            )
-            .unwrap(),
-        ),
-        (
-            "ec jwk",
-            SigningKey::from_jwk(&s("ec384-private.jwk.json")).unwrap(),
-        ),
-    ]
-}
+use test_keys::{all_keys, read};
 
 #[tokio::test]
 async fn client_credentials_rs384_and_es384_verified_by_the_mock() {
