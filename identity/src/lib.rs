@@ -1,0 +1,1 @@
+//! Patient identity resolution (placeholder while the MPI moves here from `ehrkit-mapping`).

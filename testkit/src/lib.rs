@@ -1,0 +1,1 @@
+//! Test helpers shared by the ehrkit crates (placeholder; not published).
