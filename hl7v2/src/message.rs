@@ -526,6 +526,20 @@ impl Index {
     }
 }
 
+/// True when `raw` (an element's raw bytes, as [`Message::raw`] returns them) is the HL7 null `""`:
+/// the two double-quote characters and nothing else, which HL7 defines as "delete the stored value".
+/// An absent or empty element is not the null (it means "no change"); see [`Value`] for the
+/// three-valued reading.
+///
+/// ```
+/// assert!(ehrkit_hl7v2::is_null(b"\"\""));
+/// assert!(!ehrkit_hl7v2::is_null(b""));
+/// assert!(!ehrkit_hl7v2::is_null(b"\"x\""));
+/// ```
+pub fn is_null(raw: &[u8]) -> bool {
+    raw == b"\"\""
+}
+
 /// Presence of an element, three-valued as HL7 defines it: absent (not sent), empty (sent with no
 /// content: "no change") and the HL7 null `""` ("delete the stored value").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -555,11 +569,23 @@ impl<'a> Value<'a> {
     pub fn is_present(&self) -> bool {
         !matches!(self, Value::Absent)
     }
+    /// True for the HL7 null `""` ("delete the stored value").
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+    /// The raw content when there is some: `None` for absent, empty and the HL7 null alike (what a
+    /// reader that only wants data, e.g. an identifier, asks for).
+    pub fn content(&self) -> Option<&'a [u8]> {
+        match *self {
+            Value::Present(b) => Some(b),
+            _ => None,
+        }
+    }
     fn from_raw(raw: Option<&'a [u8]>) -> Self {
         match raw {
             None => Value::Absent,
             Some(b"") => Value::Empty,
-            Some(b"\"\"") => Value::Null,
+            Some(b) if is_null(b) => Value::Null,
             Some(b) => Value::Present(b),
         }
     }
@@ -1250,9 +1276,29 @@ impl<'a> Message<'a> {
         (self.get("MSH-9.1"), self.get("MSH-9.2"))
     }
 
-    /// The message control ID (MSH-10).
+    /// The message control ID (MSH-10, escapes decoded), or `None` when there is no usable one:
+    /// MSH-10 absent, empty, only whitespace, or the HL7 null `""` (see [`is_null`]). This is the one
+    /// place that decides whether a message can be correlated with its ACK (MSA-2) and deduplicated:
+    /// a `None` here means the message must be refused (AR) by a receiver and not sent by a sender.
+    ///
+    /// The value is returned as written (not trimmed), so that it matches what the ACK echoes.
+    ///
+    /// ```
+    /// use ehrkit_hl7v2::Message;
+    /// let id = |raw: &[u8]| Message::parse(raw).unwrap().control_id().map(|c| c.into_owned());
+    /// assert_eq!(id(b"MSH|^~\\&|A|B|C|D|20240101||ADT^A01|MSG1|P|2.5\r").as_deref(), Some("MSG1"));
+    /// assert_eq!(id(b"MSH|^~\\&|A|B|C|D|20240101||ADT^A01|\"\"|P|2.5\r"), None); // HL7 null
+    /// assert_eq!(id(b"MSH|^~\\&|A|B|C|D|20240101||ADT^A01|  |P|2.5\r"), None);   // blank
+    /// assert_eq!(id(b"MSH|^~\\&|A|B|C|D|20240101||ADT^A01\r"), None);            // absent
+    /// ```
     pub fn control_id(&self) -> Option<Cow<'a, str>> {
-        self.get("MSH-10")
+        let id = self.get("MSH-10")?;
+        let t = id.trim();
+        if t.is_empty() || is_null(t.as_bytes()) {
+            None
+        } else {
+            Some(id)
+        }
     }
 
     /// The input this message was parsed from.
@@ -1477,6 +1523,27 @@ OBX|1|TX|||a\\.br\\b\\T\\c\rOBX|2|NM|||42\r";
         let text =
             Message::parse_with(ADT, ParseOptions::default().formatting(Formatting::Text)).unwrap();
         assert_eq!(text.get("OBX-5").unwrap(), "a\nb&c");
+    }
+
+    #[test]
+    fn control_id_treats_null_blank_and_absent_as_none() {
+        let id = |msh10: &str| {
+            let raw = format!("MSH|^~\\&|A|B|C|D|20240101||ADT^A01|{msh10}|P|2.5\rPID|1\r");
+            Message::parse(raw.as_bytes())
+                .unwrap()
+                .control_id()
+                .map(|c| c.into_owned())
+        };
+        assert_eq!(id("MSG1").as_deref(), Some("MSG1"));
+        assert_eq!(id(" MSG1").as_deref(), Some(" MSG1"));
+        assert_eq!(id("A\\F\\B").as_deref(), Some("A|B"));
+        assert_eq!(id("\"\""), None);
+        assert_eq!(id(" \"\" "), None);
+        assert_eq!(id(""), None);
+        assert_eq!(id("   "), None);
+        assert_eq!(Message::parse(b"MSH|^~\\&|A\r").unwrap().control_id(), None);
+        assert!(Value::Null.is_null() && Value::Null.content().is_none());
+        assert_eq!(Value::Present(b"x").content(), Some(&b"x"[..]));
     }
 
     #[test]
