@@ -3,15 +3,15 @@
 //! scoring). Needs `../shared/datasets/mpi/` beside the repository; prints a notice and does
 //! nothing without it.
 //!
-//! `cargo bench --features mapping --bench mpi`
+//! `cargo bench --features identity --bench mpi`
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
 
 use std::path::PathBuf;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use ehrkit::mapping::identity::csv::read_records;
-use ehrkit::mapping::identity::{Comparison, Field, FsModel, Linker, MatchConfig, PatientRecord};
+use ehrkit::identity::csv::read_records;
+use ehrkit::identity::{Comparison, Field, FsModel, Linker, MatchConfig, PatientRecord};
 
 fn febrl4() -> Option<(Vec<PatientRecord>, Vec<PatientRecord>)> {
     let dir = PathBuf::from(concat!(

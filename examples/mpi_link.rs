@@ -1,7 +1,7 @@
 //! Link two FEBRL-style CSV files (or dedupe one) with the ehrkit MPI.
 //!
 //! ```text
-//! cargo run --release --features mapping --example mpi_link -- A.csv [B.csv] [--truth]
+//! cargo run --release --features identity --example mpi_link -- A.csv [B.csv] [--truth]
 //! ```
 //!
 //! Prints `rec_id_a,rec_id_b,score` for every pair whose verdict is MATCH (score = match
@@ -13,9 +13,9 @@
 use std::io::Write;
 use std::time::Instant;
 
-use ehrkit::mapping::identity::csv::read_records;
-use ehrkit::mapping::identity::eval::{febrl_entity, PairMetrics};
-use ehrkit::mapping::identity::{Linker, MatchConfig, PatientRecord};
+use ehrkit::identity::csv::read_records;
+use ehrkit::identity::eval::{febrl_entity, PairMetrics};
+use ehrkit::identity::{Linker, MatchConfig, PatientRecord};
 
 fn load(path: &str) -> Result<Vec<PatientRecord>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;

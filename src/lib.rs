@@ -11,7 +11,8 @@
 //! | `hl7v2` | [`ehrkit-hl7v2`](hl7v2) | zero-copy HL7 v2 parser, datatypes, writer, ACKs |
 //! | `mllp` | [`ehrkit-mllp`](mllp) | MLLP framing; `mllp-tokio` server/client, `mllp-tls` |
 //! | `fhir-model` (`fhir-model-all`) | [`ehrkit-fhir-model`](fhir_model) | generated typed FHIR R4 resources (EHR set; all 146) |
-//! | `mapping` | [`ehrkit-mapping`](mapping) | vendor profiles, v2 → FHIR, patient identity (MPI) |
+//! | `mapping` | [`ehrkit-mapping`](mapping) | normalization: vendor profiles, v2 → FHIR (next release) |
+//! | `identity` | [`ehrkit-identity`](identity) | patient identity (MPI): rules, Fellegi-Sunter, incremental index |
 //! | `smart-auth` | [`ehrkit-smart-auth`](smart_auth) | SMART App Launch 2 and Backend Services tokens |
 //! | `bulk-data` | [`ehrkit-bulk-data`](bulk_data) | FHIR Bulk Data `$export` and NDJSON |
 //!
@@ -35,6 +36,10 @@ pub use ehrkit_fhir_model as fhir_model;
 #[cfg(feature = "mapping")]
 #[doc(inline)]
 pub use ehrkit_mapping as mapping;
+
+#[cfg(feature = "identity")]
+#[doc(inline)]
+pub use ehrkit_identity as identity;
 
 #[cfg(feature = "smart-auth")]
 #[doc(inline)]

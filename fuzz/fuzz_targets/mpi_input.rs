@@ -4,5 +4,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    ehrkit_mapping::fuzzing::check_mpi_input(data);
+    ehrkit_identity::fuzzing::check_mpi_input(data);
 });

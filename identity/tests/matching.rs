@@ -1,6 +1,6 @@
 //! Comparators, rules and scores on authored cases (generic prior model, default rules).
 
-use ehrkit_mapping::identity::{
+use ehrkit_identity::{
     Address, BlockKey, BlockingRule, Comparison, Condition, DeterministicRule, Field, FsModel,
     Level, MatchConfig, NameType, PatientRecord, PersonName, Verdict,
 };
@@ -29,14 +29,14 @@ fn explain(
     cfg: MatchConfig,
     a: &PatientRecord,
     b: &PatientRecord,
-) -> ehrkit_mapping::identity::Explanation {
+) -> ehrkit_identity::Explanation {
     let model = FsModel::untrained(cfg);
     let fa = model.features(std::slice::from_ref(a));
     let fb = model.features(std::slice::from_ref(b));
     model.explain(&fa, 0, &fb, 0)
 }
 
-fn level(e: &ehrkit_mapping::identity::Explanation, f: Field) -> String {
+fn level(e: &ehrkit_identity::Explanation, f: Field) -> String {
     e.fields
         .iter()
         .find(|c| c.field == f)
@@ -331,9 +331,9 @@ fn model_round_trips_through_json() {
 }
 
 mod props {
-    use ehrkit_mapping::identity::compare::{jaro_winkler, levenshtein, osa_bounded};
-    use ehrkit_mapping::identity::csv::read_records;
-    use ehrkit_mapping::identity::normalize::{fold, parse_date, DayMonthOrder, PartialDate};
+    use ehrkit_identity::compare::{jaro_winkler, levenshtein, osa_bounded};
+    use ehrkit_identity::csv::read_records;
+    use ehrkit_identity::normalize::{fold, parse_date, DayMonthOrder, PartialDate};
     use proptest::prelude::*;
 
     proptest! {

@@ -1,8 +1,8 @@
 //! FHIR Patient → PatientRecord (feature `fhir`).
 #![cfg(feature = "fhir")]
 
-use ehrkit_mapping::identity::fhir::record_from_patient_json;
-use ehrkit_mapping::identity::{FsModel, MatchConfig, NameType, PatientRecord, Sex, Ssn, Verdict};
+use ehrkit_identity::fhir::record_from_patient_json;
+use ehrkit_identity::{FsModel, MatchConfig, NameType, PatientRecord, Sex, Ssn, Verdict};
 
 #[test]
 fn patient_maps_to_record() {

@@ -704,7 +704,7 @@ impl XorShift {
 impl FsModel {
     /// An untrained model with generic prior m/u values per level kind and field (a match agrees
     /// exactly on a field 85% of the time; u of an exact agreement ranges from 0.5 for sex to
-    /// 1e-4 for SSN/phone/e-mail). Use [`FsModel::train`] (or [`crate::identity::Linker`]) to fit
+    /// 1e-4 for SSN/phone/e-mail). Use [`FsModel::train`] (or [`crate::Linker`]) to fit
     /// it to real data.
     pub fn untrained(config: MatchConfig) -> Self {
         let (m, u) = config.comparisons.iter().map(default_mu).unzip();

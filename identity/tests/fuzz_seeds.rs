@@ -1,5 +1,5 @@
 //! Runs every seed of the `mpi_input` fuzz target through the same property check
-//! (`ehrkit_mapping::fuzzing::check_mpi_input`), so the seeds are exercised by `cargo test`
+//! (`ehrkit_identity::fuzzing::check_mpi_input`), so the seeds are exercised by `cargo test`
 //! without cargo-fuzz.
 
 use std::path::PathBuf;
@@ -27,7 +27,7 @@ fn mpi_input_seeds() {
     );
     for path in seeds {
         eprintln!("seed {}", path.display());
-        ehrkit_mapping::fuzzing::check_mpi_input(&std::fs::read(&path).unwrap());
+        ehrkit_identity::fuzzing::check_mpi_input(&std::fs::read(&path).unwrap());
     }
 }
 
@@ -40,6 +40,6 @@ fn mpi_input_survives_truncations_of_seeds() {
     ))
     .expect("seed pid_epic.hl7");
     for end in 0..msg.len() {
-        ehrkit_mapping::fuzzing::check_mpi_input(&msg[..end]);
+        ehrkit_identity::fuzzing::check_mpi_input(&msg[..end]);
     }
 }

@@ -2,12 +2,12 @@
 //! `strsim` crate on the same name pairs (FEBRL4 given names and surnames when `../shared` is
 //! present, else a built-in list).
 //!
-//! `cargo bench -p ehrkit-mapping --bench comparators`
+//! `cargo bench -p ehrkit-identity --bench comparators`
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use ehrkit_mapping::identity::compare::{jaro_winkler, osa_bounded};
+use ehrkit_identity::compare::{jaro_winkler, osa_bounded};
 
 fn names() -> Vec<String> {
     let p = concat!(

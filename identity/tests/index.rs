@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use ehrkit_mapping::identity::index::IndexError;
-use ehrkit_mapping::identity::{
+use ehrkit_identity::index::IndexError;
+use ehrkit_identity::{
     Address, FsModel, MatchConfig, PatientIndex, PatientRecord, Verdict,
 };
 

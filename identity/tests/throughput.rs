@@ -1,14 +1,14 @@
 //! Scoring throughput smoke check (ignored by default; run in release:
-//! `cargo test -p ehrkit-mapping --release --test throughput -- --ignored --nocapture`).
+//! `cargo test -p ehrkit-identity --release --test throughput -- --ignored --nocapture`).
 //! Reports wall time and this thread's CPU time (from /proc, when available) so the figure is
 //! meaningful on a loaded machine. No timing is asserted: the criterion bench holds the claims.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use ehrkit_mapping::identity::blocking::block;
-use ehrkit_mapping::identity::csv::read_records;
-use ehrkit_mapping::identity::{Comparison, Field, FsModel, Linker, MatchConfig};
+use ehrkit_identity::blocking::block;
+use ehrkit_identity::csv::read_records;
+use ehrkit_identity::{Comparison, Field, FsModel, Linker, MatchConfig};
 
 fn thread_cpu_ns() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;

@@ -6,9 +6,9 @@
 
 use std::path::PathBuf;
 
-use ehrkit_mapping::identity::csv::read_records;
-use ehrkit_mapping::identity::eval::{febrl_entity, PairMetrics};
-use ehrkit_mapping::identity::{DeterministicRule, Linker, MatchConfig, PatientRecord, Verdict};
+use ehrkit_identity::csv::read_records;
+use ehrkit_identity::eval::{febrl_entity, PairMetrics};
+use ehrkit_identity::{DeterministicRule, Linker, MatchConfig, PatientRecord, Verdict};
 
 fn data_dir() -> Option<PathBuf> {
     let p = PathBuf::from(concat!(
@@ -38,7 +38,7 @@ fn febrl4_link() {
     let la: Vec<&str> = a.iter().map(|r| febrl_entity(&r.key)).collect();
     let lb: Vec<&str> = b.iter().map(|r| febrl_entity(&r.key)).collect();
     // Blocking recall.
-    let cands = ehrkit_mapping::identity::blocking::block(
+    let cands = ehrkit_identity::blocking::block(
         &res.model.config.blocking,
         &res.left_features,
         res.right_features.as_ref(),
@@ -70,7 +70,7 @@ fn febrl4_link() {
     let mut by_rule: std::collections::BTreeMap<String, usize> = Default::default();
     for &(x, y) in &cands.pairs {
         if la[x as usize] == lb[y as usize] && !found.contains(&(x, y)) {
-            let sp = ehrkit_mapping::identity::ScoredPair {
+            let sp = ehrkit_identity::ScoredPair {
                 left: x,
                 right: y,
                 weight: 0.0,
@@ -195,7 +195,7 @@ fn fake_1000_dedupe_and_labels() {
         "fake_1000: candidates={} pairwise precision={:.4} recall={:.4} f1={:.4}; labels tp={tp} fp={fp} fn={fneg} tn={tn} precision={lp:.4} recall={lr:.4} f1={lf1:.4}",
         res.blocking.candidate_pairs, m.precision(), m.recall(), m.f1()
     );
-    let cands = ehrkit_mapping::identity::blocking::block(
+    let cands = ehrkit_identity::blocking::block(
         &res.model.config.blocking,
         &res.left_features,
         None,

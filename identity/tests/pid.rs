@@ -1,8 +1,8 @@
 //! PID → PatientRecord on authored messages and the shared HL7 v2 corpus.
 
-use ehrkit_mapping::identity::normalize::DatePrecision;
-use ehrkit_mapping::identity::pid::{record_from_hl7, PidError};
-use ehrkit_mapping::identity::{FsModel, MatchConfig, NameType, PatientIndex, Sex, Ssn, Verdict};
+use ehrkit_identity::normalize::DatePrecision;
+use ehrkit_identity::pid::{record_from_hl7, PidError};
+use ehrkit_identity::{FsModel, MatchConfig, NameType, PatientIndex, Sex, Ssn, Verdict};
 
 fn data(name: &str) -> Vec<u8> {
     std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/").to_string() + name).unwrap()

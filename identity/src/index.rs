@@ -242,7 +242,7 @@ impl Inner {
 }
 
 impl PatientIndex {
-    /// An empty index scoring with `model` (train one with [`crate::identity::Linker`] on a
+    /// An empty index scoring with `model` (train one with [`crate::Linker`] on a
     /// sample, or call [`PatientIndex::retrain`] once records are loaded).
     pub fn new(model: FsModel) -> Self {
         Self {
