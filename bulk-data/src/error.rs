@@ -54,6 +54,13 @@ pub enum NdjsonErrorKind {
     /// The last line of the stream has no newline and is not a complete JSON
     /// object: the file was cut short.
     Truncated,
+    /// A carriage return inside the record (not part of the line ending).
+    /// It is JSON whitespace, but many tools split lines on a bare CR, so the
+    /// readers refuse it as the writer does.
+    CarriageReturn {
+        /// Byte index in the record of the first CR.
+        at: usize,
+    },
     /// The record's type is not the one the manifest announced.
     UnexpectedType {
         /// Type announced by the manifest entry.
@@ -78,6 +85,9 @@ impl fmt::Display for NdjsonErrorKind {
             Self::NotAnObject { at } => write!(f, "not a JSON object (column {at})"),
             Self::MissingResourceType => f.write_str("no top-level resourceType"),
             Self::InvalidResourceType => f.write_str("resourceType is not a valid FHIR type name"),
+            Self::CarriageReturn { at } => {
+                write!(f, "carriage return inside the record (column {at})")
+            }
             Self::Truncated => f.write_str("last line is truncated (no newline, incomplete JSON)"),
             Self::UnexpectedType { expected, found } => {
                 write!(
@@ -147,6 +157,10 @@ pub enum Error {
         /// Count found.
         found: u64,
     },
+    /// A [`PushReader`](crate::ndjson::PushReader) was fed after an error
+    /// stopped it (its error contract: a stopped reader never delivers again).
+    #[error("NDJSON push reader stopped by an earlier error")]
+    ReaderStopped,
     /// The token provider failed.
     #[error("token provider: {0}")]
     Token(String),

@@ -8,11 +8,20 @@
 //! longer than [`ReaderOptions::max_line_len`] is a typed error (and the
 //! reader skips to the next line if you keep reading); a last line without a
 //! newline that is not a complete JSON object is reported as truncated.
+//!
+//! Error contract: a bad line is reported once, with its location, and never
+//! hides the records after it. The pull readers ([`NdjsonReader`], the async
+//! reader) go on with the next line when you keep reading; the push reader
+//! ([`PushReader`]) either hands you every line's outcome
+//! ([`PushReader::feed_each`]) or stops at the first error and then refuses
+//! every later call ([`PushReader::feed`]). A record contains no CR (spaces,
+//! tabs and CRs around it are line-ending noise and trimmed), so every record
+//! a reader accepts can be written back by [`NdjsonWriter::write_raw`].
 
 use std::borrow::Cow;
 use std::io::{Read, Write};
 
-use memchr::{memchr, memchr2};
+use memchr::memchr;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::error::{Error, Location, NdjsonErrorKind, Result};
@@ -324,6 +333,14 @@ impl LineBuf {
         // Surrounding JSON whitespace (including stray CRs) is not part of the record: `json()`
         // is exactly the object, so it can be written back as one NDJSON line.
         let text = text.trim_matches([' ', '\t', '\r']);
+        // A CR inside the record is JSON whitespace, but many tools split lines on a bare CR:
+        // refused, as the writer refuses it, so what is read can be written back unchanged.
+        if let Some(at) = memchr(b'\r', text.as_bytes()) {
+            return Err(Error::ndjson(
+                self.loc(line, offset),
+                NdjsonErrorKind::CarriageReturn { at },
+            ));
+        }
         if (!terminated || self.opts.full_structure_check) && !is_complete_object(text) {
             let kind = if terminated {
                 NdjsonErrorKind::NotAnObject { at: text.len() }
@@ -514,11 +531,31 @@ impl<R: Read, T: DeserializeOwned> Iterator for DeserializeIter<R, T> {
 }
 
 /// Sans-IO NDJSON parser: feed it chunks as they arrive (e.g. decompressed
-/// HTTP body pieces) and it calls you back once per complete record.
+/// HTTP body pieces) and it calls you back once per complete line.
+///
+/// # Error contract
+///
+/// Two ways to feed it, and neither ever drops a record silently:
+///
+/// * [`feed_each`](Self::feed_each) / [`finish_each`](Self::finish_each)
+///   (error-then-continue): the callback receives every non-blank line's
+///   outcome in order, `Ok(record)` or `Err(error)` with its location, and
+///   the reader goes on with the next line, so every valid record is
+///   delivered whatever bad lines surround it. The callback decides: return
+///   `Ok(())` to go on, or an error to stop.
+/// * [`feed`](Self::feed) / [`finish`](Self::finish) (sticky error): the
+///   callback receives valid records only, and the first bad line is
+///   returned as the error.
+///
+/// In both, an error returned by the callback (or a bad line with `feed`)
+/// **stops** the reader: the rest of that chunk is not read, and every later
+/// call returns [`Error::ReaderStopped`] without delivering anything, so a
+/// caller that keeps feeding cannot mistake a gap for a clean stream.
 #[derive(Debug)]
 pub struct PushReader {
     lb: LineBuf,
     records: u64,
+    stopped: bool,
 }
 
 impl PushReader {
@@ -527,41 +564,69 @@ impl PushReader {
         PushReader {
             lb: LineBuf::new(opts),
             records: 0,
+            stopped: false,
         }
     }
 
-    /// Feeds a chunk; calls `on_record` for each complete record in it.
-    /// The first error (bad line or callback error) is returned.
-    pub fn feed<F>(&mut self, mut chunk: &[u8], on_record: &mut F) -> Result<()>
+    /// Feeds a chunk; calls `on_record` for each complete valid record in it.
+    /// The first bad line, or the first error of `on_record`, is returned and
+    /// stops the reader (see the [error contract](Self#error-contract)).
+    pub fn feed<F>(&mut self, chunk: &[u8], on_record: &mut F) -> Result<()>
     where
         F: FnMut(RawRecord<'_>) -> Result<()>,
     {
+        self.feed_each(chunk, &mut |r: Result<RawRecord<'_>>| on_record(r?))
+    }
+
+    /// Signals the end of the stream and handles the last line, as [`feed`](Self::feed).
+    pub fn finish<F>(&mut self, on_record: &mut F) -> Result<()>
+    where
+        F: FnMut(RawRecord<'_>) -> Result<()>,
+    {
+        self.finish_each(&mut |r: Result<RawRecord<'_>>| on_record(r?))
+    }
+
+    /// Feeds a chunk; calls `on_line` with the outcome of each complete line
+    /// in it: a record, or the located error of a bad line, after which
+    /// reading continues with the next line. An error returned by `on_line`
+    /// stops the reader and is returned.
+    pub fn feed_each<F>(&mut self, mut chunk: &[u8], on_line: &mut F) -> Result<()>
+    where
+        F: FnMut(Result<RawRecord<'_>>) -> Result<()>,
+    {
+        if self.stopped {
+            return Err(Error::ReaderStopped);
+        }
         while !chunk.is_empty() {
             let spare = self.lb.spare();
             let n = spare.len().min(chunk.len());
             spare[..n].copy_from_slice(&chunk[..n]);
             self.lb.filled(n);
             chunk = &chunk[n..];
-            self.drain(on_record)?;
+            self.drain(on_line)?;
         }
         Ok(())
     }
 
-    /// Signals the end of the stream and handles the last line.
-    pub fn finish<F>(&mut self, on_record: &mut F) -> Result<()>
+    /// Signals the end of the stream and handles the last line, as
+    /// [`feed_each`](Self::feed_each).
+    pub fn finish_each<F>(&mut self, on_line: &mut F) -> Result<()>
     where
-        F: FnMut(RawRecord<'_>) -> Result<()>,
+        F: FnMut(Result<RawRecord<'_>>) -> Result<()>,
     {
+        if self.stopped {
+            return Err(Error::ReaderStopped);
+        }
         self.lb.filled(0);
-        self.drain(on_record)
+        self.drain(on_line)
     }
 
-    fn drain<F>(&mut self, on_record: &mut F) -> Result<()>
+    fn drain<F>(&mut self, on_line: &mut F) -> Result<()>
     where
-        F: FnMut(RawRecord<'_>) -> Result<()>,
+        F: FnMut(Result<RawRecord<'_>>) -> Result<()>,
     {
         loop {
-            match self.lb.poll_line() {
+            let outcome = match self.lb.poll_line() {
                 Step::Line {
                     start,
                     end,
@@ -570,17 +635,26 @@ impl PushReader {
                     terminated,
                 } => {
                     self.records += 1;
-                    on_record(self.lb.record(start, end, line, offset, terminated)?)?;
+                    on_line(self.lb.record(start, end, line, offset, terminated))
                 }
                 Step::NeedData | Step::Done => return Ok(()),
-                Step::Err(e) => return Err(e),
+                Step::Err(e) => on_line(Err(e)),
+            };
+            if let Err(e) = outcome {
+                self.stopped = true;
+                return Err(e);
             }
         }
     }
 
-    /// Number of non-blank lines seen so far.
+    /// Number of non-blank lines seen so far (valid or not).
     pub fn records_read(&self) -> u64 {
         self.records
+    }
+
+    /// True once an error stopped the reader.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
     }
 }
 
@@ -688,8 +762,11 @@ impl<W: Write> NdjsonWriter<W> {
             line: self.records + 1,
             offset: 0,
         };
-        if let Some(at) = memchr2(b'\n', b'\r', json.as_bytes()) {
+        if let Some(at) = memchr(b'\n', json.as_bytes()) {
             return Err(Error::ndjson(loc(), NdjsonErrorKind::NotAnObject { at }));
+        }
+        if let Some(at) = memchr(b'\r', json.as_bytes()) {
+            return Err(Error::ndjson(loc(), NdjsonErrorKind::CarriageReturn { at }));
         }
         scan_resource_type(json).map_err(|k| Error::ndjson(loc(), k))?;
         self.inner.write_all(json.as_bytes())?;
