@@ -180,6 +180,30 @@ fn zero_bytes(w: u64) -> u64 {
     !(((w & LO7) + LO7) | w | LO7)
 }
 
+/// Segments longer than this have their delimiters counted before the index grows for them; shorter
+/// ones reserve their length (at most this many entries of slack per level).
+const COUNT_ABOVE: usize = 1024;
+
+/// Number of delimiter bytes in `bytes` (the four separators `words` holds broadcast, and `table`
+/// classifies): an 8-byte SWAR count, then the tail.
+fn count_delimiters(bytes: &[u8], table: &[u8; 256], words: [u64; 4]) -> usize {
+    let [wf, wc, wr, ws] = words;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut n = 0usize;
+    for chunk in &mut chunks {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(b);
+        let m = zero_bytes(w ^ wf) | zero_bytes(w ^ wc) | zero_bytes(w ^ wr) | zero_bytes(w ^ ws);
+        n += m.count_ones() as usize;
+    }
+    n + chunks
+        .remainder()
+        .iter()
+        .filter(|&&b| matches!(table[b as usize], C_SUB..=C_FIELD))
+        .count()
+}
+
 /// Write cursors of the index levels while building.
 struct Cursor {
     seg: usize,
@@ -305,7 +329,16 @@ impl Index {
             }
             // The segment runs to the next CR or LF.
             let e = memchr::memchr2(b'\r', b'\n', &input[name_end..]).map_or(n, |k| name_end + k);
-            self.ensure(&c, e - p + 4);
+            // Room for one entry per delimiter (+ the MSH-1/MSH-2 leaves and the sentinels) at every
+            // level. A short segment reserves its length (an upper bound, cheaper than counting); a
+            // long one counts its delimiters first, so the index is sized to what the segment holds
+            // and not to its length (a 16 MiB field of text needs a few entries, not 16 Mi of them).
+            let room = if e - p <= COUNT_ABOVE {
+                e - p
+            } else {
+                count_delimiters(&input[name_end..e], &table, [wf, wc, wr, ws])
+            };
+            self.ensure(&c, room + 8);
             self.segs[c.seg] = [c.field as u32, p as u32, pack_id(name)];
             c.seg += 1;
             self.open(&mut c, C_FIELD);
