@@ -3,6 +3,9 @@
 //! are the same however the stream is split, and re-encoding them gives frames back.
 use libfuzzer_sys::fuzz_target;
 
+#[path = "../props/mllp.rs"]
+mod props;
+
 fuzz_target!(|input: &[u8]| {
-    ehrkit_mllp::fuzzing::check_framer(input);
+    props::check_framer(input);
 });

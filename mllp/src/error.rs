@@ -10,6 +10,9 @@ pub enum TimeoutKind {
     Idle,
     /// A started frame did not complete within the read timeout.
     Read,
+    /// A started frame did not complete within the frame timeout counted from its first byte
+    /// (server).
+    Frame,
     /// The ACK for a sent message did not arrive in time (client).
     Ack,
     /// The TCP connection could not be opened in time (client).
@@ -23,6 +26,7 @@ impl fmt::Display for TimeoutKind {
         f.write_str(match self {
             TimeoutKind::Idle => "idle timeout between frames",
             TimeoutKind::Read => "read timeout inside a frame",
+            TimeoutKind::Frame => "frame timeout (frame not complete in time)",
             TimeoutKind::Ack => "ACK timeout",
             TimeoutKind::Connect => "connect timeout",
             TimeoutKind::Handshake => "TLS handshake timeout",
@@ -55,6 +59,15 @@ pub enum Error {
     #[error("MLLP: end byte 0x1C not followed by 0x0D at stream offset {offset} (strict mode)")]
     MissingCarriageReturn {
         /// Stream offset of the byte that should have been `0x0D`.
+        offset: u64,
+    },
+    /// A `0x1C` inside a frame that is not followed by `0x0D` and is not at a frame boundary
+    /// (not after a segment terminator, not before a start byte, not at the end of the
+    /// stream): it may be a byte of the message's text, so the frame is not ended there
+    /// (lenient mode; strict mode reports [`Error::MissingCarriageReturn`]).
+    #[error("MLLP: end byte 0x1C at stream offset {offset} is not at a frame boundary (inside the message text?)")]
+    AmbiguousEnd {
+        /// Stream offset of the `0x1C`.
         offset: u64,
     },
     /// The frame's payload is longer than the configured maximum.
@@ -141,6 +154,7 @@ impl Error {
                 | Error::DataOutsideFrame { .. }
                 | Error::StartInsideFrame { .. }
                 | Error::MissingCarriageReturn { .. }
+                | Error::AmbiguousEnd { .. }
                 | Error::InvalidAck(_)
                 | Error::Tls(_)
         )

@@ -1,7 +1,28 @@
-//! Sans-IO MLLP framing: `0x0B` payload `0x1C 0x0D`.
+//! Sans-IO MLLP framing: `0x0B` payload `0x1C 0x0D` (HL7 v2.5.1, Appendix C, "Minimal Lower
+//! Layer Protocol"; <https://www.hl7.org/implement/standards/product_brief.cfm?product_id=185>).
 //!
 //! [`Framer`] is a state machine over a buffer the caller owns; [`FrameBuffer`] wraps it with
 //! its own buffer for callers who just want to push bytes and pull frames.
+//!
+//! # Where a frame ends
+//!
+//! A frame ends at `0x1C 0x0D` in both modes. In [`EndMode::Lenient`] (the default) a `0x1C`
+//! *not* followed by `0x0D` also ends the frame, but only where that is consistent with a frame
+//! boundary:
+//!
+//! - the payload before it is empty or ends with a segment terminator (`0x0D` or `0x0A`), so
+//!   the `0x1C` follows a complete segment: the frame ends there, even when no further byte has
+//!   arrived yet (a sender that omits the `0x0D` waits for its ACK); or
+//! - the byte after it is a start byte `0x0B` (the next frame follows at once); or
+//! - the stream ends right after it ([`Framer::finish`]).
+//!
+//! Any other `0x1C` inside a frame (typically one inside the text of a field, followed by more
+//! text) is [`Error::AmbiguousEnd`]: the frame is never returned cut at that byte. With
+//! [`OutsideData::Resync`] the broken frame is dropped (counted in
+//! [`FramerStats::discarded_bytes`]) and framing resumes at the next start byte.
+//!
+//! The decision never depends on how the stream was split into reads: the framer waits for the
+//! byte after such a `0x1C` when it needs it.
 
 use std::ops::Range;
 
@@ -20,8 +41,10 @@ pub const DEFAULT_MAX_FRAME_SIZE: usize = 16 * 1024 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum EndMode {
-    /// Accept `0x1C` alone as the end of a frame (the following byte is read as the start of
-    /// whatever comes next). Many senders in the field do this.
+    /// Accept `0x1C` alone as the end of a frame where that is consistent with a frame boundary
+    /// (after a segment terminator, before a start byte, or at the end of the stream; see the
+    /// [module documentation](self)); any other lone `0x1C` is [`Error::AmbiguousEnd`]. Many
+    /// senders in the field omit the `0x0D`.
     #[default]
     Lenient,
     /// Require `0x1C 0x0D`; anything else is [`Error::MissingCarriageReturn`].
@@ -41,7 +64,17 @@ pub enum OutsideData {
     Resync,
 }
 
-/// Framer settings. Build with [`FramerConfig::default`] and the `with_*` methods.
+/// Framer settings. Build with [`FramerConfig::default`] and the setters named after the
+/// fields.
+///
+/// ```
+/// use ehrkit_mllp::{FramerConfig, OutsideData};
+/// let cfg = FramerConfig::default()
+///     .max_frame_size(1 << 20)
+///     .strict(true)
+///     .outside_data(OutsideData::Resync);
+/// assert_eq!(cfg.max_frame_size, 1 << 20);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FramerConfig {
@@ -65,17 +98,25 @@ impl Default for FramerConfig {
 
 impl FramerConfig {
     /// Sets the maximum payload size in bytes.
-    pub fn with_max_frame_size(mut self, bytes: usize) -> Self {
+    pub fn max_frame_size(mut self, bytes: usize) -> Self {
         self.max_frame_size = bytes;
         self
     }
     /// Sets the end-byte mode.
-    pub fn with_end_mode(mut self, mode: EndMode) -> Self {
+    pub fn end_mode(mut self, mode: EndMode) -> Self {
         self.end_mode = mode;
         self
     }
+    /// `true`: [`EndMode::Strict`]; `false`: [`EndMode::Lenient`].
+    pub fn strict(self, strict: bool) -> Self {
+        self.end_mode(if strict {
+            EndMode::Strict
+        } else {
+            EndMode::Lenient
+        })
+    }
     /// Sets the handling of data outside frames.
-    pub fn with_outside_data(mut self, policy: OutsideData) -> Self {
+    pub fn outside_data(mut self, policy: OutsideData) -> Self {
         self.outside_data = policy;
         self
     }
@@ -91,7 +132,8 @@ pub struct FramerStats {
     pub payload_bytes: u64,
     /// NUL, whitespace and form-feed bytes skipped between frames.
     pub noise_bytes: u64,
-    /// Bytes dropped by [`OutsideData::Resync`] (garbage between frames, abandoned partial frames).
+    /// Bytes dropped by [`OutsideData::Resync`] (garbage between frames, abandoned partial
+    /// frames, frames with an ambiguous end).
     pub discarded_bytes: u64,
 }
 
@@ -111,8 +153,8 @@ enum State {
     Idle,
     /// Inside a frame whose start byte is at buffer index 0; bytes before `scan` were examined.
     InFrame { scan: usize },
-    /// Strict mode: inside a frame whose start byte is at index 0; the end byte is at `end`, the
-    /// last byte of the buffer, and the byte after it has not arrived yet.
+    /// Inside a frame whose start byte is at index 0; the end byte is at `end`, the last byte of
+    /// the buffer, and the byte after it (needed to decide) has not arrived yet.
     EndSeen { end: usize },
 }
 
@@ -200,6 +242,8 @@ impl Framer {
         let max = self.config.max_frame_size;
         // Index of the current frame's start byte (when inside a frame).
         let mut fs = 0usize;
+        // Where the between-frames scan starts (after a frame dropped by resync).
+        let mut from = 0usize;
         let mut state = self.state;
         // Defend against a caller that broke the contract (shrunk the buffer): never panic.
         match state {
@@ -221,8 +265,8 @@ impl Framer {
         loop {
             match state {
                 State::Idle => {
-                    let mut i = 0;
-                    if self.pending_cr && len > 0 {
+                    let mut i = from;
+                    if self.pending_cr && len > 0 && from == 0 {
                         self.pending_cr = false;
                         if buf[0] == CR {
                             i = 1;
@@ -296,14 +340,19 @@ impl Framer {
                     }
                 }
                 State::EndSeen { end } => {
-                    if end + 1 >= len && self.config.end_mode == EndMode::Lenient {
-                        // Senders that end with a lone 0x1C wait for the ACK: complete now
-                        // and take a 0x0D arriving later as this frame's trailer.
-                        let d = self.complete(fs + 1..end, end + 1);
-                        self.pending_cr = true;
-                        return Ok(d);
-                    }
+                    let lenient = self.config.end_mode == EndMode::Lenient;
+                    // A lone 0x1C right after a complete segment (or an empty payload) is a
+                    // plausible end whatever follows; anywhere else it may be a byte inside a
+                    // field, and only the next byte can tell.
+                    let after_segment = end == fs + 1 || matches!(buf[end - 1], b'\r' | b'\n');
                     if end + 1 >= len {
+                        if lenient && after_segment {
+                            // Senders that end with a lone 0x1C wait for the ACK: complete now
+                            // and take a 0x0D arriving later as this frame's trailer.
+                            let d = self.complete(fs + 1..end, end + 1);
+                            self.pending_cr = true;
+                            return Ok(d);
+                        }
                         self.state = State::EndSeen { end: end - fs };
                         self.pos += fs as u64;
                         return Ok(Decoded {
@@ -311,17 +360,30 @@ impl Framer {
                             frame: None,
                         });
                     }
-                    let consumed = if buf[end + 1] == CR {
-                        end + 2
-                    } else if self.config.end_mode == EndMode::Lenient {
-                        end + 1
-                    } else {
+                    let next = buf[end + 1];
+                    if next == CR {
+                        return Ok(self.complete(fs + 1..end, end + 2));
+                    }
+                    if !lenient {
                         self.state = State::Idle;
                         return Err(Error::MissingCarriageReturn {
                             offset: self.pos + end as u64 + 1,
                         });
-                    };
-                    return Ok(self.complete(fs + 1..end, consumed));
+                    }
+                    if after_segment || next == START {
+                        return Ok(self.complete(fs + 1..end, end + 1));
+                    }
+                    if self.config.outside_data == OutsideData::Resync {
+                        // Never hand over a frame cut at a byte that may be part of its text.
+                        self.stats.discarded_bytes += (end + 1 - fs) as u64;
+                        from = end + 1;
+                        state = State::Idle;
+                        continue;
+                    }
+                    self.state = State::Idle;
+                    return Err(Error::AmbiguousEnd {
+                        offset: self.pos + end as u64,
+                    });
                 }
             }
         }
@@ -335,6 +397,25 @@ impl Framer {
         Decoded {
             consumed,
             frame: Some(payload),
+        }
+    }
+
+    /// Checks that `rest`, the bytes after a frame just returned by [`decode`](Framer::decode)
+    /// (the caller's buffer once [`Decoded::consumed`] is removed), is consistent with that
+    /// frame having ended: noise up to a start byte or to the end of `rest`. With
+    /// [`OutsideData::Error`], anything else is [`Error::DataOutsideFrame`] at that byte, which
+    /// the next `decode` would report anyway: a receiver that checks before acting on the frame
+    /// never acts on a message cut at a `0x1C` that belonged to its text. Always `Ok` with
+    /// [`OutsideData::Resync`].
+    pub fn check_boundary(&self, rest: &[u8]) -> Result<(), Error> {
+        if self.config.outside_data == OutsideData::Resync {
+            return Ok(());
+        }
+        match rest.iter().position(|&b| !is_noise(b)) {
+            Some(i) if rest[i] != START => Err(Error::DataOutsideFrame {
+                offset: self.pos + i as u64,
+            }),
+            _ => Ok(()),
         }
     }
 
@@ -538,7 +619,7 @@ mod tests {
 
     #[test]
     fn garbage_before_start_resyncs_by_option() {
-        let cfg = FramerConfig::default().with_outside_data(OutsideData::Resync);
+        let cfg = FramerConfig::default().outside_data(OutsideData::Resync);
         let mut fb = FrameBuffer::new(cfg);
         fb.push(b"HELLO\x0bX\x1c\x0d");
         assert_eq!(fb.next_frame().unwrap(), Some(&b"X"[..]));
@@ -553,7 +634,7 @@ mod tests {
             matches!(err, Error::StartInsideFrame { offset: 8 }),
             "{err:?}"
         );
-        let cfg = FramerConfig::default().with_outside_data(OutsideData::Resync);
+        let cfg = FramerConfig::default().outside_data(OutsideData::Resync);
         let mut fb = FrameBuffer::new(cfg);
         fb.push(&s[..5]);
         assert_eq!(fb.next_frame().unwrap(), None);
@@ -567,7 +648,7 @@ mod tests {
         let s = b"\x0bA\x1c\x0bB\x1c\x0d";
         let f = all_frames(FramerConfig::default(), &[s]).unwrap();
         assert_eq!(f, vec![b"A".to_vec(), b"B".to_vec()]);
-        let strict = FramerConfig::default().with_end_mode(EndMode::Strict);
+        let strict = FramerConfig::default().end_mode(EndMode::Strict);
         let err = all_frames(strict.clone(), &[s]).unwrap_err();
         assert!(
             matches!(err, Error::MissingCarriageReturn { offset: 3 }),
@@ -587,21 +668,35 @@ mod tests {
     fn fs_split_from_cr_across_pushes() {
         for cfg in [
             FramerConfig::default(),
-            FramerConfig::default().with_end_mode(EndMode::Strict),
+            FramerConfig::default().end_mode(EndMode::Strict),
         ] {
             let f = all_frames(cfg, &[b"\x0bAB\x1c", b"\x0d\x0bC\x1c", b"\x0d"]).unwrap();
             assert_eq!(f, vec![b"AB".to_vec(), b"C".to_vec()]);
         }
-        // Lenient: the frame is complete at the 0x1C (a lone-0x1C sender waits for its ACK);
-        // the 0x0D arriving later is its trailer, not noise.
+        // Lenient: after a segment terminator the frame is complete at the 0x1C (a lone-0x1C
+        // sender waits for its ACK); the 0x0D arriving later is its trailer, not noise.
         let mut fb = FrameBuffer::new(FramerConfig::default());
-        fb.push(b"\x0bAB\x1c");
-        assert_eq!(fb.next_frame().unwrap(), Some(&b"AB"[..]));
+        fb.push(b"\x0bAB\r\x1c");
+        assert_eq!(fb.next_frame().unwrap(), Some(&b"AB\r"[..]));
         fb.push(b"\x0d");
         assert_eq!(fb.next_frame().unwrap(), None);
         assert_eq!(fb.framer().stats().noise_bytes, 0);
+        // Lenient, 0x1C after text: waits for the byte after it to decide.
+        let mut fb = FrameBuffer::new(FramerConfig::default());
+        fb.push(b"\x0bAB\x1c");
+        assert_eq!(fb.next_frame().unwrap(), None);
+        fb.push(b"\x0d");
+        assert_eq!(fb.next_frame().unwrap(), Some(&b"AB"[..]));
+        let mut fb = FrameBuffer::new(FramerConfig::default());
+        fb.push(b"\x0bAB\x1c");
+        assert_eq!(fb.next_frame().unwrap(), None);
+        fb.push(b"C\r\x1c\x0d");
+        assert!(matches!(
+            fb.next_frame(),
+            Err(Error::AmbiguousEnd { offset: 3 })
+        ));
         // Strict: waits for the byte after 0x1C.
-        let mut fb = FrameBuffer::new(FramerConfig::default().with_end_mode(EndMode::Strict));
+        let mut fb = FrameBuffer::new(FramerConfig::default().end_mode(EndMode::Strict));
         fb.push(b"\x0bAB\x1c");
         assert_eq!(fb.next_frame().unwrap(), None);
         fb.push(b"\x0d");
@@ -626,7 +721,7 @@ mod tests {
 
     #[test]
     fn max_frame_size_exact_and_over() {
-        let cfg = FramerConfig::default().with_max_frame_size(4);
+        let cfg = FramerConfig::default().max_frame_size(4);
         let f = all_frames(cfg.clone(), &[b"\x0b1234\x1c\x0d"]).unwrap();
         assert_eq!(f, vec![b"1234".to_vec()]);
         let err = all_frames(cfg.clone(), &[b"\x0b12345\x1c\x0d"]).unwrap_err();
@@ -645,12 +740,12 @@ mod tests {
     #[test]
     fn max_frame_size_detected_before_end_arrives() {
         // The error comes as soon as max+1 payload bytes are seen, without waiting for 0x1C.
-        let mut framer = Framer::new(FramerConfig::default().with_max_frame_size(8));
+        let mut framer = Framer::new(FramerConfig::default().max_frame_size(8));
         let buf = b"\x0b123456789";
         let err = framer.decode(buf).unwrap_err();
         assert!(matches!(err, Error::FrameTooLarge { .. }));
         // Exactly max bytes without end yet: still waiting.
-        let mut framer = Framer::new(FramerConfig::default().with_max_frame_size(8));
+        let mut framer = Framer::new(FramerConfig::default().max_frame_size(8));
         assert_eq!(framer.decode(b"\x0b12345678").unwrap().frame, None);
     }
 

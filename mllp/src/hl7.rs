@@ -49,13 +49,22 @@ pub(crate) fn accept(msg: &Message<'_>) -> Reply {
     reply(AckBuilder::new(msg).accept(), true, control_id(msg))
 }
 
+/// Text from the application made safe for an ACK: control characters (the MLLP framing
+/// bytes `0x0B` and `0x1C`, segment terminators, NUL, ...) become spaces, so the ACK can always
+/// be framed and parsed.
+fn ack_text(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 /// AE/AR (CE/CR) with an ERR segment from the handler's error.
 pub(crate) fn negative(msg: &Message<'_>, e: &crate::HandlerError) -> Reply {
     let err = AckError {
         code: e.code,
         severity: Severity::Error,
-        location: e.location.clone(),
-        text: e.text.clone(),
+        location: e.location.as_deref().map(ack_text),
+        text: e.text.as_deref().map(ack_text),
     };
     let b = AckBuilder::new(msg);
     let b = if e.reject {

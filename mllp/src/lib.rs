@@ -22,20 +22,19 @@
 
 mod error;
 mod framer;
-#[doc(hidden)]
-pub mod fuzzing;
 #[cfg(feature = "tokio")]
 mod hl7;
 
 #[cfg(feature = "tokio")]
-pub mod client;
+mod client;
 #[cfg(feature = "tokio")]
-pub mod codec;
+mod codec;
 #[cfg(feature = "tokio")]
-pub mod server;
+mod server;
 #[cfg(feature = "tokio")]
-pub mod stats;
+mod stats;
 #[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod tls;
 
 pub use error::{Error, TimeoutKind};
@@ -45,14 +44,24 @@ pub use framer::{
 };
 
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use client::{Ack, Client, ClientBuilder, ClientConfig, ClientStats};
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use codec::MllpCodec;
 /// The `ehrkit-hl7v2` acknowledgement types used in this crate's API.
 pub use ehrkit_hl7v2::ack::{AckCode, ErrorCode};
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use server::{
-    Handler, HandlerError, Incoming, Server, ServerBuilder, ServerConfig, ServerHandle,
+    Handler, HandlerError, HandlerFuture, Incoming, Server, ServerBuilder, ServerConfig,
+    ServerHandle, DEFAULT_MAX_BUFFERED_BYTES,
 };
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use stats::{ServerStats, StatsSnapshot};
+
+/// The README's examples, run as doctests.
+#[cfg(all(doctest, feature = "tokio"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

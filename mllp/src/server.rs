@@ -1,48 +1,23 @@
 //! Async MLLP server: accept loop, one task per connection, ACK after the handler returns.
-//!
-//! ```
-//! use ehrkit_mllp::{AckCode, Client, ErrorCode, HandlerError, Incoming, Server};
-//!
-//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! let server = Server::builder()
-//!     .build(|m: Incoming| async move {
-//!         // Store the message durably (deduplicating on m.dedup_key()), then accept it.
-//!         if m.message_type.starts_with("ADT") {
-//!             Ok(())
-//!         } else {
-//!             Err(HandlerError::reject(ErrorCode::UnsupportedMessageType, "ADT only"))
-//!         }
-//!     })
-//!     .bind("127.0.0.1:0")
-//!     .await
-//!     .unwrap();
-//!
-//! let mut client = Client::builder(server.local_addr().to_string()).build();
-//! let adt = b"MSH|^~\\&|EPIC|HOSP|EHRKIT|FAC|20240101120000||ADT^A01|MSG1|P|2.5.1\rPID|1||42^^^MRN\r";
-//! let ack = client.send(adt).await.unwrap();
-//! assert_eq!((ack.code, ack.control_id.as_str()), (AckCode::AA, "MSG1"));
-//! let oru = b"MSH|^~\\&|LAB|HOSP|EHRKIT|FAC|20240101120000||ORU^R01|MSG2|P|2.5.1\r";
-//! assert_eq!(client.send(oru).await.unwrap().code, AckCode::AR);
-//!
-//! server.shutdown().await;
-//! # });
-//! ```
 
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use ehrkit_hl7v2::Message;
+use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::hl7::{self, Reply};
 use crate::stats::{ServerStats, StatsSnapshot};
@@ -50,6 +25,9 @@ use crate::{framer, Error, Framer, FramerConfig, TimeoutKind};
 
 /// Read buffer growth step: the most the server buffers beyond a frame's size limit.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// Default [`ServerConfig::max_buffered_bytes`]: 256 MiB.
+pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 256 * 1024 * 1024;
 
 /// A message handed to the application's [`Handler`], with what it needs to deduplicate.
 ///
@@ -90,11 +68,38 @@ impl Incoming {
 
     /// `sending application | sending facility | control ID`: identical for a message and its
     /// retransmissions, the key to deduplicate on.
+    ///
+    /// Unambiguous: in each part, `\` and `|` are written `\\` and `\|`, so the `|` between
+    /// parts can only be a separator, and two different (application, facility, control ID)
+    /// triples never give the same key, whatever they contain (for instance an escaped field
+    /// separator `\F\` in MSH-3, which reads as `|`). Parts without `\` or `|` appear as
+    /// they are: `LAB|HOSP|1001`.
     pub fn dedup_key(&self) -> String {
-        format!(
-            "{}|{}|{}",
-            self.sending_application, self.sending_facility, self.control_id
-        )
+        let mut key = String::with_capacity(
+            self.sending_application.len()
+                + self.sending_facility.len()
+                + self.control_id.len()
+                + 2,
+        );
+        for (i, part) in [
+            &self.sending_application,
+            &self.sending_facility,
+            &self.control_id,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if i > 0 {
+                key.push('|');
+            }
+            for c in part.chars() {
+                if c == '\\' || c == '|' {
+                    key.push('\\');
+                }
+                key.push(c);
+            }
+        }
+        key
     }
 }
 
@@ -192,6 +197,16 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// Longest wait for more bytes once a frame has started (default 30 s).
     pub read_timeout: Duration,
+    /// Longest time from a frame's first byte to its end (default 5 minutes), however the
+    /// bytes trickle in: a peer cannot hold a connection open by sending a byte just before
+    /// each read timeout. Connections over it are closed without ACK.
+    pub frame_timeout: Duration,
+    /// Most bytes of incoming frames held at once, over all connections together (default
+    /// [`DEFAULT_MAX_BUFFERED_BYTES`], 256 MiB): partial frames being received, and complete
+    /// frames until their ACK is written. A connection whose read would take the total over
+    /// this budget is closed without ACK (its sender resends later), so unauthenticated peers
+    /// sending large frames slowly cannot make the server grow without bound.
+    pub max_buffered_bytes: usize,
     /// Longest TLS handshake (default 10 s).
     pub handshake_timeout: Duration,
     /// Longest wait, on graceful shutdown, for connections to finish their in-flight messages
@@ -208,6 +223,8 @@ impl Default for ServerConfig {
             max_connections: 1024,
             idle_timeout: Duration::from_secs(300),
             read_timeout: Duration::from_secs(30),
+            frame_timeout: Duration::from_secs(300),
+            max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
             handshake_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(60),
             framer: FramerConfig::default(),
@@ -236,6 +253,16 @@ impl ServerBuilder {
     /// Sets [`ServerConfig::read_timeout`].
     pub fn read_timeout(mut self, d: Duration) -> Self {
         self.config.read_timeout = d;
+        self
+    }
+    /// Sets [`ServerConfig::frame_timeout`].
+    pub fn frame_timeout(mut self, d: Duration) -> Self {
+        self.config.frame_timeout = d;
+        self
+    }
+    /// Sets [`ServerConfig::max_buffered_bytes`].
+    pub fn max_buffered_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_buffered_bytes = bytes;
         self
     }
     /// Sets [`ServerConfig::handshake_timeout`].
@@ -268,6 +295,7 @@ impl ServerBuilder {
                 handler: Box::new(handler),
                 stats: Arc::new(ServerStats::default()),
                 next_conn: AtomicU64::new(1),
+                buffered: AtomicUsize::new(0),
                 #[cfg(feature = "tls")]
                 tls: self.tls.map(tokio_rustls::TlsAcceptor::from),
             }),
@@ -280,12 +308,71 @@ struct Inner {
     handler: Box<dyn Handler>,
     stats: Arc<ServerStats>,
     next_conn: AtomicU64,
+    /// Bytes of frames held now by all connections (see [`ServerConfig::max_buffered_bytes`]).
+    buffered: AtomicUsize,
     #[cfg(feature = "tls")]
     tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
+/// One connection's share of [`Inner::buffered`], given back when the connection ends.
+struct Budget<'a> {
+    total: &'a AtomicUsize,
+    limit: usize,
+    held: usize,
+}
+
+impl Budget<'_> {
+    /// Records that the connection now holds `n` bytes; false when that takes the total over
+    /// the limit (the connection must then close).
+    fn set(&mut self, n: usize) -> bool {
+        if n <= self.held {
+            self.total.fetch_sub(self.held - n, Ordering::Relaxed);
+            self.held = n;
+            return true;
+        }
+        let add = n - self.held;
+        let before = self.total.fetch_add(add, Ordering::Relaxed);
+        self.held = n;
+        before.saturating_add(add) <= self.limit
+    }
+}
+
+impl Drop for Budget<'_> {
+    fn drop(&mut self) {
+        self.total.fetch_sub(self.held, Ordering::Relaxed);
+    }
+}
+
 /// An MLLP server. Build with [`Server::builder`], start with [`Server::bind`],
 /// [`Server::spawn`] or [`Server::run`].
+///
+/// ```
+/// use ehrkit_mllp::{AckCode, Client, ErrorCode, HandlerError, Incoming, Server};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let server = Server::builder()
+///     .build(|m: Incoming| async move {
+///         // Store the message durably (deduplicating on m.dedup_key()), then accept it.
+///         if m.message_type.starts_with("ADT") {
+///             Ok(())
+///         } else {
+///             Err(HandlerError::reject(ErrorCode::UnsupportedMessageType, "ADT only"))
+///         }
+///     })
+///     .bind("127.0.0.1:0")
+///     .await
+///     .unwrap();
+///
+/// let mut client = Client::builder(server.local_addr().to_string()).build();
+/// let adt = b"MSH|^~\\&|EPIC|HOSP|EHRKIT|FAC|20240101120000||ADT^A01|MSG1|P|2.5.1\rPID|1||42^^^MRN\r";
+/// let ack = client.send(adt).await.unwrap();
+/// assert_eq!((ack.code, ack.control_id.as_str()), (AckCode::AA, "MSG1"));
+/// let oru = b"MSH|^~\\&|LAB|HOSP|EHRKIT|FAC|20240101120000||ORU^R01|MSG2|P|2.5.1\r";
+/// assert_eq!(client.send(oru).await.unwrap().code, AckCode::AR);
+///
+/// server.shutdown().await;
+/// # });
+/// ```
 pub struct Server {
     inner: Arc<Inner>,
 }
@@ -458,6 +545,7 @@ enum Close {
     Shutdown,
     Timeout(TimeoutKind),
     FrameError,
+    Budget,
     Io,
 }
 
@@ -467,8 +555,10 @@ impl Close {
             Close::PeerClosed => "peer closed",
             Close::Shutdown => "server shutdown",
             Close::Timeout(TimeoutKind::Idle) => "idle timeout",
+            Close::Timeout(TimeoutKind::Frame) => "frame timeout",
             Close::Timeout(_) => "read timeout",
             Close::FrameError => "framing error",
+            Close::Budget => "buffer budget exhausted",
             Close::Io => "I/O error",
         }
     }
@@ -522,6 +612,14 @@ where
     let mut out = Vec::new();
     let mut noise_seen = 0;
     let mut eof = false;
+    let mut budget = Budget {
+        total: &inner.buffered,
+        limit: cfg.max_buffered_bytes,
+        held: 0,
+    };
+    // Noise between frames does not move `idle_since`: only a frame keeps a connection alive.
+    let mut idle_since = Instant::now();
+    let mut frame_started: Option<Instant> = None;
     loop {
         // 1. Every complete frame already received: handler, then ACK.
         loop {
@@ -543,9 +641,20 @@ where
             };
             let Some(range) = d.frame else {
                 buf.advance(d.consumed);
+                if !framer.is_idle() && frame_started.is_none() {
+                    frame_started = Some(Instant::now());
+                }
                 break;
             };
             let payload = buf.split_to(d.consumed).freeze().slice(range);
+            // Bytes already received after this frame must fit a frame boundary; if not, the
+            // end we found may be a byte of the message's text: never act on a cut message.
+            if let Err(e) = framer.check_boundary(&buf) {
+                ServerStats::add(&stats.frame_errors, 1);
+                warn!(conn = id, %peer, error = %e, "MLLP frame end not followed by a frame boundary; closing connection without ACK");
+                return Close::FrameError;
+            }
+            frame_started = None;
             ServerStats::add(&stats.messages, 1);
             debug!(conn = id, bytes = payload.len(), "MLLP frame received");
             let reply = handle_frame(inner, payload, peer, id).await;
@@ -591,33 +700,49 @@ where
                 ServerStats::add(&stats.naks, 1);
                 info!(conn = id, control_id = %reply.control_id, code = reply.code, "NAK sent");
             }
+            idle_since = Instant::now();
         }
+        // The frames handled are no longer held; what is left is at most one partial frame.
+        budget.set(buf.len());
         if eof {
             return Close::PeerClosed;
         }
         if token.is_cancelled() && framer.is_idle() {
             return Close::Shutdown;
         }
-        // 2. Read more, with the timeout that fits where we are.
+        // 2. Read more, with the deadline that fits where we are: between frames, the idle
+        // timeout counted from the end of the last frame (noise does not extend it); inside a
+        // frame, the read timeout for each read and the frame timeout from its first byte.
         let idle = framer.is_idle() && buf.is_empty();
-        let (limit, kind) = if idle {
-            (cfg.idle_timeout, TimeoutKind::Idle)
-        } else {
-            (cfg.read_timeout, TimeoutKind::Read)
+        let (deadline, kind) = match frame_started {
+            Some(started) if !idle => {
+                let read = Instant::now() + cfg.read_timeout;
+                let frame = started + cfg.frame_timeout;
+                if frame <= read {
+                    (frame, TimeoutKind::Frame)
+                } else {
+                    (read, TimeoutKind::Read)
+                }
+            }
+            _ => (idle_since + cfg.idle_timeout, TimeoutKind::Idle),
         };
         buf.reserve(READ_CHUNK);
         let read = tokio::select! {
             biased;
             _ = token.cancelled(), if idle => return Close::Shutdown,
-            r = tokio::time::timeout(limit, io.read_buf(&mut buf)) => r,
+            r = tokio::time::timeout_at(deadline, io.read_buf(&mut buf)) => r,
         };
         match read {
             Err(_) => {
                 ServerStats::add(&stats.timeouts, 1);
-                if kind == TimeoutKind::Read {
-                    warn!(conn = id, %peer, "MLLP read timeout inside a frame; closing without ACK");
-                } else {
-                    info!(conn = id, %peer, "MLLP idle timeout; closing");
+                match kind {
+                    TimeoutKind::Idle => info!(conn = id, %peer, "MLLP idle timeout; closing"),
+                    TimeoutKind::Frame => {
+                        warn!(conn = id, %peer, "MLLP frame timeout (frame not complete in time); closing without ACK")
+                    }
+                    _ => {
+                        warn!(conn = id, %peer, "MLLP read timeout inside a frame; closing without ACK")
+                    }
                 }
                 return Close::Timeout(kind);
             }
@@ -626,7 +751,14 @@ where
                 return Close::Io;
             }
             Ok(Ok(0)) => eof = true,
-            Ok(Ok(n)) => ServerStats::add(&stats.bytes_received, n as u64),
+            Ok(Ok(n)) => {
+                ServerStats::add(&stats.bytes_received, n as u64);
+                if !budget.set(buf.len()) {
+                    ServerStats::add(&stats.budget_closes, 1);
+                    warn!(conn = id, %peer, limit = cfg.max_buffered_bytes, "MLLP buffer budget exhausted; closing this connection without ACK");
+                    return Close::Budget;
+                }
+            }
         }
     }
 }
@@ -667,7 +799,23 @@ async fn handle_frame(inner: &Inner, payload: Bytes, peer: SocketAddr, id: u64) 
             connection_id: id,
         }
     };
-    let outcome = inner.handler.handle(incoming).await;
+    let control_id = incoming.control_id.clone();
+    // A panicking handler must not take the connection down silently (the sender would resend
+    // for ever): catch the panic, count it, log it (never its message: it may hold PHI) and
+    // answer AE.
+    let outcome =
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.handler.handle(incoming))) {
+            Ok(fut) => AssertUnwindSafe(fut).catch_unwind().await,
+            Err(p) => Err(p),
+        };
+    let outcome = outcome.unwrap_or_else(|_| {
+        ServerStats::add(&inner.stats.handler_panics, 1);
+        error!(conn = id, control_id = %control_id, "MLLP handler panicked; sending AE");
+        Err(HandlerError::error(
+            ehrkit_hl7v2::ack::ErrorCode::ApplicationInternalError,
+            "internal error while handling the message",
+        ))
+    });
     // Parsing is deterministic and cheap (an offset index): parse again rather than hold a
     // borrowed message across the handler's await.
     match hl7::parse_lenient(&payload) {

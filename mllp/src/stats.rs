@@ -17,6 +17,8 @@ pub struct ServerStats {
     pub(crate) frame_errors: AtomicU64,
     pub(crate) timeouts: AtomicU64,
     pub(crate) noise_bytes: AtomicU64,
+    pub(crate) handler_panics: AtomicU64,
+    pub(crate) budget_closes: AtomicU64,
 }
 
 /// A point-in-time copy of [`ServerStats`].
@@ -41,10 +43,15 @@ pub struct StatsSnapshot {
     pub bytes_sent: u64,
     /// Connections closed for a framing error (oversized frame, garbage, EOF inside a frame).
     pub frame_errors: u64,
-    /// Connections closed by the idle, read or handshake timeout.
+    /// Connections closed by the idle, read, frame or handshake timeout.
     pub timeouts: u64,
     /// Noise bytes (NUL, whitespace, form feed) skipped between frames.
     pub noise_bytes: u64,
+    /// Handler calls that panicked (each answered with AE and counted in `naks`).
+    pub handler_panics: u64,
+    /// Connections closed because their frame would have taken the bytes held by all
+    /// connections over [`ServerConfig::max_buffered_bytes`](crate::ServerConfig::max_buffered_bytes).
+    pub budget_closes: u64,
 }
 
 impl ServerStats {
@@ -63,6 +70,8 @@ impl ServerStats {
             frame_errors: g(&self.frame_errors),
             timeouts: g(&self.timeouts),
             noise_bytes: g(&self.noise_bytes),
+            handler_panics: g(&self.handler_panics),
+            budget_closes: g(&self.budget_closes),
         }
     }
 

@@ -46,7 +46,7 @@ fn lenient() -> FramerConfig {
     FramerConfig::default()
 }
 fn strict() -> FramerConfig {
-    FramerConfig::default().with_end_mode(EndMode::Strict)
+    FramerConfig::default().end_mode(EndMode::Strict)
 }
 
 #[test]
@@ -79,6 +79,29 @@ fn lone_fs_every_split() {
     );
 }
 
+/// Issue 10 item 2: a lone 0x1C inside a payload (after text, not after a segment end, and
+/// followed by more text) is not the end of the frame in any mode or split; in resync mode the
+/// broken frame is dropped, never handed over cut.
+#[test]
+fn lone_fs_inside_payload_is_not_an_end_every_split() {
+    let wire: &[u8] =
+        b"\x0bMSH|A\rOBX|1|TX|||first part\x1cSECOND PART\rOBX|2\r\x1c\r\x0bMSH|B\r\x1c\r";
+    let fs = wire.iter().position(|&b| b == 0x1c).unwrap();
+    for cfg in [lenient(), strict()] {
+        let (frames, _, err) = all_splits_agree(&cfg, wire);
+        assert!(frames.is_empty(), "{frames:?}");
+        assert!(err.is_some());
+    }
+    let (frames, _, err) = all_splits_agree(&lenient().outside_data(OutsideData::Resync), wire);
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(
+        frames,
+        vec![b"MSH|B\r".to_vec()],
+        "the cut frame is dropped"
+    );
+    let _ = fs;
+}
+
 #[test]
 fn fs_as_last_byte_then_eof() {
     let (frames, _, err) = all_splits_agree(&lenient(), b"\x0bMSH|X\r\x1c");
@@ -102,7 +125,7 @@ fn nested_start_byte_every_split() {
             "{err:?}"
         );
         let (frames, st, err) =
-            all_splits_agree(&cfg.clone().with_outside_data(OutsideData::Resync), wire);
+            all_splits_agree(&cfg.clone().outside_data(OutsideData::Resync), wire);
         assert!(err.is_none());
         assert_eq!(frames, vec![b"MSH|W".to_vec()]);
         assert_eq!(st.discarded_bytes, 5);
@@ -118,7 +141,7 @@ fn data_before_first_start_error_or_resync() {
         matches!(err, Some(Error::DataOutsideFrame { offset: 2 })),
         "{err:?}"
     );
-    let cfg = lenient().with_outside_data(OutsideData::Resync);
+    let cfg = lenient().outside_data(OutsideData::Resync);
     let (frames, st, err) = all_splits_agree(&cfg, wire);
     assert!(err.is_none());
     assert_eq!(frames, vec![b"MSH|1".to_vec()]);
@@ -128,7 +151,7 @@ fn data_before_first_start_error_or_resync() {
 #[test]
 fn max_size_exactly_at_limit_and_one_over_every_split() {
     for cfg in [lenient(), strict()] {
-        let cfg = cfg.with_max_frame_size(6);
+        let cfg = cfg.max_frame_size(6);
         let (frames, _, err) = all_splits_agree(&cfg, b"\x0b123456\x1c\x0d\x0b\x1c\x0d");
         assert!(err.is_none(), "{err:?}");
         assert_eq!(frames, vec![b"123456".to_vec(), Vec::new()]);
@@ -146,7 +169,7 @@ fn max_size_exactly_at_limit_and_one_over_every_split() {
         );
     }
     // Limit 0: only empty frames.
-    let cfg = lenient().with_max_frame_size(0);
+    let cfg = lenient().max_frame_size(0);
     let (frames, _, err) = all_splits_agree(&cfg, b"\x0b\x1c\x0d\x0bX\x1c\x0d");
     assert_eq!(frames, vec![Vec::new()]);
     assert!(
@@ -163,7 +186,7 @@ fn max_size_exactly_at_limit_and_one_over_every_split() {
 
 #[test]
 fn oversize_is_reported_without_waiting_for_the_end() {
-    let mut fb = FrameBuffer::new(lenient().with_max_frame_size(1000));
+    let mut fb = FrameBuffer::new(lenient().max_frame_size(1000));
     fb.push(b"\x0b");
     for _ in 0..1000 {
         fb.push(b"x");
@@ -239,9 +262,9 @@ mod split_invariance {
         fn any_bytes_any_split_same_outcome(data in wire(), cuts in prop::collection::vec(0usize..80, 0..8),
                                             strict in any::<bool>(), resync in any::<bool>(), max in 0usize..12) {
             let cfg = FramerConfig::default()
-                .with_max_frame_size(max)
-                .with_end_mode(if strict { EndMode::Strict } else { EndMode::Lenient })
-                .with_outside_data(if resync { OutsideData::Resync } else { OutsideData::Error });
+                .max_frame_size(max)
+                .end_mode(if strict { EndMode::Strict } else { EndMode::Lenient })
+                .outside_data(if resync { OutsideData::Resync } else { OutsideData::Error });
             let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(data.len())).collect();
             cuts.sort_unstable();
             let mut chunks = Vec::new();

@@ -1,7 +1,10 @@
 //! Runs every seed of the `mllp_framer` fuzz target through the target's property check, so
 //! the seeds are exercised without cargo-fuzz.
 
-use ehrkit_mllp::fuzzing::check_framer as check;
+#[path = "../../fuzz/props/mllp.rs"]
+mod props;
+
+use props::check_framer as check;
 
 #[test]
 fn every_seed_passes_the_fuzz_property() {
@@ -28,6 +31,10 @@ fn every_seed_passes_the_fuzz_property() {
         ("garbage_resync", (1, true)),
         ("oversized", (0, false)),
         ("eof_in_frame", (1, false)),
+        // Issue 10 item 2: a lone 0x1C inside an OBX text is not an end (lenient, error mode)...
+        ("lone_fs_in_text", (0, false)),
+        // ... and in resync mode the cut frame is dropped, the next one kept.
+        ("lone_fs_in_text_resync", (1, true)),
     ];
     for (name, expect) in want {
         assert_eq!(results.get(name), Some(&expect), "seed {name}");

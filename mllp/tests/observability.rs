@@ -38,7 +38,7 @@ async fn events_are_emitted_without_phi() {
 
     let server = Server::builder()
         .read_timeout(Duration::from_millis(200))
-        .framer(FramerConfig::default().with_max_frame_size(4096))
+        .framer(FramerConfig::default().max_frame_size(4096))
         .build(|m: Incoming| async move {
             if m.control_id == "AE-1" {
                 return Err(HandlerError::error(
