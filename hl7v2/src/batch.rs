@@ -16,7 +16,7 @@
 
 use crate::delimiters::Delimiters;
 use crate::error::{Error, Location};
-use crate::message::{resolve_text, skip_preamble, Index, Message, ParseOptions, Stop};
+use crate::message::{index_unit, skip_preamble, Index, Message, ParseOptions, Stop};
 
 /// What one unit of a batch file is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -145,8 +145,8 @@ impl<'a> BatchFile<'a> {
                 }
                 _ => (0, Stop::AfterFirst),
             };
-            let end = index.build(input, p, &delims, msh2_len, &opts, stop)?;
-            let (charset, text) = resolve_text(&index, input, p, end, &opts)?;
+            let (end, charset, text) =
+                index_unit(&mut index, input, p, &delims, msh2_len, &opts, stop)?;
             let msg = Message::from_parts(input, p, end, delims, charset, text, opts, index);
             let u = file.units.len();
             file.units.push((kind, msg));

@@ -80,6 +80,33 @@ impl Charset {
         matches!(self.0, Kind::Utf8)
     }
 
+    /// True for the multi-byte sets (Big5, GB 18030, ISO-2022-JP) whose characters may contain a
+    /// byte equal to a delimiter (Big5 `0xCA 0x7C` holds a `|`): their messages are indexed
+    /// character by character, so such a byte never splits a field.
+    pub fn has_delimiter_like_trail_bytes(&self) -> bool {
+        self.layout().is_some()
+    }
+
+    /// The multi-byte layout to walk, for the sets that need one.
+    pub(crate) fn layout(&self) -> Option<Layout> {
+        match self.0 {
+            Kind::Other(e) if e == encoding_rs::BIG5 => Some(Layout::Big5),
+            Kind::Other(e) if e == encoding_rs::GB18030 => Some(Layout::Gb18030),
+            Kind::Other(e) if e == encoding_rs::ISO_2022_JP => Some(Layout::Iso2022Jp),
+            _ => None,
+        }
+    }
+
+    /// True when `bytes` hold something a byte-wise delimiter scan could misread in this set
+    /// (a byte ≥ 0x80, or ESC for ISO-2022-JP); false for pure ASCII and for the safe sets.
+    pub(crate) fn needs_walk(&self, bytes: &[u8]) -> bool {
+        match self.layout() {
+            None => false,
+            Some(Layout::Iso2022Jp) => memchr::memchr(0x1B, bytes).is_some() || !bytes.is_ascii(),
+            Some(_) => !bytes.is_ascii(),
+        }
+    }
+
     /// Decodes bytes of this character set to UTF-8 text. `Err(offset)` gives the first invalid byte's
     /// offset when `lossy` is false; with `lossy`, invalid bytes become U+FFFD.
     pub fn decode<'a>(&self, bytes: Cow<'a, [u8]>, lossy: bool) -> Result<Cow<'a, str>, usize> {
@@ -116,6 +143,125 @@ impl Charset {
                 Ok(Cow::Owned(text.into_owned()))
             }
         }
+    }
+}
+
+/// Character sets whose multi-byte characters can contain bytes equal to an HL7 delimiter: a
+/// delimiter search must step over whole characters in them. Every other supported set is safe to
+/// scan byte by byte: UTF-8 and the ISO 8859 family never use ASCII bytes inside a character, and
+/// KS X 1001 (read as EUC-KR / UHC) only uses letters as trail bytes, which cannot be delimiters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// Big5: lead 0x81–0xFE, trail 0x40–0x7E or 0xA1–0xFE (`|`, `^`, `~`, `\` can be trail bytes).
+    Big5,
+    /// GB 18030: lead 0x81–0xFE, then a trail 0x40–0x7E / 0x80–0xFE, or a digit and two more bytes.
+    Gb18030,
+    /// ISO-2022-JP: escape sequences switch to JIS X 0208 (byte pairs 0x21–0x7E, any of which may
+    /// equal a delimiter) or JIS X 0201 katakana (0x21–0x5F); delimiters only count in ASCII/Roman.
+    Iso2022Jp,
+}
+
+/// Whether the bytes at a position are one ASCII character (possibly a delimiter) or belong to a
+/// multi-byte character.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// One ASCII character in a single-byte mode: may be a delimiter.
+    Ascii,
+    /// A character (or mode switch) of this many bytes, none of which is a delimiter.
+    Skip(usize),
+    /// Not a valid character of the set here: its boundaries are unknown.
+    Invalid,
+}
+
+/// Walks the characters of a [`Layout`] charset, one segment at a time.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Walker {
+    layout: Layout,
+    /// ISO-2022-JP mode: 0 ASCII/Roman, 1 katakana, 2 double-byte.
+    mode: u8,
+}
+
+impl Walker {
+    pub(crate) fn new(layout: Layout) -> Self {
+        Walker { layout, mode: 0 }
+    }
+
+    /// True when the walk is in a state where a line may end (ISO-2022-JP back in ASCII/Roman).
+    pub(crate) fn at_rest(&self) -> bool {
+        self.mode == 0
+    }
+
+    /// What the bytes at `b[i]` are (`i < b.len()`; `b` ends where the value or segment ends).
+    pub(crate) fn step(&mut self, b: &[u8], i: usize) -> Step {
+        let x = b[i];
+        let next = |k: usize| b.get(i + k).copied();
+        match self.layout {
+            Layout::Big5 | Layout::Gb18030 if x < 0x80 => Step::Ascii,
+            Layout::Big5 => match next(1) {
+                Some(t) if (0x81..=0xFE).contains(&x) && matches!(t, 0x40..=0x7E | 0xA1..=0xFE) => {
+                    two_byte(encoding_rs::BIG5, x, t)
+                }
+                _ => Step::Invalid,
+            },
+            Layout::Gb18030 if x == 0x80 => Step::Skip(1), // the euro sign
+            Layout::Gb18030 => match (next(1), next(2), next(3)) {
+                (Some(t), _, _)
+                    if (0x81..=0xFE).contains(&x) && matches!(t, 0x40..=0x7E | 0x80..=0xFE) =>
+                {
+                    two_byte(encoding_rs::GB18030, x, t)
+                }
+                (Some(b2 @ 0x30..=0x39), Some(b3 @ 0x81..=0xFE), Some(b4 @ 0x30..=0x39))
+                    if (0x81..=0xFE).contains(&x) =>
+                {
+                    let (_, bad) =
+                        encoding_rs::GB18030.decode_without_bom_handling(&[x, b2, b3, b4]);
+                    if bad {
+                        Step::Invalid
+                    } else {
+                        Step::Skip(4)
+                    }
+                }
+                _ => Step::Invalid,
+            },
+            Layout::Iso2022Jp => {
+                if x == 0x1B {
+                    let mode = match (next(1), next(2)) {
+                        (Some(b'('), Some(b'B' | b'J')) => 0,
+                        (Some(b'('), Some(b'I')) => 1,
+                        (Some(b'$'), Some(b'@' | b'B')) => 2,
+                        _ => return Step::Invalid,
+                    };
+                    self.mode = mode;
+                    return Step::Skip(3);
+                }
+                match self.mode {
+                    _ if x >= 0x80 || x == 0x0E || x == 0x0F => Step::Invalid,
+                    0 => Step::Ascii,
+                    1 if (0x21..=0x5F).contains(&x) => Step::Skip(1),
+                    2 if (0x21..=0x7E).contains(&x)
+                        && next(1).is_some_and(|t| (0x21..=0x7E).contains(&t)) =>
+                    {
+                        Step::Skip(2)
+                    }
+                    _ => Step::Invalid,
+                }
+            }
+        }
+    }
+}
+
+/// A two-byte sequence whose trail byte is valid for the set: a character, unless the pair maps
+/// to nothing and the trail is ASCII (the decoder then reads the trail byte again as ASCII, so it
+/// may be a delimiter; the lead byte alone is invalid).
+fn two_byte(enc: &'static encoding_rs::Encoding, lead: u8, trail: u8) -> Step {
+    if trail >= 0x80 {
+        return Step::Skip(2);
+    }
+    let (_, bad) = enc.decode_without_bom_handling(&[lead, trail]);
+    if bad {
+        Step::Invalid
+    } else {
+        Step::Skip(2)
     }
 }
 

@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use crate::charset::Charset;
+use crate::charset::{Charset, Step, Walker};
 use crate::delimiters::Delimiters;
 use crate::error::{Error, Location};
 
@@ -73,7 +73,13 @@ pub fn decode_with<'a>(
     opts: &DecodeOptions,
     charset: Charset,
 ) -> Result<Cow<'a, str>, Error> {
-    let bytes = unescape(raw, delims, opts)?;
+    let bytes = if charset.needs_walk(raw) {
+        let mut out = Vec::with_capacity(raw.len());
+        unescape_into_charset(raw, delims, opts, charset, &mut out)?;
+        Cow::Owned(out)
+    } else {
+        unescape(raw, delims, opts)?
+    };
     charset
         .decode(bytes, opts.lossy)
         .map_err(|off| Error::Encoding {
@@ -100,6 +106,11 @@ pub fn unescape<'a>(
 
 /// Decode escapes to bytes (still in the message's character set), appending to `out`: lets a caller
 /// reuse one buffer and decode without allocating.
+///
+/// The escape character is searched byte by byte, which is right for every character set but the
+/// multi-byte ones whose characters may hold a `\` byte (Big5, GB 18030, ISO-2022-JP): values in
+/// those are unescaped by [`decode_with`] and [`Message::decode_into`](crate::Message::decode_into),
+/// which step over whole characters.
 pub fn unescape_into(
     raw: &[u8],
     delims: &Delimiters,
@@ -110,22 +121,66 @@ pub fn unescape_into(
         out.extend_from_slice(raw);
         return Ok(());
     };
-    let Some(first) = memchr::memchr(esc, raw) else {
+    unescape_found(raw, delims, opts, out, |from| {
+        memchr::memchr(esc, &raw[from..]).map(|k| from + k)
+    })
+}
+
+/// [`unescape_into`] for a value in `charset`: in Big5, GB 18030 and ISO-2022-JP only an escape
+/// character that is a whole (ASCII) character counts, never a trail byte of a multi-byte one.
+pub(crate) fn unescape_into_charset(
+    raw: &[u8],
+    delims: &Delimiters,
+    opts: &DecodeOptions,
+    charset: Charset,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let (Some(esc), Some(layout)) = (delims.escape, charset.layout()) else {
+        return unescape_into(raw, delims, opts, out);
+    };
+    let mut at = Vec::new();
+    let mut w = Walker::new(layout);
+    let mut i = 0;
+    while i < raw.len() {
+        match w.step(raw, i) {
+            Step::Ascii => {
+                if raw[i] == esc {
+                    at.push(i);
+                }
+                i += 1;
+            }
+            Step::Skip(k) => i += k,
+            Step::Invalid => i += 1,
+        }
+    }
+    unescape_found(raw, delims, opts, out, |from| {
+        at.get(at.partition_point(|&p| p < from)).copied()
+    })
+}
+
+/// The unescaping loop; `find(from)` gives the offset of the next escape character at or after `from`.
+fn unescape_found(
+    raw: &[u8],
+    delims: &Delimiters,
+    opts: &DecodeOptions,
+    out: &mut Vec<u8>,
+    find: impl Fn(usize) -> Option<usize>,
+) -> Result<(), Error> {
+    let Some(first) = find(0) else {
         out.extend_from_slice(raw);
         return Ok(());
     };
     out.extend_from_slice(&raw[..first]);
     let mut i = first;
     while i < raw.len() {
-        // raw[i] == esc here
-        let Some(rel) = memchr::memchr(esc, &raw[i + 1..]) else {
+        // raw[i] is an escape character here
+        let Some(j) = find(i + 1) else {
             if opts.strict {
                 return Err(Error::Escape { offset: i });
             }
             out.extend_from_slice(&raw[i..]);
             break;
         };
-        let j = i + 1 + rel;
         let body = &raw[i + 1..j];
         let literal = &raw[i..=j];
         if !apply(body, literal, delims, opts, out) {
@@ -139,10 +194,10 @@ pub fn unescape_into(
             continue;
         }
         i = j + 1;
-        match memchr::memchr(esc, &raw[i..]) {
+        match find(i) {
             Some(n) => {
-                out.extend_from_slice(&raw[i..i + n]);
-                i += n;
+                out.extend_from_slice(&raw[i..n]);
+                i = n;
             }
             None => {
                 out.extend_from_slice(&raw[i..]);

@@ -18,7 +18,7 @@
 
 use std::borrow::Cow;
 
-use crate::charset::Charset;
+use crate::charset::{Charset, Layout, Step, Walker};
 use crate::delimiters::Delimiters;
 use crate::error::{Error, Location};
 use crate::escape::{self, DecodeOptions, Formatting};
@@ -261,7 +261,9 @@ impl Index {
     }
 
     /// Indexes segments starting at `pos` (a segment start). Returns the end offset: just after the last
-    /// terminator / blank line belonging to the unit.
+    /// terminator / blank line belonging to the unit. With `walk`, delimiters are searched character
+    /// by character in that multi-byte layout (named by the charset name, for errors).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn build(
         &mut self,
         input: &[u8],
@@ -270,6 +272,7 @@ impl Index {
         msh2_len: usize,
         opts: &ParseOptions,
         stop: Stop,
+        walk: Option<(Layout, &'static str)>,
     ) -> Result<usize, Error> {
         let n = input.len();
         if n >= u32::MAX as usize {
@@ -373,8 +376,48 @@ impl Index {
                     nc += usize::from(ge_comp);
                     leaf_start = at + 1;
                 };
-                // SWAR scan: 8 bytes at a time, a bit mask of delimiter positions.
                 let mut i = scan_from;
+                if let Some((layout, charset)) = walk {
+                    // A multi-byte charset whose characters may hold delimiter bytes: step over
+                    // whole characters; only single-byte ASCII characters can be delimiters.
+                    let mut w = Walker::new(layout);
+                    let seg_bytes = &input[..e];
+                    while i < e {
+                        match w.step(seg_bytes, i) {
+                            Step::Ascii => {
+                                let class = table[input[i] as usize];
+                                if class != C_NONE {
+                                    delim(i, class == C_FIELD, class >= C_REP, class >= C_COMP);
+                                }
+                                i += 1;
+                            }
+                            Step::Skip(k) => i += k,
+                            Step::Invalid if opts.lossy => i += 1,
+                            Step::Invalid => {
+                                return Err(Error::Encoding {
+                                    location: Location {
+                                        offset: i,
+                                        segment: Some(seg_no),
+                                        field: None,
+                                    },
+                                    charset,
+                                })
+                            }
+                        }
+                    }
+                    if !w.at_rest() && !opts.lossy {
+                        // ISO-2022-JP must switch back to ASCII before the end of a line.
+                        return Err(Error::Encoding {
+                            location: Location {
+                                offset: e,
+                                segment: Some(seg_no),
+                                field: None,
+                            },
+                            charset,
+                        });
+                    }
+                }
+                // SWAR scan: 8 bytes at a time, a bit mask of delimiter positions.
                 while i + 8 <= e {
                     let mut chunk = [0u8; 8];
                     chunk.copy_from_slice(&input[i..i + 8]);
@@ -805,8 +848,15 @@ fn parse_into<'a>(
 ) -> Result<Parsed<'a>, Error> {
     let start = find_msh(input, from)?;
     let h = Delimiters::from_header(&input[start..], start, !opts.strict)?;
-    let end = index.build(input, start, &h.delims, h.msh2_len, opts, Stop::AtBoundary)?;
-    let (charset, text) = resolve_text(index, input, start, end, opts)?;
+    let (end, charset, text) = index_unit(
+        index,
+        input,
+        start,
+        &h.delims,
+        h.msh2_len,
+        opts,
+        Stop::AtBoundary,
+    )?;
     // First escape character after MSH-2 (which holds one): values ending before it are plain.
     let body = (start + 4 + h.msh2_len).min(end);
     let esc_from = match h.delims.escape {
@@ -814,6 +864,38 @@ fn parse_into<'a>(
         None => end,
     };
     Ok((start, end, h.delims, charset, text, esc_from))
+}
+
+/// Indexes one unit (a message, or a batch envelope segment) starting at `start` and resolves its
+/// character set. When MSH-18 names a multi-byte set whose characters may hold delimiter bytes (Big5,
+/// GB 18030, ISO-2022-JP) and the unit has non-ASCII bytes, the index is built again stepping over
+/// whole characters, so that a trail byte equal to `|` or `^` never splits a field.
+pub(crate) fn index_unit<'a>(
+    index: &mut Index,
+    input: &'a [u8],
+    start: usize,
+    delims: &Delimiters,
+    msh2_len: usize,
+    opts: &ParseOptions,
+    stop: Stop,
+) -> Result<(usize, Charset, Option<&'a str>), Error> {
+    let end = index.build(input, start, delims, msh2_len, opts, stop, None)?;
+    let (charset, text) = resolve_text(index, input, start, end, opts)?;
+    if let Some(layout) = charset.layout() {
+        if charset.needs_walk(&input[start..end]) {
+            let walked = index.build(
+                input,
+                start,
+                delims,
+                msh2_len,
+                opts,
+                stop,
+                Some((layout, charset.name())),
+            )?;
+            debug_assert_eq!(walked, end);
+        }
+    }
+    Ok((end, charset, text))
 }
 
 /// The message's character set and, for UTF-8, its validated text; applies
@@ -1238,7 +1320,7 @@ impl<'a> Message<'a> {
         if b - a > 1 || header_special {
             buf.extend_from_slice(raw);
         } else {
-            escape::unescape_into(raw, &self.delims, &opts, buf)?;
+            escape::unescape_into_charset(raw, &self.delims, &opts, self.charset, buf)?;
         }
         let location = |off: usize| Location {
             offset: s + off,
