@@ -161,13 +161,40 @@ pub enum Error {
     /// stopped it (its error contract: a stopped reader never delivers again).
     #[error("NDJSON push reader stopped by an earlier error")]
     ReaderStopped,
+    /// A downloaded file decoded to more bytes than
+    /// `ClientConfig::max_file_size` allows (a decompression bomb, or a file
+    /// larger than the deployment accepts).
+    #[error("file {url_path} decodes to more than the limit of {limit} bytes")]
+    FileTooLarge {
+        /// Path part of the file URL (no query string, which may hold signatures).
+        url_path: String,
+        /// The configured limit in bytes.
+        limit: u64,
+    },
     /// The token provider failed.
     #[error("token provider: {0}")]
     Token(String),
-    /// The HTTP client failed (connection, TLS, body read).
+    /// An HTTP exchange failed (connection, TLS, timeout, body read). The
+    /// message names the stage, the origin and the path of the URL, never its
+    /// query (pre-signed URLs carry credentials there); the reqwest error is
+    /// kept as the source, with its URL removed.
     #[cfg(feature = "reqwest")]
-    #[error("HTTP: {0}")]
-    Http(#[from] reqwest::Error),
+    #[error("HTTP failure during {stage} at {origin}{path}")]
+    Http {
+        /// Which step failed: `kick-off`, `status`, `manifest page`, `download`, `cancel`.
+        stage: &'static str,
+        /// Scheme, host and port of the URL.
+        origin: String,
+        /// Path of the URL (no query, no fragment).
+        path: String,
+        /// What reqwest reported (without the URL).
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The HTTP client could not be built (TLS backend, proxy settings).
+    #[cfg(feature = "reqwest")]
+    #[error("cannot set up the HTTP client")]
+    HttpClient(#[source] reqwest::Error),
 }
 
 fn outcome_summary(o: &Option<Box<OperationOutcome>>) -> String {
@@ -178,6 +205,17 @@ fn outcome_summary(o: &Option<Box<OperationOutcome>>) -> String {
 }
 
 impl Error {
+    /// An HTTP failure at `url`, keeping only its origin and path.
+    #[cfg(feature = "reqwest")]
+    pub(crate) fn http(stage: &'static str, url: &url::Url, e: reqwest::Error) -> Self {
+        Error::Http {
+            stage,
+            origin: url.origin().ascii_serialization(),
+            path: url.path().to_owned(),
+            source: e.without_url(),
+        }
+    }
+
     pub(crate) fn ndjson(location: Location, kind: NdjsonErrorKind) -> Self {
         Error::Ndjson { location, kind }
     }

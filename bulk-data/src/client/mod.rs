@@ -13,6 +13,9 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use futures_util::{StreamExt, TryStreamExt};
+
+mod decode;
+use decode::Decoder;
 use reqwest::header::{ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, LOCATION};
 use url::Url;
 
@@ -99,6 +102,16 @@ pub struct ClientConfig {
     pub reader: ReaderOptions,
     /// Check each file's record count against the manifest (default true).
     pub check_counts: bool,
+    /// Largest decoded (inflated) size of one downloaded file, in bytes
+    /// (default `None`: no limit). Exceeding it stops the download with
+    /// [`Error::FileTooLarge`]. Memory does not depend on it: decoding is
+    /// streamed whatever the compression ratio.
+    pub max_file_size: Option<u64>,
+    /// Send the bearer token to a status URL or manifest `link` page on an
+    /// origin other than the FHIR base's (default false: such requests go
+    /// without `Authorization`). Turn on only for a deployment whose status
+    /// or manifest server is a separate origin that needs the token.
+    pub token_to_other_origins: bool,
 }
 
 impl Default for ClientConfig {
@@ -109,6 +122,8 @@ impl Default for ClientConfig {
             max_redirects: 5,
             reader: ReaderOptions::default(),
             check_counts: true,
+            max_file_size: None,
+            token_to_other_origins: false,
         }
     }
 }
@@ -127,6 +142,17 @@ impl ClientConfig {
     /// Sets the maximum NDJSON line length for downloads.
     pub fn max_line_len(mut self, n: usize) -> Self {
         self.reader.max_line_len = n;
+        self
+    }
+    /// Sets (or removes) the per-file limit on the decoded size.
+    pub fn max_file_size(mut self, bytes: Option<u64>) -> Self {
+        self.max_file_size = bytes;
+        self
+    }
+    /// Allows (or forbids, the default) the bearer token on status and
+    /// manifest-page requests to an origin other than the FHIR base's.
+    pub fn token_to_other_origins(mut self, on: bool) -> Self {
+        self.token_to_other_origins = on;
         self
     }
     /// Turns the per-file count check on or off.
@@ -159,133 +185,50 @@ pub struct BulkClient<P> {
     config: ClientConfig,
 }
 
-/// Streaming decoder for `Content-Encoding` (and gzip files served without it).
-enum Decoder {
-    /// Waiting for the first two bytes to pick a decoder.
-    Sniff {
-        declared: Declared,
-        head: Vec<u8>,
-    },
-    Identity,
-    Gzip(flate2::write::MultiGzDecoder<Vec<u8>>),
-    Zlib(flate2::write::ZlibDecoder<Vec<u8>>),
-    Deflate(flate2::write::DeflateDecoder<Vec<u8>>),
+/// Decoded bytes of one download: counted against
+/// [`ClientConfig::max_file_size`] and fed to the NDJSON push reader as they
+/// come out of the decoder.
+struct RecordSink<F> {
+    reader: PushReader,
+    on_record: F,
+    decoded: u64,
+    limit: Option<u64>,
+    url_path: String,
+    /// Why the last write failed (the decoder only passes on an `io::Error`).
+    error: Option<Error>,
 }
 
-#[derive(Clone, Copy)]
-enum Declared {
-    None,
-    Gzip,
-    Deflate,
-}
-
-impl Decoder {
-    fn new(content_encoding: Option<&str>) -> Result<Self> {
-        let declared = match content_encoding.map(|s| s.trim().to_ascii_lowercase()) {
-            None => Declared::None,
-            Some(e) if e.is_empty() || e == "identity" => Declared::None,
-            Some(e) if e == "gzip" || e == "x-gzip" => Declared::Gzip,
-            Some(e) if e == "deflate" => Declared::Deflate,
-            Some(_) => {
-                return Err(Error::Protocol(
-                    "unsupported Content-Encoding on a download".into(),
-                ))
-            }
-        };
-        Ok(Decoder::Sniff {
-            declared,
-            head: Vec::new(),
-        })
+impl<F: FnMut(RawRecord<'_>) -> Result<()>> Write for RecordSink<F> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.decoded += buf.len() as u64;
+        if let Some(limit) = self.limit.filter(|l| self.decoded > *l) {
+            self.error = Some(Error::FileTooLarge {
+                url_path: self.url_path.clone(),
+                limit,
+            });
+            return Err(std::io::Error::other("decoded size limit exceeded"));
+        }
+        if let Err(e) = self.reader.feed(buf, &mut self.on_record) {
+            self.error = Some(e);
+            return Err(std::io::Error::other("NDJSON reader stopped"));
+        }
+        Ok(buf.len())
     }
-
-    fn pick(declared: Declared, head: &[u8]) -> Decoder {
-        match declared {
-            Declared::Gzip => Decoder::Gzip(flate2::write::MultiGzDecoder::new(Vec::new())),
-            Declared::Deflate => {
-                // "deflate" should be zlib-wrapped; some servers send raw deflate.
-                let zlib = head.len() >= 2
-                    && head[0] & 0x0f == 8
-                    && (u16::from(head[0]) << 8 | u16::from(head[1])) % 31 == 0;
-                if zlib {
-                    Decoder::Zlib(flate2::write::ZlibDecoder::new(Vec::new()))
-                } else {
-                    Decoder::Deflate(flate2::write::DeflateDecoder::new(Vec::new()))
-                }
-            }
-            Declared::None if head.starts_with(&[0x1f, 0x8b]) => {
-                Decoder::Gzip(flate2::write::MultiGzDecoder::new(Vec::new()))
-            }
-            Declared::None => Decoder::Identity,
-        }
-    }
-
-    fn push(&mut self, chunk: &[u8], out: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
-        if let Decoder::Sniff { declared, head } = self {
-            head.extend_from_slice(chunk);
-            if head.len() < 2 {
-                return Ok(());
-            }
-            let head = std::mem::take(head);
-            *self = Self::pick(*declared, &head);
-            return self.push(&head, out);
-        }
-        fn run<W: Write>(
-            w: &mut W,
-            inner: impl FnOnce(&mut W) -> &mut Vec<u8>,
-            chunk: &[u8],
-            out: &mut dyn FnMut(&[u8]) -> Result<()>,
-        ) -> Result<()> {
-            w.write_all(chunk).map_err(decode_err)?;
-            let v = inner(w);
-            if !v.is_empty() {
-                out(v)?;
-                v.clear();
-            }
-            Ok(())
-        }
-        match self {
-            Decoder::Sniff { .. } => Ok(()),
-            Decoder::Identity => out(chunk),
-            Decoder::Gzip(d) => run(d, |d| d.get_mut(), chunk, out),
-            Decoder::Zlib(d) => run(d, |d| d.get_mut(), chunk, out),
-            Decoder::Deflate(d) => run(d, |d| d.get_mut(), chunk, out),
-        }
-    }
-
-    fn finish(&mut self, out: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
-        if let Decoder::Sniff { declared, head } = self {
-            let head = std::mem::take(head);
-            if head.is_empty() {
-                return Ok(());
-            }
-            *self = Self::pick(*declared, &head);
-            self.push(&head, out)?;
-        }
-        let v = match self {
-            Decoder::Sniff { .. } | Decoder::Identity => return Ok(()),
-            Decoder::Gzip(d) => {
-                d.try_finish().map_err(decode_err)?;
-                d.get_mut()
-            }
-            Decoder::Zlib(d) => {
-                d.try_finish().map_err(decode_err)?;
-                d.get_mut()
-            }
-            Decoder::Deflate(d) => {
-                d.try_finish().map_err(decode_err)?;
-                d.get_mut()
-            }
-        };
-        if !v.is_empty() {
-            out(v)?;
-            v.clear();
-        }
+    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }
 
-fn decode_err(e: std::io::Error) -> Error {
-    Error::Protocol(format!("download body does not decompress: {e}"))
+/// The error behind a failed decoder write: the sink's own (limit, bad
+/// record, callback) or else the decompression error.
+fn sink_error<F: FnMut(RawRecord<'_>) -> Result<()>>(
+    decoder: &mut Decoder<RecordSink<F>>,
+    e: std::io::Error,
+) -> Error {
+    decoder
+        .sink_mut()
+        .and_then(|s| s.error.take())
+        .unwrap_or_else(|| Error::Protocol(format!("download body does not decompress: {e}")))
 }
 
 fn method(m: Method) -> reqwest::Method {
@@ -307,7 +250,8 @@ impl<P: TokenProvider> BulkClient<P> {
         let http = reqwest::Client::builder()
             // Redirects are handled here, so the token never crosses origins.
             .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+            .build()
+            .map_err(|e| Error::HttpClient(e.without_url()))?;
         Ok(BulkClient {
             http,
             base: fhir_base,
@@ -323,7 +267,15 @@ impl<P: TokenProvider> BulkClient<P> {
 
     /// Sends a request with the current token (one retry with a refreshed
     /// token after a 401) and reads the whole (small) response.
-    async fn fetch(&self, req: &HttpRequest) -> Result<HttpResponse> {
+    ///
+    /// The token goes only to the FHIR base's origin (or anywhere with
+    /// [`ClientConfig::token_to_other_origins`]).
+    async fn fetch(&self, stage: &'static str, req: &HttpRequest) -> Result<HttpResponse> {
+        let may_send_token =
+            self.config.token_to_other_origins || same_origin(&self.base, &req.url);
+        if !may_send_token {
+            tracing::debug!(stage, "request to another origin: sent without the token");
+        }
         let mut refreshed = false;
         loop {
             let mut rb = self.http.request(method(req.method), req.url.clone());
@@ -333,7 +285,9 @@ impl<P: TokenProvider> BulkClient<P> {
             if let Some(b) = &req.body {
                 rb = rb.body(b.clone());
             }
-            let token = if refreshed {
+            let token = if !may_send_token {
+                None
+            } else if refreshed {
                 self.tokens.refresh().await?
             } else {
                 self.tokens.token().await?
@@ -342,7 +296,10 @@ impl<P: TokenProvider> BulkClient<P> {
             if let Some(t) = token {
                 rb = rb.bearer_auth(t);
             }
-            let resp = rb.send().await?;
+            let resp = rb
+                .send()
+                .await
+                .map_err(|e| Error::http(stage, &req.url, e))?;
             let status = resp.status().as_u16();
             if status == 401 && authed && !refreshed {
                 tracing::info!("401 from the FHIR server: refreshing the token once");
@@ -359,7 +316,11 @@ impl<P: TokenProvider> BulkClient<P> {
                     )
                 })
                 .collect();
-            let body = resp.bytes().await?.to_vec();
+            let body = resp
+                .bytes()
+                .await
+                .map_err(|e| Error::http(stage, &req.url, e))?
+                .to_vec();
             return Ok(HttpResponse::new(status, headers, body));
         }
     }
@@ -370,7 +331,7 @@ impl<P: TokenProvider> BulkClient<P> {
         let http = request.to_http(&self.base)?;
         let mut tries = 0u32;
         loop {
-            let resp = self.fetch(&http).await?;
+            let resp = self.fetch("kick-off", &http).await?;
             match on_kickoff_response(&resp, &http.url, &self.config.poll, SystemTime::now())? {
                 Kickoff::Accepted(url) => {
                     tracing::info!("export accepted");
@@ -407,9 +368,9 @@ impl<P: TokenProvider> BulkClient<P> {
         mut on_progress: F,
     ) -> Result<Manifest> {
         loop {
-            let step = match self.fetch(&job.poll_request()).await {
+            let step = match self.fetch("status", &job.poll_request()).await {
                 Ok(resp) => job.on_status_response(&resp, SystemTime::now())?,
-                Err(Error::Http(e)) => {
+                Err(e @ Error::Http { .. }) => {
                     tracing::warn!(error = %e, "network error while polling");
                     PollStep::Wait(job.on_transport_error(SystemTime::now())?)
                 }
@@ -443,7 +404,7 @@ impl<P: TokenProvider> BulkClient<P> {
                 headers: vec![("Accept", "application/json".to_owned())],
                 body: None,
             };
-            let resp = self.fetch(&req).await?;
+            let resp = self.fetch("manifest page", &req).await?;
             if resp.status != 200 {
                 return Err(server_error(resp.status, "manifest page", &resp.body));
             }
@@ -456,7 +417,7 @@ impl<P: TokenProvider> BulkClient<P> {
 
     /// Cancels a running export (`DELETE` on its status URL).
     pub async fn cancel(&self, job: &ExportJob) -> Result<()> {
-        let resp = self.fetch(&job.cancel_request()).await?;
+        let resp = self.fetch("cancel", &job.cancel_request()).await?;
         on_cancel_response(&resp)
     }
 
@@ -495,7 +456,10 @@ impl<P: TokenProvider> BulkClient<P> {
                     authed = true;
                 }
             }
-            let resp = rb.send().await?;
+            let resp = rb
+                .send()
+                .await
+                .map_err(|e| Error::http("download", &url, e))?;
             let status = resp.status().as_u16();
             if status == 401 && authed && !refreshed {
                 refreshed = true;
@@ -529,30 +493,40 @@ impl<P: TokenProvider> BulkClient<P> {
             .get(CONTENT_ENCODING)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let mut decoder = Decoder::new(encoding.as_deref())?;
+        let url_path = file_url.path().to_owned();
         let mut check = FileCheck::new(entry, kind);
-        let mut reader =
-            PushReader::new(self.config.reader.clone().name(file_url.path().to_owned()));
-        {
-            let mut cb = |rec: RawRecord<'_>| -> Result<()> {
+        let sink = RecordSink {
+            reader: PushReader::new(self.config.reader.clone().name(url_path.clone())),
+            on_record: |rec: RawRecord<'_>| -> Result<()> {
                 check.record(&rec)?;
                 on_record(rec)
-            };
-            let mut feed = |bytes: &[u8]| reader.feed(bytes, &mut cb);
-            let mut body = resp.bytes_stream();
-            while let Some(chunk) = body.next().await {
-                decoder.push(&chunk?, &mut feed)?;
+            },
+            decoded: 0,
+            limit: self.config.max_file_size,
+            url_path,
+            error: None,
+        };
+        let mut decoder = Decoder::new(encoding.as_deref(), sink)?;
+        let mut body = resp.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| Error::http("download", &url, e))?;
+            if let Err(e) = decoder.push(&chunk) {
+                return Err(sink_error(&mut decoder, e));
             }
-            decoder.finish(&mut feed)?;
         }
-        reader.finish(&mut |rec: RawRecord<'_>| {
-            check.record(&rec)?;
-            on_record(rec)
-        })?;
+        if let Err(e) = decoder.finish() {
+            return Err(sink_error(&mut decoder, e));
+        }
+        let sink = decoder
+            .sink_mut()
+            .expect("the decoder holds its sink once started");
+        sink.reader.finish(&mut sink.on_record)?;
+        let records = sink.reader.records_read();
+        drop(decoder);
         if self.config.check_counts {
             check.finish()
         } else {
-            Ok(reader.records_read())
+            Ok(records)
         }
     }
 
