@@ -23,15 +23,18 @@
 //! A resource whose feature is off is read as [`Resource::Other`] (raw JSON).
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod de;
-pub mod error;
+// Private modules, flat re-exports below; `json`, `types`, `codes` and
+// `resources` are namespaces users navigate.
+mod de;
+mod error;
 mod helpers;
 pub mod json;
-pub mod primitives;
-pub mod ser;
-pub mod unknown;
-pub mod validate;
+mod primitives;
+mod ser;
+mod unknown;
+mod validate;
 
 /// Generated: every complex datatype (and its nested elements).
 #[path = "generated/types.rs"]
@@ -74,8 +77,19 @@ pub enum UnknownPolicy {
     Drop,
 }
 
-/// Options for reading.
-#[derive(Debug, Clone)]
+/// Options for reading, built with setters:
+///
+/// ```
+/// use ehrkit_fhir_model::{from_slice_with, ParseOptions, Patient, UnknownPolicy};
+///
+/// let opts = ParseOptions::default()
+///     .strict(true)
+///     .unknown_elements(UnknownPolicy::Reject);
+/// let err = from_slice_with::<Patient>(br#"{"resourceType":"Patient","gender":"robot"}"#, &opts)
+///     .unwrap_err();
+/// assert_eq!(err.path, "$.gender");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ParseOptions {
     /// Unknown members policy.
@@ -103,18 +117,20 @@ impl Default for ParseOptions {
     }
 }
 
+/// Builder-style setters: `ParseOptions::default().strict(true)`. Each sets
+/// one field; the order of the calls does not matter.
 impl ParseOptions {
     /// Lenient reading (the default): keep everything, report issues.
     pub fn lenient() -> Self {
         Self::default()
     }
-    /// Strict reading: unknown elements and every issue of error severity fail.
-    pub fn strict() -> Self {
-        ParseOptions {
-            unknown_elements: UnknownPolicy::Reject,
-            strict: true,
-            ..Self::default()
-        }
+    /// Strict (`true`) or lenient (`false`, the default) reading: in strict
+    /// reading every issue of error severity fails. Unknown elements are not
+    /// issues while they are kept: to fail on them too, also set
+    /// `unknown_elements(UnknownPolicy::Reject)`.
+    pub fn strict(mut self, on: bool) -> Self {
+        self.strict = on;
+        self
     }
     /// Sets the unknown-element policy.
     pub fn unknown_elements(mut self, policy: UnknownPolicy) -> Self {
@@ -252,3 +268,8 @@ impl RawResource {
         w.end_object();
     }
 }
+
+/// The README's examples, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

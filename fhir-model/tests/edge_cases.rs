@@ -25,8 +25,9 @@ fn unknown_element_kept_rejected_or_dropped() {
     // lenient: kept and written back
     let out = roundtrip_text(input);
     assert!(same_json(input.as_bytes(), out.as_bytes()), "{out}");
-    // strict: error with the JSON path
-    let err = from_slice_with::<Resource>(input.as_bytes(), &ParseOptions::strict()).unwrap_err();
+    // rejected: error with the JSON path
+    let reject = ParseOptions::default().unknown_elements(UnknownPolicy::Reject);
+    let err = from_slice_with::<Resource>(input.as_bytes(), &reject).unwrap_err();
     assert_eq!(err.path, "$.name[0].nickname");
     // drop: gone, with a warning naming the path
     let opts = ParseOptions::default().unknown_elements(UnknownPolicy::Drop);
@@ -38,6 +39,37 @@ fn unknown_element_kept_rejected_or_dropped() {
         .issues
         .iter()
         .all(|i| i.severity == Severity::Warning));
+}
+
+#[test]
+fn strict_is_a_setter_independent_of_the_unknown_policy() {
+    let bad_code = br#"{"resourceType":"Patient","gender":"robot","nickname":"x"}"#;
+    // strict: the code outside the required value set fails, with its path
+    let strict = ParseOptions::default().strict(true);
+    let err = from_slice_with::<Patient>(bad_code, &strict).unwrap_err();
+    assert_eq!(err.path, "$.gender");
+    // strict(false) turns it off again
+    let lenient = ParseOptions::default().strict(true).strict(false);
+    assert!(!lenient.strict);
+    let parsed = from_slice_with::<Patient>(bad_code, &lenient).unwrap();
+    assert_eq!(parsed.issues[0].path, "$.gender");
+    // strict does not change the unknown-element policy: kept by default
+    let unknown_only = br#"{"resourceType":"Patient","nickname":"x"}"#;
+    let parsed = from_slice_with::<Patient>(unknown_only, &strict).unwrap();
+    assert!(to_string(&parsed.value).contains("nickname"));
+    // both together, in either order
+    for opts in [
+        ParseOptions::default()
+            .strict(true)
+            .unknown_elements(UnknownPolicy::Reject),
+        ParseOptions::default()
+            .unknown_elements(UnknownPolicy::Reject)
+            .strict(true),
+    ] {
+        assert!(opts.strict);
+        let err = from_slice_with::<Patient>(unknown_only, &opts).unwrap_err();
+        assert_eq!(err.path, "$.nickname");
+    }
 }
 
 #[test]
@@ -119,7 +151,8 @@ fn two_values_for_one_choice_element() {
     );
     // strict fails
     let err =
-        from_slice_with::<Observation>(input.as_bytes(), &ParseOptions::strict()).unwrap_err();
+        from_slice_with::<Observation>(input.as_bytes(), &ParseOptions::default().strict(true))
+            .unwrap_err();
     assert_eq!(err.path, "$.valueBoolean");
 }
 
@@ -163,7 +196,7 @@ fn empty_array_null_field_and_duplicate_key_do_not_panic() {
         to_string(&parsed.value).contains("female"),
         "second value kept"
     );
-    let err = from_slice_with::<Patient>(dup, &ParseOptions::strict()).unwrap_err();
+    let err = from_slice_with::<Patient>(dup, &ParseOptions::default().strict(true)).unwrap_err();
     assert_eq!(err.path, "$.gender");
 }
 
@@ -212,7 +245,7 @@ fn integers_are_range_checked_and_dates_keep_precision() {
     let parsed = from_slice_with::<Patient>(d, &ParseOptions::default()).unwrap();
     assert_eq!(parsed.issues[0].path, "$.birthDate");
     assert!(same_json(d, &to_vec(&parsed.value)));
-    assert!(from_slice_with::<Patient>(d, &ParseOptions::strict()).is_err());
+    assert!(from_slice_with::<Patient>(d, &ParseOptions::default().strict(true)).is_err());
 }
 
 #[test]
@@ -226,7 +259,7 @@ fn codes_outside_required_value_set() {
     assert_eq!(parsed.issues[0].path, "$.gender");
     assert!(same_json(input, &to_vec(&parsed.value)));
     assert_eq!(Validator::check(&parsed.value)[0].path, "$.gender");
-    assert!(from_slice_with::<Patient>(input, &ParseOptions::strict()).is_err());
+    assert!(from_slice_with::<Patient>(input, &ParseOptions::default().strict(true)).is_err());
 }
 
 #[test]
