@@ -11,59 +11,45 @@
 //! Without `--alg` the algorithm follows the key type. `--print-jwks` prints the public JWKS to
 //! register with the EHR and exits.
 
-use ehrkit::smart_auth::client_auth::{jwks, Algorithm, ClientAuth, PrivateKeyJwt, SigningKey};
-use ehrkit::smart_auth::http_client::{BackendServices, HttpClient};
-use ehrkit::smart_auth::scope::ScopeSet;
-use ehrkit::smart_auth::store::TokenStore;
-use ehrkit::smart_auth::token::Client;
+use clap::Parser;
+use ehrkit::smart_auth::{
+    jwks, Algorithm, BackendServices, Client, ClientAuth, HttpClient, PrivateKeyJwt, ScopeSet,
+    SigningKey, TokenStore,
+};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-const USAGE: &str = "usage: smart_backend_token --fhir-base URL --client-id ID --key key.pem \
-[--alg ES384|RS384] [--kid KID] [--scope \"system/*.rs\"] [--print-jwks]";
-
+/// SMART Backend Services: discover, authenticate with a signed JWT (RS384 or ES384) and print
+/// the token response with the tokens redacted.
+#[derive(Parser)]
+#[command(name = "smart_backend_token")]
 struct Args {
+    /// FHIR base URL of the EHR (required unless --print-jwks).
+    #[arg(long, value_name = "URL", required_unless_present = "print_jwks")]
     fhir_base: Option<String>,
+    /// The registered client_id (required unless --print-jwks).
+    #[arg(long, value_name = "ID", required_unless_present = "print_jwks")]
     client_id: Option<String>,
+    /// Private key: PEM (RSA PKCS#1/PKCS#8, EC P-384 PKCS#8/SEC1) or a private JWK (.json).
+    #[arg(long, value_name = "key.pem")]
     key: String,
+    /// Signing algorithm (default: from the key type).
+    #[arg(long, value_name = "ES384|RS384", value_parser = parse_alg)]
     alg: Option<Algorithm>,
+    /// Key id for the JWT header (default: the JWK's kid or the RFC 7638 thumbprint).
+    #[arg(long, value_name = "KID")]
     kid: Option<String>,
+    /// Scopes to request.
+    #[arg(long, value_name = "SCOPES", default_value = "system/*.rs")]
     scope: String,
+    /// Print the public JWKS to register with the EHR and exit.
+    #[arg(long)]
     print_jwks: bool,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut it = std::env::args().skip(1);
-    let (mut fhir_base, mut client_id, mut key, mut alg, mut kid) = (None, None, None, None, None);
-    let mut scope = "system/*.rs".to_owned();
-    let mut print_jwks = false;
-    while let Some(a) = it.next() {
-        let mut val = || {
-            it.next()
-                .ok_or_else(|| format!("{a} needs a value\n{USAGE}"))
-        };
-        match a.as_str() {
-            "--fhir-base" => fhir_base = Some(val()?),
-            "--client-id" => client_id = Some(val()?),
-            "--key" => key = Some(val()?),
-            "--alg" => alg = Some(val()?.parse::<Algorithm>().map_err(|e| e.to_string())?),
-            "--kid" => kid = Some(val()?),
-            "--scope" => scope = val()?,
-            "--print-jwks" => print_jwks = true,
-            "-h" | "--help" => return Err(USAGE.to_owned()),
-            other => return Err(format!("unknown argument {other}\n{USAGE}")),
-        }
-    }
-    Ok(Args {
-        fhir_base,
-        client_id,
-        key: key.ok_or_else(|| format!("--key is required\n{USAGE}"))?,
-        alg,
-        kid,
-        scope,
-        print_jwks,
-    })
+fn parse_alg(s: &str) -> Result<Algorithm, String> {
+    s.parse::<Algorithm>().map_err(|e| e.to_string())
 }
 
 fn load_key(path: &str, alg: Option<Algorithm>, kid: Option<String>) -> Result<SigningKey, String> {
@@ -98,12 +84,8 @@ async fn run(args: Args) -> Result<(), String> {
         println!("{}", serde_json::to_string_pretty(&jwks([&key])).unwrap());
         return Ok(());
     }
-    let fhir_base = args
-        .fhir_base
-        .ok_or_else(|| format!("--fhir-base is required\n{USAGE}"))?;
-    let client_id = args
-        .client_id
-        .ok_or_else(|| format!("--client-id is required\n{USAGE}"))?;
+    let fhir_base = args.fhir_base.ok_or("--fhir-base is required")?;
+    let client_id = args.client_id.ok_or("--client-id is required")?;
     let scopes: ScopeSet = args.scope.parse().map_err(|e| format!("--scope: {e}"))?;
     eprintln!("key: {} kid={}", key.algorithm().as_str(), key.kid());
 
@@ -169,14 +151,7 @@ async fn run(args: Args) -> Result<(), String> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(args).await {
+    match run(Args::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

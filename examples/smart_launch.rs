@@ -14,73 +14,70 @@
 //! command. Built with `--features smart-auth,reqwest` it discovers over HTTPS itself, exchanges
 //! the code and prints the token response with the tokens redacted.
 
-use ehrkit::smart_auth::client_auth::ClientAuth;
-use ehrkit::smart_auth::discovery::{Discovered, Discovery, DiscoveryStep};
-use ehrkit::smart_auth::http::{HttpRequest, HttpResponse};
-use ehrkit::smart_auth::launch;
-use ehrkit::smart_auth::scope::ScopeSet;
-use ehrkit::smart_auth::token::Client;
-use ehrkit::smart_auth::vendor::VendorProfile;
-use ehrkit::smart_auth::Secret;
+use clap::{Parser, ValueEnum};
+use ehrkit::smart_auth::{
+    curl_command, http, launch, Client, ClientAuth, Discovered, Discovery, DiscoveryStep, ScopeSet,
+    Secret, VendorProfile,
+};
 use std::io::BufRead as _;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: smart_launch --fhir-base URL --client-id ID --redirect-uri URI \
-[--smart-config FILE | --authorize-endpoint URL --token-endpoint URL] [--scope SCOPES] [--secret S] \
-[--vendor standard|epic|oracle-v2|oracle-v1]";
-
-#[derive(Default)]
+/// SMART standalone launch from the terminal: prints the authorize URL, reads the callback URL
+/// you paste after logging in, checks it and completes the launch (or prints the token request
+/// as a curl command without the reqwest feature).
+#[derive(Parser)]
+#[command(name = "smart_launch")]
 struct Args {
+    /// FHIR base URL of the EHR (the `aud` of the launch).
+    #[arg(long, value_name = "URL")]
     fhir_base: String,
+    /// The app's client_id.
+    #[arg(long, value_name = "ID")]
     client_id: String,
+    /// The registered redirect URI.
+    #[arg(long, value_name = "URI")]
     redirect_uri: String,
+    /// Scopes to request.
+    #[arg(
+        long,
+        value_name = "SCOPES",
+        default_value = "launch/patient openid fhirUser patient/*.rs offline_access"
+    )]
     scope: String,
+    /// Client secret (client_secret_basic); public client without it.
+    #[arg(long, value_name = "S")]
     secret: Option<String>,
+    /// Server metadata saved from FHIR_BASE/.well-known/smart-configuration.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["authorize_endpoint", "token_endpoint"])]
     smart_config: Option<String>,
+    /// Authorization endpoint (with --token-endpoint, instead of --smart-config).
+    #[arg(long, value_name = "URL", requires = "token_endpoint")]
     authorize_endpoint: Option<String>,
+    /// Token endpoint (with --authorize-endpoint, instead of --smart-config).
+    #[arg(long, value_name = "URL", requires = "authorize_endpoint")]
     token_endpoint: Option<String>,
-    vendor: VendorProfile,
+    /// Vendor quirk profile.
+    #[arg(long, value_enum, default_value = "standard")]
+    vendor: Vendor,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        scope: "launch/patient openid fhirUser patient/*.rs offline_access".into(),
-        ..Default::default()
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut val = || {
-            it.next()
-                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
-        };
-        match flag.as_str() {
-            "--fhir-base" => a.fhir_base = val()?,
-            "--client-id" => a.client_id = val()?,
-            "--redirect-uri" => a.redirect_uri = val()?,
-            "--scope" => a.scope = val()?,
-            "--secret" => a.secret = Some(val()?),
-            "--smart-config" => a.smart_config = Some(val()?),
-            "--authorize-endpoint" => a.authorize_endpoint = Some(val()?),
-            "--token-endpoint" => a.token_endpoint = Some(val()?),
-            "--vendor" => {
-                a.vendor = match val()?.as_str() {
-                    "standard" => VendorProfile::standard(),
-                    "epic" => VendorProfile::epic(),
-                    "oracle-v2" => VendorProfile::oracle_health_v2(),
-                    "oracle-v1" => VendorProfile::oracle_health_v1(),
-                    v => return Err(format!("unknown vendor {v}\n{USAGE}")),
-                }
-            }
-            "-h" | "--help" => return Err(USAGE.into()),
-            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+#[derive(Clone, Copy, ValueEnum)]
+enum Vendor {
+    Standard,
+    Epic,
+    OracleV2,
+    OracleV1,
+}
+
+impl Vendor {
+    fn profile(self) -> VendorProfile {
+        match self {
+            Vendor::Standard => VendorProfile::standard(),
+            Vendor::Epic => VendorProfile::epic(),
+            Vendor::OracleV2 => VendorProfile::oracle_health_v2(),
+            Vendor::OracleV1 => VendorProfile::oracle_health_v1(),
         }
     }
-    if a.fhir_base.is_empty() || a.client_id.is_empty() || a.redirect_uri.is_empty() {
-        return Err(format!(
-            "--fhir-base, --client-id and --redirect-uri are required\n{USAGE}"
-        ));
-    }
-    Ok(a)
 }
 
 /// Metadata from a file or from the two endpoint flags, through the sans-IO discovery machine.
@@ -100,7 +97,7 @@ fn offline_discovery(a: &Args) -> Result<Option<Discovered>, String> {
     };
     let mut d = Discovery::new(&a.fhir_base).map_err(|e| e.to_string())?;
     match d
-        .on_response(HttpResponse::new(200, body))
+        .on_response(&http::Response::new(body))
         .map_err(|e| e.to_string())?
     {
         DiscoveryStep::Done(found) => Ok(Some(*found)),
@@ -108,15 +105,11 @@ fn offline_discovery(a: &Args) -> Result<Option<Discovered>, String> {
     }
 }
 
+/// Prints the token request as a curl command, every value quoted for a POSIX shell.
 #[cfg_attr(feature = "reqwest", allow(dead_code))]
-fn print_curl(req: &HttpRequest) {
+fn print_curl(req: &http::Request<ehrkit::smart_auth::SecretBody>) {
     eprintln!("# the command below contains the one-time code and PKCE verifier; run it promptly");
-    let mut cmd = format!("curl -sS -X POST '{}'", req.url);
-    for (name, value) in &req.headers {
-        cmd.push_str(&format!(" -H '{name}: {}'", value.expose()));
-    }
-    cmd.push_str(&format!(" --data-raw '{}'", req.body.expose()));
-    println!("{cmd}");
+    println!("{}", curl_command(req));
 }
 
 fn run(a: Args) -> Result<(), String> {
@@ -125,7 +118,7 @@ fn run(a: Args) -> Result<(), String> {
         Some(s) => ClientAuth::SecretBasic(Secret::new(s.as_str())),
         None => ClientAuth::None,
     };
-    let client = Client::new(a.client_id.clone(), auth).with_vendor(a.vendor.clone());
+    let client = Client::new(a.client_id.clone(), auth).vendor(a.vendor.profile());
 
     #[cfg(feature = "reqwest")]
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -133,7 +126,7 @@ fn run(a: Args) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     #[cfg(feature = "reqwest")]
-    let http = ehrkit::smart_auth::http_client::HttpClient::new().map_err(|e| e.to_string())?;
+    let http = ehrkit::smart_auth::HttpClient::new().map_err(|e| e.to_string())?;
 
     let found = match offline_discovery(&a)? {
         Some(f) => f,
@@ -144,7 +137,7 @@ fn run(a: Args) -> Result<(), String> {
         #[cfg(not(feature = "reqwest"))]
         None => {
             return Err(format!(
-                "without the reqwest feature pass --smart-config FILE or both endpoints\n{USAGE}"
+                "without the reqwest feature pass --smart-config FILE or both endpoints"
             ))
         }
     };
@@ -168,7 +161,7 @@ fn run(a: Args) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     eprintln!(
         "callback checked (state, iss); token request ready for {}",
-        token_request.url
+        token_request.uri()
     );
 
     #[cfg(feature = "reqwest")]
@@ -194,7 +187,7 @@ fn run(a: Args) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    match parse_args().and_then(run) {
+    match run(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -50,10 +50,9 @@
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use ehrkit_smart_auth::http_client::{BackendServices, HttpClient};
-use ehrkit_smart_auth::scope::ScopeSet;
-use ehrkit_smart_auth::store::{CachedToken, TokenStore};
-use ehrkit_smart_auth::token::{Client, TokenType};
+use ehrkit_smart_auth::{
+    BackendServices, CachedToken, Client, HttpClient, ScopeSet, TokenStore, TokenType,
+};
 
 use crate::client::TokenProvider;
 use crate::error::{Error, Result};
@@ -88,8 +87,16 @@ impl From<BackendServices> for BackendServicesTokens {
 }
 
 fn token_error(e: ehrkit_smart_auth::Error) -> Error {
-    // smart-auth's Display never contains tokens, assertions or secrets.
-    Error::Token(e.to_string())
+    // smart-auth's Display never contains tokens, assertions, secrets or URL queries; its
+    // sources (reqwest errors, stripped of their URL) are appended so the cause is not lost.
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    Error::Token(msg)
 }
 
 impl BackendServicesTokens {

@@ -4,6 +4,9 @@
 //! panic.
 use libfuzzer_sys::fuzz_target;
 
+#[path = "../props/smart_auth.rs"]
+mod props;
+
 fuzz_target!(|data: &[u8]| {
-    ehrkit_smart_auth::fuzzing::check_json(data);
+    props::check_json(data);
 });

@@ -3,6 +3,9 @@
 //! errors carry an in-bounds offset, nothing panics.
 use libfuzzer_sys::fuzz_target;
 
+#[path = "../props/smart_auth.rs"]
+mod props;
+
 fuzz_target!(|data: &[u8]| {
-    ehrkit_smart_auth::fuzzing::check_scope(data);
+    props::check_scope(data);
 });

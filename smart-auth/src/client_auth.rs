@@ -56,9 +56,7 @@ impl std::str::FromStr for Algorithm {
         match s {
             "RS384" => Ok(Algorithm::RS384),
             "ES384" => Ok(Algorithm::ES384),
-            _ => Err(Error::ClientAuth(format!(
-                "unsupported algorithm {s:?} (RS384 or ES384)"
-            ))),
+            _ => Err(Error::UnsupportedAlgorithm { name: s.to_owned() }),
         }
     }
 }
@@ -93,8 +91,11 @@ fn ensure_crypto_provider() {
     });
 }
 
-fn key_err(what: &str) -> Error {
-    Error::ClientAuth(format!("cannot load key: {what}"))
+fn key_err(reason: &'static str) -> Error {
+    Error::Key {
+        reason,
+        field: None,
+    }
 }
 
 impl SigningKey {
@@ -134,21 +135,24 @@ impl SigningKey {
     /// `alg` defaults from `kty`, `kid` from the JWK or else its thumbprint.
     pub fn from_jwk(json: &str) -> Result<SigningKey> {
         let v: Value = serde_json::from_str(json).map_err(|e| Error::json("JWK", &e))?;
-        let field = |n: &str| -> Result<Vec<u8>> {
-            let s = v
-                .get(n)
-                .and_then(Value::as_str)
-                .ok_or_else(|| key_err(&format!("JWK lacks `{n}`")))?;
+        let field = |n: &'static str| -> Result<Vec<u8>> {
+            let s = v.get(n).and_then(Value::as_str).ok_or(Error::Key {
+                reason: "JWK member missing",
+                field: Some(n),
+            })?;
             URL_SAFE_NO_PAD
                 .decode(s.trim_end_matches('='))
-                .map_err(|_| key_err(&format!("JWK `{n}` is not base64url")))
+                .map_err(|_| Error::Key {
+                    reason: "JWK member is not base64url",
+                    field: Some(n),
+                })
         };
         let kid = v.get("kid").and_then(Value::as_str).map(str::to_owned);
         match v.get("kty").and_then(Value::as_str) {
             Some("RSA") => {
                 use rsa::pkcs1::EncodeRsaPrivateKey as _;
                 use rsa::BigUint;
-                let b = |n: &str| field(n).map(|x| BigUint::from_bytes_be(&x));
+                let b = |n: &'static str| field(n).map(|x| BigUint::from_bytes_be(&x));
                 let key = rsa::RsaPrivateKey::from_components(
                     b("n")?,
                     b("e")?,
@@ -241,7 +245,7 @@ impl SigningKey {
         header.jku = jku.map(str::to_owned);
         jsonwebtoken::encode(&header, claims, &self.key)
             .map(Secret::new)
-            .map_err(|e| Error::ClientAuth(format!("signing failed: {e}")))
+            .map_err(Error::Signing)
     }
 }
 
@@ -303,25 +307,20 @@ impl PrivateKeyJwt {
         }
     }
 
-    /// Sets the assertion lifetime. Refused (at build time) beyond five minutes or when zero.
-    pub fn with_lifetime(mut self, lifetime: Duration) -> Result<Self> {
-        if lifetime > MAX_ASSERTION_LIFETIME {
-            return Err(Error::ClientAuth(format!(
-                "assertion lifetime {}s exceeds the SMART maximum of 300s",
-                lifetime.as_secs()
-            )));
-        }
-        if lifetime.is_zero() {
-            return Err(Error::ClientAuth(
-                "assertion lifetime must be positive".into(),
-            ));
+    /// Sets the assertion lifetime. Refused (at build time) beyond five minutes or when zero
+    /// ([`Error::AssertionLifetime`]).
+    pub fn lifetime(mut self, lifetime: Duration) -> Result<Self> {
+        if lifetime > MAX_ASSERTION_LIFETIME || lifetime.is_zero() {
+            return Err(Error::AssertionLifetime {
+                seconds: lifetime.as_secs(),
+            });
         }
         self.lifetime = lifetime;
         Ok(self)
     }
 
     /// Adds a `jku` header (the URL where the server can fetch the JWKS). Must be https.
-    pub fn with_jku(mut self, jku: &str) -> Result<Self> {
+    pub fn jku(mut self, jku: &str) -> Result<Self> {
         let u = url::Url::parse(jku).map_err(|e| Error::Url {
             what: "jku",
             reason: e.to_string(),
@@ -355,7 +354,7 @@ impl PrivateKeyJwt {
     ) -> Result<Secret> {
         let iat = now
             .duration_since(UNIX_EPOCH)
-            .map_err(|_| Error::ClientAuth("clock before 1970".into()))?
+            .map_err(|_| Error::Clock)?
             .as_secs();
         let claims = AssertionClaims {
             iss: client_id,
@@ -394,13 +393,14 @@ impl ClientAuth {
         }
     }
 
-    /// Adds authentication to a token request form and header list.
+    /// Adds authentication to a token request form and headers. The `Authorization` header is
+    /// marked sensitive, so `Debug` of the request masks it.
     pub(crate) fn apply(
         &self,
         client_id: &str,
         token_endpoint: &str,
         form: &mut Vec<(&'static str, String)>,
-        headers: &mut Vec<(String, Secret)>,
+        headers: &mut http::HeaderMap,
     ) -> Result<()> {
         match self {
             ClientAuth::None => form.push(("client_id", client_id.to_owned())),
@@ -409,10 +409,14 @@ impl ClientAuth {
                     url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
                 };
                 let raw = format!("{}:{}", enc(client_id), enc(secret.expose()));
-                headers.push((
-                    "Authorization".into(),
-                    Secret::new(format!("Basic {}", STANDARD.encode(raw))),
-                ));
+                // Base64 output is always a valid header value.
+                let mut v = http::HeaderValue::try_from(format!("Basic {}", STANDARD.encode(raw)))
+                    .map_err(|e| Error::Request {
+                        what: "token",
+                        source: e.into(),
+                    })?;
+                v.set_sensitive(true);
+                headers.insert(http::header::AUTHORIZATION, v);
             }
             ClientAuth::SecretPost(secret) => {
                 form.push(("client_id", client_id.to_owned()));

@@ -5,7 +5,7 @@
 //! [`DiscoveryWarning`]; wrongly typed and unknown fields are kept in [`SmartConfiguration::extra`].
 
 use crate::error::{Error, Result};
-use crate::http::{HttpRequest, HttpResponse};
+use crate::wire::{self, SecretBody};
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -106,9 +106,9 @@ impl SmartConfiguration {
         let value: Value =
             serde_json::from_slice(body).map_err(|e| Error::json("smart-configuration", &e))?;
         let Value::Object(mut map) = value else {
-            return Err(Error::Discovery(
-                "smart-configuration is not a JSON object".into(),
-            ));
+            return Err(Error::NotAnObject {
+                what: "smart-configuration",
+            });
         };
         let mut w = Vec::new();
         let mut extra = Map::new();
@@ -290,9 +290,7 @@ impl SmartConfiguration {
             }
         }
         if c.token_endpoint.is_none() {
-            return Err(Error::Discovery(
-                "CapabilityStatement has no oauth-uris token endpoint".into(),
-            ));
+            return Err(Error::NoOAuthUris);
         }
         Ok(c)
     }
@@ -349,18 +347,24 @@ impl Discovered {
 }
 
 fn parse_url(s: Option<&str>, what: &'static str) -> Result<url::Url> {
-    let s = s.ok_or_else(|| Error::Discovery(format!("no {what} in metadata")))?;
+    let s = s.ok_or(Error::MissingEndpoint { what })?;
     url::Url::parse(s).map_err(|e| Error::Url {
         what,
         reason: e.to_string(),
     })
 }
 
+/// How many redirects discovery follows (each within the FHIR base's origin).
+pub const MAX_DISCOVERY_REDIRECTS: u8 = 3;
+
 /// What the discovery state machine wants next.
+// A step is matched once and its request sent right away: boxing the request would add an
+// allocation per request for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum DiscoveryStep {
     /// Send this request and feed the response to [`Discovery::on_response`].
-    Send(HttpRequest),
+    Send(http::Request<SecretBody>),
     /// Finished.
     Done(Box<Discovered>),
 }
@@ -374,14 +378,23 @@ enum Stage {
 
 /// Sans-IO discovery: well-known first, CapabilityStatement second.
 ///
+/// Redirects: discovery requests carry no credentials, but the metadata they return decides
+/// where credentials go. A 3xx is followed (as a new [`DiscoveryStep::Send`]) only within the
+/// origin of the FHIR base (same scheme, host and port) and at most
+/// [`MAX_DISCOVERY_REDIRECTS`] times; any other redirect is [`Error::Redirect`]. Transports
+/// must therefore not follow redirects themselves (the crate's `HttpClient` never does).
+///
+/// Endpoints: metadata naming a plain-`http` token or authorization endpoint on a host that is
+/// not loopback is refused ([`Error::InsecureEndpoint`]) unless
+/// [`allow_insecure_http(true)`](Discovery::allow_insecure_http) was set.
+///
 /// ```
-/// use ehrkit_smart_auth::discovery::{Discovery, DiscoveryStep};
-/// use ehrkit_smart_auth::http::HttpResponse;
+/// use ehrkit_smart_auth::{http, Discovery, DiscoveryStep};
 ///
 /// let mut d = Discovery::new("https://ehr.example/fhir/").unwrap();
-/// assert_eq!(d.request().url.as_str(), "https://ehr.example/fhir/.well-known/smart-configuration");
+/// assert_eq!(d.request().unwrap().uri(), "https://ehr.example/fhir/.well-known/smart-configuration");
 /// let body = br#"{"token_endpoint":"https://ehr.example/token","capabilities":[]}"#;
-/// let DiscoveryStep::Done(found) = d.on_response(HttpResponse::new(200, body.to_vec())).unwrap() else {
+/// let DiscoveryStep::Done(found) = d.on_response(&http::Response::new(&body[..])).unwrap() else {
 ///     panic!("expected metadata")
 /// };
 /// assert_eq!(found.config.token_endpoint.as_deref(), Some("https://ehr.example/token"));
@@ -391,6 +404,10 @@ enum Stage {
 pub struct Discovery {
     base: url::Url,
     stage: Stage,
+    /// Set after a followed redirect: the URL to request instead of the stage's own.
+    redirected: Option<url::Url>,
+    redirects: u8,
+    allow_insecure_http: bool,
 }
 
 /// Appends a path to a FHIR base without losing its last segment.
@@ -410,41 +427,118 @@ impl Discovery {
             what: "FHIR base",
             reason: e.to_string(),
         })?;
-        if base.cannot_be_a_base() {
+        if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
             return Err(Error::Url {
                 what: "FHIR base",
-                reason: "not a hierarchical URL".into(),
+                reason: "not an http(s) URL".into(),
             });
         }
         Ok(Discovery {
             base,
             stage: Stage::WellKnown,
+            redirected: None,
+            redirects: 0,
+            allow_insecure_http: false,
         })
     }
 
-    /// The request to send now.
-    pub fn request(&self) -> HttpRequest {
+    /// Accepts plain-`http` token and authorization endpoints on hosts that are not loopback
+    /// (default `false`: refused with [`Error::InsecureEndpoint`]). For test rigs only: refresh
+    /// tokens and client secrets would cross the network in clear text.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    fn url(&self) -> url::Url {
+        if let Some(u) = &self.redirected {
+            return u.clone();
+        }
         match self.stage {
             Stage::WellKnown | Stage::Finished => {
-                HttpRequest::get(join_base(&self.base, ".well-known/smart-configuration"))
+                join_base(&self.base, ".well-known/smart-configuration")
             }
-            Stage::Metadata(_) => {
-                let mut r = HttpRequest::get(join_base(&self.base, "metadata"));
-                r.headers = vec![(
-                    "Accept".into(),
-                    crate::secret::Secret::new("application/fhir+json"),
-                )];
-                r
+            Stage::Metadata(_) => join_base(&self.base, "metadata"),
+        }
+    }
+
+    /// The request to send now.
+    pub fn request(&self) -> Result<http::Request<SecretBody>> {
+        let accept = match self.stage {
+            Stage::Metadata(_) => "application/fhir+json",
+            _ => "application/json",
+        };
+        wire::get(&self.url(), accept)
+    }
+
+    /// A 3xx: the next request within the base's origin, or an error.
+    fn redirect<B>(&mut self, stage: Stage, resp: &http::Response<B>) -> Result<DiscoveryStep> {
+        let target = wire::location(Some(&self.url()), resp);
+        let status = resp.status().as_u16();
+        let same_origin = target
+            .as_ref()
+            .is_some_and(|t| t.origin() == self.base.origin());
+        match target {
+            Some(t) if same_origin && self.redirects < MAX_DISCOVERY_REDIRECTS => {
+                tracing::debug!(status, "discovery redirect within the FHIR server's origin");
+                self.redirects += 1;
+                self.redirected = Some(t);
+                self.stage = stage;
+                Ok(DiscoveryStep::Send(self.request()?))
+            }
+            t => {
+                tracing::warn!(
+                    status,
+                    target = t.as_ref().map(wire::origin).as_deref().unwrap_or("?"),
+                    "discovery redirect not followed"
+                );
+                Err(Error::Redirect {
+                    what: "discovery",
+                    status,
+                    target: t.as_ref().map(wire::origin),
+                })
             }
         }
     }
 
+    fn done(
+        &self,
+        config: SmartConfiguration,
+        warnings: Vec<DiscoveryWarning>,
+        source: Source,
+    ) -> Result<DiscoveryStep> {
+        for (what, value) in [
+            ("token_endpoint", &config.token_endpoint),
+            ("authorization_endpoint", &config.authorization_endpoint),
+        ] {
+            if let Some(u) = value.as_deref().and_then(|v| url::Url::parse(v).ok()) {
+                wire::check_endpoint(&u, what, self.allow_insecure_http)?;
+            }
+        }
+        Ok(DiscoveryStep::Done(Box::new(Discovered {
+            fhir_base: self.base.clone(),
+            config,
+            warnings,
+            source,
+        })))
+    }
+
     /// Feeds the response to the last request.
-    pub fn on_response(&mut self, resp: HttpResponse) -> Result<DiscoveryStep> {
-        match std::mem::replace(&mut self.stage, Stage::Finished) {
+    pub fn on_response<B: AsRef<[u8]>>(
+        &mut self,
+        resp: &http::Response<B>,
+    ) -> Result<DiscoveryStep> {
+        let stage = std::mem::replace(&mut self.stage, Stage::Finished);
+        if resp.status().is_redirection() && !matches!(stage, Stage::Finished) {
+            return self.redirect(stage, resp);
+        }
+        self.redirected = None;
+        let status = resp.status();
+        let body = resp.body().as_ref();
+        match stage {
             Stage::WellKnown => {
-                let parsed = if resp.is_success() {
-                    SmartConfiguration::parse(&resp.body).ok()
+                let parsed = if status.is_success() {
+                    SmartConfiguration::parse(body).ok()
                 } else {
                     None
                 };
@@ -453,41 +547,78 @@ impl Discovery {
                         for w in &warnings {
                             tracing::warn!(warning = %w, "smart-configuration");
                         }
-                        Ok(DiscoveryStep::Done(Box::new(Discovered {
-                            fhir_base: self.base.clone(),
-                            config,
-                            warnings,
-                            source: Source::WellKnown,
-                        })))
+                        self.done(config, warnings, Source::WellKnown)
                     }
                     other => {
                         let mut warnings = other.map(|(_, w)| w).unwrap_or_default();
                         tracing::warn!(
-                            status = resp.status,
+                            status = status.as_u16(),
                             "smart-configuration unusable; trying CapabilityStatement"
                         );
                         warnings.push(DiscoveryWarning::FromCapabilityStatement);
                         self.stage = Stage::Metadata(warnings);
-                        Ok(DiscoveryStep::Send(self.request()))
+                        Ok(DiscoveryStep::Send(self.request()?))
                     }
                 }
             }
             Stage::Metadata(warnings) => {
-                if !resp.is_success() {
-                    return Err(Error::Discovery(format!(
-                        "smart-configuration unusable and /metadata returned HTTP {}",
-                        resp.status
-                    )));
+                if !status.is_success() {
+                    return Err(Error::DiscoveryStatus {
+                        status: status.as_u16(),
+                    });
                 }
-                let config = SmartConfiguration::from_capability_statement(&resp.body)?;
-                Ok(DiscoveryStep::Done(Box::new(Discovered {
-                    fhir_base: self.base.clone(),
-                    config,
-                    warnings,
-                    source: Source::CapabilityStatement,
-                })))
+                let config = SmartConfiguration::from_capability_statement(body)?;
+                self.done(config, warnings, Source::CapabilityStatement)
             }
-            Stage::Finished => Err(Error::Discovery("discovery already finished".into())),
+            Stage::Finished => Err(Error::DiscoveryFinished),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redirect(to: &str) -> http::Response<Vec<u8>> {
+        http::Response::builder()
+            .status(302)
+            .header("Location", to)
+            .body(Vec::new())
+            .unwrap()
+    }
+
+    #[test]
+    fn redirects_stay_in_the_origin_and_are_bounded() {
+        let mut d = Discovery::new("https://ehr.example/fhir").unwrap();
+        let DiscoveryStep::Send(r) = d
+            .on_response(&redirect("/r4/.well-known/smart-configuration"))
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            r.uri(),
+            "https://ehr.example/r4/.well-known/smart-configuration"
+        );
+        for _ in 1..MAX_DISCOVERY_REDIRECTS {
+            assert!(matches!(
+                d.on_response(&redirect("/again")),
+                Ok(DiscoveryStep::Send(_))
+            ));
+        }
+        let e = d.on_response(&redirect("/again")).unwrap_err();
+        assert!(matches!(e, Error::Redirect { status: 302, .. }), "{e}");
+
+        // Another origin, and a downgrade to http on the same host, are refused.
+        for to in [
+            "https://evil.example/x?q=SECRET",
+            "http://ehr.example/x",
+            "https://ehr.example:8443/x",
+        ] {
+            let mut d = Discovery::new("https://ehr.example/fhir").unwrap();
+            let e = d.on_response(&redirect(to)).unwrap_err();
+            assert!(!e.to_string().contains("SECRET"), "{e}");
+            assert!(matches!(e, Error::Redirect { .. }), "{to}: {e}");
         }
     }
 }

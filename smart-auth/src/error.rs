@@ -93,7 +93,10 @@ impl fmt::Display for OAuthError {
     }
 }
 
-/// Errors of this crate. Display never contains tokens, secrets or codes.
+/// Errors of this crate. Display never contains tokens, secrets, codes or URL query strings.
+///
+/// Conditions a caller may handle have their own variant; errors of other libraries are kept
+/// as the [`source`](std::error::Error::source) (never stringified).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -114,12 +117,37 @@ pub enum Error {
         line: usize,
         /// 1-based column.
         column: usize,
-        /// serde_json's message (no document content).
+        /// serde_json's error category (no document content).
         reason: String,
     },
-    /// Discovery found no usable endpoints.
-    #[error("discovery failed: {0}")]
-    Discovery(String),
+    /// A JSON document that must be an object (smart-configuration, token response) is not.
+    #[error("{what} is not a JSON object")]
+    NotAnObject {
+        /// Which document.
+        what: &'static str,
+    },
+    /// The metadata names no such endpoint (`token_endpoint`, `authorization_endpoint`).
+    #[error("discovery: no {what} in the server metadata")]
+    MissingEndpoint {
+        /// The metadata field.
+        what: &'static str,
+    },
+    /// The CapabilityStatement has no `oauth-uris` extension with a token endpoint.
+    #[error("discovery: the CapabilityStatement has no oauth-uris token endpoint")]
+    NoOAuthUris,
+    /// `.well-known/smart-configuration` was unusable and `/metadata` answered this status.
+    #[error("discovery: smart-configuration unusable and /metadata returned HTTP {status}")]
+    DiscoveryStatus {
+        /// HTTP status of `/metadata`.
+        status: u16,
+    },
+    /// [`Discovery::on_response`](crate::discovery::Discovery::on_response) was called after
+    /// discovery had finished.
+    #[error("discovery already finished")]
+    DiscoveryFinished,
+    /// An EHR launch was started with metadata discovered on another FHIR base than its `iss`.
+    #[error("discovery was not run on the launch issuer")]
+    LaunchIssuerMismatch,
     /// A URL could not be parsed or is not acceptable.
     #[error("invalid URL ({what}): {reason}")]
     Url {
@@ -127,6 +155,32 @@ pub enum Error {
         what: &'static str,
         /// What is wrong.
         reason: String,
+    },
+    /// An endpoint that receives credentials or authorization parameters uses plain `http` on
+    /// a host that is not loopback. Refused unless the caller opted in with
+    /// `allow_insecure_http(true)` ([`Client`](crate::token::Client),
+    /// [`Discovery`](crate::discovery::Discovery), `HttpClient`).
+    #[error(
+        "{what} {origin} uses plain http: https is required except on loopback \
+         (opt in with allow_insecure_http(true))"
+    )]
+    InsecureEndpoint {
+        /// Which endpoint (`token_endpoint`, `authorization_endpoint`).
+        what: &'static str,
+        /// Its origin (`http://host:port`), without path or query.
+        origin: String,
+    },
+    /// A server answered with a redirect that is not followed: any 3xx from a token endpoint
+    /// (credentials are never re-sent), or a discovery redirect to another origin or beyond
+    /// [`MAX_DISCOVERY_REDIRECTS`](crate::discovery::MAX_DISCOVERY_REDIRECTS).
+    #[error("{what} answered HTTP {status} redirecting to {}; not followed", target.as_deref().unwrap_or("an unknown location"))]
+    Redirect {
+        /// Which request (`token endpoint`, `discovery`).
+        what: &'static str,
+        /// The 3xx status.
+        status: u16,
+        /// The origin of the `Location` (no path or query), if it could be resolved.
+        target: Option<String>,
     },
     /// The `state` on the callback is missing or does not match.
     #[error("authorization callback state is missing or does not match")]
@@ -157,12 +211,62 @@ pub enum Error {
         /// HTTP status.
         status: u16,
     },
-    /// A successful token response is unusable (missing `access_token`, bad `token_type`, ...).
-    #[error("invalid token response: {0}")]
-    TokenResponse(String),
-    /// Client authentication could not be set up or performed (key loading, signing, lifetime).
-    #[error("client authentication: {0}")]
-    ClientAuth(String),
+    /// A successful token response lacks a required member (`access_token`, `token_type`).
+    #[error("invalid token response: missing {field}")]
+    MissingTokenField {
+        /// The member.
+        field: &'static str,
+    },
+    /// A persisted token carries a time that cannot be represented.
+    #[error("persisted token: {field} out of range")]
+    PersistedTime {
+        /// The field (`obtained_at`).
+        field: &'static str,
+    },
+    /// A signing key could not be loaded.
+    #[error("cannot load key: {reason}{}", field.map(|f| format!(" (`{f}`)")).unwrap_or_default())]
+    Key {
+        /// What is wrong.
+        reason: &'static str,
+        /// The JWK member concerned, if any.
+        field: Option<&'static str>,
+    },
+    /// The algorithm is not RS384 or ES384.
+    #[error("unsupported algorithm {name:?} (RS384 or ES384)")]
+    UnsupportedAlgorithm {
+        /// The name given.
+        name: String,
+    },
+    /// Signing the client assertion failed.
+    #[error("client assertion signing failed")]
+    Signing(#[source] jsonwebtoken::errors::Error),
+    /// A client-assertion lifetime outside 1 s ..= 300 s (SMART's maximum is five minutes).
+    #[error("assertion lifetime of {seconds} s is outside 1..=300 s")]
+    AssertionLifetime {
+        /// The lifetime asked for, in whole seconds.
+        seconds: u64,
+    },
+    /// `client_credentials` with a client authentication SMART Backend Services does not allow
+    /// for this vendor profile (it requires `private_key_jwt`).
+    #[error("client_credentials needs private_key_jwt, not {method} (vendor profile `{vendor}`)")]
+    ClientCredentialsAuth {
+        /// The `token_endpoint_auth_methods_supported` name of the method used.
+        method: &'static str,
+        /// The vendor profile's name.
+        vendor: String,
+    },
+    /// The system clock is before 1970.
+    #[error("system clock is before the Unix epoch")]
+    Clock,
+    /// An HTTP request could not be built (a value not allowed in a header or URI).
+    #[error("cannot build the {what} request")]
+    Request {
+        /// Which request.
+        what: &'static str,
+        /// The `http` crate's error.
+        #[source]
+        source: http::Error,
+    },
     /// The stored grant cannot be renewed: the user (or operator) must authorize again.
     #[error("re-authorization needed for {key}: {reason}")]
     ReauthorizationRequired {
@@ -174,9 +278,26 @@ pub enum Error {
     /// The persistence backend failed.
     #[error("token persistence: {0}")]
     Persistence(String),
-    /// Transport failure (HTTP layer).
-    #[error("HTTP transport: {0}")]
-    Transport(String),
+    /// Transport failure in the `reqwest` layer (connect, TLS, timeout, reading the body). The
+    /// `reqwest` error is the source, with its URL removed (it may carry a query string).
+    #[cfg(feature = "reqwest")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+    #[error("HTTP transport failed ({what}{})", origin.as_deref().map(|o| format!(", {o}")).unwrap_or_default())]
+    Transport {
+        /// The step (`sending request`, `reading response`, `building client`).
+        what: &'static str,
+        /// The origin of the request, if any (no path or query).
+        origin: Option<String>,
+        /// The `reqwest` error, without its URL.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// A response body exceeded the limit of the HTTP layer.
+    #[error("response body larger than {limit} bytes")]
+    BodyTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
 }
 
 impl Error {

@@ -1,105 +1,154 @@
 //! Thin async HTTP layer over the sans-IO core (feature `reqwest`, rustls TLS).
+//!
+//! Redirects are never followed by the transport: a token request answered with a 3xx is
+//! [`Error::Redirect`] (the form carries the client secret, assertion, refresh token or code,
+//! and must not be re-sent anywhere), and discovery follows a 3xx only within the FHIR base's
+//! origin through the sans-IO [`Discovery`] machine.
 
 use crate::discovery::{Discovered, Discovery, DiscoveryStep};
 use crate::error::{Error, Result};
-use crate::http::{HttpRequest, HttpResponse, Method};
 use crate::scope::ScopeSet;
 use crate::store::{CachedToken, Renewal, StoreKey, TokenStore};
 use crate::token::{Client, TokenResponse};
+use crate::wire::{self, SecretBody};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Largest response body read from discovery or token endpoints.
 pub const MAX_BODY: usize = 1 << 20;
 
-/// Executes [`HttpRequest`]s with `reqwest`.
+/// Executes the crate's `http::Request`s with `reqwest`. Never follows redirects.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     inner: reqwest::Client,
+    allow_insecure_http: bool,
 }
 
 impl HttpClient {
-    /// A client with rustls, a 30 s timeout and at most 3 redirects.
+    /// A client with rustls and a 30 s timeout.
     pub fn new() -> Result<Self> {
         Self::with_timeout(Duration::from_secs(30))
     }
 
     /// A client with the given overall request timeout.
     pub fn with_timeout(timeout: Duration) -> Result<Self> {
-        let inner = reqwest::Client::builder()
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::limited(3))
+        Self::from_builder(reqwest::Client::builder().timeout(timeout))
+    }
+
+    /// A client from a `reqwest` builder (proxies, timeouts, root certificates). Its redirect
+    /// policy is replaced by [`reqwest::redirect::Policy::none`]: this crate decides which
+    /// redirects are followed.
+    pub fn from_builder(builder: reqwest::ClientBuilder) -> Result<Self> {
+        let inner = builder
+            .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| Error::Transport(e.to_string()))?;
-        Ok(HttpClient { inner })
+            .map_err(|e| transport("building client", None, e))?;
+        Ok(HttpClient {
+            inner,
+            allow_insecure_http: false,
+        })
     }
 
-    /// Wraps an existing `reqwest::Client`.
-    pub fn from_reqwest(inner: reqwest::Client) -> Self {
-        HttpClient { inner }
+    /// Lets [`HttpClient::discover`] accept plain-`http` endpoints on hosts that are not loopback
+    /// (see [`Discovery::allow_insecure_http`]); token requests follow the [`Client`]'s own
+    /// setting.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
     }
 
-    /// Sends a request and reads the response (body capped at [`MAX_BODY`]).
-    pub async fn execute(&self, req: &HttpRequest) -> Result<HttpResponse> {
-        let method = match req.method {
-            Method::Get => reqwest::Method::GET,
-            Method::Post => reqwest::Method::POST,
-        };
-        let mut b = self.inner.request(method, req.url.clone());
-        for (n, v) in &req.headers {
-            b = b.header(n.as_str(), v.expose());
+    /// Sends a request and reads the response (body capped at [`MAX_BODY`]). A 3xx is returned
+    /// as it is, never followed.
+    pub async fn execute(
+        &self,
+        req: &http::Request<SecretBody>,
+    ) -> Result<http::Response<SecretBody>> {
+        let url = wire::request_url(req)?;
+        let origin = wire::origin(&url);
+        let mut b = self
+            .inner
+            .request(req.method().clone(), url)
+            .headers(req.headers().clone());
+        if !req.body().is_empty() {
+            b = b.body(req.body().clone());
         }
-        if req.method == Method::Post {
-            b = b.body(req.body.expose().to_owned());
-        }
-        // reqwest errors can include the URL, never the body or headers.
         let mut resp = b
             .send()
             .await
-            .map_err(|e| Error::Transport(e.to_string()))?;
-        let status = resp.status().as_u16();
-        let headers = resp
-            .headers()
-            .iter()
-            .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-            .collect();
+            .map_err(|e| transport("sending request", Some(&origin), e))?;
+        let mut out = http::Response::builder()
+            .status(resp.status())
+            .version(resp.version());
+        if let Some(h) = out.headers_mut() {
+            *h = std::mem::take(resp.headers_mut());
+        }
         let mut body = Vec::new();
         while let Some(chunk) = resp
             .chunk()
             .await
-            .map_err(|e| Error::Transport(e.to_string()))?
+            .map_err(|e| transport("reading response", Some(&origin), e))?
         {
             if body.len() + chunk.len() > MAX_BODY {
-                return Err(Error::Transport(format!(
-                    "response body larger than {MAX_BODY} bytes"
-                )));
+                return Err(Error::BodyTooLarge { limit: MAX_BODY });
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(HttpResponse {
-            status,
-            headers,
-            body,
-        })
+        out.body(SecretBody::from(body))
+            .map_err(|source| Error::Request {
+                what: "response",
+                source,
+            })
     }
 
-    /// Runs discovery on a FHIR base.
+    /// Runs discovery on a FHIR base (redirects followed only within its origin).
     pub async fn discover(&self, fhir_base: &str) -> Result<Discovered> {
-        let mut d = Discovery::new(fhir_base)?;
-        let mut req = d.request();
+        let mut d = Discovery::new(fhir_base)?.allow_insecure_http(self.allow_insecure_http);
+        let mut req = d.request()?;
         loop {
             let resp = self.execute(&req).await?;
-            match d.on_response(resp)? {
+            match d.on_response(&resp)? {
                 DiscoveryStep::Send(next) => req = next,
                 DiscoveryStep::Done(found) => return Ok(*found),
             }
         }
     }
 
-    /// Sends a token request built by [`Client`] and reads the response.
-    pub async fn token(&self, client: &Client, req: &HttpRequest) -> Result<TokenResponse> {
+    /// Sends a token request built by [`Client`] and reads the response. A 3xx is
+    /// [`Error::Redirect`] naming the status and the origin of the `Location`; nothing is sent
+    /// to it.
+    pub async fn token(
+        &self,
+        client: &Client,
+        req: &http::Request<SecretBody>,
+    ) -> Result<TokenResponse> {
         let resp = self.execute(req).await?;
+        if resp.status().is_redirection() {
+            let base = wire::request_url(req)?;
+            let target = wire::location(Some(&base), &resp);
+            let status = resp.status().as_u16();
+            tracing::warn!(
+                status,
+                endpoint = %wire::origin(&base),
+                target = target.as_ref().map(wire::origin).as_deref().unwrap_or("?"),
+                "token endpoint redirect not followed"
+            );
+            return Err(Error::Redirect {
+                what: "token endpoint",
+                status,
+                target: target.as_ref().map(wire::origin),
+            });
+        }
         client.token_response(&resp)
+    }
+}
+
+/// A transport error without the URL (which may carry a query string): the origin is kept
+/// separately.
+fn transport(what: &'static str, origin: Option<&str>, e: reqwest::Error) -> Error {
+    Error::Transport {
+        what,
+        origin: origin.map(str::to_owned),
+        source: e.without_url(),
     }
 }
 
@@ -208,7 +257,7 @@ pub async fn refresh_user_grant(
 pub async fn complete_authorization(
     http: &HttpClient,
     client: &Client,
-    token_request: &HttpRequest,
+    token_request: &http::Request<SecretBody>,
     store: &TokenStore,
     key: &StoreKey,
 ) -> Result<Arc<CachedToken>> {

@@ -4,12 +4,13 @@
 
 use crate::discovery::Discovered;
 use crate::error::{Error, OAuthError, OAuthErrorCode, Result};
-use crate::http::HttpRequest;
 use crate::pkce::{PkceVerifier, State};
 use crate::scope::ScopeSet;
 use crate::secret::Secret;
 use crate::token::Client;
+use crate::wire::{self, SecretBody};
 use std::collections::HashMap;
+use std::fmt;
 
 /// Normalizes a URL for comparison: parsed (scheme/host lower-cased), no trailing `/`, no fragment.
 fn normalize(u: &str) -> Option<String> {
@@ -94,12 +95,32 @@ impl IssuerAllowList {
 }
 
 /// An authorize URL to send the user to, and the state to keep until the callback.
-#[derive(Debug)]
+///
+/// `Debug` shows the authorization endpoint and the names of the query parameters, never their
+/// values (`state`, `launch` and the PKCE challenge are secrets of this session).
 pub struct AuthorizationRequest {
     /// Where to redirect the browser.
     pub url: url::Url,
     /// Keep this (in the user's session) and call [`PendingAuthorization::callback`] on return.
     pub pending: PendingAuthorization,
+}
+
+impl fmt::Debug for AuthorizationRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<String> = self
+            .url
+            .query_pairs()
+            .map(|(k, _)| k.into_owned())
+            .collect();
+        f.debug_struct("AuthorizationRequest")
+            .field(
+                "endpoint",
+                &format_args!("{}{}", wire::origin(&self.url), self.url.path()),
+            )
+            .field("query", &format_args!("{names:?} (values redacted)"))
+            .field("pending", &self.pending)
+            .finish()
+    }
 }
 
 /// A started authorization, waiting for the redirect back. Consumed by the callback, so a code
@@ -126,6 +147,16 @@ fn authorize(
 ) -> Result<AuthorizationRequest> {
     let mut url = d.authorization_endpoint()?;
     let token_endpoint = d.token_endpoint()?;
+    wire::check_endpoint(
+        &url,
+        "authorization_endpoint",
+        client.allows_insecure_http(),
+    )?;
+    wire::check_endpoint(
+        &token_endpoint,
+        "token_endpoint",
+        client.allows_insecure_http(),
+    )?;
     url::Url::parse(redirect_uri).map_err(|e| Error::Url {
         what: "redirect_uri",
         reason: e.to_string(),
@@ -148,7 +179,7 @@ fn authorize(
             q.append_pair("launch", l.expose());
         }
     }
-    tracing::debug!(endpoint = %d.config.authorization_endpoint.as_deref().unwrap_or(""), "authorize URL built");
+    tracing::debug!(endpoint = %wire::origin(&url), "authorize URL built");
     Ok(AuthorizationRequest {
         url,
         pending: PendingAuthorization {
@@ -183,9 +214,7 @@ pub fn ehr_launch(
     scopes: &ScopeSet,
 ) -> Result<AuthorizationRequest> {
     if normalize(launch.iss.as_str()) != normalize(discovered.fhir_base.as_str()) {
-        return Err(Error::Discovery(
-            "discovery was not run on the launch issuer".into(),
-        ));
+        return Err(Error::LaunchIssuerMismatch);
     }
     authorize(
         client,
@@ -260,7 +289,11 @@ impl PendingAuthorization {
 
     /// Checks the redirect back (same endpoint as `redirect_uri`, then `state`, `error`, RFC 9207
     /// `iss`, `code`) and builds the token request.
-    pub fn callback(self, client: &Client, callback_url: &str) -> Result<HttpRequest> {
+    pub fn callback(
+        self,
+        client: &Client,
+        callback_url: &str,
+    ) -> Result<http::Request<SecretBody>> {
         let u = url::Url::parse(callback_url).map_err(|e| Error::Url {
             what: "callback",
             reason: e.to_string(),

@@ -255,7 +255,11 @@ fn grant_rejected(e: &Error) -> bool {
         Error::OAuth { status, .. } | Error::HttpStatus { status } => {
             (400..500).contains(status) && !matches!(status, 408 | 429)
         }
-        Error::TokenResponse(_) | Error::ReauthorizationRequired { .. } => true,
+        Error::MissingTokenField { .. }
+        | Error::NotAnObject {
+            what: "token response",
+        }
+        | Error::ReauthorizationRequired { .. } => true,
         _ => false,
     }
 }
@@ -272,7 +276,7 @@ impl TokenStore {
     }
 
     /// Adds a persistence backend.
-    pub fn with_persistence(mut self, p: Arc<dyn TokenPersistence>) -> Self {
+    pub fn persistence(mut self, p: Arc<dyn TokenPersistence>) -> Self {
         self.persistence = Some(p);
         self
     }
@@ -314,7 +318,9 @@ impl TokenStore {
             response,
             obtained_at: UNIX_EPOCH
                 .checked_add(Duration::from_secs(p.obtained_at))
-                .ok_or_else(|| Error::TokenResponse("persisted obtained_at out of range".into()))?,
+                .ok_or(Error::PersistedTime {
+                    field: "obtained_at",
+                })?,
             expires_at: p
                 .expires_at
                 .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s))),

@@ -3,15 +3,20 @@
 
 use crate::client_auth::ClientAuth;
 use crate::error::{Error, OAuthError, OAuthErrorCode, Result};
-use crate::http::{HttpRequest, HttpResponse, Method};
 use crate::scope::ScopeSet;
 use crate::secret::Secret;
 use crate::vendor::{Quirk, VendorProfile};
+use crate::wire::{self, SecretBody};
 use serde_json::{Map, Value};
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
 /// A registered client at one EHR: identity, authentication and vendor profile.
+///
+/// Every token request it builds goes to an `https` endpoint, or to plain `http` only on a
+/// loopback host (`localhost`, `127.0.0.0/8`, `::1`) unless
+/// [`allow_insecure_http(true)`](Client::allow_insecure_http) was set
+/// ([`Error::InsecureEndpoint`]); the same rule holds for the authorization endpoint of a launch.
 #[derive(Clone, Debug)]
 pub struct Client {
     /// `client_id`.
@@ -20,6 +25,7 @@ pub struct Client {
     pub auth: ClientAuth,
     /// Vendor quirks.
     pub vendor: VendorProfile,
+    allow_insecure_http: bool,
 }
 
 impl Client {
@@ -29,27 +35,44 @@ impl Client {
             client_id: client_id.into(),
             auth,
             vendor: VendorProfile::standard(),
+            allow_insecure_http: false,
         }
     }
 
     /// Sets the vendor profile.
-    pub fn with_vendor(mut self, vendor: VendorProfile) -> Self {
+    pub fn vendor(mut self, vendor: VendorProfile) -> Self {
         self.vendor = vendor;
         self
+    }
+
+    /// Allows plain-`http` token and authorization endpoints on hosts that are not loopback
+    /// (default `false`). Only for test rigs on a trusted network: codes, refresh tokens,
+    /// client secrets and assertions would travel in clear text.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// True if [`allow_insecure_http`](Client::allow_insecure_http) was set.
+    pub fn allows_insecure_http(&self) -> bool {
+        self.allow_insecure_http
     }
 
     fn token_request(
         &self,
         token_endpoint: &url::Url,
         mut form: Vec<(&'static str, String)>,
-    ) -> Result<HttpRequest> {
-        let mut headers = vec![
-            (
-                "Content-Type".to_owned(),
-                Secret::new("application/x-www-form-urlencoded"),
-            ),
-            ("Accept".to_owned(), Secret::new("application/json")),
-        ];
+    ) -> Result<http::Request<SecretBody>> {
+        wire::check_endpoint(token_endpoint, "token_endpoint", self.allow_insecure_http)?;
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        headers.insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static("application/json"),
+        );
         self.auth.apply(
             &self.client_id,
             token_endpoint.as_str(),
@@ -60,16 +83,18 @@ impl Client {
             .extend_pairs(form.iter().map(|(k, v)| (*k, v.as_str())))
             .finish();
         tracing::debug!(
-            endpoint = %token_endpoint,
+            endpoint = %wire::origin(token_endpoint),
             auth = self.auth.method_name(),
             "token request"
         );
-        Ok(HttpRequest {
-            method: Method::Post,
-            url: token_endpoint.clone(),
-            headers,
-            body: Secret::new(body),
-        })
+        let mut req = http::Request::post(wire::uri(token_endpoint, "token_endpoint")?)
+            .body(SecretBody::from(body))
+            .map_err(|source| Error::Request {
+                what: "token",
+                source,
+            })?;
+        *req.headers_mut() = headers;
+        Ok(req)
     }
 
     /// `grant_type=authorization_code` with the PKCE verifier.
@@ -79,7 +104,7 @@ impl Client {
         code: &Secret,
         redirect_uri: &str,
         code_verifier: &Secret,
-    ) -> Result<HttpRequest> {
+    ) -> Result<http::Request<SecretBody>> {
         self.token_request(
             token_endpoint,
             vec![
@@ -97,7 +122,7 @@ impl Client {
         token_endpoint: &url::Url,
         refresh_token: &Secret,
         scope: Option<&ScopeSet>,
-    ) -> Result<HttpRequest> {
+    ) -> Result<http::Request<SecretBody>> {
         let mut form = vec![
             ("grant_type", "refresh_token".to_owned()),
             ("refresh_token", refresh_token.expose().to_owned()),
@@ -114,17 +139,16 @@ impl Client {
         &self,
         token_endpoint: &url::Url,
         scope: &ScopeSet,
-    ) -> Result<HttpRequest> {
+    ) -> Result<http::Request<SecretBody>> {
         match &self.auth {
             ClientAuth::PrivateKeyJwt(_) => {}
             ClientAuth::SecretBasic(_) | ClientAuth::SecretPost(_)
                 if self.vendor.has(Quirk::SecretClientCredentials) => {}
             other => {
-                return Err(Error::ClientAuth(format!(
-                    "client_credentials needs private_key_jwt, not {} (vendor profile `{}`)",
-                    other.method_name(),
-                    self.vendor.name
-                )))
+                return Err(Error::ClientCredentialsAuth {
+                    method: other.method_name(),
+                    vendor: self.vendor.name.clone(),
+                })
             }
         }
         self.token_request(
@@ -136,8 +160,12 @@ impl Client {
         )
     }
 
-    /// Reads a token endpoint response, applying vendor quirks to errors.
-    pub fn token_response(&self, resp: &HttpResponse) -> Result<TokenResponse> {
+    /// Reads a token endpoint response, applying vendor quirks to errors. A 3xx is
+    /// [`Error::Redirect`]: a token request is never re-sent to a redirect target.
+    pub fn token_response<B: AsRef<[u8]>>(
+        &self,
+        resp: &http::Response<B>,
+    ) -> Result<TokenResponse> {
         read_token_response(resp, &self.vendor)
     }
 }
@@ -265,15 +293,25 @@ impl TokenResponse {
         let v: Value =
             serde_json::from_slice(body).map_err(|e| Error::json("token response", &e))?;
         let Value::Object(mut map) = v else {
-            return Err(Error::TokenResponse("not a JSON object".into()));
+            return Err(Error::NotAnObject {
+                what: "token response",
+            });
         };
         let access_token = match map.remove("access_token") {
             Some(Value::String(s)) if !s.is_empty() => Secret::new(s),
-            _ => return Err(Error::TokenResponse("missing access_token".into())),
+            _ => {
+                return Err(Error::MissingTokenField {
+                    field: "access_token",
+                })
+            }
         };
         let token_type_raw = match map.remove("token_type") {
             Some(Value::String(s)) => s,
-            _ => return Err(Error::TokenResponse("missing token_type".into())),
+            _ => {
+                return Err(Error::MissingTokenField {
+                    field: "token_type",
+                })
+            }
         };
         let mut extra = Map::new();
         let expires_in = match map.remove("expires_in") {
@@ -423,18 +461,31 @@ pub fn parse_oauth_error(body: &[u8]) -> Option<OAuthError> {
 }
 
 /// Reads a token endpoint response: success, OAuth error, or bare status (with vendor quirks).
-pub fn read_token_response(resp: &HttpResponse, vendor: &VendorProfile) -> Result<TokenResponse> {
-    if resp.is_success() {
-        let mut t = match TokenResponse::parse(&resp.body) {
+/// Any 3xx is [`Error::Redirect`] naming the origin of its `Location` (an absolute one; a
+/// relative `Location` stays on the token endpoint's origin, which this function does not know).
+pub fn read_token_response<B: AsRef<[u8]>>(
+    resp: &http::Response<B>,
+    vendor: &VendorProfile,
+) -> Result<TokenResponse> {
+    let status = resp.status().as_u16();
+    let body = resp.body().as_ref();
+    if resp.status().is_redirection() {
+        let target = wire::location(None, resp);
+        tracing::warn!(status, "token endpoint redirect not followed");
+        return Err(Error::Redirect {
+            what: "token endpoint",
+            status,
+            target: target.as_ref().map(wire::origin),
+        });
+    }
+    if resp.status().is_success() {
+        let mut t = match TokenResponse::parse(body) {
             Ok(t) => t,
             // Some servers answer 200 with an OAuth error body: report the error they sent.
-            Err(e) => match parse_oauth_error(&resp.body) {
+            Err(e) => match parse_oauth_error(body) {
                 Some(error) => {
-                    tracing::warn!(status = resp.status, error = %error.code, "token endpoint error in a success response");
-                    return Err(Error::OAuth {
-                        status: resp.status,
-                        error,
-                    });
+                    tracing::warn!(status, error = %error.code, "token endpoint error in a success response");
+                    return Err(Error::OAuth { status, error });
                 }
                 None => return Err(e),
             },
@@ -447,14 +498,11 @@ pub fn read_token_response(resp: &HttpResponse, vendor: &VendorProfile) -> Resul
         }
         return Ok(t);
     }
-    if let Some(error) = parse_oauth_error(&resp.body) {
-        tracing::warn!(status = resp.status, error = %error.code, "token endpoint error");
-        return Err(Error::OAuth {
-            status: resp.status,
-            error,
-        });
+    if let Some(error) = parse_oauth_error(body) {
+        tracing::warn!(status, error = %error.code, "token endpoint error");
+        return Err(Error::OAuth { status, error });
     }
-    if resp.status == 400 && vendor.has(Quirk::Bare400IsInvalidGrant) {
+    if status == 400 && vendor.has(Quirk::Bare400IsInvalidGrant) {
         tracing::warn!(vendor = %vendor.name, "bare HTTP 400 read as invalid_grant");
         return Err(Error::OAuth {
             status: 400,
@@ -465,9 +513,7 @@ pub fn read_token_response(resp: &HttpResponse, vendor: &VendorProfile) -> Resul
             },
         });
     }
-    Err(Error::HttpStatus {
-        status: resp.status,
-    })
+    Err(Error::HttpStatus { status })
 }
 
 #[cfg(test)]
@@ -493,19 +539,38 @@ mod tests {
         assert_eq!(t.to_redacted_json()["access_token"], "[redacted]");
     }
 
+    fn resp(status: u16, body: &[u8]) -> http::Response<Vec<u8>> {
+        http::Response::builder()
+            .status(status)
+            .body(body.to_vec())
+            .unwrap()
+    }
+
+    #[test]
+    fn redirect_is_an_error_naming_the_origin_only() {
+        let r = http::Response::builder()
+            .status(307)
+            .header("Location", "https://evil.example:8443/collect?sig=SECRET")
+            .body(Vec::new())
+            .unwrap();
+        let e = read_token_response(&r, &VendorProfile::standard()).unwrap_err();
+        assert!(
+            matches!(&e, Error::Redirect { status: 307, target: Some(t), .. } if t == "https://evil.example:8443"),
+            "{e:?}"
+        );
+        assert!(!e.to_string().contains("SECRET") && !e.to_string().contains("collect"));
+    }
+
     #[test]
     fn errors() {
         let v = VendorProfile::standard();
-        let e = read_token_response(
-            &HttpResponse::new(400, &br#"{"error":"invalid_grant"}"#[..]),
-            &v,
-        );
+        let e = read_token_response(&resp(400, br#"{"error":"invalid_grant"}"#), &v);
         assert!(
             matches!(e, Err(Error::OAuth { status: 400, error }) if error.code == OAuthErrorCode::InvalidGrant)
         );
-        let e = read_token_response(&HttpResponse::new(400, Vec::new()), &v);
+        let e = read_token_response(&resp(400, b""), &v);
         assert!(matches!(e, Err(Error::HttpStatus { status: 400 })));
-        let e = read_token_response(&HttpResponse::new(400, Vec::new()), &VendorProfile::epic());
+        let e = read_token_response(&resp(400, b""), &VendorProfile::epic());
         assert!(
             matches!(e, Err(Error::OAuth { error, .. }) if error.code == OAuthErrorCode::InvalidGrant)
         );

@@ -8,11 +8,11 @@ mod test_keys;
 
 use common::{start, Behaviour, Registration};
 use ehrkit_smart_auth::client_auth::{jwks, Algorithm, ClientAuth, PrivateKeyJwt, SigningKey};
-use ehrkit_smart_auth::http_client::{BackendServices, HttpClient};
 use ehrkit_smart_auth::scope::ScopeSet;
 use ehrkit_smart_auth::store::{MemoryPersistence, TokenStore};
 use ehrkit_smart_auth::token::Client;
 use ehrkit_smart_auth::Error;
+use ehrkit_smart_auth::{BackendServices, HttpClient};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use test_keys::{all_keys, read};
@@ -178,7 +178,7 @@ async fn unauthorized_with_newer_token_does_not_renew_again() {
 async fn persistence_survives_a_new_store_and_debug_is_redacted() {
     let mock = start(Behaviour::default()).await;
     let persistence = Arc::new(MemoryPersistence::default());
-    let store = Arc::new(TokenStore::default().with_persistence(persistence.clone()));
+    let store = Arc::new(TokenStore::default().persistence(persistence.clone()));
     let svc = backend(&mock, store.clone(), HttpClient::new().unwrap()).await;
     let t = svc.access_token().await.unwrap();
     assert_eq!(persistence.len(), 1);
@@ -193,7 +193,7 @@ async fn persistence_survives_a_new_store_and_debug_is_redacted() {
     }
 
     // A new process: same persistence, no token request.
-    let store2 = Arc::new(TokenStore::default().with_persistence(persistence.clone()));
+    let store2 = Arc::new(TokenStore::default().persistence(persistence.clone()));
     let svc2 = backend(&mock, store2, HttpClient::new().unwrap()).await;
     let before = mock.token_count();
     let t2 = svc2.access_token().await.unwrap();
@@ -215,7 +215,10 @@ async fn slow_token_endpoint_times_out_without_poisoning_the_store() {
         HttpClient::with_timeout(Duration::from_millis(300)).unwrap(),
     )
     .await;
-    assert!(matches!(svc.access_token().await, Err(Error::Transport(_))));
+    assert!(matches!(
+        svc.access_token().await,
+        Err(Error::Transport { .. })
+    ));
     assert!(store.peek(svc.key()).is_none());
     // The server recovers: the next call succeeds.
     mock.set(|b| b.token_delay = Duration::ZERO);
@@ -264,9 +267,12 @@ async fn athenahealth_secret_client_credentials_and_vendor_scopes() {
     let standard = Client::new("athena-app", auth.clone());
     assert!(matches!(
         standard.client_credentials_request(&te, &scopes),
-        Err(Error::ClientAuth(_))
+        Err(Error::ClientCredentialsAuth {
+            method: "client_secret_basic",
+            ..
+        })
     ));
-    let athena = standard.with_vendor(ehrkit_smart_auth::vendor::VendorProfile::athenahealth());
+    let athena = standard.vendor(ehrkit_smart_auth::vendor::VendorProfile::athenahealth());
     let svc = BackendServices::with_token_endpoint(
         HttpClient::new().unwrap(),
         te,

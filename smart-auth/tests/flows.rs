@@ -7,12 +7,12 @@ mod common;
 use common::{follow_authorize, start, Behaviour, DiscoveryMode, Registration};
 use ehrkit_smart_auth::client_auth::ClientAuth;
 use ehrkit_smart_auth::discovery::{DiscoveryWarning, Source};
-use ehrkit_smart_auth::http_client::HttpClient;
 use ehrkit_smart_auth::launch::{self, IssuerAllowList};
 use ehrkit_smart_auth::scope::{Scope, ScopeSet};
 use ehrkit_smart_auth::store::{Renewal, StoreKey, TokenStore};
 use ehrkit_smart_auth::token::{Client, TokenType};
 use ehrkit_smart_auth::vendor::VendorProfile;
+use ehrkit_smart_auth::HttpClient;
 use ehrkit_smart_auth::{Error, OAuthErrorCode, Secret};
 use std::time::Duration;
 
@@ -235,6 +235,7 @@ async fn negative_state_replay_pkce_and_error_redirects() {
     let cb = follow_authorize(&req.url).await.unwrap();
     let mut tr = req.pending.callback(&client, &cb).unwrap();
     let form: Vec<(String, String)> = tr
+        .body()
         .form_fields()
         .into_iter()
         .map(|(k, v)| {
@@ -245,7 +246,7 @@ async fn negative_state_replay_pkce_and_error_redirects() {
             }
         })
         .collect();
-    tr.body = Secret::new(
+    *tr.body_mut() = ehrkit_smart_auth::SecretBody::from(
         url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish(),
@@ -427,7 +428,7 @@ async fn epic_bare_400_and_opaque_tokens() {
     .await;
     let http = HttpClient::new().unwrap();
     let standard = public_client(&mock, "app-epic");
-    let epic = standard.clone().with_vendor(VendorProfile::epic());
+    let epic = standard.clone().vendor(VendorProfile::epic());
     let token_endpoint = url::Url::parse(&mock.token_endpoint()).unwrap();
     let dead = Secret::new("rt-unknown");
 
@@ -504,7 +505,7 @@ async fn oracle_health_v2_app_drops_v1_scopes_unless_rewritten() {
         ["patient/Observation.read", "patient/Patient.read"]
     );
 
-    let oracle = standard.with_vendor(VendorProfile::oracle_health_v2());
+    let oracle = standard.vendor(VendorProfile::oracle_health_v2());
     let (t, sent) = launch_once(&mock, &http, &oracle, requested).await;
     assert!(sent.to_string().contains("patient/Observation.rs"));
     let granted = t.granted_scopes().unwrap().unwrap();
@@ -544,7 +545,7 @@ async fn pending_authorization_survives_export_import() {
 
 #[tokio::test]
 async fn user_grant_in_the_store_refreshes_then_needs_reauthorization() {
-    use ehrkit_smart_auth::http_client::{complete_authorization, refresh_user_grant};
+    use ehrkit_smart_auth::{complete_authorization, refresh_user_grant};
     let mock = start(Behaviour {
         expires_in: Some(0),
         ..Default::default()

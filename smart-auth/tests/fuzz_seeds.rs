@@ -3,6 +3,9 @@
 
 use std::path::PathBuf;
 
+#[path = "../../fuzz/props/smart_auth.rs"]
+mod props;
+
 fn seeds(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/seeds")).join(target);
     let mut out: Vec<_> = std::fs::read_dir(&dir)
@@ -24,7 +27,7 @@ fn smart_scope_seeds() {
     assert!(s.len() >= 5, "expected seed files");
     let mut parsed = 0;
     for (path, data) in &s {
-        ehrkit_smart_auth::fuzzing::check_scope(data);
+        props::check_scope(data);
         if ehrkit_smart_auth::scope::ScopeSet::parse(std::str::from_utf8(data).unwrap()).is_ok() {
             parsed += 1;
         } else {
@@ -48,7 +51,7 @@ fn smart_json_seeds() {
     assert!(s.len() >= 5, "expected seed files");
     let (mut configs, mut tokens) = (0, 0);
     for (_, data) in &s {
-        ehrkit_smart_auth::fuzzing::check_json(data);
+        props::check_json(data);
         configs += ehrkit_smart_auth::discovery::SmartConfiguration::parse(data).is_ok() as usize;
         tokens += ehrkit_smart_auth::token::TokenResponse::parse(data).is_ok() as usize;
     }

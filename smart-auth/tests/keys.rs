@@ -61,19 +61,22 @@ fn assertion_claims_lifetime_and_fresh_jti() {
     )
     .unwrap();
     // Beyond five minutes: refused when the authenticator is built, before any request.
-    let too_long = PrivateKeyJwt::new(key.clone()).with_lifetime(Duration::from_secs(301));
-    assert!(matches!(too_long, Err(Error::ClientAuth(_))));
+    let too_long = PrivateKeyJwt::new(key.clone()).lifetime(Duration::from_secs(301));
+    assert!(matches!(
+        too_long,
+        Err(Error::AssertionLifetime { seconds: 301 })
+    ));
     assert!(PrivateKeyJwt::new(key.clone())
-        .with_lifetime(Duration::ZERO)
+        .lifetime(Duration::ZERO)
         .is_err());
     assert!(PrivateKeyJwt::new(key.clone())
-        .with_jku("http://insecure.example/jwks")
+        .jku("http://insecure.example/jwks")
         .is_err());
 
     let pkj = PrivateKeyJwt::new(key)
-        .with_lifetime(Duration::from_secs(120))
+        .lifetime(Duration::from_secs(120))
         .unwrap()
-        .with_jku("https://app.example/jwks.json")
+        .jku("https://app.example/jwks.json")
         .unwrap();
     let now = SystemTime::now();
     let a = pkj

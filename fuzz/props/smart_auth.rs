@@ -1,11 +1,12 @@
-//! Property checks shared by the fuzz targets and `tests/fuzz_seeds.rs`. Not a stable API.
+//! Fuzz properties of `ehrkit-smart-auth`, through its public API only. Shared by the fuzz
+//! targets `smart_scope` / `smart_json` and by `smart-auth/tests/fuzz_seeds.rs` (path includes).
 //!
 //! Each function must never panic on any input except when the property it checks is broken.
+#![allow(dead_code)]
 
-use crate::discovery::{Discovery, SmartConfiguration};
-use crate::http::HttpResponse;
-use crate::scope::{Scope, ScopeSet};
-use crate::token::{parse_oauth_error, TokenResponse};
+use ehrkit_smart_auth::{
+    http, parse_oauth_error, Discovery, Error, Scope, ScopeSet, SmartConfiguration, TokenResponse,
+};
 
 /// Scope parser: parse → format → parse gives the same set, and v1/v2 mappings keep coverage.
 pub fn check_scope(data: &[u8]) {
@@ -30,7 +31,7 @@ pub fn check_scope(data: &[u8]) {
             }
             assert!(set.difference(&set).all_granted());
         }
-        Err(crate::Error::Scope { offset, .. }) => assert!(offset <= text.len()),
+        Err(Error::Scope { offset, .. }) => assert!(offset <= text.len()),
         Err(e) => panic!("unexpected error kind: {e}"),
     }
 }
@@ -53,7 +54,8 @@ pub fn check_json(data: &[u8]) {
     let _ = SmartConfiguration::from_capability_statement(data);
     let _ = parse_oauth_error(data);
     if let Ok(mut d) = Discovery::new("https://fuzz.example/fhir") {
-        let _ = d.on_response(HttpResponse::new(200, data.to_vec()));
-        let _ = d.on_response(HttpResponse::new(200, data.to_vec()));
+        let resp = http::Response::new(data);
+        let _ = d.on_response(&resp);
+        let _ = d.on_response(&resp);
     }
 }
