@@ -1,5 +1,6 @@
 //! A request as the mock server received it.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
@@ -58,6 +59,11 @@ impl Request {
             .map(|(_, v)| v)
     }
 
+    /// The query as a map (the last value wins for a repeated name).
+    pub fn query_map(&self) -> HashMap<String, String> {
+        self.query_pairs().into_iter().collect()
+    }
+
     /// Every value of a query parameter, in order (`_typeFilter=a&_typeFilter=b`).
     pub fn query_params(&self, name: &str) -> Vec<String> {
         self.query_pairs()
@@ -89,6 +95,11 @@ impl Request {
     /// The body as `application/x-www-form-urlencoded` pairs (a token request), in order.
     pub fn form(&self) -> Vec<(String, String)> {
         decode_form(&self.body)
+    }
+
+    /// The form body as a map (the last value wins for a repeated name).
+    pub fn form_map(&self) -> HashMap<String, String> {
+        self.form().into_iter().collect()
     }
 
     /// The first value of a form field.
