@@ -3,10 +3,10 @@
 use std::borrow::Cow;
 
 /// A character set a message's bytes are decoded from. Built from MSH-18 with [`Charset::from_msh18`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Charset(Kind);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Kind {
     Utf8,
     Latin1,

@@ -38,6 +38,6 @@ pub mod writer;
 pub use charset::Charset;
 pub use delimiters::Delimiters;
 pub use error::{Error, Location};
-pub use message::{is_null, Message, Messages, ParseOptions, Parser, Segment, Value};
+pub use message::{is_null, Field, Message, Messages, ParseOptions, Parser, Segment, Value};
 pub use path::Path;
 pub use writer::{MessageBuilder, OwnedMessage};

@@ -1,7 +1,8 @@
-//! Composite datatypes: HD, EI, CX, XPN (FN), XAD (SAD), XTN, XCN, CWE/CE/CNE, PL, MSG, PT, VID, TS.
+//! Composite datatypes: HD, EI, EIP, CX, XPN (FN), XAD (SAD), XTN, XCN, XON, CWE/CE/CNE, PL, MSG,
+//! PT, VID, TS, DR, SN, CQ, MO, ED.
 
-use super::{DatatypeError, Dtm, FromPart, FromRaw, Level, Parts, Text};
-use crate::Delimiters;
+use super::{DatatypeError, Dtm, FromPart, FromRaw, Level, Parts, Text, View};
+use crate::{Charset, Delimiters};
 
 /// Defines a composite view: the struct, its common methods and one accessor per component.
 macro_rules! composite {
@@ -72,6 +73,22 @@ macro_rules! composite {
             /// Never fails: components are read on demand.
             fn from_raw(raw: &'a [u8], delims: &Delimiters) -> Result<Self, DatatypeError> {
                 Ok(Self::parse(raw, delims))
+            }
+            fn from_raw_in(
+                raw: &'a [u8],
+                delims: &Delimiters,
+                charset: Charset,
+            ) -> Result<Self, DatatypeError> {
+                Ok(<Self as View<'a>>::view(raw, delims, charset))
+            }
+        }
+
+        impl super::sealed::Sealed for $name<'_> {}
+
+        impl<'a> View<'a> for $name<'a> {
+            const CODE: &'static str = $code;
+            fn view(raw: &'a [u8], delims: &Delimiters, charset: Charset) -> Self {
+                Self { parts: Parts::with_charset(raw, *delims, charset, Level::Field) }
             }
         }
 
@@ -693,6 +710,145 @@ impl Ts<'_> {
     /// the HL7 null or malformed.
     pub fn dtm(&self) -> Result<Option<Dtm>, DatatypeError> {
         self.time().map(|t| t.dtm()).transpose()
+    }
+}
+
+impl<'a> Cx<'a> {
+    /// CX.1, the identifier itself (short for [`Cx::id_number`]).
+    pub fn id(&self) -> Option<Text<'a>> {
+        self.id_number()
+    }
+}
+
+composite! {
+    /// Extended composite name and identification number for organizations (XON): PD1-3, IN1-4,
+    /// ORC-21, ...
+    ///
+    /// ```
+    /// use ehrkit_hl7v2::Delimiters;
+    /// use ehrkit_hl7v2::datatypes::Xon;
+    ///
+    /// let xon = Xon::parse(b"GOOD HEALTH HOSPITAL^L^^^^NPI&2.16.840.1.113883.4.6&ISO^XX^^^1234567893", &Delimiters::default());
+    /// assert_eq!(xon.organization_name().unwrap().value().as_deref(), Some("GOOD HEALTH HOSPITAL"));
+    /// assert_eq!(xon.assigning_authority().unwrap().namespace_id().unwrap().raw(), b"NPI");
+    /// assert_eq!(xon.identifier().unwrap().raw(), b"1234567893");
+    /// ```
+    Xon, "XON" {
+        1 organization_name: Text, "Organization Name (ST)";
+        2 organization_name_type_code: Text, "Organization Name Type Code (IS, table 0204)";
+        3 id_number: Text, "ID Number (NM; deprecated, see XON.10)";
+        4 identifier_check_digit: Text, "Identifier Check Digit (NM)";
+        5 check_digit_scheme: Text, "Check Digit Scheme (ID)";
+        6 assigning_authority: Hd, "Assigning Authority (HD)";
+        7 identifier_type_code: Text, "Identifier Type Code (ID, table 0203)";
+        8 assigning_facility: Hd, "Assigning Facility (HD)";
+        9 name_representation_code: Text, "Name Representation Code (ID)";
+        10 organization_identifier: Text, "Organization Identifier (ST, v2.5+)";
+    }
+}
+
+impl<'a> Xon<'a> {
+    /// The organization's identifier: XON.10, or the older XON.3 when XON.10 is not valued.
+    pub fn identifier(&self) -> Option<Text<'a>> {
+        self.organization_identifier().or_else(|| self.id_number())
+    }
+}
+
+composite! {
+    /// Structured numeric (SN): `<comparator>^<num1>^<separator/suffix>^<num2>`, e.g. `>^100`,
+    /// `^1^:^128` (a ratio), `^2^-^5` (a range), `^3^+` (categorical).
+    ///
+    /// ```
+    /// use ehrkit_hl7v2::Delimiters;
+    /// use ehrkit_hl7v2::datatypes::Sn;
+    ///
+    /// let sn = Sn::parse(b"<^0.5", &Delimiters::default());
+    /// assert_eq!(sn.comparator().unwrap().raw(), b"<");
+    /// assert_eq!(sn.num1().unwrap().nm().unwrap().as_f64(), 0.5);
+    /// let ratio = Sn::parse(b"^1^:^128", &Delimiters::default());
+    /// assert_eq!(ratio.separator_suffix().unwrap().raw(), b":");
+    /// assert_eq!(ratio.num2().unwrap().raw(), b"128");
+    /// ```
+    Sn, "SN" {
+        1 comparator: Text, "Comparator (ST: >, <, >=, <=, =, <>)";
+        2 num1: Text, "Num1 (NM)";
+        3 separator_suffix: Text, "Separator/Suffix (ST: -, +, /, ., :)";
+        4 num2: Text, "Num2 (NM)";
+    }
+}
+
+composite! {
+    /// Composite quantity with units (CQ): `<quantity>^<units (CWE)>`.
+    ///
+    /// ```
+    /// use ehrkit_hl7v2::Delimiters;
+    /// use ehrkit_hl7v2::datatypes::Cq;
+    ///
+    /// let cq = Cq::parse(b"250^mg&milligram&UCUM", &Delimiters::default());
+    /// assert_eq!(cq.quantity().unwrap().nm().unwrap().as_f64(), 250.0);
+    /// assert_eq!(cq.units().unwrap().identifier().unwrap().raw(), b"mg");
+    /// assert_eq!(cq.units().unwrap().name_of_coding_system().unwrap().raw(), b"UCUM");
+    /// ```
+    Cq, "CQ" {
+        1 quantity: Text, "Quantity (NM)";
+        2 units: Cwe, "Units (CWE)";
+    }
+}
+
+composite! {
+    /// Money (MO): `<quantity>^<denomination>` (ISO 4217 currency).
+    Mo, "MO" {
+        1 quantity: Text, "Quantity (NM)";
+        2 denomination: Text, "Denomination (ID, ISO 4217)";
+    }
+}
+
+composite! {
+    /// Encapsulated data (ED): OBX-5 of type ED, e.g. a base64 PDF.
+    ///
+    /// ```
+    /// use ehrkit_hl7v2::Delimiters;
+    /// use ehrkit_hl7v2::datatypes::Ed;
+    ///
+    /// let ed = Ed::parse(b"LAB^AP^PDF^Base64^JVBERi0xLjQK", &Delimiters::default());
+    /// assert_eq!(ed.source_application().unwrap().namespace_id().unwrap().raw(), b"LAB");
+    /// assert_eq!(ed.type_of_data().unwrap().raw(), b"AP");
+    /// assert_eq!(ed.data_subtype().unwrap().raw(), b"PDF");
+    /// assert_eq!(ed.encoding().unwrap().raw(), b"Base64");
+    /// assert_eq!(ed.data().unwrap().raw(), b"JVBERi0xLjQK");
+    /// ```
+    Ed, "ED" {
+        1 source_application: Hd, "Source Application (HD)";
+        2 type_of_data: Text, "Type of Data (ID, table 0191)";
+        3 data_subtype: Text, "Data Subtype (ID, table 0291)";
+        4 encoding: Text, "Encoding (ID, table 0299: A, Hex, Base64)";
+        5 data: Text, "Data (TX)";
+    }
+}
+
+composite! {
+    /// Date/time range (DR): `<range start>^<range end>`, each a DTM (a TS before v2.6).
+    Dr, "DR" {
+        1 range_start_date_time: Ts, "Range Start Date/Time (DTM)";
+        2 range_end_date_time: Ts, "Range End Date/Time (DTM)";
+    }
+}
+
+composite! {
+    /// Entity identifier pair (EIP): placer and filler identifiers (ORC-8, OBR-29, ...), each an
+    /// [`Ei`] written in subcomponents.
+    ///
+    /// ```
+    /// use ehrkit_hl7v2::Delimiters;
+    /// use ehrkit_hl7v2::datatypes::Eip;
+    ///
+    /// let eip = Eip::parse(b"P-1&EPIC^F-9&LAB", &Delimiters::default());
+    /// assert_eq!(eip.placer_assigned_identifier().unwrap().entity_identifier().unwrap().raw(), b"P-1");
+    /// assert_eq!(eip.filler_assigned_identifier().unwrap().namespace_id().unwrap().raw(), b"LAB");
+    /// ```
+    Eip, "EIP" {
+        1 placer_assigned_identifier: Ei, "Placer Assigned Identifier (EI)";
+        2 filler_assigned_identifier: Ei, "Filler Assigned Identifier (EI)";
     }
 }
 

@@ -13,7 +13,7 @@
 //! | NM, SI | [`Nm`], [`Si`] | `Nm` keeps the written text |
 //! | ST, TX, ID, IS | [`Text`] ([`St`], [`Tx`], [`Id`], [`Is`]) | |
 //! | FT | [`Ft`] | formatting escapes (`\.br\` ...) kept, or turned into plain text |
-//! | HD, EI, CX, XPN (FN), XAD (SAD), XTN, XCN, CWE/CE/CNE, PL, MSG, PT, VID | views of the same name | |
+//! | HD, EI, EIP, CX, XPN (FN), XAD (SAD), XTN, XCN, XON, CWE/CE/CNE, PL, MSG, PT, VID, DR, SN, CQ, MO, ED | views of the same name | |
 //!
 //! Presence follows the standard: a component after the last separator is *absent*, one between two
 //! separators is *empty*, and `""` is the HL7 *null* (a value that tells the receiver to delete what
@@ -41,7 +41,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::Delimiters;
+use crate::charset::{Step, Walker};
+use crate::{Charset, Delimiters};
 
 mod composite;
 mod datetime;
@@ -49,7 +50,8 @@ mod number;
 mod text;
 
 pub use composite::{
-    Coding, Cwe, Cx, Ei, FamilyName, Hd, Msg, Phone, Pl, Pt, Sad, Ts, Vid, Xad, Xcn, Xpn, Xtn,
+    Coding, Cq, Cwe, Cx, Dr, Ed, Ei, Eip, FamilyName, Hd, Mo, Msg, Phone, Pl, Pt, Sad, Sn, Ts, Vid,
+    Xad, Xcn, Xon, Xpn, Xtn,
 };
 pub use datetime::{DateTimeParts, Dt, Dtm, Precision, Tm};
 pub use number::{Nm, Si};
@@ -79,6 +81,33 @@ pub type Cne<'a> = Cwe<'a>;
 pub trait FromRaw<'a>: Sized {
     /// Build the value from `raw`, a slice of the message, with the message's `delims`.
     fn from_raw(raw: &'a [u8], delims: &Delimiters) -> Result<Self, DatatypeError>;
+
+    /// Like [`from_raw`](FromRaw::from_raw) for a value in `charset` (the message's MSH-18): the views
+    /// keep it to split and decode their components; parsed values (dates, numbers) ignore it.
+    fn from_raw_in(
+        raw: &'a [u8],
+        delims: &Delimiters,
+        charset: Charset,
+    ) -> Result<Self, DatatypeError> {
+        let _ = charset;
+        Self::from_raw(raw, delims)
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A typed view of one value, never failing: every composite view of this module ([`Cx`], [`Xpn`],
+/// [`Hd`], [`Cwe`], ...) and [`Text`] / [`Ft`] for primitives. [`Field`](crate::Field) hands out
+/// repetitions as any `View` (`pid.field(3).repetitions::<Cx>()`). Sealed: implemented here only.
+pub trait View<'a>: Copy + sealed::Sealed {
+    /// The HL7 datatype code (`"CX"`; `"ST"` for [`Text`]).
+    const CODE: &'static str;
+
+    /// The view of `raw`, one field repetition (still escaped), written with `delims` in
+    /// `charset` (the message's MSH-18).
+    fn view(raw: &'a [u8], delims: &Delimiters, charset: Charset) -> Self;
 }
 
 /// The typed value at `path` of `msg` (`PID-3(2)` as [`Cx`], `MSH-7` as [`Dtm`], ...): `None`
@@ -100,7 +129,8 @@ pub fn read<'a, T: FromRaw<'a>>(
     msg: &crate::Message<'a>,
     path: &str,
 ) -> Option<Result<T, DatatypeError>> {
-    msg.raw(path).map(|raw| T::from_raw(raw, msg.delimiters()))
+    msg.raw(path)
+        .map(|raw| T::from_raw_in(raw, msg.delimiters(), msg.charset()))
 }
 
 /// The repetitions of one raw field (as [`Segment::field`](crate::Segment::field) gives it), each
@@ -112,7 +142,7 @@ pub fn read<'a, T: FromRaw<'a>>(
 ///
 /// let msg = Message::parse(b"MSH|^~\\&|A|B\rPID|1||1^^^EPIC^MRN~2^^^SSA^SS\r")?;
 /// let pid = msg.segment("PID", 1).unwrap();
-/// let types: Vec<_> = repetitions(pid.field(3).unwrap(), msg.delimiters())
+/// let types: Vec<_> = repetitions(pid.field_raw(3).unwrap(), msg.delimiters())
 ///     .map(|rep| Cx::parse(rep, msg.delimiters()).identifier_type_code().unwrap().raw())
 ///     .collect();
 /// assert_eq!(types, [&b"MRN"[..], b"SS"]);
@@ -269,17 +299,84 @@ impl Level {
     }
 }
 
-/// One raw value split on demand into its parts at a given level.
+/// One raw value split on demand into its parts at a given level, with the delimiters and the
+/// character set of its message (separators are found at character boundaries in Big5, GB 18030
+/// and ISO-2022-JP, and text is decoded from the charset).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Parts<'a> {
     pub(crate) raw: &'a [u8],
     pub(crate) delims: Delimiters,
+    pub(crate) charset: Charset,
     pub(crate) level: Level,
 }
 
 impl<'a> Parts<'a> {
     pub(crate) fn new(raw: &'a [u8], delims: Delimiters, level: Level) -> Self {
-        Parts { raw, delims, level }
+        Parts {
+            raw,
+            delims,
+            charset: Charset::UTF8,
+            level,
+        }
+    }
+
+    pub(crate) fn with_charset(
+        raw: &'a [u8],
+        delims: Delimiters,
+        charset: Charset,
+        level: Level,
+    ) -> Self {
+        Parts {
+            raw,
+            delims,
+            charset,
+            level,
+        }
+    }
+
+    /// The offsets of `sep` in the value that are whole characters (all of them, but in the
+    /// multi-byte sets where a trail byte may equal `sep`).
+    fn separators(&self, sep: u8) -> Option<Vec<usize>> {
+        let layout = self.charset.layout()?;
+        if !self.charset.needs_walk(self.raw) {
+            return None;
+        }
+        let mut at = Vec::new();
+        let mut w = Walker::new(layout);
+        let mut i = 0;
+        while i < self.raw.len() {
+            match w.step(self.raw, i) {
+                Step::Ascii => {
+                    if self.raw[i] == sep {
+                        at.push(i);
+                    }
+                    i += 1;
+                }
+                Step::Skip(k) => i += k,
+                Step::Invalid => i += 1,
+            }
+        }
+        Some(at)
+    }
+
+    /// The parts' `[start, end)` ranges, split at `sep` (charset-aware).
+    fn ranges(&self, sep: u8) -> Vec<(usize, usize)> {
+        let cuts: Vec<usize> = match self.separators(sep) {
+            Some(at) => at,
+            None => memchr::memchr_iter(sep, self.raw).collect(),
+        };
+        let mut out = Vec::with_capacity(cuts.len() + 1);
+        let mut start = 0;
+        for c in cuts {
+            out.push((start, c));
+            start = c + 1;
+        }
+        out.push((start, self.raw.len()));
+        out
+    }
+
+    fn sub(&self, raw: &'a [u8], level: Level) -> Parts<'a> {
+        Parts::with_charset(raw, self.delims, self.charset, level)
     }
 
     fn sep(&self) -> Option<u8> {
@@ -297,6 +394,10 @@ impl<'a> Parts<'a> {
         }
         match self.sep() {
             None => (n == 1).then_some(self.raw),
+            Some(sep) if self.charset.layout().is_some() => {
+                let (a, b) = *self.ranges(sep).get(n - 1)?;
+                Some(&self.raw[a..b])
+            }
             Some(sep) => self.raw.split(move |b| *b == sep).nth(n - 1),
         }
     }
@@ -308,18 +409,15 @@ impl<'a> Parts<'a> {
         }
         match self.sep() {
             None => 1,
-            Some(sep) => 1 + self.raw.iter().filter(|b| **b == sep).count(),
+            Some(sep) if self.charset.layout().is_some() => self.ranges(sep).len(),
+            Some(sep) => 1 + memchr::memchr_iter(sep, self.raw).count(),
         }
     }
 
     /// Part `n` as a typed view one level down, `None` when absent or empty.
     pub(crate) fn child<T: FromPart<'a>>(&self, n: usize) -> Option<T> {
         let raw = self.get(n).filter(|r| !r.is_empty())?;
-        Some(T::from_part(Parts::new(
-            raw,
-            self.delims,
-            self.level.below(),
-        )))
+        Some(T::from_part(self.sub(raw, self.level.below())))
     }
 
     /// Parts `first ..= first + count - 1` as a view at the same level (e.g. the HD in EI.2–4).
@@ -328,29 +426,14 @@ impl<'a> Parts<'a> {
         if first == 0 || count == 0 {
             return None;
         }
-        let mut start = None;
-        let mut part = 1;
-        if first == 1 {
-            start = Some(0);
-        }
-        let mut end = self.raw.len();
-        for (i, b) in self.raw.iter().enumerate() {
-            if *b != sep {
-                continue;
-            }
-            part += 1;
-            if part == first {
-                start = Some(i + 1);
-            }
-            if part == first + count {
-                end = i;
-                break;
-            }
-        }
-        let start = start?;
+        let ranges = self.ranges(sep);
+        let (start, _) = *ranges.get(first - 1)?;
+        let end = ranges
+            .get(first + count - 2)
+            .map_or(self.raw.len(), |r| r.1);
         let raw = &self.raw[start..end];
         let valued = raw.iter().any(|b| *b != sep);
-        valued.then(|| T::from_part(Parts::new(raw, self.delims, self.level)))
+        valued.then(|| T::from_part(self.sub(raw, self.level)))
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use super::{decode, DatatypeError, Dt, Dtm, FromPart, FromRaw, Nm, Parts, Si, Tm};
+use super::{decode, DatatypeError, Dt, Dtm, FromPart, FromRaw, Nm, Parts, Si, Tm, View};
 use crate::escape::{DecodeOptions, Formatting};
 use crate::{Charset, Delimiters};
 
@@ -24,6 +24,7 @@ use crate::{Charset, Delimiters};
 pub struct Text<'a> {
     raw: &'a [u8],
     delims: Delimiters,
+    charset: Charset,
 }
 
 /// String data (ST).
@@ -41,7 +42,23 @@ impl<'a> Text<'a> {
         Text {
             raw,
             delims: *delims,
+            charset: Charset::UTF8,
         }
+    }
+
+    /// A text view of `raw` (still escaped) written with `delims` in `charset` (MSH-18).
+    pub fn in_charset(raw: &'a [u8], delims: &Delimiters, charset: Charset) -> Self {
+        Text {
+            raw,
+            delims: *delims,
+            charset,
+        }
+    }
+
+    /// The character set the value is decoded from (UTF-8 unless the view came from a message or
+    /// [`Text::in_charset`]).
+    pub fn charset(&self) -> Charset {
+        self.charset
     }
 
     /// The value as written in the message (escapes not decoded).
@@ -64,13 +81,39 @@ impl<'a> Text<'a> {
         self.raw.is_empty()
     }
 
-    /// The value with its escapes decoded; borrowed from the input when there is none.
-    ///
-    /// The bytes are read as UTF-8 and formatting commands (`\.br\`, ...) are kept as written.
-    /// For a message in another character set (MSH-18, e.g. ISO 8859-1), use
-    /// [`decode_with`](Text::decode_with) with [`Message::charset`](crate::Message::charset).
+    /// The value with its escapes decoded and its bytes read in the view's character set (the
+    /// message's MSH-18 for views reached from a [`Message`](crate::Message) or
+    /// [`Field`](crate::Field); UTF-8 for views built with `parse`/`new`); borrowed from the input
+    /// when there is nothing to decode. Formatting commands (`\.br\`, ...) are kept as written.
+    /// The HL7 null comes back as the two characters `""`: see [`value`](Text::value).
     pub fn decode(&self) -> Result<Cow<'a, str>, DatatypeError> {
-        decode(self.raw, &self.delims)
+        if self.charset.is_utf8() {
+            return decode(self.raw, &self.delims);
+        }
+        self.decode_with(&DecodeOptions::default(), self.charset)
+    }
+
+    /// The value as data: decoded text, or `None` when nothing is there to use — empty, or the HL7
+    /// null `""` (which asks the receiver to delete its value: test [`is_null`](Text::is_null)
+    /// when that matters). Never fails: escapes a strict reader would refuse are kept as written
+    /// and invalid bytes become U+FFFD (use [`decode`](Text::decode) to get those errors).
+    ///
+    /// ```
+    /// use ehrkit_hl7v2::Delimiters;
+    /// use ehrkit_hl7v2::datatypes::Text;
+    /// let d = Delimiters::default();
+    /// assert_eq!(Text::new(br"O\S\BRIEN", &d).value().as_deref(), Some("O^BRIEN"));
+    /// assert_eq!(Text::new(b"\"\"", &d).value(), None);
+    /// assert_eq!(Text::new(b"", &d).value(), None);
+    /// ```
+    pub fn value(&self) -> Option<Cow<'a, str>> {
+        if self.raw.is_empty() || self.is_null() {
+            return None;
+        }
+        Some(self.decode().unwrap_or_else(|_| {
+            self.decode_with(&DecodeOptions::default().lossy(true), self.charset)
+                .unwrap_or_else(|_| String::from_utf8_lossy(self.raw))
+        }))
     }
 
     /// Decode with explicit options (formatting commands kept or turned into text, strict escapes,
@@ -124,6 +167,33 @@ impl<'a> FromRaw<'a> for Text<'a> {
     fn from_raw(raw: &'a [u8], delims: &Delimiters) -> Result<Self, DatatypeError> {
         Ok(Text::new(raw, delims))
     }
+    fn from_raw_in(
+        raw: &'a [u8],
+        delims: &Delimiters,
+        charset: Charset,
+    ) -> Result<Self, DatatypeError> {
+        Ok(Text::in_charset(raw, delims, charset))
+    }
+}
+
+impl super::sealed::Sealed for Text<'_> {}
+
+impl<'a> View<'a> for Text<'a> {
+    const CODE: &'static str = "ST";
+    fn view(raw: &'a [u8], delims: &Delimiters, charset: Charset) -> Self {
+        Text::in_charset(raw, delims, charset)
+    }
+}
+
+impl super::sealed::Sealed for Ft<'_> {}
+
+impl<'a> View<'a> for Ft<'a> {
+    const CODE: &'static str = "FT";
+    fn view(raw: &'a [u8], delims: &Delimiters, charset: Charset) -> Self {
+        Ft {
+            text: Text::in_charset(raw, delims, charset),
+        }
+    }
 }
 
 impl<'a> FromPart<'a> for Text<'a> {
@@ -131,6 +201,7 @@ impl<'a> FromPart<'a> for Text<'a> {
         Text {
             raw: parts.raw,
             delims: parts.delims,
+            charset: parts.charset,
         }
     }
 }
@@ -182,12 +253,11 @@ impl<'a> Ft<'a> {
 
     /// Plain text: `\.br\` and `\.ce\` become a line break, `\.sp N\` N line breaks (1 without N),
     /// `\.sk N\` N spaces; the other commands (`\.in\`, `\.ti\`, `\.fi\`, `\.nf\`, `\H\`, `\N\`) are
-    /// dropped. Reads UTF-8: for another character set use [`as_text`](Ft::as_text) and
-    /// [`Text::decode_with`] with [`Formatting::Text`].
+    /// dropped. Read in the view's character set (see [`Text::decode`]).
     pub fn plain_text(&self) -> Result<Cow<'a, str>, DatatypeError> {
         self.text.decode_with(
             &DecodeOptions::default().formatting(Formatting::Text),
-            Charset::UTF8,
+            self.text.charset,
         )
     }
 }
