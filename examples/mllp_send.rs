@@ -8,11 +8,24 @@
 //! printed per message: its control ID and the ACK code. The exit status is 1 when any
 //! message was not acknowledged with AA/CA, 2 on a transport failure.
 
+use clap::Parser;
 use ehrkit::mllp::Client;
 
-fn usage() -> ! {
-    eprintln!("usage: mllp_send --to HOST:PORT FILE...");
-    std::process::exit(2)
+/// Sends every HL7 v2 message in the given files over MLLP and prints each ACK.
+///
+/// One line per message on stdout: its control ID and the ACK code (with the error text of a
+/// negative ACK). Exit status 1 when any message was not acknowledged with AA/CA, 2 on a
+/// transport failure.
+#[derive(Parser)]
+#[command(name = "mllp_send")]
+struct Args {
+    /// Receiver address.
+    #[arg(long, value_name = "HOST:PORT")]
+    to: String,
+    /// Files of HL7 v2 messages (`\r`, `\n` or `\r\n` segment endings; several messages
+    /// each).
+    #[arg(value_name = "FILE", required = true)]
+    files: Vec<String>,
 }
 
 /// The messages in a file: segment endings normalised to `\r`, split at each MSH, batch
@@ -38,20 +51,7 @@ fn split_messages(bytes: &[u8]) -> Vec<Vec<u8>> {
 
 #[tokio::main]
 async fn main() {
-    let mut to: Option<String> = None;
-    let mut files = Vec::new();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--to" => to = Some(args.next().unwrap_or_else(|| usage())),
-            _ if a.starts_with("--") => usage(),
-            _ => files.push(a),
-        }
-    }
-    let Some(to) = to else { usage() };
-    if files.is_empty() {
-        usage();
-    }
+    let Args { to, files } = Args::parse();
     let mut client = Client::builder(to).build();
     let mut failed = 0usize;
     let mut sent = 0usize;

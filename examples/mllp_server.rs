@@ -4,48 +4,80 @@
 //! cargo run --example mllp_server --features mllp-tokio -- --listen 127.0.0.1:2575 --out DIR
 //! ```
 //!
-//! Each accepted message is written to `DIR/<sending app>_<sending facility>_<control ID>.hl7`
-//! (bytes other than ASCII letters, digits, `-` and `.` percent-encoded, so distinct senders and
-//! IDs never share a file; written to a unique temporary name, synced to disk, then renamed) and
-//! only then ACKed with AA/CA; a failed write
-//! is answered with AR so the sender retries. A retransmitted message overwrites its own file,
-//! so storage is idempotent under MLLP's at-least-once delivery. Ctrl-C shuts down gracefully.
+//! Each accepted message is written to
+//! `DIR/<sending app>_<sending facility>_<control ID>_<key hash>.hl7`, where the readable parts
+//! are the first components of MSH-3 and MSH-4 and MSH-10 (bytes other than ASCII letters,
+//! digits, `-` and `.` percent-encoded, each part shortened to a bounded length) and
+//! `<key hash>` is the SHA-256 (first 128 bits, hex) of `Incoming::dedup_key`: the *whole*
+//! sending application, facility and control ID. So distinct senders never share a file (even
+//! when they differ only after the first component, `EPIC^1.2.840.1^ISO` and
+//! `EPIC^1.2.840.2^ISO`), and the name stays short whatever the lengths of the fields (a
+//! 90-character control ID is stored like any other). The file is written to a unique
+//! temporary name, synced to disk, then renamed, and only then ACKed with AA/CA; a failed
+//! write is answered with AR so the sender retries. A retransmitted message overwrites its own
+//! file, so storage is idempotent under MLLP's at-least-once delivery. Ctrl-C shuts down
+//! gracefully.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use clap::Parser;
 use ehrkit::mllp::{ErrorCode, HandlerError, Incoming, Server};
+use sha2::{Digest, Sha256};
 
-fn usage() -> ! {
-    eprintln!("usage: mllp_server [--listen ADDR] --out DIR   (ADDR defaults to 127.0.0.1:2575)");
-    std::process::exit(2)
+/// An MLLP listener that stores every message in DIR before acknowledging it.
+#[derive(Parser)]
+#[command(name = "mllp_server")]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:2575")]
+    listen: String,
+    /// Directory the messages are stored in (created if missing).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
 }
 
-/// Makes a name part file-system safe and keeps distinct inputs distinct: ASCII letters,
-/// digits, `-` and `.` stay, every other byte becomes `%XX` (so `_`, the separator, and `/`
-/// never appear). A leading `.` is encoded too (no hidden files, no `..`).
-fn clean(s: &str) -> String {
+/// Makes a name part file-system safe: ASCII letters, digits, `-` and `.` stay, every other
+/// byte becomes `%XX` (so `_`, the separator, and `/` never appear). A leading `.` is encoded
+/// too (no hidden files, no `..`). At most `max` bytes are kept (the hash in the name keeps
+/// shortened parts distinct).
+fn clean(s: &str, max: usize) -> String {
     if s.is_empty() {
         return "%".into();
     }
-    let mut c = String::with_capacity(s.len());
+    let mut c = String::with_capacity(s.len().min(max));
     for (i, b) in s.bytes().enumerate() {
-        if b.is_ascii_alphanumeric() || b == b'-' || (b == b'.' && i > 0) {
-            c.push(b as char);
+        let piece = if b.is_ascii_alphanumeric() || b == b'-' || (b == b'.' && i > 0) {
+            (b as char).to_string()
         } else {
-            c.push_str(&format!("%{b:02X}"));
+            format!("%{b:02X}")
+        };
+        if c.len() + piece.len() > max {
+            break;
         }
+        c.push_str(&piece);
     }
     c
 }
 
-fn store(dir: &Path, m: &Incoming) -> std::io::Result<PathBuf> {
+/// The file name of a message: readable parts, then a hash of the whole dedup key.
+fn file_name(m: &Incoming) -> String {
     let app = m.sending_application.split('^').next().unwrap_or("");
     let fac = m.sending_facility.split('^').next().unwrap_or("");
-    let name = format!("{}_{}_{}.hl7", clean(app), clean(fac), clean(&m.control_id));
-    let path = dir.join(name);
+    let digest = Sha256::digest(m.dedup_key().as_bytes());
+    let hash: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}_{}_{}_{hash}.hl7",
+        clean(app, 32),
+        clean(fac, 32),
+        clean(&m.control_id, 64)
+    )
+}
+
+fn store(dir: &Path, m: &Incoming) -> std::io::Result<PathBuf> {
+    let path = dir.join(file_name(m));
     // A unique temporary name: a retransmission may arrive on another connection while the
     // first copy is still being written.
     static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -68,17 +100,7 @@ fn store(dir: &Path, m: &Incoming) -> std::io::Result<PathBuf> {
 
 #[tokio::main]
 async fn main() {
-    let mut listen = "127.0.0.1:2575".to_string();
-    let mut out: Option<PathBuf> = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--listen" => listen = args.next().unwrap_or_else(|| usage()),
-            "--out" => out = Some(args.next().unwrap_or_else(|| usage()).into()),
-            _ => usage(),
-        }
-    }
-    let Some(out) = out else { usage() };
+    let Args { listen, out } = Args::parse();
     if let Err(e) = std::fs::create_dir_all(&out) {
         eprintln!("cannot create {}: {e}", out.display());
         std::process::exit(1);

@@ -14,8 +14,17 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use clap::Parser;
 use ehrkit::hl7v2::Message;
 use ehrkit::mllp::{Client, ErrorCode, HandlerError, Incoming, Server};
+
+/// The end-to-end pipeline on this machine: replays three bundled EHR feeds
+/// (examples/data/feed_*.hl7) over MLLP to an in-process server that parses every message with
+/// ehrkit-hl7v2, and prints one line per message and a final count. Exit status 1 when a
+/// message was refused.
+#[derive(Parser)]
+#[command(name = "pipeline")]
+struct Args {}
 
 /// The bundled feeds: (file, the EHR it imitates).
 const FEEDS: [(&str, &str); 3] = [
@@ -96,6 +105,7 @@ fn summarize(m: &Message<'_>) -> Summary {
 
 #[tokio::main]
 async fn main() {
+    let Args {} = Args::parse();
     // Server side: parse with ehrkit-hl7v2, keep a summary, accept (AA/CA) or refuse (AE).
     let summaries: Arc<Mutex<HashMap<String, Summary>>> = Arc::default();
     let store = summaries.clone();
@@ -114,10 +124,11 @@ async fn main() {
                     .at("PID"));
                 }
                 let summary = summarize(&msg);
+                // One message is in flight at a time: its control ID finds it again.
                 store
                     .lock()
                     .expect("not poisoned")
-                    .insert(incoming.dedup_key(), summary);
+                    .insert(incoming.control_id.clone(), summary);
                 Ok(())
             }
         })
@@ -136,12 +147,7 @@ async fn main() {
         println!("\n== {ehr}: {file}");
         for raw in split_messages(&bytes) {
             let sent = Message::parse(&raw).expect("bundled feeds parse");
-            let key = format!(
-                "{}|{}|{}",
-                sent.get("MSH-3").unwrap_or_default(),
-                sent.get("MSH-4").unwrap_or_default(),
-                sent.control_id().unwrap_or_default()
-            );
+            let key = sent.control_id().unwrap_or_default().into_owned();
             let ack = client.send(&raw).await.expect("server reachable");
             total += 1;
             accepted += usize::from(ack.is_accepted());

@@ -282,12 +282,9 @@ impl Client {
             let parsed =
                 hl7::parse_lenient(m).map_err(|source| Error::InvalidMessage { index, source })?;
             let id = parsed
-                .get("MSH-10")
-                .map(|c| c.into_owned())
-                .unwrap_or_default();
-            if id.trim().is_empty() || id.trim() == "\"\"" {
-                return Err(Error::MissingControlId { index });
-            }
+                .control_id()
+                .ok_or(Error::MissingControlId { index })?
+                .into_owned();
             // Enhanced mode: a receiver honouring MSH-15 NE/ER/SU stays silent in some cases,
             // and waiting for an ACK that never comes means resending (duplicates) forever.
             let msh15 = parsed.get("MSH-15").unwrap_or_default();

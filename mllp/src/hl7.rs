@@ -23,8 +23,9 @@ fn reply(b: AckBuilder<'_, '_>, accepted: bool, control_id: String) -> Reply {
     }
 }
 
+/// MSH-10 for the log and stats; empty when absent, blank or the HL7 null `""`.
 fn control_id(msg: &Message<'_>) -> String {
-    msg.get("MSH-10")
+    msg.control_id()
         .map(|c| c.into_owned())
         .unwrap_or_default()
 }

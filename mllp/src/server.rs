@@ -763,17 +763,6 @@ where
     }
 }
 
-/// MSH-10 as a usable control ID: `None` when absent, blank or the HL7 null `""`.
-fn usable_control_id(msg: &Message<'_>) -> Option<String> {
-    let id = msg.get("MSH-10")?;
-    let t = id.trim();
-    if t.is_empty() || t == "\"\"" {
-        None
-    } else {
-        Some(id.into_owned())
-    }
-}
-
 /// Parse, call the handler, build the reply.
 async fn handle_frame(inner: &Inner, payload: Bytes, peer: SocketAddr, id: u64) -> Reply {
     let incoming = {
@@ -784,7 +773,7 @@ async fn handle_frame(inner: &Inner, payload: Bytes, peer: SocketAddr, id: u64) 
                 return hl7::nak_unparseable(&payload);
             }
         };
-        let Some(control_id) = usable_control_id(&msg) else {
+        let Some(control_id) = msg.control_id().map(|c| c.into_owned()) else {
             warn!(conn = id, "message has no control ID (MSH-10); sending AR");
             return hl7::nak_missing_control_id(&msg);
         };
