@@ -301,7 +301,11 @@ impl Drop for MockServer {
             let _ = stop.send(());
         }
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            // Dropped from one of its own handlers (the last `Arc` of a mock that owns its
+            // server): the thread ends by itself once the handler returns.
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
         }
         let panics = self.take_handler_panics();
         if !panics.is_empty() && !std::thread::panicking() {

@@ -459,3 +459,22 @@ fn responses_build_as_documented() {
     assert_eq!(z.encoded_body()[..2], [0x1f, 0x8b]);
     assert_eq!(Response::redirect(302, "/x").headers["location"], "/x");
 }
+
+/// A mock that owns its server can be dropped last by one of its own handlers (the server
+/// thread must not try to join itself).
+#[test]
+fn a_server_dropped_by_its_own_handler_stops_cleanly() {
+    let slot: Arc<std::sync::Mutex<Option<MockServer>>> = Arc::default();
+    let server = MockServer::start();
+    let addr = server.addr();
+    let s2 = slot.clone();
+    server.on("GET", "/last", move |_| {
+        drop(s2.lock().unwrap().take());
+        Response::ok().text("bye")
+    });
+    *slot.lock().unwrap() = Some(server);
+    let mut s = TcpStream::connect(addr).unwrap();
+    let out = exchange(&mut s, "GET /last HTTP/1.1\r\nHost: x\r\n\r\n", 3);
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(out.ends_with("bye"), "{out}");
+}
