@@ -4,41 +4,16 @@
 //! (`Bundle-valuesets.json`, 9.3 MB; its resources are typed only with the
 //! `conformance` feature, e.g. `--all-features`), a clinical example Bundle
 //! (`Bundle-ghp.json`) and a synthetic 10 MB Bundle of Observations. The
-//! package is taken from `$FHIR_R4_PACKAGE` or fetched with `npm pack` into
-//! the cargo target dir; without it only the synthetic inputs run.
+//! package comes from `ehrkit_testkit::r4_examples` (`$FHIR_R4_PACKAGE`, or
+//! fetched once with `npm pack` into the cargo target dir); without it only
+//! the synthetic inputs run.
 //!
 //! fhirbolt is not compared: it takes ~17 minutes to build, which does not
 //! fit the CI bench job.
 #![allow(missing_docs)] // criterion_group! generates an undocumented `pub fn`
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ehrkit::fhir_model::{from_slice, to_vec, Resource};
-
-fn package() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("FHIR_R4_PACKAGE") {
-        return Some(PathBuf::from(p));
-    }
-    let dir = Path::new(option_env!("CARGO_TARGET_TMPDIR").unwrap_or("target/tmp"))
-        .join("fhir-r4-examples");
-    let pkg = dir.join("package");
-    if pkg.join("package.json").exists() {
-        return Some(pkg);
-    }
-    std::fs::create_dir_all(&dir).ok()?;
-    let ok = Command::new("npm")
-        .args(["pack", "hl7.fhir.r4.examples@4.0.1"])
-        .current_dir(&dir)
-        .output()
-        .is_ok_and(|o| o.status.success())
-        && Command::new("tar")
-            .args(["xzf", "hl7.fhir.r4.examples-4.0.1.tgz"])
-            .current_dir(&dir)
-            .status()
-            .is_ok_and(|s| s.success());
-    (ok && pkg.exists()).then_some(pkg)
-}
+use ehrkit_testkit::r4_examples;
 
 /// A deterministic Bundle of Observations of at least `target` bytes.
 fn synthetic_bundle(target: usize) -> Vec<u8> {
@@ -67,7 +42,7 @@ fn synthetic_bundle(target: usize) -> Vec<u8> {
 
 fn bench(c: &mut Criterion) {
     let mut inputs: Vec<(String, Vec<u8>)> = Vec::new();
-    let patient = match package() {
+    let patient = match r4_examples::package() {
         Some(pkg) => {
             for name in ["Bundle-valuesets.json", "Bundle-ghp.json"] {
                 if let Ok(b) = std::fs::read(pkg.join(name)) {
