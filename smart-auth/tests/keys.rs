@@ -29,10 +29,11 @@ fn keys_from_pem_and_jwk_agree_and_jwks_has_no_private_parts() {
         v.as_object_mut().unwrap().remove("kid");
         v
     };
-    assert_eq!(pub_of("rsa-pkcs8.pem"), pub_of("rsa jwk"));
-    assert_eq!(pub_of("rsa-pkcs1.pem"), pub_of("rsa jwk"));
-    assert_eq!(pub_of("ec-pkcs8.pem"), pub_of("ec jwk"));
-    assert_eq!(pub_of("ec-sec1.pem"), pub_of("ec jwk"));
+    let (rsa_jwk, ec_jwk) = ("rsa-private.jwk.json", "ec384-private.jwk.json");
+    assert_eq!(pub_of("rsa-pkcs8.pem"), pub_of(rsa_jwk));
+    assert_eq!(pub_of("rsa-pkcs1.pem"), pub_of(rsa_jwk));
+    assert_eq!(pub_of("ec384-pkcs8.pem"), pub_of(ec_jwk));
+    assert_eq!(pub_of("ec384-sec1.pem"), pub_of(ec_jwk));
     let set = jwks(keys.iter().map(|(_, k)| k));
     let arr = set["keys"].as_array().unwrap();
     assert_eq!(arr.len(), 6);

@@ -4,7 +4,7 @@
 //! cargo test -p ehrkit-smart-auth --features reqwest --test mock_server -- --ignored --nocapture &
 //! # the test prints the FHIR base, then serves for SMART_MOCK_SECONDS (default 60) seconds
 //! cargo run --example smart_backend_token --features reqwest -- --fhir-base <printed base> \
-//!     --client-id backend-demo --key smart-auth/tests/data/keys/ec384-sec1.pem
+//!     --client-id backend-demo --key testkit/keys/ec384-sec1.pem
 //! ```
 
 #![cfg(feature = "reqwest")]

@@ -262,12 +262,8 @@ fn backend_assertion_claims_follow_smart_backend_services() {
     use base64::Engine as _;
     use ehrkit_smart_auth::client_auth::{Algorithm, ClientAuth, PrivateKeyJwt, SigningKey};
     use ehrkit_smart_auth::token::Client;
-    let pem = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/keys/ec384-pkcs8.pem"
-    ))
-    .unwrap();
-    let key = SigningKey::from_pem(&pem, Algorithm::ES384, Some("k1".into())).unwrap();
+    let pem = ehrkit_testkit::keys::EC384_PKCS8.pem();
+    let key = SigningKey::from_pem(pem, Algorithm::ES384, Some("k1".into())).unwrap();
     let client = Client::new(
         "my-client",
         ClientAuth::PrivateKeyJwt(PrivateKeyJwt::new(key)),

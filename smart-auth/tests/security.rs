@@ -220,95 +220,39 @@ fn curl_command_is_safe_to_paste_into_a_shell() {
 #[cfg(feature = "reqwest")]
 mod redirects {
     use super::*;
-    use ehrkit_smart_auth::store::TokenStore;
-    use ehrkit_smart_auth::{BackendServices, HttpClient};
-    use std::sync::{Arc, Mutex};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
+    use ehrkit_smart_auth::{BackendServices, HttpClient, TokenStore};
+    use ehrkit_testkit::http::{MockServer, Response};
+    use std::sync::Arc;
 
-    /// What a loopback server received: (method, path, body).
-    type Seen = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;
-
-    /// A one-response-per-connection HTTP/1.1 server on `host`:0 answering with `answer(path)`.
-    async fn serve(
-        host: &str,
-        answer: impl Fn(&str) -> String + Send + Sync + 'static,
-    ) -> (String, Seen) {
-        let l = TcpListener::bind((host, 0)).await.unwrap();
-        let origin = format!("http://{}", l.local_addr().unwrap());
-        let seen: Seen = Arc::default();
-        let (s, answer) = (seen.clone(), Arc::new(answer));
-        tokio::spawn(async move {
-            while let Ok((mut sock, _)) = l.accept().await {
-                let (s, answer) = (s.clone(), answer.clone());
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut tmp = [0u8; 4096];
-                    let head_end = loop {
-                        let n = match sock.read(&mut tmp).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => n,
-                        };
-                        buf.extend_from_slice(&tmp[..n]);
-                        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break p;
-                        }
-                    };
-                    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-                    let len: usize = head
-                        .lines()
-                        .filter_map(|l| l.split_once(':'))
-                        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-                        .and_then(|(_, v)| v.trim().parse().ok())
-                        .unwrap_or(0);
-                    let mut body = buf[head_end + 4..].to_vec();
-                    while body.len() < len {
-                        match sock.read(&mut tmp).await {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => body.extend_from_slice(&tmp[..n]),
-                        }
-                    }
-                    let mut first = head.lines().next().unwrap_or("").split(' ');
-                    let method = first.next().unwrap_or("").to_owned();
-                    let path = first.next().unwrap_or("").to_owned();
-                    let resp = answer(&path);
-                    s.lock().unwrap().push((method, path, body));
-                    let _ = sock.write_all(resp.as_bytes()).await;
-                    let _ = sock.shutdown().await;
-                });
-            }
-        });
-        (origin, seen)
+    fn token() -> Response {
+        Response::ok().json(&serde_json::json!({
+            "access_token": "attacker-token", "token_type": "Bearer", "expires_in": 300
+        }))
     }
 
-    fn redirect(status: u16, location: &str) -> String {
-        format!(
-            "HTTP/1.1 {status} Redirect\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        )
+    /// A second origin that records whatever reaches it and would hand out a token.
+    fn collector() -> MockServer {
+        let evil = MockServer::start();
+        evil.on("*", "/*", |_| token());
+        evil
     }
-
-    fn json(body: &str) -> String {
-        format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-    }
-
-    const TOKEN: &str =
-        r#"{"access_token":"attacker-token","token_type":"Bearer","expires_in":300}"#;
 
     /// A token endpoint answering `307 Location: <other origin>` must not make the client
     /// re-send the form (client secret, assertion, refresh token, code) there, nor accept the
     /// other origin's token: the 3xx is an error naming the status and the target origin.
     #[tokio::test]
     async fn token_request_never_follows_a_redirect_to_another_origin() {
-        let (evil, evil_seen) = serve("127.0.0.1", |_| json(TOKEN)).await;
+        let evil = collector();
         for status in [307u16, 308, 302, 301, 303] {
-            let target = format!("{evil}/steal?sig=QUERY-SECRET");
-            let (ehr, ehr_seen) = serve("127.0.0.1", move |_| redirect(status, &target)).await;
+            let ehr = MockServer::start();
+            ehr.respond(
+                "*",
+                "/token",
+                Response::redirect(status, &evil.url("/steal?sig=QUERY-SECRET")),
+            );
             let svc = BackendServices::with_token_endpoint(
                 HttpClient::new().unwrap(),
-                format!("{ehr}/token").parse().unwrap(),
+                ehr.url("/token").parse().unwrap(),
                 secret_client(),
                 "system/*.rs".parse().unwrap(),
                 Arc::new(TokenStore::default()),
@@ -320,15 +264,15 @@ mod redirects {
                 ),
                 Err(e) => e,
             };
-            assert_eq!(ehr_seen.lock().unwrap().len(), 1, "one request to the EHR");
+            assert_eq!(ehr.hits("POST", "/token"), 1, "one request to the EHR");
             assert!(
-                evil_seen.lock().unwrap().is_empty(),
+                evil.requests().is_empty(),
                 "HTTP {status}: the redirect target received {:?}",
-                evil_seen.lock().unwrap()
+                evil.requests()
             );
             let msg = err.to_string();
             assert!(msg.contains(&status.to_string()), "{msg}");
-            assert!(msg.contains(&evil), "target origin named: {msg}");
+            assert!(msg.contains(evil.base()), "target origin named: {msg}");
             assert!(
                 !msg.contains("QUERY-SECRET") && !msg.contains("steal"),
                 "{msg}"
@@ -340,28 +284,22 @@ mod redirects {
     /// The same holds for a same-origin redirect: a token request is never re-sent.
     #[tokio::test]
     async fn token_request_does_not_follow_a_same_origin_redirect() {
-        let (ehr, seen) = serve("127.0.0.1", |path| {
-            if path == "/token" {
-                redirect(307, "/token2")
-            } else {
-                json(TOKEN)
-            }
-        })
-        .await;
+        let ehr = MockServer::start();
+        ehr.respond("*", "/token", Response::redirect(307, "/token2"));
+        ehr.on("*", "/token2", |_| token());
         let http = HttpClient::new().unwrap();
         let client = secret_client();
         let req = client
             .refresh_request(
-                &format!("{ehr}/token").parse().unwrap(),
+                &ehr.url("/token").parse().unwrap(),
                 &Secret::new("refresh-secret"),
                 None,
             )
             .unwrap();
         let err = http.token(&client, &req).await.unwrap_err();
         assert!(err.to_string().contains("307"), "{err}");
-        let seen = seen.lock().unwrap();
-        assert_eq!(seen.len(), 1, "{seen:?}");
-        assert_eq!(seen[0].1, "/token");
+        let seen: Vec<String> = ehr.requests().iter().map(|r| r.path().to_owned()).collect();
+        assert_eq!(seen, ["/token"]);
     }
 
     /// Discovery (no credentials) follows a redirect within the FHIR server's origin, and
@@ -369,53 +307,92 @@ mod redirects {
     /// credentials.
     #[tokio::test]
     async fn discovery_follows_same_origin_redirects_only() {
-        let (evil, evil_seen) = serve("127.0.0.1", |_| {
-            json(r#"{"token_endpoint":"http://127.0.0.1:9/collect","capabilities":[]}"#)
-        })
-        .await;
-        let (ehr, _) = {
-            let evil = evil.clone();
-            serve("127.0.0.1", move |path| match path {
-                "/fhir/.well-known/smart-configuration" => {
-                    redirect(302, "/r4/.well-known/smart-configuration")
-                }
-                "/r4/.well-known/smart-configuration" => {
-                    json(r#"{"token_endpoint":"http://127.0.0.1:9/token","capabilities":[]}"#)
-                }
-                "/other/.well-known/smart-configuration" => {
-                    redirect(302, &format!("{evil}/.well-known/smart-configuration"))
-                }
-                _ => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_owned(),
-            })
-            .await
-        };
+        let evil = MockServer::start();
+        evil.respond(
+            "*",
+            "/*",
+            Response::ok().json(&serde_json::json!({
+                "token_endpoint": "http://127.0.0.1:9/collect", "capabilities": []
+            })),
+        );
+        let ehr = MockServer::start();
+        ehr.respond(
+            "GET",
+            "/fhir/.well-known/smart-configuration",
+            Response::redirect(302, "/r4/.well-known/smart-configuration"),
+        );
+        ehr.respond(
+            "GET",
+            "/r4/.well-known/smart-configuration",
+            Response::ok().json(&serde_json::json!({
+                "token_endpoint": "http://127.0.0.1:9/token", "capabilities": []
+            })),
+        );
+        ehr.respond(
+            "GET",
+            "/other/.well-known/smart-configuration",
+            Response::redirect(302, &evil.url("/.well-known/smart-configuration")),
+        );
         let http = HttpClient::new().unwrap();
-        let found = http.discover(&format!("{ehr}/fhir")).await.unwrap();
+        let found = http.discover(&ehr.url("/fhir")).await.unwrap();
         assert_eq!(
             found.config.token_endpoint.as_deref(),
             Some("http://127.0.0.1:9/token")
         );
-        let err = http.discover(&format!("{ehr}/other")).await.unwrap_err();
-        assert!(err.to_string().contains(&evil), "{err}");
-        assert!(evil_seen.lock().unwrap().is_empty());
+        let err = http.discover(&ehr.url("/other")).await.unwrap_err();
+        assert!(err.to_string().contains(evil.base()), "{err}");
+        assert!(evil.requests().is_empty());
     }
 
     /// A caller-supplied reqwest builder cannot turn redirect following back on.
     #[tokio::test]
     async fn a_custom_reqwest_builder_does_not_follow_redirects() {
-        let (evil, evil_seen) = serve("127.0.0.1", |_| json(TOKEN)).await;
-        let target = format!("{evil}/steal");
-        let (ehr, _) = serve("127.0.0.1", move |_| redirect(307, &target)).await;
+        let evil = collector();
+        let ehr = MockServer::start();
+        ehr.respond("*", "/token", Response::redirect(307, &evil.url("/steal")));
         let builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::limited(10));
         let http = HttpClient::from_builder(builder).unwrap();
         let client = secret_client();
         let req = client
             .client_credentials_request(
-                &format!("{ehr}/token").parse().unwrap(),
+                &ehr.url("/token").parse().unwrap(),
                 &"system/*.rs".parse().unwrap(),
             )
             .unwrap();
         assert!(http.token(&client, &req).await.is_err());
-        assert!(evil_seen.lock().unwrap().is_empty());
+        assert!(evil.requests().is_empty());
+    }
+
+    /// Discovery through a loopback server whose metadata names a plain-http token endpoint on
+    /// another host fails with a message naming it; `allow_insecure_http(true)` accepts it.
+    #[tokio::test]
+    async fn http_discovery_naming_a_remote_plain_http_token_endpoint() {
+        let ehr = MockServer::start();
+        ehr.respond(
+            "GET",
+            "/fhir/.well-known/smart-configuration",
+            Response::ok().json(&serde_json::json!({
+                "token_endpoint": "http://auth.example/token", "capabilities": []
+            })),
+        );
+        let err = HttpClient::new()
+            .unwrap()
+            .discover(&ehr.url("/fhir"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ehrkit_smart_auth::Error::InsecureEndpoint { what: "token_endpoint", origin } if origin == "http://auth.example"),
+            "{err:?}"
+        );
+        let found = HttpClient::new()
+            .unwrap()
+            .allow_insecure_http(true)
+            .discover(&ehr.url("/fhir"))
+            .await
+            .unwrap();
+        assert_eq!(
+            found.config.token_endpoint.as_deref(),
+            Some("http://auth.example/token")
+        );
     }
 }

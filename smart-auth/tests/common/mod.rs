@@ -1,6 +1,7 @@
 //! A mock SMART authorization server + FHIR metadata endpoint on 127.0.0.1:0.
 //!
-//! Hand-written HTTP/1.1 (one request per connection) on a tokio `TcpListener`. It implements
+//! The HTTP layer is `ehrkit_testkit::http::MockServer`; this file keeps the OAuth logic. It
+//! implements
 //! discovery, `authorize` with PKCE S256 verification, and the token endpoint
 //! (authorization_code, refresh_token with rotation, client_credentials with the JWT assertion
 //! verified here with RustCrypto directly from the registered public JWK, independently of the
@@ -15,8 +16,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+
+use ehrkit_testkit::http::{MockServer, Request, Response};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DiscoveryMode {
@@ -92,6 +93,8 @@ struct State {
 }
 
 pub struct Mock {
+    /// The loopback server; it stops when the `Mock` is dropped.
+    pub server: MockServer,
     pub base: String,
     pub behaviour: Mutex<Behaviour>,
     pub clients: Mutex<HashMap<String, Registration>>,
@@ -129,12 +132,12 @@ impl Mock {
     }
 }
 
-/// Starts the mock on 127.0.0.1:0 in the current runtime.
+/// Starts the mock on 127.0.0.1:0 (its own thread; it stops when the returned `Mock` drops).
 pub async fn start(behaviour: Behaviour) -> Arc<Mock> {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let server = MockServer::start();
     let mock = Arc::new(Mock {
-        base: format!("http://{addr}"),
+        base: server.base().to_owned(),
+        server,
         behaviour: Mutex::new(behaviour),
         clients: Mutex::new(HashMap::new()),
         state: Mutex::new(State::default()),
@@ -143,105 +146,17 @@ pub async fn start(behaviour: Behaviour) -> Arc<Mock> {
         last_token_form: Mutex::new(Vec::new()),
         last_assertion_error: Mutex::new(None),
     });
-    let m = mock.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut sock, _)) = listener.accept().await else {
-                return;
-            };
-            let m = m.clone();
-            tokio::spawn(async move {
-                let Some(req) = read_request(&mut sock).await else {
-                    return;
-                };
-                let resp = m.handle(req).await;
-                let _ = sock.write_all(&resp).await;
-                let _ = sock.shutdown().await;
-            });
-        }
+    // A weak reference: the server (owned by the mock) must not keep the mock alive.
+    let weak = Arc::downgrade(&mock);
+    mock.server.on("*", "/*", move |req| match weak.upgrade() {
+        Some(m) => m.handle(req),
+        None => Response::new(503),
     });
     mock
 }
 
-pub struct Req {
-    pub method: String,
-    pub path: String,
-    pub query: HashMap<String, String>,
-    pub headers: HashMap<String, String>,
-    pub body: Vec<u8>,
-}
-
-async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<Req> {
-    let mut buf = Vec::new();
-    let mut tmp = [0u8; 4096];
-    let head_end = loop {
-        let n = tokio::time::timeout(Duration::from_secs(10), sock.read(&mut tmp))
-            .await
-            .ok()?
-            .ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&tmp[..n]);
-        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break p;
-        }
-        if buf.len() > 65536 {
-            return None;
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut first = lines.next()?.split(' ');
-    let method = first.next()?.to_owned();
-    let target = first.next()?.to_owned();
-    let headers: HashMap<String, String> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let len: usize = headers
-        .get("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = buf[head_end + 4..].to_vec();
-    while body.len() < len {
-        let n = sock.read(&mut tmp).await.ok()?;
-        if n == 0 {
-            break;
-        }
-        body.extend_from_slice(&tmp[..n]);
-    }
-    let (path, q) = target.split_once('?').unwrap_or((&target, ""));
-    Some(Req {
-        method,
-        path: path.to_owned(),
-        query: url::form_urlencoded::parse(q.as_bytes())
-            .into_owned()
-            .collect(),
-        headers,
-        body,
-    })
-}
-
-fn response(status: u16, extra_headers: &[(&str, String)], body: &[u8]) -> Vec<u8> {
-    let mut out = format!(
-        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    if !body.is_empty() {
-        out.push_str("Content-Type: application/json\r\n");
-    }
-    for (k, v) in extra_headers {
-        out.push_str(&format!("{k}: {v}\r\n"));
-    }
-    out.push_str("\r\n");
-    let mut v = out.into_bytes();
-    v.extend_from_slice(body);
-    v
-}
-
-fn json_resp(status: u16, v: &Value) -> Vec<u8> {
-    response(status, &[], v.to_string().as_bytes())
+fn json_resp(status: u16, v: &Value) -> Response {
+    Response::new(status).json(v)
 }
 
 fn now() -> u64 {
@@ -252,44 +167,38 @@ fn now() -> u64 {
 }
 
 impl Mock {
-    async fn handle(&self, req: Req) -> Vec<u8> {
+    fn handle(&self, req: &Request) -> Response {
         let b = self.behaviour.lock().unwrap().clone();
-        match (req.method.as_str(), req.path.as_str()) {
+        match (req.method.as_str(), req.path()) {
             ("GET", "/fhir/.well-known/smart-configuration") => self.discovery(&b),
             ("GET", "/fhir/metadata") => self.capability(),
-            ("GET", "/auth/authorize") => self.authorize(&b, &req),
+            ("GET", "/auth/authorize") => self.authorize(&b, req),
             ("POST", "/auth/token") => {
                 self.token_requests.fetch_add(1, Ordering::SeqCst);
-                if !b.token_delay.is_zero() {
-                    tokio::time::sleep(b.token_delay).await;
-                }
-                if let Some(status) = b.token_status {
-                    return response(status, &[], b"");
-                }
-                self.token(&b, &req)
+                let resp = match b.token_status {
+                    Some(status) => Response::new(status),
+                    None => self.token(&b, req),
+                };
+                resp.delay(b.token_delay)
             }
             ("GET", "/fhir/Patient") => {
-                let auth = req
-                    .headers
-                    .get("authorization")
-                    .cloned()
-                    .unwrap_or_default();
+                let auth = req.header("authorization").unwrap_or_default();
                 let ok = auth
                     .strip_prefix("Bearer ")
                     .is_some_and(|t| self.is_valid_access_token(t));
                 if ok {
                     json_resp(200, &json!({"resourceType":"Bundle","type":"searchset"}))
                 } else {
-                    response(401, &[], b"")
+                    Response::new(401)
                 }
             }
-            _ => response(404, &[], b""),
+            _ => Response::not_found(),
         }
     }
 
-    fn discovery(&self, b: &Behaviour) -> Vec<u8> {
+    fn discovery(&self, b: &Behaviour) -> Response {
         match b.discovery {
-            DiscoveryMode::CapabilityOnly => response(404, &[], b""),
+            DiscoveryMode::CapabilityOnly => Response::not_found(),
             DiscoveryMode::MissingFields => json_resp(
                 200,
                 &json!({
@@ -320,7 +229,7 @@ impl Mock {
         }
     }
 
-    fn capability(&self) -> Vec<u8> {
+    fn capability(&self) -> Response {
         json_resp(
             200,
             &json!({
@@ -342,8 +251,8 @@ impl Mock {
         )
     }
 
-    fn authorize(&self, b: &Behaviour, req: &Req) -> Vec<u8> {
-        let q = &req.query;
+    fn authorize(&self, b: &Behaviour, req: &Request) -> Response {
+        let q = &req.query_map();
         let get = |k: &str| q.get(k).cloned().unwrap_or_default();
         let redirect = get("redirect_uri");
         let bad = |msg: &str| {
@@ -400,12 +309,12 @@ impl Mock {
                 qp.append_pair("iss", &self.issuer());
             }
         }
-        response(302, &[("Location", loc.to_string())], b"")
+        Response::redirect(302, loc.as_str())
     }
 
-    fn oauth_error(&self, b: &Behaviour, status: u16, code: &str) -> Vec<u8> {
+    fn oauth_error(&self, b: &Behaviour, status: u16, code: &str) -> Response {
         if b.bare_400 {
-            response(400, &[], b"")
+            Response::new(400)
         } else {
             json_resp(status, &json!({"error": code}))
         }
@@ -413,10 +322,10 @@ impl Mock {
 
     fn client_authenticated(
         &self,
-        req: &Req,
+        req: &Request,
         form: &HashMap<String, String>,
     ) -> Result<String, String> {
-        if let Some(auth) = req.headers.get("authorization") {
+        if let Some(auth) = req.header("authorization") {
             let raw = STANDARD
                 .decode(auth.strip_prefix("Basic ").ok_or("scheme")?)
                 .map_err(|_| "b64")?;
@@ -543,7 +452,7 @@ impl Mock {
         scope: &str,
         with_refresh: bool,
         extra: Value,
-    ) -> Vec<u8> {
+    ) -> Response {
         let mut st = self.state.lock().unwrap();
         st.counter += 1;
         let access = format!("at-{}-{}", st.counter, URL_SAFE_NO_PAD.encode(rand_bytes()));
@@ -568,7 +477,7 @@ impl Mock {
         json_resp(200, &body)
     }
 
-    fn token(&self, b: &Behaviour, req: &Req) -> Vec<u8> {
+    fn token(&self, b: &Behaviour, req: &Request) -> Response {
         let form: HashMap<String, String> = url::form_urlencoded::parse(&req.body)
             .into_owned()
             .collect();
@@ -668,6 +577,8 @@ pub async fn follow_authorize(url: &url::Url) -> Result<String, (u16, String)> {
     Ok(r.headers()["location"].to_str().unwrap().to_owned())
 }
 
-pub fn key_path(name: &str) -> String {
-    format!("{}/tests/data/keys/{name}", env!("CARGO_MANIFEST_DIR"))
+pub fn key_path(name: &str) -> std::path::PathBuf {
+    ehrkit_testkit::keys::by_file(name)
+        .unwrap_or_else(|| panic!("no test key {name}"))
+        .path()
 }

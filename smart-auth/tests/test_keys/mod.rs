@@ -1,53 +1,35 @@
-//! Test keys shared by the test binaries: every supported format (PKCS#8/PKCS#1/SEC1 PEM, JWK)
-//! of the RS384 and ES384 keys under tests/data/keys.
+//! The testkit's test keys (`ehrkit_testkit::keys`) made into smart-auth `SigningKey`s, in
+//! every supported format (PKCS#8/PKCS#1/SEC1 PEM, JWK), for the test binaries.
 #![allow(dead_code)]
 
 use ehrkit_smart_auth::client_auth::{Algorithm, SigningKey};
+use ehrkit_testkit::keys::{self, Format};
 
-pub fn key_path(name: &str) -> String {
-    format!("{}/tests/data/keys/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
+/// The bytes of a key file by name (`ec384-pkcs8.pem`, ...).
 pub fn read(name: &str) -> Vec<u8> {
-    std::fs::read(key_path(name)).unwrap()
+    keys::by_file(name)
+        .unwrap_or_else(|| panic!("no test key {name}"))
+        .pem()
+        .to_vec()
 }
 
+/// Every private key form, loaded: (file, key). PKCS#1 and SEC1 get an explicit `kid`, the
+/// others the JWK's `kid` or the RFC 7638 thumbprint.
 pub fn all_keys() -> Vec<(&'static str, SigningKey)> {
-    let s = |n: &str| String::from_utf8(read(n)).unwrap();
-    vec![
-        (
-            "rsa-pkcs8.pem",
-            SigningKey::from_pem(&read("rsa-pkcs8.pem"), Algorithm::RS384, None).unwrap(),
-        ),
-        (
-            "rsa-pkcs1.pem",
-            SigningKey::from_pem(
-                &read("rsa-pkcs1.pem"),
-                Algorithm::RS384,
-                Some("rsa-pkcs1".into()),
-            )
-            .unwrap(),
-        ),
-        (
-            "rsa jwk",
-            SigningKey::from_jwk(&s("rsa-private.jwk.json")).unwrap(),
-        ),
-        (
-            "ec-pkcs8.pem",
-            SigningKey::from_pem(&read("ec384-pkcs8.pem"), Algorithm::ES384, None).unwrap(),
-        ),
-        (
-            "ec-sec1.pem",
-            SigningKey::from_pem(
-                &read("ec384-sec1.pem"),
-                Algorithm::ES384,
-                Some("ec-sec1".into()),
-            )
-            .unwrap(),
-        ),
-        (
-            "ec jwk",
-            SigningKey::from_jwk(&s("ec384-private.jwk.json")).unwrap(),
-        ),
-    ]
+    keys::private_keys()
+        .map(|k| {
+            let alg = match k.alg {
+                "RS384" => Algorithm::RS384,
+                _ => Algorithm::ES384,
+            };
+            let key = match k.format {
+                Format::PrivateJwk => SigningKey::from_jwk(k.text),
+                Format::Pkcs1Pem => SigningKey::from_pem(k.pem(), alg, Some("rsa-pkcs1".into())),
+                Format::Sec1Pem => SigningKey::from_pem(k.pem(), alg, Some("ec-sec1".into())),
+                _ => SigningKey::from_pem(k.pem(), alg, None),
+            }
+            .unwrap_or_else(|e| panic!("{}: {e}", k.file));
+            (k.file, key)
+        })
+        .collect()
 }
