@@ -196,6 +196,20 @@ mod tests {
         assert!(hl7.iter().all(|p| p.starts_with(&dir)));
     }
 
+    /// Runs only where `../shared` is present.
+    #[test]
+    fn unpacks_the_us_core_package_once() {
+        let Some(dir) = unpacked("fhir/us-core-7.0.0.tgz", "the unpack check") else {
+            return;
+        };
+        assert!(dir.ends_with("us-core-7.0.0"));
+        assert!(dir.join("package/package.json").is_file());
+        let examples = files(&dir.join("package/example"), &["json"]);
+        assert_eq!(examples.len(), 214, "US Core 7.0.0 has 214 examples");
+        assert_eq!(unpacked("fhir/us-core-7.0.0.tgz", "again"), Some(dir));
+        assert_eq!(unpacked("fhir/absent.tgz", "an absent package"), None);
+    }
+
     #[test]
     fn files_recurse_filter_and_sort() {
         let dir = crate::cache::target_tmp().join(format!("testkit-files-{}", std::process::id()));
