@@ -9,6 +9,8 @@ use ehrkit_mllp::{encode_to_vec, EndMode, FrameBuffer, FramerConfig, OutsideData
 fn run(cfg: &FramerConfig, data: &[u8], step: usize) -> (Vec<Vec<u8>>, bool) {
     let mut fb = FrameBuffer::new(cfg.clone());
     let mut frames = Vec::new();
+    // A frame whose following bytes already fail `check_boundary` must be followed by an error.
+    let mut boundary_failed = false;
     for chunk in data.chunks(step.max(1)) {
         fb.push(chunk);
         loop {
@@ -20,6 +22,7 @@ fn run(cfg: &FramerConfig, data: &[u8], step: usize) -> (Vec<Vec<u8>>, bool) {
                         "a frame holds a framing byte"
                     );
                     frames.push(f.to_vec());
+                    boundary_failed |= fb.framer().check_boundary(fb.leftover()).is_err();
                 }
                 Ok(None) => break,
                 Err(_) => return (frames, false),
@@ -31,6 +34,10 @@ fn run(cfg: &FramerConfig, data: &[u8], step: usize) -> (Vec<Vec<u8>>, bool) {
         Ok(None) => {}
         Err(_) => return (frames, false),
     }
+    assert!(
+        !boundary_failed,
+        "check_boundary failed after a frame, yet the stream ended cleanly"
+    );
     (frames, true)
 }
 

@@ -52,8 +52,15 @@ impl Decoder for MllpCodec {
     type Item = Bytes;
     type Error = Error;
 
+    /// The next frame. A frame is returned only when the bytes already received after it are
+    /// consistent with its end ([`Framer::check_boundary`]); otherwise this is the error the
+    /// next call would give, and the frame (possibly a message cut at a `0x1C` of its text) is
+    /// not returned.
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, Error> {
         let d = self.framer.decode(src)?;
+        if d.frame.is_some() {
+            self.framer.check_boundary(&src[d.consumed..])?;
+        }
         Ok(take(src, d))
     }
 
@@ -108,6 +115,21 @@ mod tests {
         }
         writer.await.unwrap();
         assert_eq!(n, 50);
+    }
+
+    #[test]
+    fn a_frame_followed_by_message_text_is_not_returned() {
+        let mut codec = MllpCodec::default();
+        let mut src = BytesMut::from(&b"\x0bMSH|A\rOBX|1|TX|||first\r\x1cSECOND\r\x1c\r"[..]);
+        assert!(matches!(
+            codec.decode(&mut src),
+            Err(Error::DataOutsideFrame { .. })
+        ));
+        // Pipelined frames and noise between them are fine.
+        let mut codec = MllpCodec::default();
+        let mut src = BytesMut::from(&b"\x0bA\r\x1c\r\n\x0bB\r\x1c\r"[..]);
+        assert_eq!(codec.decode(&mut src).unwrap().unwrap(), Bytes::from("A\r"));
+        assert_eq!(codec.decode(&mut src).unwrap().unwrap(), Bytes::from("B\r"));
     }
 
     #[tokio::test]

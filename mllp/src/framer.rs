@@ -3,26 +3,6 @@
 //!
 //! [`Framer`] is a state machine over a buffer the caller owns; [`FrameBuffer`] wraps it with
 //! its own buffer for callers who just want to push bytes and pull frames.
-//!
-//! # Where a frame ends
-//!
-//! A frame ends at `0x1C 0x0D` in both modes. In [`EndMode::Lenient`] (the default) a `0x1C`
-//! *not* followed by `0x0D` also ends the frame, but only where that is consistent with a frame
-//! boundary:
-//!
-//! - the payload before it is empty or ends with a segment terminator (`0x0D` or `0x0A`), so
-//!   the `0x1C` follows a complete segment: the frame ends there, even when no further byte has
-//!   arrived yet (a sender that omits the `0x0D` waits for its ACK); or
-//! - the byte after it is a start byte `0x0B` (the next frame follows at once); or
-//! - the stream ends right after it ([`Framer::finish`]).
-//!
-//! Any other `0x1C` inside a frame (typically one inside the text of a field, followed by more
-//! text) is [`Error::AmbiguousEnd`]: the frame is never returned cut at that byte. With
-//! [`OutsideData::Resync`] the broken frame is dropped (counted in
-//! [`FramerStats::discarded_bytes`]) and framing resumes at the next start byte.
-//!
-//! The decision never depends on how the stream was split into reads: the framer waits for the
-//! byte after such a `0x1C` when it needs it.
 
 use std::ops::Range;
 
@@ -38,12 +18,32 @@ pub const CR: u8 = 0x0D;
 pub const DEFAULT_MAX_FRAME_SIZE: usize = 16 * 1024 * 1024;
 
 /// What to do with `0x1C` that is not followed by `0x0D`.
+///
+/// # Where a frame ends
+///
+/// A frame ends at `0x1C 0x0D` in both modes. In [`EndMode::Lenient`] (the default) a `0x1C`
+/// *not* followed by `0x0D` also ends the frame, but only where that is consistent with a frame
+/// boundary:
+///
+/// - the payload before it is empty or ends with a segment terminator (`0x0D` or `0x0A`), so
+///   the `0x1C` follows a complete segment: the frame ends there, even when no further byte has
+///   arrived yet (a sender that omits the `0x0D` waits for its ACK); or
+/// - the byte after it is a start byte `0x0B` (the next frame follows at once); or
+/// - the stream ends right after it ([`Framer::finish`]).
+///
+/// Any other `0x1C` inside a frame (typically one inside the text of a field, followed by more
+/// text) is [`Error::AmbiguousEnd`]: the frame is never returned cut at that byte. With
+/// [`OutsideData::Resync`] the broken frame is dropped (counted in
+/// [`FramerStats::discarded_bytes`]) and framing resumes at the next start byte.
+///
+/// The decision never depends on how the stream was split into reads: the framer waits for the
+/// byte after such a `0x1C` when it needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum EndMode {
     /// Accept `0x1C` alone as the end of a frame where that is consistent with a frame boundary
-    /// (after a segment terminator, before a start byte, or at the end of the stream; see the
-    /// [module documentation](self)); any other lone `0x1C` is [`Error::AmbiguousEnd`]. Many
+    /// (after a segment terminator, before a start byte, or at the end of the stream; see
+    /// [`EndMode`]); any other lone `0x1C` is [`Error::AmbiguousEnd`]. Many
     /// senders in the field omit the `0x0D`.
     #[default]
     Lenient,

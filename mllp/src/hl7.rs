@@ -25,9 +25,7 @@ fn reply(b: AckBuilder<'_, '_>, accepted: bool, control_id: String) -> Reply {
 
 /// MSH-10 for the log and stats; empty when absent, blank or the HL7 null `""`.
 fn control_id(msg: &Message<'_>) -> String {
-    msg.control_id()
-        .map(|c| c.into_owned())
-        .unwrap_or_default()
+    msg.control_id().map(|c| c.into_owned()).unwrap_or_default()
 }
 
 /// Parses an inbound message. A transport must not reject a message for its character set
