@@ -22,7 +22,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::delimiters::Delimiters;
 use crate::escape;
-use crate::message::{Message, ParseOptions};
+use crate::message::Message;
+use crate::options::ParseOptions;
 
 /// The acknowledgment code (MSA-1, HL7 table 0008).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -16,7 +16,9 @@
 
 use crate::delimiters::Delimiters;
 use crate::error::{Error, Location};
-use crate::message::{index_unit, skip_preamble, Index, Message, ParseOptions, Stop};
+use crate::index::{Index, Stop};
+use crate::message::{index_unit, skip_preamble, Message};
+use crate::options::ParseOptions;
 
 /// What one unit of a batch file is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

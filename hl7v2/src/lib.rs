@@ -19,25 +19,35 @@
 //! # Ok::<(), ehrkit_hl7v2::Error>(())
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+// Namespaces users navigate stay public; everything else is re-exported flat below.
 pub mod ack;
 pub mod batch;
-pub mod charset;
 pub mod datatypes;
-pub mod delimiters;
-pub mod error;
 pub mod escape;
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod groups;
-pub mod message;
-pub mod path;
-pub mod query;
-pub mod writer;
+
+mod charset;
+mod delimiters;
+mod error;
+mod index;
+mod message;
+mod options;
+mod path;
+mod segment;
+mod writer;
 
 pub use charset::Charset;
 pub use delimiters::Delimiters;
 pub use error::{Error, Location};
-pub use message::{is_null, Field, Message, Messages, ParseOptions, Parser, Segment, Value};
+pub use message::{is_null, Message, Messages, Parser, Value};
+pub use options::ParseOptions;
 pub use path::Path;
+pub use segment::{Field, Segment};
 pub use writer::{MessageBuilder, OwnedMessage};
+
+/// The crate README's examples, run as doctests so that they stay true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -6,7 +6,7 @@
 //! are created by padding with delimiters.
 //!
 //! ```
-//! use ehrkit_hl7v2::{Message, writer::{MessageBuilder, OwnedMessage}};
+//! use ehrkit_hl7v2::{Message, MessageBuilder, OwnedMessage};
 //! let input = b"MSH|^~\\&|A|B|C|D|20240101||ADT^A08|1|P|2.5\nPID|1||123^^^H\n";
 //! let mut owned = OwnedMessage::from_message(&Message::parse(input).unwrap());
 //! assert_eq!(owned.to_bytes(), input);
@@ -29,7 +29,8 @@ use std::borrow::Cow;
 use crate::delimiters::Delimiters;
 use crate::error::Error;
 use crate::escape;
-use crate::message::{is_header, valid_segment_id, Message};
+use crate::index::{is_header, valid_segment_id};
+use crate::message::Message;
 use crate::path::Path;
 
 #[derive(Clone, Debug, PartialEq, Eq)]

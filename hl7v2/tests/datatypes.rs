@@ -19,8 +19,8 @@ fn data(name: &str) -> Vec<u8> {
 /// Typed value at `path` of `msg`.
 fn typed<'a, T: FromRaw<'a>>(msg: &Message<'a>, path: &str) -> T {
     read(msg, path)
-        .unwrap_or_else(|| panic!("{path} absent"))
         .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .unwrap_or_else(|| panic!("{path} absent"))
 }
 
 fn dec(t: Option<Text<'_>>) -> Option<String> {

@@ -4,7 +4,10 @@
 
 use std::path::PathBuf;
 
-use ehrkit_hl7v2::fuzzing::check_roundtrip;
+#[path = "../../fuzz/props/hl7v2.rs"]
+mod props;
+
+use props::check_roundtrip;
 
 fn files_in(dir: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)

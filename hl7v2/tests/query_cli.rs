@@ -1,20 +1,129 @@
-//! The `hl7v2_query` output contract ([`ehrkit_hl7v2::query`]) and library behaviour on messy,
-//! real-world-shaped input: line ends, BOM, batches, odd delimiters, escapes, character sets.
+//! The `hl7v2_query` example (`examples/hl7v2_query.rs`) tested as a program: built once with cargo,
+//! then run on files written here, its stdout, stderr and exit code compared with its output
+//! contract; and library behaviour on messy, real-world-shaped input (line ends, BOM, batches, odd
+//! delimiters, escapes, character sets).
 
-use ehrkit_hl7v2::fuzzing::check_roundtrip;
-use ehrkit_hl7v2::{query, Error, Message, Path, Value};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
-/// Lines printed for `paths` (joined, each ending in `\n`), or the error.
-fn q(input: &[u8], paths: &[&str], all: bool) -> Result<String, Error> {
-    let paths: Vec<Path> = paths.iter().map(|p| p.parse().unwrap()).collect();
-    let mut out = String::new();
-    query::run(input, &paths, all, &mut out).map(|()| out)
+#[path = "../../fuzz/props/hl7v2.rs"]
+mod props;
+
+use ehrkit_hl7v2::{Error, Message, Path, Value};
+use props::check_roundtrip;
+
+/// The example's executable, built on first use (`cargo build -p ehrkit --example hl7v2_query` with
+/// only the `hl7v2` feature, in the workspace's target directory).
+fn example() -> &'static PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let out = Command::new(cargo)
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "ehrkit",
+                "--example",
+                "hl7v2_query",
+                "--no-default-features",
+                "--features",
+                "hl7v2",
+                "--message-format=json",
+            ])
+            .output()
+            .expect("cargo runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "building the example failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = stdout
+            .lines()
+            .find(|l| l.contains("\"name\":\"hl7v2_query\"") && l.contains("\"executable\":\""))
+            .expect("cargo reports the example's executable");
+        let start = line.find("\"executable\":\"").unwrap() + "\"executable\":\"".len();
+        let end = start + line[start..].find('"').unwrap();
+        PathBuf::from(&line[start..end])
+    })
+}
+
+/// Runs the example with `args`; `Ok(stdout)` on success, `Err(stderr)` on exit code 2.
+fn run(args: &[&std::ffi::OsStr]) -> Result<String, String> {
+    let out = Command::new(example())
+        .args(args)
+        .output()
+        .expect("example runs");
+    let stdout = String::from_utf8(out.stdout).expect("UTF-8 output");
+    let stderr = String::from_utf8(out.stderr).expect("UTF-8 errors");
+    match out.status.code() {
+        Some(0) => Ok(stdout),
+        Some(2) => Err(stderr),
+        other => panic!("unexpected exit {other:?}: {stderr}"),
+    }
+}
+
+/// A file holding `input`, removed when dropped.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(input: &[u8]) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "hl7v2_query_test_{}_{}.hl7",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&p, input).unwrap();
+        TempFile(p)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// What the program prints for `paths` over `input` (each line ending in `\n`), or its one-line error.
+fn q(input: &[u8], paths: &[&str], all: bool) -> Result<String, String> {
+    let f = TempFile::new(input);
+    let mut args: Vec<&std::ffi::OsStr> = Vec::new();
+    if all {
+        args.push("--all".as_ref());
+    }
+    args.push(f.0.as_os_str());
+    args.extend(paths.iter().map(|p| std::ffi::OsStr::new(*p)));
+    run(&args)
 }
 
 fn lines(input: &[u8], paths: &[&str]) -> Vec<String> {
     let out = q(input, paths, false).unwrap();
     assert!(out.ends_with('\n'));
     out[..out.len() - 1].split('\n').map(String::from).collect()
+}
+
+#[test]
+fn help_usage_and_bad_paths() {
+    let help = run(&["--help".as_ref()]).unwrap();
+    assert!(help.contains("--all") && help.contains("PATHS"), "{help}");
+    // A file named like an option is not opened: clap answers, exit code 2.
+    assert!(run(&[]).unwrap_err().contains("Usage"));
+    let f = TempFile::new(ADT);
+    let e = run(&[f.0.as_os_str(), "PID-0".as_ref()]).unwrap_err();
+    assert!(
+        e.starts_with("hl7v2_query: ") && e.trim_end().lines().count() == 1,
+        "{e}"
+    );
+    let e = run(&["/nonexistent/file.hl7".as_ref(), "PID-3".as_ref()]).unwrap_err();
+    assert!(e.contains("cannot read"), "{e}");
+    // `--all` may come after the file, as before.
+    let out = run(&[f.0.as_os_str(), "--all".as_ref(), "MSH-10".as_ref()]).unwrap();
+    assert_eq!(out, "MSG1\n");
 }
 
 const ADT: &[u8] = b"MSH|^~\\&|EPIC|HOSP|LAB|HOSP|20240102||ADT^A01^ADT_A01|MSG1|P|2.5.1\r\
@@ -246,7 +355,9 @@ fn unparseable_input_is_a_one_line_error_without_content() {
         b"MSX|^~\\&|A\r",
     ] {
         for all in [false, true] {
-            let e = q(bad, &["MSH-10"], all).unwrap_err().to_string();
+            let e = q(bad, &["MSH-10"], all).unwrap_err();
+            assert!(e.starts_with("hl7v2_query: "), "{e}");
+            let e = e.trim_end();
             assert!(
                 !e.contains('\n') && !e.contains("SECRET") && !e.contains("hello"),
                 "{e}"
@@ -366,12 +477,10 @@ fn mllp_framing_and_whitespace_lines_are_skipped_leniently() {
 
 #[test]
 fn format_value_is_one_line_per_path() {
-    let m = Message::parse(ADT).unwrap();
-    let f = |p: &str| query::format_value(&m, &p.parse().unwrap());
-    assert_eq!(f("PID-3(2).4.2"), "2.16");
-    assert_eq!(f("PID-11"), "\"\"");
-    assert_eq!(f("PID-30"), "");
-    assert_eq!(f("OBX(4)-5.2"), "comp|2");
+    assert_eq!(
+        lines(ADT, &["PID-3(2).4.2", "PID-11", "PID-30", "OBX(4)-5.2"]),
+        ["2.16", "\"\"", "", "comp|2"]
+    );
 }
 
 #[test]
@@ -410,7 +519,7 @@ fn fallback_charset_without_lossy() {
     assert_eq!(m.charset(), Charset::LATIN1);
     assert_eq!(m.get("PID-5").as_deref(), Some("M\u{fc}ller"));
     assert_eq!(
-        ehrkit_hl7v2::writer::OwnedMessage::from_message(&m).to_bytes(),
+        ehrkit_hl7v2::OwnedMessage::from_message(&m).to_bytes(),
         undeclared
     );
     let declared =

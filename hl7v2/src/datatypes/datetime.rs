@@ -662,6 +662,7 @@ mod chrono_impl {
     /// A DTM as chrono values, with the precision it was written with (chrono has no notion of a
     /// partial date: the parts not written are the earliest, i.e. month/day 1 and time 00:00).
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    #[cfg_attr(docsrs, doc(cfg(feature = "chrono")))]
     pub struct PreciseDateTime {
         /// Local date and time as written.
         pub naive: NaiveDateTime,
@@ -716,6 +717,7 @@ mod chrono_impl {
         /// assert_eq!(c.with_offset().unwrap().to_rfc3339(), "2024-03-15T12:30:00-05:00");
         /// assert_eq!(Dtm::from_chrono(&c), t);
         /// ```
+        #[cfg_attr(docsrs, doc(cfg(feature = "chrono")))]
         pub fn to_chrono(&self) -> PreciseDateTime {
             PreciseDateTime {
                 naive: naive(&self.0),
@@ -726,6 +728,7 @@ mod chrono_impl {
 
         /// Build a DTM from chrono values, cut to `value.precision` (years outside 0–9999 are
         /// clamped).
+        #[cfg_attr(docsrs, doc(cfg(feature = "chrono")))]
         pub fn from_chrono(value: &PreciseDateTime) -> Dtm {
             let n = value.naive;
             let f = Fields {
@@ -751,6 +754,7 @@ mod chrono_impl {
 
     impl Dt {
         /// The date as chrono's `NaiveDate` (month and day 1 when not written) and its precision.
+        #[cfg_attr(docsrs, doc(cfg(feature = "chrono")))]
         pub fn to_chrono(&self) -> (NaiveDate, Precision) {
             (naive(&self.0).date(), self.0.precision)
         }
@@ -758,6 +762,7 @@ mod chrono_impl {
 
     impl Tm {
         /// The time as chrono's `NaiveTime` (parts not written are 0), its offset and precision.
+        #[cfg_attr(docsrs, doc(cfg(feature = "chrono")))]
         pub fn to_chrono(&self) -> (NaiveTime, Option<FixedOffset>, Precision) {
             (
                 naive(&self.0).time(),
@@ -769,6 +774,7 @@ mod chrono_impl {
 }
 
 #[cfg(feature = "chrono")]
+#[cfg_attr(docsrs, doc(cfg(feature = "chrono")))]
 pub use chrono_impl::PreciseDateTime;
 
 #[cfg(test)]

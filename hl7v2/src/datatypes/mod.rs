@@ -58,6 +58,7 @@ pub use number::{Nm, Si};
 pub use text::{Ft, Id, Is, St, Text, Tx};
 
 #[cfg(feature = "chrono")]
+#[cfg_attr(docsrs, doc(cfg(feature = "chrono")))]
 pub use datetime::PreciseDateTime;
 
 /// Coded with no exceptions (v2.5.1 CE): same layout as [`Cwe`] (components 1–6, and 7–9 from v2.5).
@@ -110,27 +111,31 @@ pub trait View<'a>: Copy + sealed::Sealed {
     fn view(raw: &'a [u8], delims: &Delimiters, charset: Charset) -> Self;
 }
 
-/// The typed value at `path` of `msg` (`PID-3(2)` as [`Cx`], `MSH-7` as [`Dtm`], ...): `None`
-/// when the element is absent, otherwise what [`FromRaw::from_raw`] makes of it.
+/// The typed value at `path` of `msg` (`PID-3(2)` as [`Cx`], `MSH-7` as [`Dtm`], ...): `Ok(None)`
+/// when the element is absent, otherwise what [`FromRaw::from_raw_in`] makes of it (the same as
+/// [`Message::typed`](crate::Message::typed)).
+///
+/// Like every fallible lookup in this crate it returns `Result<Option<T>, E>`: the error is what
+/// went wrong, and `None` is a normal outcome (the element is not there), so `?` handles the error
+/// and leaves the absence to look at.
 ///
 /// ```
 /// use ehrkit_hl7v2::Message;
 /// use ehrkit_hl7v2::datatypes::{read, Cx, Dtm, Precision};
 ///
 /// let msg = Message::parse(b"MSH|^~\\&|A|B|C|D|202401020304-0500||ADT^A01|1|P|2.5.1\rPID|1||7^^^EPIC^MRN\r")?;
-/// let sent: Dtm = read(&msg, "MSH-7").unwrap().unwrap();
+/// let sent: Dtm = read(&msg, "MSH-7")?.unwrap();
 /// assert_eq!(sent.precision(), Precision::Minute);
-/// let mrn: Cx<'_> = read(&msg, "PID-3").unwrap().unwrap();
+/// let mrn: Cx<'_> = read(&msg, "PID-3")?.unwrap();
 /// assert_eq!(mrn.id_number().unwrap().raw(), b"7");
-/// assert!(read::<Dtm>(&msg, "PID-7").is_none());
-/// # Ok::<(), ehrkit_hl7v2::Error>(())
+/// assert!(read::<Dtm>(&msg, "PID-7")?.is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn read<'a, T: FromRaw<'a>>(
     msg: &crate::Message<'a>,
     path: &str,
-) -> Option<Result<T, DatatypeError>> {
-    msg.raw(path)
-        .map(|raw| T::from_raw_in(raw, msg.delimiters(), msg.charset()))
+) -> Result<Option<T>, DatatypeError> {
+    msg.typed(path)
 }
 
 /// The repetitions of one raw field (as [`Segment::field`](crate::Segment::field) gives it), each

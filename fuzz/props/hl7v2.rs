@@ -1,12 +1,11 @@
-//! The property the `hl7v2_parse` fuzz target checks, shared with `tests/fuzz_seeds.rs` so that the
-//! seeds run in the normal test suite. Not part of the stable API.
+//! The property behind the `hl7v2_parse` fuzz target, shared by path with
+//! `hl7v2/tests/fuzz_seeds.rs` so the seeds run the exact same check without cargo-fuzz. Uses
+//! `ehrkit-hl7v2` through its public API only. Panics when the property is violated; must never
+//! panic otherwise.
 
-use crate::batch::BatchFile;
-use crate::escape::{self, DecodeOptions};
-use crate::message::{Message, ParseOptions, Value};
-use crate::path::Path;
-use crate::writer::OwnedMessage;
-use crate::Charset;
+use ehrkit_hl7v2::batch::BatchFile;
+use ehrkit_hl7v2::escape::{self, DecodeOptions};
+use ehrkit_hl7v2::{Charset, Delimiters, Message, OwnedMessage, ParseOptions, Path, Value};
 
 const MAX_COMPONENTS: u32 = 40;
 const MAX_READS: usize = 20_000;
@@ -32,7 +31,7 @@ pub fn check_roundtrip(data: &[u8]) -> usize {
     }
     let _ = Message::parse_with(data, ParseOptions::default().lossy(true)).map(|m| m.get("MSH-10"));
     // Escape decoding of arbitrary bytes never panics.
-    let d = crate::Delimiters::default();
+    let d = Delimiters::default();
     let _ = escape::decode_with(
         data,
         &d,
