@@ -263,17 +263,6 @@ fn edit_small(a: &[u8], b: &[u8], max: usize, transpose: bool) -> Option<usize> 
     (d <= max).then_some(d)
 }
 
-/// Day number (days since 0000-03-01, proleptic Gregorian) of a full date, for day differences.
-pub fn day_number(year: i32, month: u32, day: u32) -> i32 {
-    let (y, m) = if month <= 2 {
-        (year - 1, month + 9)
-    } else {
-        (year, month - 3)
-    };
-    let era_days = 365 * y + y.div_euclid(4) - y.div_euclid(100) + y.div_euclid(400);
-    era_days + ((153 * m + 2) / 5) as i32 + day as i32 - 1
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,12 +354,5 @@ mod tests {
         }
         assert_eq!(count_lower_bound(b"1234", b"5678"), 4);
         assert_eq!(count_lower_bound(b"1234", b"2143"), 0);
-    }
-
-    #[test]
-    fn day_numbers() {
-        assert_eq!(day_number(2000, 3, 1) - day_number(2000, 2, 28), 2);
-        assert_eq!(day_number(1999, 3, 1) - day_number(1999, 2, 28), 1);
-        assert_eq!(day_number(2001, 1, 1) - day_number(2000, 1, 1), 366);
     }
 }

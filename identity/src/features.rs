@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::compare::{char_mask, day_number};
+use super::compare::char_mask;
 use super::normalize;
 use super::record::{NameType, PatientRecord};
 
@@ -374,10 +374,10 @@ impl FeatureStore {
             Field::BirthDate => {
                 if let Ok(n) = v.parse::<u32>() {
                     cell.num = n;
-                    if let Some(d) = normalize::PartialDate::from_packed(n) {
-                        if let (Some(m), Some(dd)) = (d.month, d.day) {
-                            cell.days = day_number(i32::from(d.year), u32::from(m), u32::from(dd));
-                        }
+                    if let Some(days) = normalize::PartialDate::from_packed(n)
+                        .and_then(|d| d.days_from_common_era())
+                    {
+                        cell.days = days;
                     }
                 }
             }

@@ -122,7 +122,7 @@ pub fn record_from_patient(p: &Patient) -> PatientRecord {
 }
 
 /// Parses FHIR JSON bytes of a Patient and builds a record.
-pub fn record_from_patient_json(json: &[u8]) -> Result<PatientRecord, ehrkit_fhir_model::Error> {
+pub fn record_from_patient_json(json: &[u8]) -> Result<PatientRecord, crate::Error> {
     let p: Patient = ehrkit_fhir_model::from_slice(json)?;
     Ok(record_from_patient(&p))
 }

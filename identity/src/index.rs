@@ -11,6 +11,7 @@ use super::features::FeatureStore;
 use super::model::{FsModel, Score};
 use super::record::PatientRecord;
 use super::rules::Verdict;
+use crate::Error;
 
 /// An enterprise (person-level) identifier assigned by the index. Never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -20,33 +21,6 @@ impl std::fmt::Display for EnterpriseId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "E{:010}", self.0)
     }
-}
-
-/// Errors of index operations (no PHI in messages: only keys and ids).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum IndexError {
-    /// No record with that key.
-    #[error("no record with key {0:?}")]
-    UnknownKey(String),
-    /// No such (active) enterprise id.
-    #[error("unknown or retired enterprise id {0}")]
-    UnknownEnterpriseId(EnterpriseId),
-    /// Merge of an id into itself.
-    #[error("cannot merge {0} into itself")]
-    SelfMerge(EnterpriseId),
-    /// No such merge event, or already undone.
-    #[error("merge {0} does not exist or was already undone")]
-    UnknownMerge(u64),
-    /// A record has an empty key.
-    #[error("record key must not be empty")]
-    EmptyKey,
-    /// The lock was poisoned by a panic in another thread.
-    #[error("index lock poisoned")]
-    Poisoned,
-    /// Persisted data is inconsistent.
-    #[error("invalid snapshot: {0}")]
-    InvalidSnapshot(String),
 }
 
 /// A ranked candidate for a query.
@@ -250,12 +224,12 @@ impl PatientIndex {
         }
     }
 
-    fn read(&self) -> Result<std::sync::RwLockReadGuard<'_, Inner>, IndexError> {
-        self.inner.read().map_err(|_| IndexError::Poisoned)
+    fn read(&self) -> Result<std::sync::RwLockReadGuard<'_, Inner>, Error> {
+        self.inner.read().map_err(|_| Error::Poisoned)
     }
 
-    fn write(&self) -> Result<std::sync::RwLockWriteGuard<'_, Inner>, IndexError> {
-        self.inner.write().map_err(|_| IndexError::Poisoned)
+    fn write(&self) -> Result<std::sync::RwLockWriteGuard<'_, Inner>, Error> {
+        self.inner.write().map_err(|_| Error::Poisoned)
     }
 
     /// Number of records.
@@ -273,9 +247,9 @@ impl PatientIndex {
     /// A new record joins the enterprise id of its best MATCH candidate, unless a deterministic
     /// rule says NO MATCH against any record of that id; otherwise it gets a new id. POSSIBLE
     /// candidates under other ids are returned for review.
-    pub fn upsert(&self, rec: PatientRecord) -> Result<Assignment, IndexError> {
+    pub fn upsert(&self, rec: PatientRecord) -> Result<Assignment, Error> {
         if rec.key.is_empty() {
-            return Err(IndexError::EmptyKey);
+            return Err(Error::EmptyKey);
         }
         let mut g = self.write()?;
         let inner = &mut *g;
@@ -334,11 +308,7 @@ impl PatientIndex {
     }
 
     /// Ranked candidates for a record (best first), at most `limit`, without changing the index.
-    pub fn query(
-        &self,
-        rec: &PatientRecord,
-        limit: usize,
-    ) -> Result<Vec<MatchCandidate>, IndexError> {
+    pub fn query(&self, rec: &PatientRecord, limit: usize) -> Result<Vec<MatchCandidate>, Error> {
         let g = self.read()?;
         let q = g.query_store(rec);
         let c = g.candidates(&q, None);
@@ -350,34 +320,34 @@ impl PatientIndex {
         &self,
         rec: &PatientRecord,
         key: &str,
-    ) -> Result<super::model::Explanation, IndexError> {
+    ) -> Result<super::model::Explanation, Error> {
         let g = self.read()?;
         let slot = *g
             .by_key
             .get(key)
-            .ok_or_else(|| IndexError::UnknownKey(key.to_string()))?;
+            .ok_or_else(|| Error::UnknownKey(key.to_string()))?;
         let q = g.query_store(rec);
         Ok(g.model
             .explain(&q, 0, &g.features, g.rows[slot as usize] as usize))
     }
 
     /// Current enterprise id of a record (following merges).
-    pub fn enterprise_id(&self, key: &str) -> Result<EnterpriseId, IndexError> {
+    pub fn enterprise_id(&self, key: &str) -> Result<EnterpriseId, Error> {
         let g = self.read()?;
         let slot = *g
             .by_key
             .get(key)
-            .ok_or_else(|| IndexError::UnknownKey(key.to_string()))?;
+            .ok_or_else(|| Error::UnknownKey(key.to_string()))?;
         Ok(g.eids[slot as usize])
     }
 
     /// Resolves a possibly retired enterprise id to the surviving one.
-    pub fn resolve(&self, eid: EnterpriseId) -> Result<EnterpriseId, IndexError> {
+    pub fn resolve(&self, eid: EnterpriseId) -> Result<EnterpriseId, Error> {
         Ok(self.read()?.resolve(eid))
     }
 
     /// Keys of the records under an enterprise id (a retired id resolves to its survivor).
-    pub fn members(&self, eid: EnterpriseId) -> Result<Vec<String>, IndexError> {
+    pub fn members(&self, eid: EnterpriseId) -> Result<Vec<String>, Error> {
         let g = self.read()?;
         let e = g.resolve(eid);
         Ok(g.eids
@@ -389,26 +359,26 @@ impl PatientIndex {
     }
 
     /// A copy of the record with this key.
-    pub fn record(&self, key: &str) -> Result<PatientRecord, IndexError> {
+    pub fn record(&self, key: &str) -> Result<PatientRecord, Error> {
         let g = self.read()?;
         let slot = *g
             .by_key
             .get(key)
-            .ok_or_else(|| IndexError::UnknownKey(key.to_string()))?;
+            .ok_or_else(|| Error::UnknownKey(key.to_string()))?;
         Ok(g.records[slot as usize].clone())
     }
 
     /// Merges `retired` into `survivor` (HL7 v2 A40 "merge patient"): every record of `retired`
     /// moves to `survivor`, and `retired` resolves to `survivor` from now on. Returns the merge id
     /// for [`PatientIndex::unmerge`].
-    pub fn merge(&self, survivor: EnterpriseId, retired: EnterpriseId) -> Result<u64, IndexError> {
+    pub fn merge(&self, survivor: EnterpriseId, retired: EnterpriseId) -> Result<u64, Error> {
         let mut g = self.write()?;
         if survivor == retired {
-            return Err(IndexError::SelfMerge(survivor));
+            return Err(Error::SelfMerge(survivor));
         }
         for e in [survivor, retired] {
             if g.retired.contains_key(&e) || !g.eids.contains(&e) {
-                return Err(IndexError::UnknownEnterpriseId(e));
+                return Err(Error::UnknownEnterpriseId(e));
             }
         }
         let mut moved = Vec::new();
@@ -433,7 +403,7 @@ impl PatientIndex {
 
     /// Undoes a merge: the records it moved that are still under the survivor go back to the
     /// retired id, which becomes active again.
-    pub fn unmerge(&self, merge_id: u64) -> Result<(), IndexError> {
+    pub fn unmerge(&self, merge_id: u64) -> Result<(), Error> {
         let mut g = self.write()?;
         let Some(ev) = g
             .merges
@@ -441,7 +411,7 @@ impl PatientIndex {
             .find(|m| m.id == merge_id && !m.undone)
             .cloned()
         else {
-            return Err(IndexError::UnknownMerge(merge_id));
+            return Err(Error::UnknownMerge(merge_id));
         };
         let current = g.resolve(ev.survivor);
         for key in &ev.moved {
@@ -460,27 +430,27 @@ impl PatientIndex {
     }
 
     /// Moves one record to another enterprise id (link correction).
-    pub fn move_record(&self, key: &str, to: EnterpriseId) -> Result<(), IndexError> {
+    pub fn move_record(&self, key: &str, to: EnterpriseId) -> Result<(), Error> {
         let mut g = self.write()?;
         let slot = *g
             .by_key
             .get(key)
-            .ok_or_else(|| IndexError::UnknownKey(key.to_string()))?;
+            .ok_or_else(|| Error::UnknownKey(key.to_string()))?;
         let to = g.resolve(to);
         if !g.eids.contains(&to) {
-            return Err(IndexError::UnknownEnterpriseId(to));
+            return Err(Error::UnknownEnterpriseId(to));
         }
         g.eids[slot as usize] = to;
         Ok(())
     }
 
     /// Gives a record a new enterprise id of its own (split); returns it.
-    pub fn split_record(&self, key: &str) -> Result<EnterpriseId, IndexError> {
+    pub fn split_record(&self, key: &str) -> Result<EnterpriseId, Error> {
         let mut g = self.write()?;
         let slot = *g
             .by_key
             .get(key)
-            .ok_or_else(|| IndexError::UnknownKey(key.to_string()))?;
+            .ok_or_else(|| Error::UnknownKey(key.to_string()))?;
         let e = EnterpriseId(g.next_eid);
         g.next_eid += 1;
         g.eids[slot as usize] = e;
@@ -489,7 +459,7 @@ impl PatientIndex {
 
     /// Retrains the model on the indexed records (dedupe blocking + EM) and rebuilds features.
     /// Enterprise ids are not changed.
-    pub fn retrain(&self) -> Result<(), IndexError> {
+    pub fn retrain(&self) -> Result<(), Error> {
         let mut g = self.write()?;
         let inner = &mut *g;
         let mut store =
@@ -502,12 +472,12 @@ impl PatientIndex {
     }
 
     /// The current model.
-    pub fn model(&self) -> Result<FsModel, IndexError> {
+    pub fn model(&self) -> Result<FsModel, Error> {
         Ok(self.read()?.model.clone())
     }
 
     /// A serializable snapshot (persist it with any serde format).
-    pub fn snapshot(&self) -> Result<IndexSnapshot, IndexError> {
+    pub fn snapshot(&self) -> Result<IndexSnapshot, Error> {
         let g = self.read()?;
         Ok(IndexSnapshot {
             model: g.model.clone(),
@@ -524,20 +494,19 @@ impl PatientIndex {
     }
 
     /// Rebuilds an index from a snapshot (features and blocks are recomputed).
-    pub fn from_snapshot(s: IndexSnapshot) -> Result<Self, IndexError> {
+    pub fn from_snapshot(s: IndexSnapshot) -> Result<Self, Error> {
+        s.model.config.validate()?;
         let mut inner = Inner::new(s.model);
         for (rec, eid) in s.records {
             if rec.key.is_empty() {
-                return Err(IndexError::EmptyKey);
+                return Err(Error::EmptyKey);
             }
             if eid.0 >= s.next_eid {
-                return Err(IndexError::InvalidSnapshot(
-                    "enterprise id beyond next_eid".into(),
-                ));
+                return Err(Error::SnapshotEnterpriseId(eid));
             }
             let slot = inner.records.len() as u32;
             if inner.by_key.insert(rec.key.clone(), slot).is_some() {
-                return Err(IndexError::InvalidSnapshot("duplicate record key".into()));
+                return Err(Error::SnapshotDuplicateKey(rec.key));
             }
             inner.records.push(rec);
             inner.eids.push(eid);
@@ -553,20 +522,13 @@ impl PatientIndex {
     }
 
     /// Serializes the index to JSON.
-    pub fn to_json(&self) -> Result<String, IndexError> {
-        serde_json::to_string(&self.snapshot()?)
-            .map_err(|e| IndexError::InvalidSnapshot(e.to_string()))
+    pub fn to_json(&self) -> Result<String, Error> {
+        serde_json::to_string(&self.snapshot()?).map_err(|e| Error::snapshot_json(&e))
     }
 
     /// Loads an index from [`PatientIndex::to_json`] output.
-    pub fn from_json(s: &str) -> Result<Self, IndexError> {
-        let snap: IndexSnapshot = serde_json::from_str(s).map_err(|e| {
-            IndexError::InvalidSnapshot(format!(
-                "JSON error at line {} column {}",
-                e.line(),
-                e.column()
-            ))
-        })?;
+    pub fn from_json(s: &str) -> Result<Self, Error> {
+        let snap: IndexSnapshot = serde_json::from_str(s).map_err(|e| Error::snapshot_json(&e))?;
         Self::from_snapshot(snap)
     }
 }

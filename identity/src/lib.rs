@@ -31,59 +31,65 @@
 //! assert_eq!(second.enterprise_id, first.enterprise_id);
 //! ```
 //!
-//! * [`record`]: the normalized demographic record ([`PatientRecord`]) and its builder;
-//!   [`pid`] builds one from an HL7 v2 PID segment.
+//! The crate root holds the whole matching API (records, configuration, model, blocking,
+//! batch linking, the index, [`Error`]). Namespaces group what is used by name:
+//!
 //! * [`normalize`]: case/diacritics/punctuation folding, name particles, nicknames, Double
-//!   Metaphone keys, phone/postcode forms, dates with day/month transposition detection.
-//! * [`rules`]: deterministic rules as data (identifier match / conflict, field conditions).
-//! * [`model`]: Fellegi-Sunter comparison levels, unsupervised EM training of m/u,
-//!   term-frequency adjustment, thresholds, per-field explanations.
-//! * [`blocking`]: unioned blocking rules with candidate-pair reports.
-//! * [`batch`]: link two sources or dedupe one.
-//! * [`index`]: the incremental, thread-safe index with stable enterprise IDs, merge/unmerge
-//!   and serde persistence.
-//! * [`csv`]: FEBRL/Splink-style CSV input.
-//! * `fhir` (feature `fhir`): builds a record from a FHIR R4 `Patient`.
+//!   Metaphone keys, phone/postcode/e-mail forms, dates with day/month transposition detection.
+//! * [`compare`]: the string comparators (Jaro-Winkler, bounded Levenshtein / OSA).
+//! * [`csv`]: FEBRL/Splink-style CSV input; [`pid`]: a record from an HL7 v2 PID segment;
+//!   `fhir` (feature `fhir`): a record from a FHIR R4 `Patient`.
+//! * [`eval`]: precision / recall / F1 of predicted pairs against labels.
+//!
+//! What each piece does:
+//!
+//! * **Records** ([`PatientRecord`] and its builder): names with type, birth date with
+//!   precision, sex, addresses, phones, e-mails, SSN or its last four, identifiers.
+//! * **Deterministic rules** as data ([`DeterministicRule`], [`Condition`]): identifier match /
+//!   conflict within an authority, twin and generation guards.
+//! * **Fellegi-Sunter** ([`FsModel`], [`MatchConfig`], [`Comparison`], [`Level`]): comparison
+//!   levels, unsupervised EM training of m/u, term-frequency adjustment, thresholds, per-field
+//!   [`Explanation`]s.
+//! * **Blocking** ([`BlockingRule`], [`block`]): unioned rules with a [`BlockingReport`].
+//! * **Batch** ([`Linker`]): link two sources or dedupe one.
+//! * **Index** ([`PatientIndex`]): incremental and thread-safe, stable [`EnterpriseId`]s,
+//!   merge/unmerge, serde persistence.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod batch;
-pub mod blocking;
+mod batch;
+mod blocking;
+mod error;
+mod features;
+mod index;
+mod model;
+mod record;
+mod rules;
+
 pub mod compare;
 pub mod csv;
 pub mod eval;
-pub mod features;
 #[cfg(feature = "fhir")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fhir")))]
 pub mod fhir;
-pub mod index;
-pub mod model;
 pub mod normalize;
 pub mod pid;
-pub mod record;
-pub mod rules;
 
-#[doc(hidden)]
-pub mod fuzzing;
-
-pub use batch::{BatchOptions, BatchResult, Linker, ScoredPair};
-pub use blocking::{BlockKey, BlockingReport, BlockingRule, KeyTransform};
+pub use batch::{BatchOptions, BatchResult, Linker, ScoredPair, Timings};
+pub use blocking::{
+    block, BlockKey, BlockingReport, BlockingRule, CandidatePairs, KeyTransform, RuleCount,
+};
+pub use error::{Error, MAX_BLOCKING_RULES, MAX_COMPARISONS, MAX_EDITS, MAX_LEVELS};
 pub use features::{FeatureStore, Field};
-pub use index::{EnterpriseId, IndexError, MatchCandidate, PatientIndex};
-pub use model::{Comparison, Explanation, FsModel, Level, MatchConfig, Score, Thresholds};
-pub use record::{Address, Identifier, NameType, PatientRecord, PersonName, Sex, Ssn};
+pub use index::{
+    Assignment, EnterpriseId, IndexSnapshot, MatchCandidate, MergeEvent, PatientIndex,
+};
+pub use model::{
+    weight_to_probability, Comparison, Explanation, FieldContribution, FsModel, Level, MatchConfig,
+    Score, Thresholds, TrainingOptions, TrainingReport,
+};
+pub use normalize::{DatePrecision, DayMonthOrder, PartialDate};
+pub use record::{
+    Address, Identifier, NameType, PatientRecord, PatientRecordBuilder, PersonName, Sex, Ssn,
+};
 pub use rules::{Condition, DeterministicRule, Verdict};
-
-/// Any error of this crate (each module also exposes its own error type).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// Reading CSV input.
-    #[error(transparent)]
-    Csv(#[from] csv::CsvError),
-    /// An index operation.
-    #[error(transparent)]
-    Index(#[from] IndexError),
-    /// Building a record from an HL7 v2 PID segment.
-    #[error(transparent)]
-    Pid(#[from] pid::PidError),
-}

@@ -199,121 +199,22 @@ pub fn double_metaphone(name: &str) -> (String, String) {
 // ------------------------------------------------------------------------------------------------
 // Nicknames
 
-/// Groups of given names that denote the same person: each line is one group (formal names first,
-/// then diminutives). Membership is symmetric: two names are nickname-equivalent when they share a
-/// group. Authored for this crate from common English usage.
-const NICKNAME_GROUPS: &str = "\
-abigail abby abbie gail
-abraham abe bram
-alexander alex alec alexandre sandy xander lex
-alexandra alex alexa sandra sandy lexi
-albert al bert bertie
-alfred al alf alfie fred freddie
-alan al allan allen
-andrew andy drew
-angela angie
-anne ann anna annie nancy nan hannah
-anthony tony ant
-arthur art artie
-barbara barb barbie babs
-benjamin ben benny benji
-bernard bernie
-beatrice bea trixie
-bradley brad
-brian bryan
-catherine katherine kathryn katharine cathy kathy kate katie cat kitty kat
-caroline carol carrie lina
-charles charlie chuck chas chaz carl
-charlotte charlie lottie
-christina christine chris tina chrissy kristina kristine
-christopher chris kit topher
-clifford cliff
-cynthia cindy
-daniel dan danny
-david dave davey
-deborah debra debbie deb
-dennis denny
-donald don donnie
-dorothy dot dottie dolly
-douglas doug
-edward ed eddie ted teddy ned
-edwin ed eddie
-eleanor elinor ellie nell nora
-elizabeth elisabeth liz lizzie beth betty betsy eliza libby liza bess bessie lisa
-emily em emmy
-eugene gene
-frances fran fanny frankie
-francis frank fran frankie
-frederick fred freddy freddie fritz
-gabriel gabe
-gerald gerry jerry
-geraldine gerry jerry dina
-gregory greg
-harold harry hal
-henry harry hank hal
-herbert herb bert
-isabella isabel isabelle izzy bella
-jacob jake
-james jim jimmy jamie jimmie
-janet jan
-jennifer jenny jen jenni
-jessica jess jessie
-john jack johnny jon
-jonathan jon jonny nathan
-joseph joe joey
-joshua josh
-judith judy
-katrina kat trina
-kenneth ken kenny
-kimberly kim kimberley
-lawrence laurence larry laurie
-leonard len lenny leo
-louis lou louie
-lucas luke
-margaret maggie meg peggy marge margie madge greta daisy
-martin marty
-matthew matt matty
-melissa mel missy
-michael mike mick mickey mikey
-michelle shelly
-mitchell mitch
-nathaniel nathan nate nat
-nicholas nick nicky nico
-nicole nikki nicky
-oliver ollie
-pamela pam
-patricia pat patty trish tricia
-patrick pat paddy
-peter pete
-philip phillip phil pip
-rebecca becky becca
-richard rick ricky dick rich richie
-robert bob rob bobby robbie bert
-ronald ron ronnie
-rosemary rose rosie
-russell russ
-samantha sam sammy
-samuel sam sammy
-sarah sara sally sadie
-stephanie steph stephie
-stephen steven steve stevie
-susan sue susie suzanne suzy
-theodore theo ted teddy
-thomas tom tommy thom
-timothy tim timmy
-valerie val
-victoria vicky tori
-vincent vince vinny
-walter walt wally
-william will bill billy willie liam
-zachary zach zack
-";
+/// The nickname groups, one per line (see the file's header for its format).
+const NICKNAME_GROUPS: &str = include_str!("../data/nicknames.txt");
+
+/// The groups of [`NICKNAME_GROUPS`]: blank and `#` comment lines skipped.
+fn nickname_lines() -> impl Iterator<Item = &'static str> {
+    NICKNAME_GROUPS
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+}
 
 fn nickname_map() -> &'static HashMap<&'static str, Vec<u16>> {
     static MAP: OnceLock<HashMap<&'static str, Vec<u16>>> = OnceLock::new();
     MAP.get_or_init(|| {
         let mut map: HashMap<&'static str, Vec<u16>> = HashMap::new();
-        for (gid, line) in NICKNAME_GROUPS.lines().enumerate() {
+        for (gid, line) in nickname_lines().enumerate() {
             for name in line.split_whitespace() {
                 let gid = u16::try_from(gid).unwrap_or(u16::MAX);
                 let e = map.entry(name).or_default();
@@ -343,7 +244,7 @@ pub fn are_nicknames(a: &str, b: &str) -> bool {
 
 /// Number of nickname groups in the built-in table.
 pub fn nickname_group_count() -> usize {
-    NICKNAME_GROUPS.lines().count()
+    nickname_lines().count()
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -375,9 +276,7 @@ pub struct PartialDate {
 impl PartialDate {
     /// A full date; `None` when the month or day is out of range for that month.
     pub fn ymd(year: u16, month: u8, day: u8) -> Option<Self> {
-        if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
-            return None;
-        }
+        chrono::NaiveDate::from_ymd_opt(i32::from(year), u32::from(month), u32::from(day))?;
         Some(Self {
             year,
             month: Some(month),
@@ -392,6 +291,15 @@ impl PartialDate {
             (Some(_), None) => DatePrecision::Month,
             _ => DatePrecision::Year,
         }
+    }
+
+    /// Days since 0001-01-01 (proleptic Gregorian, day 1) of a full date; `None` unless the
+    /// day is known. Differences give the days between two dates.
+    pub fn days_from_common_era(&self) -> Option<i32> {
+        use chrono::Datelike;
+        let (month, day) = (self.month?, self.day?);
+        chrono::NaiveDate::from_ymd_opt(i32::from(self.year), u32::from(month), u32::from(day))
+            .map(|d| d.num_days_from_ce())
     }
 
     /// Packs the date as the integer `YYYYMMDD` (unknown parts are 0).
@@ -424,20 +332,6 @@ impl std::fmt::Display for PartialDate {
             }
         }
         Ok(())
-    }
-}
-
-fn is_leap(y: u16) -> bool {
-    (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400)
-}
-
-fn days_in_month(y: u16, m: u8) -> u8 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap(y) => 29,
-        2 => 28,
-        _ => 0,
     }
 }
 
@@ -666,6 +560,42 @@ mod tests {
         let p = parse_date("198001011230", DayMonthOrder::DayFirst).unwrap();
         assert_eq!(p.date.packed(), 19800101);
         assert_eq!(PartialDate::from_packed(p.date.packed()), Some(p.date));
+    }
+
+    #[test]
+    fn calendar_validity_and_day_differences() {
+        assert!(PartialDate::ymd(2024, 2, 29).is_some(), "leap year");
+        assert!(PartialDate::ymd(2023, 2, 29).is_none());
+        assert!(PartialDate::ymd(1900, 2, 29).is_none(), "century, not leap");
+        assert!(PartialDate::ymd(2000, 2, 29).is_some(), "400-year leap");
+        assert!(PartialDate::ymd(1980, 4, 31).is_none());
+        assert!(PartialDate::ymd(1980, 13, 1).is_none());
+        assert!(PartialDate::ymd(1980, 1, 0).is_none());
+        let days = |y, m, d| {
+            PartialDate::ymd(y, m, d)
+                .unwrap()
+                .days_from_common_era()
+                .unwrap()
+        };
+        assert_eq!(days(2000, 3, 1) - days(2000, 2, 28), 2);
+        assert_eq!(days(1999, 3, 1) - days(1999, 2, 28), 1);
+        assert_eq!(days(2001, 1, 1) - days(2000, 1, 1), 366);
+        assert_eq!(days(1, 1, 1), 1);
+        let year_only = PartialDate::from_packed(19800000).unwrap();
+        assert_eq!(year_only.days_from_common_era(), None);
+    }
+
+    #[test]
+    fn nickname_file_holds_normalized_names() {
+        // Every entry must survive given-name normalization unchanged, or it could never match.
+        for line in nickname_lines() {
+            for name in line.split_whitespace() {
+                assert_eq!(given_name(name), name, "entry {name:?}");
+                assert!(!nickname_groups(name).is_empty());
+            }
+        }
+        assert_eq!(nickname_group_count(), nickname_lines().count());
+        assert!(are_nicknames("al", "albert") && are_nicknames("al", "alan"));
     }
 
     #[test]

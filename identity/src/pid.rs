@@ -14,21 +14,7 @@ use ehrkit_hl7v2::Message;
 
 use super::normalize::{parse_date, DayMonthOrder};
 use super::record::{Address, Identifier, NameType, PatientRecord, PersonName, Sex, Ssn};
-
-/// Errors building a record from PID.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum PidError {
-    /// The bytes are not an HL7 v2 message.
-    #[error("HL7 v2 parse error: {0}")]
-    Parse(#[from] ehrkit_hl7v2::Error),
-    /// The message has no PID segment.
-    #[error("message has no PID segment")]
-    NoPid,
-    /// PID-3 holds no identifier value, so the record has no key.
-    #[error("PID-3 has no identifier")]
-    NoIdentifier,
-}
+use crate::Error;
 
 fn get(msg: &Message<'_>, path: &str) -> String {
     msg.get(path)
@@ -38,9 +24,9 @@ fn get(msg: &Message<'_>, path: &str) -> String {
 }
 
 /// Builds a record from the first PID segment of a parsed message.
-pub fn record_from_pid(msg: &Message<'_>) -> Result<PatientRecord, PidError> {
+pub fn record_from_pid(msg: &Message<'_>) -> Result<PatientRecord, Error> {
     if msg.segment("PID", 1).is_none() {
-        return Err(PidError::NoPid);
+        return Err(Error::NoPid);
     }
     let mut rec = PatientRecord::default();
     for r in 1..=msg.repetitions("PID-3") {
@@ -56,7 +42,7 @@ pub fn record_from_pid(msg: &Message<'_>) -> Result<PatientRecord, PidError> {
         rec.identifiers
             .push(Identifier::new(authority, id_type, value));
     }
-    let first = rec.identifiers.first().ok_or(PidError::NoIdentifier)?;
+    let first = rec.identifiers.first().ok_or(Error::NoIdentifier)?;
     rec.key = format!("{}|{}", first.authority, first.value);
     for r in 1..=msg.repetitions("PID-5") {
         let p = |c: &str| get(msg, &format!("PID-5({r}).{c}"));
@@ -122,7 +108,7 @@ pub fn record_from_pid(msg: &Message<'_>) -> Result<PatientRecord, PidError> {
 }
 
 /// Parses HL7 v2 bytes and builds a record from the first PID segment.
-pub fn record_from_hl7(bytes: &[u8]) -> Result<PatientRecord, PidError> {
+pub fn record_from_hl7(bytes: &[u8]) -> Result<PatientRecord, Error> {
     let msg = Message::parse(bytes)?;
     record_from_pid(&msg)
 }

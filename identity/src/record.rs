@@ -64,8 +64,8 @@ impl PersonName {
         }
     }
 
-    /// Same name with another type.
-    pub fn with_type(mut self, t: NameType) -> Self {
+    /// Sets the kind of name.
+    pub fn name_type(mut self, t: NameType) -> Self {
         self.name_type = t;
         self
     }

@@ -38,7 +38,7 @@ fn febrl4_link() {
     let la: Vec<&str> = a.iter().map(|r| febrl_entity(&r.key)).collect();
     let lb: Vec<&str> = b.iter().map(|r| febrl_entity(&r.key)).collect();
     // Blocking recall.
-    let cands = ehrkit_identity::blocking::block(
+    let cands = ehrkit_identity::block(
         &res.model.config.blocking,
         &res.left_features,
         res.right_features.as_ref(),
@@ -195,12 +195,7 @@ fn fake_1000_dedupe_and_labels() {
         "fake_1000: candidates={} pairwise precision={:.4} recall={:.4} f1={:.4}; labels tp={tp} fp={fp} fn={fneg} tn={tn} precision={lp:.4} recall={lr:.4} f1={lf1:.4}",
         res.blocking.candidate_pairs, m.precision(), m.recall(), m.f1()
     );
-    let cands = ehrkit_identity::blocking::block(
-        &res.model.config.blocking,
-        &res.left_features,
-        None,
-    )
-    .0;
+    let cands = ehrkit_identity::block(&res.model.config.blocking, &res.left_features, None).0;
     let kept = cands
         .pairs
         .iter()

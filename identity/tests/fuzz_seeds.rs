@@ -1,6 +1,9 @@
 //! Runs every seed of the `mpi_input` fuzz target through the same property check
-//! (`ehrkit_identity::fuzzing::check_mpi_input`), so the seeds are exercised by `cargo test`
+//! (`fuzz/props/identity.rs`, included by path), so the seeds are exercised by `cargo test`
 //! without cargo-fuzz.
+
+#[path = "../../fuzz/props/identity.rs"]
+mod props;
 
 use std::path::PathBuf;
 
@@ -27,7 +30,7 @@ fn mpi_input_seeds() {
     );
     for path in seeds {
         eprintln!("seed {}", path.display());
-        ehrkit_identity::fuzzing::check_mpi_input(&std::fs::read(&path).unwrap());
+        props::check_mpi_input(&std::fs::read(&path).unwrap());
     }
 }
 
@@ -40,6 +43,6 @@ fn mpi_input_survives_truncations_of_seeds() {
     ))
     .expect("seed pid_epic.hl7");
     for end in 0..msg.len() {
-        ehrkit_identity::fuzzing::check_mpi_input(&msg[..end]);
+        props::check_mpi_input(&msg[..end]);
     }
 }

@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
-use ehrkit_identity::index::IndexError;
+use ehrkit_identity::Error;
 use ehrkit_identity::{
-    Address, FsModel, MatchConfig, PatientIndex, PatientRecord, Verdict,
+    Address, Comparison, Field, FsModel, IndexSnapshot, MatchConfig, PatientIndex, PatientRecord,
+    Verdict,
 };
 
 fn rec(
@@ -94,7 +95,7 @@ fn enterprise_ids_are_assigned_and_stable() {
     assert_eq!(members, vec!["CERNER|9".to_string(), "EPIC|1".to_string()]);
     assert!(matches!(
         idx.upsert(PatientRecord::builder("").build()),
-        Err(IndexError::EmptyKey)
+        Err(Error::EmptyKey)
     ));
 }
 
@@ -178,15 +179,15 @@ fn merge_and_unmerge() {
     assert_eq!(idx.enterprise_id("B|1").unwrap(), a);
     assert_eq!(idx.resolve(b).unwrap(), a);
     assert_eq!(idx.members(b).unwrap().len(), 2);
-    assert!(matches!(idx.merge(a, a), Err(IndexError::SelfMerge(_))));
+    assert!(matches!(idx.merge(a, a), Err(Error::SelfMerge(_))));
     assert!(matches!(
         idx.merge(a, b),
-        Err(IndexError::UnknownEnterpriseId(_))
+        Err(Error::UnknownEnterpriseId(_))
     ));
     idx.unmerge(m).unwrap();
     assert_eq!(idx.enterprise_id("B|1").unwrap(), b);
     assert_eq!(idx.resolve(b).unwrap(), b);
-    assert!(matches!(idx.unmerge(m), Err(IndexError::UnknownMerge(_))));
+    assert!(matches!(idx.unmerge(m), Err(Error::UnknownMerge(_))));
     // Split and move.
     let s = idx.split_record("A|1").unwrap();
     assert_ne!(s, a);
@@ -234,7 +235,7 @@ fn persists_and_reloads() {
     assert!(n.enterprise_id.0 > e2.0.max(e0.0));
     assert!(matches!(
         PatientIndex::from_json("{"),
-        Err(IndexError::InvalidSnapshot(_))
+        Err(Error::SnapshotJson { .. })
     ));
 }
 
@@ -308,4 +309,41 @@ fn retrain_on_loaded_records() {
         .query(&rec("x", "Moss", "Anna", "1950-01-01", "", ("X", "1")), 3)
         .unwrap();
     assert!(c.iter().any(|c| c.key == "R|0"));
+}
+
+#[test]
+fn loading_a_model_outside_the_limits_is_an_error() {
+    // An m table without a row per comparison used to panic while the weights were compiled.
+    let model = FsModel::untrained(MatchConfig::default());
+    let mut v = serde_json::to_value(&model).unwrap();
+    v["m"].as_array_mut().unwrap().pop();
+    let e = serde_json::from_value::<FsModel>(v).unwrap_err();
+    assert!(e.to_string().contains("model parameters do not fit"), "{e}");
+
+    // 17 comparisons used to load, then panic in the first score.
+    let mut cfg = MatchConfig::default();
+    for _ in 0..4 {
+        cfg.comparisons.push(Comparison::exact(Field::Sex));
+    }
+    assert!(matches!(
+        cfg.validate(),
+        Err(Error::ComparisonCount { count: 17 })
+    ));
+    let index = PatientIndex::new(FsModel::untrained(cfg.clone()));
+    let json = index.to_json().unwrap();
+    assert!(matches!(
+        PatientIndex::from_json(&json),
+        Err(Error::SnapshotJson { .. })
+    ));
+    let snapshot = IndexSnapshot {
+        model: FsModel::untrained(cfg),
+        records: Vec::new(),
+        next_eid: 0,
+        retired: Default::default(),
+        merges: Vec::new(),
+    };
+    assert!(matches!(
+        PatientIndex::from_snapshot(snapshot),
+        Err(Error::ComparisonCount { count: 17 })
+    ));
 }

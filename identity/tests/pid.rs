@@ -1,7 +1,8 @@
 //! PID → PatientRecord on authored messages and the shared HL7 v2 corpus.
 
 use ehrkit_identity::normalize::DatePrecision;
-use ehrkit_identity::pid::{record_from_hl7, PidError};
+use ehrkit_identity::pid::record_from_hl7;
+use ehrkit_identity::Error;
 use ehrkit_identity::{FsModel, MatchConfig, NameType, PatientIndex, Sex, Ssn, Verdict};
 
 fn data(name: &str) -> Vec<u8> {
@@ -68,16 +69,13 @@ fn two_feeds_resolve_to_one_patient() {
 fn errors_are_reported() {
     assert!(matches!(
         record_from_hl7(&data("pid_without_id.hl7")),
-        Err(PidError::NoIdentifier)
+        Err(Error::NoIdentifier)
     ));
     assert!(matches!(
         record_from_hl7(b"MSH|^~\\&|A|B|C|D|2024||ADT^A01|1|P|2.5\rEVN|A01\r"),
-        Err(PidError::NoPid)
+        Err(Error::NoPid)
     ));
-    assert!(matches!(
-        record_from_hl7(b"not hl7"),
-        Err(PidError::Parse(_))
-    ));
+    assert!(matches!(record_from_hl7(b"not hl7"), Err(Error::Hl7(_))));
 }
 
 #[test]
@@ -108,8 +106,8 @@ fn shared_corpus_pid_segments() {
                 assert!(!r.key.is_empty());
                 assert!(!r.identifiers.is_empty());
             }
-            Err(PidError::NoIdentifier) => with_pid += 1,
-            Err(PidError::NoPid | PidError::Parse(_)) => {}
+            Err(Error::NoIdentifier) => with_pid += 1,
+            Err(Error::NoPid | Error::Hl7(_)) => {}
             Err(e) => panic!("{}: {e}", p.display()),
         }
     }

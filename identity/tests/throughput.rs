@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use ehrkit_identity::blocking::block;
+use ehrkit_identity::block;
 use ehrkit_identity::csv::read_records;
 use ehrkit_identity::{Comparison, Field, FsModel, Linker, MatchConfig};
 

@@ -1,8 +1,9 @@
-//! Property checks shared by the fuzz target `mpi_input` (`fuzz/fuzz_targets/`) and
-//! `tests/fuzz_seeds.rs`, so the seeds run the same check without cargo-fuzz. Each function
-//! panics when a property is violated and must never panic otherwise.
+//! The property behind the `mpi_input` fuzz target, shared by path with
+//! `identity/tests/fuzz_seeds.rs` so the seeds run the exact same check without cargo-fuzz.
+//! Uses `ehrkit-identity` through its public API only. Panics when the property is violated;
+//! must never panic otherwise.
 
-use crate::{pid, FsModel, MatchConfig, PatientRecord};
+use ehrkit_identity::{csv, pid, FsModel, MatchConfig, PatientRecord};
 
 /// Feeds `data` to every input path of the MPI (HL7 v2 PID, FEBRL-style CSV) and checks what
 /// comes out: building never panics, and every record that was built scores as a finite,
@@ -21,7 +22,7 @@ pub fn check_mpi_input(data: &[u8]) {
         built.push(r);
     }
     if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(records) = crate::csv::read_records(text) {
+        if let Ok(records) = csv::read_records(text) {
             built.extend(records.into_iter().take(16));
         }
     }
