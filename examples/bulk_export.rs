@@ -26,7 +26,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use ehrkit::bulk_data::client::{BulkClient, ClientConfig, NoAuth, StaticToken, TokenProvider};
-use ehrkit::bulk_data::export::{ExportLevel, ExportRequest, FileKind, WaitReason};
+use ehrkit::bulk_data::{ExportLevel, ExportRequest, FileKind, WaitReason};
 use ehrkit::bulk_data::smart::BackendServicesTokens;
 use ehrkit::smart_auth::client_auth::{Algorithm, ClientAuth, PrivateKeyJwt, SigningKey};
 use ehrkit::smart_auth::scope::ScopeSet;

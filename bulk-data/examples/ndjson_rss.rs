@@ -10,6 +10,18 @@
 //! `gen PATH SIZE_MB LONGEST_LINE_MB [gz]` writes SIZE_MB of ~1 KB records with
 //! one record of LONGEST_LINE_MB in the middle (gzip-compressed with `gz`).
 //! `read PATH` streams it (gzip detected) and prints counts.
+//!
+//! For the client's download path (a gzip bomb through `bulk_export`):
+//!
+//! ```text
+//! ndjson_rss bomb /tmp/bomb.ndjson.gz 256 4     # 256 MiB of 4 MiB lines, about 260 KB on disk
+//! ndjson_rss serve /tmp/bomb.ndjson.gz          # prints the FHIR base; serves it as a $export
+//! /usr/bin/time -v target/release/examples/bulk_export --fhir-base URL --out /tmp/out
+//! ```
+//!
+//! `serve` is a minimal loopback HTTP/1.1 server: kick-off `202`, a manifest
+//! naming the file as `Binary` output (`requiresAccessToken: false`), and the
+//! file itself with `Content-Encoding: gzip`.
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -53,6 +65,83 @@ fn gen(path: &Path, size_mb: u64, longest_mb: u64, gz: bool) -> std::io::Result<
     Ok(())
 }
 
+/// SIZE_MB of LINE_MB lines of one repeated letter: the worst compression ratio case.
+fn bomb(path: &Path, size_mb: u64, line_mb: u64) -> std::io::Result<()> {
+    let file = BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    let mut out = flate2::write::GzEncoder::new(file, flate2::Compression::best());
+    let data = "A".repeat((line_mb * 1024 * 1024) as usize);
+    let line = format!("{{\"resourceType\":\"Binary\",\"data\":\"{data}\"}}\n");
+    let lines = (size_mb / line_mb).max(1);
+    for _ in 0..lines {
+        out.write_all(line.as_bytes())?;
+    }
+    out.finish()?.flush()?;
+    println!("lines={lines} line_bytes={}", line.len() - 1);
+    Ok(())
+}
+
+/// Serves `path` (gzip) as the only output file of a `$export` on 127.0.0.1.
+fn serve(path: &Path) -> std::io::Result<()> {
+    use std::io::{BufRead, BufReader};
+    let body = std::sync::Arc::new(std::fs::read(path)?);
+    let lines = {
+        let mut n = 0u64;
+        let mut r = open_file(path, ReaderOptions::default()).map_err(std::io::Error::other)?;
+        while let Some(rec) = r.next_record() {
+            rec.map_err(std::io::Error::other)?;
+            n += 1;
+        }
+        n
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let base = format!("http://{}", listener.local_addr()?);
+    println!("{base}/fhir");
+    std::io::stdout().flush()?;
+    for conn in listener.incoming() {
+        let mut s = conn?;
+        let body = body.clone();
+        let base = base.clone();
+        std::thread::spawn(move || -> std::io::Result<()> {
+            let mut r = BufReader::new(s.try_clone()?);
+            let mut first = String::new();
+            r.read_line(&mut first)?;
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h)? == 0 || h == "\r\n" {
+                    break;
+                }
+            }
+            let target = first.split(' ').nth(1).unwrap_or("");
+            let path = target.split('?').next().unwrap_or("");
+            let (head, payload): (String, Vec<u8>) = match path {
+                "/fhir/$export" => (
+                    format!("HTTP/1.1 202 Accepted\r\nContent-Location: {base}/status\r\nContent-Length: 0\r\n"),
+                    Vec::new(),
+                ),
+                "/status" => {
+                    let m = format!(
+                        r#"{{"transactionTime":"2026-01-01T00:00:00Z","request":"{base}/fhir/$export","requiresAccessToken":false,"output":[{{"type":"Binary","url":"{base}/files/bomb.ndjson","count":{lines}}}],"error":[]}}"#
+                    );
+                    (
+                        format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n", m.len()),
+                        m.into_bytes(),
+                    )
+                }
+                "/files/bomb.ndjson" => (
+                    format!("HTTP/1.1 200 OK\r\nContent-Type: application/fhir+ndjson\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n", body.len()),
+                    body.to_vec(),
+                ),
+                _ => ("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n".to_owned(), Vec::new()),
+            };
+            s.write_all(head.as_bytes())?;
+            s.write_all(b"Connection: close\r\n\r\n")?;
+            s.write_all(&payload)?;
+            s.flush()
+        });
+    }
+    Ok(())
+}
+
 fn read(path: &Path) -> ehrkit_bulk_data::Result<()> {
     let mut r = open_file(path, ReaderOptions::default())?;
     let mut n = 0u64;
@@ -82,8 +171,20 @@ fn main() {
         )
         .map_err(ehrkit_bulk_data::Error::from),
         Some("read") if args.len() >= 3 => read(Path::new(&args[2])),
+        Some("bomb") if args.len() >= 5 => bomb(
+            Path::new(&args[2]),
+            args[3].parse().expect("SIZE_MB"),
+            args[4].parse().expect("LINE_MB"),
+        )
+        .map_err(ehrkit_bulk_data::Error::from),
+        Some("serve") if args.len() >= 3 => {
+            serve(Path::new(&args[2])).map_err(ehrkit_bulk_data::Error::from)
+        }
         _ => {
-            eprintln!("usage: ndjson_rss gen PATH SIZE_MB LONGEST_LINE_MB [gz] | read PATH");
+            eprintln!(
+                "usage: ndjson_rss gen PATH SIZE_MB LONGEST_LINE_MB [gz] | read PATH \
+                 | bomb PATH SIZE_MB LINE_MB | serve GZ_PATH"
+            );
             std::process::exit(2);
         }
     };

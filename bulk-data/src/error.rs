@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::outcome::OperationOutcome;
+use ehrkit_fhir_model::OperationOutcome;
 
 /// Where in an NDJSON stream an error happened.
 ///
@@ -68,6 +68,9 @@ pub enum NdjsonErrorKind {
         /// Type found in the record.
         found: String,
     },
+    /// The record is not a valid FHIR R4 resource for `ehrkit-fhir-model`
+    /// (the error names a JSON path and an offset, never a value).
+    Fhir(ehrkit_fhir_model::Error),
     /// Deserialising the record into the requested type failed.
     Deserialize {
         /// serde_json's message (it names a column and the expected shape, never the value).
@@ -95,6 +98,7 @@ impl fmt::Display for NdjsonErrorKind {
                     "record of type {found} in a file announced as {expected}"
                 )
             }
+            Self::Fhir(e) => write!(f, "not a valid FHIR resource: {e}"),
             Self::Deserialize { message } => write!(f, "cannot deserialize record: {message}"),
         }
     }
@@ -122,12 +126,13 @@ pub enum Error {
     #[error("invalid URL: {0}")]
     Url(#[from] url::ParseError),
     /// The server answered with an error status. `outcome` is the parsed
-    /// OperationOutcome body when there was one.
+    /// OperationOutcome body (`ehrkit-fhir-model`'s type) when there was one;
+    /// the message shows only its severities and codes (no diagnostics: PHI).
     #[error("server answered {status} during {stage}{}", outcome_summary(.outcome))]
     Server {
         /// HTTP status code.
         status: u16,
-        /// Which step failed: `kick-off`, `status`, `download`, `cancel`.
+        /// Which step failed: `kick-off`, `status`, `manifest page`, `download`, `cancel`.
         stage: &'static str,
         /// The OperationOutcome, when the body held one.
         outcome: Option<Box<OperationOutcome>>,
@@ -199,7 +204,7 @@ pub enum Error {
 
 fn outcome_summary(o: &Option<Box<OperationOutcome>>) -> String {
     match o {
-        Some(o) => format!(" ({})", o.summary()),
+        Some(o) => format!(" ({})", crate::outcome::summary(o)),
         None => String::new(),
     }
 }

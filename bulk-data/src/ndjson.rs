@@ -101,6 +101,40 @@ impl<'a> RawRecord<'a> {
     pub fn offset(&self) -> u64 {
         self.offset
     }
+    /// The record as a typed FHIR R4 resource of `ehrkit-fhir-model`
+    /// (feature `fhir-model`), read leniently: unknown elements kept, a
+    /// resource type whose fhir-model feature is off kept as
+    /// `Resource::Other`. The raw line stays available through
+    /// [`json`](Self::json). Errors carry the line and the JSON path, never
+    /// the record's content.
+    ///
+    /// ```
+    /// # #[cfg(feature = "fhir-model")] {
+    /// use ehrkit_bulk_data::fhir_model::Resource;
+    /// use ehrkit_bulk_data::NdjsonReader;
+    ///
+    /// let mut r = NdjsonReader::new(&b"{\"resourceType\":\"Patient\",\"id\":\"p1\"}\n"[..]);
+    /// let rec = r.next_record().unwrap().unwrap();
+    /// let Resource::Patient(p) = rec.resource().unwrap() else { panic!("not a Patient") };
+    /// assert_eq!(p.id.as_deref(), Some("p1"));
+    /// assert_eq!(rec.json(), "{\"resourceType\":\"Patient\",\"id\":\"p1\"}");
+    /// # }
+    /// ```
+    #[cfg(feature = "fhir-model")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "fhir-model")))]
+    pub fn resource(&self) -> Result<ehrkit_fhir_model::Resource> {
+        ehrkit_fhir_model::from_slice(self.json.as_bytes()).map_err(|e| {
+            Error::ndjson(
+                Location {
+                    name: None,
+                    line: self.line,
+                    offset: self.offset,
+                },
+                NdjsonErrorKind::Fhir(e),
+            )
+        })
+    }
+
     /// Deserialises the record into any serde type (borrowing from the line
     /// where `T` allows it). Errors carry the line and a column, never the
     /// record's content.

@@ -1,80 +1,70 @@
-//! A small typed view of FHIR `OperationOutcome`, enough for kick-off,
-//! status and `error` files of a bulk export.
+//! FHIR R4 `OperationOutcome` in Bulk Data responses (kick-off and status
+//! errors, `error` files): <https://hl7.org/fhir/R4/operationoutcome.html>.
+//!
+//! The type is `ehrkit-fhir-model`'s [`OperationOutcome`]; this module reads
+//! response bodies into it and summarises it without PHI (severities and
+//! codes only, never `diagnostics` or `details`).
 
-use serde::{Deserialize, Serialize};
+use ehrkit_fhir_model::codes::{IssueSeverity, IssueType};
+use ehrkit_fhir_model::OperationOutcome;
 
-/// One `OperationOutcome.issue`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[non_exhaustive]
-pub struct Issue {
-    /// `fatal | error | warning | information`.
-    #[serde(default)]
-    pub severity: String,
-    /// Issue type code (`processing`, `not-found`, `too-costly`, ...).
-    #[serde(default)]
-    pub code: String,
-    /// `details.text`, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub details: Option<serde_json::Value>,
-    /// Free-text diagnostics. May hold PHI: never logged by this crate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub diagnostics: Option<String>,
-    /// FHIRPath expressions the issue is about.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub expression: Vec<String>,
+use crate::error::Error;
+
+/// Parses a response body as an OperationOutcome; `None` when the body is
+/// not one (empty, HTML error page, another resource).
+pub(crate) fn parse(body: &[u8]) -> Option<OperationOutcome> {
+    ehrkit_fhir_model::from_slice::<OperationOutcome>(body).ok()
 }
 
-/// A FHIR `OperationOutcome` (only the parts bulk export needs; the rest is
-/// kept in `other`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[non_exhaustive]
-pub struct OperationOutcome {
-    /// Always `OperationOutcome`.
-    #[serde(rename = "resourceType")]
-    pub resource_type: String,
-    /// Resource id, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// The issues.
-    #[serde(default)]
-    pub issue: Vec<Issue>,
-    /// Every other member, kept as is.
-    #[serde(flatten)]
-    pub other: serde_json::Map<String, serde_json::Value>,
+/// A PHI-free one-line summary: `severity/code` of the first five issues.
+pub(crate) fn summary(oo: &OperationOutcome) -> String {
+    if oo.issue.is_empty() {
+        return "OperationOutcome without issues".to_owned();
+    }
+    let parts: Vec<String> = oo
+        .issue
+        .iter()
+        .take(5)
+        .map(|i| {
+            let sev = i
+                .severity
+                .as_ref()
+                .and_then(|p| p.value.as_ref())
+                .map_or("?", IssueSeverity::as_code);
+            let code = i
+                .code
+                .as_ref()
+                .and_then(|p| p.value.as_ref())
+                .map_or("?", IssueType::as_code);
+            format!("{sev}/{code}")
+        })
+        .collect();
+    let more = oo.issue.len().saturating_sub(5);
+    if more > 0 {
+        format!("{} and {more} more", parts.join(", "))
+    } else {
+        parts.join(", ")
+    }
 }
 
-impl OperationOutcome {
-    /// Parses a response body as an OperationOutcome; `None` when the body is
-    /// not one (empty, HTML error page, other resource).
-    pub fn from_body(body: &[u8]) -> Option<Self> {
-        let oo: OperationOutcome = serde_json::from_slice(body).ok()?;
-        (oo.resource_type == "OperationOutcome").then_some(oo)
-    }
-
-    /// A PHI-free one-line summary: severities and codes only.
-    pub fn summary(&self) -> String {
-        if self.issue.is_empty() {
-            return "OperationOutcome without issues".to_owned();
-        }
-        let parts: Vec<String> = self
-            .issue
+/// For a `5xx` status body: `Some(true)` when it is an OperationOutcome with
+/// a `transient` issue, `Some(false)` when it is one without, `None` when it
+/// is not an OperationOutcome.
+pub(crate) fn is_transient_outcome(body: &[u8]) -> Option<bool> {
+    let oo = parse(body)?;
+    Some(
+        oo.issue
             .iter()
-            .take(5)
-            .map(|i| format!("{}/{}", i.severity, i.code))
-            .collect();
-        let more = self.issue.len().saturating_sub(5);
-        if more > 0 {
-            format!("{} and {more} more", parts.join(", "))
-        } else {
-            parts.join(", ")
-        }
-    }
+            .any(|i| i.code.as_ref().and_then(|p| p.value.as_ref()) == Some(&IssueType::Transient)),
+    )
+}
 
-    /// True when an issue has severity `fatal` or `error`.
-    pub fn has_errors(&self) -> bool {
-        self.issue
-            .iter()
-            .any(|i| i.severity == "fatal" || i.severity == "error")
+/// The error for a failed exchange, with the body's OperationOutcome if any.
+pub(crate) fn server_error(status: u16, stage: &'static str, body: &[u8]) -> Error {
+    Error::Server {
+        status,
+        stage,
+        outcome: parse(body).map(Box::new),
     }
 }
 
@@ -83,13 +73,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_and_summarises() {
+    fn parses_and_summarises_without_phi() {
         let body = br#"{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"processing","diagnostics":"secret name"}]}"#;
-        let oo = OperationOutcome::from_body(body).unwrap();
-        assert!(oo.has_errors());
-        assert_eq!(oo.summary(), "error/processing");
-        assert!(!oo.summary().contains("secret"));
-        assert!(OperationOutcome::from_body(b"<html>").is_none());
-        assert!(OperationOutcome::from_body(br#"{"resourceType":"Patient"}"#).is_none());
+        let oo = parse(body).unwrap();
+        assert_eq!(summary(&oo), "error/processing");
+        assert!(!summary(&oo).contains("secret"));
+        assert_eq!(is_transient_outcome(body), Some(false));
+        let t = br#"{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"transient"}]}"#;
+        assert_eq!(is_transient_outcome(t), Some(true));
+        assert!(parse(b"<html>").is_none());
+        assert!(parse(br#"{"resourceType":"Patient"}"#).is_none());
+        assert_eq!(is_transient_outcome(b"upstream hiccup"), None);
     }
 }

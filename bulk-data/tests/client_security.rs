@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ehrkit_bulk_data::client::{BulkClient, ClientConfig, NoAuth, StaticToken};
-use ehrkit_bulk_data::export::{ExportLevel, ExportRequest, FileKind, PollConfig};
 use ehrkit_bulk_data::Error;
+use ehrkit_bulk_data::{ExportLevel, ExportRequest, FileKind, PollConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 

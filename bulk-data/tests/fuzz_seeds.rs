@@ -1,10 +1,14 @@
 //! Runs every fuzz seed through the same property checks as the fuzz targets
 //! (`fuzz/fuzz_targets/ndjson_reader.rs`, `bulk_manifest.rs`), so the seeds
-//! are exercised by `cargo test` without cargo-fuzz.
+//! are exercised by `cargo test` without cargo-fuzz. The properties live in
+//! `fuzz/props/bulk_data.rs`, shared by path.
 
 use std::path::PathBuf;
 
-use ehrkit_bulk_data::fuzzing::{check_manifest, check_ndjson};
+#[path = "../../fuzz/props/bulk_data.rs"]
+mod props;
+
+use props::{check_manifest, check_ndjson};
 
 fn seeds(target: &str) -> Option<Vec<(PathBuf, Vec<u8>)>> {
     let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/seeds")).join(target);

@@ -12,10 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ehrkit_bulk_data::client::{BulkClient, ClientConfig, NoAuth, StaticToken, TokenProvider};
-use ehrkit_bulk_data::export::{
-    ExportLevel, ExportRequest, FileKind, PollConfig, Progress, WaitReason,
-};
 use ehrkit_bulk_data::{Error, NdjsonErrorKind};
+use ehrkit_bulk_data::{ExportLevel, ExportRequest, FileKind, PollConfig, Progress, WaitReason};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -178,6 +176,15 @@ fn manifest_json(base: &str, requires: bool, output: &str, extra: &str) -> Strin
         r#"{{"transactionTime":"2026-11-22T00:00:00.123Z","request":"{base}/fhir/$export",
         "requiresAccessToken":{requires},"output":[{output}],"error":[]{extra}}}"#
     )
+}
+
+/// The code of an OperationOutcome's first issue.
+fn code(oo: &ehrkit_bulk_data::OperationOutcome) -> &str {
+    oo.issue[0]
+        .code
+        .as_ref()
+        .and_then(|c| c.value.as_ref())
+        .map_or("", |c| c.as_code())
 }
 
 const PATIENTS: &str = "{\"resourceType\":\"Patient\",\"id\":\"p1\"}\n{\"resourceType\":\"Patient\",\"id\":\"p2\"}\n{\"resourceType\":\"Patient\",\"id\":\"p3\"}\n";
@@ -404,7 +411,7 @@ async fn full_export_flow() {
 
     let outcomes = client.error_outcomes(&manifest).await.unwrap();
     assert_eq!(outcomes.len(), 1);
-    assert_eq!(outcomes[0].issue[0].code, "not-found");
+    assert_eq!(code(&outcomes[0]), "not-found");
 
     // The CDN got exactly one request, without Authorization; every file
     // request on the FHIR origin carried the token.
@@ -557,7 +564,7 @@ async fn post_kickoff_and_cancel() {
             status: 404,
             stage: "status",
             outcome: Some(oo),
-        }) => assert_eq!(oo.issue[0].code, "not-found"),
+        }) => assert_eq!(code(&oo), "not-found"),
         other => panic!("{other:?}"),
     }
 }
@@ -685,7 +692,7 @@ async fn file_checks_and_errors() {
             outcome: Some(oo),
             ..
         }) => {
-            assert_eq!(oo.issue[0].code, "not-supported");
+            assert_eq!(code(&oo), "not-supported");
         }
         other => panic!("{other:?}"),
     }

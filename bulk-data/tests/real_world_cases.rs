@@ -3,9 +3,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ehrkit_bulk_data::export::{
-    parse_retry_after, ExportJob, HttpResponse, PollConfig, PollStep, RetryAfter,
-};
+use ehrkit_bulk_data::{parse_retry_after, ExportJob, PollConfig, PollStep, RetryAfter};
 use ehrkit_bulk_data::{Manifest, NdjsonReader};
 
 fn types(data: &[u8]) -> Vec<String> {
@@ -91,7 +89,7 @@ fn manifest_relative_urls_resolved_against_status_url() {
         "output":[{"type":"Patient","url":"/files/p.ndjson"},{"type":"Observation","url":"files/o.ndjson"}],
         "error":[{"type":"OperationOutcome","url":"https://other.example/e.ndjson"}],
         "link":[{"relation":"next","url":"/fhir/bulkstatus/42?page=2"}]}"#;
-    let resp = HttpResponse::new(200, Vec::new(), body.to_vec());
+    let resp = http::Response::new(body.to_vec());
     let PollStep::Complete(m) = job.on_status_response(&resp, t0()).unwrap() else {
         panic!("not complete")
     };
@@ -141,7 +139,11 @@ fn polling_with_past_date_zero_and_negative_uses_bounds() {
     let mut job = ExportJob::resume(status, PollConfig::default(), t0());
     let past = httpdate::fmt_http_date(t0() - Duration::from_secs(100));
     for v in [past.as_str(), "0", "-3", "1.5"] {
-        let resp = HttpResponse::new(202, vec![("Retry-After".into(), v.into())], Vec::new());
+        let resp = http::Response::builder()
+            .status(202)
+            .header("Retry-After", v)
+            .body(Vec::new())
+            .unwrap();
         match job.on_status_response(&resp, t0()).unwrap() {
             PollStep::Wait(p) => {
                 assert!(
@@ -163,7 +165,11 @@ fn inverted_wait_range_set_through_fields_does_not_panic() {
     config.max_wait = Duration::from_secs(2);
     let status: url::Url = "https://x.example/status/1".parse().unwrap();
     let mut job = ExportJob::resume(status, config, t0());
-    let resp = HttpResponse::new(202, vec![("Retry-After".into(), "5".into())], Vec::new());
+    let resp = http::Response::builder()
+        .status(202)
+        .header("Retry-After", "5")
+        .body(Vec::new())
+        .unwrap();
     assert!(matches!(
         job.on_status_response(&resp, t0()).unwrap(),
         PollStep::Wait(_)

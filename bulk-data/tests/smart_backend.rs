@@ -15,7 +15,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ehrkit_bulk_data::client::{BulkClient, ClientConfig, TokenProvider};
-use ehrkit_bulk_data::export::{ExportLevel, ExportRequest, FileKind, PollConfig};
 use ehrkit_bulk_data::smart::smart_auth::client_auth::{
     Algorithm, ClientAuth, PrivateKeyJwt, SigningKey,
 };
@@ -23,6 +22,7 @@ use ehrkit_bulk_data::smart::smart_auth::store::TokenStore;
 use ehrkit_bulk_data::smart::smart_auth::token::Client;
 use ehrkit_bulk_data::smart::BackendServicesTokens;
 use ehrkit_bulk_data::Error;
+use ehrkit_bulk_data::{ExportLevel, ExportRequest, FileKind, PollConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 

@@ -1,8 +1,12 @@
 #![no_main]
 //! Bulk export manifest parser: never panics; parse → serialise → parse is
-//! the identity. Also exercises the OperationOutcome and Retry-After parsers.
+//! the identity. Also exercises the OperationOutcome and Retry-After parsers
+//! (see `fuzz/props/bulk_data.rs`).
 use libfuzzer_sys::fuzz_target;
 
+#[path = "../props/bulk_data.rs"]
+mod props;
+
 fuzz_target!(|data: &[u8]| {
-    ehrkit_bulk_data::fuzzing::check_manifest(data);
+    props::check_manifest(data);
 });

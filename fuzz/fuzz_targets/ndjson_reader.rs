@@ -1,8 +1,11 @@
 #![no_main]
 //! NDJSON reader: never panics; accepted records agree with serde_json on
-//! `resourceType` and survive write → read (see `ehrkit_bulk_data::fuzzing`).
+//! `resourceType` and survive write → read (see `fuzz/props/bulk_data.rs`).
 use libfuzzer_sys::fuzz_target;
 
+#[path = "../props/bulk_data.rs"]
+mod props;
+
 fuzz_target!(|data: &[u8]| {
-    ehrkit_bulk_data::fuzzing::check_ndjson(data);
+    props::check_ndjson(data);
 });

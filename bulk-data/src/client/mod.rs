@@ -1,6 +1,6 @@
 //! HTTP driver for `$export` over reqwest (feature `reqwest`).
 //!
-//! It runs the sans-IO machine of [`crate::export`]: kick-off, polling with
+//! It runs the crate's sans-IO machine ([`ExportRequest`], [`ExportJob`]): kick-off, polling with
 //! tokio sleeps, manifest paging, cancel, and streamed downloads with
 //! transparent gzip/deflate decoding. Redirects are followed by this module,
 //! never by reqwest (its redirect policy is off), so the bearer token goes
@@ -13,22 +13,24 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use futures_util::{StreamExt, TryStreamExt};
+use http::header::{ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, LOCATION};
+use url::Url;
+
+use crate::error::{Error, Location, NdjsonErrorKind, Result};
+use crate::files::{FileCheck, FileKind};
+use crate::manifest::{Manifest, OutputFile};
+use crate::ndjson::{PushReader, RawRecord, ReaderOptions};
+use crate::origin::{bearer_value, may_send_token, redirect_target, same_origin};
+use crate::outcome::server_error;
+use crate::poll::{
+    on_cancel_response, on_kickoff_response, ExportJob, Kickoff, PollConfig, PollStep, Progress,
+};
+use crate::request::ExportRequest;
+use crate::scan::is_valid_type_name;
+use crate::OperationOutcome;
 
 mod decode;
 use decode::Decoder;
-use reqwest::header::{ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, LOCATION};
-use url::Url;
-
-use crate::error::{Error, Result};
-use crate::export::{
-    may_send_token, on_cancel_response, on_kickoff_response, redirect_target, same_origin,
-    server_error, ExportJob, ExportRequest, FileCheck, FileKind, HttpRequest, HttpResponse,
-    Kickoff, Method, PollConfig, PollStep, Progress,
-};
-use crate::manifest::{Manifest, OutputFile};
-use crate::ndjson::{PushReader, RawRecord, ReaderOptions};
-use crate::outcome::OperationOutcome;
-use crate::scan::is_valid_type_name;
 
 /// Source of bearer tokens. `ehrkit-smart-auth`'s token store plugs in here;
 /// [`StaticToken`] and [`NoAuth`] cover tests and open servers.
@@ -231,14 +233,6 @@ fn sink_error<F: FnMut(RawRecord<'_>) -> Result<()>>(
         .unwrap_or_else(|| Error::Protocol(format!("download body does not decompress: {e}")))
 }
 
-fn method(m: Method) -> reqwest::Method {
-    match m {
-        Method::Get => reqwest::Method::GET,
-        Method::Post => reqwest::Method::POST,
-        Method::Delete => reqwest::Method::DELETE,
-    }
-}
-
 impl<P: TokenProvider> BulkClient<P> {
     /// A client for the FHIR server at `fhir_base`, with default settings.
     pub fn new(fhir_base: Url, tokens: P) -> Result<Self> {
@@ -270,20 +264,24 @@ impl<P: TokenProvider> BulkClient<P> {
     ///
     /// The token goes only to the FHIR base's origin (or anywhere with
     /// [`ClientConfig::token_to_other_origins`]).
-    async fn fetch(&self, stage: &'static str, req: &HttpRequest) -> Result<HttpResponse> {
-        let may_send_token =
-            self.config.token_to_other_origins || same_origin(&self.base, &req.url);
+    async fn fetch(
+        &self,
+        stage: &'static str,
+        req: &http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>> {
+        let url = Url::parse(&req.uri().to_string())?;
+        let may_send_token = self.config.token_to_other_origins || same_origin(&self.base, &url);
         if !may_send_token {
             tracing::debug!(stage, "request to another origin: sent without the token");
         }
         let mut refreshed = false;
         loop {
-            let mut rb = self.http.request(method(req.method), req.url.clone());
-            for (k, v) in &req.headers {
-                rb = rb.header(*k, v);
-            }
-            if let Some(b) = &req.body {
-                rb = rb.body(b.clone());
+            let mut rb = self
+                .http
+                .request(req.method().clone(), url.clone())
+                .headers(req.headers().clone());
+            if !req.body().is_empty() {
+                rb = rb.body(req.body().clone());
             }
             let token = if !may_send_token {
                 None
@@ -294,34 +292,25 @@ impl<P: TokenProvider> BulkClient<P> {
             };
             let authed = token.is_some();
             if let Some(t) = token {
-                rb = rb.bearer_auth(t);
+                rb = rb.header(AUTHORIZATION, bearer_value(&t)?);
             }
-            let resp = rb
-                .send()
-                .await
-                .map_err(|e| Error::http(stage, &req.url, e))?;
-            let status = resp.status().as_u16();
-            if status == 401 && authed && !refreshed {
+            let resp = rb.send().await.map_err(|e| Error::http(stage, &url, e))?;
+            let status = resp.status();
+            if status == http::StatusCode::UNAUTHORIZED && authed && !refreshed {
                 tracing::info!("401 from the FHIR server: refreshing the token once");
                 refreshed = true;
                 continue;
             }
-            let headers = resp
-                .headers()
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_owned(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
-                })
-                .collect();
+            let headers = resp.headers().clone();
             let body = resp
                 .bytes()
                 .await
-                .map_err(|e| Error::http(stage, &req.url, e))?
+                .map_err(|e| Error::http(stage, &url, e))?
                 .to_vec();
-            return Ok(HttpResponse::new(status, headers, body));
+            let mut out = http::Response::new(body);
+            *out.status_mut() = status;
+            *out.headers_mut() = headers;
+            return Ok(out);
         }
     }
 
@@ -332,7 +321,8 @@ impl<P: TokenProvider> BulkClient<P> {
         let mut tries = 0u32;
         loop {
             let resp = self.fetch("kick-off", &http).await?;
-            match on_kickoff_response(&resp, &http.url, &self.config.poll, SystemTime::now())? {
+            let url = Url::parse(&http.uri().to_string())?;
+            match on_kickoff_response(&resp, &url, &self.config.poll, SystemTime::now())? {
                 Kickoff::Accepted(url) => {
                     tracing::info!("export accepted");
                     return Ok(ExportJob::new(
@@ -346,7 +336,7 @@ impl<P: TokenProvider> BulkClient<P> {
                     if tries > self.config.poll.max_transient_errors {
                         return Err(Error::TooManyRetries {
                             attempts: tries,
-                            last_status: Some(resp.status),
+                            last_status: Some(resp.status().as_u16()),
                         });
                     }
                     tokio::time::sleep(wait).await;
@@ -398,17 +388,20 @@ impl<P: TokenProvider> BulkClient<P> {
                 return Err(Error::Protocol("manifest paging does not end".into()));
             }
             let page_url = Url::parse(next)?;
-            let req = HttpRequest {
-                method: Method::Get,
-                url: page_url.clone(),
-                headers: vec![("Accept", "application/json".to_owned())],
-                body: None,
-            };
+            let req = crate::request::finish(
+                http::Request::get("/").header(ACCEPT, "application/json"),
+                &page_url,
+                Vec::new(),
+            )?;
             let resp = self.fetch("manifest page", &req).await?;
-            if resp.status != 200 {
-                return Err(server_error(resp.status, "manifest page", &resp.body));
+            if resp.status() != http::StatusCode::OK {
+                return Err(server_error(
+                    resp.status().as_u16(),
+                    "manifest page",
+                    resp.body(),
+                ));
             }
-            let mut page = Manifest::from_json(&resp.body)?;
+            let mut page = Manifest::from_json(resp.body())?;
             page.resolve_urls(&page_url);
             m.merge_page(page);
         }
@@ -452,7 +445,7 @@ impl<P: TokenProvider> BulkClient<P> {
                     self.tokens.token().await?
                 };
                 if let Some(t) = token {
-                    rb = rb.bearer_auth(t);
+                    rb = rb.header(AUTHORIZATION, bearer_value(&t)?);
                     authed = true;
                 }
             }
@@ -595,9 +588,19 @@ impl<P: TokenProvider> BulkClient<P> {
     /// Downloads the `error` files and parses their OperationOutcomes.
     pub async fn error_outcomes(&self, manifest: &Manifest) -> Result<Vec<OperationOutcome>> {
         let mut all = Vec::new();
-        for e in &manifest.error {
-            self.download(manifest, e, FileKind::Error, |rec| {
-                all.push(rec.deserialize::<OperationOutcome>()?);
+        for entry in &manifest.error {
+            let name = Url::parse(&entry.url).ok().map(|u| u.path().to_owned());
+            self.download(manifest, entry, FileKind::Error, |rec| {
+                let oo = ehrkit_fhir_model::from_slice::<OperationOutcome>(rec.json().as_bytes())
+                    .map_err(|e| Error::Ndjson {
+                    location: Location {
+                        name: name.clone(),
+                        line: rec.line(),
+                        offset: rec.offset(),
+                    },
+                    kind: NdjsonErrorKind::Fhir(e),
+                })?;
+                all.push(oo);
                 Ok(())
             })
             .await?;

@@ -1,17 +1,29 @@
-//! Property checks shared by the fuzz targets (`fuzz/fuzz_targets/`) and
-//! `tests/fuzz_seeds.rs`, so seeds run the exact same check without
-//! cargo-fuzz. Each function panics when a property is violated and must
-//! never panic otherwise.
+//! Fuzz properties of `ehrkit-bulk-data`, shared by the fuzz targets
+//! (`fuzz/fuzz_targets/ndjson_reader.rs`, `bulk_manifest.rs`, through
+//! `#[path = "../props/bulk_data.rs"] mod props;`) and the crate's
+//! `tests/fuzz_seeds.rs` (through `#[path = "../../fuzz/props/bulk_data.rs"]`),
+//! so seeds run the exact same check without cargo-fuzz. Plain Rust over the
+//! crate's public API. Each function panics when a property is violated and
+//! must never panic otherwise.
 
 use std::fmt;
 
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 
-use crate::export::parse_retry_after;
-use crate::manifest::Manifest;
-use crate::ndjson::{NdjsonReader, NdjsonWriter, ReaderOptions};
-use crate::outcome::OperationOutcome;
-use crate::scan::is_valid_type_name;
+use ehrkit_bulk_data::fhir_model::from_slice;
+use ehrkit_bulk_data::{
+    parse_retry_after, Manifest, NdjsonReader, NdjsonWriter, OperationOutcome, ReaderOptions,
+};
+
+/// A plausible FHIR resource type name: an ASCII capital letter followed by
+/// ASCII letters or digits, at most 64 bytes (what the reader promises).
+fn is_valid_type_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && b[0].is_ascii_uppercase()
+        && b[1..].iter().all(|c| c.is_ascii_alphanumeric())
+}
 
 /// The first top-level `resourceType` as serde_json sees it (a reference
 /// implementation for the scanner): `Ok(Some(s))` if the line is a JSON object
@@ -83,9 +95,10 @@ pub fn check_ndjson(data: &[u8]) {
 
 /// Manifest parser property: never panics; a parsed manifest serialises and
 /// parses back to the same value. Also feeds the input to the OperationOutcome
-/// parser and the `Retry-After` parser (neither may panic).
+/// parser (fhir-model's, as the client uses it) and the `Retry-After`
+/// parser (neither may panic).
 pub fn check_manifest(data: &[u8]) {
-    let _ = OperationOutcome::from_body(data);
+    let _ = from_slice::<OperationOutcome>(data);
     if let Ok(s) = std::str::from_utf8(data) {
         let _ = parse_retry_after(s, std::time::SystemTime::UNIX_EPOCH);
         let _ = parse_retry_after(s, std::time::SystemTime::now());
