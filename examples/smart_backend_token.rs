@@ -46,6 +46,10 @@ struct Args {
     /// Print the public JWKS to register with the EHR and exit.
     #[arg(long)]
     print_jwks: bool,
+    /// Accept a plain-http token endpoint on a host that is not loopback (test rigs only: the
+    /// signed assertion would travel in clear text).
+    #[arg(long)]
+    allow_insecure_http: bool,
 }
 
 fn parse_alg(s: &str) -> Result<Algorithm, String> {
@@ -89,7 +93,9 @@ async fn run(args: Args) -> Result<(), String> {
     let scopes: ScopeSet = args.scope.parse().map_err(|e| format!("--scope: {e}"))?;
     eprintln!("key: {} kid={}", key.algorithm().as_str(), key.kid());
 
-    let http = HttpClient::new().map_err(|e| e.to_string())?;
+    let http = HttpClient::new()
+        .map_err(|e| e.to_string())?
+        .allow_insecure_http(args.allow_insecure_http);
     let found = http.discover(&fhir_base).await.map_err(|e| e.to_string())?;
     eprintln!(
         "discovered from {:?}: token endpoint {}",
@@ -114,7 +120,8 @@ async fn run(args: Args) -> Result<(), String> {
     let client = Client::new(
         client_id,
         ClientAuth::PrivateKeyJwt(PrivateKeyJwt::new(key)),
-    );
+    )
+    .allow_insecure_http(args.allow_insecure_http);
     let svc = BackendServices::with_token_endpoint(
         http,
         token_endpoint,

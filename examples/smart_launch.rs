@@ -59,6 +59,10 @@ struct Args {
     /// Vendor quirk profile.
     #[arg(long, value_enum, default_value = "standard")]
     vendor: Vendor,
+    /// Accept plain-http endpoints on hosts that are not loopback (test rigs only: the code,
+    /// verifier and secret would travel in clear text).
+    #[arg(long)]
+    allow_insecure_http: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -95,7 +99,9 @@ fn offline_discovery(a: &Args) -> Result<Option<Discovered>, String> {
         .into_bytes(),
         _ => return Ok(None),
     };
-    let mut d = Discovery::new(&a.fhir_base).map_err(|e| e.to_string())?;
+    let mut d = Discovery::new(&a.fhir_base)
+        .map_err(|e| e.to_string())?
+        .allow_insecure_http(a.allow_insecure_http);
     match d
         .on_response(&http::Response::new(body))
         .map_err(|e| e.to_string())?
@@ -118,7 +124,9 @@ fn run(a: Args) -> Result<(), String> {
         Some(s) => ClientAuth::SecretBasic(Secret::new(s.as_str())),
         None => ClientAuth::None,
     };
-    let client = Client::new(a.client_id.clone(), auth).vendor(a.vendor.profile());
+    let client = Client::new(a.client_id.clone(), auth)
+        .vendor(a.vendor.profile())
+        .allow_insecure_http(a.allow_insecure_http);
 
     #[cfg(feature = "reqwest")]
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -126,7 +134,9 @@ fn run(a: Args) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     #[cfg(feature = "reqwest")]
-    let http = ehrkit::smart_auth::HttpClient::new().map_err(|e| e.to_string())?;
+    let http = ehrkit::smart_auth::HttpClient::new()
+        .map_err(|e| e.to_string())?
+        .allow_insecure_http(a.allow_insecure_http);
 
     let found = match offline_discovery(&a)? {
         Some(f) => f,
