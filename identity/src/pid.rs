@@ -1,4 +1,6 @@
-//! Builds a [`PatientRecord`] from the PID segment of an HL7 v2 message (via `ehrkit-hl7v2`).
+//! Builds a [`PatientRecord`] from the PID segment of an HL7 v2 message, through the typed views
+//! of `ehrkit-hl7v2` ([`Cx`], [`Xpn`], [`Xad`], [`Xtn`]): components by name, escapes decoded,
+//! and absent, empty and the HL7 null `""` all read as "no value".
 //!
 //! | PID field | record |
 //! |---|---|
@@ -7,103 +9,129 @@
 //! | PID-7 | birth date (DTM; precision kept; time ignored) |
 //! | PID-8 | administrative sex |
 //! | PID-11 (all) | addresses: XAD.1.1 street, .2 other designation, .3 city, .4 state, .5 postcode, .6 country, .7 type |
-//! | PID-13, PID-14 (all) | phones (XTN.1, else .6 + .7) and e-mails (XTN.4) |
+//! | PID-13, PID-14 (all) | phones ([`Xtn::phone`] digits: XTN.5–.9, else the old XTN.1 form, else XTN.12) and e-mails ([`Xtn::email`]: XTN.4, else XTN.1 of an `Internet` entry) |
 //! | PID-19, else a PID-3 identifier of type `SS` | SSN |
 
+use ehrkit_hl7v2::datatypes::{Cx, Text, Ts, Xad, Xpn, Xtn};
 use ehrkit_hl7v2::Message;
 
 use super::normalize::{parse_date, DayMonthOrder};
 use super::record::{Address, Identifier, NameType, PatientRecord, PersonName, Sex, Ssn};
 use crate::Error;
 
-fn get(msg: &Message<'_>, path: &str) -> String {
-    msg.get(path)
+/// A component's data (escapes decoded), trimmed; empty for absent, empty and the HL7 null.
+fn text(t: Option<Text<'_>>) -> String {
+    t.and_then(|t| t.value())
         .map(|v| v.trim().to_string())
-        .filter(|v| v != "\"\"")
         .unwrap_or_default()
+}
+
+/// An optional text: `None` when empty.
+fn some(s: String) -> Option<String> {
+    Some(s).filter(|s| !s.is_empty())
+}
+
+fn identifier(cx: &Cx<'_>) -> Option<Identifier> {
+    let value = text(cx.id_number());
+    if value.is_empty() {
+        return None;
+    }
+    let hd = cx.assigning_authority();
+    let mut authority = text(hd.and_then(|h| h.namespace_id()));
+    if authority.is_empty() {
+        authority = text(hd.and_then(|h| h.universal_id()));
+    }
+    Some(Identifier::new(
+        authority,
+        text(cx.identifier_type_code()),
+        value,
+    ))
+}
+
+fn name(xpn: &Xpn<'_>) -> Option<PersonName> {
+    let name = PersonName {
+        family: text(xpn.surname()),
+        given: text(xpn.given_name()),
+        middle: text(xpn.second_and_further_given_names_or_initials_thereof())
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
+        suffix: some(text(xpn.suffix())),
+        prefix: some(text(xpn.prefix())),
+        name_type: NameType::from_v2(&text(xpn.name_type_code())),
+    };
+    (!name.family.is_empty() || !name.given.is_empty()).then_some(name)
+}
+
+fn address(xad: &Xad<'_>) -> Option<Address> {
+    let street = text(
+        xad.street_address()
+            .and_then(|s| s.street_or_mailing_address()),
+    );
+    let lines: Vec<String> = [street, text(xad.other_designation())]
+        .into_iter()
+        .filter(|l| !l.is_empty())
+        .collect();
+    let a = Address {
+        lines,
+        city: text(xad.city()),
+        state: text(xad.state_or_province()),
+        postcode: text(xad.zip_or_postal_code()),
+        country: text(xad.country()),
+        address_type: some(text(xad.address_type())),
+    };
+    (!a.lines.is_empty() || !a.city.is_empty() || !a.postcode.is_empty()).then_some(a)
 }
 
 /// Builds a record from the first PID segment of a parsed message.
 pub fn record_from_pid(msg: &Message<'_>) -> Result<PatientRecord, Error> {
-    if msg.segment("PID", 1).is_none() {
-        return Err(Error::NoPid);
-    }
-    let mut rec = PatientRecord::default();
-    for r in 1..=msg.repetitions("PID-3") {
-        let value = get(msg, &format!("PID-3({r}).1"));
-        if value.is_empty() {
-            continue;
-        }
-        let mut authority = get(msg, &format!("PID-3({r}).4.1"));
-        if authority.is_empty() {
-            authority = get(msg, &format!("PID-3({r}).4.2"));
-        }
-        let id_type = get(msg, &format!("PID-3({r}).5"));
-        rec.identifiers
-            .push(Identifier::new(authority, id_type, value));
-    }
+    let pid = msg.segment("PID", 1).ok_or(Error::NoPid)?;
+    let mut rec = PatientRecord {
+        identifiers: pid
+            .field(3)
+            .repetitions::<Cx<'_>>()
+            .filter_map(|cx| identifier(&cx))
+            .collect(),
+        ..PatientRecord::default()
+    };
     let first = rec.identifiers.first().ok_or(Error::NoIdentifier)?;
     rec.key = format!("{}|{}", first.authority, first.value);
-    for r in 1..=msg.repetitions("PID-5") {
-        let p = |c: &str| get(msg, &format!("PID-5({r}).{c}"));
-        let name = PersonName {
-            family: p("1.1"),
-            given: p("2"),
-            middle: p("3").split_whitespace().map(str::to_string).collect(),
-            suffix: Some(p("4")).filter(|s| !s.is_empty()),
-            prefix: Some(p("5")).filter(|s| !s.is_empty()),
-            name_type: NameType::from_v2(&p("7")),
-        };
-        if !name.family.is_empty() || !name.given.is_empty() {
-            rec.names.push(name);
-        }
-    }
-    if let Some(d) = parse_date(&get(msg, "PID-7.1"), DayMonthOrder::MonthFirst) {
+    rec.names = pid
+        .field(5)
+        .repetitions::<Xpn<'_>>()
+        .filter_map(|x| name(&x))
+        .collect();
+    // TS.1 as text, read leniently (some feeds send `03/14/1970` in PID-7).
+    let dob = text(pid.field(7).first::<Ts<'_>>().and_then(|ts| ts.time()));
+    if let Some(d) = parse_date(&dob, DayMonthOrder::MonthFirst) {
         rec.birth_date = Some(d.date);
     }
-    rec.sex = Sex::from_code(&get(msg, "PID-8"));
-    for r in 1..=msg.repetitions("PID-11") {
-        let p = |c: &str| get(msg, &format!("PID-11({r}).{c}"));
-        let mut lines = vec![p("1.1")];
-        let other = p("2");
-        if !other.is_empty() {
-            lines.push(other);
-        }
-        lines.retain(|l| !l.is_empty());
-        let a = Address {
-            lines,
-            city: p("3"),
-            state: p("4"),
-            postcode: p("5"),
-            country: p("6"),
-            address_type: Some(p("7")).filter(|s| !s.is_empty()),
-        };
-        if !a.lines.is_empty() || !a.city.is_empty() || !a.postcode.is_empty() {
-            rec.addresses.push(a);
-        }
-    }
-    for f in ["PID-13", "PID-14"] {
-        for r in 1..=msg.repetitions(f) {
-            let p = |c: &str| get(msg, &format!("{f}({r}).{c}"));
-            let email = p("4");
-            if email.contains('@') {
+    rec.sex = pid.field(8).text().and_then(|c| Sex::from_code(&c));
+    rec.addresses = pid
+        .field(11)
+        .repetitions::<Xad<'_>>()
+        .filter_map(|x| address(&x))
+        .collect();
+    for n in [13, 14] {
+        for xtn in pid.field(n).repetitions::<Xtn<'_>>() {
+            if let Some(email) = some(text(xtn.email())) {
                 rec.emails.push(email);
             }
-            let mut number = p("1");
-            if number.is_empty() || number.contains('@') {
-                number = format!("{}{}", p("6"), p("7"));
-            }
-            if !number.is_empty() && !number.contains('@') {
-                rec.phones.push(number);
+            if let Some(phone) = xtn.phone().map(|p| p.digits()).filter(|d| !d.is_empty()) {
+                rec.phones.push(phone);
             }
         }
     }
-    rec.ssn = Ssn::parse(&get(msg, "PID-19")).or_else(|| {
-        rec.identifiers
-            .iter()
-            .find(|i| i.id_type.eq_ignore_ascii_case("SS"))
-            .and_then(|i| Ssn::parse(&i.value))
-    });
+    rec.ssn = pid
+        .field(19)
+        .text()
+        .and_then(|s| Ssn::parse(&s))
+        .or_else(|| {
+            rec.identifiers
+                .iter()
+                .find(|i| i.id_type.eq_ignore_ascii_case("SS"))
+                .and_then(|i| Ssn::parse(&i.value))
+        });
     Ok(rec)
 }
 

@@ -44,12 +44,31 @@ fn pid_fields_map_in_order() {
     assert_eq!(r.addresses[0].city, "Springfield");
     assert_eq!(r.addresses[0].postcode, "01101-2233");
     assert_eq!(r.addresses[0].address_type.as_deref(), Some("H"));
+    // Phones are the digits of the XTN (components, else the old formatted XTN.1).
     assert_eq!(
         r.phones,
-        vec!["4135550101".to_string(), "(413)555-0199".to_string()]
+        vec!["14135550101".to_string(), "4135550199".to_string()]
     );
     assert_eq!(r.emails, vec!["bob@example.org".to_string()]);
     assert_eq!(r.ssn, Some(Ssn::Full("123456789".into())));
+}
+
+#[test]
+fn telecoms_nulls_and_escapes_read_through_the_views() {
+    let msg = b"MSH|^~\\&|EPIC|HOSP|MPI|HOSP|20240101120000||ADT^A08|MSG9|P|2.5.1\r\
+PID|1||\"\"~55^^^EPIC^MR||O\\S\\NEIL^ANN^\"\"||\"\"|\"\"|||\"\"||\
+ann@example.org^NET^Internet~^PRN^PH^^^617^5550123^^^^^~\"\"||||||\"\"\r";
+    let r = record_from_hl7(msg).unwrap();
+    assert_eq!(r.key, "EPIC|55", "the null repetition of PID-3 is skipped");
+    assert_eq!(r.names[0].family, "O^NEIL", "escapes decoded");
+    assert!(r.names[0].middle.is_empty(), "null middle name");
+    assert_eq!(r.birth_date, None);
+    assert_eq!(r.sex, None, "the HL7 null is no value, not an unknown code");
+    assert!(r.addresses.is_empty());
+    // An e-mail in XTN.1 of an Internet entry (pre-v2.3 habit) was missed before.
+    assert_eq!(r.emails, vec!["ann@example.org".to_string()]);
+    assert_eq!(r.phones, vec!["6175550123".to_string()]);
+    assert_eq!(r.ssn, None);
 }
 
 #[test]
