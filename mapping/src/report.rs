@@ -1,0 +1,349 @@
+//! The conversion report: everything present in the message that the conversion did not carry
+//! into FHIR, or carried with a problem (issue 12 item 8).
+//!
+//! Entries say **where** (segment, occurrence, repetition, field, component) and **what kind**,
+//! never the value: a report can be logged or stored without PHI.
+//!
+//! ```
+//! use ehrkit_mapping::{DataProblem, Location, Report, ReportKind};
+//!
+//! let mut report = Report::new();
+//! report.push(ReportKind::ZSegment, Location::segment("ZPI", 1));
+//! report.push(
+//!     ReportKind::VocabularyMiss { map: "AdministrativeSex" },
+//!     Location::segment("PID", 1).field(8),
+//! );
+//! report.push(
+//!     ReportKind::DataQuality(DataProblem::InvalidDateTime),
+//!     Location::segment("PID", 1).field(7),
+//! );
+//! let outcome = report.to_operation_outcome();
+//! assert_eq!(outcome.issue.len(), 3);
+//! assert_eq!(report.entries()[1].to_string(), "PID[1]-8: code not in the IG map AdministrativeSex");
+//! ```
+
+use std::fmt;
+
+use ehrkit_fhir_model::codes::{IssueSeverity, IssueType};
+use ehrkit_fhir_model::{CodeableConcept, OperationOutcome, OperationOutcomeIssue, Primitive};
+
+/// Where in the message. Numbers are 1-based as in HL7 v2 paths (`PID[1]-3(2).1`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Location {
+    /// Segment id (`PID`, `ZPI`).
+    pub segment: String,
+    /// Which occurrence of that segment id in the message (1 = first).
+    pub occurrence: usize,
+    /// Field number.
+    pub field: Option<usize>,
+    /// Field repetition (1 = first).
+    pub repetition: Option<usize>,
+    /// Component number.
+    pub component: Option<usize>,
+    /// Subcomponent number.
+    pub subcomponent: Option<usize>,
+}
+
+impl Location {
+    /// A whole segment: the `occurrence`-th segment with this id.
+    pub fn segment(id: &str, occurrence: usize) -> Self {
+        Location {
+            segment: id.to_owned(),
+            occurrence,
+            field: None,
+            repetition: None,
+            component: None,
+            subcomponent: None,
+        }
+    }
+
+    /// Narrows to a field.
+    pub fn field(mut self, n: usize) -> Self {
+        self.field = Some(n);
+        self
+    }
+
+    /// Narrows to a repetition of the field.
+    pub fn repetition(mut self, n: usize) -> Self {
+        self.repetition = Some(n);
+        self
+    }
+
+    /// Narrows to a component.
+    pub fn component(mut self, n: usize) -> Self {
+        self.component = Some(n);
+        self
+    }
+
+    /// Narrows to a subcomponent.
+    pub fn subcomponent(mut self, n: usize) -> Self {
+        self.subcomponent = Some(n);
+        self
+    }
+}
+
+impl fmt::Display for Location {
+    /// `PID[1]-3(2).1.2`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}[{}]", self.segment, self.occurrence)?;
+        if let Some(n) = self.field {
+            write!(f, "-{n}")?;
+            if let Some(r) = self.repetition {
+                write!(f, "({r})")?;
+            }
+            if let Some(c) = self.component {
+                write!(f, ".{c}")?;
+                if let Some(s) = self.subcomponent {
+                    write!(f, ".{s}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A problem with a value that was present (the value itself is not kept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum DataProblem {
+    /// A date/time that does not parse as DTM/DT/TM.
+    InvalidDateTime,
+    /// A number that does not parse as NM.
+    InvalidNumber,
+    /// A timestamp without offset where FHIR needs one (`instant`) and the profile has no zone.
+    MissingTimeZone,
+    /// An element the IG requires is absent or empty.
+    MissingRequired,
+    /// A coding or identifier system nobody knows: the profile's fallback URI was used.
+    UnknownSystem,
+    /// A value that is not valid for the FHIR element it maps to.
+    InvalidValue,
+}
+
+impl DataProblem {
+    fn text(self) -> &'static str {
+        match self {
+            DataProblem::InvalidDateTime => "not a valid HL7 v2 date/time",
+            DataProblem::InvalidNumber => "not a valid HL7 v2 number",
+            DataProblem::MissingTimeZone => "timestamp without offset and no source time zone",
+            DataProblem::MissingRequired => "required value absent",
+            DataProblem::UnknownSystem => "unknown coding or identifier system; fallback URI used",
+            DataProblem::InvalidValue => "value not valid for its FHIR element",
+        }
+    }
+}
+
+/// What kind of entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum ReportKind {
+    /// A segment the message map does not use.
+    UnmappedSegment,
+    /// A field present but not mapped.
+    UnmappedField,
+    /// A component present but not mapped.
+    UnmappedComponent,
+    /// A Z-segment (site-defined; no IG map).
+    ZSegment,
+    /// A code the IG map (or the profile) does not list; the code was kept as given.
+    VocabularyMiss {
+        /// The IG map's name.
+        map: &'static str,
+    },
+    /// A value that was present but had a problem.
+    DataQuality(DataProblem),
+}
+
+impl ReportKind {
+    /// The OperationOutcome severity of this kind.
+    pub fn severity(self) -> IssueSeverity {
+        match self {
+            ReportKind::UnmappedSegment
+            | ReportKind::UnmappedField
+            | ReportKind::UnmappedComponent
+            | ReportKind::ZSegment => IssueSeverity::Information,
+            ReportKind::VocabularyMiss { .. } | ReportKind::DataQuality(_) => {
+                IssueSeverity::Warning
+            }
+        }
+    }
+
+    /// The OperationOutcome issue type of this kind.
+    pub fn issue_type(self) -> IssueType {
+        match self {
+            ReportKind::UnmappedSegment
+            | ReportKind::UnmappedField
+            | ReportKind::UnmappedComponent
+            | ReportKind::ZSegment => IssueType::NotSupported,
+            ReportKind::VocabularyMiss { .. } => IssueType::CodeInvalid,
+            ReportKind::DataQuality(DataProblem::MissingRequired) => IssueType::Required,
+            ReportKind::DataQuality(_) => IssueType::Value,
+        }
+    }
+}
+
+impl fmt::Display for ReportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReportKind::UnmappedSegment => f.write_str("segment not mapped"),
+            ReportKind::UnmappedField => f.write_str("field not mapped"),
+            ReportKind::UnmappedComponent => f.write_str("component not mapped"),
+            ReportKind::ZSegment => f.write_str("Z-segment not mapped"),
+            ReportKind::VocabularyMiss { map } => write!(f, "code not in the IG map {map}"),
+            ReportKind::DataQuality(p) => f.write_str(p.text()),
+        }
+    }
+}
+
+/// One report entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportEntry {
+    /// What.
+    pub kind: ReportKind,
+    /// Where.
+    pub location: Location,
+}
+
+impl fmt::Display for ReportEntry {
+    /// `PID[1]-8: code not in the IG map AdministrativeSex` (no values, no PHI).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.location, self.kind)
+    }
+}
+
+/// Everything a conversion did not map, in message order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    entries: Vec<ReportEntry>,
+}
+
+impl Report {
+    /// An empty report.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an entry.
+    pub fn push(&mut self, kind: ReportKind, location: Location) {
+        self.entries.push(ReportEntry { kind, location });
+    }
+
+    /// The entries, in the order they were added.
+    pub fn entries(&self) -> &[ReportEntry] {
+        &self.entries
+    }
+
+    /// True when nothing was reported.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The report as a FHIR OperationOutcome: one issue per entry, with severity and type from
+    /// [`ReportKind`], the entry's text in `details.text`, and the v2 location (`PID[1]-3(2).1`)
+    /// in `diagnostics`. An empty report gives one `information` / `informational` issue
+    /// ("all content mapped"), since an OperationOutcome needs at least one issue.
+    pub fn to_operation_outcome(&self) -> OperationOutcome {
+        let issue = if self.entries.is_empty() {
+            let mut i =
+                OperationOutcomeIssue::new(IssueSeverity::Information, IssueType::Informational);
+            i.details = Some(Box::new(text_concept("all content mapped")));
+            vec![i]
+        } else {
+            self.entries
+                .iter()
+                .map(|e| {
+                    let mut i = OperationOutcomeIssue::new(e.kind.severity(), e.kind.issue_type());
+                    i.details = Some(Box::new(text_concept(&e.kind.to_string())));
+                    i.diagnostics = Some(Primitive::new(e.location.to_string()));
+                    i
+                })
+                .collect()
+        };
+        OperationOutcome::new(issue)
+    }
+}
+
+fn text_concept(text: &str) -> CodeableConcept {
+    CodeableConcept {
+        text: Some(Primitive::new(text.to_owned())),
+        ..Default::default()
+    }
+}
+
+impl<'a> IntoIterator for &'a Report {
+    type Item = &'a ReportEntry;
+    type IntoIter = std::slice::Iter<'a, ReportEntry>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_print_as_v2_paths() {
+        assert_eq!(Location::segment("PID", 1).to_string(), "PID[1]");
+        assert_eq!(
+            Location::segment("PID", 1)
+                .field(3)
+                .repetition(2)
+                .component(4)
+                .subcomponent(1)
+                .to_string(),
+            "PID[1]-3(2).4.1"
+        );
+        assert_eq!(
+            Location::segment("OBX", 12)
+                .field(5)
+                .component(2)
+                .to_string(),
+            "OBX[12]-5.2"
+        );
+    }
+
+    #[test]
+    fn operation_outcome_has_one_issue_per_entry_and_round_trips() {
+        let mut r = Report::new();
+        r.push(
+            ReportKind::UnmappedField,
+            Location::segment("PV1", 1).field(52),
+        );
+        r.push(
+            ReportKind::DataQuality(DataProblem::MissingRequired),
+            Location::segment("OBX", 2).field(11),
+        );
+        let oo = r.to_operation_outcome();
+        assert_eq!(oo.issue.len(), 2);
+        let i = &oo.issue[1];
+        assert_eq!(
+            i.severity.as_ref().unwrap().value,
+            Some(IssueSeverity::Warning)
+        );
+        assert_eq!(i.code.as_ref().unwrap().value, Some(IssueType::Required));
+        assert_eq!(
+            i.diagnostics.as_ref().unwrap().value.as_deref(),
+            Some("OBX[2]-11")
+        );
+        let json = ehrkit_fhir_model::to_string(&oo);
+        assert!(json.contains("\"not-supported\""), "{json}");
+        let back: OperationOutcome = ehrkit_fhir_model::from_slice(json.as_bytes()).unwrap();
+        assert_eq!(back, oo);
+    }
+
+    #[test]
+    fn empty_report_still_gives_a_valid_outcome() {
+        let oo = Report::new().to_operation_outcome();
+        assert_eq!(oo.issue.len(), 1);
+        assert_eq!(
+            oo.issue[0].code.as_ref().unwrap().value,
+            Some(IssueType::Informational)
+        );
+    }
+}

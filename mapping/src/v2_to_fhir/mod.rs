@@ -1,0 +1,16 @@
+//! HL7 v2 → FHIR R4 per the HL7 Version 2 to FHIR Implementation Guide 1.0.0
+//! (<https://hl7.org/fhir/uv/v2mappings/1.0.0/>).
+//!
+//! The layout mirrors the IG, one file per IG map, so a reader goes from a spreadsheet row to
+//! its code:
+//!
+//! - [`message`]: message maps (`ADT_A01` → Bundle). *None yet.*
+//! - [`segment`]: segment maps (`PID[Patient]` → `segment/pid_patient.rs`). *None yet*; the
+//!   row-coverage table every segment map registers in is [`segment::COVERAGE`].
+//! - [`datatype`]: datatype maps (`CX[Identifier]` → `datatype/cx_identifier.rs`). *None yet.*
+//! - [`vocab`]: the 99 vocabulary ConceptMaps, generated from the IG's spreadsheets.
+
+pub mod datatype;
+pub mod message;
+pub mod segment;
+pub mod vocab;

@@ -1,0 +1,44 @@
+//! IG segment maps (`PID[Patient]` → `segment/pid_patient.rs`, IG page
+//! `https://hl7.org/fhir/uv/v2mappings/1.0.0/ConceptMap-segment-pid-to-patient.html`), one file
+//! per map. None is implemented yet.
+//!
+//! Every implemented segment map registers its rows in [`COVERAGE`]: each row of the IG's
+//! spreadsheet (`../shared/v2-to-fhir/segments/HL7 Segment - FHIR R4_ PID[Patient] - *.csv`)
+//! that has a FHIR attribute is either [`RowStatus::Mapped`] (by which file) or
+//! [`RowStatus::Unmapped`] with the reason. `tests/row_coverage.rs` walks the spreadsheets and
+//! fails on a row that is neither, or on a listed row the spreadsheet no longer has. Rows without
+//! a FHIR attribute (the IG maps the field to nothing) need no listing: the converter reports
+//! them as unmapped when they are present.
+
+/// How one spreadsheet row is handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowStatus {
+    /// Implemented, in this file (`segment/pid_patient.rs`).
+    Mapped(&'static str),
+    /// Deliberately not mapped, with the reason.
+    Unmapped(&'static str),
+}
+
+/// One row of a segment map: the v2 element and the FHIR attribute it maps to, as the
+/// spreadsheet writes them (`"PID-3"`, `"identifier[2]"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Row {
+    /// The spreadsheet's `Identifier` (`PID-3`).
+    pub identifier: &'static str,
+    /// The spreadsheet's `FHIR Attribute` (`identifier[2]`).
+    pub fhir_attribute: &'static str,
+    /// How the converter handles it.
+    pub status: RowStatus,
+}
+
+/// The rows of one implemented segment map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentCoverage {
+    /// The IG map name (`PID[Patient]`).
+    pub map: &'static str,
+    /// Its rows.
+    pub rows: &'static [Row],
+}
+
+/// Every implemented segment map and its rows. Empty until the first segment map lands.
+pub static COVERAGE: &[SegmentCoverage] = &[];
