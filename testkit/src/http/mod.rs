@@ -12,7 +12,8 @@
 //! * Responses: status, headers, body ([`Response::json`], [`Response::text`], …), a delay
 //!   before the head, a chunked body streamed with pauses, gzip, a body cut short.
 //! * Assertions: [`MockServer::requests`] logs every request in arrival order;
-//!   [`MockServer::hits`], [`MockServer::max_in_flight`], [`MockServer::connections`]. A
+//!   [`MockServer::hits`], [`MockServer::wait_for_hits`] (background clients),
+//!   [`MockServer::max_in_flight`], [`MockServer::connections`]. A
 //!   handler that panics (an `assert!` in it) answers `500` and makes the drop fail the test.
 //!
 //! ```

@@ -76,6 +76,8 @@ struct Inner {
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     connections: AtomicUsize,
+    /// Woken at every logged request.
+    arrived: tokio::sync::Notify,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -267,6 +269,32 @@ impl MockServer {
             .count()
     }
 
+    /// Waits until at least `n` requests matching `method` and `path` (as in
+    /// [`hits`](Self::hits)) have arrived, or `timeout` has passed; returns whether they did.
+    /// For clients that send in the background (a poller, a pipeline stage). Needs a tokio
+    /// runtime with time enabled (`#[tokio::test]` has one).
+    pub async fn wait_for_hits(
+        &self,
+        method: &str,
+        path: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let arrived = self.inner.arrived.notified();
+            tokio::pin!(arrived);
+            // Register before counting, so a request logged in between is not missed.
+            arrived.as_mut().enable();
+            if self.hits(method, path) >= n {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return self.hits(method, path) >= n;
+            }
+        }
+    }
+
     /// Empties the request log.
     pub fn clear_requests(&self) {
         lock(&self.inner.log).clear();
@@ -402,6 +430,7 @@ async fn handle(
         connection,
     };
     lock(&inner.log).push(request.clone());
+    inner.arrived.notify_waiters();
     let handler = find(&inner, &request);
     let response = match handler {
         None => Response::not_found(),

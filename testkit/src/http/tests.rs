@@ -478,3 +478,31 @@ fn a_server_dropped_by_its_own_handler_stops_cleanly() {
     assert!(out.starts_with("HTTP/1.1 200"), "{out}");
     assert!(out.ends_with("bye"), "{out}");
 }
+
+/// A client that sends in the background: the test waits for the requests, bounded.
+#[tokio::test]
+async fn wait_for_hits_sees_background_requests() {
+    let server = MockServer::start();
+    server.respond("POST", "/fhir/Observation", Response::new(201));
+    assert!(
+        !server
+            .wait_for_hits("POST", "/fhir/Observation", 1, Duration::from_millis(20))
+            .await,
+        "nothing sent yet"
+    );
+    let url = server.url("/fhir/Observation");
+    let sender = tokio::spawn(async move {
+        let c = client();
+        for i in 0..3 {
+            c.post(&url).body(format!("{i}")).send().await.unwrap();
+        }
+    });
+    assert!(
+        server
+            .wait_for_hits("POST", "/fhir/*", 3, Duration::from_secs(30))
+            .await
+    );
+    let bodies: Vec<String> = server.requests().iter().map(|r| r.text()).collect();
+    assert_eq!(bodies, ["0", "1", "2"]);
+    sender.await.unwrap();
+}
