@@ -101,6 +101,8 @@ const COUNT_ABOVE: usize = 1024;
 
 /// Number of delimiter bytes in `bytes` (the four separators `words` holds broadcast, and `table`
 /// classifies): an 8-byte SWAR count, then the tail.
+#[cold]
+#[inline(never)]
 fn count_delimiters(bytes: &[u8], table: &[u8; 256], words: [u64; 4]) -> usize {
     let [wf, wc, wr, ws] = words;
     let mut chunks = bytes.chunks_exact(8);
@@ -117,6 +119,56 @@ fn count_delimiters(bytes: &[u8], table: &[u8; 256], words: [u64; 4]) -> usize {
         .iter()
         .filter(|&&b| matches!(table[b as usize], C_SUB..=C_FIELD))
         .count()
+}
+
+/// The delimiter scan of one segment (`bytes` ends at its terminator) for a multi-byte layout:
+/// only single-byte ASCII characters can be delimiters. Same index writes as the byte scan in
+/// [`Index::build`]; `Err(offset)` for a byte sequence that is not a character (unless `lossy`), or
+/// an ISO-2022-JP segment that does not end in ASCII/Roman.
+#[cold]
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn walk_segment(
+    [fields, reps, comps]: [&mut [u32]; 3],
+    subs: &mut [[u32; 2]],
+    cur: &mut [usize; 4],
+    leaf_start: &mut usize,
+    bytes: &[u8],
+    from: usize,
+    table: &[u8; 256],
+    layout: Layout,
+    lossy: bool,
+) -> Result<(), usize> {
+    let [mut nf, mut nr, mut nc, mut ns] = *cur;
+    let mut w = Walker::new(layout);
+    let mut i = from;
+    while i < bytes.len() {
+        match w.step(bytes, i) {
+            Step::Ascii => {
+                let class = table[bytes[i] as usize];
+                if class != C_NONE {
+                    subs[ns] = [*leaf_start as u32, i as u32];
+                    ns += 1;
+                    fields[nf] = nr as u32;
+                    nf += usize::from(class == C_FIELD);
+                    reps[nr] = nc as u32;
+                    nr += usize::from(class >= C_REP);
+                    comps[nc] = ns as u32;
+                    nc += usize::from(class >= C_COMP);
+                    *leaf_start = i + 1;
+                }
+                i += 1;
+            }
+            Step::Skip(k) => i += k,
+            Step::Invalid if lossy => i += 1,
+            Step::Invalid => return Err(i),
+        }
+    }
+    if !w.at_rest() && !lossy {
+        return Err(bytes.len());
+    }
+    *cur = [nf, nr, nc, ns];
+    Ok(())
 }
 
 /// Write cursors of the index levels while building.
@@ -180,6 +232,24 @@ impl Index {
     /// by character in that multi-byte layout (named by the charset name, for errors).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn build(
+        &mut self,
+        input: &[u8],
+        pos: usize,
+        d: &Delimiters,
+        msh2_len: usize,
+        opts: &ParseOptions,
+        stop: Stop,
+        walk: Option<(Layout, &'static str)>,
+    ) -> Result<usize, Error> {
+        // Two monomorphic copies: the common one has no trace of the character walk in its loop.
+        match walk {
+            None => self.build_with::<false>(input, pos, d, msh2_len, opts, stop, None),
+            Some(w) => self.build_with::<true>(input, pos, d, msh2_len, opts, stop, Some(w)),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build_with<const WALK: bool>(
         &mut self,
         input: &[u8],
         pos: usize,
@@ -278,6 +348,33 @@ impl Index {
                 let comps = &mut self.comps[..];
                 let subs = &mut self.subs[..];
                 let (mut nf, mut nr, mut nc, mut ns) = (c.field, c.rep, c.comp, c.sub);
+                let mut i = scan_from;
+                if let (true, Some((layout, charset))) = (WALK, walk) {
+                    // A multi-byte charset whose characters may hold delimiter bytes: step over
+                    // whole characters (out of line, so that the byte scan below stays as tight).
+                    let mut cur = [nf, nr, nc, ns];
+                    walk_segment(
+                        [&mut *fields, &mut *reps, &mut *comps],
+                        &mut *subs,
+                        &mut cur,
+                        &mut leaf_start,
+                        &input[..e],
+                        scan_from,
+                        &table,
+                        layout,
+                        opts.lossy,
+                    )
+                    .map_err(|offset| Error::Encoding {
+                        location: Location {
+                            offset,
+                            segment: Some(seg_no),
+                            field: None,
+                        },
+                        charset,
+                    })?;
+                    [nf, nr, nc, ns] = cur;
+                    i = e;
+                }
                 // A delimiter at `at` closes the current leaf and opens a field / repetition /
                 // component as its level says (branch-free: all slots written, cursors advance).
                 let mut delim = |at: usize, is_field: bool, ge_rep: bool, ge_comp: bool| {
@@ -291,47 +388,6 @@ impl Index {
                     nc += usize::from(ge_comp);
                     leaf_start = at + 1;
                 };
-                let mut i = scan_from;
-                if let Some((layout, charset)) = walk {
-                    // A multi-byte charset whose characters may hold delimiter bytes: step over
-                    // whole characters; only single-byte ASCII characters can be delimiters.
-                    let mut w = Walker::new(layout);
-                    let seg_bytes = &input[..e];
-                    while i < e {
-                        match w.step(seg_bytes, i) {
-                            Step::Ascii => {
-                                let class = table[input[i] as usize];
-                                if class != C_NONE {
-                                    delim(i, class == C_FIELD, class >= C_REP, class >= C_COMP);
-                                }
-                                i += 1;
-                            }
-                            Step::Skip(k) => i += k,
-                            Step::Invalid if opts.lossy => i += 1,
-                            Step::Invalid => {
-                                return Err(Error::Encoding {
-                                    location: Location {
-                                        offset: i,
-                                        segment: Some(seg_no),
-                                        field: None,
-                                    },
-                                    charset,
-                                })
-                            }
-                        }
-                    }
-                    if !w.at_rest() && !opts.lossy {
-                        // ISO-2022-JP must switch back to ASCII before the end of a line.
-                        return Err(Error::Encoding {
-                            location: Location {
-                                offset: e,
-                                segment: Some(seg_no),
-                                field: None,
-                            },
-                            charset,
-                        });
-                    }
-                }
                 // SWAR scan: 8 bytes at a time, a bit mask of delimiter positions.
                 while i + 8 <= e {
                     let mut chunk = [0u8; 8];
