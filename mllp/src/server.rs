@@ -658,6 +658,7 @@ where
             ServerStats::add(&stats.messages, 1);
             debug!(conn = id, bytes = payload.len(), "MLLP frame received");
             let reply = handle_frame(inner, payload, peer, id).await;
+            idle_since = Instant::now();
             if !reply.required {
                 // Enhanced mode: the sender asked for no ACK of this kind (MSH-15).
                 ServerStats::add(
@@ -700,7 +701,11 @@ where
                 ServerStats::add(&stats.naks, 1);
                 info!(conn = id, control_id = %reply.control_id, code = reply.code, "NAK sent");
             }
-            idle_since = Instant::now();
+        }
+        if framer.is_idle() {
+            // A frame dropped by resync is no frame: its start no longer counts (and, like
+            // noise, it did not re-arm the idle timer).
+            frame_started = None;
         }
         // The frames handled are no longer held; what is left is at most one partial frame.
         budget.set(buf.len());
