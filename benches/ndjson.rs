@@ -1,6 +1,7 @@
 //! NDJSON throughput: ehrkit raw-record iteration vs the usual
 //! `BufRead::lines()` + `serde_json::Value`, on a generated ~110 MB file of
-//! FHIR-like resources (and its gzip form). The files are generated into the
+//! FHIR-like resources (and its gzip form), and the typed path (each record
+//! read into an `ehrkit-fhir-model` resource). The files are generated into the
 //! target directory at bench start and reused by later runs.
 //!
 //! Run: `cargo bench --bench ndjson --features bulk-data`
@@ -11,6 +12,7 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ehrkit::bulk_data::fhir_model::Resource;
 use ehrkit::bulk_data::ndjson::{NdjsonReader, ReaderOptions};
 
 const TARGET_BYTES: u64 = 110 * 1024 * 1024;
@@ -163,6 +165,24 @@ fn bench(c: &mut Criterion) {
                 let v: serde_json::Value = rec.expect("valid").deserialize().expect("json");
                 n += u64::from(v.is_object());
             }
+            n
+        })
+    });
+
+    // Typed path: each record read into an ehrkit-fhir-model resource (the raw line is
+    // still there); compare with `ehrkit_records_into_serde_value` (an untyped tree).
+    g.bench_function("ehrkit_typed_resources", |b| {
+        b.iter(|| {
+            let mut r = NdjsonReader::new(File::open(&plain).expect("open"));
+            let mut n = 0u64;
+            let mut obs = 0u64;
+            while let Some(rec) = r.next_record() {
+                let rec = rec.expect("valid record");
+                let res = rec.resource().expect("valid FHIR");
+                obs += u64::from(matches!(res, Resource::Observation(_)));
+                n += 1;
+            }
+            assert!(n > 0 && obs > 0);
             n
         })
     });

@@ -7,8 +7,12 @@
 //!     --fhir-base https://bulk-data.smarthealthit.org/fhir \
 //!     [--group ID] [--type Patient,Observation] [--since 2024-01-01T00:00:00Z] \
 //!     [--client-id ID --key key.pem [--alg ES384|RS384] [--kid KID] [--scope "system/*.rs"]] \
-//!     [--token BEARER] [--resume STATUS_URL] --out DIR
+//!     [--token BEARER] [--resume STATUS_URL] [--max-file-size BYTES] \
+//!     [--token-to-other-origins] --out DIR
 //! ```
+//!
+//! `--help` lists the options. Download progress goes to stderr: a progress bar on a
+//! terminal, one plain line per file otherwise; stdout is unchanged.
 //!
 //! Without `--group` the export runs at system level. `--client-id` and `--key` use SMART
 //! Backend Services: the token endpoint is discovered from the FHIR base's
@@ -21,85 +25,151 @@
 //! Ctrl-C while waiting cancels the export on the server (DELETE).
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use clap::Parser;
 use ehrkit::bulk_data::client::{BulkClient, ClientConfig, NoAuth, StaticToken, TokenProvider};
-use ehrkit::bulk_data::{ExportLevel, ExportRequest, FileKind, WaitReason};
 use ehrkit::bulk_data::smart::BackendServicesTokens;
+use ehrkit::bulk_data::{ExportLevel, ExportRequest, FileKind, WaitReason};
 use ehrkit::smart_auth::client_auth::{Algorithm, ClientAuth, PrivateKeyJwt, SigningKey};
 use ehrkit::smart_auth::scope::ScopeSet;
 use ehrkit::smart_auth::store::TokenStore;
 use ehrkit::smart_auth::token::Client;
+use indicatif::{ProgressBar, ProgressStyle};
 
-#[derive(Default)]
+/// FHIR Bulk Data $export: kick-off, progress, download into a directory,
+/// per-type line counts and the manifest's transactionTime.
+#[derive(Parser)]
+#[command(name = "bulk_export")]
 struct Args {
-    fhir_base: Option<String>,
+    /// FHIR base URL of the server.
+    #[arg(long, value_name = "URL")]
+    fhir_base: String,
+    /// Export the members of this Group (default: system level).
+    #[arg(long, value_name = "ID")]
     group: Option<String>,
+    /// Resource types to export (comma-separated, repeatable).
+    #[arg(long = "type", value_name = "T1,T2")]
     types: Vec<String>,
+    /// Only resources changed since this FHIR instant (`_since`).
+    #[arg(long, value_name = "INSTANT")]
     since: Option<String>,
+    /// SMART Backend Services client id (with --key).
+    #[arg(long, value_name = "ID", requires = "key")]
     client_id: Option<String>,
+    /// Private key (PEM or private JWK .json) for the client assertion (with --client-id).
+    #[arg(long, value_name = "key.pem", requires = "client_id")]
     key: Option<PathBuf>,
+    /// Signing algorithm (default: follows the key).
+    #[arg(long, value_name = "ES384|RS384", value_parser = parse_alg)]
     alg: Option<Algorithm>,
+    /// Key id (`kid`) of the key.
+    #[arg(long, value_name = "KID")]
     kid: Option<String>,
+    /// Scopes to request (default system/*.rs, or system/<Type>.rs per --type).
+    #[arg(long, value_name = "SCOPES")]
     scope: Option<String>,
+    /// A fixed bearer token (or the EHRKIT_BULK_TOKEN environment variable).
+    #[arg(long, value_name = "BEARER")]
     token: Option<String>,
+    /// Continue an export from its status URL.
+    #[arg(long, value_name = "STATUS_URL")]
     resume: Option<String>,
-    out: Option<PathBuf>,
+    /// Directory for the downloaded NDJSON files.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Largest decoded size of one downloaded file, in bytes (default: no limit).
+    #[arg(long, value_name = "BYTES")]
+    max_file_size: Option<u64>,
+    /// Send the bearer token to a status URL or manifest page on another origin than the FHIR base.
+    #[arg(long)]
+    token_to_other_origins: bool,
 }
 
-const USAGE: &str =
-    "usage: bulk_export --fhir-base URL [--group ID] [--type T1,T2] [--since INSTANT] \
-[--client-id ID --key key.pem [--alg ES384|RS384] [--kid KID] [--scope SCOPES]] \
-[--token BEARER] [--resume STATUS_URL] --out DIR";
+fn parse_alg(s: &str) -> Result<Algorithm, String> {
+    s.parse::<Algorithm>().map_err(|e| e.to_string())
+}
 
-fn parse_args() -> Result<Args, String> {
-    let mut a = Args::default();
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut val = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--fhir-base" => a.fhir_base = Some(val()?),
-            "--group" => a.group = Some(val()?),
-            "--type" => a.types.extend(
-                val()?
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned),
-            ),
-            "--since" => a.since = Some(val()?),
-            "--client-id" => a.client_id = Some(val()?),
-            "--key" => a.key = Some(PathBuf::from(val()?)),
-            "--alg" => a.alg = Some(val()?.parse::<Algorithm>().map_err(|e| e.to_string())?),
-            "--kid" => a.kid = Some(val()?),
-            "--scope" => a.scope = Some(val()?),
-            "--token" => a.token = Some(val()?),
-            "--resume" => a.resume = Some(val()?),
-            "--out" => a.out = Some(PathBuf::from(val()?)),
-            "-h" | "--help" => return Err(USAGE.to_owned()),
-            other => return Err(format!("unknown argument {other}\n{USAGE}")),
-        }
-    }
-    if a.fhir_base.is_none() || a.out.is_none() {
-        return Err(USAGE.to_owned());
-    }
-    if a.client_id.is_some() != a.key.is_some() {
-        return Err(format!("--client-id and --key go together\n{USAGE}"));
-    }
+fn parse_args() -> Args {
+    let mut a = Args::parse();
+    a.types = a
+        .types
+        .iter()
+        .flat_map(|t| t.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
     if a.token.is_none() {
         a.token = std::env::var("EHRKIT_BULK_TOKEN")
             .ok()
             .filter(|t| !t.is_empty());
     }
-    Ok(a)
+    a
+}
+
+/// Download progress on stderr: a bar on a terminal, plain lines otherwise.
+struct DownloadProgress {
+    bar: Option<ProgressBar>,
+    total: u64,
+    done: AtomicU64,
+    records: AtomicU64,
+}
+
+impl DownloadProgress {
+    fn new(total: u64) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} files {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            bar
+        });
+        DownloadProgress {
+            bar,
+            total,
+            done: AtomicU64::new(0),
+            records: AtomicU64::new(0),
+        }
+    }
+
+    fn file_done(&self, name: &str, records: u64) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        let all = self.records.fetch_add(records, Ordering::Relaxed) + records;
+        match &self.bar {
+            Some(bar) => {
+                bar.set_message(format!("{all} records"));
+                bar.inc(1);
+            }
+            None => eprintln!(
+                "downloaded {done}/{} files ({name}: {records} records)",
+                self.total
+            ),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 async fn run<P: TokenProvider>(args: &Args, tokens: P) -> Result<(), Box<dyn std::error::Error>> {
-    let base = args.fhir_base.as_deref().unwrap_or_default().parse()?;
-    let out = args.out.clone().unwrap_or_default();
-    let client = BulkClient::with_config(base, tokens, ClientConfig::default())?;
+    let base = args.fhir_base.parse()?;
+    let out = args.out.clone();
+    let config = ClientConfig::default()
+        .max_file_size(args.max_file_size)
+        .token_to_other_origins(args.token_to_other_origins);
+    let client = BulkClient::with_config(base, tokens, config)?;
 
     let mut job = match &args.resume {
         Some(url) => {
@@ -152,7 +222,16 @@ async fn run<P: TokenProvider>(args: &Args, tokens: P) -> Result<(), Box<dyn std
         manifest.requires_access_token
     );
 
-    let files = client.download_all(&manifest, &out).await?;
+    let total = manifest.output.len() + manifest.error.len() + manifest.deleted.len();
+    let progress = DownloadProgress::new(total as u64);
+    let files = client
+        .download_all_with(&manifest, &out, |f| {
+            let name = f.path.file_name().unwrap_or_default().to_string_lossy();
+            progress.file_done(&name, f.records);
+        })
+        .await;
+    progress.finish();
+    let files = files?;
     let mut per_type: BTreeMap<String, (u64, usize)> = BTreeMap::new();
     for f in &files {
         let key = match f.kind {
@@ -222,7 +301,7 @@ async fn backend_services(
             .join(" "),
     };
     let scopes: ScopeSet = scope.parse().map_err(|e| format!("--scope: {e}"))?;
-    let base = args.fhir_base.as_deref().unwrap_or_default().parse()?;
+    let base = args.fhir_base.parse()?;
     println!(
         "SMART Backend Services: client {client_id}, {} key kid={}, scope \"{}\"",
         key.algorithm().as_str(),
@@ -242,13 +321,7 @@ async fn backend_services(
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(msg) => {
-            eprintln!("{msg}");
-            return ExitCode::from(2);
-        }
-    };
+    let args = parse_args();
     let result = if let (Some(id), Some(key)) = (&args.client_id, &args.key) {
         match backend_services(&args, id, key).await {
             Ok(tokens) => run(&args, tokens).await,
@@ -262,7 +335,15 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            // The whole chain: this crate's errors name stage, origin and path (never a URL's
+            // query), and their sources carry no URL.
+            let mut msg = e.to_string();
+            let mut src = e.source();
+            while let Some(s) = src {
+                msg.push_str(&format!(": {s}"));
+                src = s.source();
+            }
+            eprintln!("error: {msg}");
             ExitCode::FAILURE
         }
     }

@@ -551,7 +551,22 @@ impl<P: TokenProvider> BulkClient<P> {
         manifest: &Manifest,
         dir: &Path,
     ) -> Result<Vec<DownloadedFile>> {
+        self.download_all_with(manifest, dir, |_| {}).await
+    }
+
+    /// [`download_all`](Self::download_all), calling `on_file` as each file
+    /// is complete (for progress displays).
+    pub async fn download_all_with<F>(
+        &self,
+        manifest: &Manifest,
+        dir: &Path,
+        on_file: F,
+    ) -> Result<Vec<DownloadedFile>>
+    where
+        F: Fn(&DownloadedFile) + Sync,
+    {
         std::fs::create_dir_all(dir)?;
+        let on_file = &on_file;
         let mut jobs = Vec::new();
         for (i, e) in manifest.output.iter().enumerate() {
             let t = if is_valid_type_name(&e.resource_type) {
@@ -573,12 +588,14 @@ impl<P: TokenProvider> BulkClient<P> {
         }
         futures_util::stream::iter(jobs.into_iter().map(|(kind, e, path)| async move {
             let records = self.download_to_file(manifest, e, kind, &path).await?;
-            Ok::<_, Error>(DownloadedFile {
+            let file = DownloadedFile {
                 kind,
                 resource_type: e.resource_type.clone(),
                 path,
                 records,
-            })
+            };
+            on_file(&file);
+            Ok::<_, Error>(file)
         }))
         .buffer_unordered(self.config.parallel_downloads.max(1))
         .try_collect()
