@@ -5,7 +5,8 @@
 #![allow(dead_code)]
 
 use ehrkit_smart_auth::{
-    http, parse_oauth_error, Discovery, Error, Scope, ScopeSet, SmartConfiguration, TokenResponse,
+    http, parse_oauth_error, read_token_response, Discovery, DiscoveryStep, Error, Scope, ScopeSet,
+    SmartConfiguration, TokenResponse, VendorProfile,
 };
 
 /// Scope parser: parse → format → parse gives the same set, and v1/v2 mappings keep coverage.
@@ -57,5 +58,57 @@ pub fn check_json(data: &[u8]) {
         let resp = http::Response::new(data);
         let _ = d.on_response(&resp);
         let _ = d.on_response(&resp);
+    }
+    check_redirect(data);
+}
+
+/// The input as a redirect `Location`: discovery follows it only within the FHIR base's
+/// origin, a token response is always `Error::Redirect`, and no error text carries the
+/// Location's path or query.
+pub fn check_redirect(data: &[u8]) {
+    let Ok(location) = http::HeaderValue::from_bytes(data) else {
+        return;
+    };
+    for status in [301u16, 302, 307, 308] {
+        let resp = http::Response::builder()
+            .status(status)
+            .header(http::header::LOCATION, location.clone())
+            .body(Vec::new())
+            .expect("valid response");
+        let base = "https://fuzz.example/fhir";
+        let mut d = Discovery::new(base).expect("valid base");
+        match d.on_response(&resp) {
+            Ok(DiscoveryStep::Send(req)) => {
+                let uri = req.uri().to_string();
+                assert!(
+                    uri.starts_with("https://fuzz.example/"),
+                    "discovery followed a redirect off the base's origin: {uri}"
+                );
+            }
+            Ok(DiscoveryStep::Done(_)) => panic!("a redirect finished discovery"),
+            Err(e) => {
+                assert!(
+                    matches!(e, Error::Redirect { .. } | Error::Url { .. }),
+                    "{e:?}"
+                );
+                assert_no_location_detail(&e.to_string(), data);
+            }
+        }
+        match read_token_response(&resp, &VendorProfile::standard()) {
+            Err(e @ Error::Redirect { .. }) => assert_no_location_detail(&e.to_string(), data),
+            other => panic!("a token endpoint redirect was not an error: {other:?}"),
+        }
+    }
+}
+
+/// An error message may name the Location's origin, never what follows it.
+fn assert_no_location_detail(msg: &str, location: &[u8]) {
+    let Ok(text) = std::str::from_utf8(location) else {
+        return;
+    };
+    if let Some((_, query)) = text.split_once('?') {
+        if query.len() >= 8 {
+            assert!(!msg.contains(query), "Location query in the error: {msg}");
+        }
     }
 }
