@@ -1,5 +1,5 @@
 //! Composite datatypes: HD, EI, EIP, CX, XPN (FN), XAD (SAD), XTN, XCN, XON, CWE/CE/CNE, PL, MSG,
-//! PT, VID, TS, DR, SN, CQ, MO, ED.
+//! PT, VID, TS, DR, SN, CQ, MO, ED, CF, CNN, DLD, DLN, NR, PLN, RP, RI, NDL, SPS, TQ, OG, NA.
 
 use super::{DatatypeError, Dtm, FromPart, FromRaw, Level, Parts, Text, View};
 use crate::{Charset, Delimiters};
@@ -849,6 +849,237 @@ composite! {
     Eip, "EIP" {
         1 placer_assigned_identifier: Ei, "Placer Assigned Identifier (EI)";
         2 filler_assigned_identifier: Ei, "Filler Assigned Identifier (EI)";
+    }
+}
+
+composite! {
+    /// Coded element with formatted values (CF): like CWE, with formatted text (FT) in CF.2/5/11.
+    Cf, "CF" {
+        1 identifier: Text, "Identifier (ST)";
+        2 formatted_text: Text, "Formatted Text (FT)";
+        3 name_of_coding_system: Text, "Name of Coding System (ID)";
+        4 alternate_identifier: Text, "Alternate Identifier (ST)";
+        5 alternate_formatted_text: Text, "Alternate Formatted Text (FT)";
+        6 name_of_alternate_coding_system: Text, "Name of Alternate Coding System (ID)";
+        7 coding_system_version_id: Text, "Coding System Version ID (ST)";
+        8 alternate_coding_system_version_id: Text, "Alternate Coding System Version ID (ST)";
+        9 original_text: Text, "Original Text (ST)";
+        10 second_alternate_identifier: Text, "Second Alternate Identifier (ST)";
+        11 second_alternate_formatted_text: Text, "Second Alternate Formatted Text (FT)";
+        12 name_of_second_alternate_coding_system: Text, "Name of Second Alternate Coding System (ID)";
+        13 second_alternate_coding_system_version_id: Text, "Second Alternate Coding System Version ID (ST)";
+        14 coding_system_oid: Text, "Coding System OID (ST)";
+        15 value_set_oid: Text, "Value Set OID (ST)";
+        16 value_set_version_id: Text, "Value Set Version ID (DTM)";
+        17 alternate_coding_system_oid: Text, "Alternate Coding System OID (ST)";
+        18 alternate_value_set_oid: Text, "Alternate Value Set OID (ST)";
+        19 alternate_value_set_version_id: Text, "Alternate Value Set Version ID (DTM)";
+        20 second_alternate_coding_system_oid: Text, "Second Alternate Coding System OID (ST)";
+        21 second_alternate_value_set_oid: Text, "Second Alternate Value Set OID (ST)";
+        22 second_alternate_value_set_version_id: Text, "Second Alternate Value Set Version ID (DTM)";
+    }
+}
+
+composite! {
+    /// Composite ID number and name simplified (CNN): a person in a component (NDL.1, OBR-32 ...);
+    /// its authority is spread over CNN.9–11 (see [`Cnn::assigning_authority`]).
+    ///
+    /// ```
+    /// use ehrkit_hl7v2::Delimiters;
+    /// use ehrkit_hl7v2::datatypes::Cnn;
+    ///
+    /// let cnn = Cnn::parse(b"1234^WELBY^MARCUS^J^^DR^^^NPI^2.16.840.1.113883.4.6^ISO", &Delimiters::default());
+    /// assert_eq!(cnn.family_name().unwrap().raw(), b"WELBY");
+    /// assert_eq!(cnn.assigning_authority().unwrap().universal_id().unwrap().raw(), b"2.16.840.1.113883.4.6");
+    /// ```
+    Cnn, "CNN" {
+        1 id_number: Text, "ID Number (ST)";
+        2 family_name: Text, "Family Name (ST)";
+        3 given_name: Text, "Given Name (ST)";
+        4 second_and_further_given_names_or_initials_thereof: Text,
+            "Second and Further Given Names or Initials Thereof (ST)";
+        5 suffix: Text, "Suffix (ST)";
+        6 prefix: Text, "Prefix (ST)";
+        7 degree: Text, "Degree (IS)";
+        8 source_table: Text, "Source Table (IS)";
+        9 assigning_authority_namespace_id: Text, "Assigning Authority - Namespace ID (IS)";
+        10 assigning_authority_universal_id: Text, "Assigning Authority - Universal ID (ST)";
+        11 assigning_authority_universal_id_type: Text, "Assigning Authority - Universal ID Type (ID)";
+    }
+}
+
+impl<'a> Cnn<'a> {
+    /// CNN.9–11 as one [`Hd`]; `None` when none of them is valued.
+    pub fn assigning_authority(&self) -> Option<Hd<'a>> {
+        self.parts.span(9, 3)
+    }
+}
+
+composite! {
+    /// Location with discharge description (DLD): PV1-37.
+    Dld, "DLD" {
+        1 discharge_to_location: Cwe, "Discharge to Location (CWE)";
+        2 effective_date: Ts, "Effective Date (DTM)";
+    }
+}
+
+composite! {
+    /// Driver's license number (DLN): PID-20.
+    ///
+    /// ```
+    /// use ehrkit_hl7v2::Delimiters;
+    /// use ehrkit_hl7v2::datatypes::Dln;
+    ///
+    /// let dln = Dln::parse(b"S1234567^WI^20300101", &Delimiters::default());
+    /// assert_eq!(dln.license_number().unwrap().raw(), b"S1234567");
+    /// assert_eq!(dln.issuing_state_province_country().unwrap().identifier().unwrap().raw(), b"WI");
+    /// assert_eq!(dln.expiration_date().unwrap().dt().unwrap().year(), 2030);
+    /// ```
+    Dln, "DLN" {
+        1 license_number: Text, "License Number (ST)";
+        2 issuing_state_province_country: Cwe, "Issuing State, Province, Country (CWE)";
+        3 expiration_date: Text, "Expiration Date (DT; read with `Text::dt`)";
+    }
+}
+
+composite! {
+    /// Numeric range (NR): reference ranges, `low^high`.
+    ///
+    /// ```
+    /// use ehrkit_hl7v2::Delimiters;
+    /// use ehrkit_hl7v2::datatypes::Nr;
+    ///
+    /// let nr = Nr::parse(b"70^99", &Delimiters::default());
+    /// assert_eq!(nr.low_value().unwrap().nm().unwrap().as_f64(), 70.0);
+    /// assert_eq!(nr.high_value().unwrap().nm().unwrap().as_f64(), 99.0);
+    /// ```
+    Nr, "NR" {
+        1 low_value: Text, "Low Value (NM)";
+        2 high_value: Text, "High Value (NM)";
+    }
+}
+
+composite! {
+    /// Practitioner license or other ID number (PLN): PRA-6, STF-...
+    Pln, "PLN" {
+        1 id_number: Text, "ID Number (ST)";
+        2 type_of_id_number: Cwe, "Type of ID Number (CWE)";
+        3 state_other_qualifying_information: Text, "State/Other Qualifying Information (ST)";
+        4 expiration_date: Text, "Expiration Date (DT; read with `Text::dt`)";
+    }
+}
+
+composite! {
+    /// Reference pointer (RP): a pointer to data held elsewhere (OBX-5 of type RP).
+    Rp, "RP" {
+        1 pointer: Text, "Pointer (ST)";
+        2 application_id: Hd, "Application ID (HD)";
+        3 type_of_data: Text, "Type of Data (ID, table 0834)";
+        4 subtype: Text, "Subtype (ID)";
+    }
+}
+
+composite! {
+    /// Repeat interval (RI): TQ.2, TQ1-3.
+    Ri, "RI" {
+        1 repeat_pattern: Cwe, "Repeat Pattern (CWE, table 0335)";
+        2 explicit_time_interval: Text, "Explicit Time Interval (ST)";
+    }
+}
+
+composite! {
+    /// Name with date and location (NDL): OBR-32 to OBR-35.
+    Ndl, "NDL" {
+        1 name: Cnn, "Name (CNN)";
+        2 start_date_time: Ts, "Start Date/Time (DTM)";
+        3 end_date_time: Ts, "End Date/Time (DTM)";
+        4 point_of_care: Hd, "Point of Care (IS; HD in v2.7+)";
+        5 room: Hd, "Room (IS; HD in v2.7+)";
+        6 bed: Hd, "Bed (IS; HD in v2.7+)";
+        7 facility: Hd, "Facility (HD)";
+        8 location_status: Text, "Location Status (IS)";
+        9 patient_location_type: Text, "Patient Location Type (IS)";
+        10 building: Hd, "Building (IS; HD in v2.7+)";
+        11 floor: Hd, "Floor (IS; HD in v2.7+)";
+    }
+}
+
+composite! {
+    /// Specimen source (SPS): OBR-15 (before v2.7).
+    Sps, "SPS" {
+        1 specimen_source_name_or_code: Cwe, "Specimen Source Name or Code (CWE)";
+        2 additives: Cwe, "Additives (CWE)";
+        3 specimen_collection_method: Text, "Specimen Collection Method (TX)";
+        4 body_site: Cwe, "Body Site (CWE)";
+        5 site_modifier: Cwe, "Site Modifier (CWE)";
+        6 collection_method_modifier_code: Cwe, "Collection Method Modifier Code (CWE)";
+        7 specimen_role: Cwe, "Specimen Role (CWE)";
+    }
+}
+
+composite! {
+    /// Timing quantity (TQ): ORC-7, OBR-27 (withdrawn in v2.7; TQ1/TQ2 replace it).
+    ///
+    /// ```
+    /// use ehrkit_hl7v2::Delimiters;
+    /// use ehrkit_hl7v2::datatypes::Tq;
+    ///
+    /// let tq = Tq::parse(b"1^Q6H^^20240101080000^^R", &Delimiters::default());
+    /// assert_eq!(tq.quantity().unwrap().quantity().unwrap().raw(), b"1");
+    /// assert_eq!(tq.interval().unwrap().repeat_pattern().unwrap().identifier().unwrap().raw(), b"Q6H");
+    /// assert_eq!(tq.start_date_time().unwrap().dtm().unwrap().unwrap().year(), 2024);
+    /// assert_eq!(tq.priority().unwrap().raw(), b"R");
+    /// ```
+    Tq, "TQ" {
+        1 quantity: Cq, "Quantity (CQ)";
+        2 interval: Ri, "Interval (RI)";
+        3 duration: Text, "Duration (ST)";
+        4 start_date_time: Ts, "Start Date/Time (DTM)";
+        5 end_date_time: Ts, "End Date/Time (DTM)";
+        6 priority: Text, "Priority (ST)";
+        7 condition: Text, "Condition (ST)";
+        8 text: Text, "Text (TX)";
+        9 conjunction: Text, "Conjunction (ID)";
+        10 order_sequencing: Text, "Order Sequencing (OSD)";
+        11 occurrence_duration: Cwe, "Occurrence Duration (CWE)";
+        12 total_occurrences: Text, "Total Occurrences (NM)";
+    }
+}
+
+composite! {
+    /// Observation grouper (OG): OBX-4 in v2.8.2+.
+    Og, "OG" {
+        1 original_sub_identifier: Text, "Original Sub-Identifier (ST)";
+        2 group: Text, "Group (NM)";
+        3 sequence: Text, "Sequence (NM)";
+        4 identifier: Text, "Identifier (ST)";
+    }
+}
+
+composite! {
+    /// Numeric array (NA): OBX-5 of type NA, any number of NM components (see [`Na::values`]).
+    ///
+    /// ```
+    /// use ehrkit_hl7v2::Delimiters;
+    /// use ehrkit_hl7v2::datatypes::Na;
+    ///
+    /// let na = Na::parse(b"1.5^2^^4", &Delimiters::default());
+    /// let v: Vec<Option<f64>> = na.values().map(|t| t.and_then(|t| t.nm().ok()).map(|n| n.as_f64())).collect();
+    /// assert_eq!(v, [Some(1.5), Some(2.0), None, Some(4.0)]);
+    /// ```
+    Na, "NA" {
+        1 value1: Text, "Value1 (NM)";
+        2 value2: Text, "Value2 (NM)";
+        3 value3: Text, "Value3 (NM)";
+        4 value4: Text, "Value4 (NM)";
+    }
+}
+
+impl<'a> Na<'a> {
+    /// Every component in order (`None` for an empty one), however many there are.
+    pub fn values(&self) -> impl Iterator<Item = Option<Text<'a>>> + 'a {
+        let parts = self.parts;
+        (1..=parts.count()).map(move |n| parts.child(n))
     }
 }
 

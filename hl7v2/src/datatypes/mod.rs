@@ -13,7 +13,7 @@
 //! | NM, SI | [`Nm`], [`Si`] | `Nm` keeps the written text |
 //! | ST, TX, ID, IS | [`Text`] ([`St`], [`Tx`], [`Id`], [`Is`]) | |
 //! | FT | [`Ft`] | formatting escapes (`\.br\` ...) kept, or turned into plain text |
-//! | HD, EI, EIP, CX, XPN (FN), XAD (SAD), XTN, XCN, XON, CWE/CE/CNE, PL, MSG, PT, VID, DR, SN, CQ, MO, ED | views of the same name | |
+//! | HD, EI, EIP, CX, XPN (FN), XAD (SAD), XTN, XCN, XON, CWE/CE/CNE, CF, CNN, PL, MSG, PT, VID, DR, SN, CQ, MO, ED, DLD, DLN, NR, PLN, RP, RI, NDL, SPS, TQ, OG, NA | views of the same name | every datatype the v2-to-FHIR IG maps |
 //!
 //! Presence follows the standard: a component after the last separator is *absent*, one between two
 //! separators is *empty*, and `""` is the HL7 *null* (a value that tells the receiver to delete what
@@ -50,8 +50,8 @@ mod number;
 mod text;
 
 pub use composite::{
-    Coding, Cq, Cwe, Cx, Dr, Ed, Ei, Eip, FamilyName, Hd, Mo, Msg, Phone, Pl, Pt, Sad, Sn, Ts, Vid,
-    Xad, Xcn, Xon, Xpn, Xtn,
+    Cf, Cnn, Coding, Cq, Cwe, Cx, Dld, Dln, Dr, Ed, Ei, Eip, FamilyName, Hd, Mo, Msg, Na, Ndl, Nr,
+    Og, Phone, Pl, Pln, Pt, Ri, Rp, Sad, Sn, Sps, Tq, Ts, Vid, Xad, Xcn, Xon, Xpn, Xtn,
 };
 pub use datetime::{DateTimeParts, Dt, Dtm, Precision, Tm};
 pub use number::{Nm, Si};
