@@ -26,9 +26,10 @@
 
 use std::borrow::Cow;
 
+use crate::charset::{Charset, Layout, Step, Walker};
 use crate::delimiters::Delimiters;
 use crate::error::Error;
-use crate::escape;
+use crate::escape::{self, DecodeOptions};
 use crate::index::{is_header, valid_segment_id};
 use crate::message::Message;
 use crate::path::Path;
@@ -45,6 +46,9 @@ struct OwnedSegment {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OwnedMessage {
     delims: Delimiters,
+    /// The character set of the copied message (MSH-18): separators are searched at character
+    /// boundaries in Big5 / GB 18030 / ISO-2022-JP, and `get` decodes from it.
+    charset: Charset,
     segments: Vec<OwnedSegment>,
 }
 
@@ -55,6 +59,7 @@ impl OwnedMessage {
         text.extend_from_slice(delims.encoding_characters().as_bytes());
         OwnedMessage {
             delims,
+            charset: Charset::UTF8,
             segments: vec![OwnedSegment {
                 text,
                 term: b"\r".to_vec(),
@@ -82,6 +87,7 @@ impl OwnedMessage {
         }
         OwnedMessage {
             delims: *m.delimiters(),
+            charset: m.charset(),
             segments,
         }
     }
@@ -147,21 +153,35 @@ impl OwnedMessage {
         let p = Path::parse(path).ok()?;
         let i = self.find_segment(&p)?;
         let seg = &self.segments[i];
-        let (s, e) = locate(&seg.text, &self.delims, &p).ok()?;
+        let lay = self.charset.layout();
+        let (s, e) = locate(&seg.text, &self.delims, &p, lay).ok()?;
         let raw = &seg.text[s..e];
-        let structured = raw.iter().any(|&b| self.delims.is_separator(b));
+        let structured = [
+            self.delims.field,
+            self.delims.repetition,
+            self.delims.component,
+            self.delims.subcomponent,
+        ]
+        .iter()
+        .any(|&sep| find_sep(raw, (0, raw.len()), sep, lay).is_some());
         let special = matches!(p.field, Some(1 | 2)) && is_header(&p.seg);
         if structured || special || p.field.is_none() {
-            return Some(String::from_utf8_lossy(raw).into_owned());
+            return self
+                .charset
+                .decode(Cow::Borrowed(raw), true)
+                .ok()
+                .map(Cow::into_owned);
         }
-        escape::decode(raw, &self.delims).ok().map(Cow::into_owned)
+        escape::decode_with(raw, &self.delims, &DecodeOptions::default(), self.charset)
+            .ok()
+            .map(Cow::into_owned)
     }
 
     /// Raw (escaped) bytes at a path; `None` when absent.
     pub fn raw(&self, path: &str) -> Option<&[u8]> {
         let p = Path::parse(path).ok()?;
         let seg = &self.segments[self.find_segment(&p)?];
-        let (s, e) = locate(&seg.text, &self.delims, &p).ok()?;
+        let (s, e) = locate(&seg.text, &self.delims, &p, self.charset.layout()).ok()?;
         Some(&seg.text[s..e])
     }
 
@@ -204,7 +224,7 @@ impl OwnedMessage {
             reason: "segment not in message",
         })?;
         let seg = &mut self.segments[i];
-        let (s, e) = locate_or_pad(&mut seg.text, &d, &p);
+        let (s, e) = locate_or_pad(&mut seg.text, &d, &p, self.charset.layout());
         seg.text.splice(s..e, raw.iter().copied());
         Ok(())
     }
@@ -293,13 +313,41 @@ impl OwnedMessage {
     }
 }
 
+/// Offset of the first `sep` in `text[range]` that is a whole character (in the multi-byte layouts,
+/// never a trail byte).
+fn find_sep(text: &[u8], range: (usize, usize), sep: u8, lay: Option<Layout>) -> Option<usize> {
+    let slice = &text[range.0..range.1];
+    let walk = lay.filter(|l| {
+        !slice.is_ascii() || (*l == Layout::Iso2022Jp && memchr::memchr(0x1B, slice).is_some())
+    });
+    let Some(layout) = walk else {
+        return memchr::memchr(sep, slice).map(|x| range.0 + x);
+    };
+    let mut w = Walker::new(layout);
+    let mut i = 0;
+    while i < slice.len() {
+        match w.step(slice, i) {
+            Step::Ascii if slice[i] == sep => return Some(range.0 + i),
+            Step::Skip(k) => i += k,
+            Step::Ascii | Step::Invalid => i += 1,
+        }
+    }
+    None
+}
+
 /// Range of the `n`-th (1-based) element separated by `sep` inside `text[range]`; `Err(count)` when
 /// there are fewer.
-fn nth(text: &[u8], range: (usize, usize), sep: u8, n: usize) -> Result<(usize, usize), usize> {
+fn nth(
+    text: &[u8],
+    range: (usize, usize),
+    sep: u8,
+    n: usize,
+    lay: Option<Layout>,
+) -> Result<(usize, usize), usize> {
     let mut start = range.0;
     let mut k = 1;
     loop {
-        let end = memchr::memchr(sep, &text[start..range.1]).map_or(range.1, |x| start + x);
+        let end = find_sep(text, (start, range.1), sep, lay).unwrap_or(range.1);
         if k == n {
             return Ok((start, end));
         }
@@ -312,37 +360,47 @@ fn nth(text: &[u8], range: (usize, usize), sep: u8, n: usize) -> Result<(usize, 
 }
 
 /// Field `f` of a segment: `(start, end)`, or the number of fields present.
-fn field_range(text: &[u8], d: &Delimiters, f: usize) -> Result<(usize, usize), usize> {
+fn field_range(
+    text: &[u8],
+    d: &Delimiters,
+    f: usize,
+    lay: Option<Layout>,
+) -> Result<(usize, usize), usize> {
     let header = is_header(text.get(..3).unwrap_or(b""));
     if header {
         // parts: [0] "MSH", [1] encoding characters (MSH-2), [2] MSH-3, ...
         if f == 1 {
             return Ok((3, 4.min(text.len())));
         }
-        nth(text, (0, text.len()), d.field, f)
+        nth(text, (0, text.len()), d.field, f, lay)
     } else {
-        match nth(text, (0, text.len()), d.field, f + 1) {
+        match nth(text, (0, text.len()), d.field, f + 1, lay) {
             Ok(r) => Ok(r),
             Err(count) => Err(count - 1),
         }
     }
 }
 
-fn locate(text: &[u8], d: &Delimiters, p: &Path) -> Result<(usize, usize), ()> {
+fn locate(
+    text: &[u8],
+    d: &Delimiters,
+    p: &Path,
+    lay: Option<Layout>,
+) -> Result<(usize, usize), ()> {
     let Some(f) = p.field else {
         return Ok((0, text.len()));
     };
-    let mut r = field_range(text, d, f as usize).map_err(|_| ())?;
+    let mut r = field_range(text, d, f as usize, lay).map_err(|_| ())?;
     if is_header(&p.seg) && f <= 2 {
         return Ok(r);
     }
     if p.rep.is_some() || p.comp.is_some() {
-        r = nth(text, r, d.repetition, p.rep.unwrap_or(1) as usize).map_err(|_| ())?;
+        r = nth(text, r, d.repetition, p.rep.unwrap_or(1) as usize, lay).map_err(|_| ())?;
     }
     if let Some(c) = p.comp {
-        r = nth(text, r, d.component, c as usize).map_err(|_| ())?;
+        r = nth(text, r, d.component, c as usize, lay).map_err(|_| ())?;
         if let Some(s) = p.sub {
-            r = nth(text, r, d.subcomponent, s as usize).map_err(|_| ())?;
+            r = nth(text, r, d.subcomponent, s as usize, lay).map_err(|_| ())?;
         }
     }
     Ok(r)
@@ -352,10 +410,15 @@ fn pad(text: &mut Vec<u8>, at: usize, sep: u8, n: usize) {
     text.splice(at..at, std::iter::repeat_n(sep, n));
 }
 
-fn locate_or_pad(text: &mut Vec<u8>, d: &Delimiters, p: &Path) -> (usize, usize) {
+fn locate_or_pad(
+    text: &mut Vec<u8>,
+    d: &Delimiters,
+    p: &Path,
+    lay: Option<Layout>,
+) -> (usize, usize) {
     let f = p.field.unwrap_or(1) as usize;
     let mut r = loop {
-        match field_range(text, d, f) {
+        match field_range(text, d, f, lay) {
             Ok(r) => break r,
             Err(count) => {
                 let end = text.len();
@@ -364,7 +427,7 @@ fn locate_or_pad(text: &mut Vec<u8>, d: &Delimiters, p: &Path) -> (usize, usize)
         }
     };
     let level = |mut r: (usize, usize), sep: u8, n: usize, text: &mut Vec<u8>| loop {
-        match nth(text, r, sep, n) {
+        match nth(text, r, sep, n, lay) {
             Ok(x) => break x,
             Err(count) => {
                 pad(text, r.1, sep, n - count);

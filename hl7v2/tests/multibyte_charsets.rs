@@ -175,3 +175,20 @@ fn typed_views_read_the_repaired_structure() {
     let xpn: Xpn<'_> = m.typed("PID-5").unwrap().unwrap();
     assert_eq!(xpn.surname().unwrap().raw(), b"WANG");
 }
+
+#[test]
+fn owned_message_edits_find_fields_at_character_boundaries() {
+    use ehrkit_hl7v2::OwnedMessage;
+    let (text, _) = BIG5.decode_without_bom_handling(&[0xCA, 0x7C]);
+    let raw = adt("BIG-5", &[b'W', b'A', b'N', b'G', b'^', 0xCA, 0x7C]);
+    let mut owned = OwnedMessage::from_message(&Message::parse(&raw).unwrap());
+    assert_eq!(owned.get("PID-7").as_deref(), Some("19800101"));
+    assert_eq!(owned.get("PID-5.2").as_deref(), Some(&*text));
+    assert_eq!(owned.raw("PID-8"), Some(&b"F"[..]));
+    owned.set("PID-8", "M").unwrap();
+    let bytes = owned.to_bytes();
+    let m = Message::parse(&bytes).unwrap();
+    assert_eq!(m.get("PID-8").as_deref(), Some("M"));
+    assert_eq!(m.get("PID-7").as_deref(), Some("19800101"));
+    assert_eq!(m.get("PID-5.2").as_deref(), Some(&*text));
+}
