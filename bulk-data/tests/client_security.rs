@@ -4,157 +4,16 @@
 #![cfg(feature = "reqwest")]
 
 use std::io::Write;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ehrkit_bulk_data::client::{BulkClient, ClientConfig, NoAuth, StaticToken};
 use ehrkit_bulk_data::Error;
 use ehrkit_bulk_data::{ExportLevel, ExportRequest, FileKind, PollConfig};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-#[derive(Debug, Clone)]
-#[allow(dead_code)] // method and body: kept for the request log
-struct Req {
-    method: String,
-    target: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Req {
-    fn header(&self, n: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(n))
-            .map(|(_, v)| v.as_str())
-    }
-    fn path(&self) -> &str {
-        self.target.split('?').next().unwrap_or("")
-    }
-}
-
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-fn resp(status: u16, headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> Resp {
-    Resp {
-        status,
-        headers: headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        body: body.into(),
-    }
-}
-
-type Handler = Arc<dyn Fn(&Req) -> Resp + Send + Sync>;
-type Log = Arc<Mutex<Vec<Req>>>;
-
-/// Counts concurrent file downloads (requests under /files/ or /cdn/, each
-/// held open for a few milliseconds) across servers.
-#[derive(Default)]
-struct InFlight {
-    now: AtomicUsize,
-    max: AtomicUsize,
-}
-
-async fn serve(handler: Handler) -> (String, Log) {
-    serve_with(handler, None).await
-}
-
-/// Starts a server; returns its base URL ("http://127.0.0.1:port") and the
-/// request log. It stops when the test's runtime ends.
-async fn serve_with(handler: Handler, files: Option<Arc<InFlight>>) -> (String, Log) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
-    let log: Log = Arc::default();
-    let log2 = log.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = listener.accept().await else {
-                return;
-            };
-            let h = handler.clone();
-            let log = log2.clone();
-            let files = files.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut tmp = [0u8; 8192];
-                let head_end = loop {
-                    let n = match s.read(&mut tmp).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n,
-                    };
-                    buf.extend_from_slice(&tmp[..n]);
-                    if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break p + 4;
-                    }
-                    if buf.len() > 1 << 16 {
-                        return;
-                    }
-                };
-                let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-                let mut lines = head.split("\r\n");
-                let mut first = lines.next().unwrap_or("").split(' ');
-                let method = first.next().unwrap_or("").to_owned();
-                let target = first.next().unwrap_or("").to_owned();
-                let headers: Vec<(String, String)> = lines
-                    .filter_map(|l| l.split_once(':'))
-                    .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-                    .collect();
-                let cl: usize = headers
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-                    .and_then(|(_, v)| v.parse().ok())
-                    .unwrap_or(0);
-                while buf.len() < head_end + cl {
-                    match s.read(&mut tmp).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&tmp[..n]),
-                    }
-                }
-                let req = Req {
-                    method,
-                    target,
-                    headers,
-                    body: buf[head_end..head_end + cl].to_vec(),
-                };
-                let is_file = req.path().starts_with("/files/") || req.path().starts_with("/cdn/");
-                let counter = files.filter(|_| is_file);
-                if let Some(c) = &counter {
-                    let n = c.now.fetch_add(1, Ordering::SeqCst) + 1;
-                    c.max.fetch_max(n, Ordering::SeqCst);
-                    tokio::time::sleep(Duration::from_millis(15)).await;
-                }
-                let r = h(&req);
-                log.lock().unwrap().push(req);
-                if let Some(c) = &counter {
-                    c.now.fetch_sub(1, Ordering::SeqCst);
-                }
-                let mut out = format!(
-                    "HTTP/1.1 {} Mock\r\nContent-Length: {}\r\nConnection: close\r\n",
-                    r.status,
-                    r.body.len()
-                );
-                for (k, v) in &r.headers {
-                    out.push_str(&format!("{k}: {v}\r\n"));
-                }
-                out.push_str("\r\n");
-                let mut bytes = out.into_bytes();
-                bytes.extend_from_slice(&r.body);
-                let _ = s.write_all(&bytes).await;
-                let _ = s.shutdown().await;
-            });
-        }
-    });
-    (format!("http://{addr}"), log)
-}
+mod support;
+use support::{resp, serve, MockServer, Req};
 
 /// Millisecond-scale polling for tests.
 fn fast_poll() -> PollConfig {
@@ -221,8 +80,7 @@ async fn errors_and_logs_never_show_signed_url_queries() {
             "",
         ),
         _ => resp(404, &[], ""),
-    }))
-    .await;
+    }));
     let client = BulkClient::with_config(
         format!("{base}/fhir").parse().unwrap(),
         StaticToken::new("tok"),
@@ -285,30 +143,27 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
 
 /// Starts the FHIR server (kick-off) and a status server on another origin
 /// whose manifest pages on to a third origin; returns the client's base and
-/// the logs of the two other origins.
-async fn three_origins() -> (String, Log, Log) {
+/// the three servers (FHIR, status, pages; each stops when dropped).
+fn three_origins() -> (String, MockServer, MockServer, MockServer) {
     let (pages, pages_log) = serve(Arc::new(|_r: &Req| {
         resp(200, &[], manifest_json("http://x", true, "", ""))
-    }))
-    .await;
+    }));
     let (status, status_log) = serve(Arc::new(move |r: &Req| match r.path() {
         "/status/1" => {
             let link = format!(r#","link":[{{"relation":"next","url":"{pages}/page/2"}}]"#);
             resp(200, &[], manifest_json("http://x", true, "", &link))
         }
         _ => resp(404, &[], ""),
-    }))
-    .await;
-    let (base, _log) = serve(Arc::new(move |r: &Req| match r.path() {
+    }));
+    let (base, fhir) = serve(Arc::new(move |r: &Req| match r.path() {
         "/fhir/$export" => resp(
             202,
             &[("Content-Location", &format!("{status}/status/1"))],
             "",
         ),
         _ => resp(404, &[], ""),
-    }))
-    .await;
-    (base, status_log, pages_log)
+    }));
+    (base, fhir, status_log, pages_log)
 }
 
 /// Issue 10 item 10: the bearer token goes to the FHIR server's origin only;
@@ -317,7 +172,7 @@ async fn three_origins() -> (String, Log, Log) {
 #[tokio::test]
 async fn token_never_goes_to_a_status_or_page_on_another_origin() {
     for opt_in in [false, true] {
-        let (base, status_log, pages_log) = three_origins().await;
+        let (base, _fhir, status_log, pages_log) = three_origins();
         let mut config = ClientConfig::default().poll(fast_poll());
         if opt_in {
             config = config.token_to_other_origins(true);
@@ -335,7 +190,7 @@ async fn token_never_goes_to_a_status_or_page_on_another_origin() {
         client.wait(&mut job, |_| {}).await.unwrap();
         let expected = opt_in.then_some("Bearer tok-x");
         for log in [&status_log, &pages_log] {
-            let reqs = log.lock().unwrap().clone();
+            let reqs = log.requests();
             assert_eq!(reqs.len(), 1);
             assert_eq!(reqs[0].header("authorization"), expected, "opt-in {opt_in}");
         }
@@ -364,8 +219,7 @@ async fn decoded_size_limit_stops_a_gzip_bomb() {
         "/f/bomb.ndjson" => resp(200, &[("Content-Encoding", "gzip")], bomb.clone()),
         "/f/small.ndjson" => resp(200, &[], PATIENTS),
         _ => resp(404, &[], ""),
-    }))
-    .await;
+    }));
     let m: ehrkit_bulk_data::Manifest = serde_json::from_str(&format!(
         r#"{{"transactionTime":"t","request":"r","requiresAccessToken":false,"output":[
         {{"type":"Binary","url":"{base}/f/bomb.ndjson?sig=SIG-SECRET"}},
