@@ -138,8 +138,12 @@ pub fn read<'a, T: FromRaw<'a>>(
     msg.typed(path)
 }
 
-/// The repetitions of one raw field (as [`Segment::field`](crate::Segment::field) gives it), each
-/// still escaped; nothing for an empty field. `MSH-2` must not be passed (its `~` is data).
+/// The repetitions of one raw field (as [`Segment::field_raw`](crate::Segment::field_raw) gives it),
+/// each still escaped; nothing for an empty field. `MSH-2` must not be passed (its `~` is data).
+///
+/// This splits bytes, which is exact in every character set but Big5, GB 18030 and ISO-2022-JP; for
+/// a field of a parsed message prefer [`Field::repetitions`](crate::Field::repetitions)
+/// (`pid.field(3).repetitions::<Cx>()`), which reads the message's index and is exact in all of them.
 ///
 /// ```
 /// use ehrkit_hl7v2::{Delimiters, Message};
