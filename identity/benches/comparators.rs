@@ -10,12 +10,13 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughpu
 use ehrkit_identity::compare::{jaro_winkler, osa_bounded};
 
 fn names() -> Vec<String> {
-    let p = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/datasets/mpi/splink_datasets/febrl/dataset4a.csv"
-    );
-    match std::fs::read_to_string(p) {
-        Ok(t) => t
+    let text = ehrkit_testkit::shared::require(
+        "datasets/mpi/splink_datasets/febrl/dataset4a.csv",
+        "FEBRL names (using built-in names)",
+    )
+    .and_then(|p| std::fs::read_to_string(p).ok());
+    match text {
+        Some(t) => t
             .lines()
             .skip(1)
             .take(500)
@@ -25,22 +26,19 @@ fn names() -> Vec<String> {
             })
             .filter(|s| !s.is_empty())
             .collect(),
-        Err(_) => {
-            eprintln!("NOTICE: ../shared absent, using built-in names");
-            [
-                "mitchell",
-                "michell",
-                "green",
-                "greene",
-                "catherine",
-                "kathryn",
-                "jon",
-                "john",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
-        }
+        None => [
+            "mitchell",
+            "michell",
+            "green",
+            "greene",
+            "catherine",
+            "kathryn",
+            "jon",
+            "john",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
     }
 }
 

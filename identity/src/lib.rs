@@ -93,3 +93,8 @@ pub use record::{
     Address, Identifier, NameType, PatientRecord, PatientRecordBuilder, PersonName, Sex, Ssn,
 };
 pub use rules::{Condition, DeterministicRule, Verdict};
+
+/// The README's examples, run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

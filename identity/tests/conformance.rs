@@ -11,16 +11,7 @@ use ehrkit_identity::eval::{febrl_entity, PairMetrics};
 use ehrkit_identity::{DeterministicRule, Linker, MatchConfig, PatientRecord, Verdict};
 
 fn data_dir() -> Option<PathBuf> {
-    let p = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/datasets/mpi/splink_datasets"
-    ));
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("NOTICE: ../shared absent, skipping MPI conformance test");
-        None
-    }
+    ehrkit_testkit::shared::require("datasets/mpi/splink_datasets", "the MPI conformance test")
 }
 
 fn load(dir: &std::path::Path, name: &str) -> Vec<PatientRecord> {

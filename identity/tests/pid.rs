@@ -99,14 +99,9 @@ fn errors_are_reported() {
 
 #[test]
 fn shared_corpus_pid_segments() {
-    let dir = std::path::PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/corpus/hl7v2"
-    ));
-    if !dir.is_dir() {
-        eprintln!("NOTICE: ../shared absent, skipping PID corpus test");
+    let Some(dir) = ehrkit_testkit::shared::require("corpus/hl7v2", "the PID corpus test") else {
         return;
-    }
+    };
     let (mut built, mut with_pid) = (0, 0);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()

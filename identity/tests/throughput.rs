@@ -3,7 +3,6 @@
 //! Reports wall time and this thread's CPU time (from /proc, when available) so the figure is
 //! meaningful on a loaded machine. No timing is asserted: the criterion bench holds the claims.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use ehrkit_identity::block;
@@ -18,14 +17,12 @@ fn thread_cpu_ns() -> Option<u64> {
 #[test]
 #[ignore = "throughput measurement; run explicitly in release"]
 fn scoring_throughput() {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/datasets/mpi/splink_datasets/febrl"
-    ));
-    if !dir.is_dir() {
-        eprintln!("NOTICE: ../shared absent, skipping throughput check");
+    let Some(dir) = ehrkit_testkit::shared::require(
+        "datasets/mpi/splink_datasets/febrl",
+        "the throughput check",
+    ) else {
         return;
-    }
+    };
     let a = read_records(&std::fs::read_to_string(dir.join("dataset4a.csv")).unwrap()).unwrap();
     let b = read_records(&std::fs::read_to_string(dir.join("dataset4b.csv")).unwrap()).unwrap();
     let cfg = MatchConfig {
