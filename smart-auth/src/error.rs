@@ -268,16 +268,21 @@ pub enum Error {
         source: http::Error,
     },
     /// The stored grant cannot be renewed: the user (or operator) must authorize again.
-    #[error("re-authorization needed for {key}: {reason}")]
+    #[error(
+        "re-authorization needed for {key}: {}",
+        if cause.is_some() { "the token endpoint refused the grant" } else { "no refresh token" }
+    )]
     ReauthorizationRequired {
         /// The store key, printed without secrets.
         key: String,
-        /// Why the refresh failed.
-        reason: String,
+        /// The token endpoint's refusal (an OAuth error, a bare 4xx, an unusable response);
+        /// `None` when there was no refresh token to try.
+        #[source]
+        cause: Option<Box<Error>>,
     },
     /// The persistence backend failed.
-    #[error("token persistence: {0}")]
-    Persistence(String),
+    #[error("token persistence failed")]
+    Persistence(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Transport failure in the `reqwest` layer (connect, TLS, timeout, reading the body). The
     /// `reqwest` error is the source, with its URL removed (it may carry a query string).
     #[cfg(feature = "reqwest")]
@@ -314,6 +319,15 @@ impl Error {
             line: e.line(),
             column: e.column(),
             reason: reason.to_owned(),
+        }
+    }
+
+    /// For [`Error::ReauthorizationRequired`]: the token endpoint's answer that ended the grant
+    /// (also the error's [`source`](std::error::Error::source), there boxed).
+    pub fn reauthorization_cause(&self) -> Option<&Error> {
+        match self {
+            Error::ReauthorizationRequired { cause, .. } => cause.as_deref(),
+            _ => None,
         }
     }
 

@@ -247,8 +247,12 @@ pub async fn refresh_user_grant(
             http.token(client, &req).await
         }
         Renewal::Initial => Err(Error::ReauthorizationRequired {
-            key: format!("{token_endpoint} client={}", client.client_id),
-            reason: "no refresh token".into(),
+            key: format!(
+                "{} client={}",
+                wire::origin(token_endpoint),
+                client.client_id
+            ),
+            cause: None,
         }),
     }
 }

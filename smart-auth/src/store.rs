@@ -180,27 +180,24 @@ impl MemoryPersistence {
     }
 }
 
+fn poisoned() -> Error {
+    Error::Persistence(Box::new(std::io::Error::other(
+        "memory persistence lock poisoned",
+    )))
+}
+
 impl TokenPersistence for MemoryPersistence {
     fn load(&self, key: &StoreKey) -> Result<Option<PersistedToken>> {
-        let m = self
-            .0
-            .lock()
-            .map_err(|_| Error::Persistence("poisoned".into()))?;
+        let m = self.0.lock().map_err(|_| poisoned())?;
         Ok(m.get(key).cloned())
     }
     fn save(&self, key: &StoreKey, token: &PersistedToken) -> Result<()> {
-        let mut m = self
-            .0
-            .lock()
-            .map_err(|_| Error::Persistence("poisoned".into()))?;
+        let mut m = self.0.lock().map_err(|_| poisoned())?;
         m.insert(key.clone(), token.clone());
         Ok(())
     }
     fn remove(&self, key: &StoreKey) -> Result<()> {
-        let mut m = self
-            .0
-            .lock()
-            .map_err(|_| Error::Persistence("poisoned".into()))?;
+        let mut m = self.0.lock().map_err(|_| poisoned())?;
         m.remove(key);
         Ok(())
     }
@@ -470,7 +467,7 @@ impl TokenStore {
                 }
                 Err(Error::ReauthorizationRequired {
                     key: key.to_string(),
-                    reason: e.to_string(),
+                    cause: Some(Box::new(e)),
                 })
             }
             Err(e) => {

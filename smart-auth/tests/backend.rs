@@ -333,10 +333,14 @@ async fn rate_limited_refresh_keeps_the_entry() {
     ));
     assert!(store.peek(&key).is_some(), "5xx is transient: entry kept");
     mock.set(|b| b.token_status = Some(401));
-    assert!(store
-        .get(&key, refresh)
-        .await
-        .unwrap_err()
-        .needs_reauthorization());
+    let err = store.get(&key, refresh).await.unwrap_err();
+    assert!(err.needs_reauthorization());
+    // The server's answer is kept as the typed source, not flattened into a string.
+    assert!(std::error::Error::source(&err).is_some());
+    let cause = err.reauthorization_cause().expect("typed cause");
+    assert!(
+        matches!(cause, Error::HttpStatus { status: 401 }),
+        "{cause:?}"
+    );
     assert!(store.peek(&key).is_none(), "401 on refresh evicts");
 }
