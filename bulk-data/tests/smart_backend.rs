@@ -2,14 +2,13 @@
 //!
 //! * a mock authorization server (token endpoint, `client_credentials` with a `private_key_jwt`
 //!   assertion whose signature, `alg`, `kid`, `typ`, `iss`/`sub`/`aud`, `exp` ≤ 5 min and fresh
-//!   `jti` it verifies with the public keys in `tests/data/keys`), issuing short-lived tokens;
+//!   `jti` it verifies with the public test keys of `ehrkit-testkit`), issuing short-lived tokens;
 //! * a mock FHIR / Bulk Data server on another origin that serves the
 //!   `.well-known/smart-configuration` (naming the token endpoint), the kick-off, the status and
 //!   the files, and checks on arrival that every request carries a token that is currently valid.
 #![cfg(all(feature = "smart-auth", feature = "reqwest"))]
 
 use std::collections::{HashMap, HashSet};
-use std::io::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -23,36 +22,17 @@ use ehrkit_bulk_data::smart::smart_auth::token::Client;
 use ehrkit_bulk_data::smart::BackendServicesTokens;
 use ehrkit_bulk_data::Error;
 use ehrkit_bulk_data::{ExportLevel, ExportRequest, FileKind, PollConfig};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use ehrkit_testkit::http::{MockServer, Request as Req, Response};
+use ehrkit_testkit::keys;
 
 const CLIENT_ID: &str = "bulk-client";
-const KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/keys/");
 
+/// A test key of `ehrkit-testkit` by file name.
 fn key_file(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{KEYS}{name}")).unwrap()
+    keys::by_file(name).expect("a testkit key").pem().to_vec()
 }
 
-// ------------------------------------------------------------------ a tiny HTTP/1.1 server
-
-struct Req {
-    method: String,
-    target: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Req {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-    fn bearer(&self) -> Option<&str> {
-        self.header("authorization")?.strip_prefix("Bearer ")
-    }
-}
+// ------------------------------------------------------------------ the mock servers' answers
 
 struct Resp {
     status: u16,
@@ -77,102 +57,38 @@ fn resp(status: u16, headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> Resp
     }
 }
 
-type Handler = Arc<dyn Fn(&Req) -> Resp + Send + Sync>;
-
-/// Binds 127.0.0.1:0; the accept loop ends with the test's runtime.
-async fn bind() -> (TcpListener, String) {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", l.local_addr().unwrap());
-    (l, base)
-}
-
-fn serve(listener: TcpListener, handler: Handler) {
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            let h = handler.clone();
-            tokio::spawn(async move {
-                let Some(req) = read_request(&mut s).await else {
-                    return;
-                };
-                let r = h(&req);
-                if let Some((counter, n)) = &r.hold_until {
-                    let start = Instant::now();
-                    while counter.load(Ordering::SeqCst) < *n
-                        && start.elapsed() < Duration::from_secs(5)
-                    {
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
+/// Answers every request of `server` with `handle` on what `target` still
+/// points to (a `Weak`, so the server stops when the test drops its state),
+/// applying the answer's hold and delay.
+fn serve<T, F>(server: &MockServer, target: std::sync::Weak<T>, handle: F)
+where
+    T: Send + Sync + 'static,
+    F: Fn(&T, &Req) -> Resp + Send + Sync + 'static,
+{
+    let handle = Arc::new(handle);
+    server.on_async("*", "/*", move |req: Req| {
+        let (target, handle) = (target.clone(), handle.clone());
+        async move {
+            let Some(t) = target.upgrade() else {
+                return Response::new(503);
+            };
+            let r = handle(&t, &req);
+            drop(t);
+            if let Some((counter, n)) = &r.hold_until {
+                let start = Instant::now();
+                while counter.load(Ordering::SeqCst) < *n
+                    && start.elapsed() < Duration::from_secs(5)
+                {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
                 }
-                if !r.delay.is_zero() {
-                    tokio::time::sleep(r.delay).await;
-                }
-                let mut out = format!("HTTP/1.1 {} X\r\n", r.status).into_bytes();
-                for (k, v) in &r.headers {
-                    write!(out, "{k}: {v}\r\n").unwrap();
-                }
-                write!(
-                    out,
-                    "Content-Length: {}\r\nConnection: close\r\n\r\n",
-                    r.body.len()
-                )
-                .unwrap();
-                out.extend_from_slice(&r.body);
-                let _ = s.write_all(&out).await;
-                let _ = s.shutdown().await;
-            });
+            }
+            r.headers
+                .iter()
+                .fold(Response::new(r.status), |x, (k, v)| x.header(k, v))
+                .body(r.body)
+                .delay(r.delay)
         }
     });
-}
-
-async fn read_request(s: &mut tokio::net::TcpStream) -> Option<Req> {
-    let mut buf = Vec::new();
-    let mut tmp = [0u8; 8192];
-    let head_end = loop {
-        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut tmp))
-            .await
-            .ok()?
-            .ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&tmp[..n]);
-        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break p + 4;
-        }
-        if buf.len() > 1 << 16 {
-            return None;
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut first = lines.next()?.split(' ');
-    let method = first.next()?.to_owned();
-    let target = first.next()?.to_owned();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    let len: usize = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    if len > 1 << 20 {
-        return None;
-    }
-    while buf.len() < head_end + len {
-        let n = s.read(&mut tmp).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&tmp[..n]);
-    }
-    Some(Req {
-        method,
-        target,
-        headers,
-        body: buf[head_end..head_end + len].to_vec(),
-    })
 }
 
 // ------------------------------------------------------------------ mock authorization server
@@ -183,6 +99,8 @@ struct Issued {
 }
 
 struct Auth {
+    /// Its server (stops when the test drops the `Auth`).
+    server: MockServer,
     token_url: String,
     /// kid -> (alg, public key PEM)
     keys: HashMap<String, (jsonwebtoken::Algorithm, Vec<u8>)>,
@@ -272,7 +190,7 @@ impl Auth {
     }
 
     fn handle(&self, req: &Req) -> Resp {
-        if req.method != "POST" || req.target != "/auth/token" {
+        if req.method != "POST" || req.target() != "/auth/token" {
             return resp(404, &[], "");
         }
         self.token_requests.fetch_add(1, Ordering::SeqCst);
@@ -316,7 +234,8 @@ impl Auth {
 }
 
 async fn start_auth(expires_in: u64) -> Arc<Auth> {
-    let (listener, base) = bind().await;
+    let server = MockServer::start();
+    let base = server.base().to_owned();
     let mut keys = HashMap::new();
     keys.insert(
         "ec-1".to_owned(),
@@ -327,6 +246,7 @@ async fn start_auth(expires_in: u64) -> Arc<Auth> {
         (jsonwebtoken::Algorithm::RS384, key_file("rsa-public.pem")),
     );
     let auth = Arc::new(Auth {
+        server,
         token_url: format!("{base}/auth/token"),
         keys,
         expires_in,
@@ -336,8 +256,7 @@ async fn start_auth(expires_in: u64) -> Arc<Auth> {
         token_requests: AtomicUsize::new(0),
         rejections: Mutex::default(),
     });
-    let a = auth.clone();
-    serve(listener, Arc::new(move |r: &Req| a.handle(r)));
+    serve(&auth.server, Arc::downgrade(&auth), Auth::handle);
     auth
 }
 
@@ -355,6 +274,8 @@ enum FileAuth {
 }
 
 struct Fhir {
+    /// Its server (stops when the test drops the `Fhir`).
+    server: MockServer,
     base: String,
     auth: Arc<Auth>,
     polls_before_done: usize,
@@ -392,7 +313,7 @@ fn ndjson(rtype: &str, n: usize) -> String {
 
 impl Fhir {
     fn handle(&self, req: &Req) -> Resp {
-        let path = req.target.split('?').next().unwrap_or("").to_owned();
+        let path = req.path().to_owned();
         if path == "/fhir/.well-known/smart-configuration" {
             // Discovery is public: no token needed (and none must be sent).
             assert!(req.bearer().is_none(), "token sent to discovery");
@@ -494,8 +415,10 @@ async fn start_fhir(
     file_delay: Duration,
     file_auth: FileAuth,
 ) -> Arc<Fhir> {
-    let (listener, base) = bind().await;
+    let server = MockServer::start();
+    let base = server.base().to_owned();
     let fhir = Arc::new(Fhir {
+        server,
         base,
         auth,
         polls_before_done,
@@ -509,8 +432,7 @@ async fn start_fhir(
         file_arrivals: Arc::new(AtomicUsize::new(0)),
         log: Mutex::default(),
     });
-    let f = fhir.clone();
-    serve(listener, Arc::new(move |r: &Req| f.handle(r)));
+    serve(&fhir.server, Arc::downgrade(&fhir), Fhir::handle);
     fhir
 }
 
@@ -609,7 +531,7 @@ async fn a_download_that_outlives_tokens_gets_a_fresh_one_on_every_request() {
         FileAuth::Normal,
     )
     .await;
-    let tokens = provider(&fhir, client("ec384-private.pem", Algorithm::ES384, "ec-1"))
+    let tokens = provider(&fhir, client("ec384-pkcs8.pem", Algorithm::ES384, "ec-1"))
         .await
         .unwrap();
     assert_eq!(
@@ -694,7 +616,7 @@ async fn a_401_causes_exactly_one_refresh_shared_by_concurrent_downloads() {
         FileAuth::RevokeFirst,
     )
     .await;
-    let tokens = provider(&fhir, client("ec384-private.pem", Algorithm::ES384, "ec-1"))
+    let tokens = provider(&fhir, client("ec384-pkcs8.pem", Algorithm::ES384, "ec-1"))
         .await
         .unwrap();
     let bulk = bulk(&fhir, tokens, 2);
@@ -738,7 +660,7 @@ async fn a_persistent_401_refreshes_once_then_fails() {
         FileAuth::Always401,
     )
     .await;
-    let tokens = provider(&fhir, client("ec384-private.pem", Algorithm::ES384, "ec-1"))
+    let tokens = provider(&fhir, client("ec384-pkcs8.pem", Algorithm::ES384, "ec-1"))
         .await
         .unwrap();
     let bulk = bulk(&fhir, tokens, 1);
@@ -762,7 +684,7 @@ async fn rs384_is_accepted_and_an_unknown_key_is_a_typed_error() {
     let auth = start_auth(300).await;
     let fhir = start_fhir(auth.clone(), 0, &[], Duration::ZERO, FileAuth::Normal).await;
 
-    let rsa = provider(&fhir, client("rsa-private.pem", Algorithm::RS384, "rsa-1"))
+    let rsa = provider(&fhir, client("rsa-pkcs8.pem", Algorithm::RS384, "rsa-1"))
         .await
         .unwrap();
     let t = rsa.token().await.unwrap().unwrap();
