@@ -345,3 +345,89 @@ impl MatchConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_is_valid() {
+        MatchConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn validate_names_each_limit() {
+        let ok = MatchConfig::default();
+        let mut c = ok.clone();
+        c.comparisons.clear();
+        assert!(matches!(
+            c.validate(),
+            Err(Error::ComparisonCount { count: 0 })
+        ));
+        let mut c = ok.clone();
+        c.comparisons[2].levels = vec![Level::Exact; 15];
+        assert!(matches!(
+            c.validate(),
+            Err(Error::LevelCount {
+                index: 2,
+                field: Field::BirthDate,
+                levels: 15
+            })
+        ));
+        let mut c = ok.clone();
+        c.comparisons[3].levels.push(Level::Levenshtein { max: 33 });
+        assert!(matches!(
+            c.validate(),
+            Err(Error::EditDistance {
+                index: 3,
+                max: 33,
+                ..
+            })
+        ));
+        let mut c = ok.clone();
+        c.blocking = vec![c.blocking[0].clone(); 33];
+        assert!(matches!(
+            c.validate(),
+            Err(Error::BlockingRuleCount { count: 33 })
+        ));
+        let mut c = ok;
+        c.thresholds.possible_probability = 0.99;
+        assert!(matches!(c.validate(), Err(Error::Thresholds { .. })));
+    }
+
+    #[test]
+    fn level_labels_and_store_fields() {
+        let c = Comparison::name(Field::GivenName);
+        assert_eq!(c.level_count(), 6);
+        assert_eq!(c.level_label(0), "exact");
+        assert_eq!(c.level_label(1), "nickname");
+        assert_eq!(c.level_label(2), "jaro_winkler>=0.92");
+        assert_eq!(c.level_label(5), "else");
+        assert_eq!(c.level_label(NULL_LEVEL), "null");
+        assert!(!Comparison::name(Field::FamilyName)
+            .levels
+            .contains(&Level::Nickname));
+        assert!(
+            !Comparison::exact(Field::Sex)
+                .tf_adjust(true)
+                .tf_adjust(false)
+                .tf_adjust
+        );
+        // Comparison fields first, then fields used only for blocking, each once.
+        let cfg = MatchConfig {
+            comparisons: vec![Comparison::exact(Field::Ssn)],
+            blocking: vec![
+                BlockingRule::new("a", vec![BlockKey::exact(Field::Postcode)]),
+                BlockingRule::new(
+                    "b",
+                    vec![
+                        BlockKey::exact(Field::Ssn),
+                        BlockKey::exact(Field::Postcode),
+                    ],
+                ),
+            ],
+            ..MatchConfig::default()
+        };
+        assert_eq!(cfg.store_fields(), vec![Field::Ssn, Field::Postcode]);
+    }
+}

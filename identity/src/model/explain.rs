@@ -128,3 +128,41 @@ impl FsModel {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{FsModel, MatchConfig, PatientRecord, Verdict};
+
+    #[test]
+    fn explanation_lists_every_comparison_and_adds_up() {
+        let model = FsModel::untrained(MatchConfig::default());
+        let a = PatientRecord::builder("A")
+            .name("Smith", "Robert")
+            .birth_date_str("1970-03-14")
+            .build();
+        let b = PatientRecord::builder("B")
+            .name("Smith", "Bob")
+            .birth_date_str("1970-03-14")
+            .build();
+        let s = model.features(&[a, b]);
+        let e = model.explain(&s, 0, &s, 1);
+        assert_eq!(e.fields.len(), model.config.comparisons.len());
+        let sum: f32 = e.prior_weight
+            + e.fields
+                .iter()
+                .map(|f| f.weight + f.tf_adjustment)
+                .sum::<f32>();
+        assert!(
+            (sum - e.score.weight).abs() < 1e-3,
+            "{sum} vs {}",
+            e.score.weight
+        );
+        assert_eq!(e.fields[0].level, "nickname");
+        assert_eq!(e.fields[3].level, "null", "no SSN on either side");
+        let text = e.to_string();
+        assert!(text.starts_with("prior "));
+        assert!(text.contains("given_name     nickname"), "{text}");
+        assert!(text.ends_with(&format!("{:?}", e.score.verdict)));
+        assert_ne!(e.score.verdict, Verdict::NoMatch);
+    }
+}

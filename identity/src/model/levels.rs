@@ -129,3 +129,84 @@ pub(super) fn level_of(
     }
     l
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::Field;
+    use crate::{NameType, PatientRecord, PersonName};
+
+    fn store(field: Field, records: &[PatientRecord]) -> FeatureStore {
+        FeatureStore::from_records(vec![field], records)
+    }
+
+    fn level(levels: &[Level], field: Field, a: &PatientRecord, b: &PatientRecord) -> u8 {
+        let s = store(field, &[a.clone(), b.clone()]);
+        level_of(levels, &s, s.cell(0, 0), &s, s.cell(1, 0))
+    }
+
+    fn person(family: &str, given: &str, dob: &str) -> PatientRecord {
+        PatientRecord::builder("k")
+            .name(family, given)
+            .birth_date_str(dob)
+            .build()
+    }
+
+    #[test]
+    fn first_level_that_holds_else_or_null() {
+        let levels = [
+            Level::Exact,
+            Level::Nickname,
+            Level::JaroWinkler { min: 0.9 },
+            Level::Phonetic,
+        ];
+        let g = Field::GivenName;
+        let robert = person("Smith", "Robert", "");
+        assert_eq!(level(&levels, g, &robert, &person("", "ROBERT", "")), 0);
+        assert_eq!(level(&levels, g, &robert, &person("", "Bob", "")), 1);
+        assert_eq!(level(&levels, g, &robert, &person("", "Roberta", "")), 2);
+        assert_eq!(level(&levels, g, &robert, &person("", "Zelda", "")), 4);
+        assert_eq!(
+            level(&levels, g, &robert, &person("Smith", "", "")),
+            NULL_LEVEL
+        );
+    }
+
+    #[test]
+    fn date_levels() {
+        let levels = [
+            Level::Exact,
+            Level::DateTransposed,
+            Level::Damerau { max: 1 },
+            Level::DateWithinDays { days: 31 },
+        ];
+        let d = Field::BirthDate;
+        let a = person("", "", "1980-03-04");
+        assert_eq!(level(&levels, d, &a, &person("", "", "1980-04-03")), 1);
+        assert_eq!(level(&levels, d, &a, &person("", "", "1980-03-05")), 2);
+        assert_eq!(level(&levels, d, &a, &person("", "", "1980-02-20")), 3);
+        assert_eq!(level(&levels, d, &a, &person("", "", "1990-07-20")), 4);
+    }
+
+    #[test]
+    fn alternates_give_the_best_level() {
+        // A maiden name is an alternate family name: the pair takes the best level over both.
+        let mut married = person("Jones", "Ann", "");
+        married
+            .names
+            .push(PersonName::new("Smith", "Ann").name_type(NameType::Maiden));
+        let maiden = person("Smith", "Ann", "");
+        let levels = [Level::Exact, Level::Levenshtein { max: 2 }];
+        assert_eq!(level(&levels, Field::FamilyName, &married, &maiden), 0);
+        assert_eq!(level(&levels, Field::FamilyName, &maiden, &married), 0);
+        assert_eq!(
+            level(
+                &levels,
+                Field::FamilyName,
+                &maiden,
+                &person("Smyth", "", "")
+            ),
+            1
+        );
+    }
+}
