@@ -8,6 +8,10 @@ mod report;
 mod systems;
 pub mod v2_to_fhir;
 
+/// The IANA time zone database [`Profile::source_time_zone`] takes its zones from
+/// (`chrono_tz::America::Chicago`, or `"America/Chicago".parse()`).
+pub use chrono_tz;
+
 pub use error::{Error, ProfileProblem};
 pub use profile::{CodeOverride, Profile, ProfileTranslation, Quirk};
 pub use report::{DataProblem, Location, Report, ReportEntry, ReportKind};

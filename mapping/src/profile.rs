@@ -77,7 +77,29 @@ pub enum ProfileTranslation<'a> {
     Ig(Translation),
 }
 
-/// The data that tunes a conversion. See the [module documentation](self).
+/// The data that tunes a conversion: identifier-system and coding-system overrides, vocabulary
+/// overrides, the source time zone, base URIs and named [`Quirk`]s; versioned, serde (TOML and
+/// JSON). [`Profile::generic`] is the IG's behaviour; the builder follows
+/// `ehrkit_smart_auth::VendorProfile` (`Profile::generic().named(..).with(..).without(..)`).
+///
+/// ```
+/// use ehrkit_mapping::{CodeOverride, Profile};
+///
+/// let site = Profile::generic()
+///     .named("general-hospital")
+///     .version("3")
+///     .time_zone(chrono_tz::America::Chicago)
+///     .identifier_system("MR", "https://fhir.general-hospital.test/sid/mrn")
+///     .code_override(
+///         "AdministrativeSex",
+///         "X",
+///         CodeOverride::new("other", "http://hl7.org/fhir/administrative-gender"),
+///     );
+/// assert_eq!(Profile::from_toml(&site.to_toml()).unwrap(), site);
+/// ```
+///
+/// The pipeline stores `name` and `version` with each resource, so a profile that changes
+/// behaviour must get a new version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {

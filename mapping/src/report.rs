@@ -110,8 +110,14 @@ pub enum DataProblem {
     InvalidDateTime,
     /// A number that does not parse as NM.
     InvalidNumber,
-    /// A timestamp without offset where FHIR needs one (`instant`) and the profile has no zone.
+    /// A timestamp with a time but no offset, and no source time zone in the profile: FHIR
+    /// needs an offset, so only the day was kept.
     MissingTimeZone,
+    /// A local time the source time zone skips (daylight-saving gap): only the day was kept.
+    NonexistentLocalTime,
+    /// A local time the source time zone has twice (daylight-saving fold): the earlier offset
+    /// was used.
+    AmbiguousLocalTime,
     /// An element the IG requires is absent or empty.
     MissingRequired,
     /// A coding or identifier system nobody knows: the profile's fallback URI was used.
@@ -125,7 +131,15 @@ impl DataProblem {
         match self {
             DataProblem::InvalidDateTime => "not a valid HL7 v2 date/time",
             DataProblem::InvalidNumber => "not a valid HL7 v2 number",
-            DataProblem::MissingTimeZone => "timestamp without offset and no source time zone",
+            DataProblem::MissingTimeZone => {
+                "timestamp without offset and no source time zone; day kept"
+            }
+            DataProblem::NonexistentLocalTime => {
+                "local time skipped by the source time zone; day kept"
+            }
+            DataProblem::AmbiguousLocalTime => {
+                "local time repeated in the source time zone; earlier offset used"
+            }
             DataProblem::MissingRequired => "required value absent",
             DataProblem::UnknownSystem => "unknown coding or identifier system; fallback URI used",
             DataProblem::InvalidValue => "value not valid for its FHIR element",

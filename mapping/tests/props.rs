@@ -65,3 +65,54 @@ proptest! {
         }
     }
 }
+
+mod datatypes {
+    use ehrkit_hl7v2::datatypes::{Cwe, Cx, Dtm, Xpn};
+    use ehrkit_hl7v2::Delimiters;
+    use ehrkit_mapping::v2_to_fhir::datatype::{
+        cwe_codeable_concept::cwe_codeable_concept, cx_identifier::cx_identifier, dtm,
+        xpn_human_name::xpn_human_name, Context,
+    };
+    use ehrkit_mapping::{Location, Profile};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any field value (with separators, escapes, nulls, non-ASCII) converts without
+        /// panicking, and the report names places only (its text never holds the value).
+        #[test]
+        fn datatype_maps_take_any_value(raw in "[A-Za-z0-9 ^&~\\\\\".+-]{0,40}|\\PC{0,20}") {
+            let profile = Profile::generic().time_zone(chrono_tz::Asia::Kolkata);
+            let mut ctx = Context::new(&profile);
+            let d = Delimiters::default();
+            let at = Location::segment("PID", 1).field(3).repetition(1);
+            let _ = cx_identifier(&Cx::parse(raw.as_bytes(), &d), &mut ctx, &at);
+            let _ = xpn_human_name(&Xpn::parse(raw.as_bytes(), &d), &mut ctx, &at);
+            let _ = cwe_codeable_concept(&Cwe::parse(raw.as_bytes(), &d), &mut ctx, &at);
+            if let Ok(t) = Dtm::parse(raw.as_bytes(), &d) {
+                let _ = dtm::date_time(&t, profile.source_time_zone);
+                let _ = dtm::date_time(&t, None);
+            }
+            for e in ctx.report.entries() {
+                let text = e.to_string();
+                prop_assert!(text.starts_with("PID[1]-3(1)"), "{}", text);
+                let tail = text.split_once(": ").map(|(_, t)| t).unwrap_or("");
+                if raw.trim().len() >= 6 {
+                    prop_assert!(!tail.contains(raw.trim()), "{}", text);
+                }
+            }
+        }
+
+        /// Every DTM the parser accepts gives a FHIR dateTime whose date part is the DTM's.
+        #[test]
+        fn dtm_keeps_the_date(y in 1u16..=9999, m in 1u8..=12, d in 1u8..=28, h in 0u8..24, mi in 0u8..60, tz in proptest::option::of(proptest::sample::select(vec!["America/New_York", "Europe/Paris", "Australia/Lord_Howe"]))) {
+            let raw = format!("{y:04}{m:02}{d:02}{h:02}{mi:02}");
+            let dtm = Dtm::parse(raw.as_bytes(), &Delimiters::default()).unwrap();
+            let c = dtm::date_time(&dtm, tz.map(|t| t.parse().unwrap())).unwrap();
+            let prefix = format!("{y:04}-{m:02}-{d:02}");
+            prop_assert!(c.value.as_str().starts_with(&prefix), "{} {}", raw, c.value.as_str());
+            if tz.is_none() {
+                prop_assert_eq!(c.value.as_str(), prefix.as_str());
+            }
+        }
+    }
+}

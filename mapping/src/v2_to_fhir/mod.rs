@@ -7,7 +7,8 @@
 //! - [`message`]: message maps (`ADT_A01` → Bundle). *None yet.*
 //! - [`segment`]: segment maps (`PID[Patient]` → `segment/pid_patient.rs`). *None yet*; the
 //!   row-coverage table every segment map registers in is [`segment::COVERAGE`].
-//! - [`datatype`]: datatype maps (`CX[Identifier]` → `datatype/cx_identifier.rs`). *None yet.*
+//! - [`datatype`]: datatype maps (`CX[Identifier]` → `datatype/cx_identifier.rs`): DTM/DT, CX,
+//!   EI, HD, XPN, XAD, XTN, CWE so far, each reporting what it does not carry.
 //! - [`vocab`]: the 99 vocabulary ConceptMaps, generated from the IG's spreadsheets.
 
 pub mod datatype;

@@ -1,4 +1,76 @@
-//! IG datatype maps (`CX[Identifier]` → `datatype/cx_identifier.rs`), one file per map, each
-//! opening with the map's name and IG link
-//! (`https://hl7.org/fhir/uv/v2mappings/1.0.0/ConceptMap-datatype-cx-to-identifier.html`).
-//! None is implemented yet.
+//! IG datatype maps, one file per map, each opening with the map's name and IG link
+//! (`CX[Identifier]` → [`cx_identifier`],
+//! <https://hl7.org/fhir/uv/v2mappings/1.0.0/ConceptMap-datatype-cx-to-identifier.html>).
+//!
+//! Every map reads an `ehrkit-hl7v2` typed view (never a path string), writes an
+//! `ehrkit-fhir-model` value, and reports through the [`Context`] what it could not carry
+//! (components present but not mapped, vocabulary misses, unknown systems, bad values), each
+//! with its location and without the value.
+//!
+//! Implemented: [`dtm`] (DTM/DT → dateTime/date), [`cx_identifier`], [`ei_identifier`],
+//! [`hd_identifier`], [`xpn_human_name`], [`xad_address`], [`xtn_contact_point`],
+//! [`cwe_codeable_concept`]. The other datatype maps of
+//! the IG come with the segment maps that need them.
+
+pub mod cwe_codeable_concept;
+pub mod cx_identifier;
+pub mod dtm;
+pub mod ei_identifier;
+pub mod hd_identifier;
+pub mod xad_address;
+pub mod xpn_human_name;
+pub mod xtn_contact_point;
+
+use std::borrow::Cow;
+
+use ehrkit_hl7v2::datatypes::Text;
+
+use crate::{Location, Profile, Report, ReportKind, Systems};
+
+/// What a datatype map needs: the profile, its system registry, and the report being written.
+#[derive(Debug)]
+pub struct Context<'p> {
+    /// The profile in use.
+    pub profile: &'p Profile,
+    /// Its system registry ([`Profile::systems`]).
+    pub systems: Systems,
+    /// What was not mapped so far.
+    pub report: Report,
+}
+
+impl<'p> Context<'p> {
+    /// A context with an empty report.
+    pub fn new(profile: &'p Profile) -> Self {
+        Context {
+            profile,
+            systems: profile.systems(),
+            report: Report::new(),
+        }
+    }
+
+    /// Reports `kind` at `at`.
+    pub fn report(&mut self, kind: ReportKind, at: Location) {
+        self.report.push(kind, at);
+    }
+}
+
+/// A text component as data: escapes decoded, trimmed; `None` for absent, empty, blank or the
+/// HL7 null.
+pub(crate) fn text(t: Option<Text<'_>>) -> Option<String> {
+    let v: Cow<'_, str> = t?.value()?;
+    let v = v.trim();
+    (!v.is_empty()).then(|| v.to_owned())
+}
+
+/// Reports each of `components` (1-based) of a view as unmapped when it is valued.
+pub(crate) fn report_unmapped(
+    ctx: &mut Context<'_>,
+    at: &Location,
+    components: impl IntoIterator<Item = (usize, bool)>,
+) {
+    for (n, valued) in components {
+        if valued {
+            ctx.report(ReportKind::UnmappedComponent, at.clone().component(n));
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! `DTM[dateTime]`, `DTM[date]` and `DT[date]`: HL7 v2 date/times → FHIR `dateTime` / `date`.
+//!
+//! IG: <https://hl7.org/fhir/uv/v2mappings/1.0.0/ConceptMap-datatype-dtm-to-datetime.html>
+//! (FHIR R4 `dateTime`: <http://hl7.org/fhir/R4/datatypes.html#dateTime>).
+//!
+//! Rules:
+//! - **Precision is kept**: `2026`, `2026-03`, `2026-03-15` stay a year, a month, a day; a
+//!   fraction keeps its digits. FHIR has no hour- or minute-only dateTime: those get `:00`
+//!   seconds (`20260315083` → `2026-03-15T08:30:00…`).
+//! - **Time zone**: the value's own offset wins. A value with a time and no offset takes the
+//!   profile's [source time zone](crate::Profile::source_time_zone) (IANA, with its daylight
+//!   rules at that instant). Without either, FHIR cannot hold the time (it requires an offset
+//!   when a time is given): the value is written with day precision and
+//!   [`DataProblem::MissingTimeZone`] is reported. The host's zone is never used.
+//! - A local time the zone skips (spring forward) is written with day precision and reported
+//!   as [`DataProblem::NonexistentLocalTime`]; one it repeats (fall back) takes the earlier
+//!   offset and is reported as [`DataProblem::AmbiguousLocalTime`].
+
+use chrono::{NaiveDate, Offset, TimeZone};
+use ehrkit_fhir_model::{Date, DateTime};
+use ehrkit_hl7v2::datatypes::{Dt, Dtm, Precision, Text};
+
+use super::Context;
+use crate::{DataProblem, Location, ReportKind};
+
+/// A converted value and the problem to report with it, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Converted<T> {
+    /// The FHIR value.
+    pub value: T,
+    /// What to report.
+    pub problem: Option<DataProblem>,
+}
+
+fn ymd(year: u16, month: Option<u8>, day: Option<u8>) -> String {
+    match (month, day) {
+        (Some(m), Some(d)) => format!("{year:04}-{m:02}-{d:02}"),
+        (Some(m), None) => format!("{year:04}-{m:02}"),
+        _ => format!("{year:04}"),
+    }
+}
+
+fn offset_text(minutes: i32) -> String {
+    let sign = if minutes < 0 { '-' } else { '+' };
+    let m = minutes.unsigned_abs();
+    format!("{sign}{:02}:{:02}", m / 60, m % 60)
+}
+
+/// A DTM as a FHIR `dateTime`; see the [module documentation](self) for zones and precision.
+/// `Err` only when not even the date is a FHIR date (year 0000).
+pub fn date_time(
+    dtm: &Dtm,
+    zone: Option<chrono_tz::Tz>,
+) -> Result<Converted<DateTime>, DataProblem> {
+    let date = ymd(dtm.year(), dtm.month(), dtm.day());
+    let day_value = DateTime::new(&date).ok_or(DataProblem::InvalidDateTime)?;
+    let date_only = |problem| {
+        Ok(Converted {
+            value: day_value.clone(),
+            problem,
+        })
+    };
+    let (Some(hour), Some(month), Some(day)) = (dtm.hour(), dtm.month(), dtm.day()) else {
+        return date_only(None);
+    };
+    let minute = dtm.minute().unwrap_or(0);
+    let second = dtm.second().unwrap_or(0);
+    let nanos = dtm.nanosecond().unwrap_or(0);
+    let fraction = match dtm.precision() {
+        Precision::Fraction(digits) if digits > 0 => {
+            let digits = u32::from(digits.min(9));
+            let scaled = nanos / 10u32.pow(9 - digits);
+            format!(".{scaled:0width$}", width = digits as usize)
+        }
+        _ => String::new(),
+    };
+    let offset = match dtm.offset_minutes() {
+        Some(o) => i32::from(o),
+        None => {
+            let Some(zone) = zone else {
+                return date_only(Some(DataProblem::MissingTimeZone));
+            };
+            let Some(naive) =
+                NaiveDate::from_ymd_opt(i32::from(dtm.year()), month.into(), day.into()).and_then(
+                    |d| d.and_hms_nano_opt(hour.into(), minute.into(), second.into(), nanos),
+                )
+            else {
+                return date_only(Some(DataProblem::InvalidDateTime));
+            };
+            match zone.from_local_datetime(&naive) {
+                chrono::LocalResult::Single(t) => t.offset().fix().local_minus_utc() / 60,
+                chrono::LocalResult::Ambiguous(earlier, _) => {
+                    let text = format!(
+                        "{date}T{hour:02}:{minute:02}:{second:02}{fraction}{}",
+                        offset_text(earlier.offset().fix().local_minus_utc() / 60)
+                    );
+                    return match DateTime::new(&text) {
+                        Some(value) => Ok(Converted {
+                            value,
+                            problem: Some(DataProblem::AmbiguousLocalTime),
+                        }),
+                        None => date_only(Some(DataProblem::InvalidDateTime)),
+                    };
+                }
+                chrono::LocalResult::None => {
+                    return date_only(Some(DataProblem::NonexistentLocalTime))
+                }
+            }
+        }
+    };
+    let text = format!(
+        "{date}T{hour:02}:{minute:02}:{second:02}{fraction}{}",
+        offset_text(offset)
+    );
+    match DateTime::new(&text) {
+        Some(value) => Ok(Converted {
+            value,
+            problem: None,
+        }),
+        None => date_only(Some(DataProblem::InvalidDateTime)),
+    }
+}
+
+/// A DT (or the date part of a DTM) as a FHIR `date`, precision kept.
+pub fn date(dt: &Dt) -> Option<Date> {
+    Date::new(&ymd(dt.year(), dt.month(), dt.day()))
+}
+
+/// A DT as a FHIR `dateTime` of the same precision (no zone needed: at most a day).
+pub fn date_as_date_time(dt: &Dt) -> Option<DateTime> {
+    DateTime::new(&ymd(dt.year(), dt.month(), dt.day()))
+}
+
+/// Reads a DTM component and converts it, reporting problems at `at`. `None` when the
+/// component is absent, empty or the HL7 null, or does not parse (reported).
+pub fn read_date_time(
+    t: Option<Text<'_>>,
+    ctx: &mut Context<'_>,
+    at: Location,
+) -> Option<DateTime> {
+    let t = t.filter(|t| !t.is_null() && !t.is_empty())?;
+    match t.dtm() {
+        Ok(dtm) => match date_time(&dtm, ctx.profile.source_time_zone) {
+            Ok(c) => {
+                if let Some(p) = c.problem {
+                    ctx.report(ReportKind::DataQuality(p), at);
+                }
+                Some(c.value)
+            }
+            Err(p) => {
+                ctx.report(ReportKind::DataQuality(p), at);
+                None
+            }
+        },
+        Err(_) => {
+            ctx.report(ReportKind::DataQuality(DataProblem::InvalidDateTime), at);
+            None
+        }
+    }
+}
+
+/// Reads a DT component as a day-or-coarser `dateTime`, reporting a bad value at `at`.
+pub fn read_date(t: Option<Text<'_>>, ctx: &mut Context<'_>, at: Location) -> Option<DateTime> {
+    let t = t.filter(|t| !t.is_null() && !t.is_empty())?;
+    match t.dt() {
+        Ok(dt) => {
+            let v = date_as_date_time(&dt);
+            if v.is_none() {
+                ctx.report(ReportKind::DataQuality(DataProblem::InvalidDateTime), at);
+            }
+            v
+        }
+        Err(_) => {
+            ctx.report(ReportKind::DataQuality(DataProblem::InvalidDateTime), at);
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ehrkit_hl7v2::Delimiters;
+
+    fn conv(raw: &str, zone: Option<chrono_tz::Tz>) -> (String, Option<DataProblem>) {
+        let dtm = Dtm::parse(raw.as_bytes(), &Delimiters::default()).unwrap();
+        let c = date_time(&dtm, zone).unwrap();
+        (c.value.as_str().to_owned(), c.problem)
+    }
+
+    #[test]
+    fn precision_is_kept() {
+        assert_eq!(conv("2026", None), ("2026".into(), None));
+        assert_eq!(conv("202603", None), ("2026-03".into(), None));
+        assert_eq!(conv("20260315", None), ("2026-03-15".into(), None));
+        assert_eq!(
+            conv("20260315083012.12-0500", None),
+            ("2026-03-15T08:30:12.12-05:00".into(), None)
+        );
+        assert_eq!(
+            conv("202603150830+0000", None),
+            ("2026-03-15T08:30:00+00:00".into(), None)
+        );
+    }
+
+    #[test]
+    fn the_value_offset_wins_over_the_profile_zone() {
+        let paris = Some(chrono_tz::Europe::Paris);
+        assert_eq!(
+            conv("20260315083000-0500", paris).0,
+            "2026-03-15T08:30:00-05:00"
+        );
+    }
+
+    #[test]
+    fn the_profile_zone_applies_with_its_daylight_rules() {
+        let ny = Some(chrono_tz::America::New_York);
+        assert_eq!(conv("20260115083000", ny).0, "2026-01-15T08:30:00-05:00");
+        assert_eq!(conv("20260715083000", ny).0, "2026-07-15T08:30:00-04:00");
+        // 2026-03-08 02:30 does not exist in New York; 2026-11-01 01:30 happens twice.
+        assert_eq!(
+            conv("202603080230", ny),
+            ("2026-03-08".into(), Some(DataProblem::NonexistentLocalTime))
+        );
+        assert_eq!(
+            conv("202611010130", ny),
+            (
+                "2026-11-01T01:30:00-04:00".into(),
+                Some(DataProblem::AmbiguousLocalTime)
+            )
+        );
+    }
+
+    #[test]
+    fn no_zone_anywhere_keeps_the_day_and_reports() {
+        assert_eq!(
+            conv("20260315083000", None),
+            ("2026-03-15".into(), Some(DataProblem::MissingTimeZone))
+        );
+    }
+
+    #[test]
+    fn bad_values_are_reported_where_they_are() {
+        let profile = crate::Profile::generic();
+        let mut ctx = Context::new(&profile);
+        let d = Delimiters::default();
+        let at = Location::segment("PID", 1).field(7);
+        assert_eq!(
+            read_date_time(Some(Text::new(b"2026-03-15", &d)), &mut ctx, at.clone()),
+            None
+        );
+        assert_eq!(
+            read_date_time(Some(Text::new(b"\"\"", &d)), &mut ctx, at.clone()),
+            None
+        );
+        assert_eq!(ctx.report.len(), 1);
+        assert_eq!(
+            ctx.report.entries()[0].to_string(),
+            "PID[1]-7: not a valid HL7 v2 date/time"
+        );
+    }
+}
