@@ -58,10 +58,11 @@ impl HttpClient {
     }
 
     /// Sends a request and reads the response (body capped at [`MAX_BODY`]). A 3xx is returned
-    /// as it is, never followed.
-    pub async fn execute(
+    /// as it is, never followed. Any body that is bytes works (`SecretBody`, `Vec<u8>`, `Bytes`),
+    /// so requests of other `http`-speaking crates go through the same client.
+    pub async fn execute<B: AsRef<[u8]>>(
         &self,
-        req: &http::Request<SecretBody>,
+        req: &http::Request<B>,
     ) -> Result<http::Response<SecretBody>> {
         let url = wire::request_url(req)?;
         let origin = wire::origin(&url);
@@ -69,8 +70,9 @@ impl HttpClient {
             .inner
             .request(req.method().clone(), url)
             .headers(req.headers().clone());
-        if !req.body().is_empty() {
-            b = b.body(req.body().clone());
+        let body = req.body().as_ref();
+        if !body.is_empty() {
+            b = b.body(body.to_vec());
         }
         let mut resp = b
             .send()
