@@ -1,0 +1,46 @@
+//! Runs every seed of the `mapping_datatypes` fuzz target through the same property check
+//! (`fuzz/props/mapping.rs`, included by path), so the seeds are exercised by `cargo test`
+//! without cargo-fuzz.
+
+#[path = "../../fuzz/props/mapping.rs"]
+mod props;
+
+use std::path::PathBuf;
+
+fn seeds() -> Vec<PathBuf> {
+    let dir = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fuzz/seeds/mapping_datatypes"
+    ));
+    let mut seeds: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    seeds.sort();
+    seeds
+}
+
+#[test]
+fn mapping_datatypes_seeds() {
+    let seeds = seeds();
+    assert!(
+        seeds.len() >= 4,
+        "expected at least 4 seeds, found {}",
+        seeds.len()
+    );
+    for path in seeds {
+        eprintln!("seed {}", path.display());
+        props::check_datatypes(&std::fs::read(&path).unwrap());
+    }
+}
+
+#[test]
+fn mapping_datatypes_survives_truncations_of_seeds() {
+    for path in seeds() {
+        let bytes = std::fs::read(&path).unwrap();
+        for end in 0..bytes.len() {
+            props::check_datatypes(&bytes[..end]);
+        }
+    }
+}
