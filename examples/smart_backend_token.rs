@@ -4,12 +4,14 @@
 //! ```text
 //! cargo run --example smart_backend_token --features reqwest -- \
 //!     --fhir-base https://ehr.example/fhir --client-id my-client --key key.pem \
-//!     [--alg ES384|RS384] [--kid KID] [--scope "system/*.rs"] [--print-jwks]
+//!     [--alg ES384|RS384] [--kid KID] [--scope "system/*.rs"] [--print-jwks] [--allow-insecure-http]
 //! ```
 //!
 //! `--key` takes a PEM (RSA PKCS#1/PKCS#8, EC P-384 PKCS#8/SEC1) or a private JWK (`.json`).
 //! Without `--alg` the algorithm follows the key type. `--print-jwks` prints the public JWKS to
-//! register with the EHR and exits.
+//! register with the EHR and exits. The token request is never re-sent to a redirect target (a
+//! 3xx from the token endpoint is an error naming its origin), and the token endpoint must be
+//! https unless on loopback or `--allow-insecure-http` is given.
 
 use clap::Parser;
 use ehrkit::smart_auth::{

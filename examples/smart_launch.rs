@@ -5,14 +5,16 @@
 //! cargo run --example smart_launch --features smart-auth -- \
 //!     --fhir-base https://ehr.example/fhir --client-id my-app --redirect-uri http://localhost:8080/cb \
 //!     --smart-config smart-configuration.json [--scope "launch/patient openid fhirUser patient/*.rs"] \
-//!     [--secret S] [--vendor standard|epic|oracle-v2|oracle-v1]
+//!     [--secret S] [--vendor standard|epic|oracle-v2|oracle-v1] [--allow-insecure-http]
 //! ```
 //!
 //! With only `smart-auth` the example is sans-IO: it reads the server metadata from
 //! `--smart-config FILE` (saved from `FHIR_BASE/.well-known/smart-configuration`) or from
 //! `--authorize-endpoint URL --token-endpoint URL`, and prints the token request as a `curl`
 //! command. Built with `--features smart-auth,reqwest` it discovers over HTTPS itself, exchanges
-//! the code and prints the token response with the tokens redacted.
+//! the code and prints the token response with the tokens redacted. Every value in the `curl`
+//! line is single-quoted for a POSIX shell (`curl_command`), so pasting it runs nothing but
+//! curl; endpoints must be https unless on loopback or `--allow-insecure-http` is given.
 
 use clap::{Parser, ValueEnum};
 use ehrkit::smart_auth::{
