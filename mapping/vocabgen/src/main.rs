@@ -684,6 +684,67 @@ mod tests {
         assert_eq!(map_name("other.csv"), None);
     }
 
+    fn read_csv(name: &str, text: &str) -> (Result<Map, String>, BTreeMap<Fixup, usize>) {
+        let dir = std::env::temp_dir().join(format!("vocabgen-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("HL7 Concept Map_ {name} - Sheet1.csv"));
+        std::fs::write(&path, text).unwrap();
+        let mut applied = BTreeMap::new();
+        let map = read_map(&path, &BTreeMap::new(), &mut applied);
+        std::fs::remove_file(&path).unwrap();
+        (map, applied)
+    }
+
+    #[test]
+    fn twelve_column_layout_with_conditions_and_target_only_rows() {
+        let (m, applied) = read_csv(
+            "Demo[X]",
+            "HL7 v2,,,Condition (IF True),,,HL7 FHIR,,,,,Comments\r\n\
+             Code,Text,Code System,Computable ANTLR,Computable FHIRPath,Narrative,Code,,Display,Code System,,\r\n\
+             B,Bee,HL7-0999,,,,b,,Bee,http://x.test/cs,,\r\n\
+             A,\"Ay, with a comma\",HL70999,IF NOT MAPPED ERROR,,,,,,,,needs review\r\n\
+             ,,,,,,c,,See,http://x.test/cs,,only in FHIR\r\n\
+             ,,,,,,,,,http://x.test/cs,,\r\n",
+        );
+        let m = m.unwrap();
+        assert_eq!(m.name, "Demo[X]");
+        let codes: Vec<_> = m.rows.iter().map(|r| (r.code.as_str(), r.line)).collect();
+        assert_eq!(codes, [("A", 4), ("B", 3)]);
+        assert_eq!(
+            m.rows[0].condition.as_ref().unwrap().antlr,
+            "IF NOT MAPPED ERROR"
+        );
+        assert_eq!(m.rows[0].comment, "needs review");
+        assert_eq!(m.rows[1].system, "HL70999");
+        assert_eq!(m.target_only.len(), 1);
+        assert_eq!(m.target_only[0].0, 5);
+        assert_eq!(applied.get(&Fixup::MisspelledTableName), Some(&1));
+    }
+
+    #[test]
+    fn eight_column_layout_and_description_in_system_column() {
+        let (m, applied) = read_csv(
+            "Demo8",
+            "HL7 v2,,,Condition (IF TRUE),,HL7 FHIR,,\n\
+             Code,Text,Code System,Computable,Narrative,Code,Display,Code System\n\
+             H,Home,HL70406,,,,,\n\
+             ,,,,,ins,Insurance,A company that insures.\n",
+        );
+        let m = m.unwrap();
+        assert!(m.rows[0].target.is_none());
+        let (_, t, comment) = &m.target_only[0];
+        assert_eq!((t.code.as_str(), t.system.as_str()), ("ins", ""));
+        assert_eq!(comment, "A company that insures.");
+        assert_eq!(applied.get(&Fixup::DefinitionInSystemColumn), Some(&1));
+    }
+
+    #[test]
+    fn a_file_without_the_columns_is_refused_with_its_name() {
+        let (m, _) = read_csv("Broken", "a,b\nc,d\n");
+        let e = m.unwrap_err();
+        assert!(e.contains("HL7 Concept Map_ Broken - Sheet1.csv"), "{e}");
+    }
+
     #[test]
     fn table_names() {
         assert_eq!(fix_table_name("HL0207").as_deref(), Some("HL70207"));
