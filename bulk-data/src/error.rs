@@ -176,6 +176,13 @@ pub enum Error {
         /// The configured limit in bytes.
         limit: u64,
     },
+    /// The SMART authorization server or smart-auth failed (features
+    /// `smart-auth`): smart-auth's typed error, which carries no tokens,
+    /// assertions or secrets.
+    #[cfg(feature = "smart-auth")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "smart-auth")))]
+    #[error("token request failed")]
+    Auth(#[source] ehrkit_smart_auth::Error),
     /// The token provider failed.
     #[error("token provider: {0}")]
     Token(String),
@@ -184,6 +191,7 @@ pub enum Error {
     /// query (pre-signed URLs carry credentials there); the reqwest error is
     /// kept as the source, with its URL removed.
     #[cfg(feature = "reqwest")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
     #[error("HTTP failure during {stage} at {origin}{path}")]
     Http {
         /// Which step failed: `kick-off`, `status`, `manifest page`, `download`, `cancel`.
@@ -198,6 +206,7 @@ pub enum Error {
     },
     /// The HTTP client could not be built (TLS backend, proxy settings).
     #[cfg(feature = "reqwest")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
     #[error("cannot set up the HTTP client")]
     HttpClient(#[source] reqwest::Error),
 }

@@ -694,6 +694,7 @@ impl PushReader {
 
 /// Async NDJSON reader over any `tokio::io::AsyncRead` (feature `tokio`).
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 #[derive(Debug)]
 pub struct AsyncNdjsonReader<R> {
     inner: R,

@@ -105,7 +105,7 @@ impl ExportRequest {
         self.types.extend(t.into_iter().map(Into::into));
         self
     }
-    /// Sets `_since`; use [`Manifest::next_since`] of the previous export.
+    /// Sets `_since`; use [`Manifest::next_since`](crate::Manifest::next_since) of the previous export.
     pub fn since(mut self, t: impl Into<String>) -> Self {
         self.since = Some(t.into());
         self
