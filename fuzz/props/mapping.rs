@@ -3,13 +3,15 @@
 //! Uses `ehrkit-mapping` and `ehrkit-hl7v2` through their public APIs only. Panics when the
 //! property is violated; must never panic otherwise.
 
-use ehrkit_hl7v2::datatypes::{Cwe, Cx, Ei, Hd, Text, Xad, Xpn, Xtn};
+use ehrkit_hl7v2::datatypes::{Cq, Cwe, Cx, Ei, Hd, Sn, Text, Xad, Xpn, Xtn};
 use ehrkit_hl7v2::Message;
 use ehrkit_mapping::chrono_tz;
 use ehrkit_mapping::v2_to_fhir::datatype::{
-    cwe_codeable_concept::cwe_codeable_concept, cx_identifier::cx_identifier, dtm,
-    ei_identifier::ei_identifier, hd_identifier::hd_identifier, xad_address::xad_address,
-    xpn_human_name::xpn_human_name, xtn_contact_point::xtn_contact_point, Context,
+    cq_quantity::cq_quantity, cwe_codeable_concept::cwe_codeable_concept,
+    cx_identifier::cx_identifier, dtm, ei_identifier::ei_identifier, hd_identifier::hd_identifier,
+    nm_quantity::nm_quantity, sn_quantity::sn_quantity, sn_range::sn_range, sn_ratio::sn_ratio,
+    xad_address::xad_address, xpn_human_name::xpn_human_name, xtn_contact_point::xtn_contact_point,
+    Context,
 };
 use ehrkit_mapping::{Location, Profile};
 
@@ -67,6 +69,15 @@ pub fn check_datatypes(data: &[u8]) {
                     if let Some(v) = field.get::<Hd<'_>>(r) {
                         let _ = hd_identifier(&v, &ctx);
                     }
+                    if let Some(v) = field.get::<Cq<'_>>(r) {
+                        let _ = cq_quantity(&v, &mut ctx, &at);
+                    }
+                    if let Some(v) = field.get::<Sn<'_>>(r) {
+                        let _ = sn_quantity(&v, &mut ctx, &at);
+                        let _ = sn_range(&v, &mut ctx, &at);
+                        let _ = sn_ratio(&v, &mut ctx, &at);
+                    }
+                    let _ = nm_quantity(field.get::<Text<'_>>(r), &mut ctx, &at);
                     let _ = dtm::read_date_time(field.get::<Text<'_>>(r), &mut ctx, at.clone());
                     let _ = dtm::read_date(field.get::<Text<'_>>(r), &mut ctx, at);
                 }

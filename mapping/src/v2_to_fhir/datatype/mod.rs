@@ -9,14 +9,21 @@
 //!
 //! Implemented: [`dtm`] (DTM/DT → dateTime/date), [`cx_identifier`], [`ei_identifier`],
 //! [`hd_identifier`], [`xpn_human_name`], [`xad_address`], [`xtn_contact_point`],
-//! [`cwe_codeable_concept`]. The other datatype maps of
+//! [`cwe_codeable_concept`], [`nm_quantity`], [`cq_quantity`], [`sn_quantity`], [`sn_range`],
+//! [`sn_ratio`]. The other datatype maps of
 //! the IG come with the segment maps that need them.
 
+pub mod cq_quantity;
 pub mod cwe_codeable_concept;
 pub mod cx_identifier;
 pub mod dtm;
 pub mod ei_identifier;
 pub mod hd_identifier;
+pub mod nm_quantity;
+mod sn;
+pub mod sn_quantity;
+pub mod sn_range;
+pub mod sn_ratio;
 pub mod xad_address;
 pub mod xpn_human_name;
 pub mod xtn_contact_point;
