@@ -78,6 +78,14 @@ pub fn check_datatypes(data: &[u8]) {
                         let _ = sn_ratio(&v, &mut ctx, &at);
                     }
                     let _ = nm_quantity(field.get::<Text<'_>>(r), &mut ctx, &at);
+                    if let Some(Ok(d)) = field.get::<Text<'_>>(r).map(|t| t.dtm()) {
+                        if let Ok(i) = dtm::instant(&d, profile.source_time_zone) {
+                            assert!(
+                                ehrkit_fhir_model::Instant::new(i.value.as_str()).is_some(),
+                                "instant reads back"
+                            );
+                        }
+                    }
                     let _ = dtm::read_date_time(field.get::<Text<'_>>(r), &mut ctx, at.clone());
                     let _ = dtm::read_date(field.get::<Text<'_>>(r), &mut ctx, at);
                 }

@@ -112,6 +112,9 @@ mod datatypes {
             prop_assert!(c.value.as_str().starts_with(&prefix), "{} {}", raw, c.value.as_str());
             if tz.is_none() {
                 prop_assert_eq!(c.value.as_str(), prefix.as_str());
+                prop_assert!(dtm::instant(&dtm, None).is_err());
+            } else if let Ok(i) = dtm::instant(&dtm, tz.map(|t| t.parse().unwrap())) {
+                prop_assert!(i.value.as_str().starts_with(&prefix));
             }
         }
     }

@@ -15,9 +15,12 @@
 //! - A local time the zone skips (spring forward) is written with day precision and reported
 //!   as [`DataProblem::NonexistentLocalTime`]; one it repeats (fall back) takes the earlier
 //!   offset and is reported as [`DataProblem::AmbiguousLocalTime`].
+//! - FHIR `instant` ([`instant`]: MSH-7 → `Bundle.timestamp`, …) needs a time and an offset:
+//!   a value with only a date, or with a time but no zone anywhere, gives no instant and the
+//!   problem to report.
 
 use chrono::{NaiveDate, Offset, TimeZone};
-use ehrkit_fhir_model::{Date, DateTime};
+use ehrkit_fhir_model::{Date, DateTime, Instant};
 use ehrkit_hl7v2::datatypes::{Dt, Dtm, Precision, Text};
 
 use super::Context;
@@ -118,6 +121,27 @@ pub fn date_time(
             problem: None,
         }),
         None => date_only(Some(DataProblem::InvalidDateTime)),
+    }
+}
+
+/// A DTM as a FHIR `instant`: the [`date_time`] of a value with at least hour precision and an
+/// offset (its own or the zone's). `Err` with the problem to report otherwise: no time
+/// ([`DataProblem::InvalidValue`]) or no zone ([`DataProblem::MissingTimeZone`], or the gap's
+/// [`DataProblem::NonexistentLocalTime`]). An ambiguous local time gives the instant of the
+/// earlier offset and the problem to report with it.
+pub fn instant(dtm: &Dtm, zone: Option<chrono_tz::Tz>) -> Result<Converted<Instant>, DataProblem> {
+    if dtm.hour().is_none() {
+        return Err(DataProblem::InvalidValue);
+    }
+    let c = date_time(dtm, zone)?;
+    match c.problem {
+        None | Some(DataProblem::AmbiguousLocalTime) => Instant::new(c.value.as_str())
+            .map(|value| Converted {
+                value,
+                problem: c.problem,
+            })
+            .ok_or(DataProblem::InvalidDateTime),
+        Some(p) => Err(p),
     }
 }
 
@@ -228,6 +252,31 @@ mod tests {
                 "2026-11-01T01:30:00-04:00".into(),
                 Some(DataProblem::AmbiguousLocalTime)
             )
+        );
+    }
+
+    #[test]
+    fn instants_need_a_time_and_a_zone() {
+        let d = Delimiters::default();
+        let at = |raw: &str, zone| instant(&Dtm::parse(raw.as_bytes(), &d).unwrap(), zone);
+        assert_eq!(
+            at("202603150830", Some(chrono_tz::Europe::Paris))
+                .unwrap()
+                .value
+                .as_str(),
+            "2026-03-15T08:30:00+01:00"
+        );
+        assert_eq!(
+            at("20260315083000.5+0530", None).unwrap().value.as_str(),
+            "2026-03-15T08:30:00.5+05:30"
+        );
+        assert_eq!(
+            at("20260315083000", None).unwrap_err(),
+            DataProblem::MissingTimeZone
+        );
+        assert_eq!(
+            at("20260315", Some(chrono_tz::Europe::Paris)).unwrap_err(),
+            DataProblem::InvalidValue
         );
     }
 
