@@ -96,14 +96,6 @@ pub use poll::{
 };
 pub use request::{ExportLevel, ExportRequest, KickoffMethod};
 
-/// The former path of the sans-IO `$export` items, now at the crate root.
-/// Not part of the stable interface: kept only until every in-tree user
-/// (the `smart` module's example) names the root paths.
-#[doc(hidden)]
-pub mod export {
-    pub use crate::{ExportLevel, ExportRequest};
-}
-
 /// `ehrkit-fhir-model`, re-exported: the typed resources that
 /// [`RawRecord::resource`] returns and the type of [`OperationOutcome`].
 pub use ehrkit_fhir_model as fhir_model;

@@ -17,12 +17,12 @@
 //!   for the same token share one renewal.
 //!
 //! Tokens never appear in logs, `Debug` output or error messages: errors of the authorization
-//! server become [`Error::Token`] with smart-auth's message, which carries no secrets.
+//! server become [`Error::Auth`] with smart-auth's typed error, which carries no secrets.
 //!
 //! ```no_run
 //! use std::sync::Arc;
 //! use ehrkit_bulk_data::client::BulkClient;
-//! use ehrkit_bulk_data::export::{ExportLevel, ExportRequest};
+//! use ehrkit_bulk_data::{ExportLevel, ExportRequest};
 //! use ehrkit_bulk_data::smart::BackendServicesTokens;
 //! use ehrkit_bulk_data::smart::smart_auth::client_auth::{Algorithm, ClientAuth, PrivateKeyJwt, SigningKey};
 //! use ehrkit_bulk_data::smart::smart_auth::store::TokenStore;
@@ -87,16 +87,9 @@ impl From<BackendServices> for BackendServicesTokens {
 }
 
 fn token_error(e: ehrkit_smart_auth::Error) -> Error {
-    // smart-auth's Display never contains tokens, assertions, secrets or URL queries; its
-    // sources (reqwest errors, stripped of their URL) are appended so the cause is not lost.
-    let mut msg = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    Error::Token(msg)
+    // smart-auth's errors never carry tokens, assertions, secrets or URL queries: kept typed
+    // as the source so callers can match on the authorization server's answer.
+    Error::Auth(e)
 }
 
 impl BackendServicesTokens {

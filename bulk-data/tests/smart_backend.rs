@@ -703,9 +703,16 @@ async fn rs384_is_accepted_and_an_unknown_key_is_a_typed_error() {
     .await
     .unwrap();
     let err = stranger.token().await.unwrap_err();
-    let Error::Token(msg) = &err else {
+    let Error::Auth(source) = &err else {
         panic!("expected a token error, got {err:?}")
     };
+    // The authorization server's refusal stays typed: its OAuth error code is readable.
+    let mut msg = source.to_string();
+    let mut next = std::error::Error::source(source);
+    while let Some(s) = next {
+        msg.push_str(&format!(": {s}"));
+        next = s.source();
+    }
     assert!(msg.contains("invalid_client"), "{msg}");
     assert!(!msg.contains("eyJ"), "assertion in the error: {msg}");
     assert_eq!(auth.count(), 2);
