@@ -1,0 +1,298 @@
+//! Building requests for the RESTful interactions:
+//! <https://hl7.org/fhir/R4/http.html> (read, vread, search).
+//!
+//! Requests are plain `http::Request<Vec<u8>>` values; send them with any client.
+
+use http::header::{HeaderValue, ACCEPT, ACCEPT_ENCODING};
+use http::{Method, Request};
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::search::SearchParams;
+
+/// The FHIR JSON media type.
+pub const FHIR_JSON: &str = "application/fhir+json";
+
+/// A FHIR server's base URL, normalized to end with `/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Base(Url);
+
+impl Base {
+    /// Parses and checks a base URL (`http`/`https`, no query or fragment).
+    pub fn new(url: &str) -> Result<Self> {
+        let mut u = Url::parse(url).map_err(|e| Error::InvalidRequest {
+            what: "base URL",
+            detail: e.to_string(),
+        })?;
+        if !matches!(u.scheme(), "http" | "https") || u.host().is_none() {
+            return Err(Error::InvalidRequest {
+                what: "base URL",
+                detail: "scheme must be http or https, with a host".into(),
+            });
+        }
+        if u.query().is_some() || u.fragment().is_some() {
+            return Err(Error::InvalidRequest {
+                what: "base URL",
+                detail: "must have no query or fragment".into(),
+            });
+        }
+        if !u.path().ends_with('/') {
+            let p = format!("{}/", u.path());
+            u.set_path(&p);
+        }
+        Ok(Base(u))
+    }
+
+    /// The URL (ends with `/`).
+    pub fn url(&self) -> &Url {
+        &self.0
+    }
+
+    /// `scheme://host:port` of the base.
+    pub fn origin(&self) -> String {
+        origin(&self.0)
+    }
+
+    /// Whether `u` has the base's origin (scheme, host, port).
+    pub fn same_origin(&self, u: &Url) -> bool {
+        self.0.origin() == u.origin()
+    }
+
+    /// Resolves a link (absolute or relative to the base).
+    pub fn resolve(&self, link: &str) -> Result<Url> {
+        self.0.join(link).map_err(|e| Error::InvalidRequest {
+            what: "link",
+            detail: e.to_string(),
+        })
+    }
+
+    fn join(&self, path: &str) -> Result<Url> {
+        self.resolve(path)
+    }
+}
+
+/// `scheme://host[:port]` of a URL, never its path or query.
+pub(crate) fn origin(u: &Url) -> String {
+    u.origin().ascii_serialization()
+}
+
+/// Checks a resource type name (`[A-Z][A-Za-z]*`).
+pub fn check_type(t: &str) -> Result<()> {
+    let ok = t.len() <= 64
+        && t.starts_with(|c: char| c.is_ascii_uppercase())
+        && t.chars().all(|c| c.is_ascii_alphabetic());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidRequest {
+            what: "resource type",
+            detail: "must be letters starting with an uppercase one".into(),
+        })
+    }
+}
+
+/// Checks a logical or version id (`[A-Za-z0-9\-\.]{1,64}`), so an id can never change the
+/// path (`../`, `?`).
+pub fn check_id(id: &str) -> Result<()> {
+    let ok = (1..=64).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && id != "."
+        && id != "..";
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidRequest {
+            what: "id",
+            detail: "must be 1-64 of A-Z a-z 0-9 - .".into(),
+        })
+    }
+}
+
+/// A request with what the retry logic needs to know about it.
+#[derive(Debug, Clone)]
+pub struct FhirRequest {
+    /// The HTTP request.
+    pub http: Request<Vec<u8>>,
+    /// The resource type it is about (for logs and vendor rules).
+    pub resource_type: String,
+    /// Whether sending it twice has the effect of sending it once (GET, PUT, DELETE).
+    pub idempotent: bool,
+}
+
+fn get(url: Url, resource_type: &str) -> Result<FhirRequest> {
+    let http = Request::builder()
+        .method(Method::GET)
+        .uri(url.as_str())
+        .header(ACCEPT, HeaderValue::from_static(FHIR_JSON))
+        .header(ACCEPT_ENCODING, HeaderValue::from_static("gzip"))
+        .body(Vec::new())
+        .map_err(|e| Error::InvalidRequest {
+            what: "request",
+            detail: e.to_string(),
+        })?;
+    Ok(FhirRequest {
+        http,
+        resource_type: resource_type.to_owned(),
+        idempotent: true,
+    })
+}
+
+/// `GET [base]/[type]/[id]`, with `extra` query parameters (vendor parameters such as
+/// athenahealth's `ah-practice`).
+pub fn read(
+    base: &Base,
+    resource_type: &str,
+    id: &str,
+    extra: &SearchParams,
+) -> Result<FhirRequest> {
+    check_type(resource_type)?;
+    check_id(id)?;
+    let mut url = base.join(&format!("{resource_type}/{id}"))?;
+    with_query(&mut url, extra);
+    get(url, resource_type)
+}
+
+/// `GET [base]/[type]/[id]/_history/[vid]`.
+pub fn vread(
+    base: &Base,
+    resource_type: &str,
+    id: &str,
+    version: &str,
+    extra: &SearchParams,
+) -> Result<FhirRequest> {
+    check_type(resource_type)?;
+    check_id(id)?;
+    check_id(version)?;
+    let mut url = base.join(&format!("{resource_type}/{id}/_history/{version}"))?;
+    with_query(&mut url, extra);
+    get(url, resource_type)
+}
+
+/// `GET [base]/[type]?params`.
+pub fn search(base: &Base, resource_type: &str, params: &SearchParams) -> Result<FhirRequest> {
+    check_type(resource_type)?;
+    let mut url = base.join(resource_type)?;
+    with_query(&mut url, params);
+    get(url, resource_type)
+}
+
+/// `GET` of a paging link (`next`) exactly as the server gave it, after checking it stays on
+/// the base's origin (the token goes with it). `extra` parameters missing from the link are
+/// added (a vendor's required parameter the server dropped from its links).
+pub fn page(
+    base: &Base,
+    link: &str,
+    resource_type: &str,
+    extra: &SearchParams,
+) -> Result<FhirRequest> {
+    let mut url = base.resolve(link)?;
+    if !base.same_origin(&url) {
+        return Err(Error::ForeignLink {
+            what: "next link",
+            origin: origin(&url),
+        });
+    }
+    let present = SearchParams::parse(url.query().unwrap_or(""));
+    let missing: Vec<&(String, String)> = extra
+        .pairs()
+        .iter()
+        .filter(|(k, _)| present.get(k).is_none())
+        .collect();
+    if !missing.is_empty() {
+        let mut add = SearchParams::new();
+        for (k, v) in missing {
+            add = add.param(k.clone(), v.clone());
+        }
+        let q = match url.query() {
+            Some(q) if !q.is_empty() => format!("{q}&{}", add.to_query()),
+            _ => add.to_query(),
+        };
+        url.set_query(Some(&q));
+    }
+    get(url, resource_type)
+}
+
+fn with_query(url: &mut Url, params: &SearchParams) {
+    if !params.is_empty() {
+        url.set_query(Some(&params.to_query()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_vread_search_urls() {
+        let base = Base::new("https://ehr.example/fhir/r4").unwrap();
+        let none = SearchParams::new();
+        let r = read(&base, "Patient", "a-1.2", &none).unwrap();
+        assert_eq!(r.http.uri(), "https://ehr.example/fhir/r4/Patient/a-1.2");
+        assert_eq!(r.http.headers()[ACCEPT], FHIR_JSON);
+        let v = vread(&base, "Patient", "7", "3", &none).unwrap();
+        assert_eq!(
+            v.http.uri(),
+            "https://ehr.example/fhir/r4/Patient/7/_history/3"
+        );
+        let s = search(&base, "Observation", &SearchParams::new().patient("7")).unwrap();
+        assert_eq!(
+            s.http.uri(),
+            "https://ehr.example/fhir/r4/Observation?patient=7"
+        );
+        assert!(s.idempotent);
+    }
+
+    #[test]
+    fn ids_and_types_cannot_change_the_path() {
+        let base = Base::new("https://ehr.example/fhir/").unwrap();
+        let none = SearchParams::new();
+        for id in ["..", "a/b", "a?b", "", "x#", &"9".repeat(65)] {
+            assert!(
+                matches!(
+                    read(&base, "Patient", id, &none),
+                    Err(Error::InvalidRequest { what: "id", .. })
+                ),
+                "{id}"
+            );
+        }
+        for t in ["patient", "Pa/tient", "", "Patient?x=1"] {
+            assert!(read(&base, t, "1", &none).is_err(), "{t}");
+        }
+        assert!(Base::new("ftp://x/").is_err());
+        assert!(Base::new("https://x/fhir?a=1").is_err());
+    }
+
+    #[test]
+    fn next_links_are_followed_as_given_on_the_same_origin_only() {
+        let base = Base::new("https://ehr.example/fhir/").unwrap();
+        let none = SearchParams::new();
+        let link = "https://ehr.example/fhir/Observation?pageContext=ab%2Fc%3D%3D&direction=NEXT";
+        assert_eq!(
+            page(&base, link, "Observation", &none).unwrap().http.uri(),
+            link
+        );
+        let rel = page(&base, "Observation?page=2", "Observation", &none).unwrap();
+        assert_eq!(
+            rel.http.uri(),
+            "https://ehr.example/fhir/Observation?page=2"
+        );
+        let err = page(
+            &base,
+            "https://evil.example/fhir/Observation?page=2",
+            "Observation",
+            &none,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, Error::ForeignLink { ref origin, .. } if origin == "https://evil.example")
+        );
+        let extra = SearchParams::new().param("ah-practice", "Organization/a-1.Practice-195900");
+        let with = page(&base, "Observation?page=2", "Observation", &extra).unwrap();
+        assert_eq!(
+            with.http.uri(),
+            "https://ehr.example/fhir/Observation?page=2&ah-practice=Organization/a-1.Practice-195900"
+        );
+    }
+}
