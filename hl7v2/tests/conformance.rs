@@ -3,34 +3,15 @@
 //! and writing back (zero-copy and through the owned writer) gives the identical bytes.
 //! Skipped with a notice when `../shared` is absent.
 
-use std::path::{Path as FsPath, PathBuf};
+use std::path::PathBuf;
 
 use ehrkit_hl7v2::batch::BatchFile;
 use ehrkit_hl7v2::{escape, Delimiters, Message, OwnedMessage};
+use ehrkit_testkit::shared;
 
-fn shared() -> Option<PathBuf> {
-    let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared"));
-    if p.is_dir() {
-        Some(p)
-    } else {
-        eprintln!("NOTICE: ../shared absent, skipping HL7 v2 corpus conformance");
-        None
-    }
-}
-
-fn collect(dir: &FsPath, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<_> = rd.flatten().map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            collect(&p, out);
-        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("hl7" | "txt")) {
-            out.push(p);
-        }
-    }
+/// `../shared/corpus`, or `None` after the skip notice.
+fn corpus() -> Option<PathBuf> {
+    shared::require("corpus", "HL7 v2 corpus conformance")
 }
 
 fn starts_with_segment(b: &[u8]) -> bool {
@@ -77,10 +58,9 @@ fn occurrence(m: &Message<'_>, idx: usize) -> usize {
 
 #[test]
 fn corpus_parses_and_writes_back_identically() {
-    let Some(root) = shared() else { return };
-    let mut files = Vec::new();
-    collect(&root.join("corpus/hl7v2"), &mut files);
-    collect(&root.join("corpus/v2-to-fhir"), &mut files);
+    let Some(corpus) = corpus() else { return };
+    let mut files = shared::files(&corpus.join("hl7v2"), &["hl7", "txt"]);
+    files.extend(shared::files(&corpus.join("v2-to-fhir"), &["hl7", "txt"]));
     assert!(
         files.len() > 100,
         "expected the corpora, found {} files",
@@ -125,8 +105,8 @@ fn corpus_parses_and_writes_back_identically() {
 
 #[test]
 fn corpus_specifics() {
-    let Some(root) = shared() else { return };
-    let read = |p: &str| std::fs::read(root.join("corpus/hl7v2").join(p)).unwrap();
+    let Some(corpus) = corpus() else { return };
+    let read = |p: &str| std::fs::read(corpus.join("hl7v2").join(p)).unwrap();
     // Alternate delimiters: field separator '^', component '~', repetition '|'.
     let b = read("hapi__segmentfinder_a24.hl7");
     let m = Message::parse(&b).unwrap();
@@ -163,15 +143,13 @@ fn corpus_specifics() {
     assert_eq!(m.start_offset(), 3);
     assert!(m.segment_count() >= 4);
     // v2.7 truncation character in MSH-2.
-    let b =
-        std::fs::read(root.join("corpus/v2-to-fhir/hl7-v2-to-fhir-ig/input/IG-test-ORU_R01.hl7"))
-            .unwrap();
+    let b = std::fs::read(corpus.join("v2-to-fhir/hl7-v2-to-fhir-ig/input/IG-test-ORU_R01.hl7"))
+        .unwrap();
     let m = Message::parse(&b).unwrap();
     assert_eq!(m.delimiters().truncation, Some(b'#'));
     assert_eq!(m.get("MSH-2").as_deref(), Some("^~\\&#"));
     // Doubled escape character in MSH-2 (source-code artefact): accepted leniently.
-    let b =
-        std::fs::read(root.join("corpus/v2-to-fhir/linuxforhealth/input/sample_unix.hl7")).unwrap();
+    let b = std::fs::read(corpus.join("v2-to-fhir/linuxforhealth/input/sample_unix.hl7")).unwrap();
     let m = Message::parse(&b).unwrap();
     assert_eq!(m.get("PID-3(2).1").as_deref(), Some("1234568965"));
 }

@@ -588,30 +588,20 @@ fn chrono_conversions_keep_precision() {
 // ------------------------------------------------------------------------ shared corpus checks
 
 fn corpus_files() -> Option<Vec<(String, Vec<u8>)>> {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus");
-    if std::fs::metadata(root).is_err() {
-        eprintln!("NOTICE: ../shared absent, skipping corpus datatype checks ({root})");
-        return None;
-    }
-    let mut dirs = vec![format!("{root}/hl7v2")];
+    let root = ehrkit_testkit::shared::require("corpus", "corpus datatype checks")?;
+    let mut dirs = vec![root.join("hl7v2")];
     for sub in [
         "microsoft-fhir-converter",
         "hl7-v2-to-fhir-ig",
         "linuxforhealth",
     ] {
-        dirs.push(format!("{root}/v2-to-fhir/{sub}/input"));
+        dirs.push(root.join("v2-to-fhir").join(sub).join("input"));
     }
-    let mut out = Vec::new();
-    for dir in dirs {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for p in entries.filter_map(Result::ok).map(|e| e.path()) {
-            if p.is_file() && !p.extension().is_some_and(|x| x == "md" || x == "json") {
-                out.push((p.display().to_string(), std::fs::read(&p).unwrap()));
-            }
-        }
-    }
+    let mut out: Vec<_> = dirs
+        .iter()
+        .flat_map(|dir| ehrkit_testkit::shared::files(dir, &["hl7", "txt"]))
+        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+        .collect();
     out.sort();
     Some(out)
 }

@@ -196,18 +196,11 @@ fn pharmacy_order_detail_and_custom_groups() {
 // ------------------------------------------------------------------------ shared corpus checks
 
 fn corpus_messages() -> Option<Vec<(String, Vec<u8>)>> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus/hl7v2");
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        eprintln!("NOTICE: ../shared absent, skipping corpus group checks ({dir})");
-        return None;
-    };
-    let mut out: Vec<_> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "hl7" || x == "txt"))
+    let dir = ehrkit_testkit::shared::require("corpus/hl7v2", "corpus group checks")?;
+    let out = ehrkit_testkit::shared::files(&dir, &["hl7", "txt"])
+        .into_iter()
         .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
         .collect();
-    out.sort();
     Some(out)
 }
 
