@@ -35,10 +35,9 @@ use clap::Parser;
 use ehrkit::bulk_data::client::{BulkClient, ClientConfig, NoAuth, StaticToken, TokenProvider};
 use ehrkit::bulk_data::smart::BackendServicesTokens;
 use ehrkit::bulk_data::{ExportLevel, ExportRequest, FileKind, WaitReason};
-use ehrkit::smart_auth::client_auth::{Algorithm, ClientAuth, PrivateKeyJwt, SigningKey};
-use ehrkit::smart_auth::scope::ScopeSet;
-use ehrkit::smart_auth::store::TokenStore;
-use ehrkit::smart_auth::token::Client;
+use ehrkit::smart_auth::{
+    Algorithm, Client, ClientAuth, PrivateKeyJwt, ScopeSet, SigningKey, TokenStore,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// FHIR Bulk Data $export: kick-off, progress, download into a directory,

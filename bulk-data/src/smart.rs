@@ -24,9 +24,9 @@
 //! use ehrkit_bulk_data::client::BulkClient;
 //! use ehrkit_bulk_data::{ExportLevel, ExportRequest};
 //! use ehrkit_bulk_data::smart::BackendServicesTokens;
-//! use ehrkit_bulk_data::smart::smart_auth::client_auth::{Algorithm, ClientAuth, PrivateKeyJwt, SigningKey};
-//! use ehrkit_bulk_data::smart::smart_auth::store::TokenStore;
-//! use ehrkit_bulk_data::smart::smart_auth::token::Client;
+//! use ehrkit_bulk_data::smart::smart_auth::{
+//!     Algorithm, Client, ClientAuth, PrivateKeyJwt, SigningKey, TokenStore,
+//! };
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let base: url::Url = "https://ehr.example/fhir/".parse()?;

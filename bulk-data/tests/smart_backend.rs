@@ -14,11 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ehrkit_bulk_data::client::{BulkClient, ClientConfig, TokenProvider};
-use ehrkit_bulk_data::smart::smart_auth::client_auth::{
-    Algorithm, ClientAuth, PrivateKeyJwt, SigningKey,
+use ehrkit_bulk_data::smart::smart_auth::{
+    Algorithm, Client, ClientAuth, PrivateKeyJwt, SigningKey, TokenStore,
 };
-use ehrkit_bulk_data::smart::smart_auth::store::TokenStore;
-use ehrkit_bulk_data::smart::smart_auth::token::Client;
 use ehrkit_bulk_data::smart::BackendServicesTokens;
 use ehrkit_bulk_data::Error;
 use ehrkit_bulk_data::{ExportLevel, ExportRequest, FileKind, PollConfig};

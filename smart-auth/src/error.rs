@@ -158,7 +158,7 @@ pub enum Error {
     },
     /// An endpoint that receives credentials or authorization parameters uses plain `http` on
     /// a host that is not loopback. Refused unless the caller opted in with
-    /// `allow_insecure_http(true)` ([`Client`](crate::token::Client),
+    /// `allow_insecure_http(true)` ([`Client`](crate::Client),
     /// [`Discovery`](crate::discovery::Discovery), `HttpClient`).
     #[error(
         "{what} {origin} uses plain http: https is required except on loopback \

@@ -48,25 +48,26 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Every type is re-exported at the crate root; the modules stay public as namespaces for their
-//! topic (`scope` grammar, `store`, `vendor` quirks, `launch` flows, ...).
+//! Every type is re-exported at the crate root (`ehrkit_smart_auth::{Client, ScopeSet,
+//! TokenStore, SigningKey, ...}`). Three modules stay public as namespaces users navigate:
+//! [`launch`] (the flows: `launch::standalone`, `launch::ehr_launch`), [`discovery`] (the
+//! `.well-known/smart-configuration` model) and [`vendor`] (the named quirks).
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod client_auth;
+mod client_auth;
 pub mod discovery;
 mod error;
 #[cfg(feature = "reqwest")]
 mod http_client;
 pub mod launch;
 mod pkce;
-pub mod scope;
+mod scope;
 mod secret;
 #[cfg(feature = "store")]
-#[cfg_attr(docsrs, doc(cfg(feature = "store")))]
-pub mod store;
-pub mod token;
+mod store;
+mod token;
 pub mod vendor;
 mod wire;
 
@@ -94,6 +95,7 @@ pub use scope::{
 };
 pub use secret::Secret;
 #[cfg(feature = "store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "store")))]
 pub use store::{
     CachedToken, MemoryPersistence, PersistedToken, Renewal, StoreKey, TokenPersistence, TokenStore,
 };

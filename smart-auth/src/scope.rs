@@ -1,7 +1,7 @@
 //! SMART scopes: the v1 and v2 grammar, v1⇄v2 mapping, set comparison.
 //!
 //! ```
-//! use ehrkit_smart_auth::scope::{Scope, ScopeSet};
+//! use ehrkit_smart_auth::{Scope, ScopeSet};
 //!
 //! let requested: ScopeSet = "launch/patient patient/Observation.rs?category=laboratory openid fhirUser"
 //!     .parse().unwrap();

@@ -7,12 +7,10 @@ mod common;
 mod test_keys;
 
 use common::{start, Behaviour, Registration};
-use ehrkit_smart_auth::client_auth::{jwks, Algorithm, ClientAuth, PrivateKeyJwt, SigningKey};
-use ehrkit_smart_auth::scope::ScopeSet;
-use ehrkit_smart_auth::store::{MemoryPersistence, TokenStore};
-use ehrkit_smart_auth::token::Client;
-use ehrkit_smart_auth::Error;
-use ehrkit_smart_auth::{BackendServices, HttpClient};
+use ehrkit_smart_auth::{
+    jwks, Algorithm, BackendServices, Client, ClientAuth, Error, HttpClient, MemoryPersistence,
+    PrivateKeyJwt, ScopeSet, SigningKey, TokenStore,
+};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use test_keys::{all_keys, read};
@@ -301,19 +299,18 @@ async fn rate_limited_refresh_keeps_the_entry() {
     let mock = start(Behaviour::default()).await;
     let store = TokenStore::default();
     let te = url::Url::parse(&mock.token_endpoint()).unwrap();
-    let key =
-        ehrkit_smart_auth::store::StoreKey::new(&te, "c", &"openid".parse().unwrap(), Some("u"));
+    let key = ehrkit_smart_auth::StoreKey::new(&te, "c", &"openid".parse().unwrap(), Some("u"));
     let client = Client::new("c", ClientAuth::None);
-    let stale = ehrkit_smart_auth::token::TokenResponse::parse(
+    let stale = ehrkit_smart_auth::TokenResponse::parse(
         br#"{"access_token":"a","token_type":"Bearer","expires_in":0,"refresh_token":"r"}"#,
     )
     .unwrap();
     store.insert(&key, stale);
     let http = HttpClient::new().unwrap();
-    let refresh = |r: ehrkit_smart_auth::store::Renewal| {
+    let refresh = |r: ehrkit_smart_auth::Renewal| {
         let (http, client, te) = (http.clone(), client.clone(), te.clone());
         async move {
-            let ehrkit_smart_auth::store::Renewal::Refresh(rt) = r else {
+            let ehrkit_smart_auth::Renewal::Refresh(rt) = r else {
                 panic!()
             };
             http.token(&client, &client.refresh_request(&te, &rt, None)?)

@@ -5,15 +5,13 @@
 mod common;
 
 use common::{follow_authorize, start, Behaviour, DiscoveryMode, Registration};
-use ehrkit_smart_auth::client_auth::ClientAuth;
 use ehrkit_smart_auth::discovery::{DiscoveryWarning, Source};
 use ehrkit_smart_auth::launch::{self, IssuerAllowList};
-use ehrkit_smart_auth::scope::{Scope, ScopeSet};
-use ehrkit_smart_auth::store::{Renewal, StoreKey, TokenStore};
-use ehrkit_smart_auth::token::{Client, TokenType};
 use ehrkit_smart_auth::vendor::VendorProfile;
-use ehrkit_smart_auth::HttpClient;
-use ehrkit_smart_auth::{Error, OAuthErrorCode, Secret};
+use ehrkit_smart_auth::{
+    Client, ClientAuth, Error, HttpClient, OAuthErrorCode, Renewal, Scope, ScopeSet, Secret,
+    StoreKey, TokenStore, TokenType,
+};
 use std::time::Duration;
 
 const REDIRECT: &str = "http://127.0.0.1/app/callback";
@@ -405,7 +403,7 @@ async fn launch_once(
     http: &HttpClient,
     client: &Client,
     scopes: &str,
-) -> (ehrkit_smart_auth::token::TokenResponse, ScopeSet) {
+) -> (ehrkit_smart_auth::TokenResponse, ScopeSet) {
     let d = http.discover(&mock.fhir_base()).await.unwrap();
     let scopes: ScopeSet = scopes.parse().unwrap();
     let req = launch::standalone(client, &d, REDIRECT, &scopes).unwrap();

@@ -28,7 +28,7 @@ fn smart_scope_seeds() {
     let mut parsed = 0;
     for (path, data) in &s {
         props::check_scope(data);
-        if ehrkit_smart_auth::scope::ScopeSet::parse(std::str::from_utf8(data).unwrap()).is_ok() {
+        if ehrkit_smart_auth::ScopeSet::parse(std::str::from_utf8(data).unwrap()).is_ok() {
             parsed += 1;
         } else {
             assert!(
@@ -53,7 +53,7 @@ fn smart_json_seeds() {
     for (_, data) in &s {
         props::check_json(data);
         configs += ehrkit_smart_auth::discovery::SmartConfiguration::parse(data).is_ok() as usize;
-        tokens += ehrkit_smart_auth::token::TokenResponse::parse(data).is_ok() as usize;
+        tokens += ehrkit_smart_auth::TokenResponse::parse(data).is_ok() as usize;
     }
     assert!(
         configs >= 2 && tokens >= 3,

@@ -2,7 +2,7 @@
 //! fields of the right or wrong type and unknown fields mixed in.
 
 use ehrkit_smart_auth::discovery::SmartConfiguration;
-use ehrkit_smart_auth::token::TokenResponse;
+use ehrkit_smart_auth::TokenResponse;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 

@@ -2,8 +2,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use ehrkit_smart_auth::client_auth::{jwks, Algorithm, PrivateKeyJwt, SigningKey};
-use ehrkit_smart_auth::Error;
+use ehrkit_smart_auth::{jwks, Algorithm, Error, PrivateKeyJwt, SigningKey};
 use serde_json::Value;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -11,7 +11,7 @@
 
 mod common;
 
-use ehrkit_smart_auth::client_auth::{jwks, Algorithm, SigningKey};
+use ehrkit_smart_auth::{jwks, Algorithm, SigningKey};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,10 +1,10 @@
 //! Edge cases from real SMART servers and from the specifications (SMART App Launch 2,
 //! RFC 6749, RFC 7636).
 
-use ehrkit_smart_auth::scope::{Scope, ScopeSet};
-use ehrkit_smart_auth::store::{Renewal, StoreKey, TokenStore};
-use ehrkit_smart_auth::token::{TokenResponse, TokenType};
 use ehrkit_smart_auth::{s256_challenge, PkceVerifier};
+use ehrkit_smart_auth::{Renewal, StoreKey, TokenStore};
+use ehrkit_smart_auth::{Scope, ScopeSet};
+use ehrkit_smart_auth::{TokenResponse, TokenType};
 use std::time::Duration;
 
 fn strs(s: &ScopeSet) -> Vec<String> {
@@ -211,10 +211,10 @@ fn capability_statement_oauth_uris_with_value_url() {
 
 #[test]
 fn callback_duplicate_state_or_code_is_refused() {
-    use ehrkit_smart_auth::client_auth::ClientAuth;
     use ehrkit_smart_auth::discovery::{Discovered, SmartConfiguration};
     use ehrkit_smart_auth::launch;
-    use ehrkit_smart_auth::token::Client;
+    use ehrkit_smart_auth::Client;
+    use ehrkit_smart_auth::ClientAuth;
     let (config, _) = SmartConfiguration::parse(
         br#"{"authorization_endpoint":"https://ehr.example/auth","token_endpoint":"https://ehr.example/token",
             "grant_types_supported":["authorization_code"],"capabilities":["launch-standalone"],
@@ -260,8 +260,8 @@ fn callback_duplicate_state_or_code_is_refused() {
 fn backend_assertion_claims_follow_smart_backend_services() {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine as _;
-    use ehrkit_smart_auth::client_auth::{Algorithm, ClientAuth, PrivateKeyJwt, SigningKey};
-    use ehrkit_smart_auth::token::Client;
+    use ehrkit_smart_auth::Client;
+    use ehrkit_smart_auth::{Algorithm, ClientAuth, PrivateKeyJwt, SigningKey};
     let pem = ehrkit_testkit::keys::EC384_PKCS8.pem();
     let key = SigningKey::from_pem(pem, Algorithm::ES384, Some("k1".into())).unwrap();
     let client = Client::new(
@@ -330,7 +330,7 @@ fn absurd_expires_in_does_not_panic() {
 
 #[test]
 fn oauth_error_in_a_200_body_is_an_oauth_error() {
-    use ehrkit_smart_auth::token::read_token_response;
+    use ehrkit_smart_auth::read_token_response;
     use ehrkit_smart_auth::vendor::VendorProfile;
     use ehrkit_smart_auth::{Error, OAuthErrorCode};
     let r = read_token_response(

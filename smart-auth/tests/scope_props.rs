@@ -1,6 +1,6 @@
 //! proptest: scope parse/format round-trip, v1⇄v2 mapping laws, and no panics on any input.
 
-use ehrkit_smart_auth::scope::{
+use ehrkit_smart_auth::{
     Context, Permissions, ResourceScope, Scope, ScopeSet, V1Access, V2Permissions,
 };
 use proptest::prelude::*;

@@ -2,12 +2,9 @@
 //! credentials never follow a redirect, plain-http endpoints are refused off loopback, and the
 //! authorize request's `Debug` hides `state` and `launch`.
 
-use ehrkit_smart_auth::client_auth::ClientAuth;
 use ehrkit_smart_auth::discovery::{Discovered, SmartConfiguration};
-use ehrkit_smart_auth::scope::ScopeSet;
-use ehrkit_smart_auth::token::Client;
 use ehrkit_smart_auth::vendor::VendorProfile;
-use ehrkit_smart_auth::Secret;
+use ehrkit_smart_auth::{Client, ClientAuth, ScopeSet, Secret};
 
 fn metadata(authorize: &str, token: &str) -> SmartConfiguration {
     let body = serde_json::json!({

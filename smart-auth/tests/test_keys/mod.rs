@@ -2,7 +2,7 @@
 //! every supported format (PKCS#8/PKCS#1/SEC1 PEM, JWK), for the test binaries.
 #![allow(dead_code)]
 
-use ehrkit_smart_auth::client_auth::{Algorithm, SigningKey};
+use ehrkit_smart_auth::{Algorithm, SigningKey};
 use ehrkit_testkit::keys::{self, Format};
 
 /// The bytes of a key file by name (`ec384-pkcs8.pem`, ...).
