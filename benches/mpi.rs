@@ -7,21 +7,13 @@
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
 
-use std::path::PathBuf;
-
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use ehrkit::identity::csv::read_records;
 use ehrkit::identity::{Comparison, Field, FsModel, Linker, MatchConfig, PatientRecord};
 
 fn febrl4() -> Option<(Vec<PatientRecord>, Vec<PatientRecord>)> {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/datasets/mpi/splink_datasets/febrl"
-    ));
-    if !dir.is_dir() {
-        eprintln!("NOTICE: ../shared absent, skipping MPI benches");
-        return None;
-    }
+    let dir =
+        ehrkit_testkit::shared::require("datasets/mpi/splink_datasets/febrl", "the MPI benches")?;
     let read = |n: &str| {
         read_records(&std::fs::read_to_string(dir.join(n)).expect("read FEBRL file"))
             .expect("parse FEBRL file")
