@@ -35,7 +35,8 @@
 //! [`Error::Server`] with the OperationOutcome and status), [`Pager`] (paging with repeat
 //! detection and caps), [`retry`] (per-vendor [`ThrottleClassifier`] and [`RetryPolicy`]) and
 //! [`VendorProfile`] (query planning rules as data). With the feature `reqwest`, `FhirClient`
-//! drives them over HTTP.
+//! drives them over HTTP; with `smart-auth`, the module `smart` turns smart-auth's Backend Services
+//! token store into its `TokenProvider`.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -47,6 +48,13 @@ pub mod retry;
 mod search;
 mod vendor;
 
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+mod client;
+
+#[cfg(feature = "smart-auth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "smart-auth")))]
+pub mod smart;
 
 pub use error::{Error, Result};
 pub use paging::{Entry, EntryMode, Next, Page, PageLimits, Pager, StopReason};
@@ -55,6 +63,10 @@ pub use retry::{Decision, RetryPolicy, ThrottleClassifier, Verdict, WaitSignal};
 pub use search::{escape_value, Prefix, SearchParams, Summary};
 pub use vendor::{Plan, Rule, VendorProfile, EPIC_OBSERVATION_CATEGORIES};
 
+#[cfg(feature = "reqwest")]
+pub use client::{
+    BoxFuture, FhirClient, FhirClientBuilder, SearchStream, StaticToken, Stats, TokenProvider,
+};
 
 /// `ehrkit-fhir-model`, re-exported: the resource types this client returns.
 pub use ehrkit_fhir_model as fhir_model;

@@ -62,6 +62,15 @@ pub enum Rule {
         /// Value.
         value: String,
     },
+    /// A parameter the caller gives in one query is carried over to every later request of
+    /// the client (reads, searches, next pages), e.g. athenahealth's `ah-practice` when the
+    /// profile was built without a practice id.
+    Sticky {
+        /// Rule name.
+        name: String,
+        /// Parameter name.
+        param: String,
+    },
     /// The server's CapabilityStatement is not to be trusted: probe support with a
     /// `_count=1` search (see `FhirClient::supports`).
     Probe {
@@ -78,6 +87,7 @@ impl Rule {
             | Rule::RequireOneOf { name, .. }
             | Rule::Count { name, .. }
             | Rule::EveryRequest { name, .. }
+            | Rule::Sticky { name, .. }
             | Rule::Probe { name } => name,
         }
     }
@@ -200,7 +210,10 @@ impl VendorProfile {
     /// Without a practice id (`None`) the rule is absent; the client then carries an
     /// `ah-practice` given in a query over to every later request.
     pub fn athenahealth(practice_id: Option<&str>) -> Self {
-        let mut rules = Vec::new();
+        let mut rules = vec![Rule::Sticky {
+            name: "athena-practice-sticky".into(),
+            param: "ah-practice".into(),
+        }];
         if let Some(id) = practice_id {
             rules.push(Rule::EveryRequest {
                 name: "athena-practice".into(),
@@ -274,6 +287,17 @@ impl VendorProfile {
     /// Whether a `Probe` rule is present.
     pub fn probes(&self) -> bool {
         self.rules.iter().any(|r| matches!(r, Rule::Probe { .. }))
+    }
+
+    /// Names of [`Rule::Sticky`] parameters.
+    pub fn sticky_params(&self) -> Vec<&str> {
+        self.rules
+            .iter()
+            .filter_map(|r| match r {
+                Rule::Sticky { param, .. } => Some(param.as_str()),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Parameters added to every request.
@@ -448,6 +472,7 @@ mod tests {
             Some("Organization/a-1.Practice-195900")
         );
         assert_eq!(p.every_request().pairs().len(), 1);
+        assert_eq!(p.sticky_params(), ["ah-practice"]);
         // Given by the caller: kept, not doubled.
         let given = SearchParams::new().param("ah-practice", "Organization/a-1.Practice-1");
         let plan = p.plan("Patient", &given).unwrap();
