@@ -2,9 +2,11 @@
 //! RFC 6749, RFC 7636).
 
 use ehrkit_smart_auth::{s256_challenge, PkceVerifier};
+#[cfg(feature = "store")]
 use ehrkit_smart_auth::{Renewal, StoreKey, TokenStore};
 use ehrkit_smart_auth::{Scope, ScopeSet};
 use ehrkit_smart_auth::{TokenResponse, TokenType};
+#[cfg(feature = "store")]
 use std::time::Duration;
 
 fn strs(s: &ScopeSet) -> Vec<String> {
@@ -145,6 +147,7 @@ fn pkce_rfc7636_appendix_b() {
     assert!(PkceVerifier::from_stored(&format!("{}+", "a".repeat(50))).is_none());
 }
 
+#[cfg(feature = "store")]
 #[tokio::test]
 async fn refresh_without_new_refresh_token_or_scope_keeps_old_ones() {
     let store = TokenStore::new(Duration::from_secs(60));
@@ -308,15 +311,26 @@ fn backend_assertion_claims_follow_smart_backend_services() {
     assert_ne!(jtis[0], jtis[1]);
 }
 
-#[test]
-fn absurd_expires_in_does_not_panic() {
-    let t = TokenResponse::parse(
+fn absurd_expiry() -> TokenResponse {
+    TokenResponse::parse(
         br#"{"access_token":"a","token_type":"Bearer","expires_in":18446744073709551615}"#,
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn absurd_expires_in_does_not_panic() {
+    let t = absurd_expiry();
     assert_eq!(t.expires_in, Some(u64::MAX));
     // Beyond what SystemTime can hold: no expiry instant rather than an overflow panic.
     assert_eq!(t.expires_at(std::time::SystemTime::now()), None);
+}
+
+/// The store side of [`absurd_expires_in_does_not_panic`] (feature `store`).
+#[cfg(feature = "store")]
+#[test]
+fn absurd_expires_in_never_needs_renewal_in_the_store() {
+    let t = absurd_expiry();
     let store = TokenStore::new(Duration::from_secs(60));
     let key = StoreKey::new(
         &"https://ehr.example/token".parse().unwrap(),
