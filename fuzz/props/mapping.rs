@@ -13,10 +13,11 @@ use ehrkit_mapping::v2_to_fhir::datatype::{
     xad_address::xad_address, xpn_human_name::xpn_human_name, xtn_contact_point::xtn_contact_point,
     Context,
 };
+use ehrkit_mapping::v2_to_fhir::segment::pid_patient::pid_patient;
 use ehrkit_mapping::{Location, Profile};
 
-/// Parses `data` as an HL7 v2 message and runs every datatype map over every field repetition
-/// (up to a bound), with a profile without and with a source time zone. Checks: no panic; every
+/// Parses `data` as an HL7 v2 message, runs `PID[Patient]` on every PID and every datatype map
+/// over every field repetition (up to a bound), with a profile without and with a source time zone. Checks: no panic; every
 /// report entry points into a segment of the message; the report's OperationOutcome survives a
 /// JSON round trip through ehrkit-fhir-model; a report entry's text never contains the value of
 /// the field it is about (locations only, no PHI).
@@ -39,6 +40,9 @@ pub fn check_datatypes(data: &[u8]) {
                 *n += 1;
                 *n
             };
+            if name == "PID" {
+                let _ = pid_patient(&seg, occ, &mut ctx);
+            }
             for f in 1..=seg.field_count().min(40) {
                 let field = seg.field(f);
                 for r in 1..=field.repetition_count().min(8) {

@@ -225,7 +225,8 @@ impl fmt::Display for ReportEntry {
     }
 }
 
-/// Everything a conversion did not map, in message order.
+/// Everything a conversion did not map, in the order the conversion met it (a map reads its
+/// fields in the IG's order, which is not always the field order).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
     entries: Vec<ReportEntry>,

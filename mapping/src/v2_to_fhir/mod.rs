@@ -5,10 +5,10 @@
 //! its code:
 //!
 //! - [`message`]: message maps (`ADT_A01` → Bundle). *None yet.*
-//! - [`segment`]: segment maps (`PID[Patient]` → `segment/pid_patient.rs`). *None yet*; the
-//!   row-coverage table every segment map registers in is [`segment::COVERAGE`].
+//! - [`segment`]: segment maps (`PID[Patient]` → `segment/pid_patient.rs`); each registers its
+//!   spreadsheet rows in [`segment::COVERAGE`]. `PID[Patient]` so far.
 //! - [`datatype`]: datatype maps (`CX[Identifier]` → `datatype/cx_identifier.rs`): DTM/DT, CX,
-//!   EI, HD, XPN, XAD, XTN, CWE, NM, CQ, SN so far, each reporting what it does not carry.
+//!   EI, HD, DLN, XPN, XAD, XTN, CWE, NM, CQ, SN so far, each reporting what it does not carry.
 //! - [`vocab`]: the 99 vocabulary ConceptMaps, generated from the IG's spreadsheets.
 
 pub mod datatype;

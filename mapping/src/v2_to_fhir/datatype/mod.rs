@@ -7,7 +7,8 @@
 //! (components present but not mapped, vocabulary misses, unknown systems, bad values), each
 //! with its location and without the value.
 //!
-//! Implemented: [`dtm`] (DTM/DT → dateTime/date), [`cx_identifier`], [`ei_identifier`],
+//! Implemented: [`dtm`] (DTM/DT → dateTime/date), [`cx_identifier`], [`dln_identifier`],
+//! [`ei_identifier`],
 //! [`hd_identifier`], [`xpn_human_name`], [`xad_address`], [`xtn_contact_point`],
 //! [`cwe_codeable_concept`], [`nm_quantity`], [`cq_quantity`], [`sn_quantity`], [`sn_range`],
 //! [`sn_ratio`]. The other datatype maps of
@@ -16,6 +17,7 @@
 pub mod cq_quantity;
 pub mod cwe_codeable_concept;
 pub mod cx_identifier;
+pub mod dln_identifier;
 pub mod dtm;
 pub mod ei_identifier;
 pub mod hd_identifier;

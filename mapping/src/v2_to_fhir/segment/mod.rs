@@ -1,6 +1,6 @@
-//! IG segment maps (`PID[Patient]` → `segment/pid_patient.rs`, IG page
+//! IG segment maps (`PID[Patient]` → [`pid_patient`], IG page
 //! `https://hl7.org/fhir/uv/v2mappings/1.0.0/ConceptMap-segment-pid-to-patient.html`), one file
-//! per map. None is implemented yet.
+//! per map. Implemented: [`pid_patient`].
 //!
 //! Every implemented segment map registers its rows in [`COVERAGE`]: each row of the IG's
 //! spreadsheet (`../shared/v2-to-fhir/segments/HL7 Segment - FHIR R4_ PID[Patient] - *.csv`)
@@ -40,5 +40,10 @@ pub struct SegmentCoverage {
     pub rows: &'static [Row],
 }
 
-/// Every implemented segment map and its rows. Empty until the first segment map lands.
-pub static COVERAGE: &[SegmentCoverage] = &[];
+pub mod pid_patient;
+
+/// Every implemented segment map and its rows.
+pub static COVERAGE: &[SegmentCoverage] = &[SegmentCoverage {
+    map: "PID[Patient]",
+    rows: pid_patient::ROWS,
+}];
