@@ -505,7 +505,12 @@ fn emit_map(m: &Map) -> String {
 
     let mut s = String::new();
     let title = doc_text(&m.name);
-    let _ = writeln!(s, "//! `{title}`: HL7 v2 table {source_system} → FHIR.");
+    let table = if source_system.is_empty() {
+        "(no v2 codes listed)".to_owned()
+    } else {
+        format!("v2 table {source_system}")
+    };
+    let _ = writeln!(s, "//! `{title}`: HL7 {table} → FHIR.");
     let _ = writeln!(s, "//!");
     match &m.ig_id {
         Some(id) => {
@@ -538,7 +543,7 @@ fn emit_map(m: &Map) -> String {
     let _ = writeln!(s);
     let mapped = m.rows.iter().filter(|r| r.target.is_some()).count();
     let conditional = m.rows.iter().filter(|r| r.condition.is_some()).count();
-    let _ = writeln!(s, "/// `{title}` (v2 table {source_system}).");
+    let _ = writeln!(s, "/// `{title}` ({table}).");
     let _ = writeln!(s, "///");
     let _ = writeln!(
         s,

@@ -1,4 +1,4 @@
-//! `ConfidentialityClassification`: HL7 v2 table  → FHIR.
+//! `ConfidentialityClassification`: HL7 (no v2 codes listed) → FHIR.
 //!
 //! Not published as a ConceptMap by IG 1.0.0; only the spreadsheet exists.
 //!
@@ -13,7 +13,7 @@ const T1: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
 const T2: &str = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue";
 const T3: &str = "http://terminology.hl7.org/CodeSystem/v3-ActReason";
 
-/// `ConfidentialityClassification` (v2 table ).
+/// `ConfidentialityClassification` ((no v2 codes listed)).
 ///
 /// 0 v2 codes (0 with a FHIR code, 0 conditional); 200 FHIR codes without a v2 source.
 pub static CONFIDENTIALITY_CLASSIFICATION: ConceptMap = ConceptMap {

@@ -1,4 +1,4 @@
-//! `ContainerType`: HL7 v2 table  → FHIR.
+//! `ContainerType`: HL7 (no v2 codes listed) → FHIR.
 //!
 //! Not published as a ConceptMap by IG 1.0.0; only the spreadsheet exists.
 //!
@@ -10,7 +10,7 @@ use crate::v2_to_fhir::vocab::{c, e, t, ConceptMap};
 const S: &str = "";
 const T0: &str = "http://snomed.info/sct";
 
-/// `ContainerType` (v2 table ).
+/// `ContainerType` ((no v2 codes listed)).
 ///
 /// 0 v2 codes (0 with a FHIR code, 0 conditional); 124 FHIR codes without a v2 source.
 pub static CONTAINER_TYPE: ConceptMap = ConceptMap {

@@ -1,4 +1,4 @@
-//! `FinancialClass`: HL7 v2 table  → FHIR.
+//! `FinancialClass`: HL7 (no v2 codes listed) → FHIR.
 //!
 //! Not published as a ConceptMap by IG 1.0.0; only the spreadsheet exists.
 //!
@@ -11,7 +11,7 @@ const S: &str = "";
 const T0: &str = "http://terminology.hl7.org/CodeSystem/coverage-selfpay";
 const T1: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
 
-/// `FinancialClass` (v2 table ).
+/// `FinancialClass` ((no v2 codes listed)).
 ///
 /// 0 v2 codes (0 with a FHIR code, 0 conditional); 53 FHIR codes without a v2 source.
 pub static FINANCIAL_CLASS: ConceptMap = ConceptMap {

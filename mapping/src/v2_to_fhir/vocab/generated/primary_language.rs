@@ -1,4 +1,4 @@
-//! `PrimaryLanguage`: HL7 v2 table  → FHIR.
+//! `PrimaryLanguage`: HL7 (no v2 codes listed) → FHIR.
 //!
 //! Not published as a ConceptMap by IG 1.0.0; only the spreadsheet exists.
 //!
@@ -10,7 +10,7 @@ use crate::v2_to_fhir::vocab::{c, e, t, ConceptMap};
 const S: &str = "";
 const T0: &str = "urn:ietf:bcp:47";
 
-/// `PrimaryLanguage` (v2 table ).
+/// `PrimaryLanguage` ((no v2 codes listed)).
 ///
 /// 0 v2 codes (0 with a FHIR code, 0 conditional); 56 FHIR codes without a v2 source.
 pub static PRIMARY_LANGUAGE: ConceptMap = ConceptMap {

@@ -1,4 +1,4 @@
-//! `PrincipalLanguageOfMessage`: HL7 v2 table  → FHIR.
+//! `PrincipalLanguageOfMessage`: HL7 (no v2 codes listed) → FHIR.
 //!
 //! Not published as a ConceptMap by IG 1.0.0; only the spreadsheet exists.
 //!
@@ -11,7 +11,7 @@ const S: &str = "";
 const T0: &str = "urn:ietf:bcp:47";
 const T1: &str = "";
 
-/// `PrincipalLanguageOfMessage` (v2 table ).
+/// `PrincipalLanguageOfMessage` ((no v2 codes listed)).
 ///
 /// 0 v2 codes (0 with a FHIR code, 0 conditional); 56 FHIR codes without a v2 source.
 pub static PRINCIPAL_LANGUAGE_OF_MESSAGE: ConceptMap = ConceptMap {

@@ -1,4 +1,4 @@
-//! `RequestedDrugStrengthVolumeUnits`: HL7 v2 table  → FHIR.
+//! `RequestedDrugStrengthVolumeUnits`: HL7 (no v2 codes listed) → FHIR.
 //!
 //! Not published as a ConceptMap by IG 1.0.0; only the spreadsheet exists.
 //!
@@ -9,7 +9,7 @@ use crate::v2_to_fhir::vocab::{c, e, t, ConceptMap};
 
 const S: &str = "";
 
-/// `RequestedDrugStrengthVolumeUnits` (v2 table ).
+/// `RequestedDrugStrengthVolumeUnits` ((no v2 codes listed)).
 ///
 /// 0 v2 codes (0 with a FHIR code, 0 conditional); 0 FHIR codes without a v2 source.
 pub static REQUESTED_DRUG_STRENGTH_VOLUME_UNITS: ConceptMap = ConceptMap {

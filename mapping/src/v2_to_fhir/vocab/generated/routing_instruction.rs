@@ -1,4 +1,4 @@
-//! `RoutingInstruction`: HL7 v2 table  → FHIR.
+//! `RoutingInstruction`: HL7 (no v2 codes listed) → FHIR.
 //!
 //! Not published as a ConceptMap by IG 1.0.0; only the spreadsheet exists.
 //!
@@ -9,7 +9,7 @@ use crate::v2_to_fhir::vocab::{c, e, t, ConceptMap};
 
 const S: &str = "";
 
-/// `RoutingInstruction` (v2 table ).
+/// `RoutingInstruction` ((no v2 codes listed)).
 ///
 /// 0 v2 codes (0 with a FHIR code, 0 conditional); 0 FHIR codes without a v2 source.
 pub static ROUTING_INSTRUCTION: ConceptMap = ConceptMap {

@@ -1,4 +1,4 @@
-//! `SpecimenSourceSite`: HL7 v2 table  → FHIR.
+//! `SpecimenSourceSite`: HL7 (no v2 codes listed) → FHIR.
 //!
 //! Not published as a ConceptMap by IG 1.0.0; only the spreadsheet exists.
 //!
@@ -10,7 +10,7 @@ use crate::v2_to_fhir::vocab::{c, e, t, ConceptMap};
 const S: &str = "";
 const T0: &str = "http://snomed.info/sct";
 
-/// `SpecimenSourceSite` (v2 table ).
+/// `SpecimenSourceSite` ((no v2 codes listed)).
 ///
 /// 1 v2 codes (1 with a FHIR code, 0 conditional); 999 FHIR codes without a v2 source.
 pub static SPECIMEN_SOURCE_SITE: ConceptMap = ConceptMap {

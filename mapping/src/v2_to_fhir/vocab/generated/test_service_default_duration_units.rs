@@ -1,4 +1,4 @@
-//! `TestServiceDefaultDurationUnits`: HL7 v2 table  → FHIR.
+//! `TestServiceDefaultDurationUnits`: HL7 (no v2 codes listed) → FHIR.
 //!
 //! Not published as a ConceptMap by IG 1.0.0; only the spreadsheet exists.
 //!
@@ -10,7 +10,7 @@ use crate::v2_to_fhir::vocab::{c, e, t, ConceptMap};
 const S: &str = "";
 const T0: &str = "http://unitsofmeasure.org/";
 
-/// `TestServiceDefaultDurationUnits` (v2 table ).
+/// `TestServiceDefaultDurationUnits` ((no v2 codes listed)).
 ///
 /// 0 v2 codes (0 with a FHIR code, 0 conditional); 7 FHIR codes without a v2 source.
 pub static TEST_SERVICE_DEFAULT_DURATION_UNITS: ConceptMap = ConceptMap {

@@ -1,4 +1,4 @@
-//! `VIPIndicator`: HL7 v2 table  → FHIR.
+//! `VIPIndicator`: HL7 (no v2 codes listed) → FHIR.
 //!
 //! Not published as a ConceptMap by IG 1.0.0; only the spreadsheet exists.
 //!
@@ -11,7 +11,7 @@ const S: &str = "";
 const T0: &str = "http://terminology.hl7.org/CodeSystem/v3-EncounterSpecialCourtesy";
 const T1: &str = "http://terminology.hl7.org/CodeSystem/v3-NullFlavor";
 
-/// `VIPIndicator` (v2 table ).
+/// `VIPIndicator` ((no v2 codes listed)).
 ///
 /// 0 v2 codes (0 with a FHIR code, 0 conditional); 6 FHIR codes without a v2 source.
 pub static VIP_INDICATOR: ConceptMap = ConceptMap {
