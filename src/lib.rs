@@ -15,10 +15,11 @@
 //! | `identity` | [`ehrkit-identity`](identity) | patient identity (MPI): rules, Fellegi-Sunter, incremental index |
 //! | `smart-auth` | [`ehrkit-smart-auth`](smart_auth) | SMART App Launch 2 and Backend Services tokens |
 //! | `bulk-data` | [`ehrkit-bulk-data`](bulk_data) | FHIR Bulk Data `$export` and NDJSON |
+//! | `fhir-client` | [`ehrkit-fhir-client`](fhir_client) | FHIR REST read/search/paging, vendor query planning, throttling and retries (HTTP layer with `reqwest`) |
 //!
 //! The default turns on every member except the HTTP (`reqwest`) and TLS
 //! (`mllp-tls`) layers; `reqwest` switches on the HTTP layers of `smart-auth`
-//! and `bulk-data`; `full` switches on everything.
+//! and `bulk-data` and the FHIR REST client of `fhir-client`; `full` switches on everything.
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "hl7v2")]
@@ -48,3 +49,7 @@ pub use ehrkit_smart_auth as smart_auth;
 #[cfg(feature = "bulk-data")]
 #[doc(inline)]
 pub use ehrkit_bulk_data as bulk_data;
+
+#[cfg(feature = "fhir-client")]
+#[doc(inline)]
+pub use ehrkit_fhir_client as fhir_client;

@@ -293,8 +293,33 @@ impl fmt::Debug for FhirClient {
     }
 }
 
-/// A search's resources, page after page.
-pub type SearchStream = Pin<Box<dyn Stream<Item = Result<Entry>> + Send>>;
+/// A search's resources, page after page: a [`Stream`] of entries, also readable without
+/// `futures` through [`SearchStream::next_entry`]. Pages are fetched as the stream is read;
+/// dropping it stops the search.
+pub struct SearchStream(Pin<Box<dyn Stream<Item = Result<Entry>> + Send>>);
+
+impl fmt::Debug for SearchStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SearchStream")
+    }
+}
+
+impl SearchStream {
+    /// The next entry (`None` at the end; after an error, the stream ends).
+    pub async fn next_entry(&mut self) -> Option<Result<Entry>> {
+        std::future::poll_fn(|cx| self.0.as_mut().poll_next(cx)).await
+    }
+}
+
+impl Stream for SearchStream {
+    type Item = Result<Entry>;
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.as_mut().poll_next(cx)
+    }
+}
 
 impl FhirClient {
     /// A builder for the endpoint at `base`.
@@ -474,10 +499,13 @@ impl FhirClient {
                 ..state
             },
         };
-        Box::pin(futures_util::stream::unfold(state, |mut s| async move {
-            let item = s.next_item().await?;
-            Some((item, s))
-        }))
+        SearchStream(Box::pin(futures_util::stream::unfold(
+            state,
+            |mut s| async move {
+                let item = s.next_item().await?;
+                Some((item, s))
+            },
+        )))
     }
 
     /// Runs a search to the end and returns its matches and includes (not outcome entries).
@@ -486,10 +514,9 @@ impl FhirClient {
         resource_type: &str,
         params: &SearchParams,
     ) -> Result<Vec<Resource>> {
-        use futures_util::StreamExt;
         let mut s = self.search(resource_type, params);
         let mut out = Vec::new();
-        while let Some(e) = s.next().await {
+        while let Some(e) = s.next_entry().await {
             let e = e?;
             if e.mode != EntryMode::Outcome {
                 out.push(e.resource);
