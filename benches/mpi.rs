@@ -83,7 +83,10 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("mpi_febrl4");
     g.sample_size(10);
     g.bench_function("full_link_run", |bn| {
-        bn.iter(|| black_box(Linker::new(MatchConfig::default()).link(&a, &b).pairs.len()))
+        bn.iter(|| {
+            let linker = Linker::new(MatchConfig::default()).expect("default config is valid");
+            black_box(linker.link(&a, &b).pairs.len())
+        })
     });
     g.finish();
 }

@@ -104,7 +104,7 @@ fn run(args: &Args) -> Result<(), String> {
             ),
         },
     );
-    let linker = Linker::new(MatchConfig::default());
+    let linker = Linker::new(MatchConfig::default()).map_err(|e| e.to_string())?;
     let start = Instant::now();
     let result = match &b {
         Some(b) => linker.link(&a, b),

@@ -9,6 +9,7 @@ use super::features::FeatureStore;
 use super::model::{FsModel, MatchConfig};
 use super::record::PatientRecord;
 use super::rules::Verdict;
+use crate::Error;
 
 /// A scored candidate pair (rows index the input slices).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -116,19 +117,27 @@ pub struct Linker {
 
 impl Linker {
     /// A linker that trains a fresh model from the configuration on each run.
-    pub fn new(config: MatchConfig) -> Self {
-        Self {
+    ///
+    /// Fails with the configuration's typed error when it is outside the limits
+    /// ([`MatchConfig::validate`]).
+    pub fn new(config: MatchConfig) -> Result<Self, Error> {
+        config.validate()?;
+        Ok(Self {
             model: FsModel::untrained(config),
             options: BatchOptions::default(),
-        }
+        })
     }
 
     /// A linker starting from an existing model (set `skip_training` to use it unchanged).
-    pub fn with_model(model: FsModel) -> Self {
-        Self {
+    ///
+    /// Fails when the model's configuration is outside the limits or its m/u tables do not fit
+    /// it ([`FsModel::validate`]).
+    pub fn with_model(model: FsModel) -> Result<Self, Error> {
+        model.validate()?;
+        Ok(Self {
             model,
             options: BatchOptions::default(),
-        }
+        })
     }
 
     /// Sets the options.

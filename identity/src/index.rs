@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::blocking::{block, record_keys};
 use super::features::FeatureStore;
-use super::model::{FsModel, Score};
+use super::model::{FsModel, FsModelData, Score};
 use super::record::PatientRecord;
 use super::rules::Verdict;
 use crate::Error;
@@ -75,6 +75,17 @@ pub struct IndexSnapshot {
     pub retired: HashMap<EnterpriseId, EnterpriseId>,
     /// Merge history.
     pub merges: Vec<MergeEvent>,
+}
+
+/// [`IndexSnapshot`] as read by [`PatientIndex::from_json`]: the same JSON, with the model
+/// read unchecked so that its checks give the crate's typed error rather than a serde message.
+#[derive(Deserialize)]
+struct SnapshotData {
+    model: FsModelData,
+    records: Vec<(PatientRecord, EnterpriseId)>,
+    next_eid: u64,
+    retired: HashMap<EnterpriseId, EnterpriseId>,
+    merges: Vec<MergeEvent>,
 }
 
 #[derive(Debug)]
@@ -218,10 +229,14 @@ impl Inner {
 impl PatientIndex {
     /// An empty index scoring with `model` (train one with [`crate::Linker`] on a
     /// sample, or call [`PatientIndex::retrain`] once records are loaded).
-    pub fn new(model: FsModel) -> Self {
-        Self {
+    ///
+    /// Fails when the model's configuration is outside the limits or its m/u tables do not fit
+    /// it ([`FsModel::validate`]), with the typed error.
+    pub fn new(model: FsModel) -> Result<Self, Error> {
+        model.validate()?;
+        Ok(Self {
             inner: RwLock::new(Inner::new(model)),
-        }
+        })
     }
 
     fn read(&self) -> Result<std::sync::RwLockReadGuard<'_, Inner>, Error> {
@@ -495,7 +510,7 @@ impl PatientIndex {
 
     /// Rebuilds an index from a snapshot (features and blocks are recomputed).
     pub fn from_snapshot(s: IndexSnapshot) -> Result<Self, Error> {
-        s.model.config.validate()?;
+        s.model.validate()?;
         let mut inner = Inner::new(s.model);
         for (rec, eid) in s.records {
             if rec.key.is_empty() {
@@ -527,9 +542,20 @@ impl PatientIndex {
     }
 
     /// Loads an index from [`PatientIndex::to_json`] output.
+    ///
+    /// Malformed JSON is [`Error::SnapshotJson`] (with its position); a model outside the
+    /// configuration limits, or whose m/u tables do not fit its configuration, is the typed
+    /// error of that check ([`Error::ComparisonCount`], [`Error::ModelShape`], …), as from
+    /// [`PatientIndex::from_snapshot`].
     pub fn from_json(s: &str) -> Result<Self, Error> {
-        let snap: IndexSnapshot = serde_json::from_str(s).map_err(|e| Error::snapshot_json(&e))?;
-        Self::from_snapshot(snap)
+        let d: SnapshotData = serde_json::from_str(s).map_err(|e| Error::snapshot_json(&e))?;
+        Self::from_snapshot(IndexSnapshot {
+            model: FsModel::try_from(d.model)?,
+            records: d.records,
+            next_eid: d.next_eid,
+            retired: d.retired,
+            merges: d.merges,
+        })
     }
 }
 

@@ -6,7 +6,7 @@
 //! ```
 //! use ehrkit_identity::{MatchConfig, PatientIndex, FsModel, PatientRecord, Verdict};
 //!
-//! let index = PatientIndex::new(FsModel::untrained(MatchConfig::default()));
+//! let index = PatientIndex::new(FsModel::untrained(MatchConfig::default())).unwrap();
 //! let a = PatientRecord::builder("EPIC|1001")
 //!     .name("Smith", "Robert")
 //!     .birth_date_str("1970-03-14")

@@ -25,7 +25,7 @@ fn febrl4_link() {
     let a = load(&dir, "febrl/dataset4a.csv");
     let b = load(&dir, "febrl/dataset4b.csv");
     assert_eq!((a.len(), b.len()), (5000, 5000));
-    let res = Linker::new(MatchConfig::default()).link(&a, &b);
+    let res = Linker::new(MatchConfig::default()).unwrap().link(&a, &b);
     let la: Vec<&str> = a.iter().map(|r| febrl_entity(&r.key)).collect();
     let lb: Vec<&str> = b.iter().map(|r| febrl_entity(&r.key)).collect();
     // Blocking recall.
@@ -86,7 +86,7 @@ fn febrl4_link() {
         rules: DeterministicRule::defaults().into_iter().take(2).collect(),
         ..MatchConfig::default()
     };
-    let res = Linker::new(cfg).link(&a, &b);
+    let res = Linker::new(cfg).unwrap().link(&a, &b);
     let m = PairMetrics::from_labels(
         res.matches().map(|p| (p.left as usize, p.right as usize)),
         &la,
@@ -106,7 +106,7 @@ fn febrl3_dedupe() {
     let Some(dir) = data_dir() else { return };
     let a = load(&dir, "febrl/dataset3.csv");
     assert_eq!(a.len(), 5000);
-    let res = Linker::new(MatchConfig::default()).dedupe(&a);
+    let res = Linker::new(MatchConfig::default()).unwrap().dedupe(&a);
     let la: Vec<&str> = a.iter().map(|r| febrl_entity(&r.key)).collect();
     let m = PairMetrics::from_labels(
         res.matches().map(|p| (p.left as usize, p.right as usize)),
@@ -150,7 +150,7 @@ fn fake_1000_dedupe_and_labels() {
         .skip(1)
         .map(|l| l.rsplit(',').next().unwrap().to_string())
         .collect();
-    let res = Linker::new(MatchConfig::default()).dedupe(&recs);
+    let res = Linker::new(MatchConfig::default()).unwrap().dedupe(&recs);
     let m = PairMetrics::from_labels(
         res.matches().map(|p| (p.left as usize, p.right as usize)),
         &cluster,

@@ -77,7 +77,7 @@ fn two_feeds_resolve_to_one_patient() {
     let b = record_from_hl7(&data("adt_a08_pid.hl7")).unwrap();
     assert_eq!(b.key, "CERNER|A77");
     assert_eq!(b.birth_date.unwrap().precision(), DatePrecision::Year);
-    let idx = PatientIndex::new(FsModel::untrained(MatchConfig::default()));
+    let idx = PatientIndex::new(FsModel::untrained(MatchConfig::default())).unwrap();
     let ea = idx.upsert(a).unwrap().enterprise_id;
     let c = idx.query(&b, 3).unwrap();
     assert_eq!(c[0].score.verdict, Verdict::Match);

@@ -62,7 +62,7 @@ fn scoring_throughput() {
     );
     let c0 = thread_cpu_ns();
     let t0 = Instant::now();
-    let res = Linker::new(MatchConfig::default()).link(&a, &b);
+    let res = Linker::new(MatchConfig::default()).unwrap().link(&a, &b);
     let wall = t0.elapsed().as_secs_f64();
     let cpu = thread_cpu_ns().zip(c0).map(|(x, y)| (x - y) as f64 / 1e9);
     eprintln!(

@@ -48,9 +48,9 @@ pub struct FsModel {
     compiled: Compiled,
 }
 
-/// Serialized form of [`FsModel`].
+/// Serialized form of [`FsModel`], read without checks (`FsModel::try_from` checks it).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct FsModelData {
+pub(crate) struct FsModelData {
     config: MatchConfig,
     m: Vec<Vec<f64>>,
     u: Vec<Vec<f64>>,
@@ -65,20 +65,7 @@ impl TryFrom<FsModelData> for FsModel {
     type Error = crate::Error;
 
     fn try_from(d: FsModelData) -> Result<Self, crate::Error> {
-        d.config.validate()?;
-        for (table, rows) in [("m", &d.m), ("u", &d.u)] {
-            if rows.len() != d.config.comparisons.len() {
-                return Err(crate::Error::ModelShape {
-                    table,
-                    index: rows.len().min(d.config.comparisons.len()),
-                });
-            }
-            for (index, (row, c)) in rows.iter().zip(&d.config.comparisons).enumerate() {
-                if row.len() != c.level_count() {
-                    return Err(crate::Error::ModelShape { table, index });
-                }
-            }
-        }
+        check_parts(&d.config, &d.m, &d.u)?;
         let mut tf = d.term_frequencies;
         tf.resize(d.config.comparisons.len(), None);
         let mut s = Self {
@@ -93,6 +80,26 @@ impl TryFrom<FsModelData> for FsModel {
         s.compile();
         Ok(s)
     }
+}
+
+/// The configuration within its limits, and one m and u row per comparison with one value per
+/// level: what scoring relies on.
+fn check_parts(config: &MatchConfig, m: &[Vec<f64>], u: &[Vec<f64>]) -> Result<(), crate::Error> {
+    config.validate()?;
+    for (table, rows) in [("m", m), ("u", u)] {
+        if rows.len() != config.comparisons.len() {
+            return Err(crate::Error::ModelShape {
+                table,
+                index: rows.len().min(config.comparisons.len()),
+            });
+        }
+        for (index, (row, c)) in rows.iter().zip(&config.comparisons).enumerate() {
+            if row.len() != c.level_count() {
+                return Err(crate::Error::ModelShape { table, index });
+            }
+        }
+    }
+    Ok(())
 }
 
 impl From<FsModel> for FsModelData {
@@ -126,6 +133,10 @@ impl FsModel {
     /// exactly on a field 85% of the time; u of an exact agreement ranges from 0.5 for sex to
     /// 1e-4 for SSN/phone/e-mail). Use [`FsModel::train`] (or [`crate::Linker`]) to fit
     /// it to real data.
+    ///
+    /// The configuration is not checked here: [`Linker`](crate::Linker) and
+    /// [`PatientIndex`](crate::PatientIndex) check it when built; before scoring with the model
+    /// directly, check it with [`FsModel::validate`].
     pub fn untrained(config: MatchConfig) -> Self {
         let (m, u) = config.comparisons.iter().map(default_mu).unzip();
         let tf = vec![None; config.comparisons.len()];
@@ -140,6 +151,15 @@ impl FsModel {
         };
         s.compile();
         s
+    }
+
+    /// Checks what scoring relies on: the configuration within its limits
+    /// ([`MatchConfig::validate`]) and one m and u row per comparison with one value per level
+    /// ([`Error::ModelShape`](crate::Error::ModelShape)). [`Linker`](crate::Linker) and
+    /// [`PatientIndex`](crate::PatientIndex) run it when they are built; run it yourself before
+    /// scoring with a model whose fields you edited, as scoring does not check them again.
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        check_parts(&self.config, &self.m, &self.u)
     }
 
     /// Recomputes the weight tables (after editing m/u/prior, or after deserializing).
