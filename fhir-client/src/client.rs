@@ -470,8 +470,27 @@ impl FhirClient {
             }
         }
         let planned = request::check_type(resource_type)
-            .and_then(|()| self.inner.profile.plan(resource_type, &with));
-        let state = SearchState {
+            .and_then(|()| self.inner.profile.plan(resource_type, &with))
+            .and_then(|plan| {
+                if !plan.applied.is_empty() {
+                    tracing::debug!(rules = ?plan.applied, searches = plan.searches.len(), "vendor rules applied");
+                }
+                plan.searches
+                    .iter()
+                    .map(|p| request::search(&self.inner.base, resource_type, p))
+                    .collect::<Result<Vec<_>>>()
+            });
+        self.stream(resource_type, extras, planned)
+    }
+
+    /// A stream over the pages of the first requests (merged when several).
+    fn stream(
+        &self,
+        resource_type: &str,
+        extras: SearchParams,
+        first: Result<Vec<FhirRequest>>,
+    ) -> SearchStream {
+        let mut state = SearchState {
             client: self.clone(),
             resource_type: resource_type.to_owned(),
             extras,
@@ -483,22 +502,13 @@ impl FhirClient {
             seen: HashSet::new(),
             error: None,
         };
-        let state = match planned {
-            Ok(plan) => {
-                if !plan.applied.is_empty() {
-                    tracing::debug!(rules = ?plan.applied, searches = plan.searches.len(), "vendor rules applied");
-                }
-                SearchState {
-                    merge: plan.searches.len() > 1,
-                    searches: plan.searches.into(),
-                    ..state
-                }
+        match first {
+            Ok(reqs) => {
+                state.merge = reqs.len() > 1;
+                state.searches = reqs.into();
             }
-            Err(e) => SearchState {
-                error: Some(e),
-                ..state
-            },
-        };
+            Err(e) => state.error = Some(e),
+        }
         SearchStream(Box::pin(futures_util::stream::unfold(
             state,
             |mut s| async move {
@@ -506,6 +516,157 @@ impl FhirClient {
                 Some((item, s))
             },
         )))
+    }
+
+    /// The history of a resource (`[type]/[id]/_history`) or a type (`[type]/_history`), page
+    /// after page.
+    pub fn history(
+        &self,
+        resource_type: &str,
+        id: Option<&str>,
+        params: &SearchParams,
+    ) -> SearchStream {
+        let extras = self.extras();
+        let first = request::history(
+            &self.inner.base,
+            resource_type,
+            id,
+            &with_extras(params, &extras),
+        );
+        self.stream(resource_type, extras, first.map(|r| vec![r]))
+    }
+
+    /// `Patient/[id]/$everything`, page after page (`_count`, `_since`, `_type` as parameters).
+    pub fn everything(&self, patient_id: &str, params: &SearchParams) -> SearchStream {
+        let extras = self.extras();
+        let first = request::instance_operation(
+            &self.inner.base,
+            "Patient",
+            patient_id,
+            "everything",
+            &with_extras(params, &extras),
+        );
+        self.stream("Patient", extras, first.map(|r| vec![r]))
+    }
+
+    /// Creates a resource (`POST`); with `if_none_exist` a conditional create, which is
+    /// retried like an idempotent request.
+    pub async fn create(
+        &self,
+        resource: &Resource,
+        if_none_exist: Option<&SearchParams>,
+    ) -> Result<WriteOutcome> {
+        let body = ehrkit_fhir_model::to_vec(resource);
+        let req = request::create(
+            &self.inner.base,
+            resource.resource_type(),
+            body,
+            if_none_exist,
+        )?;
+        write_outcome(self.send(req).await?)
+    }
+
+    /// Updates a resource by its id (`PUT`), with `If-Match` when `if_match` (an ETag, as
+    /// returned in [`WriteOutcome::etag`]) is given.
+    pub async fn update(
+        &self,
+        resource: &Resource,
+        if_match: Option<&str>,
+    ) -> Result<WriteOutcome> {
+        let id = resource.id().ok_or(Error::InvalidRequest {
+            what: "update",
+            detail: "the resource has no id".into(),
+        })?;
+        let body = ehrkit_fhir_model::to_vec(resource);
+        let req = request::update(
+            &self.inner.base,
+            resource.resource_type(),
+            id,
+            body,
+            if_match,
+        )?;
+        write_outcome(self.send(req).await?)
+    }
+
+    /// Conditional update: `PUT [type]?criteria` (creates when nothing matches).
+    pub async fn conditional_update(
+        &self,
+        resource: &Resource,
+        criteria: &SearchParams,
+    ) -> Result<WriteOutcome> {
+        let body = ehrkit_fhir_model::to_vec(resource);
+        let req = request::conditional_update(
+            &self.inner.base,
+            resource.resource_type(),
+            criteria,
+            body,
+        )?;
+        write_outcome(self.send(req).await?)
+    }
+
+    /// JSON Patch (`PATCH`); not retried unless the profile's retry policy opts in.
+    pub async fn patch(
+        &self,
+        resource_type: &str,
+        id: &str,
+        json_patch: Vec<u8>,
+        if_match: Option<&str>,
+    ) -> Result<WriteOutcome> {
+        let req = request::patch(&self.inner.base, resource_type, id, json_patch, if_match)?;
+        write_outcome(self.send(req).await?)
+    }
+
+    /// Deletes a resource.
+    pub async fn delete(&self, resource_type: &str, id: &str) -> Result<WriteOutcome> {
+        let req = request::delete(&self.inner.base, resource_type, id)?;
+        write_outcome(self.send(req).await?)
+    }
+
+    /// Posts a `batch` or `transaction` Bundle as it is (e.g. one made by ehrkit-mapping from
+    /// an HL7 v2 message) and returns the response Bundle.
+    pub async fn transaction(
+        &self,
+        bundle: &ehrkit_fhir_model::Bundle,
+    ) -> Result<ehrkit_fhir_model::Bundle> {
+        let req = request::transaction(&self.inner.base, ehrkit_fhir_model::to_vec(bundle))?;
+        response::bundle(&self.send(req).await?)
+    }
+
+    /// Reads the CapabilityStatement (`metadata`) and checks that the server speaks FHIR R4
+    /// (`fhirVersion` 4.0.x); [`Error::FhirVersion`] otherwise.
+    pub async fn capabilities(&self) -> Result<Capabilities> {
+        let resp = self.send(request::capabilities(&self.inner.base)?).await?;
+        let resource = response::resource(&resp)?;
+        let doc = ehrkit_fhir_model::json::Value::parse(resp.body()).ok();
+        let fhir_version = match doc.as_ref().and_then(|d| d.get("fhirVersion")) {
+            Some(ehrkit_fhir_model::json::Value::String(v)) => Some(v.clone()),
+            _ => None,
+        };
+        match fhir_version.as_deref() {
+            Some(v) if v.starts_with("4.0") => {}
+            other => {
+                return Err(Error::FhirVersion {
+                    found: other.unwrap_or("none").chars().take(32).collect(),
+                })
+            }
+        }
+        Ok(Capabilities {
+            fhir_version: fhir_version.unwrap_or_default(),
+            statement: resource,
+        })
+    }
+
+    /// Reads `.well-known/smart-configuration` (JSON as is; smart-auth's discovery reads it
+    /// for tokens).
+    pub async fn smart_configuration(&self) -> Result<ehrkit_fhir_model::json::Value> {
+        let resp = self
+            .send(request::smart_configuration(&self.inner.base)?)
+            .await?;
+        ehrkit_fhir_model::json::Value::parse(resp.body()).map_err(|source| Error::Parse {
+            status: resp.status().as_u16(),
+            expected: "smart-configuration",
+            source,
+        })
     }
 
     /// Runs a search to the end and returns its matches and includes (not outcome entries).
@@ -749,6 +910,60 @@ impl FhirClient {
     }
 }
 
+fn with_extras(params: &SearchParams, extras: &SearchParams) -> SearchParams {
+    let mut all = params.clone();
+    for (k, v) in extras.pairs() {
+        if all.get(k).is_none() {
+            all = all.param(k.clone(), v.clone());
+        }
+    }
+    all
+}
+
+/// What a write returned.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct WriteOutcome {
+    /// HTTP status (201 created, 200 updated or matched, 204 …).
+    pub status: u16,
+    /// `Location` (the new version's URL).
+    pub location: Option<String>,
+    /// `ETag` (for a later `If-Match`).
+    pub etag: Option<String>,
+    /// The resource, when the server returned it (`Prefer: return=representation` is sent).
+    pub resource: Option<Resource>,
+}
+
+fn write_outcome(resp: Response<Vec<u8>>) -> Result<WriteOutcome> {
+    let h = |name: http::header::HeaderName| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let resource = if resp.body().iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        Some(response::resource(&resp)?)
+    };
+    Ok(WriteOutcome {
+        status: resp.status().as_u16(),
+        location: h(LOCATION).or_else(|| h(http::header::CONTENT_LOCATION)),
+        etag: h(http::header::ETAG),
+        resource,
+    })
+}
+
+/// A server's CapabilityStatement, checked to be FHIR R4.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// `fhirVersion` (4.0.x).
+    pub fhir_version: String,
+    /// The statement (raw unless fhir-model's `capability_statement` feature is on).
+    pub statement: Resource,
+}
+
 fn gunzip(data: &[u8], limit: usize) -> Result<Vec<u8>> {
     use std::io::Read;
     let mut out = Vec::new();
@@ -770,7 +985,7 @@ struct SearchState {
     resource_type: String,
     extras: SearchParams,
     merge: bool,
-    searches: VecDeque<SearchParams>,
+    searches: VecDeque<FhirRequest>,
     next: Option<FhirRequest>,
     pager: Option<Pager>,
     buffer: VecDeque<Entry>,
@@ -791,20 +1006,12 @@ impl SearchState {
                 return Some(Ok(e));
             }
             if self.next.is_none() {
-                let params = self.searches.pop_front()?;
-                match request::search(&self.client.inner.base, &self.resource_type, &params) {
-                    Ok(req) => {
-                        self.pager = Some(Pager::new(
-                            &req.http.uri().to_string(),
-                            self.client.inner.limits,
-                        ));
-                        self.next = Some(req);
-                    }
-                    Err(e) => {
-                        self.error = Some(e);
-                        continue;
-                    }
-                }
+                let req = self.searches.pop_front()?;
+                self.pager = Some(Pager::new(
+                    &req.http.uri().to_string(),
+                    self.client.inner.limits,
+                ));
+                self.next = Some(req);
             }
             let Some(req) = self.next.take() else {
                 continue;

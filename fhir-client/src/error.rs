@@ -123,6 +123,12 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The server's CapabilityStatement names another FHIR version than R4 (4.0.x).
+    #[error("the server speaks FHIR {found}, not R4 (4.0.x)")]
+    FhirVersion {
+        /// `fhirVersion` found (`none` when absent).
+        found: String,
+    },
     /// The token provider failed (its message carries no secrets).
     #[error("access token: {0}")]
     Token(String),

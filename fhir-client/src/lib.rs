@@ -51,6 +51,9 @@ mod vendor;
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 mod client;
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+mod endpoints;
 
 #[cfg(feature = "smart-auth")]
 #[cfg_attr(docsrs, doc(cfg(feature = "smart-auth")))]
@@ -65,8 +68,11 @@ pub use vendor::{Plan, Rule, VendorProfile, EPIC_OBSERVATION_CATEGORIES};
 
 #[cfg(feature = "reqwest")]
 pub use client::{
-    BoxFuture, FhirClient, FhirClientBuilder, SearchStream, StaticToken, Stats, TokenProvider,
+    BoxFuture, Capabilities, FhirClient, FhirClientBuilder, SearchStream, StaticToken, Stats,
+    TokenProvider, WriteOutcome,
 };
+#[cfg(feature = "reqwest")]
+pub use endpoints::{Endpoints, Tagged};
 
 /// `ehrkit-fhir-model`, re-exported: the resource types this client returns.
 pub use ehrkit_fhir_model as fhir_model;

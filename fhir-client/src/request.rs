@@ -1,9 +1,10 @@
 //! Building requests for the RESTful interactions:
-//! <https://hl7.org/fhir/R4/http.html> (read, vread, search).
+//! <https://hl7.org/fhir/R4/http.html> (read, vread, search, history, create, update,
+//! conditional create and update, patch, delete, batch/transaction, operations, capabilities).
 //!
 //! Requests are plain `http::Request<Vec<u8>>` values; send them with any client.
 
-use http::header::{HeaderValue, ACCEPT, ACCEPT_ENCODING};
+use http::header::{HeaderValue, ACCEPT, ACCEPT_ENCODING, CONTENT_TYPE};
 use http::{Method, Request};
 use url::Url;
 
@@ -214,6 +215,210 @@ pub fn page(
     get(url, resource_type)
 }
 
+fn with_body(
+    method: Method,
+    url: Url,
+    resource_type: &str,
+    content_type: &'static str,
+    body: Vec<u8>,
+    idempotent: bool,
+) -> Result<FhirRequest> {
+    let http = Request::builder()
+        .method(method)
+        .uri(url.as_str())
+        .header(ACCEPT, HeaderValue::from_static(FHIR_JSON))
+        .header(ACCEPT_ENCODING, HeaderValue::from_static("gzip"))
+        .header(CONTENT_TYPE, HeaderValue::from_static(content_type))
+        .header("prefer", HeaderValue::from_static("return=representation"))
+        .body(body)
+        .map_err(|e| Error::InvalidRequest {
+            what: "request",
+            detail: e.to_string(),
+        })?;
+    Ok(FhirRequest {
+        http,
+        resource_type: resource_type.to_owned(),
+        idempotent,
+    })
+}
+
+fn header(req: &mut FhirRequest, name: &'static str, value: &str) -> Result<()> {
+    let v = HeaderValue::from_str(value).map_err(|_| Error::InvalidRequest {
+        what: name,
+        detail: "not a valid header value".into(),
+    })?;
+    req.http.headers_mut().insert(name, v);
+    Ok(())
+}
+
+/// `POST [base]/[type]` (create). With `if_none_exist` it is a conditional create
+/// (`If-None-Exist: <query>`): the server creates nothing when a match exists, so the request
+/// may be retried.
+pub fn create(
+    base: &Base,
+    resource_type: &str,
+    body: Vec<u8>,
+    if_none_exist: Option<&SearchParams>,
+) -> Result<FhirRequest> {
+    check_type(resource_type)?;
+    let url = base.join(resource_type)?;
+    let mut req = with_body(
+        Method::POST,
+        url,
+        resource_type,
+        FHIR_JSON,
+        body,
+        if_none_exist.is_some(),
+    )?;
+    if let Some(q) = if_none_exist {
+        header(&mut req, "if-none-exist", &q.to_query())?;
+    }
+    Ok(req)
+}
+
+/// `PUT [base]/[type]/[id]` (update), with `If-Match: <etag>` for a version-aware update.
+pub fn update(
+    base: &Base,
+    resource_type: &str,
+    id: &str,
+    body: Vec<u8>,
+    if_match: Option<&str>,
+) -> Result<FhirRequest> {
+    check_type(resource_type)?;
+    check_id(id)?;
+    let url = base.join(&format!("{resource_type}/{id}"))?;
+    let mut req = with_body(Method::PUT, url, resource_type, FHIR_JSON, body, true)?;
+    if let Some(etag) = if_match {
+        header(&mut req, "if-match", etag)?;
+    }
+    Ok(req)
+}
+
+/// `PUT [base]/[type]?[search]` (conditional update: create or update the one match).
+pub fn conditional_update(
+    base: &Base,
+    resource_type: &str,
+    criteria: &SearchParams,
+    body: Vec<u8>,
+) -> Result<FhirRequest> {
+    check_type(resource_type)?;
+    if criteria.is_empty() {
+        return Err(Error::InvalidRequest {
+            what: "conditional update",
+            detail: "needs search criteria".into(),
+        });
+    }
+    let mut url = base.join(resource_type)?;
+    with_query(&mut url, criteria);
+    with_body(Method::PUT, url, resource_type, FHIR_JSON, body, true)
+}
+
+/// `PATCH [base]/[type]/[id]` with a JSON Patch document (never retried unless opted in).
+pub fn patch(
+    base: &Base,
+    resource_type: &str,
+    id: &str,
+    json_patch: Vec<u8>,
+    if_match: Option<&str>,
+) -> Result<FhirRequest> {
+    check_type(resource_type)?;
+    check_id(id)?;
+    let url = base.join(&format!("{resource_type}/{id}"))?;
+    let mut req = with_body(
+        Method::PATCH,
+        url,
+        resource_type,
+        "application/json-patch+json",
+        json_patch,
+        false,
+    )?;
+    if let Some(etag) = if_match {
+        header(&mut req, "if-match", etag)?;
+    }
+    Ok(req)
+}
+
+/// `DELETE [base]/[type]/[id]`.
+pub fn delete(base: &Base, resource_type: &str, id: &str) -> Result<FhirRequest> {
+    check_type(resource_type)?;
+    check_id(id)?;
+    let url = base.join(&format!("{resource_type}/{id}"))?;
+    let mut req = get(url, resource_type)?;
+    *req.http.method_mut() = Method::DELETE;
+    Ok(req)
+}
+
+/// `POST [base]` with a `batch` or `transaction` Bundle (posted as it is).
+pub fn transaction(base: &Base, bundle: Vec<u8>) -> Result<FhirRequest> {
+    with_body(
+        Method::POST,
+        base.url().clone(),
+        "Bundle",
+        FHIR_JSON,
+        bundle,
+        false,
+    )
+}
+
+/// `GET [base]/[type]/[id]/_history` (or `[type]/_history` without an id).
+pub fn history(
+    base: &Base,
+    resource_type: &str,
+    id: Option<&str>,
+    params: &SearchParams,
+) -> Result<FhirRequest> {
+    check_type(resource_type)?;
+    let path = match id {
+        Some(id) => {
+            check_id(id)?;
+            format!("{resource_type}/{id}/_history")
+        }
+        None => format!("{resource_type}/_history"),
+    };
+    let mut url = base.join(&path)?;
+    with_query(&mut url, params);
+    get(url, resource_type)
+}
+
+/// `GET [base]/[type]/[id]/$[operation]` (e.g. `Patient/123/$everything`).
+pub fn instance_operation(
+    base: &Base,
+    resource_type: &str,
+    id: &str,
+    operation: &str,
+    params: &SearchParams,
+) -> Result<FhirRequest> {
+    check_type(resource_type)?;
+    check_id(id)?;
+    if operation.is_empty()
+        || !operation
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Err(Error::InvalidRequest {
+            what: "operation",
+            detail: "must be letters, digits or -".into(),
+        });
+    }
+    let mut url = base.join(&format!("{resource_type}/{id}/${operation}"))?;
+    with_query(&mut url, params);
+    get(url, resource_type)
+}
+
+/// `GET [base]/metadata` (the CapabilityStatement).
+pub fn capabilities(base: &Base) -> Result<FhirRequest> {
+    get(base.join("metadata")?, "CapabilityStatement")
+}
+
+/// `GET [base]/.well-known/smart-configuration`.
+pub fn smart_configuration(base: &Base) -> Result<FhirRequest> {
+    let mut req = get(base.join(".well-known/smart-configuration")?, "")?;
+    req.http
+        .headers_mut()
+        .insert(ACCEPT, HeaderValue::from_static("application/json"));
+    Ok(req)
+}
+
 fn with_query(url: &mut Url, params: &SearchParams) {
     if !params.is_empty() {
         url.set_query(Some(&params.to_query()));
@@ -262,6 +467,59 @@ mod tests {
         }
         assert!(Base::new("ftp://x/").is_err());
         assert!(Base::new("https://x/fhir?a=1").is_err());
+    }
+
+    #[test]
+    fn write_interactions() {
+        let base = Base::new("https://ehr.example/fhir/").unwrap();
+        let body = br#"{"resourceType":"Patient"}"#.to_vec();
+        let c = create(&base, "Patient", body.clone(), None).unwrap();
+        assert_eq!((c.http.method().as_str(), c.idempotent), ("POST", false));
+        assert_eq!(c.http.headers()[CONTENT_TYPE], FHIR_JSON);
+        let ident = SearchParams::new().token("identifier", Some("urn:mrn"), "42");
+        let cc = create(&base, "Patient", body.clone(), Some(&ident)).unwrap();
+        assert!(cc.idempotent, "conditional create may be retried");
+        assert_eq!(
+            cc.http.headers()["if-none-exist"],
+            "identifier=urn:mrn%7C42"
+        );
+        let u = update(&base, "Patient", "p1", body.clone(), Some("W/\"3\"")).unwrap();
+        assert_eq!(u.http.uri(), "https://ehr.example/fhir/Patient/p1");
+        assert_eq!(u.http.headers()["if-match"], "W/\"3\"");
+        let cu = conditional_update(&base, "Patient", &ident, body.clone()).unwrap();
+        assert_eq!(
+            cu.http.uri(),
+            "https://ehr.example/fhir/Patient?identifier=urn:mrn%7C42"
+        );
+        assert!(conditional_update(&base, "Patient", &SearchParams::new(), body.clone()).is_err());
+        let p = patch(&base, "Patient", "p1", b"[]".to_vec(), None).unwrap();
+        assert_eq!((p.http.method().as_str(), p.idempotent), ("PATCH", false));
+        let d = delete(&base, "Patient", "p1").unwrap();
+        assert_eq!((d.http.method().as_str(), d.idempotent), ("DELETE", true));
+        let t = transaction(&base, body).unwrap();
+        assert_eq!(t.http.uri(), "https://ehr.example/fhir/");
+        let e =
+            instance_operation(&base, "Patient", "p1", "everything", &SearchParams::new()).unwrap();
+        assert_eq!(
+            e.http.uri(),
+            "https://ehr.example/fhir/Patient/p1/$everything"
+        );
+        assert!(
+            instance_operation(&base, "Patient", "p1", "x/../y", &SearchParams::new()).is_err()
+        );
+        let h = history(&base, "Patient", Some("p1"), &SearchParams::new().count(5)).unwrap();
+        assert_eq!(
+            h.http.uri(),
+            "https://ehr.example/fhir/Patient/p1/_history?_count=5"
+        );
+        assert_eq!(
+            capabilities(&base).unwrap().http.uri(),
+            "https://ehr.example/fhir/metadata"
+        );
+        assert_eq!(
+            smart_configuration(&base).unwrap().http.uri(),
+            "https://ehr.example/fhir/.well-known/smart-configuration"
+        );
     }
 
     #[test]
