@@ -1,7 +1,8 @@
-//! Runs the `smart_launch` example as a program: its `--help`, its usage errors, and (in the
-//! sans-IO build, without the `reqwest` feature, e.g. plain `cargo test`) the `curl` line it
-//! prints for the token request, which must run nothing but curl when pasted into a POSIX shell
-//! even when the token endpoint holds `'$(...)'`.
+//! Runs the `smart_launch` example as a program: its `--help`, its usage errors, and a launch
+//! whose token endpoint holds `'$(...)'` and other shell syntax. In the sans-IO build (without
+//! the `reqwest` feature, e.g. plain `cargo test`) the `curl` line it prints must run nothing but
+//! curl when pasted into a POSIX shell; with `reqwest` (`--all-features`) it exchanges the code
+//! with a loopback token endpoint and prints the tokens redacted.
 #![cfg(feature = "smart-auth")]
 
 use std::ffi::OsStr;
@@ -131,23 +132,17 @@ fn usage_errors_exit_2() {
     }
 }
 
-/// Drives the launch with the endpoint flags (no network in the sans-IO build): reads the
-/// authorize URL from stdout, pastes a callback with its `state`, returns the rest of stdout
-/// (the curl line) and stderr.
-#[cfg(not(feature = "reqwest"))]
-fn launch_to_curl(token_endpoint: &str) -> (String, String) {
+/// Drives a launch with the endpoint flags: reads the authorize URL from stdout, checks it
+/// starts with `authorize`, pastes a callback with its `state` and code `c0de`, and returns the
+/// rest of stdout and stderr once the program has succeeded.
+fn launch(fhir_base: &str, authorize: &str, token_endpoint: &str) -> (String, String) {
     use std::io::{BufRead, BufReader, Read, Write};
     use std::process::Stdio;
 
     let mut child = Command::new(example())
-        .args([
-            "--fhir-base",
-            "https://ehr.example/fhir",
-            "--client-id",
-            "app",
-        ])
+        .args(["--fhir-base", fhir_base, "--client-id", "app"])
         .args(["--redirect-uri", "http://localhost:8080/cb"])
-        .args(["--authorize-endpoint", "https://ehr.example/authorize"])
+        .args(["--authorize-endpoint", authorize])
         .args(["--token-endpoint", token_endpoint])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -155,17 +150,17 @@ fn launch_to_curl(token_endpoint: &str) -> (String, String) {
         .spawn()
         .expect("spawn smart_launch");
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut authorize = String::new();
-    stdout.read_line(&mut authorize).expect("authorize URL");
+    let mut authorize_url = String::new();
+    stdout.read_line(&mut authorize_url).expect("authorize URL");
     assert!(
-        authorize.starts_with("https://ehr.example/authorize?"),
-        "{authorize}"
+        authorize_url.starts_with(&format!("{authorize}?")),
+        "{authorize_url}"
     );
-    let state = authorize
+    let state = authorize_url
         .trim_end()
         .split(['?', '&'])
         .find_map(|p| p.strip_prefix("state="))
-        .unwrap_or_else(|| panic!("no state in {authorize}"))
+        .unwrap_or_else(|| panic!("no state in {authorize_url}"))
         .to_owned();
     let mut stdin = child.stdin.take().expect("stdin");
     writeln!(stdin, "http://localhost:8080/cb?code=c0de&state={state}").expect("paste");
@@ -184,6 +179,10 @@ fn launch_to_curl(token_endpoint: &str) -> (String, String) {
     (rest, stderr)
 }
 
+/// The hostile part of the token endpoints below: quotes, command substitutions, shell
+/// operators, a variable.
+const HOSTILE: &str = "'$(touch${IFS}pwned)'$(id)`id`;id|id&&id\"$HOME\"";
+
 /// The printed line, given to `sh` with `curl` replaced by `printf '%s\n'`: each argument comes
 /// back on its own line exactly as built (nothing expanded, nothing split), and no command in
 /// the endpoint ran.
@@ -191,8 +190,12 @@ fn launch_to_curl(token_endpoint: &str) -> (String, String) {
 #[test]
 fn curl_line_is_quoted_for_the_shell() {
     let dir = tempfile::tempdir().expect("tmp dir");
-    let endpoint = "https://ehr.example/token'$(touch${IFS}pwned)'$(id)`id`;id|id&&id\"$HOME\"";
-    let (stdout, stderr) = launch_to_curl(endpoint);
+    let endpoint = format!("https://ehr.example/token{HOSTILE}");
+    let (stdout, stderr) = launch(
+        "https://ehr.example/fhir",
+        "https://ehr.example/authorize",
+        &endpoint,
+    );
     assert!(
         stderr.contains("contains the one-time code and PKCE verifier"),
         "{stderr}"
@@ -246,4 +249,57 @@ fn curl_line_is_quoted_for_the_shell() {
             .any(|w| w.eq_ignore_ascii_case("content-type: application/x-www-form-urlencoded")),
         "{words:?}"
     );
+}
+
+/// With `reqwest` the example exchanges the code itself: against a loopback token endpoint
+/// whose path holds the hostile characters, the request reaches that path with the code and
+/// PKCE verifier, and the token response is printed with its tokens redacted.
+#[cfg(feature = "reqwest")]
+#[test]
+fn exchanges_the_code_and_prints_the_tokens_redacted() {
+    use ehrkit_testkit::http::{MockServer, Response};
+
+    let server = MockServer::start();
+    server.respond(
+        "POST",
+        "/token*",
+        Response::new(200).json(&serde_json::json!({
+            "access_token": "secret-access-token",
+            "refresh_token": "secret-refresh-token",
+            "token_type": "Bearer",
+            "expires_in": 3600,
+            "scope": "launch/patient openid fhirUser patient/*.rs",
+            "patient": "p-123",
+        })),
+    );
+    let (stdout, stderr) = launch(
+        &server.url("/fhir"),
+        &server.url("/authorize"),
+        &server.url(&format!("/token{HOSTILE}")),
+    );
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1, "only the token request: {requests:?}");
+    let token = &requests[0];
+    assert_eq!(token.method, "POST");
+    let path = token.path();
+    assert!(path.starts_with("/token'$("), "{path}");
+    for literal in ["$(id)", "%60id%60", ";id|id&&id", "$HOME"] {
+        assert!(path.contains(literal), "{literal} not literal in {path}");
+    }
+    let form = token.form_map();
+    assert_eq!(
+        form.get("grant_type").map(String::as_str),
+        Some("authorization_code")
+    );
+    assert_eq!(form.get("code").map(String::as_str), Some("c0de"));
+    assert!(form.contains_key("code_verifier"), "{form:?}");
+
+    let printed: serde_json::Value = serde_json::from_str(&stdout).expect("token JSON on stdout");
+    assert_eq!(printed["access_token"], "[redacted]");
+    assert_eq!(printed["refresh_token"], "[redacted]");
+    assert_eq!(printed["patient"], "p-123");
+    assert!(!stdout.contains("secret-"), "{stdout}");
+    assert!(!stderr.contains("secret-"), "{stderr}");
+    // offline_access was asked for and not granted.
+    assert!(stderr.contains("not granted: offline_access"), "{stderr}");
 }
