@@ -124,6 +124,9 @@ pub enum DataProblem {
     UnknownSystem,
     /// A value that is not valid for the FHIR element it maps to.
     InvalidValue,
+    /// Two distinct source objects carry the same business identifier: the later one got an id
+    /// of its own (derived from its position), never merged into the first.
+    DuplicateIdentifier,
 }
 
 impl DataProblem {
@@ -143,6 +146,9 @@ impl DataProblem {
             DataProblem::MissingRequired => "required value absent",
             DataProblem::UnknownSystem => "unknown coding or identifier system; fallback URI used",
             DataProblem::InvalidValue => "value not valid for its FHIR element",
+            DataProblem::DuplicateIdentifier => {
+                "business identifier already used by another object; kept apart by position"
+            }
         }
     }
 }

@@ -4,14 +4,20 @@
 //! The layout mirrors the IG, one file per IG map, so a reader goes from a spreadsheet row to
 //! its code:
 //!
-//! - [`message`]: message maps (`ADT_A01` → Bundle). *None yet.*
+//! - [`Converter`]: a borrowed message → [`Conversion`] (`Bundle` + report), deterministic ids
+//!   ([`ids`]), Bundle type per [`Options`].
+//! - [`message`]: message maps (`ADT_A01` → Bundle): ADT A01/A02/A03/A04/A08 so far.
 //! - [`segment`]: segment maps (`PID[Patient]` → `segment/pid_patient.rs`); each registers its
 //!   spreadsheet rows in [`segment::COVERAGE`]. `PID[Patient]` so far.
 //! - [`datatype`]: datatype maps (`CX[Identifier]` → `datatype/cx_identifier.rs`): DTM/DT, CX,
 //!   EI, HD, DLN, XPN, XAD, XTN, CWE, NM, CQ, SN so far, each reporting what it does not carry.
 //! - [`vocab`]: the 99 vocabulary ConceptMaps, generated from the IG's spreadsheets.
 
+mod convert;
 pub mod datatype;
+pub mod ids;
 pub mod message;
 pub mod segment;
 pub mod vocab;
+
+pub use convert::{BundleKind, Conversion, ConvertError, Converter, Options, SUPPORTED};

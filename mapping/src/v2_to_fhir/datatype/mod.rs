@@ -11,7 +11,7 @@
 //! [`ei_identifier`],
 //! [`hd_identifier`], [`xpn_human_name`], [`xad_address`], [`xtn_contact_point`],
 //! [`cwe_codeable_concept`], [`nm_quantity`], [`cq_quantity`], [`sn_quantity`], [`sn_range`],
-//! [`sn_ratio`]. The other datatype maps of
+//! [`sn_ratio`], [`xcn_practitioner`]. The other datatype maps of
 //! the IG come with the segment maps that need them.
 
 pub mod cq_quantity;
@@ -27,6 +27,7 @@ pub mod sn_quantity;
 pub mod sn_range;
 pub mod sn_ratio;
 pub mod xad_address;
+pub mod xcn_practitioner;
 pub mod xpn_human_name;
 pub mod xtn_contact_point;
 

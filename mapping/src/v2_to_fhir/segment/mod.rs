@@ -1,6 +1,7 @@
 //! IG segment maps (`PID[Patient]` → [`pid_patient`], IG page
 //! `https://hl7.org/fhir/uv/v2mappings/1.0.0/ConceptMap-segment-pid-to-patient.html`), one file
-//! per map. Implemented: [`pid_patient`].
+//! per map. Implemented: [`msh_message_header`], [`nk1_related_person`], [`pid_patient`],
+//! [`pv1_encounter`].
 //!
 //! Every implemented segment map registers its rows in [`COVERAGE`]: each row of the IG's
 //! spreadsheet (`../shared/v2-to-fhir/segments/HL7 Segment - FHIR R4_ PID[Patient] - *.csv`)
@@ -40,10 +41,53 @@ pub struct SegmentCoverage {
     pub rows: &'static [Row],
 }
 
+pub mod msh_message_header;
+pub mod nk1_related_person;
 pub mod pid_patient;
+pub mod pv1_encounter;
 
 /// Every implemented segment map and its rows.
-pub static COVERAGE: &[SegmentCoverage] = &[SegmentCoverage {
-    map: "PID[Patient]",
-    rows: pid_patient::ROWS,
-}];
+pub static COVERAGE: &[SegmentCoverage] = &[
+    SegmentCoverage {
+        map: "MSH[MessageHeader]",
+        rows: msh_message_header::ROWS,
+    },
+    SegmentCoverage {
+        map: "NK1[RelatedPerson]",
+        rows: nk1_related_person::ROWS,
+    },
+    SegmentCoverage {
+        map: "PID[Patient]",
+        rows: pid_patient::ROWS,
+    },
+    SegmentCoverage {
+        map: "PV1[Encounter]",
+        rows: pv1_encounter::ROWS,
+    },
+];
+
+/// A row mapped in `file`.
+pub(crate) const fn mapped_in(
+    file: &'static str,
+    identifier: &'static str,
+    fhir_attribute: &'static str,
+) -> Row {
+    Row {
+        identifier,
+        fhir_attribute,
+        status: RowStatus::Mapped(file),
+    }
+}
+
+/// A row deliberately not mapped, with the reason.
+pub(crate) const fn unmapped(
+    identifier: &'static str,
+    fhir_attribute: &'static str,
+    reason: &'static str,
+) -> Row {
+    Row {
+        identifier,
+        fhir_attribute,
+        status: RowStatus::Unmapped(reason),
+    }
+}

@@ -236,12 +236,17 @@ fn yes_no(pid: &Segment<'_>, field: usize, ctx: &mut Context<'_>, at: &Location)
 }
 
 /// The FHIR code for `code` through `map` (profile overrides first); a miss is reported.
-fn translate(map: &ConceptMap, code: &str, ctx: &mut Context<'_>, at: &Location) -> Option<String> {
+pub(crate) fn translate(
+    map: &ConceptMap,
+    code: &str,
+    ctx: &mut Context<'_>,
+    at: &Location,
+) -> Option<String> {
     vocab_coding(map, code, ctx, at).and_then(|c| c.code.and_then(|c| c.value))
 }
 
 /// The FHIR coding for `code` through `map` (profile overrides first); a miss is reported.
-fn vocab_coding(
+pub(crate) fn vocab_coding(
     map: &ConceptMap,
     code: &str,
     ctx: &mut Context<'_>,

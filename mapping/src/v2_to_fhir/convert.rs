@@ -1,0 +1,437 @@
+//! The converter: a borrowed HL7 v2 message → a FHIR R4 Bundle and a report.
+//!
+//! ```
+//! use ehrkit_hl7v2::Message;
+//! use ehrkit_mapping::v2_to_fhir::{BundleKind, Converter, Options};
+//! use ehrkit_mapping::Profile;
+//!
+//! let converter = Converter::new(Profile::generic(), Options::default());
+//! let msg = Message::parse(
+//!     b"MSH|^~\\&|ADT1|GOOD HEALTH|RCV|RF|202603011230-0500||ADT^A01|MSG1|P|2.5\r\
+//!       PID|1||123^^^MR_HOSP^MR||DOE^JANE||19800101|F\r\
+//!       PV1|1|I\r",
+//! )
+//! .unwrap();
+//! let conversion = converter.convert(&msg).unwrap();
+//! assert_eq!(conversion.bundle.entry.len(), 2); // Patient, Encounter
+//! ```
+
+use std::fmt;
+
+use ehrkit_fhir_model::codes::{BundleType, HTTPVerb};
+use ehrkit_fhir_model::{
+    Bundle, BundleEntry, BundleEntryRequest, Identifier, Primitive, Reference, Resource,
+    TypedResource,
+};
+use ehrkit_hl7v2::datatypes::{Hd, Text};
+use ehrkit_hl7v2::Message;
+
+use super::datatype::{dtm, Context};
+use super::ids::{content_key, identifier_key, Ids};
+use super::message;
+use crate::{DataProblem, Location, Profile, Report, ReportKind};
+
+/// What kind of Bundle to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum BundleKind {
+    /// `transaction` (the default): every entry has a `request` that is idempotent on replay:
+    /// `PUT Type?identifier=system|value` (conditional update) for resources of the message's
+    /// subject with a business identifier, `POST` with `ifNoneExist` for shared reference data
+    /// (Practitioner), `PUT Type/id` (the deterministic id) for the others.
+    #[default]
+    Transaction,
+    /// `batch`: the same requests, processed independently by the server.
+    Batch,
+    /// `collection`: resources only.
+    Collection,
+    /// `message`: a MessageHeader first (`MSH[MessageHeader]`), then the resources.
+    Message,
+}
+
+impl BundleKind {
+    /// The FHIR `Bundle.type` code.
+    pub fn code(self) -> &'static str {
+        match self {
+            BundleKind::Transaction => "transaction",
+            BundleKind::Batch => "batch",
+            BundleKind::Collection => "collection",
+            BundleKind::Message => "message",
+        }
+    }
+
+    /// Reads a `Bundle.type` code this converter writes (`transaction`, `batch`, `collection`,
+    /// `message`).
+    pub fn from_code(code: &str) -> Option<Self> {
+        [
+            BundleKind::Transaction,
+            BundleKind::Batch,
+            BundleKind::Collection,
+            BundleKind::Message,
+        ]
+        .into_iter()
+        .find(|k| k.code() == code)
+    }
+
+    fn has_requests(self) -> bool {
+        matches!(self, BundleKind::Transaction | BundleKind::Batch)
+    }
+}
+
+/// Conversion options (what the profile does not decide: how the output is packaged).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Options {
+    /// The Bundle type.
+    pub bundle_kind: BundleKind,
+}
+
+impl Options {
+    /// These options with Bundle type `kind`.
+    pub fn bundle_kind(mut self, kind: BundleKind) -> Self {
+        self.bundle_kind = kind;
+        self
+    }
+}
+
+/// The result of converting one message: the Bundle, and what was not mapped.
+#[derive(Debug, Clone)]
+pub struct Conversion {
+    /// The resources.
+    pub bundle: Bundle,
+    /// Segments, fields and components present but not mapped, vocabulary misses, data
+    /// problems, each with its location (never the value).
+    pub report: Report,
+}
+
+/// Why a message could not be converted at all. Carries the location and never message
+/// content beyond the message type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConvertError {
+    /// MSH-9 names a message type (and trigger event) no message map handles.
+    #[error("{at}: message type {message_type} is not supported (supported: {SUPPORTED})")]
+    UnsupportedMessageType {
+        /// `CODE^EVENT` as written (only letters, digits and `_`; anything else is shown as `?`).
+        message_type: String,
+        /// MSH-9.
+        at: Location,
+    },
+    /// A segment the message map requires is absent.
+    #[error("{at}: required segment {segment} is absent")]
+    MissingSegment {
+        /// The segment id (`PID`).
+        segment: &'static str,
+        /// Where it was expected (its first occurrence).
+        at: Location,
+    },
+}
+
+/// The message types converted today, for error messages and documentation.
+pub const SUPPORTED: &str = "ADT^A01, ADT^A02, ADT^A03, ADT^A04, ADT^A08";
+
+/// Converts HL7 v2 messages to FHIR R4 Bundles. Holds only its profile and options (no global
+/// or interior mutable state): share one across threads.
+#[derive(Debug, Clone)]
+pub struct Converter {
+    profile: Profile,
+    options: Options,
+}
+
+impl Converter {
+    /// A converter applying `profile`, packaging per `options`.
+    pub fn new(profile: Profile, options: Options) -> Self {
+        Converter { profile, options }
+    }
+
+    /// The profile in use.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// The options in use.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// Converts one message. The same message gives the same Bundle (ids included) on every
+    /// run and host.
+    pub fn convert(&self, msg: &Message<'_>) -> Result<Conversion, ConvertError> {
+        let msh = msg.segment("MSH", 1).ok_or(ConvertError::MissingSegment {
+            segment: "MSH",
+            at: Location::segment("MSH", 1),
+        })?;
+        let (code, event) = msg.message_type();
+        let code = sanitize(code.as_deref());
+        let event = sanitize(event.as_deref());
+        let map =
+            message::find(&code, &event).ok_or_else(|| ConvertError::UnsupportedMessageType {
+                message_type: format!("{code}^{event}"),
+                at: Location::segment("MSH", 1).field(9),
+            })?;
+
+        let mut ctx = Context::new(&self.profile);
+        let namespace = [3, 4]
+            .map(|f| {
+                msh.field(f)
+                    .first::<Hd<'_>>()
+                    .map(|hd| String::from_utf8_lossy(hd.raw()).into_owned())
+                    .unwrap_or_default()
+            })
+            .join("|");
+        let message_key = match msg.control_id() {
+            Some(id) => format!("control:{id}"),
+            None => format!("content:{}", content_key(msg.as_bytes())),
+        };
+        let mut out = Out {
+            ids: Ids::new(&namespace, &message_key),
+            entries: Vec::new(),
+            kind: self.options.bundle_kind,
+            base: self.profile.resource_base.clone(),
+        };
+        map(msg, &event, &mut ctx, &mut out)?;
+
+        let mut bundle = Bundle::new(match self.options.bundle_kind {
+            BundleKind::Transaction => BundleType::Transaction,
+            BundleKind::Batch => BundleType::Batch,
+            BundleKind::Collection => BundleType::Collection,
+            BundleKind::Message => BundleType::Message,
+        });
+        bundle.id = Some(out.ids.peek("Bundle", &message_key));
+        // MSH[Bundle]: MSH-10 → identifier, MSH-7 → timestamp (an instant: needs an offset).
+        if let Some(id) = msg.control_id() {
+            bundle.identifier = Some(Box::new(Identifier {
+                value: Some(Primitive::new(id.trim().to_owned())),
+                ..Default::default()
+            }));
+        }
+        if let Some(t) = msh
+            .field(7)
+            .first::<Text<'_>>()
+            .filter(|t| !t.is_null() && !t.is_empty())
+        {
+            let at = Location::segment("MSH", 1).field(7);
+            match t.dtm() {
+                Ok(v) => match dtm::instant(&v, self.profile.source_time_zone) {
+                    Ok(c) => {
+                        if let Some(p) = c.problem {
+                            ctx.report(ReportKind::DataQuality(p), at);
+                        }
+                        bundle.timestamp = Some(Primitive::new(c.value));
+                    }
+                    Err(p) => ctx.report(ReportKind::DataQuality(p), at),
+                },
+                Err(_) => ctx.report(ReportKind::DataQuality(DataProblem::InvalidDateTime), at),
+            }
+        }
+        bundle.entry = out.entries;
+        Ok(Conversion {
+            bundle,
+            report: ctx.report,
+        })
+    }
+}
+
+/// A message type part as shown in errors: letters, digits and `_` only (no content leaks).
+fn sanitize(s: Option<&str>) -> String {
+    let s = s.map(str::trim).unwrap_or("");
+    if s.is_empty() {
+        return "(none)".to_owned();
+    }
+    s.chars()
+        .take(8)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c.to_ascii_uppercase()
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
+/// How an entry is written to a server (transaction and batch Bundles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// A resource of this message's subject (Patient, Encounter, RelatedPerson): conditional
+    /// update on its identifier, else update by id.
+    Record,
+    /// Shared reference data (Practitioner, Location, Organization): created if absent (never
+    /// overwritten by a message that merely mentions it); an equal resource met twice in the
+    /// same message is one entry.
+    Shared,
+}
+
+/// The Bundle being written: entries, and the ids handed out.
+#[derive(Debug)]
+pub(crate) struct Out {
+    ids: Ids,
+    pub(crate) entries: Vec<BundleEntry>,
+    kind: BundleKind,
+    base: Option<String>,
+}
+
+impl Out {
+    /// The Bundle kind being written.
+    pub(crate) fn kind(&self) -> BundleKind {
+        self.kind
+    }
+
+    /// Adds `r` with a deterministic id and returns a reference to it. `position` names the
+    /// source object (`PV1[1]-7(1)`); `at` is where to report a duplicate identifier.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn add<R: TypedResource + PartialEq>(
+        &mut self,
+        mut r: R,
+        id_of: fn(&mut R) -> &mut Option<String>,
+        identifiers: &[Identifier],
+        role: Role,
+        ctx: &mut Context<'_>,
+        at: &Location,
+    ) -> Reference {
+        let position = at.to_string();
+        let business = identifier_key(identifiers);
+        let key = business
+            .clone()
+            .unwrap_or_else(|| self.ids.positional_key(&position));
+        let mut id = self.ids.peek(R::TYPE_NAME, &key);
+        let mut conditional = business.is_some();
+        if self.ids.is_used(&id) {
+            *id_of(&mut r) = Some(id.clone());
+            if role == Role::Shared {
+                let same = self.entries.iter().any(|e| {
+                    e.resource
+                        .as_deref()
+                        .and_then(R::from_resource)
+                        .is_some_and(|o| o == &r)
+                });
+                if same {
+                    return self.reference(R::TYPE_NAME, &id);
+                }
+            }
+            ctx.report(
+                ReportKind::DataQuality(DataProblem::DuplicateIdentifier),
+                at.clone(),
+            );
+            conditional = false;
+            let mut n = 0usize;
+            while self.ids.is_used(&id) {
+                n += 1;
+                id = self
+                    .ids
+                    .peek(R::TYPE_NAME, &format!("{key}\u{1f}{position}\u{1f}{n}"));
+            }
+        }
+        self.ids.reserve(&id);
+        *id_of(&mut r) = Some(id.clone());
+        let request = self.kind.has_requests().then(|| {
+            let query = conditional.then(|| identifier_query(identifiers)).flatten();
+            Box::new(match (query, role) {
+                (Some(q), Role::Record) => {
+                    BundleEntryRequest::new(HTTPVerb::PUT, format!("{}?{q}", R::TYPE_NAME))
+                }
+                (Some(q), Role::Shared) => {
+                    let mut req = BundleEntryRequest::new(HTTPVerb::POST, R::TYPE_NAME);
+                    req.if_none_exist = Some(Primitive::new(q));
+                    req
+                }
+                (None, _) => {
+                    BundleEntryRequest::new(HTTPVerb::PUT, format!("{}/{id}", R::TYPE_NAME))
+                }
+            })
+        });
+        self.entries.push(BundleEntry {
+            full_url: Some(Primitive::new(self.full_url(R::TYPE_NAME, &id))),
+            resource: Some(Box::new(r.into_resource())),
+            request,
+            ..Default::default()
+        });
+        self.reference(R::TYPE_NAME, &id)
+    }
+
+    /// Puts `r` first (the MessageHeader of a `message` Bundle), with an id from the message.
+    pub(crate) fn add_first(&mut self, r: Resource, type_name: &str, id: String) {
+        self.ids.reserve(&id);
+        self.entries.insert(
+            0,
+            BundleEntry {
+                full_url: Some(Primitive::new(self.full_url(type_name, &id))),
+                resource: Some(Box::new(r)),
+                ..Default::default()
+            },
+        );
+    }
+
+    /// The id of the message-level resource `type_name` (one per message).
+    pub(crate) fn message_id(&self, type_name: &str) -> String {
+        self.ids
+            .peek(type_name, &self.ids.positional_key("message"))
+    }
+
+    fn full_url(&self, type_name: &str, id: &str) -> String {
+        match &self.base {
+            Some(base) => format!("{}/{type_name}/{id}", base.trim_end_matches('/')),
+            None => format!("urn:uuid:{id}"),
+        }
+    }
+
+    fn reference(&self, type_name: &str, id: &str) -> Reference {
+        Reference::from_str_ref(&match &self.base {
+            Some(_) => format!("{type_name}/{id}"),
+            None => format!("urn:uuid:{id}"),
+        })
+    }
+}
+
+/// `identifier=system|value` (percent-encoded) of the first identifier with both parts.
+fn identifier_query(ids: &[Identifier]) -> Option<String> {
+    ids.iter().find_map(|i| {
+        let s = i.system.as_ref()?.value.as_deref()?;
+        let v = i.value.as_ref()?.value.as_deref()?;
+        Some(format!("identifier={}|{}", Pct(s), Pct(v)))
+    })
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters and `:` `/` (kept readable in
+/// system URIs).
+struct Pct<'a>(&'a str);
+
+impl fmt::Display for Pct<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0.bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~:/".contains(&b) {
+                write!(f, "{}", b as char)?;
+            } else {
+                write!(f, "%{b:02X}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn converter_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Converter>();
+    }
+
+    #[test]
+    fn queries_are_percent_encoded() {
+        assert_eq!(
+            Pct("urn:oid:1.2|a b&c").to_string(),
+            "urn:oid:1.2%7Ca%20b%26c"
+        );
+    }
+
+    #[test]
+    fn bundle_kinds_round_trip_their_codes() {
+        for k in ["transaction", "batch", "collection", "message"] {
+            assert_eq!(BundleKind::from_code(k).map(BundleKind::code), Some(k));
+        }
+        assert_eq!(BundleKind::from_code("document"), None);
+    }
+}

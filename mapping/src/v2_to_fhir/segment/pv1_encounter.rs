@@ -1,0 +1,253 @@
+//! `PV1[Encounter]`: HL7 v2 PV1 → FHIR Encounter.
+//!
+//! IG: <https://hl7.org/fhir/uv/v2mappings/1.0.0/ConceptMap-segment-pv1-to-encounter.html>
+//!
+//! - PV1-2 → `class` through the IG map `PatientClass[EncounterClass]`; absent or not in the
+//!   map: `class` is the v3 NullFlavor `UNK` (FHIR requires a class) and that is reported.
+//! - `status` from the trigger event through `Event[EncounterStatus]`; PV1-45 valued →
+//!   `finished` (IG row `PV1-45 → status="finished"`). An event the map does not list gives
+//!   `unknown`, reported.
+//! - PV1-7/8/9/17 (XCN) → `participant` of type `ATND`/`REF`/`CON`/`ADM`
+//!   (`v3-ParticipationType`), each individual a Practitioner (`XCN[Practitioner]`); the caller
+//!   adds the Practitioners to the Bundle and sets the references.
+//! - PV1-19 → `identifier` (CX), type `VN` when CX.5 gives none.
+//! - PV1-44/45 → `period`.
+//! - The other rows (locations, hospitalization, service type, …) are not written yet: listed
+//!   in [`ROWS`] and reported when present.
+
+use ehrkit_fhir_model::codes::EncounterStatus;
+use ehrkit_fhir_model::resources::{Encounter, EncounterParticipant, Practitioner};
+use ehrkit_fhir_model::{CodeableConcept, Coding, Period, Primitive};
+use ehrkit_hl7v2::datatypes::{Cwe, Cx, Text, Xcn};
+use ehrkit_hl7v2::Segment;
+
+use super::pid_patient::{translate, vocab_coding};
+use super::{mapped_in, unmapped, Row};
+use crate::v2_to_fhir::datatype::{
+    cx_identifier::cx_identifier, dtm, text, xcn_practitioner::xcn_practitioner, Context,
+};
+use crate::v2_to_fhir::vocab::generated::{EVENT_ENCOUNTER_STATUS, PATIENT_CLASS_ENCOUNTER_CLASS};
+use crate::{DataProblem, Location, ReportKind};
+
+const FILE: &str = "segment/pv1_encounter.rs";
+
+/// Fields this map reads (PV1-1, the set id, carries no data; the others are reported when
+/// present).
+const MAPPED_FIELDS: &[usize] = &[1, 2, 7, 8, 9, 17, 19, 44, 45];
+
+/// The participant fields and their `v3-ParticipationType` codes.
+const PARTICIPANTS: &[(usize, &str, &str)] = &[
+    (7, "ATND", "attender"),
+    (8, "REF", "referrer"),
+    (9, "CON", "consultant"),
+    (17, "ADM", "admitter"),
+];
+
+/// An Encounter and the Practitioners its participants point to: `practitioners[i]` (with
+/// the location of its XCN) is `encounter.participant[i].individual`, to be set by the caller.
+#[derive(Debug, Clone)]
+pub struct EncounterParts {
+    /// The Encounter (no id, no subject yet).
+    pub encounter: Encounter,
+    /// One Practitioner per participant, in order.
+    pub practitioners: Vec<(Practitioner, Location)>,
+}
+
+/// Converts the `occurrence`-th PV1 of a message whose trigger event is `event` (`A01`).
+pub fn pv1_encounter(
+    pv1: &Segment<'_>,
+    occurrence: usize,
+    event: &str,
+    ctx: &mut Context<'_>,
+) -> EncounterParts {
+    let at = |field: usize| Location::segment("PV1", occurrence).field(field);
+    let mut e = Encounter::default();
+
+    let class = pv1
+        .field(2)
+        .first::<Cwe<'_>>()
+        .and_then(|c| text(c.identifier()));
+    e.class = Some(Box::new(
+        match class.and_then(|c| vocab_coding(&PATIENT_CLASS_ENCOUNTER_CLASS, &c, ctx, &at(2))) {
+            Some(c) => c,
+            None => {
+                if pv1.field(2).text().is_none() {
+                    ctx.report(ReportKind::DataQuality(DataProblem::MissingRequired), at(2));
+                }
+                Coding::with_code("http://terminology.hl7.org/CodeSystem/v3-NullFlavor", "UNK")
+            }
+        },
+    ));
+
+    let ended = pv1
+        .field(45)
+        .first::<Text<'_>>()
+        .is_some_and(|t| !t.is_null() && !t.is_empty());
+    let status = if ended {
+        Some(EncounterStatus::Finished)
+    } else {
+        translate(
+            &EVENT_ENCOUNTER_STATUS,
+            event,
+            ctx,
+            &Location::segment("MSH", 1).field(9),
+        )
+        .and_then(|c| EncounterStatus::from_code(&c))
+    };
+    e.status = Some(Primitive::new(status.unwrap_or(EncounterStatus::Unknown)));
+
+    let mut practitioners = Vec::new();
+    for &(field, code, display) in PARTICIPANTS {
+        for (r, xcn) in pv1.field(field).repetitions::<Xcn<'_>>().enumerate() {
+            let at_r = at(field).repetition(r + 1);
+            if let Some(p) = xcn_practitioner(&xcn, ctx, &at_r) {
+                e.participant.push(EncounterParticipant {
+                    type_: vec![CodeableConcept {
+                        coding: vec![Coding::with_code(
+                            "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                            code,
+                        )
+                        .display(display)],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                });
+                practitioners.push((p, at_r));
+            }
+        }
+    }
+
+    for (r, cx) in pv1.field(19).repetitions::<Cx<'_>>().enumerate() {
+        if let Some(mut id) = cx_identifier(&cx, ctx, &at(19).repetition(r + 1)) {
+            if id.type_.is_none() {
+                id.type_ = Some(Box::new(CodeableConcept::from_coding(Coding::with_code(
+                    "http://terminology.hl7.org/CodeSystem/v2-0203",
+                    "VN",
+                ))));
+            }
+            e.identifier.push(id);
+        }
+    }
+
+    let start = dtm::read_date_time(pv1.field(44).first::<Text<'_>>(), ctx, at(44));
+    let end = dtm::read_date_time(pv1.field(45).first::<Text<'_>>(), ctx, at(45));
+    if start.is_some() || end.is_some() {
+        e.period = Some(Box::new(Period {
+            start: start.map(Primitive::new),
+            end: end.map(Primitive::new),
+            ..Default::default()
+        }));
+    }
+
+    for f in 1..=pv1.field_count() {
+        let field = pv1.field(f);
+        if !MAPPED_FIELDS.contains(&f) && field.repetition_count() > 0 && !field.is_null() {
+            ctx.report(ReportKind::UnmappedField, at(f));
+        }
+    }
+    EncounterParts {
+        encounter: e,
+        practitioners,
+    }
+}
+
+const fn mapped(identifier: &'static str, fhir_attribute: &'static str) -> Row {
+    mapped_in(FILE, identifier, fhir_attribute)
+}
+
+const NOT_YET: &str = "not written yet; the field is reported as unmapped when present";
+const LOCATION: &str =
+    "needs PL[Location] (Location resources), not written yet; reported as unmapped when present";
+const EPISODE: &str =
+    "EpisodeOfCare is not produced; the field is reported as unmapped when present";
+
+/// The spreadsheet rows of `PV1[Encounter]` and how this map handles each.
+pub static ROWS: &[Row] = &[
+    mapped("PV1-2", "class"),
+    mapped("PV1-2", "status"),
+    unmapped("PV1-3", "location[1].location(Location)", LOCATION),
+    unmapped("PV1-3", "location[1].status", LOCATION),
+    unmapped("PV1-4", "type", NOT_YET),
+    unmapped("PV1-5", "hospitalization.preAdmissionIdentifier", NOT_YET),
+    unmapped("PV1-6", "location[2].location(Location)", LOCATION),
+    unmapped("PV1-6", "location[2].status", LOCATION),
+    mapped("PV1-7", "participant[1].individual(Practitioner)"),
+    mapped("PV1-7", "participant[1].type.coding.code"),
+    mapped("PV1-7", "participant[1].type.coding.system"),
+    mapped("PV1-7", "participant[1].type.coding.display"),
+    mapped("PV1-8", "participant[2].individual(Practitioner)"),
+    mapped("PV1-8", "participant[2].type.coding.code"),
+    mapped("PV1-8", "participant[2].type.coding.system"),
+    mapped("PV1-8", "participant[2].type.text"),
+    mapped("PV1-9", "participant[3].individual(Practitioner)"),
+    mapped("PV1-9", "participant[3].type.coding.code"),
+    mapped("PV1-9", "participant[3].type.coding.system"),
+    mapped("PV1-9", "participant[3].type.text"),
+    unmapped("PV1-10", "serviceType", NOT_YET),
+    unmapped("PV1-11", "location[3].location(Location)", LOCATION),
+    unmapped("PV1-11", "location[3].status", LOCATION),
+    unmapped("PV1-11", "location[3].extension.url", LOCATION),
+    unmapped(
+        "PV1-11",
+        "location[3].extension.valueCodeableConcept.coding.code",
+        LOCATION,
+    ),
+    unmapped(
+        "PV1-11",
+        "location[3].extension.valueCodeableConcept.coding.system",
+        LOCATION,
+    ),
+    unmapped("PV1-13", "hospitalization.reAdmission", NOT_YET),
+    unmapped("PV1-14", "hospitalization.admitSource", NOT_YET),
+    unmapped("PV1-15", "hospitalization.specialArrangement", NOT_YET),
+    unmapped("PV1-16", "hospitalization.specialCourtesy", NOT_YET),
+    mapped("PV1-17", "participant[4].individual(Practitioner)"),
+    mapped("PV1-17", "participant[4].type.coding.code"),
+    mapped("PV1-17", "participant[4].type.coding.system"),
+    mapped("PV1-17", "participant[4].type.text"),
+    mapped("PV1-19", "identifier[1]"),
+    mapped("PV1-19", "identifier[1].type.coding.code"),
+    mapped("PV1-19", "identifier[1].type.coding.system"),
+    mapped("PV1-19", "identifier[1].type.text"),
+    unmapped("PV1-36", "hospitalization.dischargeDisposition", NOT_YET),
+    unmapped("PV1-37", "hospitalization.destination(Location)", LOCATION),
+    unmapped("PV1-38", "hospitalization.dietPreference", NOT_YET),
+    unmapped(
+        "PV1-40",
+        "location[1].location(Location.operationalStatus)",
+        LOCATION,
+    ),
+    unmapped("PV1-42", "location[4].location(Location)", LOCATION),
+    unmapped("PV1-42", "location[4].status", LOCATION),
+    mapped("PV1-44", "period.start"),
+    mapped("PV1-45", "period.end"),
+    mapped("PV1-45", r#"status="finished""#),
+    unmapped("PV1-50", "identifier[2]", NOT_YET),
+    unmapped("PV1-52", "participant[5].individual(Practitioner)", NOT_YET),
+    unmapped(
+        "PV1-52",
+        r#"participant[5].type.coding.code="PART""#,
+        NOT_YET,
+    ),
+    unmapped("PV1-52", "participant[5].type.coding.system", NOT_YET),
+    unmapped(
+        "PV1-52",
+        r#"participant[5].type.text="Participation""#,
+        NOT_YET,
+    ),
+    unmapped(
+        "PV1-53",
+        "episodeOfCare(EpisodeOfCare[1].extension.url)",
+        EPISODE,
+    ),
+    unmapped(
+        "PV1-53",
+        "episodeOfCare(EpisodeOfCare[1].extension.valueString)",
+        EPISODE,
+    ),
+    unmapped(
+        "PV1-54",
+        "episodeOfCare(EpisodeOfCare[1].identifier)",
+        EPISODE,
+    ),
+];

@@ -1,0 +1,434 @@
+//! Issue 12 items 2, 6, 10: the converter on messages written for these tests
+//! (`tests/data/`), the IG's ADT test message (`../shared`, skipped with a notice when absent),
+//! determinism, Bundle types, references and the FHIR model's own round trip and validation.
+
+use std::collections::BTreeSet;
+
+use ehrkit_fhir_model::json::Value;
+use ehrkit_fhir_model::{Bundle, Resource, Validator};
+use ehrkit_hl7v2::Message;
+use ehrkit_mapping::v2_to_fhir::{BundleKind, Conversion, ConvertError, Converter, Options};
+use ehrkit_mapping::{DataProblem, Profile, ReportKind};
+
+fn data(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn profile() -> Profile {
+    Profile::generic().identifier_system("GHH", "https://fhir.ghh.test/sid/local")
+}
+
+fn convert_with(raw: &[u8], kind: BundleKind) -> Result<Conversion, ConvertError> {
+    let msg = Message::parse(raw).expect("test message parses");
+    Converter::new(profile(), Options::default().bundle_kind(kind)).convert(&msg)
+}
+
+fn convert(raw: &[u8]) -> Conversion {
+    convert_with(raw, BundleKind::Transaction).expect("converts")
+}
+
+fn types(b: &Bundle) -> Vec<String> {
+    b.entry
+        .iter()
+        .map(|e| e.resource.as_ref().unwrap().resource_type().to_owned())
+        .collect()
+}
+
+fn json(b: &Bundle) -> String {
+    ehrkit_fhir_model::to_string(b)
+}
+
+/// Every `reference` string anywhere in the JSON.
+fn references(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(members) => {
+            for (k, v) in members {
+                match (k.as_str(), v) {
+                    ("reference", Value::String(s)) => out.push(s.clone()),
+                    _ => references(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| references(i, out)),
+        _ => {}
+    }
+}
+
+/// The checks every produced Bundle must pass: JSON round trip through the FHIR model, its
+/// structural validation, every internal reference resolving to an entry, unique ids.
+fn check_bundle(b: &Bundle) {
+    let text = json(b);
+    let back: Bundle =
+        ehrkit_fhir_model::from_slice(text.as_bytes()).expect("Bundle JSON reads back");
+    assert_eq!(&back, b, "round trip changed the Bundle");
+    let issues = Validator::check(b);
+    assert!(issues.is_empty(), "validation: {issues:?}");
+    let full_urls: BTreeSet<String> = b
+        .entry
+        .iter()
+        .map(|e| e.full_url.as_ref().unwrap().value.clone().unwrap())
+        .collect();
+    assert_eq!(full_urls.len(), b.entry.len(), "fullUrls are unique");
+    let ids: BTreeSet<&str> = b
+        .entry
+        .iter()
+        .map(|e| e.resource.as_ref().unwrap().id().unwrap())
+        .collect();
+    assert_eq!(ids.len(), b.entry.len(), "ids are unique");
+    let mut refs = Vec::new();
+    references(&Value::parse(text.as_bytes()).unwrap(), &mut refs);
+    for r in refs {
+        assert!(full_urls.contains(&r), "reference {r} resolves to no entry");
+    }
+}
+
+fn report_has(c: &Conversion, kind: ReportKind, at: &str) -> bool {
+    c.report
+        .entries()
+        .iter()
+        .any(|e| e.kind == kind && e.location.to_string() == at)
+}
+
+#[test]
+fn adt_a01_gives_patient_related_persons_encounter_and_practitioner() {
+    let c = convert(&data("adt_a01_visit.hl7"));
+    check_bundle(&c.bundle);
+    assert_eq!(
+        types(&c.bundle),
+        [
+            "Patient",
+            "RelatedPerson",
+            "RelatedPerson",
+            "Practitioner",
+            "Encounter"
+        ]
+    );
+    let Some(Resource::Encounter(e)) = c.bundle.entry[4].resource.as_deref() else {
+        panic!("Encounter last");
+    };
+    let class = e.class.as_ref().unwrap();
+    assert_eq!(class.code.as_ref().unwrap().value.as_deref(), Some("IMP"));
+    assert_eq!(
+        e.status.as_ref().unwrap().value.as_ref().unwrap().as_code(),
+        "in-progress"
+    );
+    // PV1-7 and PV1-17 name the same doctor, written the same: one Practitioner, two roles.
+    assert_eq!(e.participant.len(), 2);
+    assert_eq!(e.participant[0].individual, e.participant[1].individual);
+    assert_eq!(
+        e.identifier[0].value.as_ref().unwrap().value.as_deref(),
+        Some("V1001")
+    );
+    assert_eq!(
+        e.period
+            .as_ref()
+            .unwrap()
+            .start
+            .as_ref()
+            .unwrap()
+            .value
+            .as_ref()
+            .unwrap()
+            .as_str(),
+        "2026-03-01T12:00:00-05:00"
+    );
+    // Bundle-level MSH[Bundle] rows.
+    assert_eq!(
+        c.bundle
+            .timestamp
+            .as_ref()
+            .unwrap()
+            .value
+            .as_ref()
+            .unwrap()
+            .as_str(),
+        "2026-03-01T12:30:00-05:00"
+    );
+    // What is not converted is reported, by location: EVN, the OBXs, the Z-segment, the
+    // insurance-company NK1 (NK1[Patient], not written), PV1-3 (locations), PV1-10.
+    for at in ["EVN[1]", "OBX[1]", "OBX[2]", "NK1[3]"] {
+        assert!(report_has(&c, ReportKind::UnmappedSegment, at), "{at}");
+    }
+    assert!(report_has(&c, ReportKind::ZSegment, "ZPI[1]"));
+    assert!(report_has(&c, ReportKind::UnmappedField, "PV1[1]-3"));
+    assert!(report_has(&c, ReportKind::UnmappedField, "PV1[1]-10"));
+    // The report carries locations only.
+    let oo = ehrkit_fhir_model::to_string(&c.report.to_operation_outcome());
+    for phi in ["EVERYWOMAN", "NUCLEAR", "Chest pain", "555-44-4444"] {
+        assert!(!oo.contains(phi), "{phi} leaked into the report");
+    }
+}
+
+#[test]
+fn transaction_entries_are_idempotent_requests() {
+    let c = convert(&data("adt_a01_visit.hl7"));
+    let req = |i: usize| {
+        let r = c.bundle.entry[i]
+            .request
+            .as_ref()
+            .expect("transaction entries have requests");
+        (
+            r.method
+                .as_ref()
+                .unwrap()
+                .value
+                .as_ref()
+                .unwrap()
+                .as_code()
+                .to_owned(),
+            r.url.as_ref().unwrap().value.clone().unwrap(),
+            r.if_none_exist.as_ref().and_then(|v| v.value.clone()),
+        )
+    };
+    // Patient: conditional update on its first identifier with a system.
+    assert_eq!(
+        req(0),
+        (
+            "PUT".to_owned(),
+            "Patient?identifier=https://fhir.ghh.test/sid/local|555-44-4444".to_owned(),
+            None
+        )
+    );
+    // RelatedPerson without identifiers: update by its deterministic id.
+    let rp_id = c.bundle.entry[1]
+        .resource
+        .as_ref()
+        .unwrap()
+        .id()
+        .unwrap()
+        .to_owned();
+    assert_eq!(req(1).1, format!("RelatedPerson/{rp_id}"));
+    // Practitioner (shared reference data): created only if absent.
+    assert_eq!(req(3).0, "POST");
+    assert_eq!(
+        req(3).2.as_deref(),
+        Some("identifier=http://hl7.org/fhir/sid/us-npi|004777")
+    );
+    assert_eq!(
+        req(4).1,
+        "Encounter?identifier=https://fhir.ghh.test/sid/local|V1001"
+    );
+}
+
+#[test]
+fn conversion_is_deterministic() {
+    let raw = data("adt_a01_visit.hl7");
+    for kind in [
+        BundleKind::Transaction,
+        BundleKind::Batch,
+        BundleKind::Collection,
+        BundleKind::Message,
+    ] {
+        let a = json(&convert_with(&raw, kind).unwrap().bundle);
+        let b = json(&convert_with(&raw, kind).unwrap().bundle);
+        assert_eq!(a, b, "{kind:?}");
+    }
+}
+
+#[test]
+fn the_same_patient_and_visit_keep_their_ids_across_messages() {
+    let admit = convert(&data("adt_a01_visit.hl7")).bundle;
+    let discharge = convert(&data("adt_a03_discharge.hl7")).bundle;
+    check_bundle(&discharge);
+    let id = |b: &Bundle, ty: &str| {
+        b.entry
+            .iter()
+            .map(|e| e.resource.as_ref().unwrap())
+            .find(|r| r.resource_type() == ty)
+            .and_then(|r| r.id().map(str::to_owned))
+            .unwrap()
+    };
+    assert_eq!(id(&admit, "Patient"), id(&discharge, "Patient"));
+    assert_eq!(id(&admit, "Encounter"), id(&discharge, "Encounter"));
+    let Some(Resource::Encounter(e)) = discharge.entry.last().unwrap().resource.as_deref() else {
+        panic!("Encounter last");
+    };
+    assert_eq!(
+        e.status.as_ref().unwrap().value.as_ref().unwrap().as_code(),
+        "finished"
+    );
+}
+
+#[test]
+fn encounter_status_follows_the_event() {
+    let raw = String::from_utf8(data("adt_a01_visit.hl7")).unwrap();
+    for (event, status) in [
+        ("A01", "in-progress"),
+        ("A02", "in-progress"),
+        ("A04", "planned"),
+        ("A08", "unknown"),
+    ] {
+        let msg = raw.replace("ADT^A01^ADT_A01", &format!("ADT^{event}^ADT_A01"));
+        let c = convert(msg.as_bytes());
+        check_bundle(&c.bundle);
+        let e = c
+            .bundle
+            .entry
+            .iter()
+            .find_map(|e| match e.resource.as_deref() {
+                Some(Resource::Encounter(e)) => Some(e),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            e.status.as_ref().unwrap().value.as_ref().unwrap().as_code(),
+            status,
+            "{event}"
+        );
+    }
+}
+
+#[test]
+fn two_objects_with_one_identifier_are_never_merged() {
+    let c = convert(&data("adt_a01_duplicate_nk1_ids.hl7"));
+    check_bundle(&c.bundle);
+    let related: Vec<&Resource> = c
+        .bundle
+        .entry
+        .iter()
+        .map(|e| e.resource.as_deref().unwrap())
+        .filter(|r| r.resource_type() == "RelatedPerson")
+        .collect();
+    assert_eq!(related.len(), 2);
+    assert_ne!(related[0].id(), related[1].id());
+    assert!(report_has(
+        &c,
+        ReportKind::DataQuality(DataProblem::DuplicateIdentifier),
+        "NK1[2]"
+    ));
+    // The second one is not sent as a conditional update on the shared identifier (that would
+    // overwrite the first on the server): it is updated by its own id.
+    let second = c
+        .bundle
+        .entry
+        .iter()
+        .filter(|e| e.resource.as_deref().unwrap().resource_type() == "RelatedPerson")
+        .nth(1)
+        .unwrap();
+    let url = second
+        .request
+        .as_ref()
+        .unwrap()
+        .url
+        .as_ref()
+        .unwrap()
+        .value
+        .clone()
+        .unwrap();
+    assert!(url.starts_with("RelatedPerson/"), "{url}");
+}
+
+#[test]
+fn bundle_types() {
+    let raw = data("adt_a01_visit.hl7");
+    let collection = convert_with(&raw, BundleKind::Collection).unwrap().bundle;
+    check_bundle(&collection);
+    assert!(collection.entry.iter().all(|e| e.request.is_none()));
+    let batch = convert_with(&raw, BundleKind::Batch).unwrap().bundle;
+    check_bundle(&batch);
+    assert!(batch.entry.iter().all(|e| e.request.is_some()));
+    let message = convert_with(&raw, BundleKind::Message).unwrap().bundle;
+    check_bundle(&message);
+    assert_eq!(types(&message)[0], "MessageHeader");
+    let Some(Resource::MessageHeader(h)) = message.entry[0].resource.as_deref() else {
+        panic!("MessageHeader first");
+    };
+    assert_eq!(h.focus.len(), 2, "Patient and Encounter");
+    let source = h.source.as_ref().unwrap();
+    assert_eq!(source.name.as_ref().unwrap().value.as_deref(), Some("ADT1"));
+    assert!(message.entry.iter().all(|e| e.request.is_none()));
+    let json = json(&message);
+    assert!(json.contains(r#""type":"message""#), "{json}");
+}
+
+#[test]
+fn a_resource_base_gives_absolute_full_urls_and_relative_references() {
+    let raw = data("adt_a01_visit.hl7");
+    let msg = Message::parse(&raw).unwrap();
+    let profile = profile().resource_base("https://fhir.ghh.test/r4");
+    let c = Converter::new(profile, Options::default())
+        .convert(&msg)
+        .unwrap();
+    let first = c.bundle.entry[0]
+        .full_url
+        .as_ref()
+        .unwrap()
+        .value
+        .clone()
+        .unwrap();
+    assert!(
+        first.starts_with("https://fhir.ghh.test/r4/Patient/"),
+        "{first}"
+    );
+    let Some(Resource::Encounter(e)) = c.bundle.entry.last().unwrap().resource.as_deref() else {
+        panic!()
+    };
+    let subject = e
+        .subject
+        .as_ref()
+        .unwrap()
+        .reference
+        .as_ref()
+        .unwrap()
+        .value
+        .clone()
+        .unwrap();
+    assert!(
+        first.ends_with(&subject),
+        "{subject} is relative to {first}"
+    );
+}
+
+#[test]
+fn unsupported_message_types_are_named() {
+    let raw = b"MSH|^~\\&|LAB|GHH|RCV|RF|202603011230-0500||ORU^R01|M1|P|2.5\rPID|1||1^^^GHH^MR\r";
+    let err = convert_with(raw, BundleKind::Transaction).unwrap_err();
+    assert!(matches!(err, ConvertError::UnsupportedMessageType { .. }));
+    let text = err.to_string();
+    assert!(
+        text.contains("ORU^R01") && text.contains("MSH[1]-9"),
+        "{text}"
+    );
+
+    let raw = b"MSH|^~\\&|LAB|GHH|RCV|RF|202603011230-0500||ADT^A01|M1|P|2.5\rPV1|1|I\r";
+    let err = convert_with(raw, BundleKind::Transaction).unwrap_err();
+    assert_eq!(err.to_string(), "PID[1]: required segment PID is absent");
+}
+
+#[test]
+fn ig_adt_test_message_converts() {
+    let Some(dir) = ehrkit_testkit::shared::require(
+        "corpus/v2-to-fhir/hl7-v2-to-fhir-ig/input",
+        "the IG's ADT test messages",
+    ) else {
+        return;
+    };
+    let mut n = 0;
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().contains("ADT"))
+        .collect();
+    names.sort();
+    for path in names {
+        let raw = std::fs::read(&path).unwrap();
+        for msg in Message::parse_all(&raw) {
+            let msg = msg.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            for kind in [BundleKind::Transaction, BundleKind::Message] {
+                let c = Converter::new(Profile::generic(), Options::default().bundle_kind(kind))
+                    .convert(&msg)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                check_bundle(&c.bundle);
+                assert!(c.bundle.entry.iter().any(|e| e
+                    .resource
+                    .as_deref()
+                    .unwrap()
+                    .resource_type()
+                    == "Patient"));
+            }
+            n += 1;
+        }
+    }
+    assert!(n >= 1, "no ADT message in {}", dir.display());
+}
