@@ -28,7 +28,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use ehrkit::fhir_client::fhir_model::{self, Resource};
 use ehrkit::fhir_client::{
-    EntryMode, FhirClient, PageLimits, SearchParams, StaticToken, VendorProfile,
+    EntryMode, FhirClient, PageLimits, Rule, SearchParams, StaticToken, VendorProfile,
 };
 
 /// Fetch FHIR resources as NDJSON with vendor-aware paging, throttling and retries.
@@ -101,6 +101,35 @@ fn main() -> ExitCode {
     if let Some(id) = &args.practice {
         profile = VendorProfile::athenahealth(Some(id)).retry(profile.retry.clone());
     }
+    let mut queries = Vec::new();
+    for q in &args.queries {
+        match parse_query(&args.base, q) {
+            Ok(p) => queries.push(p),
+            Err(e) => return usage(&e),
+        }
+    }
+    // A parameter the profile carries to every request (athenahealth's `ah-practice`) given
+    // in any query applies to all of them, whatever their order.
+    for name in profile
+        .sticky_params()
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>()
+    {
+        let given = queries.iter().find_map(|q| match q {
+            Query::Search(_, p) | Query::Read(_, _, p) => p.get(&name).map(str::to_owned),
+            Query::VRead(..) => None,
+        });
+        if let Some(value) = given {
+            if profile.every_request().get(&name).is_none() {
+                profile = profile.rule(Rule::EveryRequest {
+                    name: format!("{name} from the queries"),
+                    param: name.clone(),
+                    value,
+                });
+            }
+        }
+    }
     let mut builder = FhirClient::builder(&args.base).profile(profile).limits(
         PageLimits::default()
             .max_pages(args.max_pages)
@@ -116,13 +145,6 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return usage(&e.to_string()),
     };
-    let mut queries = Vec::new();
-    for q in &args.queries {
-        match parse_query(&args.base, q) {
-            Ok(p) => queries.push(p),
-            Err(e) => return usage(&e),
-        }
-    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -135,6 +157,12 @@ fn main() -> ExitCode {
     };
     let (printed, failed) = rt.block_on(run(&client, queries));
     let s = client.stats();
+    if s.truncated_searches > 0 {
+        eprintln!(
+            "warning: {} search(es) stopped early (page or resource cap, or a repeated next link)",
+            s.truncated_searches
+        );
+    }
     eprintln!(
         "resources={printed} pages={} retries={} throttled={}",
         s.pages, s.retries, s.throttled

@@ -227,3 +227,35 @@ fn an_error_retries_cannot_fix_exits_1_after_the_rest() {
     assert!(!err.contains("Jane"), "no PHI from diagnostics: {err}");
     assert_eq!(summary(&out), "resources=1 pages=0 retries=0 throttled=0");
 }
+
+#[test]
+fn a_practice_given_in_one_query_goes_with_every_request_and_a_repeating_next_is_survived() {
+    let server = MockServer::start();
+    let base = server.base().to_owned();
+    server.on("GET", "/*", move |r: &Request| {
+        if r.query_param("ah-practice").as_deref() != Some("Organization/a-1.Practice-9") {
+            return Response::new(400).fhir_json(&json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "required"}]}));
+        }
+        match r.path() {
+            "/Patient/a-1.E-5" => Response::new(200).fhir_json(&json!({"resourceType": "Patient", "id": "a-1.E-5"})),
+            // Always the same next link.
+            _ => Response::new(200).fhir_json(&bundle(&["x"], Some(format!("{base}/Observation?page=2")))),
+        }
+    });
+    let out = run(
+        &[
+            "--base",
+            server.base(),
+            "--vendor",
+            "athenahealth",
+            "Patient/a-1.E-5",
+            "Observation?patient=a-1.E-5&category=laboratory&ah-practice=Organization/a-1.Practice-9",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The read came first, before the query naming the practice: it had it too.
+    assert_eq!(lines(&out).len(), 3, "{}", text(&out.stdout));
+    assert_eq!(summary(&out), "resources=3 pages=2 retries=0 throttled=0");
+    assert!(text(&out.stderr).contains("warning: 1 search(es) stopped early"));
+}

@@ -3,8 +3,9 @@
 //! Every request goes through one path ([`FhirClient::send`]): the endpoint's rate limiter
 //! (requests per second and concurrency), a bearer token from the [`TokenProvider`] (one
 //! refresh after a `401`), an `X-Request-Id` correlation id (the same for the retries of one
-//! call), `Accept-Encoding: gzip` (decoded here, with the body cap), redirects followed only
-//! within the endpoint's origin (a token never goes to another origin), the vendor's
+//! call), `Accept-Encoding: gzip` (decoded here, with the body cap), redirects followed with
+//! the token only within the endpoint's origin (a `GET` redirected elsewhere is followed
+//! without it, or refused: [`FhirClientBuilder::cross_origin_redirects`]), the vendor's
 //! [`ThrottleClassifier`](crate::ThrottleClassifier) and [`RetryPolicy`](crate::RetryPolicy),
 //! a `tracing` span per call (no URLs: queries carry patient identifiers) and counters
 //! ([`Stats`]). Dropping a future cancels the call.
@@ -165,6 +166,7 @@ pub struct FhirClientBuilder {
     limits: PageLimits,
     max_body: usize,
     max_redirects: usize,
+    cross_origin_redirects: bool,
     reqwest: Option<reqwest::ClientBuilder>,
 }
 
@@ -219,6 +221,14 @@ impl FhirClientBuilder {
         self.max_redirects = n;
         self
     }
+    /// Whether a `GET` redirected to another origin is followed, without the token and never
+    /// from `https` to `http` (default `true`). With `false` such a redirect is
+    /// [`Error::ForeignLink`]. Within the endpoint's origin redirects are always followed,
+    /// with the token.
+    pub fn cross_origin_redirects(mut self, follow: bool) -> Self {
+        self.cross_origin_redirects = follow;
+        self
+    }
     /// A reqwest builder for proxies or root certificates; its redirect policy, timeouts and
     /// decompression are set by this crate.
     pub fn reqwest(mut self, b: reqwest::ClientBuilder) -> Self {
@@ -257,6 +267,7 @@ impl FhirClientBuilder {
                 limits: self.limits,
                 max_body: self.max_body,
                 max_redirects: self.max_redirects,
+                cross_origin_redirects: self.cross_origin_redirects,
                 learned: Mutex::new(SearchParams::new()),
             }),
         })
@@ -273,6 +284,7 @@ struct Inner {
     limits: PageLimits,
     max_body: usize,
     max_redirects: usize,
+    cross_origin_redirects: bool,
     /// Sticky parameters learned from the caller's queries.
     learned: Mutex<SearchParams>,
 }
@@ -333,6 +345,7 @@ impl FhirClient {
             limits: PageLimits::default(),
             max_body: 64 << 20,
             max_redirects: 5,
+            cross_origin_redirects: true,
             reqwest: None,
         }
     }
@@ -810,15 +823,18 @@ impl FhirClient {
                 detail: e.to_string(),
             })?;
         let mut redirects = 0;
+        // Once a redirect left the endpoint's origin, the token stays behind for the rest of
+        // the chain.
+        let mut foreign = false;
         loop {
-            if !inner.base.same_origin(&url) {
+            if !foreign && !inner.base.same_origin(&url) {
                 return Err(Error::ForeignLink {
                     what: "request",
                     origin: origin(&url),
                 });
             }
             let mut headers = req.http.headers().clone();
-            if let Some(t) = token {
+            if let Some(t) = token.filter(|_| !foreign) {
                 let mut v = HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| {
                     Error::Token("the access token is not a valid header value".into())
                 })?;
@@ -847,11 +863,18 @@ impl FhirClient {
                         detail: e.to_string(),
                     })?;
                     if !inner.base.same_origin(&target) {
-                        tracing::warn!(status = resp.status().as_u16(), target = %origin(&target), "redirect to another origin not followed");
-                        return Err(Error::ForeignLink {
-                            what: "redirect",
-                            origin: origin(&target),
-                        });
+                        let safe_method =
+                            matches!(*req.http.method(), http::Method::GET | http::Method::HEAD);
+                        let downgrade = url.scheme() == "https" && target.scheme() != "https";
+                        if !inner.cross_origin_redirects || !safe_method || downgrade {
+                            tracing::warn!(status = resp.status().as_u16(), target = %origin(&target), "redirect to another origin not followed");
+                            return Err(Error::ForeignLink {
+                                what: "redirect",
+                                origin: origin(&target),
+                            });
+                        }
+                        tracing::info!(status = resp.status().as_u16(), target = %origin(&target), "following a redirect to another origin without the token");
+                        foreign = true;
                     }
                     redirects += 1;
                     if redirects > inner.max_redirects {

@@ -76,3 +76,8 @@ pub use endpoints::{Endpoints, Tagged};
 
 /// `ehrkit-fhir-model`, re-exported: the resource types this client returns.
 pub use ehrkit_fhir_model as fhir_model;
+
+/// The README's examples, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -470,17 +470,54 @@ async fn redirects_never_carry_the_token_to_another_origin() {
         "/Patient/here",
         Response::new(200).fhir_json(&json!({"resourceType": "Patient", "id": "here"})),
     );
+    server.respond(
+        "POST",
+        "/Patient",
+        Response::redirect(307, &other.url("/Patient")),
+    );
     let client = FhirClient::builder(server.base())
         .tokens(StaticToken::new("secret-token"))
         .build()
         .unwrap();
-    let err = client.read::<Patient>("away").await.unwrap_err();
+    // Followed without the token.
+    let p: Patient = client.read("away").await.unwrap();
+    assert_eq!(p.id.as_deref(), Some("p1"));
+    let seen = other.requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].header("authorization"), None);
+    assert_eq!(server.requests()[0].bearer(), Some("secret-token"));
+    // A write is never sent to another origin.
+    let err = client
+        .create(
+            &ehrkit_fhir_client::fhir_model::from_slice(br#"{"resourceType":"Patient"}"#).unwrap(),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ForeignLink {
+                what: "redirect",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(other.requests().len(), 1);
+    // Refused altogether when asked.
+    let strict = FhirClient::builder(server.base())
+        .tokens(StaticToken::new("secret-token"))
+        .cross_origin_redirects(false)
+        .build()
+        .unwrap();
+    let err = strict.read::<Patient>("away").await.unwrap_err();
     assert!(
         matches!(err, Error::ForeignLink { what: "redirect", ref origin } if origin.contains("127.0.0.2")),
         "{err:?}"
     );
     assert!(!err.to_string().contains("secret-token"));
-    assert!(other.requests().is_empty());
+    assert_eq!(other.requests().len(), 1);
     // Within the origin: followed, with the token.
     let p: Patient = client.read("moved").await.unwrap();
     assert_eq!(p.id.as_deref(), Some("here"));
