@@ -21,6 +21,7 @@ use ehrkit_mapping::{Location, Profile};
 /// report entry points into a segment of the message; the report's OperationOutcome survives a
 /// JSON round trip through ehrkit-fhir-model; a report entry's text never contains the value of
 /// the field it is about (locations only, no PHI).
+#[allow(dead_code)] // each fuzz target uses one property of this file
 pub fn check_datatypes(data: &[u8]) {
     let Ok(msg) = Message::parse(data) else {
         return;
@@ -114,5 +115,106 @@ pub fn check_datatypes(data: &[u8]) {
             ehrkit_fhir_model::from_slice(json.as_bytes())
                 .expect("OperationOutcome JSON reads back");
         assert_eq!(back, outcome, "OperationOutcome JSON round trip");
+    }
+}
+
+/// The property behind the `v2_to_fhir` fuzz target: any message the parser accepts converts
+/// (or is refused with a typed error) without panicking, for every Bundle type and with and
+/// without a source time zone; a Bundle is the same on a second run (deterministic ids), reads
+/// back equal from its own JSON, passes the FHIR model's structural validation, has unique fullUrls, and every reference in it resolves to one
+/// of its entries; the report never quotes a value (locations only).
+#[allow(dead_code)] // each fuzz target uses one property of this file
+pub fn check_convert(data: &[u8]) {
+    use ehrkit_mapping::v2_to_fhir::{BundleKind, Converter, Options};
+    let Ok(msg) = Message::parse(data) else {
+        return;
+    };
+    let profiles = [
+        Profile::generic(),
+        Profile::generic()
+            .time_zone(chrono_tz::America::New_York)
+            .resource_base("https://fhir.example.test/r4"),
+    ];
+    for profile in profiles {
+        for kind in [
+            BundleKind::Transaction,
+            BundleKind::Batch,
+            BundleKind::Collection,
+            BundleKind::Message,
+        ] {
+            let converter = Converter::new(profile.clone(), Options::default().bundle_kind(kind));
+            let first = converter.convert(&msg);
+            let second = converter.convert(&msg);
+            let (c, again) = match (first, second) {
+                (Ok(c), Ok(again)) => (c, again),
+                (Err(a), Err(b)) => {
+                    assert_eq!(a, b, "errors are deterministic");
+                    continue;
+                }
+                _ => panic!("one run converted, the other did not"),
+            };
+            let json = ehrkit_fhir_model::to_string(&c.bundle);
+            assert_eq!(
+                json,
+                ehrkit_fhir_model::to_string(&again.bundle),
+                "not deterministic"
+            );
+            let back: ehrkit_fhir_model::Bundle = ehrkit_fhir_model::from_slice(json.as_bytes())
+                .unwrap_or_else(|e| panic!("Bundle JSON does not read back: {e}"));
+            assert!(back == c.bundle, "Bundle changed in a JSON round trip");
+            let issues = ehrkit_fhir_model::Validator::check(&c.bundle);
+            assert!(issues.is_empty(), "structural validation: {issues:?}");
+            let full_urls: std::collections::BTreeSet<String> = c
+                .bundle
+                .entry
+                .iter()
+                .filter_map(|e| e.full_url.as_ref()?.value.clone())
+                .collect();
+            assert_eq!(
+                full_urls.len(),
+                c.bundle.entry.len(),
+                "fullUrls missing or repeated"
+            );
+            let value = ehrkit_fhir_model::json::Value::parse(json.as_bytes()).unwrap();
+            let mut refs = Vec::new();
+            references(&value, &mut refs);
+            for r in refs {
+                assert!(
+                    full_urls
+                        .iter()
+                        .any(|u| u == &r || u.ends_with(&format!("/{r}"))),
+                    "reference {r} resolves to no entry"
+                );
+            }
+            let oo = ehrkit_fhir_model::to_string(&c.report.to_operation_outcome());
+            for seg in msg.segments() {
+                for f in 1..=seg.field_count().min(40) {
+                    if let Some(raw) = seg.field(f).raw() {
+                        if raw.len() >= 12 && raw.iter().all(u8::is_ascii_alphanumeric) {
+                            let v = String::from_utf8_lossy(raw);
+                            assert!(!oo.contains(v.as_ref()), "report quotes a field value");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every `reference` string in a JSON value.
+#[allow(dead_code)]
+fn references(v: &ehrkit_fhir_model::json::Value, out: &mut Vec<String>) {
+    use ehrkit_fhir_model::json::Value;
+    match v {
+        Value::Object(members) => {
+            for (k, v) in members {
+                match (k.as_str(), v) {
+                    ("reference", Value::String(s)) => out.push(s.clone()),
+                    _ => references(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| references(i, out)),
+        _ => {}
     }
 }

@@ -1,4 +1,5 @@
-//! Runs every seed of the `mapping_datatypes` fuzz target through the same property check
+//! Runs every seed of the `mapping_datatypes` and `v2_to_fhir` fuzz targets through the same
+//! property checks
 //! (`fuzz/props/mapping.rs`, included by path), so the seeds are exercised by `cargo test`
 //! without cargo-fuzz.
 
@@ -8,10 +9,11 @@ mod props;
 use std::path::PathBuf;
 
 fn seeds() -> Vec<PathBuf> {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../fuzz/seeds/mapping_datatypes"
-    ));
+    seeds_of("mapping_datatypes")
+}
+
+fn seeds_of(target: &str) -> Vec<PathBuf> {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/seeds/")).join(target);
     let mut seeds: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
@@ -41,6 +43,30 @@ fn mapping_datatypes_survives_truncations_of_seeds() {
         let bytes = std::fs::read(&path).unwrap();
         for end in 0..bytes.len() {
             props::check_datatypes(&bytes[..end]);
+        }
+    }
+}
+
+#[test]
+fn v2_to_fhir_seeds() {
+    let seeds = seeds_of("v2_to_fhir");
+    assert!(
+        seeds.len() >= 5,
+        "expected at least 5 seeds, found {}",
+        seeds.len()
+    );
+    for path in seeds {
+        eprintln!("seed {}", path.display());
+        props::check_convert(&std::fs::read(&path).unwrap());
+    }
+}
+
+#[test]
+fn v2_to_fhir_survives_truncations_of_seeds() {
+    for path in seeds_of("v2_to_fhir") {
+        let bytes = std::fs::read(&path).unwrap();
+        for end in (0..bytes.len()).step_by(7) {
+            props::check_convert(&bytes[..end]);
         }
     }
 }

@@ -1,5 +1,9 @@
 //! Property tests: the registry and profiles accept any input without panicking and keep their
-//! promises (URIs are absolute and never a placeholder domain; profiles round-trip).
+//! promises (URIs are absolute and never a placeholder domain; profiles round-trip); any message
+//! the parser accepts converts without panicking (`check_convert` of `fuzz/props/mapping.rs`).
+
+#[path = "../../fuzz/props/mapping.rs"]
+mod fuzz_props;
 
 use ehrkit_mapping::v2_to_fhir::vocab;
 use ehrkit_mapping::{Authority, CodeOverride, Profile, SystemSource};
@@ -117,5 +121,46 @@ mod datatypes {
                 prop_assert!(i.value.as_str().starts_with(&prefix));
             }
         }
+    }
+}
+
+/// One segment of a generated ADT-like message: a known segment id (or a Z-segment) and
+/// fields drawn from values that exercise the maps (nulls, escapes, repetitions, components).
+fn segment() -> impl Strategy<Value = String> {
+    let id = prop::sample::select(vec!["PID", "PV1", "NK1", "EVN", "OBX", "PV2", "ZPI", "PD1"]);
+    let field = prop_oneof![
+        Just(String::new()),
+        Just("\"\"".to_owned()),
+        "[A-Z0-9]{1,6}",
+        "[A-Z]{1,5}\\^[A-Z]{1,5}\\^[A-Z0-9&.]{0,12}\\^[A-Z]{0,3}\\^[A-Z]{0,3}",
+        "[0-9]{4,14}([-+][0-9]{4})?",
+        "[A-Z]{1,4}(~[A-Z]{1,4}){0,2}",
+        "\\\\[HNEFSTRX]\\\\[a-z ]{0,4}",
+        "\\PC{0,10}",
+    ];
+    (id, prop::collection::vec(field, 0..46)).prop_map(|(id, fields)| {
+        let mut s = id.to_owned();
+        for f in fields {
+            s.push('|');
+            s.push_str(&f.replace(['\r', '\n', '|'], ""));
+        }
+        s
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_parsed_message_converts_without_panicking(
+        event in prop::sample::select(vec!["ADT^A01", "ADT^A02", "ADT^A03", "ADT^A04", "ADT^A08", "ADT^A99", "ORU^R01", ""]),
+        segments in prop::collection::vec(segment(), 0..8),
+    ) {
+        let mut msg = format!("MSH|^~\\&|APP|FAC|RCV|RF|202603011230||{event}|C1|P|2.5\r");
+        for s in segments {
+            msg.push_str(&s);
+            msg.push('\r');
+        }
+        fuzz_props::check_convert(msg.as_bytes());
     }
 }
