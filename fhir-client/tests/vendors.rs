@@ -613,3 +613,38 @@ async fn includes_are_marked_and_a_bad_id_is_refused_before_sending() {
     ));
     assert_eq!(server.requests().len(), 1);
 }
+
+#[tokio::test]
+async fn transport_errors_and_timeouts_are_retried_then_reported() {
+    // Nothing listens on the stopped server's port.
+    let gone = MockServer::start();
+    let base = gone.base().to_owned();
+    gone.shutdown();
+    let client = FhirClient::new(&base, fast(VendorProfile::generic())).unwrap();
+    let err = client.read::<Patient>("p1").await.unwrap_err();
+    assert!(
+        matches!(err, Error::RetriesExhausted { attempts: 5, status: 0, ref last, .. } if matches!(**last, Error::Transport { timeout: false, .. })),
+        "{err:?}"
+    );
+    assert_eq!(client.stats().errors_by_status.get(&0), Some(&5));
+
+    let server = MockServer::start();
+    server.sequence(
+        "GET",
+        "/Patient/p1",
+        [
+            Response::new(200)
+                .fhir_json(&json!({"resourceType": "Patient", "id": "slow"}))
+                .delay(Duration::from_secs(3)),
+            Response::new(200).fhir_json(&json!({"resourceType": "Patient", "id": "p1"})),
+        ],
+    );
+    let client = FhirClient::builder(server.base())
+        .profile(fast(VendorProfile::generic()))
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let p: Patient = client.read("p1").await.unwrap();
+    assert_eq!(p.id.as_deref(), Some("p1"));
+    assert_eq!(client.stats().retries, 1);
+}
