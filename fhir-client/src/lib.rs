@@ -74,6 +74,9 @@ pub use client::{
 #[cfg(feature = "reqwest")]
 pub use endpoints::{Endpoints, Tagged};
 
+/// The `http` crate, re-exported: requests and responses of the sans-IO core are its types.
+pub use http;
+
 /// `ehrkit-fhir-model`, re-exported: the resource types this client returns.
 pub use ehrkit_fhir_model as fhir_model;
 
