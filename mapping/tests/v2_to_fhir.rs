@@ -101,10 +101,13 @@ fn adt_a01_gives_patient_related_persons_encounter_and_practitioner() {
             "RelatedPerson",
             "RelatedPerson",
             "Practitioner",
+            "Location",
+            "Location",
+            "Location",
             "Encounter"
         ]
     );
-    let Some(Resource::Encounter(e)) = c.bundle.entry[4].resource.as_deref() else {
+    let Some(Resource::Encounter(e)) = c.bundle.entry[7].resource.as_deref() else {
         panic!("Encounter last");
     };
     let class = e.class.as_ref().unwrap();
@@ -151,7 +154,30 @@ fn adt_a01_gives_patient_related_persons_encounter_and_practitioner() {
         assert!(report_has(&c, ReportKind::UnmappedSegment, at), "{at}");
     }
     assert!(report_has(&c, ReportKind::ZSegment, "ZPI[1]"));
-    assert!(report_has(&c, ReportKind::UnmappedField, "PV1[1]-3"));
+    assert!(!report_has(&c, ReportKind::UnmappedField, "PV1[1]-3"));
+    // PV1-3 `2000^2012^01`: bed 01, part of room 2012, part of point of care 2000.
+    let location = |full_url: &str| {
+        c.bundle
+            .entry
+            .iter()
+            .find(|e| e.full_url.as_ref().unwrap().value.as_deref() == Some(full_url))
+            .and_then(|e| match e.resource.as_deref() {
+                Some(Resource::Location(l)) => Some(l.clone()),
+                _ => None,
+            })
+            .expect("a Location entry")
+    };
+    let reference = |r: &ehrkit_fhir_model::Reference| r.reference.clone().unwrap().value.unwrap();
+    let bed = location(&reference(e.location[0].location.as_ref().unwrap()));
+    let room = location(&reference(bed.part_of.as_ref().unwrap()));
+    let ward = location(&reference(room.part_of.as_ref().unwrap()));
+    let value =
+        |l: &ehrkit_fhir_model::Location| l.identifier[0].value.clone().unwrap().value.unwrap();
+    assert_eq!(
+        [value(&bed), value(&room), value(&ward)],
+        ["01", "2012", "2000"]
+    );
+    assert!(ward.part_of.is_none());
     assert!(report_has(&c, ReportKind::UnmappedField, "PV1[1]-10"));
     // The report carries locations only.
     let oo = ehrkit_fhir_model::to_string(&c.report.to_operation_outcome());
@@ -205,8 +231,10 @@ fn transaction_entries_are_idempotent_requests() {
         req(3).2.as_deref(),
         Some("identifier=http://hl7.org/fhir/sid/us-npi|004777")
     );
+    // Location (identified by its path, not by a searchable identifier): update by id.
+    assert!(req(4).1.starts_with("Location/"));
     assert_eq!(
-        req(4).1,
+        req(7).1,
         "Encounter?identifier=https://fhir.ghh.test/sid/local|V1001"
     );
 }

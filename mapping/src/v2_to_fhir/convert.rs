@@ -277,25 +277,59 @@ impl Out {
         self.kind
     }
 
-    /// Adds `r` with a deterministic id and returns a reference to it. `position` names the
-    /// source object (`PV1[1]-7(1)`); `at` is where to report a duplicate identifier.
-    #[allow(clippy::too_many_arguments)]
+    /// Adds `r` with a deterministic id from its business `identifiers` and returns a reference
+    /// to it. `at` names the source object (`PV1[1]-7(1)`) and is where a duplicate identifier
+    /// is reported.
     pub(crate) fn add<R: TypedResource + PartialEq>(
         &mut self,
-        mut r: R,
+        r: R,
         id_of: fn(&mut R) -> &mut Option<String>,
         identifiers: &[Identifier],
         role: Role,
         ctx: &mut Context<'_>,
         at: &Location,
     ) -> Reference {
-        let position = at.to_string();
         let business = identifier_key(identifiers);
-        let key = business
-            .clone()
-            .unwrap_or_else(|| self.ids.positional_key(&position));
+        let query = identifier_query(identifiers);
+        self.insert(r, id_of, business, query, role, ctx, at)
+    }
+
+    /// Adds shared reference data `r` whose identity is `key` (a Location's path), not an
+    /// identifier a server could search: written as `PUT Type/id`.
+    pub(crate) fn add_keyed<R: TypedResource + PartialEq>(
+        &mut self,
+        r: R,
+        id_of: fn(&mut R) -> &mut Option<String>,
+        key: &str,
+        ctx: &mut Context<'_>,
+        at: &Location,
+    ) -> Reference {
+        self.insert(
+            r,
+            id_of,
+            Some(format!("path:{key}")),
+            None,
+            Role::Shared,
+            ctx,
+            at,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn insert<R: TypedResource + PartialEq>(
+        &mut self,
+        mut r: R,
+        id_of: fn(&mut R) -> &mut Option<String>,
+        business: Option<String>,
+        query: Option<String>,
+        role: Role,
+        ctx: &mut Context<'_>,
+        at: &Location,
+    ) -> Reference {
+        let position = at.to_string();
+        let key = business.unwrap_or_else(|| self.ids.positional_key(&position));
         let mut id = self.ids.peek(R::TYPE_NAME, &key);
-        let mut conditional = business.is_some();
+        let mut query = query;
         if self.ids.is_used(&id) {
             *id_of(&mut r) = Some(id.clone());
             if role == Role::Shared {
@@ -313,7 +347,7 @@ impl Out {
                 ReportKind::DataQuality(DataProblem::DuplicateIdentifier),
                 at.clone(),
             );
-            conditional = false;
+            query = None;
             let mut n = 0usize;
             while self.ids.is_used(&id) {
                 n += 1;
@@ -325,7 +359,6 @@ impl Out {
         self.ids.reserve(&id);
         *id_of(&mut r) = Some(id.clone());
         let request = self.kind.has_requests().then(|| {
-            let query = conditional.then(|| identifier_query(identifiers)).flatten();
             Box::new(match (query, role) {
                 (Some(q), Role::Record) => {
                     BundleEntryRequest::new(HTTPVerb::PUT, format!("{}?{q}", R::TYPE_NAME))

@@ -11,7 +11,7 @@
 //! [`ei_identifier`],
 //! [`hd_identifier`], [`xpn_human_name`], [`xad_address`], [`xtn_contact_point`],
 //! [`cwe_codeable_concept`], [`nm_quantity`], [`cq_quantity`], [`sn_quantity`], [`sn_range`],
-//! [`sn_ratio`], [`xcn_practitioner`]. The other datatype maps of
+//! [`sn_ratio`], [`xcn_practitioner`], [`pl_location`]. The other datatype maps of
 //! the IG come with the segment maps that need them.
 
 pub mod cq_quantity;
@@ -22,6 +22,7 @@ pub mod dtm;
 pub mod ei_identifier;
 pub mod hd_identifier;
 pub mod nm_quantity;
+pub mod pl_location;
 mod sn;
 pub mod sn_quantity;
 pub mod sn_range;

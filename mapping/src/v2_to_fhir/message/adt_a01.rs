@@ -11,12 +11,13 @@
 //! Resources written today (IG rows): `MSH[MessageHeader]` (Bundle type `message` only),
 //! `PID[Patient]`, `NK1[RelatedPerson]` (when NK1-3.1 is not an organization contact:
 //! `EMR`, `E`, `F`, `I`, `S` go to `NK1[Patient]`, not written yet, and the segment is reported),
-//! `PV1[Encounter]` with its `XCN[Practitioner]` participants. Every other segment present
+//! `PV1[Encounter]` with its `XCN[Practitioner]` participants and its `PL[Location]` (PV1-3). Every other segment present
 //! (EVN → Provenance, PD1, PV2, OBX, AL1, DG1, PR1, IN1, …) is reported as unmapped; Z-segments
 //! as Z-segments.
 
 use ehrkit_fhir_model::resources::{
-    Encounter, MessageHeader, Patient, Practitioner, RelatedPerson,
+    Encounter, EncounterLocation, Location as FhirLocation, MessageHeader, Patient, Practitioner,
+    RelatedPerson,
 };
 use ehrkit_fhir_model::{Reference, TypedResource};
 use ehrkit_hl7v2::datatypes::Cwe;
@@ -101,6 +102,24 @@ pub(crate) fn convert(
                 p.individual = Some(Box::new(r));
             }
         }
+        let mut parent: Option<Reference> = None;
+        for level in parts.location {
+            let mut location = level.location;
+            location.part_of = parent.take().map(Box::new);
+            parent = Some(out.add_keyed(
+                location,
+                location_id,
+                &level.key,
+                ctx,
+                &Location::segment("PV1", 1).field(3),
+            ));
+        }
+        if let Some(finest) = parent {
+            encounter.location.push(EncounterLocation {
+                location: Some(Box::new(finest)),
+                ..Default::default()
+            });
+        }
         encounter.subject = Some(Box::new(patient_ref.clone()));
         let identifiers = encounter.identifier.clone();
         let r = out.add(
@@ -165,6 +184,9 @@ fn related_person_id(r: &mut RelatedPerson) -> &mut Option<String> {
     &mut r.id
 }
 fn practitioner_id(r: &mut Practitioner) -> &mut Option<String> {
+    &mut r.id
+}
+fn location_id(r: &mut FhirLocation) -> &mut Option<String> {
     &mut r.id
 }
 fn encounter_id(r: &mut Encounter) -> &mut Option<String> {

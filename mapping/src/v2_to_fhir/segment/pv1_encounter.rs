@@ -11,6 +11,7 @@
 //!   (`v3-ParticipationType`), each individual a Practitioner (`XCN[Practitioner]`); the caller
 //!   adds the Practitioners to the Bundle and sets the references.
 //! - PV1-19 → `identifier` (CX), type `VN` when CX.5 gives none.
+//! - PV1-3 → `location[1]`, a chain of Locations (`PL[Location]`); the caller adds them.
 //! - PV1-44/45 → `period`.
 //! - The other rows (locations, hospitalization, service type, …) are not written yet: listed
 //!   in [`ROWS`] and reported when present.
@@ -18,13 +19,18 @@
 use ehrkit_fhir_model::codes::EncounterStatus;
 use ehrkit_fhir_model::resources::{Encounter, EncounterParticipant, Practitioner};
 use ehrkit_fhir_model::{CodeableConcept, Coding, Period, Primitive};
-use ehrkit_hl7v2::datatypes::{Cwe, Cx, Text, Xcn};
+use ehrkit_hl7v2::datatypes::{Cwe, Cx, Pl, Text, Xcn};
 use ehrkit_hl7v2::Segment;
 
 use super::pid_patient::{translate, vocab_coding};
 use super::{mapped_in, unmapped, Row};
 use crate::v2_to_fhir::datatype::{
-    cx_identifier::cx_identifier, dtm, text, xcn_practitioner::xcn_practitioner, Context,
+    cx_identifier::cx_identifier,
+    dtm,
+    pl_location::{pl_location, Level},
+    text,
+    xcn_practitioner::xcn_practitioner,
+    Context,
 };
 use crate::v2_to_fhir::vocab::generated::{EVENT_ENCOUNTER_STATUS, PATIENT_CLASS_ENCOUNTER_CLASS};
 use crate::{DataProblem, Location, ReportKind};
@@ -33,7 +39,7 @@ const FILE: &str = "segment/pv1_encounter.rs";
 
 /// Fields this map reads (PV1-1, the set id, carries no data; the others are reported when
 /// present).
-const MAPPED_FIELDS: &[usize] = &[1, 2, 7, 8, 9, 17, 19, 44, 45];
+const MAPPED_FIELDS: &[usize] = &[1, 2, 3, 7, 8, 9, 17, 19, 44, 45];
 
 /// The participant fields and their `v3-ParticipationType` codes.
 const PARTICIPANTS: &[(usize, &str, &str)] = &[
@@ -51,6 +57,9 @@ pub struct EncounterParts {
     pub encounter: Encounter,
     /// One Practitioner per participant, in order.
     pub practitioners: Vec<(Practitioner, Location)>,
+    /// PV1-3 (assigned patient location) as `PL[Location]` levels, coarsest first; the caller
+    /// adds them and appends `location[1]` pointing at the finest.
+    pub location: Vec<Level>,
 }
 
 /// Converts the `occurrence`-th PV1 of a message whose trigger event is `event` (`A01`).
@@ -145,9 +154,15 @@ pub fn pv1_encounter(
             ctx.report(ReportKind::UnmappedField, at(f));
         }
     }
+    let location = pv1
+        .field(3)
+        .first::<Pl<'_>>()
+        .map(|pl| pl_location(&pl, ctx, &at(3)))
+        .unwrap_or_default();
     EncounterParts {
         encounter: e,
         practitioners,
+        location,
     }
 }
 
@@ -158,6 +173,8 @@ const fn mapped(identifier: &'static str, fhir_attribute: &'static str) -> Row {
 const NOT_YET: &str = "not written yet; the field is reported as unmapped when present";
 const LOCATION: &str =
     "needs PL[Location] (Location resources), not written yet; reported as unmapped when present";
+const LOCATION_STATUS: &str =
+    "the IG sets it per event (conditions in the spreadsheet); not written yet";
 const EPISODE: &str =
     "EpisodeOfCare is not produced; the field is reported as unmapped when present";
 
@@ -165,8 +182,8 @@ const EPISODE: &str =
 pub static ROWS: &[Row] = &[
     mapped("PV1-2", "class"),
     mapped("PV1-2", "status"),
-    unmapped("PV1-3", "location[1].location(Location)", LOCATION),
-    unmapped("PV1-3", "location[1].status", LOCATION),
+    mapped("PV1-3", "location[1].location(Location)"),
+    unmapped("PV1-3", "location[1].status", LOCATION_STATUS),
     unmapped("PV1-4", "type", NOT_YET),
     unmapped("PV1-5", "hospitalization.preAdmissionIdentifier", NOT_YET),
     unmapped("PV1-6", "location[2].location(Location)", LOCATION),
