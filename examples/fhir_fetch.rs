@@ -157,6 +157,12 @@ fn main() -> ExitCode {
     };
     let (printed, failed) = rt.block_on(run(&client, queries));
     let s = client.stats();
+    if s.refused_splits > 0 {
+        eprintln!(
+            "warning: the server refused {} of the per-category searches the vendor profile split into (skipped)",
+            s.refused_splits
+        );
+    }
     if s.truncated_searches > 0 {
         eprintln!(
             "warning: {} search(es) stopped early (page or resource cap, or a repeated next link)",

@@ -91,6 +91,9 @@ pub struct Stats {
     pub resources: u64,
     /// Searches that stopped early (caps, a repeated `next`).
     pub truncated_searches: u64,
+    /// Split searches (one per vendor category) the server refused (400, 404, 422,
+    /// `not-supported`) and that were skipped while other splits answered.
+    pub refused_splits: u64,
     /// Error responses by status (0: transport errors).
     pub errors_by_status: BTreeMap<u16, u64>,
 }
@@ -104,6 +107,7 @@ struct Counters {
     pages: AtomicU64,
     resources: AtomicU64,
     truncated: AtomicU64,
+    refused_splits: AtomicU64,
     errors: Mutex<BTreeMap<u16, u64>>,
 }
 
@@ -377,6 +381,7 @@ impl FhirClient {
             pages: g(&c.pages),
             resources: g(&c.resources),
             truncated_searches: g(&c.truncated),
+            refused_splits: g(&c.refused_splits),
             errors_by_status: c.errors.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         }
     }
@@ -514,6 +519,8 @@ impl FhirClient {
             buffer: VecDeque::new(),
             seen: HashSet::new(),
             error: None,
+            split_ok: 0,
+            split_refused: None,
         };
         match first {
             Ok(reqs) => {
@@ -1014,6 +1021,22 @@ struct SearchState {
     buffer: VecDeque<Entry>,
     seen: HashSet<(String, String)>,
     error: Option<Error>,
+    /// Split searches whose first page succeeded.
+    split_ok: usize,
+    /// The last refusal of a split search (returned when every split search was refused).
+    split_refused: Option<Error>,
+}
+
+/// Whether a split search's refusal is skipped (the server does not know that one value,
+/// e.g. an Observation category): 400, 404, 422 or `not-supported`.
+fn refusal_of_one_split(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Server {
+            status: 400 | 404 | 422,
+            ..
+        } | Error::NotSupported { .. }
+    )
 }
 
 impl SearchState {
@@ -1029,7 +1052,14 @@ impl SearchState {
                 return Some(Ok(e));
             }
             if self.next.is_none() {
-                let req = self.searches.pop_front()?;
+                let Some(req) = self.searches.pop_front() else {
+                    if self.split_ok == 0 {
+                        if let Some(e) = self.split_refused.take() {
+                            return Some(Err(e));
+                        }
+                    }
+                    return None;
+                };
                 self.pager = Some(Pager::new(
                     &req.http.uri().to_string(),
                     self.client.inner.limits,
@@ -1039,8 +1069,20 @@ impl SearchState {
             let Some(req) = self.next.take() else {
                 continue;
             };
-            if let Err(e) = self.fetch(req).await {
-                self.error = Some(e);
+            let first_page = self.pager.as_ref().is_some_and(|p| p.pages() == 0);
+            match self.fetch(req).await {
+                Ok(()) if first_page => self.split_ok += 1,
+                Ok(()) => {}
+                Err(e) if self.merge && first_page && refusal_of_one_split(&e) => {
+                    tracing::warn!(
+                        status = e.status().unwrap_or(0),
+                        "a split search was refused; the other splits go on"
+                    );
+                    inc(&self.client.inner.counters.refused_splits, 1);
+                    self.split_refused = Some(e);
+                    self.pager = None;
+                }
+                Err(e) => self.error = Some(e),
             }
         }
     }

@@ -93,6 +93,7 @@ async fn epic_unqualified_observation_search_is_split_per_category_and_merged() 
         .iter()
         .skip(1)
         .all(|r| r.query_param("patient").as_deref() == Some("X")));
+    assert_eq!(epic.stats().refused_splits, 0);
     // With a category: one request, no split.
     server.clear_requests();
     let one = epic
@@ -647,4 +648,54 @@ async fn transport_errors_and_timeouts_are_retried_then_reported() {
     let p: Patient = client.read("p1").await.unwrap();
     assert_eq!(p.id.as_deref(), Some("p1"));
     assert_eq!(client.stats().retries, 1);
+}
+
+#[tokio::test]
+async fn a_split_the_server_refuses_is_skipped_unless_all_are() {
+    let server = MockServer::start();
+    let base = server.base().to_owned();
+    server.on("GET", "/Observation", move |r: &Request| {
+        match r.query_param("category").as_deref() {
+            Some("laboratory") => {
+                Response::new(200).fhir_json(&bundle(&base, &["lab1".into()], None))
+            }
+            // Every other category is unknown to this server.
+            _ => Response::new(400).fhir_json(&outcome("value", "unknown category")),
+        }
+    });
+    let epic = FhirClient::new(server.base(), VendorProfile::epic()).unwrap();
+    let got = epic
+        .search_all("Observation", &SearchParams::new().patient("X"))
+        .await
+        .unwrap();
+    assert_eq!(ids(&got), ["lab1"]);
+    assert_eq!(
+        epic.stats().refused_splits as usize,
+        ehrkit_fhir_client::EPIC_OBSERVATION_CATEGORIES.len() - 1
+    );
+
+    let refusing = MockServer::start();
+    refusing.respond(
+        "GET",
+        "/Observation",
+        Response::new(400).fhir_json(&outcome("value", "no")),
+    );
+    let epic = FhirClient::new(refusing.base(), VendorProfile::epic()).unwrap();
+    let err = epic
+        .search_all("Observation", &SearchParams::new().patient("X"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400));
+    // A 500 on a split is not skipped.
+    let broken = MockServer::start();
+    broken.respond("GET", "/Observation", Response::new(500));
+    let epic = FhirClient::new(broken.base(), VendorProfile::epic()).unwrap();
+    assert_eq!(
+        epic.search_all("Observation", &SearchParams::new().patient("X"))
+            .await
+            .unwrap_err()
+            .status(),
+        Some(500)
+    );
+    assert_eq!(broken.requests().len(), 1);
 }
