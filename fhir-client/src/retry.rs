@@ -61,6 +61,7 @@ impl Default for ThrottleClassifier {
                 WaitSignal::RetryAfter,
                 WaitSignal::MillisHeader("x-ms-retry-after-ms".into()),
                 WaitSignal::EpochMillisHeader("x-rate-limit-reset".into()),
+                WaitSignal::EpochMillisHeader("x-ratelimit-reset".into()),
                 WaitSignal::FreeText,
             ],
             throttle_statuses: vec![429],
@@ -154,8 +155,13 @@ pub fn parse_millis(value: &str) -> Option<Duration> {
 }
 
 /// Parses an epoch time (milliseconds when `> 10^11`, else seconds) into a wait from `now`.
+/// Values below `10^9` (before 2001) are delay seconds: rate-limit headers of some gateways
+/// carry a delay under the same name.
 pub fn parse_epoch(value: &str, now: SystemTime) -> Option<Duration> {
     let n: u64 = value.trim().parse().ok()?;
+    if n < 1_000_000_000 {
+        return Some(Duration::from_secs(n));
+    }
     let at = if n >= 100_000_000_000 {
         UNIX_EPOCH.checked_add(Duration::from_millis(n))?
     } else {
@@ -373,6 +379,28 @@ mod tests {
         assert_eq!(
             c.classify(429, &headers(&[("x-ms-retry-after-ms", "250")]), b"", now()),
             Verdict::Throttled(Some(Duration::from_millis(250)))
+        );
+        assert_eq!(
+            c.classify(
+                429,
+                &headers(&[("x-ratelimit-reset", "1780000004000")]),
+                b"",
+                now()
+            ),
+            Verdict::Throttled(Some(Duration::from_secs(4)))
+        );
+        assert_eq!(
+            c.classify(
+                429,
+                &headers(&[("x-rate-limit-reset", "1780000005")]),
+                b"",
+                now()
+            ),
+            Verdict::Throttled(Some(Duration::from_secs(5)))
+        );
+        assert_eq!(
+            c.classify(429, &headers(&[("x-ratelimit-reset", "6")]), b"", now()),
+            Verdict::Throttled(Some(Duration::from_secs(6)))
         );
         let athena = br#"{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"throttled","diagnostics":"Rate limit exceeded. Try in another 12 seconds."}]}"#;
         assert_eq!(

@@ -699,3 +699,35 @@ async fn a_split_the_server_refuses_is_skipped_unless_all_are() {
     );
     assert_eq!(broken.requests().len(), 1);
 }
+
+#[tokio::test]
+async fn millisecond_and_epoch_waits_over_http() {
+    let server = MockServer::start();
+    let ok = Response::new(200).fhir_json(&json!({"resourceType": "Patient", "id": "p"}));
+    server.sequence(
+        "GET",
+        "/Patient/ms",
+        [
+            Response::new(429).header("x-ms-retry-after-ms", "50"),
+            ok.clone(),
+        ],
+    );
+    let at = SystemTime::now() + Duration::from_millis(500);
+    let epoch_ms = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        .to_string();
+    server.sequence(
+        "GET",
+        "/Patient/epoch",
+        [Response::new(503).header("Retry-After", &epoch_ms), ok],
+    );
+    let client = FhirClient::new(server.base(), VendorProfile::generic()).unwrap();
+    let _: Patient = client.read("ms").await.unwrap();
+    let _: Patient = client.read("epoch").await.unwrap();
+    // The retry came after the time the server named.
+    assert!(SystemTime::now() >= at);
+    let s = client.stats();
+    assert_eq!((s.retries, s.throttled), (2, 2));
+}
