@@ -127,7 +127,9 @@ mod datatypes {
 /// One segment of a generated ADT-like message: a known segment id (or a Z-segment) and
 /// fields drawn from values that exercise the maps (nulls, escapes, repetitions, components).
 fn segment() -> impl Strategy<Value = String> {
-    let id = prop::sample::select(vec!["PID", "PV1", "NK1", "EVN", "OBX", "PV2", "ZPI", "PD1"]);
+    let id = prop::sample::select(vec![
+        "PID", "PV1", "NK1", "EVN", "OBR", "OBX", "NTE", "PV2", "ZPI", "PD1",
+    ]);
     let field = prop_oneof![
         Just(String::new()),
         Just("\"\"".to_owned()),

@@ -410,7 +410,7 @@ fn a_resource_base_gives_absolute_full_urls_and_relative_references() {
 
 #[test]
 fn unsupported_message_types_are_named() {
-    let raw = b"MSH|^~\\&|LAB|GHH|RCV|RF|202603011230-0500||ORU^R01|M1|P|2.5\rPID|1||1^^^GHH^MR\r";
+    let raw = b"MSH|^~\\&|SCH|GHH|RCV|RF|202603011230-0500||SIU^S12|M1|P|2.5\rPID|1||1^^^GHH^MR\r";
     let err = convert_with(raw, BundleKind::Transaction).unwrap_err();
     assert!(matches!(err, ConvertError::UnsupportedMessageType { .. }));
     let text = err.to_string();
@@ -425,10 +425,10 @@ fn unsupported_message_types_are_named() {
 }
 
 #[test]
-fn ig_adt_test_message_converts() {
+fn ig_adt_and_oru_test_messages_convert() {
     let Some(dir) = ehrkit_testkit::shared::require(
         "corpus/v2-to-fhir/hl7-v2-to-fhir-ig/input",
-        "the IG's ADT test messages",
+        "the IG's ADT and ORU test messages",
     ) else {
         return;
     };
@@ -436,7 +436,10 @@ fn ig_adt_test_message_converts() {
     let mut names: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().contains("ADT"))
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.contains("ADT") || name.contains("ORU")
+        })
         .collect();
     names.sort();
     for path in names {
@@ -458,5 +461,115 @@ fn ig_adt_test_message_converts() {
             n += 1;
         }
     }
-    assert!(n >= 1, "no ADT message in {}", dir.display());
+    assert!(
+        n >= 2,
+        "expected the ADT and ORU messages in {}",
+        dir.display()
+    );
+}
+
+fn resources<'b>(b: &'b Bundle, ty: &str) -> Vec<&'b Resource> {
+    b.entry
+        .iter()
+        .map(|e| e.resource.as_deref().unwrap())
+        .filter(|r| r.resource_type() == ty)
+        .collect()
+}
+
+#[test]
+fn oru_r01_reports_observations_values_and_notes() {
+    let c = convert(&data("oru_r01_two_obr_same_placer.hl7"));
+    check_bundle(&c.bundle);
+    let reports = resources(&c.bundle, "DiagnosticReport");
+    let observations = resources(&c.bundle, "Observation");
+    assert_eq!((reports.len(), observations.len()), (2, 7));
+    let Resource::DiagnosticReport(first) = reports[0] else {
+        panic!()
+    };
+    assert_eq!(first.result.len(), 6);
+    assert_eq!(
+        first
+            .status
+            .as_ref()
+            .unwrap()
+            .value
+            .as_ref()
+            .unwrap()
+            .as_code(),
+        "final"
+    );
+    assert_eq!(
+        first
+            .issued
+            .as_ref()
+            .unwrap()
+            .value
+            .as_ref()
+            .unwrap()
+            .as_str(),
+        "2026-03-03T10:00:00-05:00"
+    );
+    let obs = |i: usize| match observations[i] {
+        Resource::Observation(o) => o.as_ref().clone(),
+        _ => panic!(),
+    };
+    let json = |i: usize| ehrkit_fhir_model::to_string(&obs(i));
+    // NM with UCUM units, reference range, interpretation, note from the two NTE-3 repetitions.
+    let cholesterol = json(0);
+    for part in [
+        r#""valueQuantity":{"value":196,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}"#,
+        r#""referenceRange":[{"text":"<200"}]"#,
+        r#""note":[{"text":"Reference range per NCEP\nSecond line"}]"#,
+        r#""status":"final""#,
+    ] {
+        assert!(cholesterol.contains(part), "{part} not in {cholesterol}");
+    }
+    assert!(
+        json(1).contains(r#""valueQuantity":{"value":150,"comparator":">""#),
+        "{}",
+        json(1)
+    );
+    assert!(json(2).contains(r#""valueCodeableConcept":{"coding":[{"system":"http://snomed.info/sct","code":"112144000""#), "{}", json(2));
+    assert!(
+        json(3).contains(r#""valueString":"See note""#)
+            && json(3).contains(r#""status":"preliminary""#)
+    );
+    assert!(
+        json(4).contains(r#""valueDateTime":"2026-03-02T12:00:00-05:00""#),
+        "{}",
+        json(4)
+    );
+    assert!(json(5).contains(r#""valueRatio""#), "{}", json(5));
+    assert!(
+        json(6).contains(r#""valueString":"Normal & unremarkable""#),
+        "{}",
+        json(6)
+    );
+    // The NTE after the OBR (a ServiceRequest note) and the SPM are reported, not dropped.
+    assert!(report_has(&c, ReportKind::UnmappedSegment, "NTE[1]"));
+    assert!(report_has(&c, ReportKind::UnmappedSegment, "SPM[1]"));
+    // Every Observation is about the Patient, in the Encounter.
+    for o in &observations {
+        let Resource::Observation(o) = o else {
+            panic!()
+        };
+        assert!(o.subject.is_some() && o.encounter.is_some());
+    }
+}
+
+#[test]
+fn two_obrs_with_the_same_placer_number_stay_two_reports() {
+    let c = convert(&data("oru_r01_two_obr_same_placer.hl7"));
+    let reports = resources(&c.bundle, "DiagnosticReport");
+    assert_eq!(reports.len(), 2);
+    assert_ne!(reports[0].id(), reports[1].id());
+    assert!(report_has(
+        &c,
+        ReportKind::DataQuality(DataProblem::DuplicateIdentifier),
+        "OBR[2]"
+    ));
+    let Resource::DiagnosticReport(second) = reports[1] else {
+        panic!()
+    };
+    assert_eq!(second.result.len(), 1, "the second OBR keeps its own OBX");
 }

@@ -128,7 +128,7 @@ pub enum ConvertError {
 }
 
 /// The message types converted today, for error messages and documentation.
-pub const SUPPORTED: &str = "ADT^A01, ADT^A02, ADT^A03, ADT^A04, ADT^A08";
+pub const SUPPORTED: &str = "ADT^A01, ADT^A02, ADT^A03, ADT^A04, ADT^A08, ORU^R01";
 
 /// Converts HL7 v2 messages to FHIR R4 Bundles. Holds only its profile and options (no global
 /// or interior mutable state): share one across threads.

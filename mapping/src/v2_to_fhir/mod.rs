@@ -6,7 +6,7 @@
 //!
 //! - [`Converter`]: a borrowed message → [`Conversion`] (`Bundle` + report), deterministic ids
 //!   ([`ids`]), Bundle type per [`Options`].
-//! - [`message`]: message maps (`ADT_A01` → Bundle): ADT A01/A02/A03/A04/A08 so far.
+//! - [`message`]: message maps (`ADT_A01` → Bundle): ADT A01/A02/A03/A04/A08 and ORU_R01 so far.
 //! - [`segment`]: segment maps (`PID[Patient]` → `segment/pid_patient.rs`); each registers its
 //!   spreadsheet rows in [`segment::COVERAGE`]. `PID[Patient]` so far.
 //! - [`datatype`]: datatype maps (`CX[Identifier]` → `datatype/cx_identifier.rs`): DTM/DT, CX,

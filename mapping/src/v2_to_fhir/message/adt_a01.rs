@@ -15,19 +15,16 @@
 //! (EVN → Provenance, PD1, PV2, OBX, AL1, DG1, PR1, IN1, …) is reported as unmapped; Z-segments
 //! as Z-segments.
 
-use ehrkit_fhir_model::resources::{
-    Encounter, EncounterLocation, Location as FhirLocation, MessageHeader, Patient, Practitioner,
-    RelatedPerson,
-};
-use ehrkit_fhir_model::{Reference, TypedResource};
+use ehrkit_fhir_model::resources::RelatedPerson;
+use ehrkit_fhir_model::Reference;
 use ehrkit_hl7v2::datatypes::Cwe;
 use ehrkit_hl7v2::Message;
 
-use crate::v2_to_fhir::convert::{BundleKind, ConvertError, Out, Role};
+use super::{add_encounter, finish, patient_id, report_other_segments};
+use crate::v2_to_fhir::convert::{ConvertError, Out, Role};
 use crate::v2_to_fhir::datatype::{text, Context};
 use crate::v2_to_fhir::segment::{
-    msh_message_header::msh_message_header, nk1_related_person::nk1_related_person,
-    pid_patient::pid_patient, pv1_encounter::pv1_encounter,
+    nk1_related_person::nk1_related_person, pid_patient::pid_patient, pv1_encounter::pv1_encounter,
 };
 use crate::{Location, ReportKind};
 
@@ -86,109 +83,16 @@ pub(crate) fn convert(
     }
 
     if let Some(pv1) = msg.segment("PV1", 1) {
-        let parts = pv1_encounter(&pv1, 1, event, ctx);
-        let mut encounter = parts.encounter;
-        for (i, (practitioner, at)) in parts.practitioners.into_iter().enumerate() {
-            let identifiers = practitioner.identifier.clone();
-            let r = out.add(
-                practitioner,
-                practitioner_id,
-                &identifiers,
-                Role::Shared,
-                ctx,
-                &at,
-            );
-            if let Some(p) = encounter.participant.get_mut(i) {
-                p.individual = Some(Box::new(r));
-            }
-        }
-        let mut parent: Option<Reference> = None;
-        for level in parts.location {
-            let mut location = level.location;
-            location.part_of = parent.take().map(Box::new);
-            parent = Some(out.add_keyed(
-                location,
-                location_id,
-                &level.key,
-                ctx,
-                &Location::segment("PV1", 1).field(3),
-            ));
-        }
-        if let Some(finest) = parent {
-            encounter.location.push(EncounterLocation {
-                location: Some(Box::new(finest)),
-                ..Default::default()
-            });
-        }
-        encounter.subject = Some(Box::new(patient_ref.clone()));
-        let identifiers = encounter.identifier.clone();
-        let r = out.add(
-            encounter,
-            encounter_id,
-            &identifiers,
-            Role::Record,
-            ctx,
-            &Location::segment("PV1", 1),
-        );
-        focus.push(r);
+        let parts = pv1_encounter(&pv1, 1, Some(event), ctx);
+        focus.push(add_encounter(parts, &patient_ref, ctx, out));
     }
 
     report_other_segments(msg, MAPPED, ctx);
 
-    if out.kind() == BundleKind::Message {
-        if let Some(msh) = msg.segment("MSH", 1) {
-            let mut header: MessageHeader = msh_message_header(&msh, ctx);
-            header.focus = focus;
-            let id = out.message_id("MessageHeader");
-            header.id = Some(id.clone());
-            out.add_first(header.into_resource(), "MessageHeader", id);
-        }
-    } else if let Some(msh) = msg.segment("MSH", 1) {
-        crate::v2_to_fhir::segment::msh_message_header::report_outside_message(&msh, ctx);
-    }
+    finish(msg, focus, ctx, out);
     Ok(())
 }
 
-/// Reports every segment the map does not convert: Z-segments as such, the others as unmapped
-/// (each occurrence, by its position among segments with its id).
-pub(crate) fn report_other_segments(msg: &Message<'_>, mapped: &[&str], ctx: &mut Context<'_>) {
-    let mut seen: Vec<(String, usize)> = Vec::new();
-    for seg in msg.segments() {
-        let name = seg.name();
-        if mapped.contains(&name) {
-            continue;
-        }
-        let n = match seen.iter_mut().find(|(s, _)| s == name) {
-            Some((_, n)) => {
-                *n += 1;
-                *n
-            }
-            None => {
-                seen.push((name.to_owned(), 1));
-                1
-            }
-        };
-        let kind = if name.starts_with('Z') {
-            ReportKind::ZSegment
-        } else {
-            ReportKind::UnmappedSegment
-        };
-        ctx.report(kind, Location::segment(name, n));
-    }
-}
-
-fn patient_id(r: &mut Patient) -> &mut Option<String> {
-    &mut r.id
-}
 fn related_person_id(r: &mut RelatedPerson) -> &mut Option<String> {
-    &mut r.id
-}
-fn practitioner_id(r: &mut Practitioner) -> &mut Option<String> {
-    &mut r.id
-}
-fn location_id(r: &mut FhirLocation) -> &mut Option<String> {
-    &mut r.id
-}
-fn encounter_id(r: &mut Encounter) -> &mut Option<String> {
     &mut r.id
 }

@@ -2,15 +2,23 @@
 //! [`adt_a01`]), one file per map.
 //!
 //! Implemented: [`adt_a01`] (ADT^A01, and the events that share its structure and resources:
-//! A02, A03, A04, A08). The other message types are refused with
+//! A02, A03, A04, A08) and [`oru_r01`]. The other message types are refused with
 //! `ConvertError::UnsupportedMessageType`.
 
 pub mod adt_a01;
+pub mod oru_r01;
 
+use ehrkit_fhir_model::resources::{
+    Encounter, EncounterLocation, Location as FhirLocation, MessageHeader, Patient, Practitioner,
+};
+use ehrkit_fhir_model::{Reference, TypedResource};
 use ehrkit_hl7v2::Message;
 
-use super::convert::{ConvertError, Out};
+use super::convert::{BundleKind, ConvertError, Out, Role};
 use super::datatype::Context;
+use super::segment::msh_message_header::{msh_message_header, report_outside_message};
+use super::segment::pv1_encounter::EncounterParts;
+use crate::{Location, ReportKind};
 
 /// A message map: converts `msg` (trigger event `event`) into `out`.
 pub(crate) type MessageMap =
@@ -20,6 +28,122 @@ pub(crate) type MessageMap =
 pub(crate) fn find(code: &str, event: &str) -> Option<MessageMap> {
     match (code, event) {
         ("ADT", "A01" | "A02" | "A03" | "A04" | "A08") => Some(adt_a01::convert),
+        ("ORU", "R01") => Some(oru_r01::convert),
         _ => None,
     }
+}
+
+/// Adds a PV1's Encounter, its Practitioners and Locations; returns the Encounter reference.
+pub(crate) fn add_encounter(
+    parts: EncounterParts,
+    patient: &Reference,
+    ctx: &mut Context<'_>,
+    out: &mut Out,
+) -> Reference {
+    let mut encounter = parts.encounter;
+    for (i, (practitioner, at)) in parts.practitioners.into_iter().enumerate() {
+        let identifiers = practitioner.identifier.clone();
+        let r = out.add(
+            practitioner,
+            practitioner_id,
+            &identifiers,
+            Role::Shared,
+            ctx,
+            &at,
+        );
+        if let Some(p) = encounter.participant.get_mut(i) {
+            p.individual = Some(Box::new(r));
+        }
+    }
+    let mut parent: Option<Reference> = None;
+    for level in parts.location {
+        let mut location = level.location;
+        location.part_of = parent.take().map(Box::new);
+        parent = Some(out.add_keyed(
+            location,
+            location_id,
+            &level.key,
+            ctx,
+            &Location::segment("PV1", 1).field(3),
+        ));
+    }
+    if let Some(finest) = parent {
+        encounter.location.push(EncounterLocation {
+            location: Some(Box::new(finest)),
+            ..Default::default()
+        });
+    }
+    encounter.subject = Some(Box::new(patient.clone()));
+    let identifiers = encounter.identifier.clone();
+    out.add(
+        encounter,
+        encounter_id,
+        &identifiers,
+        Role::Record,
+        ctx,
+        &Location::segment("PV1", 1),
+    )
+}
+
+/// The MessageHeader of a `message` Bundle (first entry, `focus` on `focus`); for the other
+/// Bundle types, the MSH fields they do not carry are reported.
+pub(crate) fn finish(
+    msg: &Message<'_>,
+    focus: Vec<Reference>,
+    ctx: &mut Context<'_>,
+    out: &mut Out,
+) {
+    let Some(msh) = msg.segment("MSH", 1) else {
+        return;
+    };
+    if out.kind() == BundleKind::Message {
+        let mut header: MessageHeader = msh_message_header(&msh, ctx);
+        header.focus = focus;
+        let id = out.message_id("MessageHeader");
+        header.id = Some(id.clone());
+        out.add_first(header.into_resource(), "MessageHeader", id);
+    } else {
+        report_outside_message(&msh, ctx);
+    }
+}
+
+/// Reports every segment the map does not convert: Z-segments as such, the others as unmapped
+/// (each occurrence, by its position among segments with its id).
+pub(crate) fn report_other_segments(msg: &Message<'_>, mapped: &[&str], ctx: &mut Context<'_>) {
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    for seg in msg.segments() {
+        let name = seg.name();
+        let n = match seen.iter_mut().find(|(s, _)| s == name) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                seen.push((name.to_owned(), 1));
+                1
+            }
+        };
+        if mapped.contains(&name) {
+            continue;
+        }
+        let kind = if name.starts_with('Z') {
+            ReportKind::ZSegment
+        } else {
+            ReportKind::UnmappedSegment
+        };
+        ctx.report(kind, Location::segment(name, n));
+    }
+}
+
+pub(crate) fn patient_id(r: &mut Patient) -> &mut Option<String> {
+    &mut r.id
+}
+fn practitioner_id(r: &mut Practitioner) -> &mut Option<String> {
+    &mut r.id
+}
+fn location_id(r: &mut FhirLocation) -> &mut Option<String> {
+    &mut r.id
+}
+fn encounter_id(r: &mut Encounter) -> &mut Option<String> {
+    &mut r.id
 }

@@ -1,7 +1,7 @@
 //! IG segment maps (`PID[Patient]` → [`pid_patient`], IG page
 //! `https://hl7.org/fhir/uv/v2mappings/1.0.0/ConceptMap-segment-pid-to-patient.html`), one file
 //! per map. Implemented: [`msh_message_header`], [`nk1_related_person`], [`pid_patient`],
-//! [`pv1_encounter`].
+//! [`pv1_encounter`], [`obr_diagnostic_report`], [`obx_observation`], [`nte_observation`].
 //!
 //! Every implemented segment map registers its rows in [`COVERAGE`]: each row of the IG's
 //! spreadsheet (`../shared/v2-to-fhir/segments/HL7 Segment - FHIR R4_ PID[Patient] - *.csv`)
@@ -43,6 +43,9 @@ pub struct SegmentCoverage {
 
 pub mod msh_message_header;
 pub mod nk1_related_person;
+pub mod nte_observation;
+pub mod obr_diagnostic_report;
+pub mod obx_observation;
 pub mod pid_patient;
 pub mod pv1_encounter;
 
@@ -55,6 +58,18 @@ pub static COVERAGE: &[SegmentCoverage] = &[
     SegmentCoverage {
         map: "NK1[RelatedPerson]",
         rows: nk1_related_person::ROWS,
+    },
+    SegmentCoverage {
+        map: "NTE[Observation]",
+        rows: nte_observation::ROWS,
+    },
+    SegmentCoverage {
+        map: "OBR[DiagnosticReport]",
+        rows: obr_diagnostic_report::ROWS,
+    },
+    SegmentCoverage {
+        map: "OBX[Observation]",
+        rows: obx_observation::ROWS,
     },
     SegmentCoverage {
         map: "PID[Patient]",

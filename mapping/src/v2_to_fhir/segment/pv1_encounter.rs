@@ -62,11 +62,13 @@ pub struct EncounterParts {
     pub location: Vec<Level>,
 }
 
-/// Converts the `occurrence`-th PV1 of a message whose trigger event is `event` (`A01`).
+/// Converts the `occurrence`-th PV1 of a message whose trigger event is `event` (`Some("A01")`;
+/// `None` for messages whose event says nothing about the visit, such as ORU^R01: the status
+/// is then `unknown` unless PV1-45 is valued).
 pub fn pv1_encounter(
     pv1: &Segment<'_>,
     occurrence: usize,
-    event: &str,
+    event: Option<&str>,
     ctx: &mut Context<'_>,
 ) -> EncounterParts {
     let at = |field: usize| Location::segment("PV1", occurrence).field(field);
@@ -95,13 +97,15 @@ pub fn pv1_encounter(
     let status = if ended {
         Some(EncounterStatus::Finished)
     } else {
-        translate(
-            &EVENT_ENCOUNTER_STATUS,
-            event,
-            ctx,
-            &Location::segment("MSH", 1).field(9),
-        )
-        .and_then(|c| EncounterStatus::from_code(&c))
+        event.and_then(|event| {
+            translate(
+                &EVENT_ENCOUNTER_STATUS,
+                event,
+                ctx,
+                &Location::segment("MSH", 1).field(9),
+            )
+            .and_then(|c| EncounterStatus::from_code(&c))
+        })
     };
     e.status = Some(Primitive::new(status.unwrap_or(EncounterStatus::Unknown)));
 
