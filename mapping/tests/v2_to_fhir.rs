@@ -179,6 +179,10 @@ fn adt_a01_gives_patient_related_persons_encounter_and_practitioner() {
     );
     assert!(ward.part_of.is_none());
     assert!(report_has(&c, ReportKind::UnmappedField, "PV1[1]-10"));
+    // Set ids (PID-1, NK1-1, PV1-1) number segments; they carry no data to lose.
+    for at in ["PID[1]-1", "NK1[1]-1", "PV1[1]-1"] {
+        assert!(!report_has(&c, ReportKind::UnmappedField, at), "{at}");
+    }
     // The report carries locations only.
     let oo = ehrkit_fhir_model::to_string(&c.report.to_operation_outcome());
     for phi in ["EVERYWOMAN", "NUCLEAR", "Chest pain", "555-44-4444"] {
