@@ -4,38 +4,13 @@
 #![cfg(feature = "fhir-model")]
 
 use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
-/// The example binary: built by `cargo test` next to the test binaries
-/// (`target/<profile>/examples/`), or built here when this test runs alone
-/// (`--test example_fhir_roundtrip`) and it is missing or older than its source.
+/// The example's executable (see `ehrkit_testkit::examples`: reused from the workspace's test
+/// build, or built here with only the features it needs).
 fn example() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("fhir_roundtrip{}", std::env::consts::EXE_SUFFIX));
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/fhir_roundtrip.rs");
-    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    if modified(&bin).is_none_or(|b| modified(&source).is_some_and(|s| s > b)) {
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--example", "fhir_roundtrip"])
-            .args(["--no-default-features", "--features", "fhir-model"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("run cargo build");
-        assert!(
-            status.success(),
-            "cargo build --example fhir_roundtrip failed"
-        );
-    }
-    bin
+    ehrkit_testkit::examples::binary("fhir_roundtrip", &["fhir-model"])
 }
 
 fn run(args: &[&OsStr]) -> Output {

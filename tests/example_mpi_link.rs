@@ -8,32 +8,10 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The example binary: built by `cargo test` next to the test binaries
-/// (`target/<profile>/examples/`), or built here when this test runs alone
-/// (`--test example_mpi_link`) and it is missing or older than its source.
+/// The example's executable (see `ehrkit_testkit::examples`: reused from the workspace's test
+/// build, or built here with only the features it needs).
 fn example() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("mpi_link{}", std::env::consts::EXE_SUFFIX));
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mpi_link.rs");
-    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    if modified(&bin).is_none_or(|b| modified(&source).is_some_and(|s| s > b)) {
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--example", "mpi_link"])
-            .args(["--no-default-features", "--features", "identity"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("run cargo build");
-        assert!(status.success(), "cargo build --example mpi_link failed");
-    }
-    bin
+    ehrkit_testkit::examples::binary("mpi_link", &["identity"])
 }
 
 fn run(args: &[&OsStr]) -> Output {

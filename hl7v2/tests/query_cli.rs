@@ -6,7 +6,6 @@
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
 
 #[path = "../../fuzz/props/hl7v2.rs"]
 mod props;
@@ -14,42 +13,10 @@ mod props;
 use ehrkit_hl7v2::{Error, Message, Path, Value};
 use props::check_roundtrip;
 
-/// The example's executable, built on first use (`cargo build -p ehrkit --example hl7v2_query` with
-/// only the `hl7v2` feature, in the workspace's target directory).
-fn example() -> &'static PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let out = Command::new(cargo)
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "ehrkit",
-                "--example",
-                "hl7v2_query",
-                "--no-default-features",
-                "--features",
-                "hl7v2",
-                "--message-format=json",
-            ])
-            .output()
-            .expect("cargo runs");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "building the example failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let line = stdout
-            .lines()
-            .find(|l| l.contains("\"name\":\"hl7v2_query\"") && l.contains("\"executable\":\""))
-            .expect("cargo reports the example's executable");
-        let start = line.find("\"executable\":\"").unwrap() + "\"executable\":\"".len();
-        let end = start + line[start..].find('"').unwrap();
-        PathBuf::from(&line[start..end])
-    })
+/// The example's executable (see `ehrkit_testkit::examples`: reused from the workspace's test
+/// build, or built with only the `hl7v2` feature).
+fn example() -> PathBuf {
+    ehrkit_testkit::examples::binary("hl7v2_query", &["hl7v2"])
 }
 
 /// Runs the example with `args`; `Ok(stdout)` on success, `Err(stderr)` on exit code 2.

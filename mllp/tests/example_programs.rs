@@ -3,57 +3,15 @@
 #![cfg(feature = "tokio")]
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 
 use ehrkit_mllp::{AckCode, Client};
 
-fn workspace() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-}
-
-/// Builds the three examples once and returns the directory holding them.
-fn examples_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let out = Command::new(env!("CARGO"))
-            .current_dir(workspace())
-            .args([
-                "build",
-                "-p",
-                "ehrkit",
-                "--no-default-features",
-                "--features",
-                "mllp-tokio",
-                "--example",
-                "mllp_server",
-                "--example",
-                "mllp_send",
-                "--example",
-                "pipeline",
-                "--message-format",
-                "json",
-            ])
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run cargo");
-        assert!(out.status.success(), "building the examples failed");
-        // The executables' paths, from cargo's own messages.
-        let text = String::from_utf8_lossy(&out.stdout);
-        let exe = text
-            .lines()
-            .filter(|l| l.contains("\"executable\":\"") && l.contains("mllp_server"))
-            .filter_map(|l| l.split("\"executable\":\"").nth(1))
-            .filter_map(|rest| rest.split('"').next())
-            .next()
-            .expect("cargo names the mllp_server executable");
-        Path::new(exe).parent().unwrap().to_path_buf()
-    })
-}
-
+/// An example as a program (see `ehrkit_testkit::examples`: reused from the workspace's test
+/// build, or built with only the `mllp-tokio` feature).
 fn example(name: &str) -> Command {
-    Command::new(examples_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX)))
+    Command::new(ehrkit_testkit::examples::binary(name, &["mllp-tokio"]))
 }
 
 /// Kills the server when the test ends, whatever happens.

@@ -9,12 +9,15 @@
 //!   cargo target directory; `None` with a notice when npm cannot fetch it.
 //! * [`keys`]: the test keys (RSA 2048 / RS384 and EC P-384 / ES384 in PEM and JWK forms), one
 //!   table.
+//! * [`examples`]: the workspace's examples as programs, built once (or reused from the
+//!   workspace's test build) for tests of their command-line contract.
 //! * [`http`]: a loopback HTTP/1.1 mock server (hyper) with programmable routes, scripted
 //!   sequences, delays, streamed or gzip bodies and a request log.
 //!
 //! The kit does not depend on any ehrkit crate, so every crate can use it without a cycle.
 
 mod cache;
+pub mod examples;
 pub mod http;
 pub mod keys;
 pub mod r4_examples;

@@ -1,0 +1,112 @@
+//! The workspace's examples (`examples/*.rs` of the root crate `ehrkit`) as programs, for tests
+//! that check their command-line contract.
+//!
+//! A test asks for an example with the umbrella features it needs. The executable that
+//! `cargo test --workspace` already built beside the test binaries
+//! (`target/<profile>/examples/`) is used as it is when it is newer than the example's source,
+//! so a workspace run builds nothing twice; otherwise (the test runs alone, or the source
+//! changed) it is built here with exactly the named features, once per process.
+//!
+//! ```no_run
+//! let bin = ehrkit_testkit::examples::binary("hl7v2_query", &["hl7v2"]);
+//! let out = std::process::Command::new(bin).arg("--help").output().unwrap();
+//! assert!(out.status.success());
+//! ```
+//!
+//! A binary built from older *library* code is not detected (only the example's own source is
+//! compared): run the workspace's tests, or remove `target/<profile>/examples/`, after changing
+//! a library when you run one crate's tests alone.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+use crate::shared::workspace_root;
+
+/// The path of example `name`'s executable, built with the umbrella `features` (and no default
+/// features) when it is missing or older than `examples/<name>.rs`.
+///
+/// # Panics
+/// When cargo cannot be run or the build fails (a test helper: the failure is the test's).
+pub fn binary(name: &str, features: &[&str]) -> PathBuf {
+    static BUILT: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    let built = built.get_or_insert_with(HashMap::new);
+    if let Some(path) = built.get(name) {
+        return path.clone();
+    }
+    let profile_dir = profile_dir();
+    let bin = profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let source = workspace_root().join("examples").join(format!("{name}.rs"));
+    if is_stale(&bin, &source) {
+        build(name, features, &profile_dir);
+    }
+    assert!(bin.exists(), "cargo built no {}", bin.display());
+    built.insert(name.to_owned(), bin.clone());
+    bin
+}
+
+/// Whether `bin` is missing or older than `source`.
+pub fn is_stale(bin: &Path, source: &Path) -> bool {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    match (modified(bin), modified(source)) {
+        (None, _) => true,
+        (Some(b), Some(s)) => s > b,
+        (Some(_), None) => false,
+    }
+}
+
+/// `target/<profile>`: the parent of the `deps` folder holding the running test binary.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .expect("test binaries live in target/<profile>/deps")
+}
+
+fn build(name: &str, features: &[&str], profile_dir: &Path) {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace_root())
+        .args(["build", "--quiet", "-p", "ehrkit", "--example", name])
+        .arg("--no-default-features");
+    if !features.is_empty() {
+        cmd.args(["--features", &features.join(",")]);
+    }
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().expect("cargo runs");
+    assert!(status.success(), "cargo build --example {name} failed");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staleness_compares_modification_times() {
+        let dir = std::env::temp_dir().join(format!("ehrkit-testkit-ex-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (bin, src) = (dir.join("bin"), dir.join("src.rs"));
+        assert!(is_stale(&bin, &src), "a missing binary is stale");
+        std::fs::write(&src, "fn main() {}").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&bin, "").unwrap();
+        assert!(
+            !is_stale(&bin, &src),
+            "a binary newer than its source is fresh"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&src, "fn main() { }").unwrap();
+        assert!(
+            is_stale(&bin, &src),
+            "an edited source makes the binary stale"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
