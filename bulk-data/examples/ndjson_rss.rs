@@ -80,10 +80,11 @@ fn bomb(path: &Path, size_mb: u64, line_mb: u64) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Serves `path` (gzip) as the only output file of a `$export` on 127.0.0.1.
+/// Serves `path` (gzip) as the only output file of a `$export` on 127.0.0.1, on the workspace
+/// test kit's loopback mock server, until the process is killed.
 fn serve(path: &Path) -> std::io::Result<()> {
-    use std::io::{BufRead, BufReader};
-    let body = std::sync::Arc::new(std::fs::read(path)?);
+    use ehrkit_testkit::http::{MockServer, Response};
+    let body = std::fs::read(path)?;
     let lines = {
         let mut n = 0u64;
         let mut r = open_file(path, ReaderOptions::default()).map_err(std::io::Error::other)?;
@@ -93,53 +94,35 @@ fn serve(path: &Path) -> std::io::Result<()> {
         }
         n
     };
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let base = format!("http://{}", listener.local_addr()?);
+    let server = MockServer::start();
+    let base = server.base().trim_end_matches('/').to_owned();
+    let manifest = serde_json::json!({
+        "transactionTime": "2026-01-01T00:00:00Z",
+        "request": format!("{base}/fhir/$export"),
+        "requiresAccessToken": false,
+        "output": [{"type": "Binary", "url": format!("{base}/files/bomb.ndjson"), "count": lines}],
+        "error": [],
+    });
+    server
+        .respond(
+            "GET",
+            "/fhir/$export",
+            Response::new(202).header("Content-Location", &format!("{base}/status")),
+        )
+        .respond("GET", "/status", Response::ok().json(&manifest))
+        .respond(
+            "GET",
+            "/files/bomb.ndjson",
+            Response::ok()
+                .header("Content-Type", "application/fhir+ndjson")
+                .header("Content-Encoding", "gzip")
+                .body(body),
+        );
     println!("{base}/fhir");
     std::io::stdout().flush()?;
-    for conn in listener.incoming() {
-        let mut s = conn?;
-        let body = body.clone();
-        let base = base.clone();
-        std::thread::spawn(move || -> std::io::Result<()> {
-            let mut r = BufReader::new(s.try_clone()?);
-            let mut first = String::new();
-            r.read_line(&mut first)?;
-            loop {
-                let mut h = String::new();
-                if r.read_line(&mut h)? == 0 || h == "\r\n" {
-                    break;
-                }
-            }
-            let target = first.split(' ').nth(1).unwrap_or("");
-            let path = target.split('?').next().unwrap_or("");
-            let (head, payload): (String, Vec<u8>) = match path {
-                "/fhir/$export" => (
-                    format!("HTTP/1.1 202 Accepted\r\nContent-Location: {base}/status\r\nContent-Length: 0\r\n"),
-                    Vec::new(),
-                ),
-                "/status" => {
-                    let m = format!(
-                        r#"{{"transactionTime":"2026-01-01T00:00:00Z","request":"{base}/fhir/$export","requiresAccessToken":false,"output":[{{"type":"Binary","url":"{base}/files/bomb.ndjson","count":{lines}}}],"error":[]}}"#
-                    );
-                    (
-                        format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n", m.len()),
-                        m.into_bytes(),
-                    )
-                }
-                "/files/bomb.ndjson" => (
-                    format!("HTTP/1.1 200 OK\r\nContent-Type: application/fhir+ndjson\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n", body.len()),
-                    body.to_vec(),
-                ),
-                _ => ("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n".to_owned(), Vec::new()),
-            };
-            s.write_all(head.as_bytes())?;
-            s.write_all(b"Connection: close\r\n\r\n")?;
-            s.write_all(&payload)?;
-            s.flush()
-        });
+    loop {
+        std::thread::park();
     }
-    Ok(())
 }
 
 fn read(path: &Path) -> ehrkit_bulk_data::Result<()> {
