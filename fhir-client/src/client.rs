@@ -42,9 +42,11 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait TokenProvider: Send + Sync {
     /// The current access token (renewed if about to expire), or `None` for no authorization.
     fn token(&self) -> BoxFuture<'_, Result<Option<String>>>;
-    /// Called once after a `401`: a fresh token (shared with concurrent callers when the
-    /// provider renews single-flight, as smart-auth's token store does).
-    fn refresh(&self) -> BoxFuture<'_, Result<Option<String>>>;
+    /// Called once after a `401` for the request sent with `rejected`: a token newer than
+    /// `rejected` (the one already renewed by a concurrent caller, or a fresh one; renewal
+    /// shared with concurrent callers when the provider renews single-flight, as smart-auth's
+    /// token store does).
+    fn refresh<'a>(&'a self, rejected: Option<&'a str>) -> BoxFuture<'a, Result<Option<String>>>;
 }
 
 /// A fixed bearer token (refresh gives the same one).
@@ -68,7 +70,7 @@ impl TokenProvider for StaticToken {
     fn token(&self) -> BoxFuture<'_, Result<Option<String>>> {
         Box::pin(async move { Ok(Some(self.0.clone())) })
     }
-    fn refresh(&self) -> BoxFuture<'_, Result<Option<String>>> {
+    fn refresh<'a>(&'a self, _rejected: Option<&'a str>) -> BoxFuture<'a, Result<Option<String>>> {
         self.token()
     }
 }
@@ -766,7 +768,7 @@ impl FhirClient {
                             refreshed = true;
                             inc(&inner.counters.token_refreshes, 1);
                             tracing::debug!("401: refreshing the access token once");
-                            token = t.refresh().await?;
+                            token = t.refresh(token.as_deref()).await?;
                             continue;
                         }
                     }

@@ -3,11 +3,10 @@
 //! [`BackendServicesTokens`] adapts smart-auth's [`BackendServices`] and its shared
 //! [`TokenStore`](ehrkit_smart_auth::TokenStore) to [`TokenProvider`]: `token()` is the cached
 //! token, renewed before it expires with one token request for all concurrent callers;
-//! `refresh()` (after a `401`) asks the store for a token newer than the one handed out, so
-//! concurrent `401`s share one renewal. Tokens never appear in logs, `Debug` or errors.
+//! `refresh(rejected)` (after a `401`) returns the store's token when it is already newer than
+//! the rejected one, else renews once for every caller refused with that token. Tokens never appear in logs, `Debug` or errors.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
 
 use ehrkit_smart_auth::{BackendServices, CachedToken, TokenType};
 
@@ -20,7 +19,6 @@ pub use ehrkit_smart_auth as smart_auth;
 /// SMART Backend Services tokens as a [`TokenProvider`].
 pub struct BackendServicesTokens {
     services: BackendServices,
-    last: Mutex<Option<Arc<CachedToken>>>,
 }
 
 impl fmt::Debug for BackendServicesTokens {
@@ -33,10 +31,7 @@ impl fmt::Debug for BackendServicesTokens {
 
 impl From<BackendServices> for BackendServicesTokens {
     fn from(services: BackendServices) -> Self {
-        BackendServicesTokens {
-            services,
-            last: Mutex::new(None),
-        }
+        BackendServicesTokens { services }
     }
 }
 
@@ -51,21 +46,23 @@ impl BackendServicesTokens {
         &self.services
     }
 
-    fn remember(&self, t: &Arc<CachedToken>) {
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        if last.as_ref().is_none_or(|l| l.generation < t.generation) {
-            *last = Some(t.clone());
-        }
-    }
-
-    async fn fresh(&self) -> Result<Option<String>> {
-        let last = self.last.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let t = match last {
-            Some(rejected) => self.services.after_unauthorized(&rejected).await,
-            None => self.services.access_token().await,
-        }
-        .map_err(token_error)?;
-        self.remember(&t);
+    /// A token newer than `rejected`: the store's current one when it already differs (a
+    /// concurrent caller renewed it), else one renewal shared by every caller refused with
+    /// the same token (the store compares generations).
+    async fn fresh(&self, rejected: Option<&str>) -> Result<Option<String>> {
+        let current = self.services.access_token().await.map_err(token_error)?;
+        let t = if rejected.is_some_and(|r| r == current.access_token().expose()) {
+            tracing::debug!(
+                generation = current.generation,
+                "401 from the FHIR server: renewing the token"
+            );
+            self.services
+                .after_unauthorized(&current)
+                .await
+                .map_err(token_error)?
+        } else {
+            current
+        };
         bearer(&t)
     }
 }
@@ -96,12 +93,11 @@ impl TokenProvider for BackendServicesTokens {
     fn token(&self) -> BoxFuture<'_, Result<Option<String>>> {
         Box::pin(async move {
             let t = self.services.access_token().await.map_err(token_error)?;
-            self.remember(&t);
             bearer(&t)
         })
     }
 
-    fn refresh(&self) -> BoxFuture<'_, Result<Option<String>>> {
-        Box::pin(self.fresh())
+    fn refresh<'a>(&'a self, rejected: Option<&'a str>) -> BoxFuture<'a, Result<Option<String>>> {
+        Box::pin(self.fresh(rejected))
     }
 }

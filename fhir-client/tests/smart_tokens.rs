@@ -64,3 +64,36 @@ async fn a_401_renews_the_store_token_once_for_concurrent_requests() {
         .all(|r| matches!(r.bearer(), Some("t1" | "t2"))));
     assert!(!format!("{client:?}").contains("t2"));
 }
+
+#[tokio::test]
+async fn a_late_401_for_the_old_token_does_not_renew_again() {
+    let auth = MockServer::start();
+    auth.sequence("POST", "/token", [token("t1"), token("t2"), token("t3")]);
+    let services = BackendServices::with_token_endpoint(
+        HttpClient::new().unwrap(),
+        auth.url("/token").parse().unwrap(),
+        Client::new(
+            "fhir-client-test",
+            ClientAuth::PrivateKeyJwt(PrivateKeyJwt::new(
+                SigningKey::from_pem(keys::EC384_PKCS8.pem(), Algorithm::ES384, None).unwrap(),
+            )),
+        ),
+        "system/Patient.rs".parse().unwrap(),
+        Arc::new(TokenStore::default()),
+    );
+    let tokens = BackendServicesTokens::new(services);
+    use ehrkit_fhir_client::TokenProvider;
+    // Two requests went out with t1; both come back 401, one after the other.
+    assert_eq!(tokens.token().await.unwrap().as_deref(), Some("t1"));
+    assert_eq!(tokens.token().await.unwrap().as_deref(), Some("t1"));
+    assert_eq!(
+        tokens.refresh(Some("t1")).await.unwrap().as_deref(),
+        Some("t2")
+    );
+    // The second 401 was also for t1: the store already holds a newer token.
+    assert_eq!(
+        tokens.refresh(Some("t1")).await.unwrap().as_deref(),
+        Some("t2")
+    );
+    assert_eq!(auth.hits("POST", "/token"), 2);
+}

@@ -404,7 +404,11 @@ impl TokenProvider for Rotating {
         self.calls.fetch_add(1, Ordering::SeqCst);
         Box::pin(async { Ok(Some("old-token".to_owned())) })
     }
-    fn refresh(&self) -> BoxFuture<'_, ehrkit_fhir_client::Result<Option<String>>> {
+    fn refresh<'a>(
+        &'a self,
+        rejected: Option<&'a str>,
+    ) -> BoxFuture<'a, ehrkit_fhir_client::Result<Option<String>>> {
+        assert!(matches!(rejected, Some("old-token")));
         self.refreshes.fetch_add(1, Ordering::SeqCst);
         Box::pin(async { Ok(Some("new-token".to_owned())) })
     }
