@@ -4,36 +4,16 @@
 //! fix, 2 on a usage error.
 #![cfg(feature = "reqwest")]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use ehrkit_testkit::http::{MockServer, Request, Response};
 use serde_json::{json, Value};
 
-/// The example binary: built by `cargo test` next to the test binaries, or built here when
-/// it is missing or older than its source.
+/// The example's executable (see `ehrkit_testkit::examples`: reused from the workspace's test
+/// build, or built with only the `reqwest` feature).
 fn example() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("fhir_fetch{}", std::env::consts::EXE_SUFFIX));
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/fhir_fetch.rs");
-    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    if modified(&bin).is_none_or(|b| modified(&source).is_some_and(|s| s > b)) {
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--example", "fhir_fetch", "--features", "reqwest"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("run cargo build");
-        assert!(status.success(), "cargo build --example fhir_fetch failed");
-    }
-    bin
+    ehrkit_testkit::examples::binary("fhir_fetch", &["reqwest"])
 }
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
