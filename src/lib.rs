@@ -15,6 +15,7 @@
 //! | `identity` | [`ehrkit-identity`](identity) | patient identity (MPI): rules, Fellegi-Sunter, incremental index |
 //! | `smart-auth` | [`ehrkit-smart-auth`](smart_auth) | SMART App Launch 2 and Backend Services tokens |
 //! | `bulk-data` | [`ehrkit-bulk-data`](bulk_data) | FHIR Bulk Data `$export` and NDJSON |
+//! | `pipeline` | [`ehrkit-pipeline`](pipeline) | the composed pipeline: durable inbox, idempotency, dead letters, identity, SQLite store, audit, metrics, sinks |
 //! | `fhir-client` | [`ehrkit-fhir-client`](fhir_client) | FHIR REST read/search/paging, vendor query planning, throttling and retries (HTTP layer with `reqwest`) |
 //!
 //! The default turns on every member except the HTTP (`reqwest`) and TLS
@@ -53,3 +54,7 @@ pub use ehrkit_bulk_data as bulk_data;
 #[cfg(feature = "fhir-client")]
 #[doc(inline)]
 pub use ehrkit_fhir_client as fhir_client;
+
+#[cfg(feature = "pipeline")]
+#[doc(inline)]
+pub use ehrkit_pipeline as pipeline;
