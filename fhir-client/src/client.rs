@@ -29,7 +29,7 @@ use tracing::Instrument;
 
 use crate::error::{Error, Result};
 use crate::paging::{Entry, EntryMode, Next, PageLimits, Pager, StopReason};
-use crate::request::{self, origin, Base, FhirRequest};
+use crate::request::{self, origin, Base, FhirRequest, SearchMethod};
 use crate::response;
 use crate::retry::{Decision, Verdict};
 use crate::search::SearchParams;
@@ -100,8 +100,24 @@ pub struct Stats {
     pub errors_by_status: BTreeMap<u16, u64>,
 }
 
+/// What a counter counts; each is also a `metrics` counter `ehrkit_fhir_client_<name>_total`
+/// labelled with the vendor profile.
+#[derive(Clone, Copy)]
+enum Field {
+    Requests,
+    Retries,
+    Throttled,
+    TokenRefreshes,
+    Pages,
+    Resources,
+    Truncated,
+    RefusedSplits,
+}
+
 #[derive(Default)]
 struct Counters {
+    /// The vendor profile's name (the `vendor` label of the `metrics` counters).
+    vendor: String,
     requests: AtomicU64,
     retries: AtomicU64,
     throttled: AtomicU64,
@@ -114,7 +130,38 @@ struct Counters {
 }
 
 impl Counters {
+    fn add(&self, field: Field, n: u64) {
+        let (c, name) = match field {
+            Field::Requests => (&self.requests, "ehrkit_fhir_client_requests_total"),
+            Field::Retries => (&self.retries, "ehrkit_fhir_client_retries_total"),
+            Field::Throttled => (&self.throttled, "ehrkit_fhir_client_throttled_total"),
+            Field::TokenRefreshes => (
+                &self.token_refreshes,
+                "ehrkit_fhir_client_token_refreshes_total",
+            ),
+            Field::Pages => (&self.pages, "ehrkit_fhir_client_pages_total"),
+            Field::Resources => (&self.resources, "ehrkit_fhir_client_resources_total"),
+            Field::Truncated => (
+                &self.truncated,
+                "ehrkit_fhir_client_truncated_searches_total",
+            ),
+            Field::RefusedSplits => (
+                &self.refused_splits,
+                "ehrkit_fhir_client_refused_splits_total",
+            ),
+        };
+        c.fetch_add(n, Ordering::Relaxed);
+        metrics::counter!(name, "vendor" => self.vendor.clone()).increment(n);
+    }
+
     fn error(&self, status: u16) {
+        // 0 = transport error (no status).
+        metrics::counter!(
+            "ehrkit_fhir_client_errors_total",
+            "vendor" => self.vendor.clone(),
+            "status" => status.to_string()
+        )
+        .increment(1);
         *self
             .errors
             .lock()
@@ -122,10 +169,6 @@ impl Counters {
             .entry(status)
             .or_default() += 1;
     }
-}
-
-fn inc(c: &AtomicU64, n: u64) {
-    c.fetch_add(n, Ordering::Relaxed);
 }
 
 /// Requests per second and concurrency for one endpoint.
@@ -173,6 +216,7 @@ pub struct FhirClientBuilder {
     max_body: usize,
     max_redirects: usize,
     cross_origin_redirects: bool,
+    search_method: SearchMethod,
     reqwest: Option<reqwest::ClientBuilder>,
 }
 
@@ -235,6 +279,13 @@ impl FhirClientBuilder {
         self.cross_origin_redirects = follow;
         self
     }
+    /// How searches are sent (default [`SearchMethod::Get`]): `Post` sends every search as
+    /// `POST [type]/_search` with a form body, `PostAbove(n)` only those whose URL would be
+    /// longer than `n` bytes. Paging links are always followed with `GET`.
+    pub fn search_method(mut self, m: SearchMethod) -> Self {
+        self.search_method = m;
+        self
+    }
     /// A reqwest builder for proxies or root certificates; its redirect policy, timeouts and
     /// decompression are set by this crate.
     pub fn reqwest(mut self, b: reqwest::ClientBuilder) -> Self {
@@ -262,6 +313,7 @@ impl FhirClientBuilder {
             self.profile.requests_per_second,
             self.profile.max_concurrency,
         );
+        let vendor_name = self.profile.name.clone();
         Ok(FhirClient {
             inner: Arc::new(Inner {
                 http,
@@ -269,11 +321,15 @@ impl FhirClientBuilder {
                 profile: self.profile,
                 tokens: self.tokens,
                 limiter,
-                counters: Counters::default(),
+                counters: Counters {
+                    vendor: vendor_name,
+                    ..Counters::default()
+                },
                 limits: self.limits,
                 max_body: self.max_body,
                 max_redirects: self.max_redirects,
                 cross_origin_redirects: self.cross_origin_redirects,
+                search_method: self.search_method,
                 learned: Mutex::new(SearchParams::new()),
             }),
         })
@@ -291,6 +347,7 @@ struct Inner {
     max_body: usize,
     max_redirects: usize,
     cross_origin_redirects: bool,
+    search_method: SearchMethod,
     /// Sticky parameters learned from the caller's queries.
     learned: Mutex<SearchParams>,
 }
@@ -352,6 +409,7 @@ impl FhirClient {
             max_body: 64 << 20,
             max_redirects: 5,
             cross_origin_redirects: true,
+            search_method: SearchMethod::Get,
             reqwest: None,
         }
     }
@@ -428,7 +486,7 @@ impl FhirClient {
             .send(self.read_request(T::TYPE_NAME, id, params)?)
             .await?;
         let t = response::typed::<T, _>(&resp)?;
-        inc(&self.inner.counters.resources, 1);
+        self.inner.counters.add(Field::Resources, 1);
         Ok(t)
     }
 
@@ -449,7 +507,7 @@ impl FhirClient {
                 found: r.resource_type().chars().take(64).collect(),
             });
         }
-        inc(&self.inner.counters.resources, 1);
+        self.inner.counters.add(Field::Resources, 1);
         Ok(r)
     }
 
@@ -473,7 +531,7 @@ impl FhirClient {
     pub async fn vread(&self, resource_type: &str, id: &str, version: &str) -> Result<Resource> {
         let req = request::vread(&self.inner.base, resource_type, id, version, &self.extras())?;
         let resp = self.send(req).await?;
-        inc(&self.inner.counters.resources, 1);
+        self.inner.counters.add(Field::Resources, 1);
         response::resource(&resp)
     }
 
@@ -497,7 +555,11 @@ impl FhirClient {
                 }
                 plan.searches
                     .iter()
-                    .map(|p| request::search(&self.inner.base, resource_type, p))
+                    .map(|p| {
+                        self.inner
+                            .search_method
+                            .request(&self.inner.base, resource_type, p)
+                    })
                     .collect::<Result<Vec<_>>>()
             });
         self.stream(resource_type, extras, planned)
@@ -766,7 +828,7 @@ impl FhirClient {
                     if verdict == Verdict::Unauthorized && !refreshed {
                         if let Some(t) = &inner.tokens {
                             refreshed = true;
-                            inc(&inner.counters.token_refreshes, 1);
+                            inner.counters.add(Field::TokenRefreshes, 1);
                             tracing::debug!("401: refreshing the access token once");
                             token = t.refresh(token.as_deref()).await?;
                             continue;
@@ -774,7 +836,7 @@ impl FhirClient {
                     }
                     let wait = match verdict {
                         Verdict::Throttled(w) => {
-                            inc(&inner.counters.throttled, 1);
+                            inner.counters.add(Field::Throttled, 1);
                             w
                         }
                         Verdict::Transient(w) => w,
@@ -795,7 +857,7 @@ impl FhirClient {
                 .decide(attempt, verdict, req.idempotent, random)
             {
                 Decision::Retry(d) => {
-                    inc(&inner.counters.retries, 1);
+                    inner.counters.add(Field::Retries, 1);
                     tracing::info!(status, attempt, wait_ms = d.as_millis() as u64, "retrying");
                     tokio::time::sleep(d).await;
                     attempt += 1;
@@ -861,7 +923,7 @@ impl FhirClient {
                 b = b.body(req.http.body().clone());
             }
             let permit = inner.limiter.acquire().await;
-            inc(&inner.counters.requests, 1);
+            inner.counters.add(Field::Requests, 1);
             let resp = self.read_response(b).await;
             drop(permit);
             let resp = resp?;
@@ -1080,7 +1142,7 @@ impl SearchState {
                         status = e.status().unwrap_or(0),
                         "a split search was refused; the other splits go on"
                     );
-                    inc(&self.client.inner.counters.refused_splits, 1);
+                    self.client.inner.counters.add(Field::RefusedSplits, 1);
                     self.split_refused = Some(e);
                     self.pager = None;
                 }
@@ -1098,7 +1160,7 @@ impl SearchState {
             return Ok(());
         };
         let page = pager.on_page(bundle);
-        inc(&counters.pages, 1);
+        counters.add(Field::Pages, 1);
         for e in page.entries {
             if self.merge && e.mode != EntryMode::Outcome {
                 if let Some(id) = e.resource.id() {
@@ -1109,7 +1171,7 @@ impl SearchState {
                 }
             }
             if e.mode != EntryMode::Outcome {
-                inc(&counters.resources, 1);
+                counters.add(Field::Resources, 1);
             }
             self.buffer.push_back(e);
         }
@@ -1124,7 +1186,7 @@ impl SearchState {
             }
             Next::Stop(reason) => {
                 if reason != StopReason::Complete {
-                    inc(&counters.truncated, 1);
+                    counters.add(Field::Truncated, 1);
                 }
                 self.pager = None;
             }

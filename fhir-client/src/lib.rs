@@ -61,7 +61,7 @@ pub mod smart;
 
 pub use error::{Error, Result};
 pub use paging::{Entry, EntryMode, Next, Page, PageLimits, Pager, StopReason};
-pub use request::{Base, FhirRequest};
+pub use request::{Base, FhirRequest, SearchMethod};
 pub use retry::{Decision, RetryPolicy, ThrottleClassifier, Verdict, WaitSignal};
 pub use search::{escape_value, Prefix, SearchParams, Summary};
 pub use vendor::{Plan, Rule, VendorProfile, EPIC_OBSERVATION_CATEGORIES};

@@ -179,6 +179,63 @@ pub fn search(base: &Base, resource_type: &str, params: &SearchParams) -> Result
     get(url, resource_type)
 }
 
+/// How searches are sent (`FhirClientBuilder::search_method` in the HTTP layer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SearchMethod {
+    /// `GET [base]/[type]?query` (the default; every server supports it).
+    #[default]
+    Get,
+    /// Always `POST [base]/[type]/_search` ([`search_post`]).
+    Post,
+    /// `GET` unless the URL would be longer than this many bytes, then `POST … /_search`
+    /// (proxies and servers commonly refuse URLs over 8 KiB).
+    PostAbove(usize),
+}
+
+impl SearchMethod {
+    /// The request for this search under this method.
+    pub fn request(
+        self,
+        base: &Base,
+        resource_type: &str,
+        params: &SearchParams,
+    ) -> Result<FhirRequest> {
+        let get = search(base, resource_type, params)?;
+        match self {
+            SearchMethod::Get => Ok(get),
+            SearchMethod::Post => search_post(base, resource_type, params),
+            SearchMethod::PostAbove(n) => {
+                if get.http.uri().to_string().len() > n {
+                    search_post(base, resource_type, params)
+                } else {
+                    Ok(get)
+                }
+            }
+        }
+    }
+}
+
+/// `POST [base]/[type]/_search` with the parameters as an `application/x-www-form-urlencoded`
+/// body: for queries too long for a URL (many codes, long chains) and for servers that keep
+/// search criteria out of access logs. A search changes nothing, so it is retried like a `GET`.
+/// Paging links the server returns are then followed with `GET` ([`page`]).
+pub fn search_post(base: &Base, resource_type: &str, params: &SearchParams) -> Result<FhirRequest> {
+    check_type(resource_type)?;
+    let url = base.join(&format!("{resource_type}/_search"))?;
+    let mut req = with_body(
+        Method::POST,
+        url,
+        resource_type,
+        "application/x-www-form-urlencoded",
+        params.to_query().into_bytes(),
+        true,
+    )?;
+    // `Prefer: return=representation` means nothing to a search.
+    req.http.headers_mut().remove("prefer");
+    Ok(req)
+}
+
 /// `GET` of a paging link (`next`) exactly as the server gave it, after checking it stays on
 /// the base's origin (the token goes with it). `extra` parameters missing from the link are
 /// added (a vendor's required parameter the server dropped from its links).
@@ -447,6 +504,78 @@ mod tests {
             "https://ehr.example/fhir/r4/Observation?patient=7"
         );
         assert!(s.idempotent);
+    }
+
+    #[test]
+    fn search_by_post_sends_the_query_as_a_form_body() {
+        let base = Base::new("https://ehr.example/fhir/r4").unwrap();
+        let params = SearchParams::new()
+            .patient("7")
+            .token("code", Some("http://loinc.org"), "8480-6")
+            .param("date", "ge2024-01-01T00:00:00+05:00");
+        let r = search_post(&base, "Observation", &params).unwrap();
+        assert_eq!(r.http.method(), Method::POST);
+        assert_eq!(
+            r.http.uri(),
+            "https://ehr.example/fhir/r4/Observation/_search"
+        );
+        assert_eq!(
+            r.http.headers()[CONTENT_TYPE],
+            "application/x-www-form-urlencoded"
+        );
+        assert!(r.http.headers().get("prefer").is_none());
+        assert!(r.idempotent, "a search may be retried");
+        let body = std::str::from_utf8(r.http.body()).unwrap();
+        // `+` of the offset is percent-encoded: a form decoder would read a bare `+` as a space.
+        assert_eq!(
+            body,
+            "patient=7&code=http://loinc.org%7C8480-6&date=ge2024-01-01T00:00:00%2B05:00"
+        );
+        assert_eq!(SearchParams::parse(body), params);
+        assert!(search_post(&base, "Observation/x", &params).is_err());
+    }
+
+    #[test]
+    fn search_method_switches_to_post_only_for_long_urls() {
+        let base = Base::new("https://ehr.example/fhir/r4").unwrap();
+        let short = SearchParams::new().patient("7");
+        let codes: Vec<String> = (0..400)
+            .map(|i| format!("http://loinc.org|{i}-0"))
+            .collect();
+        let long = SearchParams::new()
+            .patient("7")
+            .param("code", codes.join(","));
+        let m = SearchMethod::PostAbove(2048);
+        assert_eq!(
+            m.request(&base, "Observation", &short)
+                .unwrap()
+                .http
+                .method(),
+            Method::GET
+        );
+        assert_eq!(
+            m.request(&base, "Observation", &long)
+                .unwrap()
+                .http
+                .method(),
+            Method::POST
+        );
+        assert_eq!(
+            SearchMethod::Get
+                .request(&base, "Observation", &long)
+                .unwrap()
+                .http
+                .method(),
+            Method::GET
+        );
+        assert_eq!(
+            SearchMethod::Post
+                .request(&base, "Observation", &short)
+                .unwrap()
+                .http
+                .method(),
+            Method::POST
+        );
     }
 
     #[test]

@@ -183,6 +183,41 @@ impl SearchParams {
         self.param(format!("{name}:{target_type}.{target_param}"), value)
     }
 
+    /// Reverse chaining (`_has`): resources referenced by a `source_type` whose `reference`
+    /// parameter points at them and whose `param` matches `value`.
+    /// `reverse_chain("Observation", "patient", "code", "http://loinc.org|1234-5")` →
+    /// `_has:Observation:patient:code=http://loinc.org|1234-5` (the value is written as given:
+    /// a token keeps its `|`).
+    pub fn reverse_chain(
+        self,
+        source_type: &str,
+        reference: &str,
+        param: &str,
+        value: &str,
+    ) -> Self {
+        self.param(format!("_has:{source_type}:{reference}:{param}"), value)
+    }
+
+    /// A composite parameter: components joined with `$`, each written as given except that
+    /// `\`, `,` and `$` inside a component are escaped (a token component keeps its `|`).
+    /// `composite("code-value-quantity", &["http://loinc.org|8480-6", "gt140"])` →
+    /// `code-value-quantity=http://loinc.org|8480-6$gt140`.
+    pub fn composite<S: AsRef<str>>(self, name: &str, components: &[S]) -> Self {
+        let mut value = String::new();
+        for (i, c) in components.iter().enumerate() {
+            if i > 0 {
+                value.push('$');
+            }
+            for ch in c.as_ref().chars() {
+                if matches!(ch, '\\' | ',' | '$') {
+                    value.push('\\');
+                }
+                value.push(ch);
+            }
+        }
+        self.param(name, value)
+    }
+
     /// `patient=<id>`: the compartment search US Core uses for clinical resources.
     pub fn patient(self, id: &str) -> Self {
         self.param("patient", escape_value(id))
@@ -314,6 +349,44 @@ pub(crate) fn base_name(k: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reverse_chain_and_composite_write_fhir_syntax() {
+        let q = SearchParams::new()
+            .reverse_chain("Observation", "patient", "code", "http://loinc.org|1234-5")
+            .composite("code-value-quantity", &["http://loinc.org|8480-6", "gt140"])
+            .composite("component-code-value-concept", &["a$b", "c,d\\e"]);
+        assert_eq!(
+            q.pairs(),
+            &[
+                (
+                    "_has:Observation:patient:code".to_owned(),
+                    "http://loinc.org|1234-5".to_owned()
+                ),
+                (
+                    "code-value-quantity".to_owned(),
+                    "http://loinc.org|8480-6$gt140".to_owned()
+                ),
+                (
+                    "component-code-value-concept".to_owned(),
+                    "a\\$b$c\\,d\\\\e".to_owned()
+                ),
+            ]
+        );
+        // `has` sees the base name before the first `:`.
+        assert!(q.has("_has"));
+        let query = q.to_query();
+        assert!(
+            query.starts_with("_has:Observation:patient:code=http://loinc.org%7C1234-5&"),
+            "{query}"
+        );
+        assert!(
+            query.contains("code-value-quantity=http://loinc.org%7C8480-6$gt140"),
+            "{query}"
+        );
+        // What goes out parses back to the same pairs.
+        assert_eq!(SearchParams::parse(&query), q);
+    }
 
     #[test]
     fn builders_write_fhir_syntax() {
