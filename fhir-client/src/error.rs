@@ -15,6 +15,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// An endpoints configuration that cannot be used: the message names the endpoint (by
+    /// name or position) and the field, or the TOML line and column.
+    #[error("endpoints configuration: {0}")]
+    Config(String),
     /// A request could not be built (bad base URL, invalid id or resource type, bad parameter).
     #[error("invalid request: {what}: {detail}")]
     InvalidRequest {

@@ -72,7 +72,7 @@ pub use client::{
     TokenProvider, WriteOutcome,
 };
 #[cfg(feature = "reqwest")]
-pub use endpoints::{Endpoints, Tagged};
+pub use endpoints::{EndpointConfig, Endpoints, EndpointsConfig, Tagged};
 
 /// The `http` crate, re-exported: requests and responses of the sans-IO core are its types.
 pub use http;
