@@ -11,10 +11,11 @@
 //!   token request for all concurrent callers. The bulk client asks for a token before every
 //!   request, so a download that outlives a token (Backend Services tokens live about five
 //!   minutes) is sent with a fresh one.
-//! * [`TokenProvider::refresh`] (after a `401`) → [`BackendServices::after_unauthorized`] with
-//!   the newest token this provider handed out: if the store already holds a newer token it is
-//!   returned without a token request, otherwise one new token is fetched. Concurrent `401`s
-//!   for the same token share one renewal.
+//! * [`TokenProvider::refresh`] (after a `401`, told which token the refused request carried)
+//!   → [`BackendServices::after_rejected`]: if the store already holds a different (newer)
+//!   token it is returned without a token request, otherwise one new token is fetched.
+//!   Concurrent `401`s for the same token share one renewal, and a late `401` for an older
+//!   token does not renew the token other requests are using.
 //!
 //! Tokens never appear in logs, `Debug` output or error messages: errors of the authorization
 //! server become [`Error::Auth`] with smart-auth's typed error, which carries no secrets.
@@ -48,7 +49,7 @@
 //! ```
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use ehrkit_smart_auth::{
     BackendServices, CachedToken, Client, HttpClient, ScopeSet, TokenStore, TokenType,
@@ -67,8 +68,6 @@ pub use ehrkit_smart_auth as smart_auth;
 /// store is shared through its own `Arc` anyway).
 pub struct BackendServicesTokens {
     services: BackendServices,
-    /// Newest token handed out by `token()`: what a later `401` most likely refers to.
-    last: Mutex<Option<Arc<CachedToken>>>,
 }
 
 impl fmt::Debug for BackendServicesTokens {
@@ -95,10 +94,7 @@ fn token_error(e: ehrkit_smart_auth::Error) -> Error {
 impl BackendServicesTokens {
     /// Wraps a configured [`BackendServices`] client (with its token store).
     pub fn new(services: BackendServices) -> Self {
-        BackendServicesTokens {
-            services,
-            last: Mutex::new(None),
-        }
+        BackendServicesTokens { services }
     }
 
     /// Discovers the token endpoint of `fhir_base` (its `.well-known/smart-configuration`,
@@ -133,18 +129,6 @@ impl BackendServicesTokens {
     pub fn services(&self) -> &BackendServices {
         &self.services
     }
-
-    fn remember(&self, t: &Arc<CachedToken>) {
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        // Concurrent calls may finish out of order: keep the newest generation.
-        if last.as_ref().is_none_or(|l| l.generation < t.generation) {
-            *last = Some(t.clone());
-        }
-    }
-
-    fn last(&self) -> Option<Arc<CachedToken>> {
-        self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
 }
 
 /// The bearer value of a cached token; any other token type cannot go in `Authorization: Bearer`.
@@ -161,24 +145,15 @@ fn bearer(t: &CachedToken) -> Result<Option<String>> {
 impl TokenProvider for BackendServicesTokens {
     async fn token(&self) -> Result<Option<String>> {
         let t = self.services.access_token().await.map_err(token_error)?;
-        self.remember(&t);
         bearer(&t)
     }
 
-    async fn refresh(&self) -> Result<Option<String>> {
-        let t = match self.last() {
-            // The store compares generations: a token newer than `rejected` is returned as is.
-            Some(rejected) => {
-                tracing::debug!(
-                    generation = rejected.generation,
-                    "401 from the FHIR server: asking the token store for a newer token"
-                );
-                self.services.after_unauthorized(&rejected).await
-            }
-            // Nothing handed out yet (a 401 before any token() call): a normal lookup.
-            None => self.services.access_token().await,
-        }
-        .map_err(token_error)?;
+    async fn refresh(&self, rejected: Option<&str>) -> Result<Option<String>> {
+        let t = self
+            .services
+            .after_rejected(rejected)
+            .await
+            .map_err(token_error)?;
         bearer(&t)
     }
 }

@@ -438,7 +438,7 @@ impl TokenProvider for Rotating {
         let n = self.refreshes.load(Ordering::SeqCst);
         Ok(Some(format!("tok-v{n}")))
     }
-    async fn refresh(&self) -> ehrkit_bulk_data::Result<Option<String>> {
+    async fn refresh(&self, _rejected: Option<&str>) -> ehrkit_bulk_data::Result<Option<String>> {
         let n = self.refreshes.fetch_add(1, Ordering::SeqCst) + 1;
         Ok(Some(format!("tok-v{n}")))
     }

@@ -645,6 +645,34 @@ async fn a_401_causes_exactly_one_refresh_shared_by_concurrent_downloads() {
         .all(|h| h.token.as_deref() == Some(&*issued[1]) && h.valid));
 }
 
+/// A `401` that arrives late, for a token that was already replaced while other requests use
+/// the new one, must not renew again: the provider is told which token was refused and hands
+/// out the store's newer token. (Before `refresh` was told the rejected token, the provider
+/// assumed the newest one it had handed out was refused and fetched a third token.)
+#[tokio::test]
+async fn a_late_401_for_a_replaced_token_does_not_renew_again() {
+    let auth = start_auth(3600).await;
+    let fhir = start_fhir(auth.clone(), 0, &[], Duration::ZERO, FileAuth::Normal).await;
+    let tokens = provider(&fhir, client("ec384-pkcs8.pem", Algorithm::ES384, "ec-1"))
+        .await
+        .unwrap();
+    let first = tokens.token().await.unwrap().unwrap();
+    // A request with `first` was refused: renewed once.
+    let second = tokens.refresh(Some(&first)).await.unwrap().unwrap();
+    assert_ne!(first, second);
+    assert_eq!(auth.count(), 2);
+    // Other requests now go out with `second`.
+    assert_eq!(tokens.token().await.unwrap().as_deref(), Some(&*second));
+    // A second request that had carried `first` comes back 401 only now.
+    let again = tokens.refresh(Some(&first)).await.unwrap().unwrap();
+    assert_eq!(again, second, "the store's newer token, not a third one");
+    assert_eq!(auth.count(), 2, "no token request for a late 401");
+    // A 401 for the current token still renews.
+    let third = tokens.refresh(Some(&second)).await.unwrap().unwrap();
+    assert_ne!(third, second);
+    assert_eq!(auth.count(), 3);
+}
+
 /// A server that answers 401 whatever the token: one refresh, one retry, then a typed error
 /// (no refresh loop).
 #[tokio::test]

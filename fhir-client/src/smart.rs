@@ -50,19 +50,11 @@ impl BackendServicesTokens {
     /// concurrent caller renewed it), else one renewal shared by every caller refused with
     /// the same token (the store compares generations).
     async fn fresh(&self, rejected: Option<&str>) -> Result<Option<String>> {
-        let current = self.services.access_token().await.map_err(token_error)?;
-        let t = if rejected.is_some_and(|r| r == current.access_token().expose()) {
-            tracing::debug!(
-                generation = current.generation,
-                "401 from the FHIR server: renewing the token"
-            );
-            self.services
-                .after_unauthorized(&current)
-                .await
-                .map_err(token_error)?
-        } else {
-            current
-        };
+        let t = self
+            .services
+            .after_rejected(rejected)
+            .await
+            .map_err(token_error)?;
         bearer(&t)
     }
 }

@@ -232,6 +232,29 @@ impl BackendServices {
             .after_unauthorized(&self.key, rejected, |r| self.fetch(r))
             .await
     }
+
+    /// After a 401 for the bearer value `rejected` (what the refused request carried): the
+    /// store's current token when it differs (another caller already renewed, or the 401 came
+    /// late for an older token), else one renewal shared by every caller refused with the same
+    /// token. `None` (the request carried no token of ours) is a plain [`access_token`].
+    ///
+    /// This is what a resource client's "refresh after 401" should call: renewing on every
+    /// late 401 would replace a token other requests are still using.
+    ///
+    /// [`access_token`]: Self::access_token
+    pub async fn after_rejected(&self, rejected: Option<&str>) -> Result<Arc<CachedToken>> {
+        let current = self.access_token().await?;
+        match rejected {
+            Some(r) if r == current.access_token().expose() => {
+                tracing::debug!(
+                    generation = current.generation,
+                    "401 from the resource server: renewing the token"
+                );
+                self.after_unauthorized(&current).await
+            }
+            _ => Ok(current),
+        }
+    }
 }
 
 /// Renewal for user (authorization-code) grants: refreshes when a refresh token is held and

@@ -38,8 +38,14 @@ pub trait TokenProvider: Send + Sync {
     /// The current access token (fetching or renewing it if it is about to
     /// expire), or `None` when the server needs no authorisation.
     fn token(&self) -> impl Future<Output = Result<Option<String>>> + Send;
-    /// Called after a `401`: drop any cached token and get a fresh one.
-    fn refresh(&self) -> impl Future<Output = Result<Option<String>>> + Send;
+    /// Called after a `401` to the request that carried `rejected` (`None`: it carried no
+    /// token): a token newer than `rejected`. A provider shared by concurrent requests should
+    /// renew only when its current token is the rejected one (a late 401 for an older token
+    /// must not replace the token other requests are using).
+    fn refresh(
+        &self,
+        rejected: Option<&str>,
+    ) -> impl Future<Output = Result<Option<String>>> + Send;
 }
 
 /// A fixed token (refresh returns the same one).
@@ -63,7 +69,7 @@ impl TokenProvider for StaticToken {
     async fn token(&self) -> Result<Option<String>> {
         Ok(Some(self.0.clone()))
     }
-    async fn refresh(&self) -> Result<Option<String>> {
+    async fn refresh(&self, _rejected: Option<&str>) -> Result<Option<String>> {
         Ok(Some(self.0.clone()))
     }
 }
@@ -76,7 +82,7 @@ impl TokenProvider for NoAuth {
     async fn token(&self) -> Result<Option<String>> {
         Ok(None)
     }
-    async fn refresh(&self) -> Result<Option<String>> {
+    async fn refresh(&self, _rejected: Option<&str>) -> Result<Option<String>> {
         Ok(None)
     }
 }
@@ -85,8 +91,11 @@ impl<T: TokenProvider> TokenProvider for Arc<T> {
     fn token(&self) -> impl Future<Output = Result<Option<String>>> + Send {
         (**self).token()
     }
-    fn refresh(&self) -> impl Future<Output = Result<Option<String>>> + Send {
-        (**self).refresh()
+    fn refresh(
+        &self,
+        rejected: Option<&str>,
+    ) -> impl Future<Output = Result<Option<String>>> + Send {
+        (**self).refresh(rejected)
     }
 }
 
@@ -275,6 +284,7 @@ impl<P: TokenProvider> BulkClient<P> {
             tracing::debug!(stage, "request to another origin: sent without the token");
         }
         let mut refreshed = false;
+        let mut sent: Option<String> = None;
         loop {
             let mut rb = self
                 .http
@@ -286,13 +296,14 @@ impl<P: TokenProvider> BulkClient<P> {
             let token = if !may_send_token {
                 None
             } else if refreshed {
-                self.tokens.refresh().await?
+                self.tokens.refresh(sent.as_deref()).await?
             } else {
                 self.tokens.token().await?
             };
             let authed = token.is_some();
             if let Some(t) = token {
                 rb = rb.header(AUTHORIZATION, bearer_value(&t)?);
+                sent = Some(t);
             }
             let resp = rb.send().await.map_err(|e| Error::http(stage, &url, e))?;
             let status = resp.status();
@@ -431,6 +442,7 @@ impl<P: TokenProvider> BulkClient<P> {
         let mut url = file_url.clone();
         let mut hops = 0u32;
         let mut refreshed = false;
+        let mut sent: Option<String> = None;
         let resp = loop {
             let mut rb = self
                 .http
@@ -440,13 +452,14 @@ impl<P: TokenProvider> BulkClient<P> {
             let mut authed = false;
             if may_send_token(manifest.requires_access_token, &file_url, &url) {
                 let token = if refreshed {
-                    self.tokens.refresh().await?
+                    self.tokens.refresh(sent.as_deref()).await?
                 } else {
                     self.tokens.token().await?
                 };
                 if let Some(t) = token {
                     rb = rb.header(AUTHORIZATION, bearer_value(&t)?);
                     authed = true;
+                    sent = Some(t);
                 }
             }
             let resp = rb
