@@ -11,6 +11,9 @@
 //!   table.
 //! * [`examples`]: the workspace's examples as programs, built once (or reused from the
 //!   workspace's test build) for tests of their command-line contract.
+//! * [`services`]: real PostgreSQL and Kafka-protocol (tansu) servers on loopback for
+//!   integration tests, started, restarted and removed by the test; skipped with a notice
+//!   when unavailable.
 //! * [`http`]: a loopback HTTP/1.1 mock server (hyper) with programmable routes, scripted
 //!   sequences, delays, streamed or gzip bodies and a request log.
 //!
@@ -21,4 +24,5 @@ pub mod examples;
 pub mod http;
 pub mod keys;
 pub mod r4_examples;
+pub mod services;
 pub mod shared;
