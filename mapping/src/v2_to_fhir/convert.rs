@@ -84,12 +84,29 @@ impl BundleKind {
 pub struct Options {
     /// The Bundle type.
     pub bundle_kind: BundleKind,
+    /// Keep the original message in the Bundle (off by default): a `Binary`
+    /// (`x-application/hl7-v2+er7`, the bytes as received in base64) that a `Provenance`
+    /// names as its `source` entity (`MSH[Provenance-Source]`), see [`Options::keep_original`].
+    pub keep_original: bool,
 }
 
 impl Options {
     /// These options with Bundle type `kind`.
     pub fn bundle_kind(mut self, kind: BundleKind) -> Self {
         self.bundle_kind = kind;
+        self
+    }
+
+    /// These options keeping (or not) the original message: when on, the Bundle also holds a
+    /// `Binary` with the message bytes exactly as received (content type
+    /// `x-application/hl7-v2+er7`) and a `Provenance` (per the IG's `MSH[Provenance-Source]`)
+    /// whose `entity` is that Binary with role `source`, whose `target`s are every resource the
+    /// message gave, whose `agent` is the sending application (MSH-3, a Device) on behalf of
+    /// the sending facility (MSH-4, an Organization), both as logical references by identifier,
+    /// and whose `recorded` and `occurred` are MSH-7. The Binary carries the whole message,
+    /// PHI included: store it where the Bundle's resources go.
+    pub fn keep_original(mut self, on: bool) -> Self {
+        self.keep_original = on;
         self
     }
 }
@@ -116,6 +133,13 @@ pub enum ConvertError {
         message_type: String,
         /// MSH-9.
         at: Location,
+    },
+    /// The message could not be parsed (batch conversion, which parses its inputs).
+    #[error("the message does not parse: {error}")]
+    Parse {
+        /// The parser's error (located; no message content).
+        #[source]
+        error: ehrkit_hl7v2::Error,
     },
     /// A segment the message map requires is absent.
     #[error("{at}: required segment {segment} is absent")]
@@ -190,6 +214,9 @@ impl Converter {
             base: self.profile.resource_base.clone(),
         };
         map(msg, &event, &mut ctx, &mut out)?;
+        if self.options.keep_original {
+            keep_original(msg, &msh, &code, &event, &message_key, &mut ctx, &mut out);
+        }
 
         let mut bundle = Bundle::new(match self.options.bundle_kind {
             BundleKind::Transaction => BundleType::Transaction,
@@ -231,6 +258,197 @@ impl Converter {
         })
     }
 }
+
+impl Converter {
+    /// Parses and converts each message of a batch (raw bytes, one message each; a leading
+    /// BOM, blank lines and MLLP framing are skipped as by [`Message::parse`]) and returns the
+    /// results **in input order**, one per input: a message that does not parse is
+    /// [`ConvertError::Parse`], one that cannot be converted its own error, and neither stops
+    /// the others.
+    ///
+    /// With the crate feature `rayon` the batch is spread over rayon's current thread pool
+    /// (the global one, or the pool of an enclosing `ThreadPool::install`); without it, it runs
+    /// on the calling thread. Results are the same either way.
+    ///
+    /// ```
+    /// use ehrkit_mapping::v2_to_fhir::{Converter, Options};
+    /// use ehrkit_mapping::Profile;
+    ///
+    /// let converter = Converter::new(Profile::generic(), Options::default());
+    /// let batch: Vec<&[u8]> = vec![
+    ///     b"MSH|^~\\&|A|F|R|RF|202603011230-0500||ADT^A01|1|P|2.5\rPID|1||1^^^F^MR||DOE^J\r",
+    ///     b"not HL7",
+    /// ];
+    /// let results = converter.convert_batch(batch);
+    /// assert!(results[0].is_ok());
+    /// assert!(results[1].is_err());
+    /// ```
+    pub fn convert_batch<I, B>(&self, messages: I) -> Vec<Result<Conversion, ConvertError>>
+    where
+        I: IntoIterator<Item = B>,
+        B: AsRef<[u8]> + Send + Sync,
+    {
+        let inputs: Vec<B> = messages.into_iter().collect();
+        let one = |raw: &B| -> Result<Conversion, ConvertError> {
+            let msg =
+                Message::parse(raw.as_ref()).map_err(|error| ConvertError::Parse { error })?;
+            self.convert(&msg)
+        };
+        #[cfg(feature = "rayon")]
+        {
+            use rayon::prelude::*;
+            inputs.par_iter().map(one).collect()
+        }
+        #[cfg(not(feature = "rayon"))]
+        {
+            inputs.iter().map(one).collect()
+        }
+    }
+}
+
+/// `MSH[Provenance-Source]` with the original message: a `Binary` of the bytes as received and
+/// a `Provenance` naming it as the `source` of every resource written so far.
+/// IG: <https://hl7.org/fhir/uv/v2mappings/1.0.0/ConceptMap-segment-msh-to-provenance-source.html>
+/// (the IG points `entity.what` at a DocumentReference holding the message; a Binary holds the
+/// same bytes without a document's metadata, as issue 12 item 8 asks).
+fn keep_original(
+    msg: &Message<'_>,
+    msh: &ehrkit_hl7v2::Segment<'_>,
+    code: &str,
+    event: &str,
+    message_key: &str,
+    ctx: &mut Context<'_>,
+    out: &mut Out,
+) {
+    use base64::Engine as _;
+    use ehrkit_fhir_model::resources::{
+        Binary, Provenance, ProvenanceAgent, ProvenanceEntity, ProvenanceOccurred,
+    };
+    use ehrkit_fhir_model::{CodeableConcept, Coding};
+
+    let targets: Vec<Reference> = out
+        .entries
+        .iter()
+        .filter_map(|e| {
+            let r = e.resource.as_deref()?;
+            Some(out.reference(r.resource_type(), r.id()?))
+        })
+        .collect();
+    let at = Location::segment("MSH", 1);
+    let mut binary = Binary::new(ORIGINAL_CONTENT_TYPE);
+    binary.data = Some(Primitive::new(
+        base64::engine::general_purpose::STANDARD.encode(msg.as_bytes()),
+    ));
+    let source = out.add_keyed(
+        binary,
+        |b: &mut Binary| &mut b.id,
+        &format!("original:{message_key}"),
+        ctx,
+        &at,
+    );
+
+    // MSH-3 (application) acting for MSH-4 (facility), as logical references by identifier.
+    let party = |field: usize, type_name: &str, ctx: &Context<'_>| -> Option<Reference> {
+        let hd = msh.field(field).first::<Hd<'_>>()?;
+        if hd.is_null() || hd.is_empty() {
+            return None;
+        }
+        // The universal id (HD-2, a URI) when there is one, else the namespace (HD-1).
+        let mut ids = super::datatype::hd_identifier::hd_identifier(&hd, ctx);
+        let k = ids.iter().position(|i| i.system.is_some()).unwrap_or(0);
+        let identifier = (k < ids.len()).then(|| ids.swap_remove(k));
+        let display = super::datatype::text(hd.namespace_id());
+        (identifier.is_some() || display.is_some()).then(|| Reference {
+            type_: Some(Primitive::new(type_name.to_owned())),
+            identifier: identifier.map(Box::new),
+            display: display.map(Primitive::new),
+            ..Default::default()
+        })
+    };
+    let application = party(3, "Device", ctx);
+    let facility = party(4, "Organization", ctx);
+    let (who, on_behalf_of) = match (application, facility) {
+        (Some(a), f) => (a, f),
+        (None, Some(f)) => (f, None),
+        (None, None) => (
+            Reference {
+                display: Some(Primitive::new("sender not named (MSH-3, MSH-4)".to_owned())),
+                ..Default::default()
+            },
+            None,
+        ),
+    };
+    let mut agent = ProvenanceAgent::new(who);
+    agent.type_ = Some(Box::new(CodeableConcept::from_coding(Coding::with_code(
+        "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+        "author",
+    ))));
+    agent.on_behalf_of = on_behalf_of.map(Box::new);
+
+    let mut provenance = Provenance {
+        target: if targets.is_empty() {
+            vec![source.clone()]
+        } else {
+            targets
+        },
+        activity: Some(Box::new(CodeableConcept {
+            coding: vec![Coding {
+                display: Some(Primitive::new(format!("{code}^{event}"))),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })),
+        agent: vec![agent],
+        entity: vec![ProvenanceEntity::new(
+            ehrkit_fhir_model::codes::ProvenanceEntityRole::Source,
+            source,
+        )],
+        ..Default::default()
+    };
+    // MSH-7 → recorded (an instant) and occurred; a value without an offset is reported where
+    // the Bundle's timestamp is read, and `recorded` (required) then says why it is absent.
+    let msh7 = msh
+        .field(7)
+        .first::<Text<'_>>()
+        .filter(|t| !t.is_null() && !t.is_empty())
+        .and_then(|t| t.dtm().ok());
+    let recorded = msh7
+        .as_ref()
+        .and_then(|v| dtm::instant(v, ctx.profile.source_time_zone).ok());
+    provenance.recorded = Some(match recorded {
+        Some(c) => Primitive::new(c.value),
+        None => Primitive {
+            value: None,
+            ext: Some(Box::new(ehrkit_fhir_model::ElementExt {
+                extension: vec![ehrkit_fhir_model::Extension {
+                    url: Some(
+                        "http://hl7.org/fhir/StructureDefinition/data-absent-reason".to_owned(),
+                    ),
+                    value: Some(ehrkit_fhir_model::ExtensionValue::Code(Primitive::new(
+                        "unknown".to_owned(),
+                    ))),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })),
+        },
+    });
+    if let Some(v) = msh7.as_ref() {
+        if let Ok(c) = dtm::date_time(v, ctx.profile.source_time_zone) {
+            provenance.occurred = Some(ProvenanceOccurred::DateTime(Primitive::new(c.value)));
+        }
+    }
+    out.add_keyed(
+        provenance,
+        |p: &mut Provenance| &mut p.id,
+        &format!("original-provenance:{message_key}"),
+        ctx,
+        &at,
+    );
+}
+
+/// The content type of the kept original message (HL7 v2 in its usual encoding rules, ER7).
+pub const ORIGINAL_CONTENT_TYPE: &str = "x-application/hl7-v2+er7";
 
 /// A message type part as shown in errors: letters, digits and `_` only (no content leaks).
 fn sanitize(s: Option<&str>) -> String {

@@ -20,4 +20,12 @@ pub mod message;
 pub mod segment;
 pub mod vocab;
 
-pub use convert::{BundleKind, Conversion, ConvertError, Converter, Options, SUPPORTED};
+pub use convert::{
+    BundleKind, Conversion, ConvertError, Converter, Options, ORIGINAL_CONTENT_TYPE, SUPPORTED,
+};
+
+/// rayon, whose current thread pool [`Converter::convert_batch`] runs on (feature `rayon`):
+/// `rayon::ThreadPoolBuilder::new().num_threads(2).build()?.install(|| ...)` bounds a batch.
+#[cfg(feature = "rayon")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
+pub use rayon;

@@ -20,6 +20,7 @@ pub mod cx_identifier;
 pub mod dln_identifier;
 pub mod dtm;
 pub mod ei_identifier;
+pub mod ft_text;
 pub mod hd_identifier;
 pub mod nm_quantity;
 pub mod pl_location;
