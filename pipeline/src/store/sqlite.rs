@@ -1,0 +1,1903 @@
+//! The embedded [`Store`]: SQLite through `rusqlite` (bundled, nothing to install).
+//!
+//! * **Durability**: WAL journal with `synchronous=FULL`: a commit returns after the WAL is
+//!   fsync'd. [`Store::accept`] answers only after the commit holding its row.
+//! * **Group commit**: every write runs on one writer thread that takes all waiting requests
+//!   (up to [`SqliteOptions::max_batch`]) into one transaction, each request in its own
+//!   savepoint (a failing request rolls back alone), then commits once and answers every
+//!   caller. Under load one fsync covers hundreds of messages; a lone request is committed at
+//!   once (no timer, no added latency).
+//! * **Reads** run on separate connections (a small pool) on `spawn_blocking` when a tokio
+//!   runtime is present, inline otherwise; WAL lets them proceed during writes.
+//! * **Migrations**: `migrations/sqlite/NNNN_*.sql`, applied in order on open, recorded in
+//!   `PRAGMA user_version`.
+//! * **Encryption at rest** (optional, [`Encryption`]): inbox payloads, resource bodies and
+//!   MPI records are AES-256-GCM encrypted per row with the key id stored beside them; ids,
+//!   types, times, hashes and states stay plain for queries.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ehrkit_identity::{EnterpriseId, FsModel, IndexSnapshot, MergeEvent, PatientRecord};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::audit::GENESIS;
+use super::error::SharedSource;
+use super::*;
+
+/// The schema migrations, in order (version = position + 1).
+const MIGRATIONS: &[(&str, &str)] = &[(
+    "0001_init",
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+)];
+
+/// Options of [`SqliteStore::open`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SqliteOptions {
+    /// Encrypt payloads, resource bodies and MPI records with these keys (`None`: plain).
+    pub encryption: Option<Encryption>,
+    /// Most write requests committed in one transaction (group commit). Default 1024.
+    pub max_batch: usize,
+    /// How long a connection waits for a lock held by another connection. Default 5 s.
+    pub busy_timeout: Duration,
+    /// Read connections kept open. Default 4.
+    pub readers: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            encryption: None,
+            max_batch: 1024,
+            busy_timeout: Duration::from_secs(5),
+            readers: 4,
+        }
+    }
+}
+
+impl SqliteOptions {
+    /// Sets the encryption keys.
+    pub fn encryption(mut self, e: Encryption) -> Self {
+        self.encryption = Some(e);
+        self
+    }
+
+    /// Sets the group-commit batch limit (at least 1).
+    pub fn max_batch(mut self, n: usize) -> Self {
+        self.max_batch = n.max(1);
+        self
+    }
+
+    /// Sets the busy timeout.
+    pub fn busy_timeout(mut self, d: Duration) -> Self {
+        self.busy_timeout = d;
+        self
+    }
+}
+
+/// What a job hands back once its savepoint succeeded: called after the commit, with the
+/// commit's error if it failed.
+type Completion = Box<dyn FnOnce(Option<&StoreError>) + Send>;
+/// A write request run on the writer thread inside the group transaction; given the error
+/// instead of the writer when the transaction could not be started (then it only answers).
+type Job = Box<dyn FnOnce(Result<&mut Writer, &StoreError>) -> Result<Completion, ()> + Send>;
+
+struct Shared {
+    path: PathBuf,
+    enc: Option<Encryption>,
+    readers: Mutex<Vec<Connection>>,
+    max_readers: usize,
+    busy_timeout: Duration,
+}
+
+/// The SQLite [`Store`]. Share it with `Arc`; dropping the last handle finishes the queued
+/// writes and stops the writer thread.
+pub struct SqliteStore {
+    tx: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.shared.path)
+            .field("encrypted", &self.shared.enc.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
+        }
+        if let Ok(mut w) = self.writer.lock() {
+            if let Some(h) = w.take() {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------- errors
+
+fn db(op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |e| db_err(op, e)
+}
+
+pub(crate) fn db_err(op: &'static str, e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode as C;
+    use std::io::ErrorKind as K;
+    let kind = match &e {
+        rusqlite::Error::SqliteFailure(f, _) => match f.code {
+            C::DiskFull => Some(K::StorageFull),
+            C::SystemIoFailure => Some(K::Other),
+            C::ReadOnly => Some(K::ReadOnlyFilesystem),
+            C::CannotOpen => Some(K::NotFound),
+            C::PermissionDenied => Some(K::PermissionDenied),
+            _ => None,
+        },
+        _ => None,
+    };
+    let source: SharedSource = Arc::new(e);
+    match kind {
+        Some(kind) => StoreError::Io { op, kind, source },
+        None => StoreError::Backend { op, source },
+    }
+}
+
+fn corrupt(table: &'static str, row: impl ToString, what: &'static str) -> StoreError {
+    StoreError::Corrupt {
+        table,
+        row: row.to_string(),
+        what,
+    }
+}
+
+// ---------------------------------------------------------------------------------- crypto
+
+fn seal(
+    enc: Option<&Encryption>,
+    table: &'static str,
+    aad: &str,
+    plain: &[u8],
+) -> StoreResult<(Option<u32>, Vec<u8>)> {
+    match enc {
+        None => Ok((None, plain.to_vec())),
+        Some(e) => {
+            let (id, ct) = e.seal(table, aad, plain)?;
+            Ok((Some(id), ct))
+        }
+    }
+}
+
+fn unseal(
+    enc: Option<&Encryption>,
+    table: &'static str,
+    row: &str,
+    key_id: Option<u32>,
+    aad: &str,
+    data: Vec<u8>,
+) -> StoreResult<Vec<u8>> {
+    match (key_id, enc) {
+        (None, _) => Ok(data),
+        (Some(key_id), None) => Err(StoreError::MissingKey {
+            table,
+            row: row.to_string(),
+            key_id,
+        }),
+        (Some(key_id), Some(e)) => e.open(table, row, key_id, aad, &data),
+    }
+}
+
+fn inbox_aad(key: &str, hash: &str) -> String {
+    format!("inbox\u{1f}{key}\u{1f}{hash}")
+}
+
+fn resource_aad(rtype: &str, id: &str, version: i64) -> String {
+    format!("resource\u{1f}{rtype}\u{1f}{id}\u{1f}{version}")
+}
+
+fn patient_aad(key: &str) -> String {
+    format!("patient\u{1f}{key}")
+}
+
+// ---------------------------------------------------------------------------------- connections
+
+fn configure(conn: &Connection, busy: Duration) -> rusqlite::Result<()> {
+    conn.busy_timeout(busy)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let current: u32 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(db("open"))?;
+    let supported = MIGRATIONS.len() as u32;
+    if current > supported {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            supported,
+        });
+    }
+    for (i, (_name, sql)) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = i as u32 + 1;
+        let mig = |e: rusqlite::Error| StoreError::Migration {
+            version,
+            source: Arc::new(e),
+        };
+        let tx = conn.transaction().map_err(mig)?;
+        tx.execute_batch(sql).map_err(mig)?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(mig)?;
+        tx.commit().map_err(mig)?;
+        tracing::info!(version, "store schema migrated");
+    }
+    Ok(())
+}
+
+impl Shared {
+    fn take_reader(&self) -> StoreResult<Connection> {
+        if let Some(c) = self.readers.lock().ok().and_then(|mut v| v.pop()) {
+            return Ok(c);
+        }
+        let c = Connection::open(&self.path).map_err(db("open reader"))?;
+        c.busy_timeout(self.busy_timeout)
+            .map_err(db("open reader"))?;
+        c.pragma_update(None, "query_only", "ON")
+            .map_err(db("open reader"))?;
+        Ok(c)
+    }
+
+    fn put_reader(&self, c: Connection) {
+        if let Ok(mut v) = self.readers.lock() {
+            if v.len() < self.max_readers {
+                v.push(c);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------- writer
+
+/// State of the writer thread: its connection (inside the group transaction while jobs run)
+/// and the audit chain's head.
+struct Writer {
+    conn: Connection,
+    enc: Option<Encryption>,
+    head_seq: i64,
+    head_hash: [u8; 32],
+}
+
+fn parse_hash(hex: &str) -> Option<[u8; 32]> {
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+impl Writer {
+    fn audit(&mut self, ev: &AuditEvent) -> StoreResult<()> {
+        let seq = self.head_seq + 1;
+        let at = now_ms();
+        let canon = AuditEntry::canonical(seq, at, ev);
+        let hash = AuditEntry::chain_hash(&self.head_hash, &canon);
+        self.conn
+            .prepare_cached(
+                "INSERT INTO audit_log (seq, recorded_at, kind, actor, source, message_id, entity, detail, prev_hash, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    seq,
+                    at,
+                    ev.kind.as_str(),
+                    ev.actor,
+                    ev.source,
+                    ev.message_id.map(|m| m.0),
+                    ev.entity,
+                    ev.detail,
+                    hex_lower(&self.head_hash),
+                    hex_lower(&hash),
+                ])
+            })
+            .map_err(db("audit"))?;
+        self.head_seq = seq;
+        self.head_hash = hash;
+        Ok(())
+    }
+
+    fn run_batch(&mut self, jobs: Vec<Job>) {
+        let start_head = (self.head_seq, self.head_hash);
+        if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+            let err = db_err("begin", e);
+            for job in jobs {
+                let _ = job(Err(&err));
+            }
+            return;
+        }
+        let mut done: Vec<Completion> = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let head = (self.head_seq, self.head_hash);
+            if let Err(e) = self.conn.execute_batch("SAVEPOINT job") {
+                let _ = job(Err(&db_err("savepoint", e)));
+                continue;
+            }
+            match job(Ok(self)) {
+                Ok(d) => {
+                    let _ = self.conn.execute_batch("RELEASE job");
+                    done.push(d);
+                }
+                Err(()) => {
+                    let _ = self.conn.execute_batch("ROLLBACK TO job; RELEASE job");
+                    (self.head_seq, self.head_hash) = head;
+                }
+            }
+        }
+        match self.conn.execute_batch("COMMIT") {
+            Ok(()) => {
+                for d in done {
+                    d(None);
+                }
+            }
+            Err(e) => {
+                let err = db_err("commit", e);
+                tracing::error!(error = %err, "store commit failed; the batch is not kept");
+                let _ = self.conn.execute_batch("ROLLBACK");
+                (self.head_seq, self.head_hash) = start_head;
+                for d in done {
+                    d(Some(&err));
+                }
+            }
+        }
+    }
+}
+
+fn writer_loop(mut w: Writer, rx: mpsc::Receiver<Job>, max_batch: usize) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < max_batch {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        w.run_batch(jobs);
+    }
+}
+
+// ---------------------------------------------------------------------------------- store
+
+/// (id, idem_key, content_hash, key_id, payload) of an inbox row.
+type InboxBlob = (i64, String, String, Option<u32>, Vec<u8>);
+/// (type, id, version, key_id, body) of a resource version.
+type VersionBlob = (String, String, i64, Option<u32>, Vec<u8>);
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store at `path`: applies migrations, sets WAL,
+    /// `synchronous=FULL` and the busy timeout, and starts the writer thread.
+    pub fn open(path: impl AsRef<Path>, opts: SqliteOptions) -> StoreResult<Self> {
+        let path = path.as_ref().to_path_buf();
+        let mut conn = Connection::open(&path).map_err(db("open"))?;
+        configure(&conn, opts.busy_timeout).map_err(db("open"))?;
+        migrate(&mut conn)?;
+        let head: Option<(i64, String)> = conn
+            .query_row(
+                "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db("open"))?;
+        let (head_seq, head_hash) = match head {
+            None => (0, GENESIS),
+            Some((seq, h)) => (
+                seq,
+                parse_hash(&h).ok_or_else(|| corrupt("audit_log", seq, "hash is not hex"))?,
+            ),
+        };
+        let shared = Arc::new(Shared {
+            path,
+            enc: opts.encryption.clone(),
+            readers: Mutex::new(Vec::new()),
+            max_readers: opts.readers.max(1),
+            busy_timeout: opts.busy_timeout,
+        });
+        let writer = Writer {
+            conn,
+            enc: opts.encryption,
+            head_seq,
+            head_hash,
+        };
+        let (tx, rx) = mpsc::channel::<Job>();
+        let max_batch = opts.max_batch.max(1);
+        let handle = std::thread::Builder::new()
+            .name("ehrkit-store-writer".into())
+            .spawn(move || writer_loop(writer, rx, max_batch))
+            .map_err(|e| StoreError::Io {
+                op: "open",
+                kind: e.kind(),
+                source: Arc::new(e),
+            })?;
+        Ok(Self {
+            tx: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(handle)),
+            shared,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// Runs `f` on the writer thread inside the group transaction (its own savepoint); the
+    /// result is returned once the transaction is committed.
+    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Writer) -> StoreResult<T> + Send + 'static,
+    {
+        let (otx, orx) = tokio::sync::oneshot::channel::<StoreResult<T>>();
+        let job: Job = Box::new(move |w: Result<&mut Writer, &StoreError>| match w.map(f) {
+            Err(e) => {
+                let _ = otx.send(Err(e.duplicate()));
+                Err(())
+            }
+            Ok(Ok(v)) => Ok(Box::new(move |err: Option<&StoreError>| {
+                let _ = otx.send(match err {
+                    None => Ok(v),
+                    Some(e) => Err(e.duplicate()),
+                });
+            }) as Completion),
+            Ok(Err(e)) => {
+                let _ = otx.send(Err(e));
+                Err(())
+            }
+        });
+        {
+            let guard = self.tx.lock().map_err(|_| StoreError::Closed)?;
+            let tx = guard.as_ref().ok_or(StoreError::Closed)?;
+            tx.send(job).map_err(|_| StoreError::Closed)?;
+        }
+        orx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `f` on a read connection (on `spawn_blocking` inside a tokio runtime).
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, Option<&Encryption>) -> StoreResult<T> + Send + 'static,
+    {
+        let shared = self.shared.clone();
+        let run = move || {
+            let conn = shared.take_reader()?;
+            let r = f(&conn, shared.enc.as_ref());
+            shared.put_reader(conn);
+            r
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) => h
+                .spawn_blocking(run)
+                .await
+                .map_err(|_| StoreError::Closed)?,
+            Err(_) => run(),
+        }
+    }
+
+    async fn audit_read(&self, actor: &str, entity: String, detail: String) -> StoreResult<()> {
+        let ev = AuditEvent::new(AuditEventKind::Read, actor)
+            .entity(entity)
+            .detail(detail);
+        self.write(move |w| w.audit(&ev)).await
+    }
+
+    /// Rewrites every encrypted (or plain) row under the active key, so older keys can be
+    /// retired; returns the number of values rewritten. Without encryption configured it
+    /// decrypts nothing and returns 0 for plain rows. Runs as one transaction.
+    pub async fn reencrypt(&self) -> StoreResult<u64> {
+        self.write(|w| {
+            let Some(enc) = w.enc.clone() else {
+                return Ok(0);
+            };
+            let active = enc.active_id();
+            let mut n = 0u64;
+            // inbox
+            let rows: Vec<InboxBlob> = {
+                let mut st = w
+                    .conn
+                    .prepare("SELECT id, idem_key, content_hash, key_id, payload FROM inbox WHERE key_id IS NULL OR key_id != ?1")
+                    .map_err(db("reencrypt"))?;
+                let it = st
+                    .query_map([active], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                    })
+                    .map_err(db("reencrypt"))?;
+                it.collect::<Result<_, _>>().map_err(db("reencrypt"))?
+            };
+            for (id, key, hash, kid, data) in rows {
+                let aad = inbox_aad(&key, &hash);
+                let plain = unseal(Some(&enc), "inbox", &id.to_string(), kid, &aad, data)?;
+                let (kid, ct) = seal(Some(&enc), "inbox", &aad, &plain)?;
+                w.conn
+                    .execute(
+                        "UPDATE inbox SET key_id = ?1, payload = ?2 WHERE id = ?3",
+                        params![kid, ct, id],
+                    )
+                    .map_err(db("reencrypt"))?;
+                n += 1;
+            }
+            // resource versions
+            let rows: Vec<VersionBlob> = {
+                let mut st = w
+                    .conn
+                    .prepare("SELECT resource_type, id, version, key_id, body FROM resource_versions WHERE key_id IS NULL OR key_id != ?1")
+                    .map_err(db("reencrypt"))?;
+                let it = st
+                    .query_map([active], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                    })
+                    .map_err(db("reencrypt"))?;
+                it.collect::<Result<_, _>>().map_err(db("reencrypt"))?
+            };
+            for (t, id, v, kid, data) in rows {
+                let aad = resource_aad(&t, &id, v);
+                let row = format!("{t}/{id}/{v}");
+                let plain = unseal(Some(&enc), "resource_versions", &row, kid, &aad, data)?;
+                let (kid, ct) = seal(Some(&enc), "resource_versions", &aad, &plain)?;
+                w.conn
+                    .execute(
+                        "UPDATE resource_versions SET key_id = ?1, body = ?2 WHERE resource_type = ?3 AND id = ?4 AND version = ?5",
+                        params![kid, ct, t, id, v],
+                    )
+                    .map_err(db("reencrypt"))?;
+                n += 1;
+            }
+            // source patients
+            let rows: Vec<(String, Option<u32>, Vec<u8>)> = {
+                let mut st = w
+                    .conn
+                    .prepare("SELECT key, key_id, record FROM source_patients WHERE key_id IS NULL OR key_id != ?1")
+                    .map_err(db("reencrypt"))?;
+                let it = st
+                    .query_map([active], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .map_err(db("reencrypt"))?;
+                it.collect::<Result<_, _>>().map_err(db("reencrypt"))?
+            };
+            for (key, kid, data) in rows {
+                let aad = patient_aad(&key);
+                let plain = unseal(Some(&enc), "source_patients", &key, kid, &aad, data)?;
+                let (kid, ct) = seal(Some(&enc), "source_patients", &aad, &plain)?;
+                w.conn
+                    .execute(
+                        "UPDATE source_patients SET key_id = ?1, record = ?2 WHERE key = ?3",
+                        params![kid, ct, key],
+                    )
+                    .map_err(db("reencrypt"))?;
+                n += 1;
+            }
+            Ok(n)
+        })
+        .await
+    }
+}
+
+// ---------------------------------------------------------------------------------- row readers
+
+const RESOURCE_COLS: &str = "v.resource_type, v.id, v.version, v.key_id, v.body, v.patient_key, v.stored_at, v.message_id, v.source, v.profile_name, v.profile_version, v.converter_version";
+
+type RawResource = (
+    String,
+    String,
+    i64,
+    Option<u32>,
+    Vec<u8>,
+    Option<String>,
+    i64,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+);
+
+fn raw_resource(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawResource> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+    ))
+}
+
+fn lineage_of(
+    source: String,
+    profile_name: Option<String>,
+    profile_version: Option<String>,
+    converter_version: String,
+) -> Lineage {
+    Lineage {
+        source,
+        profile: match (profile_name, profile_version) {
+            (Some(name), Some(version)) => Some(ProfileRef { name, version }),
+            _ => None,
+        },
+        converter_version,
+    }
+}
+
+fn finish_resource(enc: Option<&Encryption>, raw: RawResource) -> StoreResult<StoredResource> {
+    let (t, id, version, kid, body, patient_key, stored_at, msg, source, pn, pv, cv) = raw;
+    let row = format!("{t}/{id}/{version}");
+    let plain = unseal(
+        enc,
+        "resource_versions",
+        &row,
+        kid,
+        &resource_aad(&t, &id, version),
+        body,
+    )?;
+    let body =
+        String::from_utf8(plain).map_err(|_| corrupt("resource_versions", &row, "not UTF-8"))?;
+    Ok(StoredResource {
+        resource_type: t,
+        id,
+        version,
+        body,
+        patient_key,
+        stored_at,
+        message_id: MessageId(msg),
+        lineage: lineage_of(source, pn, pv, cv),
+    })
+}
+
+fn query_resources(
+    conn: &Connection,
+    enc: Option<&Encryption>,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> StoreResult<Vec<StoredResource>> {
+    let raws: Vec<RawResource> = {
+        let mut st = conn.prepare_cached(sql).map_err(db("query"))?;
+        let it = st.query_map(params, raw_resource).map_err(db("query"))?;
+        it.collect::<Result<_, _>>().map_err(db("query"))?
+    };
+    raws.into_iter().map(|r| finish_resource(enc, r)).collect()
+}
+
+const INBOX_COLS: &str = "i.id, i.idem_key, i.content_hash, i.key_id, i.payload, i.kind, i.source, i.message_type, i.received_at, i.state, i.control_id_reused, (SELECT COUNT(*) FROM duplicates d WHERE d.message_id = i.id)";
+
+type RawInbox = (
+    i64,
+    String,
+    String,
+    Option<u32>,
+    Vec<u8>,
+    String,
+    String,
+    Option<String>,
+    i64,
+    String,
+    bool,
+    i64,
+);
+
+fn raw_inbox(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawInbox> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+    ))
+}
+
+fn finish_inbox(enc: Option<&Encryption>, raw: RawInbox) -> StoreResult<InboxMessage> {
+    let (id, key, hash, kid, payload, kind, source, mt, at, state, reused, dups) = raw;
+    let payload = unseal(
+        enc,
+        "inbox",
+        &id.to_string(),
+        kid,
+        &inbox_aad(&key, &hash),
+        payload,
+    )?;
+    Ok(InboxMessage {
+        id: MessageId(id),
+        key,
+        content_hash: hash,
+        payload,
+        kind: PayloadKind::parse(&kind).ok_or_else(|| corrupt("inbox", id, "unknown kind"))?,
+        source,
+        message_type: mt,
+        received_at: at,
+        state: InboxState::parse(&state).ok_or_else(|| corrupt("inbox", id, "unknown state"))?,
+        control_id_reused: reused,
+        duplicates: dups as u64,
+    })
+}
+
+const DEAD_COLS: &str =
+    "id, message_id, stage, error_kind, location, attempts, reason, status, created_at, updated_at";
+
+fn dead_letter_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(DeadLetter, String)> {
+    let status: String = r.get(7)?;
+    Ok((
+        DeadLetter {
+            id: DeadLetterId(r.get(0)?),
+            failure: NewDeadLetter {
+                message_id: r.get::<_, Option<i64>>(1)?.map(MessageId),
+                stage: r.get(2)?,
+                error_kind: r.get(3)?,
+                location: r.get(4)?,
+                attempts: r.get(5)?,
+                reason: r.get(6)?,
+            },
+            status: DeadLetterStatus::Open,
+            created_at: r.get(8)?,
+            updated_at: r.get(9)?,
+        },
+        status,
+    ))
+}
+
+fn finish_dead(x: (DeadLetter, String)) -> StoreResult<DeadLetter> {
+    let (mut d, status) = x;
+    d.status = DeadLetterStatus::parse(&status)
+        .ok_or_else(|| corrupt("dead_letters", d.id.0, "unknown status"))?;
+    Ok(d)
+}
+
+const REVIEW_COLS: &str = "id, source_key, enterprise_id, candidate_key, candidate_enterprise_id, weight, status, resolved_by, created_at";
+
+fn review_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(PossibleMatch, String)> {
+    Ok((
+        PossibleMatch {
+            id: ReviewId(r.get(0)?),
+            pair: NewPossibleMatch {
+                source_key: r.get(1)?,
+                enterprise_id: EnterpriseId(r.get::<_, i64>(2)? as u64),
+                candidate_key: r.get(3)?,
+                candidate_enterprise_id: EnterpriseId(r.get::<_, i64>(4)? as u64),
+                weight: r.get::<_, f64>(5)? as f32,
+            },
+            status: ReviewStatus::Open,
+            resolved_by: r.get(7)?,
+            created_at: r.get(8)?,
+        },
+        r.get(6)?,
+    ))
+}
+
+fn finish_review(x: (PossibleMatch, String)) -> StoreResult<PossibleMatch> {
+    let (mut p, status) = x;
+    p.status = ReviewStatus::parse(&status)
+        .ok_or_else(|| corrupt("possible_matches", p.id.0, "unknown status"))?;
+    Ok(p)
+}
+
+fn profile_rows(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> StoreResult<Vec<StoredProfile>> {
+    let mut st = conn.prepare_cached(sql).map_err(db("profile"))?;
+    let it = st
+        .query_map(params, |r| {
+            Ok(StoredProfile {
+                profile: ProfileRef {
+                    name: r.get(0)?,
+                    version: r.get(1)?,
+                },
+                body: r.get(2)?,
+                saved_at: r.get(3)?,
+                active: r.get(4)?,
+            })
+        })
+        .map_err(db("profile"))?;
+    it.collect::<Result<_, _>>().map_err(db("profile"))
+}
+
+const PROFILE_SELECT: &str = "SELECT p.name, p.version, p.body, p.saved_at, (a.version IS NOT NULL) FROM profiles p LEFT JOIN profile_active a ON a.name = p.name AND a.version = p.version";
+
+/// The MPI state saved beside the records.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct MpiStateData {
+    model: FsModel,
+    next_eid: u64,
+    retired: Vec<(EnterpriseId, EnterpriseId)>,
+    merges: Vec<MergeEvent>,
+}
+
+fn save_state(w: &Writer, s: &IndexSnapshot) -> StoreResult<()> {
+    let data = MpiStateData {
+        model: s.model.clone(),
+        next_eid: s.next_eid,
+        retired: s.retired.iter().map(|(a, b)| (*a, *b)).collect(),
+        merges: s.merges.clone(),
+    };
+    let json = serde_json::to_string(&data)
+        .map_err(|_| corrupt("mpi_state", 1, "state does not serialize"))?;
+    w.conn
+        .execute(
+            "INSERT INTO mpi_state (id, state, updated_at) VALUES (1, ?1, ?2)
+             ON CONFLICT(id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+            params![json, now_ms()],
+        )
+        .map_err(db("save mpi"))?;
+    Ok(())
+}
+
+fn upsert_patient(w: &Writer, p: &PatientLink, at: TimestampMs) -> StoreResult<()> {
+    let key = &p.record.key;
+    let json = serde_json::to_vec(&p.record)
+        .map_err(|_| corrupt("source_patients", key, "record does not serialize"))?;
+    let (kid, data) = seal(w.enc.as_ref(), "source_patients", &patient_aad(key), &json)?;
+    w.conn
+        .prepare_cached(
+            "INSERT INTO source_patients (key, source, enterprise_id, updated_at, key_id, record)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(key) DO UPDATE SET source = excluded.source, enterprise_id = excluded.enterprise_id,
+               updated_at = excluded.updated_at, key_id = excluded.key_id, record = excluded.record",
+        )
+        .and_then(|mut st| {
+            st.execute(params![
+                key,
+                p.source,
+                p.enterprise_id.0 as i64,
+                at,
+                kid,
+                data
+            ])
+        })
+        .map_err(db("upsert patient"))?;
+    Ok(())
+}
+
+fn count(conn: &Connection, sql: &str) -> StoreResult<u64> {
+    conn.query_row(sql, [], |r| r.get::<_, i64>(0))
+        .map(|n| n as u64)
+        .map_err(db("summary"))
+}
+
+// ---------------------------------------------------------------------------------- Store impl
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn accept(&self, msg: InboundMessage) -> StoreResult<Accepted> {
+        self.write(move |w| {
+            let key = msg.key.canonical();
+            let hash = sha256_hex(&msg.payload);
+            let at = now_ms();
+            let existing: Vec<(i64, String)> = {
+                let mut st = w
+                    .conn
+                    .prepare_cached(
+                        "SELECT id, content_hash FROM inbox WHERE idem_key = ?1 ORDER BY id",
+                    )
+                    .map_err(db("accept"))?;
+                let it = st
+                    .query_map([&key], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(db("accept"))?;
+                it.collect::<Result<_, _>>().map_err(db("accept"))?
+            };
+            let actor = msg.peer.clone().unwrap_or_else(|| msg.source.clone());
+            if let Some((id, _)) = existing.iter().find(|(_, h)| *h == hash) {
+                w.conn
+                    .prepare_cached(
+                        "INSERT INTO duplicates (message_id, received_at, peer) VALUES (?1, ?2, ?3)",
+                    )
+                    .and_then(|mut st| st.execute(params![id, at, msg.peer]))
+                    .map_err(db("accept"))?;
+                let mut ev = AuditEvent::new(AuditEventKind::Duplicate, actor)
+                    .source(msg.source.clone())
+                    .message(MessageId(*id));
+                ev.detail = msg.message_type.clone();
+                w.audit(&ev)?;
+                return Ok(Accepted::Duplicate(MessageId(*id)));
+            }
+            let aad = inbox_aad(&key, &hash);
+            let (kid, payload) = seal(w.enc.as_ref(), "inbox", &aad, &msg.payload)?;
+            let reused = !existing.is_empty();
+            w.conn
+                .prepare_cached(
+                    "INSERT INTO inbox (idem_key, content_hash, kind, source, message_type, peer, received_at, control_id_reused, key_id, payload)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        key,
+                        hash,
+                        msg.kind.as_str(),
+                        msg.source,
+                        msg.message_type,
+                        msg.peer,
+                        at,
+                        reused,
+                        kid,
+                        payload
+                    ])
+                })
+                .map_err(db("accept"))?;
+            let id = MessageId(w.conn.last_insert_rowid());
+            let kind = if reused {
+                AuditEventKind::ControlIdReused
+            } else {
+                AuditEventKind::Received
+            };
+            let mut ev = AuditEvent::new(kind, actor)
+                .source(msg.source.clone())
+                .message(id);
+            ev.detail = msg.message_type.clone();
+            w.audit(&ev)?;
+            Ok(match existing.first() {
+                Some((orig, _)) => Accepted::ControlIdReused {
+                    id,
+                    original: MessageId(*orig),
+                },
+                None => Accepted::New(id),
+            })
+        })
+        .await
+    }
+
+    async fn pending(&self, limit: usize) -> StoreResult<Vec<InboxMessage>> {
+        self.read(move |c, enc| {
+            let raws: Vec<RawInbox> = {
+                let mut st = c
+                    .prepare_cached(&format!(
+                        "SELECT {INBOX_COLS} FROM inbox i WHERE i.state = 'pending' ORDER BY i.id LIMIT ?1"
+                    ))
+                    .map_err(db("pending"))?;
+                let it = st
+                    .query_map([limit as i64], raw_inbox)
+                    .map_err(db("pending"))?;
+                it.collect::<Result<_, _>>().map_err(db("pending"))?
+            };
+            raws.into_iter().map(|r| finish_inbox(enc, r)).collect()
+        })
+        .await
+    }
+
+    async fn message(&self, id: MessageId) -> StoreResult<InboxMessage> {
+        self.read(move |c, enc| {
+            let raw = c
+                .query_row(
+                    &format!("SELECT {INBOX_COLS} FROM inbox i WHERE i.id = ?1"),
+                    [id.0],
+                    raw_inbox,
+                )
+                .optional()
+                .map_err(db("message"))?
+                .ok_or_else(|| StoreError::NotFound {
+                    what: "message",
+                    id: id.to_string(),
+                })?;
+            finish_inbox(enc, raw)
+        })
+        .await
+    }
+
+    async fn apply(&self, batch: ApplyBatch) -> StoreResult<Applied> {
+        self.write(move |w| {
+            let mid = batch.message_id;
+            let state: String = w
+                .conn
+                .prepare_cached("SELECT state FROM inbox WHERE id = ?1")
+                .and_then(|mut st| st.query_row([mid.0], |r| r.get(0)).optional())
+                .map_err(db("apply"))?
+                .ok_or_else(|| StoreError::NotFound {
+                    what: "message",
+                    id: mid.to_string(),
+                })?;
+            if batch.mode == ApplyMode::First && state != InboxState::Pending.as_str() {
+                return Ok(Applied {
+                    resources: Vec::new(),
+                    already_processed: true,
+                });
+            }
+            let at = now_ms();
+            let lin = &batch.lineage;
+            let (pn, pv) = match &lin.profile {
+                Some(p) => (Some(p.name.as_str()), Some(p.version.as_str())),
+                None => (None, None),
+            };
+            let mut outcomes = Vec::with_capacity(batch.resources.len());
+            for r in &batch.resources {
+                let hash = sha256_hex(r.body.as_bytes());
+                let current: Option<(i64, String)> = w
+                    .conn
+                    .prepare_cached(
+                        "SELECT version, content_hash FROM resources WHERE resource_type = ?1 AND id = ?2",
+                    )
+                    .and_then(|mut st| {
+                        st.query_row(params![r.resource_type, r.id], |x| {
+                            Ok((x.get(0)?, x.get(1)?))
+                        })
+                        .optional()
+                    })
+                    .map_err(db("apply"))?;
+                let (version, changed) = match &current {
+                    Some((v, h)) if *h == hash => (*v, false),
+                    Some((v, _)) => (*v + 1, true),
+                    None => (1, true),
+                };
+                if changed {
+                    let aad = resource_aad(&r.resource_type, &r.id, version);
+                    let (kid, body) =
+                        seal(w.enc.as_ref(), "resource_versions", &aad, r.body.as_bytes())?;
+                    w.conn
+                        .prepare_cached(
+                            "INSERT INTO resource_versions (resource_type, id, version, content_hash, patient_key, stored_at, message_id, source, profile_name, profile_version, converter_version, key_id, body)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                        )
+                        .and_then(|mut st| {
+                            st.execute(params![
+                                r.resource_type,
+                                r.id,
+                                version,
+                                hash,
+                                r.patient_key,
+                                at,
+                                mid.0,
+                                lin.source,
+                                pn,
+                                pv,
+                                lin.converter_version,
+                                kid,
+                                body
+                            ])
+                        })
+                        .map_err(db("apply"))?;
+                    w.conn
+                        .prepare_cached(
+                            "INSERT INTO resources (resource_type, id, version, content_hash, patient_key, stored_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                             ON CONFLICT(resource_type, id) DO UPDATE SET version = excluded.version,
+                               content_hash = excluded.content_hash, patient_key = excluded.patient_key,
+                               stored_at = excluded.stored_at",
+                        )
+                        .and_then(|mut st| {
+                            st.execute(params![
+                                r.resource_type,
+                                r.id,
+                                version,
+                                hash,
+                                r.patient_key,
+                                at
+                            ])
+                        })
+                        .map_err(db("apply"))?;
+                }
+                w.conn
+                    .prepare_cached(
+                        "INSERT INTO lineage (message_id, resource_type, resource_id, version, changed, source, profile_name, profile_version, converter_version, applied_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    )
+                    .and_then(|mut st| {
+                        st.execute(params![
+                            mid.0,
+                            r.resource_type,
+                            r.id,
+                            version,
+                            changed,
+                            lin.source,
+                            pn,
+                            pv,
+                            lin.converter_version,
+                            at
+                        ])
+                    })
+                    .map_err(db("apply"))?;
+                outcomes.push(ResourceOutcome {
+                    resource_type: r.resource_type.clone(),
+                    id: r.id.clone(),
+                    version,
+                    changed,
+                });
+            }
+            for p in &batch.patients {
+                upsert_patient(w, p, at)?;
+                let ev = AuditEvent::new(AuditEventKind::Linked, "pipeline")
+                    .source(p.source.clone())
+                    .message(mid)
+                    .entity(p.enterprise_id.to_string())
+                    .detail(format!("source patient {}", p.record.key));
+                w.audit(&ev)?;
+            }
+            if let Some(MpiState(s)) = &batch.mpi_state {
+                save_state(w, s)?;
+            }
+            for m in &batch.possible_matches {
+                w.conn
+                    .prepare_cached(
+                        "INSERT INTO possible_matches (source_key, enterprise_id, candidate_key, candidate_enterprise_id, weight, created_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(source_key, candidate_key) DO NOTHING",
+                    )
+                    .and_then(|mut st| {
+                        st.execute(params![
+                            m.source_key,
+                            m.enterprise_id.0 as i64,
+                            m.candidate_key,
+                            m.candidate_enterprise_id.0 as i64,
+                            f64::from(m.weight),
+                            at
+                        ])
+                    })
+                    .map_err(db("apply"))?;
+            }
+            for ev in &batch.audit {
+                w.audit(ev)?;
+            }
+            let changed = outcomes.iter().filter(|o| o.changed).count();
+            let kind = if batch.mode == ApplyMode::Reprocess {
+                AuditEventKind::Reprocessed
+            } else {
+                AuditEventKind::Stored
+            };
+            let ev = AuditEvent::new(kind, "pipeline")
+                .source(lin.source.clone())
+                .message(mid)
+                .detail(format!(
+                    "{} resources, {} new versions",
+                    outcomes.len(),
+                    changed
+                ));
+            w.audit(&ev)?;
+            w.conn
+                .prepare_cached(
+                    "UPDATE inbox SET state = 'processed', processed_at = ?1 WHERE id = ?2",
+                )
+                .and_then(|mut st| st.execute(params![at, mid.0]))
+                .map_err(db("apply"))?;
+            Ok(Applied {
+                resources: outcomes,
+                already_processed: false,
+            })
+        })
+        .await
+    }
+
+    async fn dead_letter(&self, f: NewDeadLetter) -> StoreResult<DeadLetterId> {
+        self.write(move |w| {
+            let at = now_ms();
+            let id: i64 = w
+                .conn
+                .prepare_cached(
+                    "INSERT INTO dead_letters (message_id, stage, error_kind, location, attempts, reason, status, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?7)
+                     ON CONFLICT(message_id) DO UPDATE SET stage = excluded.stage, error_kind = excluded.error_kind,
+                       location = excluded.location, attempts = excluded.attempts, reason = excluded.reason,
+                       status = 'open', updated_at = excluded.updated_at
+                     RETURNING id",
+                )
+                .and_then(|mut st| {
+                    st.query_row(
+                        params![
+                            f.message_id.map(|m| m.0),
+                            f.stage,
+                            f.error_kind,
+                            f.location,
+                            f.attempts,
+                            f.reason,
+                            at
+                        ],
+                        |r| r.get(0),
+                    )
+                })
+                .map_err(db("dead letter"))?;
+            if let Some(m) = f.message_id {
+                w.conn
+                    .prepare_cached("UPDATE inbox SET state = 'dead' WHERE id = ?1")
+                    .and_then(|mut st| st.execute([m.0]))
+                    .map_err(db("dead letter"))?;
+            }
+            let mut ev = AuditEvent::new(AuditEventKind::DeadLettered, "pipeline")
+                .entity(DeadLetterId(id).to_string())
+                .detail(format!("{}: {}", f.stage, f.error_kind));
+            ev.message_id = f.message_id;
+            w.audit(&ev)?;
+            Ok(DeadLetterId(id))
+        })
+        .await
+    }
+
+    async fn dead_letters(&self, open_only: bool) -> StoreResult<Vec<DeadLetter>> {
+        self.read(move |c, _| {
+            let sql = if open_only {
+                format!("SELECT {DEAD_COLS} FROM dead_letters WHERE status = 'open' ORDER BY id")
+            } else {
+                format!("SELECT {DEAD_COLS} FROM dead_letters ORDER BY id")
+            };
+            let rows: Vec<(DeadLetter, String)> = {
+                let mut st = c.prepare_cached(&sql).map_err(db("dead letters"))?;
+                let it = st
+                    .query_map([], dead_letter_row)
+                    .map_err(db("dead letters"))?;
+                it.collect::<Result<_, _>>().map_err(db("dead letters"))?
+            };
+            rows.into_iter().map(finish_dead).collect()
+        })
+        .await
+    }
+
+    async fn dead_letter_by_id(&self, id: DeadLetterId) -> StoreResult<DeadLetter> {
+        self.read(move |c, _| {
+            let row = c
+                .query_row(
+                    &format!("SELECT {DEAD_COLS} FROM dead_letters WHERE id = ?1"),
+                    [id.0],
+                    dead_letter_row,
+                )
+                .optional()
+                .map_err(db("dead letter"))?
+                .ok_or_else(|| StoreError::NotFound {
+                    what: "dead letter",
+                    id: id.to_string(),
+                })?;
+            finish_dead(row)
+        })
+        .await
+    }
+
+    async fn mark_reprocessed(&self, id: DeadLetterId, actor: &str) -> StoreResult<()> {
+        let actor = actor.to_string();
+        self.write(move |w| {
+            let n = w
+                .conn
+                .execute(
+                    "UPDATE dead_letters SET status = 'reprocessed', updated_at = ?1 WHERE id = ?2",
+                    params![now_ms(), id.0],
+                )
+                .map_err(db("mark reprocessed"))?;
+            if n == 0 {
+                return Err(StoreError::NotFound {
+                    what: "dead letter",
+                    id: id.to_string(),
+                });
+            }
+            let mid: Option<i64> = w
+                .conn
+                .query_row(
+                    "SELECT message_id FROM dead_letters WHERE id = ?1",
+                    [id.0],
+                    |r| r.get(0),
+                )
+                .map_err(db("mark reprocessed"))?;
+            let mut ev = AuditEvent::new(AuditEventKind::Reprocessed, actor)
+                .entity(id.to_string())
+                .detail("dead letter reprocessed");
+            ev.message_id = mid.map(MessageId);
+            w.audit(&ev)
+        })
+        .await
+    }
+
+    async fn load_mpi(&self) -> StoreResult<Option<IndexSnapshot>> {
+        self.read(|c, enc| {
+            let state: Option<String> = c
+                .query_row("SELECT state FROM mpi_state WHERE id = 1", [], |r| r.get(0))
+                .optional()
+                .map_err(db("load mpi"))?;
+            let raws: Vec<(String, i64, Option<u32>, Vec<u8>)> = {
+                let mut st = c
+                    .prepare("SELECT key, enterprise_id, key_id, record FROM source_patients ORDER BY rowid")
+                    .map_err(db("load mpi"))?;
+                let it = st
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                    .map_err(db("load mpi"))?;
+                it.collect::<Result<_, _>>().map_err(db("load mpi"))?
+            };
+            let Some(state) = state else {
+                if raws.is_empty() {
+                    return Ok(None);
+                }
+                return Err(corrupt("mpi_state", 1, "records saved without MPI state"));
+            };
+            let data: MpiStateData = serde_json::from_str(&state)
+                .map_err(|_| corrupt("mpi_state", 1, "state is not valid JSON"))?;
+            let mut records = Vec::with_capacity(raws.len());
+            let mut next_eid = data.next_eid;
+            for (key, eid, kid, blob) in raws {
+                let plain = unseal(enc, "source_patients", &key, kid, &patient_aad(&key), blob)?;
+                let rec: PatientRecord = serde_json::from_slice(&plain)
+                    .map_err(|_| corrupt("source_patients", &key, "record is not valid JSON"))?;
+                next_eid = next_eid.max(eid as u64 + 1);
+                records.push((rec, EnterpriseId(eid as u64)));
+            }
+            Ok(Some(IndexSnapshot {
+                model: data.model,
+                records,
+                next_eid,
+                retired: data.retired.into_iter().collect(),
+                merges: data.merges,
+            }))
+        })
+        .await
+    }
+
+    async fn save_mpi(&self, snapshot: IndexSnapshot) -> StoreResult<()> {
+        self.write(move |w| {
+            let at = now_ms();
+            // Sources of the records already stored are kept; new records get "mpi".
+            let sources: std::collections::HashMap<String, String> = {
+                let mut st = w
+                    .conn
+                    .prepare("SELECT key, source FROM source_patients")
+                    .map_err(db("save mpi"))?;
+                let it = st
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(db("save mpi"))?;
+                it.collect::<Result<_, _>>().map_err(db("save mpi"))?
+            };
+            w.conn
+                .execute("DELETE FROM source_patients", [])
+                .map_err(db("save mpi"))?;
+            for (rec, eid) in &snapshot.records {
+                let source = sources
+                    .get(&rec.key)
+                    .cloned()
+                    .unwrap_or_else(|| "mpi".to_string());
+                upsert_patient(
+                    w,
+                    &PatientLink {
+                        record: rec.clone(),
+                        enterprise_id: *eid,
+                        source,
+                    },
+                    at,
+                )?;
+            }
+            save_state(w, &snapshot)
+        })
+        .await
+    }
+
+    async fn possible_matches(&self, open_only: bool) -> StoreResult<Vec<PossibleMatch>> {
+        self.read(move |c, _| {
+            let sql = if open_only {
+                format!(
+                    "SELECT {REVIEW_COLS} FROM possible_matches WHERE status = 'open' ORDER BY id"
+                )
+            } else {
+                format!("SELECT {REVIEW_COLS} FROM possible_matches ORDER BY id")
+            };
+            let rows: Vec<(PossibleMatch, String)> = {
+                let mut st = c.prepare_cached(&sql).map_err(db("possible matches"))?;
+                let it = st
+                    .query_map([], review_row)
+                    .map_err(db("possible matches"))?;
+                it.collect::<Result<_, _>>()
+                    .map_err(db("possible matches"))?
+            };
+            rows.into_iter().map(finish_review).collect()
+        })
+        .await
+    }
+
+    async fn resolve_possible_match(
+        &self,
+        id: ReviewId,
+        status: ReviewStatus,
+        actor: &str,
+    ) -> StoreResult<PossibleMatch> {
+        let actor = actor.to_string();
+        self.write(move |w| {
+            let n = w
+                .conn
+                .execute(
+                    "UPDATE possible_matches SET status = ?1, resolved_by = ?2, resolved_at = ?3 WHERE id = ?4",
+                    params![status.as_str(), actor, now_ms(), id.0],
+                )
+                .map_err(db("resolve"))?;
+            if n == 0 {
+                return Err(StoreError::NotFound {
+                    what: "possible match",
+                    id: id.to_string(),
+                });
+            }
+            let row = w
+                .conn
+                .query_row(
+                    &format!("SELECT {REVIEW_COLS} FROM possible_matches WHERE id = ?1"),
+                    [id.0],
+                    review_row,
+                )
+                .map_err(db("resolve"))?;
+            let p = finish_review(row)?;
+            let ev = AuditEvent::new(AuditEventKind::Linked, actor)
+                .entity(id.to_string())
+                .detail(format!(
+                    "review {}: {} / {}",
+                    status.as_str(),
+                    p.pair.enterprise_id,
+                    p.pair.candidate_enterprise_id
+                ));
+            w.audit(&ev)?;
+            Ok(p)
+        })
+        .await
+    }
+
+    async fn save_profile(&self, profile: ProfileRef, body: String) -> StoreResult<()> {
+        self.write(move |w| {
+            let existing: Option<String> = w
+                .conn
+                .query_row(
+                    "SELECT body FROM profiles WHERE name = ?1 AND version = ?2",
+                    params![profile.name, profile.version],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db("save profile"))?;
+            match existing {
+                Some(b) if b == body => return Ok(()),
+                Some(_) => {
+                    return Err(StoreError::ProfileConflict {
+                        name: profile.name,
+                        version: profile.version,
+                    })
+                }
+                None => {}
+            }
+            w.conn
+                .execute(
+                    "INSERT INTO profiles (name, version, body, saved_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![profile.name, profile.version, body, now_ms()],
+                )
+                .map_err(db("save profile"))?;
+            w.conn
+                .execute(
+                    "INSERT INTO profile_active (name, version) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
+                    params![profile.name, profile.version],
+                )
+                .map_err(db("save profile"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn profile_versions(&self, name: &str) -> StoreResult<Vec<StoredProfile>> {
+        let name = name.to_string();
+        self.read(move |c, _| {
+            profile_rows(
+                c,
+                &format!("{PROFILE_SELECT} WHERE p.name = ?1 ORDER BY p.seq"),
+                [name],
+            )
+        })
+        .await
+    }
+
+    async fn profile(&self, profile: &ProfileRef) -> StoreResult<StoredProfile> {
+        let p = profile.clone();
+        self.read(move |c, _| {
+            profile_rows(
+                c,
+                &format!("{PROFILE_SELECT} WHERE p.name = ?1 AND p.version = ?2"),
+                params![p.name, p.version],
+            )?
+            .pop()
+            .ok_or_else(|| StoreError::NotFound {
+                what: "profile",
+                id: format!("{} {}", p.name, p.version),
+            })
+        })
+        .await
+    }
+
+    async fn active_profile(&self, name: &str) -> StoreResult<Option<StoredProfile>> {
+        let name = name.to_string();
+        self.read(move |c, _| {
+            Ok(profile_rows(
+                c,
+                &format!("{PROFILE_SELECT} WHERE p.name = ?1 AND a.version IS NOT NULL"),
+                [name],
+            )?
+            .pop())
+        })
+        .await
+    }
+
+    async fn activate_profile(&self, profile: &ProfileRef) -> StoreResult<()> {
+        let p = profile.clone();
+        self.write(move |w| {
+            let exists: bool = w
+                .conn
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM profiles WHERE name = ?1 AND version = ?2)",
+                    params![p.name, p.version],
+                    |r| r.get(0),
+                )
+                .map_err(db("activate profile"))?;
+            if !exists {
+                return Err(StoreError::NotFound {
+                    what: "profile",
+                    id: format!("{} {}", p.name, p.version),
+                });
+            }
+            w.conn
+                .execute(
+                    "INSERT INTO profile_active (name, version) VALUES (?1, ?2)
+                     ON CONFLICT(name) DO UPDATE SET version = excluded.version",
+                    params![p.name, p.version],
+                )
+                .map_err(db("activate profile"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn rollback_profile(&self, name: &str) -> StoreResult<StoredProfile> {
+        let name = name.to_string();
+        let version = self
+            .write({
+                let name = name.clone();
+                move |w| {
+                    let prev: Option<String> = w
+                        .conn
+                        .query_row(
+                            "SELECT p.version FROM profiles p
+                             WHERE p.name = ?1 AND p.seq < (
+                               SELECT q.seq FROM profiles q JOIN profile_active a
+                                 ON a.name = q.name AND a.version = q.version WHERE q.name = ?1)
+                             ORDER BY p.seq DESC LIMIT 1",
+                            [&name],
+                            |r| r.get(0),
+                        )
+                        .optional()
+                        .map_err(db("rollback profile"))?;
+                    let Some(prev) = prev else {
+                        return Err(StoreError::NoEarlierProfile { name });
+                    };
+                    w.conn
+                        .execute(
+                            "UPDATE profile_active SET version = ?2 WHERE name = ?1",
+                            params![name, prev],
+                        )
+                        .map_err(db("rollback profile"))?;
+                    Ok(prev)
+                }
+            })
+            .await?;
+        self.profile(&ProfileRef { name, version }).await
+    }
+
+    async fn patient_everything(
+        &self,
+        enterprise_id: EnterpriseId,
+        actor: &str,
+    ) -> StoreResult<EnterprisePatient> {
+        let source_patients = self.source_patients(enterprise_id).await?;
+        let eid = enterprise_id.0 as i64;
+        let resources = self
+            .read(move |c, enc| {
+                query_resources(
+                    c,
+                    enc,
+                    &format!(
+                        "SELECT {RESOURCE_COLS} FROM resources r
+                         JOIN resource_versions v ON v.resource_type = r.resource_type AND v.id = r.id AND v.version = r.version
+                         WHERE r.patient_key IN (SELECT key FROM source_patients WHERE enterprise_id = ?1)
+                         ORDER BY r.resource_type, r.id"
+                    ),
+                    [eid],
+                )
+            })
+            .await?;
+        self.audit_read(
+            actor,
+            enterprise_id.to_string(),
+            format!("$everything: {} resources", resources.len()),
+        )
+        .await?;
+        Ok(EnterprisePatient {
+            enterprise_id,
+            source_patients,
+            resources,
+        })
+    }
+
+    async fn resources_by_type(
+        &self,
+        resource_type: &str,
+        since: Option<TimestampMs>,
+        limit: usize,
+        actor: &str,
+    ) -> StoreResult<Vec<StoredResource>> {
+        let t = resource_type.to_string();
+        let out = self
+            .read(move |c, enc| {
+                query_resources(
+                    c,
+                    enc,
+                    &format!(
+                        "SELECT {RESOURCE_COLS} FROM resources r
+                         JOIN resource_versions v ON v.resource_type = r.resource_type AND v.id = r.id AND v.version = r.version
+                         WHERE r.resource_type = ?1 AND r.stored_at >= ?2
+                         ORDER BY r.stored_at, r.id LIMIT ?3"
+                    ),
+                    params![t, since.unwrap_or(i64::MIN), limit as i64],
+                )
+            })
+            .await?;
+        self.audit_read(
+            actor,
+            resource_type.to_string(),
+            format!("by type: {} resources", out.len()),
+        )
+        .await?;
+        Ok(out)
+    }
+
+    async fn resource(
+        &self,
+        resource_type: &str,
+        id: &str,
+        actor: &str,
+    ) -> StoreResult<Option<StoredResource>> {
+        let (t, i) = (resource_type.to_string(), id.to_string());
+        let out = self
+            .read(move |c, enc| {
+                Ok(query_resources(
+                    c,
+                    enc,
+                    &format!(
+                        "SELECT {RESOURCE_COLS} FROM resources r
+                         JOIN resource_versions v ON v.resource_type = r.resource_type AND v.id = r.id AND v.version = r.version
+                         WHERE r.resource_type = ?1 AND r.id = ?2"
+                    ),
+                    params![t, i],
+                )?
+                .pop())
+            })
+            .await?;
+        self.audit_read(actor, format!("{resource_type}/{id}"), "read".into())
+            .await?;
+        Ok(out)
+    }
+
+    async fn resource_history(
+        &self,
+        resource_type: &str,
+        id: &str,
+        actor: &str,
+    ) -> StoreResult<Vec<StoredResource>> {
+        let (t, i) = (resource_type.to_string(), id.to_string());
+        let out = self
+            .read(move |c, enc| {
+                query_resources(
+                    c,
+                    enc,
+                    &format!(
+                        "SELECT {RESOURCE_COLS} FROM resource_versions v
+                         WHERE v.resource_type = ?1 AND v.id = ?2 ORDER BY v.version"
+                    ),
+                    params![t, i],
+                )
+            })
+            .await?;
+        self.audit_read(
+            actor,
+            format!("{resource_type}/{id}"),
+            format!("history: {} versions", out.len()),
+        )
+        .await?;
+        Ok(out)
+    }
+
+    async fn lineage(&self, message_id: MessageId) -> StoreResult<Vec<LineageEntry>> {
+        self.read(move |c, _| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT message_id, resource_type, resource_id, version, changed, source, profile_name, profile_version, converter_version, applied_at
+                     FROM lineage WHERE message_id = ?1 ORDER BY seq",
+                )
+                .map_err(db("lineage"))?;
+            let it = st
+                .query_map([message_id.0], |r| {
+                    Ok(LineageEntry {
+                        message_id: MessageId(r.get(0)?),
+                        resource_type: r.get(1)?,
+                        id: r.get(2)?,
+                        version: r.get(3)?,
+                        changed: r.get(4)?,
+                        lineage: lineage_of(r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?),
+                        applied_at: r.get(9)?,
+                    })
+                })
+                .map_err(db("lineage"))?;
+            it.collect::<Result<_, _>>().map_err(db("lineage"))
+        })
+        .await
+    }
+
+    async fn source_patients(
+        &self,
+        enterprise_id: EnterpriseId,
+    ) -> StoreResult<Vec<SourcePatient>> {
+        let eid = enterprise_id.0 as i64;
+        self.read(move |c, _| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT key, source, enterprise_id, updated_at FROM source_patients WHERE enterprise_id = ?1 ORDER BY key",
+                )
+                .map_err(db("source patients"))?;
+            let it = st
+                .query_map([eid], |r| {
+                    Ok(SourcePatient {
+                        key: r.get(0)?,
+                        source: r.get(1)?,
+                        enterprise_id: EnterpriseId(r.get::<_, i64>(2)? as u64),
+                        updated_at: r.get(3)?,
+                    })
+                })
+                .map_err(db("source patients"))?;
+            it.collect::<Result<_, _>>().map_err(db("source patients"))
+        })
+        .await
+    }
+
+    async fn append_audit(&self, events: Vec<AuditEvent>) -> StoreResult<()> {
+        self.write(move |w| {
+            for ev in &events {
+                w.audit(ev)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn audit_entries(&self, from_seq: i64, limit: usize) -> StoreResult<Vec<AuditEntry>> {
+        self.read(move |c, _| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT seq, recorded_at, kind, actor, source, message_id, entity, detail, prev_hash, hash
+                     FROM audit_log WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
+                )
+                .map_err(db("audit"))?;
+            let rows: Vec<(AuditEntry, String)> = {
+                let it = st
+                    .query_map(params![from_seq, limit as i64], audit_row)
+                    .map_err(db("audit"))?;
+                it.collect::<Result<_, _>>().map_err(db("audit"))?
+            };
+            rows.into_iter()
+                .map(|(mut e, kind)| {
+                    e.event.kind = AuditEventKind::parse(&kind)
+                        .ok_or_else(|| corrupt("audit_log", e.seq, "unknown kind"))?;
+                    Ok(e)
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn verify_audit(&self) -> StoreResult<AuditVerification> {
+        self.read(|c, _| {
+            let mut st = c
+                .prepare(
+                    "SELECT seq, recorded_at, kind, actor, source, message_id, entity, detail, prev_hash, hash
+                     FROM audit_log ORDER BY seq",
+                )
+                .map_err(db("verify audit"))?;
+            let mut rows = st.query([]).map_err(db("verify audit"))?;
+            let mut prev = GENESIS;
+            let mut expected = 1i64;
+            let mut n = 0u64;
+            while let Some(r) = rows.next().map_err(db("verify audit"))? {
+                let (mut e, kind) = match audit_row(r) {
+                    Ok(x) => x,
+                    Err(_) => {
+                        return Ok(AuditVerification::Broken {
+                            seq: expected,
+                            reason: "unreadable row",
+                        })
+                    }
+                };
+                let broken = |reason| {
+                    Ok(AuditVerification::Broken {
+                        seq: e.seq,
+                        reason,
+                    })
+                };
+                if e.seq != expected {
+                    return broken("sequence gap");
+                }
+                match AuditEventKind::parse(&kind) {
+                    Some(k) => e.event.kind = k,
+                    None => return broken("unreadable row"),
+                }
+                if e.prev_hash != hex_lower(&prev) {
+                    return broken("previous hash mismatch");
+                }
+                let h = AuditEntry::chain_hash(
+                    &prev,
+                    &AuditEntry::canonical(e.seq, e.recorded_at, &e.event),
+                );
+                if e.hash != hex_lower(&h) {
+                    return broken("hash mismatch");
+                }
+                prev = h;
+                expected += 1;
+                n += 1;
+            }
+            Ok(AuditVerification::Intact {
+                rows: n,
+                head: hex_lower(&prev),
+            })
+        })
+        .await
+    }
+
+    async fn summary(&self) -> StoreResult<Summary> {
+        self.read(|c, _| {
+            Ok(Summary {
+                received: count(c, "SELECT COUNT(*) FROM inbox")?,
+                duplicates: count(c, "SELECT COUNT(*) FROM duplicates")?,
+                dead_letter: count(c, "SELECT COUNT(*) FROM dead_letters WHERE status = 'open'")?,
+                resources: count(c, "SELECT COUNT(*) FROM resources")?,
+                source_patients: count(c, "SELECT COUNT(*) FROM source_patients")?,
+                enterprise_patients: count(
+                    c,
+                    "SELECT COUNT(DISTINCT enterprise_id) FROM source_patients",
+                )?,
+                possible_matches: count(
+                    c,
+                    "SELECT COUNT(*) FROM possible_matches WHERE status = 'open'",
+                )?,
+            })
+        })
+        .await
+    }
+}
+
+/// Reads an audit row; the kind is returned as text for the caller to check.
+fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(AuditEntry, String)> {
+    let kind: String = r.get(2)?;
+    Ok((
+        AuditEntry {
+            seq: r.get(0)?,
+            recorded_at: r.get(1)?,
+            event: AuditEvent {
+                kind: AuditEventKind::Read,
+                actor: r.get(3)?,
+                source: r.get(4)?,
+                message_id: r.get::<_, Option<i64>>(5)?.map(MessageId),
+                entity: r.get(6)?,
+                detail: r.get(7)?,
+            },
+            prev_hash: r.get(8)?,
+            hash: r.get(9)?,
+        },
+        kind,
+    ))
+}
