@@ -7,4 +7,5 @@
 //! in the member crates.
 #![forbid(unsafe_code)]
 
+pub mod eventlog;
 pub mod store;
