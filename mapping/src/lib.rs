@@ -3,6 +3,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
+pub mod normalize;
 mod profile;
 mod report;
 mod systems;
