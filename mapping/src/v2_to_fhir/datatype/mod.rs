@@ -30,6 +30,7 @@ pub mod sn_range;
 pub mod sn_ratio;
 pub mod xad_address;
 pub mod xcn_practitioner;
+pub mod xon_organization;
 pub mod xpn_human_name;
 pub mod xtn_contact_point;
 

@@ -6,6 +6,9 @@
 //! `ConvertError::UnsupportedMessageType`.
 
 pub mod adt_a01;
+pub mod adt_a17;
+pub mod adt_a40;
+pub mod adt_a47;
 pub mod oru_r01;
 
 use ehrkit_fhir_model::resources::{
@@ -27,7 +30,14 @@ pub(crate) type MessageMap =
 /// The message map for MSH-9 `code^event`.
 pub(crate) fn find(code: &str, event: &str) -> Option<MessageMap> {
     match (code, event) {
-        ("ADT", "A01" | "A02" | "A03" | "A04" | "A08") => Some(adt_a01::convert),
+        (
+            "ADT",
+            "A01" | "A02" | "A03" | "A04" | "A05" | "A06" | "A07" | "A08" | "A11" | "A12" | "A13"
+            | "A14" | "A28" | "A31",
+        ) => Some(adt_a01::convert),
+        ("ADT", "A17") => Some(adt_a17::convert),
+        ("ADT", "A39" | "A40") => Some(adt_a40::convert),
+        ("ADT", "A47") => Some(adt_a47::convert),
         ("ORU", "R01") => Some(oru_r01::convert),
         _ => None,
     }

@@ -41,16 +41,62 @@ pub struct SegmentCoverage {
     pub rows: &'static [Row],
 }
 
+pub mod al1_allergy_intolerance;
+pub mod dg1_condition;
+pub mod dg1_encounter;
+pub mod evn_provenance;
+pub mod iam_allergy_intolerance;
+pub mod in1_coverage;
+pub mod mrg_account;
+pub mod mrg_patient;
 pub mod msh_message_header;
 pub mod nk1_related_person;
 pub mod nte_observation;
 pub mod obr_diagnostic_report;
 pub mod obx_observation;
 pub mod pid_patient;
+pub mod pr1_procedure;
 pub mod pv1_encounter;
+pub mod pv2_encounter;
 
 /// Every implemented segment map and its rows.
 pub static COVERAGE: &[SegmentCoverage] = &[
+    SegmentCoverage {
+        map: "AL1[AllergyIntolerance]",
+        rows: al1_allergy_intolerance::ROWS,
+    },
+    SegmentCoverage {
+        map: "DG1[Condition]",
+        rows: dg1_condition::ROWS,
+    },
+    SegmentCoverage {
+        map: "DG1[Encounter]",
+        rows: dg1_encounter::ROWS,
+    },
+    SegmentCoverage {
+        map: "EVN[Provenance]",
+        rows: evn_provenance::ROWS,
+    },
+    SegmentCoverage {
+        map: "IAM[AllergyIntolerance]",
+        rows: iam_allergy_intolerance::ROWS,
+    },
+    SegmentCoverage {
+        map: "IN1[Coverage]",
+        rows: in1_coverage::ROWS,
+    },
+    SegmentCoverage {
+        map: "MRG[Account]",
+        rows: mrg_account::ROWS,
+    },
+    SegmentCoverage {
+        map: "PR1[Procedure]",
+        rows: pr1_procedure::ROWS,
+    },
+    SegmentCoverage {
+        map: "PV2[Encounter]",
+        rows: pv2_encounter::ROWS,
+    },
     SegmentCoverage {
         map: "MSH[MessageHeader]",
         rows: msh_message_header::ROWS,

@@ -5,8 +5,11 @@
 //! - PV1-2 → `class` through the IG map `PatientClass[EncounterClass]`; absent or not in the
 //!   map: `class` is the v3 NullFlavor `UNK` (FHIR requires a class) and that is reported.
 //! - `status` from the trigger event through `Event[EncounterStatus]`; PV1-45 valued →
-//!   `finished` (IG row `PV1-45 → status="finished"`). An event the map does not list gives
-//!   `unknown`, reported.
+//!   `finished` (IG row `PV1-45 → status="finished"`), except for the cancel events A11/A12/A13.
+//!   Visit events the IG map does not list get a status from the event's meaning
+//!   (A06/A07/A12/A17 `in-progress`, A14 `planned`; see `NON_IG_EVENT_STATUS`); any other event
+//!   gives `unknown`, reported. Events about the patient record only (A28, A31, merges) pass
+//!   no event: `unknown`, not reported.
 //! - PV1-7/8/9/17 (XCN) → `participant` of type `ATND`/`REF`/`CON`/`ADM`
 //!   (`v3-ParticipationType`), each individual a Practitioner (`XCN[Practitioner]`); the caller
 //!   adds the Practitioners to the Bundle and sets the references.
@@ -47,6 +50,23 @@ const PARTICIPANTS: &[(usize, &str, &str)] = &[
     (8, "REF", "referrer"),
     (9, "CON", "consultant"),
     (17, "ADM", "admitter"),
+];
+
+/// Events that cancel an earlier one: their status comes from the event (IG
+/// `Event[EncounterStatus]`: A11 `cancelled`, A13 `in-progress`) even when PV1-45 still carries
+/// the discharge date being cancelled.
+const CANCEL_EVENTS: &[&str] = &["A11", "A12", "A13"];
+
+/// Statuses for visit events the IG map `Event[EncounterStatus]` does not list, from the
+/// event's meaning in HL7 v2 chapter 3 (not from the IG): A06/A07 (change of patient class)
+/// and A12 (cancel transfer) leave the patient in the facility, A14 (pending admit) is
+/// planned, A17 (bed swap) moves two admitted patients.
+const NON_IG_EVENT_STATUS: &[(&str, EncounterStatus)] = &[
+    ("A06", EncounterStatus::InProgress),
+    ("A07", EncounterStatus::InProgress),
+    ("A12", EncounterStatus::InProgress),
+    ("A14", EncounterStatus::Planned),
+    ("A17", EncounterStatus::InProgress),
 ];
 
 /// An Encounter and the Practitioners its participants point to: `practitioners[i]` (with
@@ -94,10 +114,14 @@ pub fn pv1_encounter(
         .field(45)
         .first::<Text<'_>>()
         .is_some_and(|t| !t.is_null() && !t.is_empty());
-    let status = if ended {
+    let cancels = event.is_some_and(|e| CANCEL_EVENTS.contains(&e));
+    let status = if ended && !cancels {
         Some(EncounterStatus::Finished)
     } else {
         event.and_then(|event| {
+            if let Some((_, status)) = NON_IG_EVENT_STATUS.iter().find(|(e, _)| *e == event) {
+                return Some(status.clone());
+            }
             translate(
                 &EVENT_ENCOUNTER_STATUS,
                 event,
