@@ -246,6 +246,18 @@ impl AuditEntry {
         }
         ev
     }
+
+    /// This entry as a typed R4 [`AuditEvent`](ehrkit_fhir_model::AuditEvent) (read strictly
+    /// from [`AuditEntry::to_fhir`]'s JSON).
+    pub fn to_audit_event(
+        &self,
+    ) -> Result<ehrkit_fhir_model::AuditEvent, ehrkit_fhir_model::Error> {
+        let opts = ehrkit_fhir_model::ParseOptions::default()
+            .strict(true)
+            .unknown_elements(ehrkit_fhir_model::UnknownPolicy::Reject);
+        ehrkit_fhir_model::from_slice_with(self.to_fhir().to_string().as_bytes(), &opts)
+            .map(|p| p.value)
+    }
 }
 
 /// Result of verifying the audit chain.

@@ -47,6 +47,10 @@ pub struct SqliteOptions {
     pub busy_timeout: Duration,
     /// Read connections kept open. Default 4.
     pub readers: usize,
+    /// A cap on the database size in pages (SQLite `max_page_count`; pages are 4 KiB by
+    /// default). A write past it fails with [`StoreError::Io`] of kind `StorageFull`, as a
+    /// full disk does. Default: no cap.
+    pub max_pages: Option<u64>,
 }
 
 impl Default for SqliteOptions {
@@ -56,6 +60,7 @@ impl Default for SqliteOptions {
             max_batch: 1024,
             busy_timeout: Duration::from_secs(5),
             readers: 4,
+            max_pages: None,
         }
     }
 }
@@ -70,6 +75,12 @@ impl SqliteOptions {
     /// Sets the group-commit batch limit (at least 1).
     pub fn max_batch(mut self, n: usize) -> Self {
         self.max_batch = n.max(1);
+        self
+    }
+
+    /// Caps the database size in pages ([`SqliteOptions::max_pages`]).
+    pub fn max_pages(mut self, pages: u64) -> Self {
+        self.max_pages = Some(pages);
         self
     }
 
@@ -394,6 +405,14 @@ impl SqliteStore {
         let mut conn = Connection::open(&path).map_err(db("open"))?;
         configure(&conn, opts.busy_timeout).map_err(db("open"))?;
         migrate(&mut conn)?;
+        if let Some(pages) = opts.max_pages {
+            // The pragma answers with the new cap, so it is a query, not an update.
+            let _: i64 = conn
+                .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| {
+                    r.get(0)
+                })
+                .map_err(db("open"))?;
+        }
         let head: Option<(i64, String)> = conn
             .query_row(
                 "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
