@@ -4,6 +4,8 @@
 //! cargo run --features mapping --example v2_to_fhir -- mapping/tests/data/adt_a01_visit.hl7
 //! cargo run --features mapping --example v2_to_fhir -- --bundle-type message --tz America/Chicago FILE
 //! cargo run --features mapping --example v2_to_fhir -- --profile site.toml --all FILE
+//! cargo run --features mapping --example v2_to_fhir -- --profile epic FILE
+//! cargo run --features mapping --example v2_to_fhir -- --profile mapping/profiles/examples/epic.toml FILE
 //! ```
 //!
 //! Output contract: stdout holds the Bundle of the first message as one line of JSON (with
@@ -26,7 +28,8 @@ use ehrkit::mapping::Profile;
 #[derive(clap::Parser, Debug)]
 #[command(name = "v2_to_fhir")]
 struct Args {
-    /// A built-in profile name (`generic`) or a profile TOML file.
+    /// A built-in profile name (generic, epic, oracle_health, veradigm, meditech, athenahealth,
+    /// eclinicalworks, nextgen) or a profile TOML file (a site overlay: `extends = "epic"`).
     #[arg(long, default_value = "generic")]
     profile: String,
     /// The Bundle type: transaction, batch, collection or message.
@@ -48,14 +51,17 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 fn profile(spec: &str) -> Result<Profile, String> {
+    if let Some(p) = Profile::builtin(spec) {
+        return Ok(p);
+    }
     match spec {
-        "generic" => Ok(Profile::generic()),
         path if path.ends_with(".toml") => {
             let text = std::fs::read_to_string(path).map_err(|e| format!("profile {path}: {e}"))?;
             Profile::from_toml(&text).map_err(|e| format!("profile {path}: {e}"))
         }
         other => Err(format!(
-            "unknown profile `{other}` (built in: generic; or a .toml file)"
+            "unknown profile `{other}` (built in: {}; or a .toml file)",
+            Profile::BUILTIN.join(", ")
         )),
     }
 }

@@ -166,3 +166,118 @@ fn all_converts_every_message_and_bundle_type_is_honoured() {
         "{stderr}"
     );
 }
+
+fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+fn patient_identifier_types(line: &str) -> Vec<String> {
+    let b = bundle(line);
+    let patient = b["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .find(|r| r["resourceType"] == "Patient")
+        .expect("a Patient entry")
+        .clone();
+    patient["identifier"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["type"]["coding"][0]["code"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn every_builtin_profile_name_and_every_example_site_file_is_accepted() {
+    let sample = data("adt_a01_visit.hl7");
+    let sample = sample.to_str().unwrap();
+    for name in [
+        "generic",
+        "epic",
+        "oracle_health",
+        "veradigm",
+        "meditech",
+        "athenahealth",
+        "eclinicalworks",
+        "nextgen",
+    ] {
+        let out = run(&["--profile", name, sample]);
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout).lines().count(), 1, "{name}");
+    }
+    let mut sites = 0;
+    for entry in std::fs::read_dir(repo("mapping/profiles/examples")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        let out = run(&["--profile", path.to_str().unwrap(), sample]);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            text(&out.stderr)
+        );
+        bundle(text(&out.stdout).lines().next().unwrap());
+        sites += 1;
+    }
+    assert_eq!(sites, 7, "one site file per vendor");
+}
+
+#[test]
+fn a_vendor_profile_changes_the_output_and_the_unknown_name_lists_the_built_ins() {
+    let file = repo("mapping/tests/data/quirks/epic/mrn-type-code.hl7");
+    let file = file.to_str().unwrap();
+    let generic = run(&["--profile", "generic", file]);
+    assert!(generic.status.success(), "{}", text(&generic.stderr));
+    let epic = run(&["--profile", "epic", file]);
+    assert!(epic.status.success(), "{}", text(&epic.stderr));
+    let types = |o: &Output| patient_identifier_types(text(&o.stdout).lines().next().unwrap());
+    assert!(
+        types(&generic).contains(&"MRN".to_owned()),
+        "{:?}",
+        types(&generic)
+    );
+    assert!(
+        !types(&epic).contains(&"MRN".to_owned()),
+        "{:?}",
+        types(&epic)
+    );
+    // The generic run reports the unknown type code; the Epic one does not.
+    assert!(text(&generic.stderr).contains("PID[1]-3(1).5"));
+    assert!(!text(&epic.stderr).contains("PID[1]-3(1).5"));
+
+    let out = run(&["--profile", "no-such-vendor", file]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("eclinicalworks"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_site_file_that_requires_a_time_zone_refuses_an_offsetless_feed_without_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site.toml");
+    std::fs::write(
+        &site,
+        "extends = \"epic\"\nname = \"site\"\nquirks = [\"require-source-time-zone\"]\n",
+    )
+    .unwrap();
+    let file = repo("mapping/tests/data/quirks/all/require-source-time-zone.hl7");
+    let (site, file) = (site.to_str().unwrap(), file.to_str().unwrap());
+    let out = run(&["--profile", site, file]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+    assert!(
+        text(&out.stderr).contains("MSH[1]-7"),
+        "{}",
+        text(&out.stderr)
+    );
+    // --tz supplies the zone: converted.
+    let out = run(&["--profile", site, "--tz", "America/Chicago", file]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

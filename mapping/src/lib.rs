@@ -5,7 +5,9 @@
 mod error;
 pub mod normalize;
 mod profile;
+mod quirks;
 mod report;
+mod routing;
 mod systems;
 pub mod v2_to_fhir;
 
@@ -15,7 +17,9 @@ pub use chrono_tz;
 
 pub use error::{Error, ProfileProblem};
 pub use profile::{CodeOverride, Profile, ProfileTranslation, Quirk};
+pub use quirks::{V2Settings, ZField, ZTarget, ZValue};
 pub use report::{DataProblem, Location, Report, ReportEntry, ReportKind};
+pub use routing::{Routing, Selected, Selection};
 pub use systems::{
     Authority, SystemSource, SystemUri, Systems, CODING_SYSTEMS, DEFAULT_UNKNOWN_SYSTEM_BASE,
     IDENTIFIER_SYSTEMS,

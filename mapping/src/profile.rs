@@ -26,17 +26,158 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ProfileProblem};
+use crate::quirks::V2Settings;
 use crate::systems::{is_absolute_uri, Systems, DEFAULT_UNKNOWN_SYSTEM_BASE};
 use crate::v2_to_fhir::vocab::{self, ConceptMap, Translation};
 
-/// One named, documented deviation from the IG, switched on per profile.
+/// One named, documented deviation from the IG, switched on per profile (issue 13).
 ///
-/// None yet: vendor profiles (the next issue) add one variant per vendor deviation, each with its
-/// own test input.
+/// Each variant says what it fixes, which vendor does it and the evidence (**S**: seen in
+/// public samples, **D**: vendor documentation, **G**: a guess made configuration). The logic
+/// lives in `mapping/src/quirks/`; the converter calls it from small hooks where the mapping
+/// happens. Settings a quirk reads are in [`V2Settings`](crate::V2Settings) (`[v2]` in TOML).
+/// Every variant has its own test message under `mapping/tests/data/quirks/<vendor>/` and
+/// `tests/quirks_v2.rs` fails when one has no test or stops changing the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
-pub enum Quirk {}
+pub enum Quirk {
+    /// Epic: identifier type code `MRN` (not in HL7 table 0203) read as `MR` in CX.5 / XCN.13
+    /// (`E3866011^^^EPIC^MRN`). Without it the code is kept and reported as a vocabulary miss. S.
+    MrnTypeCode,
+    /// Epic: the Patient's primary identifier (first in `Patient.identifier`, hence its id and
+    /// its conditional update) is the PID-3 repetition whose authority (CX.4.1) or type (CX.5)
+    /// is [`V2Settings::primary_identifier`](crate::V2Settings) (enterprise `EPI`, or a
+    /// facility MRN authority), not whichever comes first. S.
+    PrimaryIdentifier,
+    /// Epic: the legal name is sent without type `L` next to a `D` (display) name: when no
+    /// PID-5 repetition is typed `L`, the first untyped one gets `use = official`. (`D` →
+    /// `usual` is the IG's own `NameType` map.) S.
+    LegalNameWithoutType,
+    /// Epic (`ZPD` MyChart status, `ZCS`, `ZPV`), Veradigm/NextGen (`ZSC`), any site:
+    /// Z-segment fields listed in [`V2Settings::z_segments`](crate::V2Settings) become
+    /// extensions on the Patient or Encounter; the rest of a listed Z-segment is reported
+    /// field by field; an unlisted Z-segment is reported as before. Never a failure. S.
+    ZSegmentExtensions,
+    /// Epic: an XCN field repeating the same provider with two id types (`PROVID`, `NPI`) is one
+    /// Practitioner with two identifiers (one participant), not two. Same provider: equal
+    /// name, or a repetition without a name right after one with it. S.
+    MergeRepeatedProvider,
+    /// Epic: order questions are OBX with OBX-29 `QST` under ORC/OBR. They are not results: kept
+    /// as Observations (category `survey`) but left out of `DiagnosticReport.result`, and OBX-29
+    /// is read. (`ServiceRequest.supportingInfo` comes when the converter writes
+    /// ServiceRequests.) S.
+    OrderQuestions,
+    /// Epic (CSN), Oracle Health (FIN NBR): PV1-19 without an assigning authority gets
+    /// [`V2Settings::visit_number_system`](crate::V2Settings) as its system, so the visit
+    /// number is a usable business identifier (conditional update, stable id). G, configuration.
+    VisitNumberSystem,
+    /// Epic: PID-18 (HAR, hospital account record) is the visit's account: written as an
+    /// Encounter identifier of type `AN` with system
+    /// [`V2Settings::account_number_system`](crate::V2Settings) (else its CX.4). Without it
+    /// PID-18 is reported as unmapped. G, configuration.
+    AccountNumberOnEncounter,
+    /// Oracle Health: alias pool type codes (`CMRN`, `MRN`, `FIN NBR`, …) in PID-2/PID-3/PV1-19
+    /// CX.5 read through [`V2Settings::alias_types`](crate::V2Settings) to HL7 table 0203 codes
+    /// (site authorities go in `identifier_systems`). S.
+    AliasPoolTypes,
+    /// Oracle Health: OBR-2/OBR-3 placer/filler ids namespaced `341856649^HNAM_ORDERID`: an EI
+    /// whose namespace is in [`V2Settings::order_namespaces`](crate::V2Settings) gets the site's
+    /// [`V2Settings::order_id_system`](crate::V2Settings) instead of an unknown-system fallback.
+    /// S.
+    PlacerOrderNamespace,
+    /// MEDITECH: coded fields outside HL7 tables carry the site's dictionary mnemonic (CWE.1
+    /// without CWE.3). The mnemonic is kept as a Coding in the site dictionary system
+    /// (`<dictionary_system_base><SEG>-<field>`), and the site's
+    /// [`V2Settings::dictionaries`](crate::V2Settings) map adds the standard coding. D.
+    DictionaryMnemonics,
+    /// athenahealth: interfaces exchange an explicit per-direction list of fields;
+    /// fields "Not Specified" are ignored. Only segments/fields in
+    /// [`V2Settings::allowed_fields`](crate::V2Settings) are converted; every other valued field
+    /// is reported as unmapped, never converted. D.
+    FieldAllowList,
+    /// eClinicalWorks: the patient id is in PID-2 (or PID-4) with PID-3 empty. When PID-3 has no
+    /// identifier, PID-2/PID-4 ids without an authority get
+    /// [`V2Settings::patient_id_system`](crate::V2Settings) and type `MR`. D.
+    PatientIdInPid2,
+    /// eClinicalWorks: PID-10 race codes outside HL7/CDC tables (`C` for white, …), read
+    /// through [`V2Settings::race_codes`](crate::V2Settings) into the US Core race extension
+    /// (CDC race `ombCategory`). Without it PID-10 is reported as unmapped. D.
+    RaceCodeMap,
+    /// Veradigm/Allscripts, NextGen: PID-2 external ids without CX.5 get the type
+    /// [`V2Settings::pid2_type`](crate::V2Settings) (default `PN`). Configure from your site's
+    /// interface specification. G.
+    Pid2ExternalIdType,
+    /// Veradigm/Allscripts, NextGen: enterprise ids under a second authority (`TWENTERPRISE`)
+    /// listed in [`V2Settings::enterprise_authorities`](crate::V2Settings) go first in
+    /// `Patient.identifier` with `use = official`. Configure from your site's interface
+    /// specification. G.
+    EnterpriseAuthority,
+    /// All vendors: a feed whose timestamps carry no offset needs a source time zone. With this
+    /// quirk a message whose MSH-7 has no offset is refused
+    /// ([`ConvertError::MissingSourceTimeZone`](crate::v2_to_fhir::ConvertError)) unless the
+    /// profile has a `source_time_zone`: never a guess, never a day-only downgrade. S.
+    RequireSourceTimeZone,
+    /// All vendors: multi-line reports sent as one TX (or ST) OBX per line: consecutive OBX of
+    /// type TX/ST with the same OBX-3 in one OBR group become one Observation whose value is the
+    /// lines joined with `\n`. S.
+    JoinTextLines,
+    /// All vendors (Oracle Health tenant code sets next to LOINC): local codes (CWE.3 `L`,
+    /// `99zzz`, or a name in [`V2Settings::local_coding_systems`](crate::V2Settings)) are kept
+    /// with the site's [`V2Settings::local_code_system`](crate::V2Settings) URI instead of an
+    /// unknown-system fallback. S.
+    LocalCodeSystem,
+}
+
+impl Quirk {
+    /// Every quirk, in declaration order (tests iterate over it: each must have a test).
+    pub const ALL: &'static [Quirk] = &[
+        Quirk::MrnTypeCode,
+        Quirk::PrimaryIdentifier,
+        Quirk::LegalNameWithoutType,
+        Quirk::ZSegmentExtensions,
+        Quirk::MergeRepeatedProvider,
+        Quirk::OrderQuestions,
+        Quirk::VisitNumberSystem,
+        Quirk::AccountNumberOnEncounter,
+        Quirk::AliasPoolTypes,
+        Quirk::PlacerOrderNamespace,
+        Quirk::DictionaryMnemonics,
+        Quirk::FieldAllowList,
+        Quirk::PatientIdInPid2,
+        Quirk::RaceCodeMap,
+        Quirk::Pid2ExternalIdType,
+        Quirk::EnterpriseAuthority,
+        Quirk::RequireSourceTimeZone,
+        Quirk::JoinTextLines,
+        Quirk::LocalCodeSystem,
+    ];
+
+    /// The name used in TOML and JSON (`mrn-type-code`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Quirk::MrnTypeCode => "mrn-type-code",
+            Quirk::PrimaryIdentifier => "primary-identifier",
+            Quirk::LegalNameWithoutType => "legal-name-without-type",
+            Quirk::ZSegmentExtensions => "z-segment-extensions",
+            Quirk::MergeRepeatedProvider => "merge-repeated-provider",
+            Quirk::OrderQuestions => "order-questions",
+            Quirk::VisitNumberSystem => "visit-number-system",
+            Quirk::AccountNumberOnEncounter => "account-number-on-encounter",
+            Quirk::AliasPoolTypes => "alias-pool-types",
+            Quirk::PlacerOrderNamespace => "placer-order-namespace",
+            Quirk::DictionaryMnemonics => "dictionary-mnemonics",
+            Quirk::FieldAllowList => "field-allow-list",
+            Quirk::PatientIdInPid2 => "patient-id-in-pid2",
+            Quirk::RaceCodeMap => "race-code-map",
+            Quirk::Pid2ExternalIdType => "pid2-external-id-type",
+            Quirk::EnterpriseAuthority => "enterprise-authority",
+            Quirk::RequireSourceTimeZone => "require-source-time-zone",
+            Quirk::JoinTextLines => "join-text-lines",
+            Quirk::LocalCodeSystem => "local-code-system",
+        }
+    }
+}
 
 /// A replacement target for one v2 code of one vocabulary map.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,6 +273,17 @@ pub struct Profile {
     /// IG map name → v2 code → replacement.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub code_maps: BTreeMap<String, BTreeMap<String, CodeOverride>>,
+    /// The EHR vendor (`epic`, `meditech`, …): with [`interface`](Self::interface) and
+    /// [`version`](Self::version) the key of a profile (MEDITECH documents its interfaces per
+    /// product and release, not per vendor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
+    /// The interface (`ADT out`, `Expanse 2.2 results`, …) this profile is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+    /// Settings the HL7 v2 quirks read (site OIDs, Z-segment table, dictionaries, …).
+    #[serde(default, skip_serializing_if = "V2Settings::is_empty")]
+    pub v2: V2Settings,
 }
 
 fn default_base() -> String {
@@ -158,7 +310,136 @@ impl Profile {
             coding_systems: BTreeMap::new(),
             identifier_systems: BTreeMap::new(),
             code_maps: BTreeMap::new(),
+            vendor: None,
+            interface: None,
+            v2: V2Settings::default(),
         }
+    }
+
+    /// The names [`Profile::builtin`] knows: `generic`, `epic`, `oracle_health`, `veradigm`,
+    /// `meditech`, `athenahealth`, `eclinicalworks`, `nextgen`.
+    pub const BUILTIN: &'static [&'static str] = &[
+        "generic",
+        "epic",
+        "oracle_health",
+        "veradigm",
+        "meditech",
+        "athenahealth",
+        "eclinicalworks",
+        "nextgen",
+    ];
+
+    /// A built-in profile by name (see [`Profile::BUILTIN`]); `None` for other names. Vendor
+    /// profiles are the generic one with that vendor's [`Quirk`]s and their default settings;
+    /// a site extends one with an overlay ([`Profile::from_toml`] with `extends = "epic"`).
+    pub fn builtin(name: &str) -> Option<Self> {
+        Some(match name {
+            "generic" => Self::generic(),
+            "epic" => Self::epic(),
+            "oracle_health" => Self::oracle_health(),
+            "veradigm" => Self::veradigm(),
+            "meditech" => Self::meditech(),
+            "athenahealth" => Self::athenahealth(),
+            "eclinicalworks" => Self::eclinicalworks(),
+            "nextgen" => Self::nextgen(),
+            _ => return None,
+        })
+    }
+
+    fn vendor_base(name: &str) -> Self {
+        let mut p = Self::generic().named(name);
+        p.vendor = Some(name.to_owned());
+        p.with(Quirk::JoinTextLines).with(Quirk::LocalCodeSystem)
+    }
+
+    /// Epic (HL7 v2 Bridges interfaces): `MRN` type codes, enterprise `EPI` as the primary
+    /// identifier, legal names without `L`, Z-segment extensions, repeated providers, order
+    /// questions, CSN/HAR as configuration, text lines joined, local codes.
+    pub fn epic() -> Self {
+        let mut p = Self::vendor_base("epic")
+            .with(Quirk::MrnTypeCode)
+            .with(Quirk::PrimaryIdentifier)
+            .with(Quirk::LegalNameWithoutType)
+            .with(Quirk::ZSegmentExtensions)
+            .with(Quirk::MergeRepeatedProvider)
+            .with(Quirk::OrderQuestions)
+            .with(Quirk::VisitNumberSystem)
+            .with(Quirk::AccountNumberOnEncounter);
+        p.v2.primary_identifier = Some("EPI".into());
+        p
+    }
+
+    /// Oracle Health (Cerner Millennium): alias pool types, `HNAM_ORDERID` placer ids, FIN in
+    /// PV1-19, Z-segments, local code sets next to LOINC.
+    pub fn oracle_health() -> Self {
+        let mut p = Self::vendor_base("oracle_health")
+            .with(Quirk::AliasPoolTypes)
+            .with(Quirk::PlacerOrderNamespace)
+            .with(Quirk::VisitNumberSystem)
+            .with(Quirk::ZSegmentExtensions);
+        for (alias, code) in [
+            ("CMRN", "MR"),
+            ("MRN", "MR"),
+            ("FIN NBR", "AN"),
+            ("FIN", "AN"),
+            ("SSN", "SS"),
+        ] {
+            p.v2.alias_types.insert(alias.into(), code.into());
+        }
+        p.v2.order_namespaces = vec!["HNAM_ORDERID".into()];
+        p
+    }
+
+    /// MEDITECH: site dictionary mnemonics kept as local codings and mapped per site.
+    pub fn meditech() -> Self {
+        Self::vendor_base("meditech")
+            .with(Quirk::DictionaryMnemonics)
+            .with(Quirk::ZSegmentExtensions)
+    }
+
+    /// athenahealth: the per-direction field allow-list (the site file lists the fields).
+    pub fn athenahealth() -> Self {
+        Self::vendor_base("athenahealth").with(Quirk::FieldAllowList)
+    }
+
+    /// eClinicalWorks: patient id in PID-2 (or PID-4), race codes outside the table.
+    pub fn eclinicalworks() -> Self {
+        let mut p = Self::vendor_base("eclinicalworks")
+            .with(Quirk::PatientIdInPid2)
+            .with(Quirk::RaceCodeMap);
+        for (code, cdc) in [
+            ("C", "2106-3"),
+            ("W", "2106-3"),
+            ("B", "2054-5"),
+            ("AA", "2054-5"),
+            ("A", "2028-9"),
+            ("I", "1002-5"),
+            ("P", "2076-8"),
+        ] {
+            p.v2.race_codes.insert(code.into(), cdc.into());
+        }
+        p
+    }
+
+    /// Veradigm/Allscripts: nothing field-level is public. The knobs a site specification
+    /// needs (PID-2 external ids typed `PN`, enterprise ids under a second authority, `ZSC`):
+    /// configure from your site's interface specification.
+    pub fn veradigm() -> Self {
+        Self::veradigm_like("veradigm")
+    }
+
+    /// NextGen: as [`Profile::veradigm`], configure from your site's interface specification.
+    pub fn nextgen() -> Self {
+        Self::veradigm_like("nextgen")
+    }
+
+    fn veradigm_like(name: &str) -> Self {
+        let mut p = Self::vendor_base(name)
+            .with(Quirk::Pid2ExternalIdType)
+            .with(Quirk::EnterpriseAuthority)
+            .with(Quirk::ZSegmentExtensions);
+        p.v2.pid2_type = Some("PN".into());
+        p
     }
 
     /// Renames the profile.
@@ -283,6 +564,9 @@ impl Profile {
                 return bad(&format!("identifier_systems.{k}"), ProfileProblem::NotAUri);
             }
         }
+        if let Err((field, problem)) = self.v2.validate() {
+            return bad(&format!("v2.{field}"), problem);
+        }
         for (map, codes) in &self.code_maps {
             if vocab::get(map).is_none() {
                 return bad(
@@ -303,15 +587,53 @@ impl Profile {
     }
 
     /// Reads and [validates](Self::validate) a profile from TOML.
+    ///
+    /// A **site overlay** names a built-in profile in `extends` and adds to it: its quirks
+    /// (`quirks`, and `without` to switch some off), OIDs and authorities
+    /// (`identifier_systems`), code maps, the source time zone, Z-segment mappings and the
+    /// other `[v2]` settings. Maps are merged key by key (the overlay wins), lists and single
+    /// values replace the base's.
+    ///
+    /// ```
+    /// use ehrkit_mapping::{Profile, Quirk};
+    ///
+    /// let site = Profile::from_toml(r#"
+    /// extends = "epic"
+    /// name = "general-hospital-epic"
+    /// version = "2026-03"
+    /// source_time_zone = "America/Chicago"
+    /// without = ["order-questions"]
+    /// [identifier_systems]
+    /// EPI = "urn:oid:1.2.840.114350.1.13.999.2.7.5.737384.0"
+    /// [v2.z_segments."ZPD-2"]
+    /// url = "https://fhir.general-hospital.test/StructureDefinition/mychart-status"
+    /// "#).unwrap();
+    /// assert!(site.has(Quirk::MrnTypeCode) && !site.has(Quirk::OrderQuestions));
+    /// assert_eq!(site.vendor.as_deref(), Some("epic"));
+    /// ```
     pub fn from_toml(text: &str) -> Result<Self, Error> {
-        let p: Profile = toml::from_str(text).map_err(|e| Error::ProfileToml(Box::new(e)))?;
+        let table: toml::Table =
+            toml::from_str(text).map_err(|e| Error::ProfileToml(Box::new(e)))?;
+        let p = if table.contains_key("extends") {
+            let o: Overlay = toml::from_str(text).map_err(|e| Error::ProfileToml(Box::new(e)))?;
+            o.apply()?
+        } else {
+            toml::from_str(text).map_err(|e| Error::ProfileToml(Box::new(e)))?
+        };
         p.validate()?;
         Ok(p)
     }
 
-    /// Reads and [validates](Self::validate) a profile from JSON.
+    /// Reads and [validates](Self::validate) a profile from JSON (an object with `extends` is
+    /// an overlay, as in [`Profile::from_toml`]).
     pub fn from_json(text: &str) -> Result<Self, Error> {
-        let p: Profile = serde_json::from_str(text).map_err(Error::ProfileJson)?;
+        let value: serde_json::Value = serde_json::from_str(text).map_err(Error::ProfileJson)?;
+        let p = if value.get("extends").is_some() {
+            let o: Overlay = serde_json::from_str(text).map_err(Error::ProfileJson)?;
+            o.apply()?
+        } else {
+            serde_json::from_str(text).map_err(Error::ProfileJson)?
+        };
         p.validate()?;
         Ok(p)
     }
@@ -325,6 +647,65 @@ impl Profile {
     /// The profile as JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+/// A site overlay: a built-in profile (`extends`) and what the site adds.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Overlay {
+    extends: String,
+    name: Option<String>,
+    version: Option<String>,
+    vendor: Option<String>,
+    interface: Option<String>,
+    #[serde(default)]
+    quirks: BTreeSet<Quirk>,
+    #[serde(default)]
+    without: BTreeSet<Quirk>,
+    #[serde(default, with = "tz_name")]
+    source_time_zone: Option<chrono_tz::Tz>,
+    unknown_system_base: Option<String>,
+    resource_base: Option<String>,
+    #[serde(default)]
+    coding_systems: BTreeMap<String, String>,
+    #[serde(default)]
+    identifier_systems: BTreeMap<String, String>,
+    #[serde(default)]
+    code_maps: BTreeMap<String, BTreeMap<String, CodeOverride>>,
+    #[serde(default)]
+    v2: V2Settings,
+}
+
+impl Overlay {
+    fn apply(self) -> Result<Profile, Error> {
+        let Some(mut p) = Profile::builtin(&self.extends) else {
+            return Err(Error::InvalidProfile {
+                field: "extends".into(),
+                problem: ProfileProblem::UnknownBuiltin,
+            });
+        };
+        let set = |dst: &mut String, v: Option<String>| {
+            if let Some(v) = v {
+                *dst = v;
+            }
+        };
+        set(&mut p.name, self.name);
+        set(&mut p.version, self.version);
+        set(&mut p.unknown_system_base, self.unknown_system_base);
+        p.vendor = self.vendor.or(p.vendor);
+        p.interface = self.interface.or(p.interface);
+        p.quirks.extend(self.quirks);
+        p.quirks.retain(|q| !self.without.contains(q));
+        p.source_time_zone = self.source_time_zone.or(p.source_time_zone);
+        p.resource_base = self.resource_base.or(p.resource_base);
+        p.coding_systems.extend(self.coding_systems);
+        p.identifier_systems.extend(self.identifier_systems);
+        for (map, codes) in self.code_maps {
+            p.code_maps.entry(map).or_default().extend(codes);
+        }
+        p.v2.overlay(self.v2);
+        Ok(p)
     }
 }
 
@@ -444,6 +825,105 @@ display = "Other"
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn builtins_validate_round_trip_and_carry_their_vendor_quirks() {
+        for name in Profile::BUILTIN {
+            let p = Profile::builtin(name).unwrap();
+            p.validate().unwrap();
+            assert_eq!(&p.name, name);
+            assert_eq!(Profile::from_toml(&p.to_toml()).unwrap(), p, "{name}");
+            assert_eq!(Profile::from_json(&p.to_json()).unwrap(), p, "{name}");
+        }
+        assert!(Profile::builtin("cerner").is_none());
+        assert!(Profile::epic().has(Quirk::MrnTypeCode));
+        assert!(!Profile::oracle_health().has(Quirk::MrnTypeCode));
+        assert!(Profile::oracle_health().has(Quirk::AliasPoolTypes));
+        assert_eq!(Profile::nextgen().quirks, Profile::veradigm().quirks);
+        assert!(Profile::generic().quirks.is_empty());
+        // Built-in vendor profiles never refuse a feed for lack of a time zone: a site turns
+        // that on in its overlay, with its zone.
+        for name in Profile::BUILTIN {
+            assert!(!Profile::builtin(name)
+                .unwrap()
+                .has(Quirk::RequireSourceTimeZone));
+        }
+    }
+
+    #[test]
+    fn overlay_extends_merges_and_removes() {
+        let p = Profile::from_toml(
+            r#"
+extends = "oracle_health"
+name = "site"
+interface = "results"
+quirks = ["require-source-time-zone"]
+without = ["placer-order-namespace"]
+source_time_zone = "America/Denver"
+[identifier_systems]
+CMRN = "https://site.test/sid/cmrn"
+[v2]
+alias_types = { "MRN_X" = "MR" }
+order_namespaces = ["OTHER"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(p.name, "site");
+        assert_eq!(p.version, "1", "kept from the base");
+        assert_eq!(p.vendor.as_deref(), Some("oracle_health"));
+        assert_eq!(p.interface.as_deref(), Some("results"));
+        assert!(p.has(Quirk::RequireSourceTimeZone) && p.has(Quirk::AliasPoolTypes));
+        assert!(!p.has(Quirk::PlacerOrderNamespace));
+        // Maps merge (base CMRN alias kept, site alias added); lists replace.
+        assert_eq!(p.v2.alias_types.get("CMRN").map(String::as_str), Some("MR"));
+        assert_eq!(
+            p.v2.alias_types.get("MRN_X").map(String::as_str),
+            Some("MR")
+        );
+        assert_eq!(p.v2.order_namespaces, ["OTHER"]);
+        // The overlay is as JSON too.
+        let j = Profile::from_json(r#"{"extends": "epic", "name": "j"}"#).unwrap();
+        assert!(j.has(Quirk::MrnTypeCode));
+    }
+
+    #[test]
+    fn overlay_errors_are_located() {
+        let e = Profile::from_toml("extends = \"nobody\"\n").unwrap_err();
+        assert!(matches!(
+            e,
+            Error::InvalidProfile { ref field, problem: ProfileProblem::UnknownBuiltin } if field == "extends"
+        ));
+        let e = Profile::from_toml("extends = \"epic\"\nquirks = [\"no-such\"]\n").unwrap_err();
+        let Error::ProfileToml(t) = &e else {
+            panic!("{e}")
+        };
+        assert!(t.span().is_some(), "{e}");
+        let e = Profile::from_toml(
+            "extends = \"epic\"\n[v2.z_segments.\"PID-2\"]\nurl = \"https://a.test/x\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, Error::InvalidProfile { ref field, problem: ProfileProblem::NotAFieldReference } if field == "v2.z_segments.PID-2"),
+            "{e}"
+        );
+        let e = Profile::from_toml(
+            "extends = \"athenahealth\"\n[v2]\nallowed_fields = [\"PID-3\", \"pid\"]\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("v2.allowed_fields[1]"), "{e}");
+        let e = Profile::from_toml("extends = \"epic\"\n[v2]\nvisit_number_system = \"csn\"\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("v2.visit_number_system"), "{e}");
+    }
+
+    #[test]
+    fn quirk_names_round_trip_through_serde() {
+        for q in Quirk::ALL {
+            let json = serde_json::to_string(q).unwrap();
+            assert_eq!(json, format!("\"{}\"", q.name()));
+            assert_eq!(serde_json::from_str::<Quirk>(&json).unwrap(), *q);
+        }
     }
 
     #[test]

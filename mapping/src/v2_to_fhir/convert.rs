@@ -149,6 +149,13 @@ pub enum ConvertError {
         /// Where it was expected (its first occurrence).
         at: Location,
     },
+    /// The profile requires a source time zone for timestamps without an offset
+    /// (`Quirk::RequireSourceTimeZone`) and has none: refused rather than guessed.
+    #[error("{at}: timestamp without offset and the profile has no source_time_zone (required by quirk require-source-time-zone)")]
+    MissingSourceTimeZone {
+        /// The timestamp (MSH-7).
+        at: Location,
+    },
 }
 
 /// The message types converted today, for error messages and documentation.
@@ -181,6 +188,20 @@ impl Converter {
     /// Converts one message. The same message gives the same Bundle (ids included) on every
     /// run and host.
     pub fn convert(&self, msg: &Message<'_>) -> Result<Conversion, ConvertError> {
+        crate::quirks::message::check_time_zone(msg, &self.profile)?;
+        if let Some((bytes, left_out)) = crate::quirks::message::allowed_only(msg, &self.profile) {
+            let filtered = Message::parse_with(&bytes, *msg.options()).map_err(|_| {
+                ConvertError::MissingSegment {
+                    segment: "MSH",
+                    at: Location::segment("MSH", 1),
+                }
+            })?;
+            let mut c = self.convert(&filtered)?;
+            for (kind, at) in left_out {
+                c.report.push(kind, at);
+            }
+            return Ok(c);
+        }
         let msh = msg.segment("MSH", 1).ok_or(ConvertError::MissingSegment {
             segment: "MSH",
             at: Location::segment("MSH", 1),

@@ -38,6 +38,7 @@ pub fn cwe_codeable_concept(
         }
     }
     cc.text = text(cwe.original_text()).map(Primitive::new);
+    crate::quirks::codeable_concept(&mut cc, ctx, at);
     report_unmapped(
         ctx,
         at,
@@ -49,7 +50,10 @@ pub fn cwe_codeable_concept(
 fn coding_of(c: &V2Coding<'_>, ctx: &mut Context<'_>, system_at: &Location) -> Coding {
     let oid = text(c.coding_system_oid);
     let name = text(c.coding_system);
+    let quirk =
+        crate::quirks::coding_system(ctx.profile, name.as_deref(), oid.is_some(), system_at);
     let system = match (&oid, &name) {
+        _ if quirk.is_some() => quirk.map(|u| (u, SystemSource::Profile)),
         (Some(oid), _) => ctx
             .systems
             .coding_system(oid)

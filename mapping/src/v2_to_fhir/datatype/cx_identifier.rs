@@ -89,6 +89,7 @@ pub(crate) fn system_of(hd: &Hd<'_>, ctx: &mut Context<'_>, at: &Location) -> Op
 
 /// `Identifier.type` from an HL7 table 0203 code through the IG map (and profile overrides).
 pub(crate) fn identifier_type(code: &str, ctx: &mut Context<'_>, at: &Location) -> CodeableConcept {
+    let code = &*crate::quirks::identifier_type_code(ctx.profile, code);
     let coding = match ctx.profile.translate(&IDENTIFIER_TYPE, code) {
         ProfileTranslation::Override(o) => Coding {
             system: Some(Primitive::new(o.system.clone())),

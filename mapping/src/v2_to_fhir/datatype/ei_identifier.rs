@@ -29,9 +29,10 @@ pub fn ei_identifier(ei: &Ei<'_>, ctx: &mut Context<'_>, at: &Location) -> Optio
         );
         return None;
     };
-    let system = ei
-        .assigning_authority()
-        .and_then(|hd| system_of(&hd, ctx, &at.clone().component(2)));
+    let system = ei.assigning_authority().and_then(|hd| {
+        crate::quirks::ei_system(ctx.profile, text(hd.namespace_id()).as_deref())
+            .or_else(|| system_of(&hd, ctx, &at.clone().component(2)))
+    });
     Some(Identifier {
         value: Some(Primitive::new(value)),
         system: system.map(Primitive::new),

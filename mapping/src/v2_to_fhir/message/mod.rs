@@ -133,7 +133,7 @@ pub(crate) fn report_other_segments(msg: &Message<'_>, mapped: &[&str], ctx: &mu
                 1
             }
         };
-        if mapped.contains(&name) {
+        if mapped.contains(&name) || crate::quirks::z_segment_handled(&seg, n, ctx) {
             continue;
         }
         let kind = if name.starts_with('Z') {

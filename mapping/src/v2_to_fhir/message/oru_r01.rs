@@ -127,17 +127,23 @@ pub(crate) fn convert(
 
     for group in groups {
         let mut results = Vec::new();
-        for (mut o, n) in group.observations {
+        // Vendor quirks: text lines joined, order questions kept out of the results.
+        let mut observations = crate::quirks::observations::join_text(msg, group.observations, ctx);
+        let questions = crate::quirks::observations::order_questions(msg, &mut observations, ctx);
+        for (mut o, n) in observations {
             o.subject = patient.clone().map(Box::new);
             o.encounter = encounter.clone().map(Box::new);
-            results.push(out.add(
+            let r = out.add(
                 o,
                 observation_id,
                 &[],
                 Role::Record,
                 ctx,
                 &Location::segment("OBX", n),
-            ));
+            );
+            if !questions.contains(&n) {
+                results.push(r);
+            }
         }
         match group.report {
             Some((mut d, n)) => {

@@ -117,7 +117,11 @@ pub fn obx_observation(obx: &Segment<'_>, occurrence: usize, ctx: &mut Context<'
 
     for f in 1..=obx.field_count() {
         let field = obx.field(f);
-        if !MAPPED_FIELDS.contains(&f) && field.repetition_count() > 0 && !field.is_null() {
+        if !MAPPED_FIELDS.contains(&f)
+            && !crate::quirks::consumes_field(ctx.profile, obx, f)
+            && field.repetition_count() > 0
+            && !field.is_null()
+        {
             ctx.report(ReportKind::UnmappedField, at(f));
         }
     }

@@ -172,10 +172,15 @@ pub fn pid_patient(pid: &Segment<'_>, occurrence: usize, ctx: &mut Context<'_>) 
 
     for f in 1..=pid.field_count() {
         let field = pid.field(f);
-        if !MAPPED_FIELDS.contains(&f) && field.repetition_count() > 0 && !field.is_null() {
+        if !MAPPED_FIELDS.contains(&f)
+            && !crate::quirks::consumes_field(ctx.profile, pid, f)
+            && field.repetition_count() > 0
+            && !field.is_null()
+        {
             ctx.report(ReportKind::UnmappedField, at(f));
         }
     }
+    crate::quirks::patient::patient(pid, occurrence, &mut p, ctx);
     p
 }
 

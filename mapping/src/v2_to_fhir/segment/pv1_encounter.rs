@@ -10,17 +10,27 @@
 //!   (A06/A07/A12/A17 `in-progress`, A14 `planned`; see `NON_IG_EVENT_STATUS`); any other event
 //!   gives `unknown`, reported. Events about the patient record only (A28, A31, merges) pass
 //!   no event: `unknown`, not reported.
-//! - PV1-7/8/9/17 (XCN) → `participant` of type `ATND`/`REF`/`CON`/`ADM`
+//! - PV1-7/8/9/17/52 (XCN) → `participant` of type `ATND`/`REF`/`CON`/`ADM`/`PART`
 //!   (`v3-ParticipationType`), each individual a Practitioner (`XCN[Practitioner]`); the caller
 //!   adds the Practitioners to the Bundle and sets the references.
-//! - PV1-19 → `identifier` (CX), type `VN` when CX.5 gives none.
+//! - PV1-19 → `identifier` (CX), type `VN` when CX.5 gives none; PV1-50 (alternate visit id) →
+//!   a second `identifier`.
 //! - PV1-3 → `location[1]`, a chain of Locations (`PL[Location]`); the caller adds them.
+//! - PV1-4 → `type` (`AdmissionType`), PV1-10 → `serviceType` (`HospitalService`).
+//! - `hospitalization`: PV1-5 `preAdmissionIdentifier`, PV1-13 `reAdmission`
+//!   (`ReadmissionIndicator`), PV1-14 `admitSource`, PV1-15 `specialArrangement`
+//!   (`AmbulatoryStatus`), PV1-16 `specialCourtesy` (`VIPIndicator`), PV1-36
+//!   `dischargeDisposition` (`DischargeDisposition`), PV1-38 `dietPreference` (`DietType`). Each
+//!   CWE keeps its v2 coding; the IG map's coding is added after it (a code the map lacks is
+//!   reported).
 //! - PV1-44/45 → `period`.
-//! - The other rows (locations, hospitalization, service type, …) are not written yet: listed
-//!   in [`ROWS`] and reported when present.
+//! - The other rows (other locations, destination, episode of care) are not written yet:
+//!   listed in [`ROWS`] and reported when present.
 
 use ehrkit_fhir_model::codes::EncounterStatus;
-use ehrkit_fhir_model::resources::{Encounter, EncounterParticipant, Practitioner};
+use ehrkit_fhir_model::resources::{
+    Encounter, EncounterHospitalization, EncounterParticipant, Practitioner,
+};
 use ehrkit_fhir_model::{CodeableConcept, Coding, Period, Primitive};
 use ehrkit_hl7v2::datatypes::{Cwe, Cx, Pl, Text, Xcn};
 use ehrkit_hl7v2::Segment;
@@ -28,6 +38,7 @@ use ehrkit_hl7v2::Segment;
 use super::pid_patient::{translate, vocab_coding};
 use super::{mapped_in, unmapped, Row};
 use crate::v2_to_fhir::datatype::{
+    cwe_codeable_concept::cwe_codeable_concept,
     cx_identifier::cx_identifier,
     dtm,
     pl_location::{pl_location, Level},
@@ -35,14 +46,20 @@ use crate::v2_to_fhir::datatype::{
     xcn_practitioner::xcn_practitioner,
     Context,
 };
-use crate::v2_to_fhir::vocab::generated::{EVENT_ENCOUNTER_STATUS, PATIENT_CLASS_ENCOUNTER_CLASS};
+use crate::v2_to_fhir::vocab::generated::{
+    ADMISSION_TYPE, AMBULATORY_STATUS, DIET_TYPE, DISCHARGE_DISPOSITION, EVENT_ENCOUNTER_STATUS,
+    HOSPITAL_SERVICE, PATIENT_CLASS_ENCOUNTER_CLASS, READMISSION_INDICATOR, VIP_INDICATOR,
+};
+use crate::v2_to_fhir::vocab::ConceptMap;
 use crate::{DataProblem, Location, ReportKind};
 
 const FILE: &str = "segment/pv1_encounter.rs";
 
 /// Fields this map reads (PV1-1, the set id, carries no data; the others are reported when
 /// present).
-const MAPPED_FIELDS: &[usize] = &[1, 2, 3, 7, 8, 9, 17, 19, 44, 45];
+const MAPPED_FIELDS: &[usize] = &[
+    1, 2, 3, 4, 5, 7, 8, 9, 10, 13, 14, 15, 16, 17, 19, 36, 38, 44, 45, 50, 52,
+];
 
 /// The participant fields and their `v3-ParticipationType` codes.
 const PARTICIPANTS: &[(usize, &str, &str)] = &[
@@ -50,6 +67,7 @@ const PARTICIPANTS: &[(usize, &str, &str)] = &[
     (8, "REF", "referrer"),
     (9, "CON", "consultant"),
     (17, "ADM", "admitter"),
+    (52, "PART", "Participation"),
 ];
 
 /// Events that cancel an earlier one: their status comes from the event (IG
@@ -166,6 +184,19 @@ pub fn pv1_encounter(
         }
     }
 
+    for (r, cx) in pv1.field(50).repetitions::<Cx<'_>>().enumerate() {
+        e.identifier
+            .extend(cx_identifier(&cx, ctx, &at(50).repetition(r + 1)));
+    }
+
+    if let Some(cwe) = pv1.field(4).first::<Cwe<'_>>() {
+        e.type_.extend(coded(&cwe, Some(&ADMISSION_TYPE), ctx, &at(4)));
+    }
+    if let Some(cwe) = pv1.field(10).first::<Cwe<'_>>() {
+        e.service_type = coded(&cwe, Some(&HOSPITAL_SERVICE), ctx, &at(10)).map(Box::new);
+    }
+    hospitalization(pv1, &mut e, ctx, &at);
+
     let start = dtm::read_date_time(pv1.field(44).first::<Text<'_>>(), ctx, at(44));
     let end = dtm::read_date_time(pv1.field(45).first::<Text<'_>>(), ctx, at(45));
     if start.is_some() || end.is_some() {
@@ -187,10 +218,62 @@ pub fn pv1_encounter(
         .first::<Pl<'_>>()
         .map(|pl| pl_location(&pl, ctx, &at(3)))
         .unwrap_or_default();
+    crate::quirks::encounter::encounter(pv1, occurrence, &mut e, &mut practitioners, ctx);
     EncounterParts {
         encounter: e,
         practitioners,
         location,
+    }
+}
+
+/// A CWE as a CodeableConcept, with the FHIR coding of `map` (when given and the code is in
+/// it; a miss is reported) after the v2 coding.
+fn coded(
+    cwe: &Cwe<'_>,
+    map: Option<&ConceptMap>,
+    ctx: &mut Context<'_>,
+    at: &Location,
+) -> Option<CodeableConcept> {
+    let mut cc = cwe_codeable_concept(cwe, ctx, at);
+    if let (Some(map), Some(code)) = (map, text(cwe.identifier())) {
+        if let Some(coding) = vocab_coding(map, &code, ctx, at) {
+            let cc = cc.get_or_insert_with(CodeableConcept::default);
+            if !cc.coding.contains(&coding) {
+                cc.coding.push(coding);
+            }
+        }
+    }
+    cc
+}
+
+/// PV1-5, PV1-13–16, PV1-36, PV1-38 → `hospitalization` (written only when one is valued).
+fn hospitalization(
+    pv1: &Segment<'_>,
+    e: &mut Encounter,
+    ctx: &mut Context<'_>,
+    at: &dyn Fn(usize) -> Location,
+) {
+    let mut h = EncounterHospitalization {
+        pre_admission_identifier: pv1
+            .field(5)
+            .first::<Cx<'_>>()
+            .and_then(|cx| cx_identifier(&cx, ctx, &at(5)))
+            .map(Box::new),
+        ..Default::default()
+    };
+    let one = |f: usize, map: Option<&ConceptMap>, ctx: &mut Context<'_>| {
+        pv1.field(f)
+            .first::<Cwe<'_>>()
+            .and_then(|c| coded(&c, map, ctx, &at(f)))
+    };
+    h.re_admission = one(13, Some(&READMISSION_INDICATOR), ctx).map(Box::new);
+    h.admit_source = one(14, None, ctx).map(Box::new);
+    h.special_arrangement.extend(one(15, Some(&AMBULATORY_STATUS), ctx));
+    h.special_courtesy.extend(one(16, Some(&VIP_INDICATOR), ctx));
+    h.discharge_disposition = one(36, Some(&DISCHARGE_DISPOSITION), ctx).map(Box::new);
+    h.diet_preference.extend(one(38, Some(&DIET_TYPE), ctx));
+    if h != EncounterHospitalization::default() {
+        e.hospitalization = Some(Box::new(h));
     }
 }
 
@@ -212,8 +295,8 @@ pub static ROWS: &[Row] = &[
     mapped("PV1-2", "status"),
     mapped("PV1-3", "location[1].location(Location)"),
     unmapped("PV1-3", "location[1].status", LOCATION_STATUS),
-    unmapped("PV1-4", "type", NOT_YET),
-    unmapped("PV1-5", "hospitalization.preAdmissionIdentifier", NOT_YET),
+    mapped("PV1-4", "type"),
+    mapped("PV1-5", "hospitalization.preAdmissionIdentifier"),
     unmapped("PV1-6", "location[2].location(Location)", LOCATION),
     unmapped("PV1-6", "location[2].status", LOCATION),
     mapped("PV1-7", "participant[1].individual(Practitioner)"),
@@ -228,7 +311,7 @@ pub static ROWS: &[Row] = &[
     mapped("PV1-9", "participant[3].type.coding.code"),
     mapped("PV1-9", "participant[3].type.coding.system"),
     mapped("PV1-9", "participant[3].type.text"),
-    unmapped("PV1-10", "serviceType", NOT_YET),
+    mapped("PV1-10", "serviceType"),
     unmapped("PV1-11", "location[3].location(Location)", LOCATION),
     unmapped("PV1-11", "location[3].status", LOCATION),
     unmapped("PV1-11", "location[3].extension.url", LOCATION),
@@ -242,10 +325,10 @@ pub static ROWS: &[Row] = &[
         "location[3].extension.valueCodeableConcept.coding.system",
         LOCATION,
     ),
-    unmapped("PV1-13", "hospitalization.reAdmission", NOT_YET),
-    unmapped("PV1-14", "hospitalization.admitSource", NOT_YET),
-    unmapped("PV1-15", "hospitalization.specialArrangement", NOT_YET),
-    unmapped("PV1-16", "hospitalization.specialCourtesy", NOT_YET),
+    mapped("PV1-13", "hospitalization.reAdmission"),
+    mapped("PV1-14", "hospitalization.admitSource"),
+    mapped("PV1-15", "hospitalization.specialArrangement"),
+    mapped("PV1-16", "hospitalization.specialCourtesy"),
     mapped("PV1-17", "participant[4].individual(Practitioner)"),
     mapped("PV1-17", "participant[4].type.coding.code"),
     mapped("PV1-17", "participant[4].type.coding.system"),
@@ -254,9 +337,9 @@ pub static ROWS: &[Row] = &[
     mapped("PV1-19", "identifier[1].type.coding.code"),
     mapped("PV1-19", "identifier[1].type.coding.system"),
     mapped("PV1-19", "identifier[1].type.text"),
-    unmapped("PV1-36", "hospitalization.dischargeDisposition", NOT_YET),
+    mapped("PV1-36", "hospitalization.dischargeDisposition"),
     unmapped("PV1-37", "hospitalization.destination(Location)", LOCATION),
-    unmapped("PV1-38", "hospitalization.dietPreference", NOT_YET),
+    mapped("PV1-38", "hospitalization.dietPreference"),
     unmapped(
         "PV1-40",
         "location[1].location(Location.operationalStatus)",
@@ -267,19 +350,11 @@ pub static ROWS: &[Row] = &[
     mapped("PV1-44", "period.start"),
     mapped("PV1-45", "period.end"),
     mapped("PV1-45", r#"status="finished""#),
-    unmapped("PV1-50", "identifier[2]", NOT_YET),
-    unmapped("PV1-52", "participant[5].individual(Practitioner)", NOT_YET),
-    unmapped(
-        "PV1-52",
-        r#"participant[5].type.coding.code="PART""#,
-        NOT_YET,
-    ),
-    unmapped("PV1-52", "participant[5].type.coding.system", NOT_YET),
-    unmapped(
-        "PV1-52",
-        r#"participant[5].type.text="Participation""#,
-        NOT_YET,
-    ),
+    mapped("PV1-50", "identifier[2]"),
+    mapped("PV1-52", "participant[5].individual(Practitioner)"),
+    mapped("PV1-52", r#"participant[5].type.coding.code="PART""#),
+    mapped("PV1-52", "participant[5].type.coding.system"),
+    mapped("PV1-52", r#"participant[5].type.text="Participation""#),
     unmapped(
         "PV1-53",
         "episodeOfCare(EpisodeOfCare[1].extension.url)",
