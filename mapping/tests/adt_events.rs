@@ -773,3 +773,52 @@ fn shared_corpus_adt_messages_convert() {
     println!("ADT corpus messages converted: {converted}");
     assert!(converted >= 15, "{converted}");
 }
+
+#[test]
+fn pv1_type_service_hospitalization_alternate_visit_and_other_participant() {
+    let c = convert("epic_a03_discharge_hospitalization.hl7");
+    let e: Encounter = one(&c.bundle);
+    assert_eq!(status(&e), "finished");
+    // PV1-4 admission type, with the IG's AdmissionType coding.
+    assert_eq!(code(&e.type_[0])[0].1, "E");
+    // PV1-10 hospital service.
+    assert_eq!(code(e.service_type.as_ref().unwrap())[0].1, "CAR");
+    // PV1-19 and PV1-50: two identifiers.
+    let ids: Vec<Option<&str>> = e
+        .identifier
+        .iter()
+        .map(|i| i.value.as_ref().unwrap().value.as_deref())
+        .collect();
+    assert_eq!(ids, [Some("V100451"), Some("ALT-77")]);
+    let h = e.hospitalization.as_ref().expect("hospitalization");
+    assert_eq!(
+        h.pre_admission_identifier
+            .as_ref()
+            .unwrap()
+            .value
+            .as_ref()
+            .unwrap()
+            .value
+            .as_deref(),
+        Some("PRE-5521")
+    );
+    assert_eq!(code(h.re_admission.as_ref().unwrap())[0].1, "R");
+    assert_eq!(code(h.admit_source.as_ref().unwrap())[0].1, "7");
+    assert_eq!(code(&h.special_arrangement[0])[0].1, "A0");
+    assert_eq!(code(&h.special_courtesy[0])[0].1, "VIP");
+    assert_eq!(code(h.discharge_disposition.as_ref().unwrap())[0].1, "01");
+    assert_eq!(code(&h.diet_preference[0])[0].1, "D");
+    // PV1-52: a fifth kind of participant, `PART`.
+    let part = e
+        .participant
+        .iter()
+        .find(|p| code(&p.type_[0])[0].1 == "PART")
+        .expect("PV1-52 participant");
+    assert!(part.individual.is_some());
+    for f in [4, 5, 10, 13, 14, 15, 16, 36, 38, 50, 52] {
+        assert!(
+            !report_has(&c, ReportKind::UnmappedField, &format!("PV1[1]-{f}")),
+            "PV1-{f} reported as unmapped"
+        );
+    }
+}

@@ -190,7 +190,8 @@ pub fn pv1_encounter(
     }
 
     if let Some(cwe) = pv1.field(4).first::<Cwe<'_>>() {
-        e.type_.extend(coded(&cwe, Some(&ADMISSION_TYPE), ctx, &at(4)));
+        e.type_
+            .extend(coded(&cwe, Some(&ADMISSION_TYPE), ctx, &at(4)));
     }
     if let Some(cwe) = pv1.field(10).first::<Cwe<'_>>() {
         e.service_type = coded(&cwe, Some(&HOSPITAL_SERVICE), ctx, &at(10)).map(Box::new);
@@ -268,8 +269,10 @@ fn hospitalization(
     };
     h.re_admission = one(13, Some(&READMISSION_INDICATOR), ctx).map(Box::new);
     h.admit_source = one(14, None, ctx).map(Box::new);
-    h.special_arrangement.extend(one(15, Some(&AMBULATORY_STATUS), ctx));
-    h.special_courtesy.extend(one(16, Some(&VIP_INDICATOR), ctx));
+    h.special_arrangement
+        .extend(one(15, Some(&AMBULATORY_STATUS), ctx));
+    h.special_courtesy
+        .extend(one(16, Some(&VIP_INDICATOR), ctx));
     h.discharge_disposition = one(36, Some(&DISCHARGE_DISPOSITION), ctx).map(Box::new);
     h.diet_preference.extend(one(38, Some(&DIET_TYPE), ctx));
     if h != EncounterHospitalization::default() {
@@ -281,7 +284,6 @@ const fn mapped(identifier: &'static str, fhir_attribute: &'static str) -> Row {
     mapped_in(FILE, identifier, fhir_attribute)
 }
 
-const NOT_YET: &str = "not written yet; the field is reported as unmapped when present";
 const LOCATION: &str =
     "needs PL[Location] (Location resources), not written yet; reported as unmapped when present";
 const LOCATION_STATUS: &str =
