@@ -1,0 +1,678 @@
+//! The stages between keeping a message and storing what it produced, each a trait a user can
+//! replace or wrap: [`Parser`] (header and structure: what to NAK at once), the
+//! [`Router`](crate::Router) (choose profile), [`Normalizer`] (convert / normalize with
+//! `ehrkit-mapping`) and [`IdentityResolver`] (the MPI). The runtime calls them in that order
+//! and owns retries, ordering and dead letters; the stages hold no orchestration.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use ehrkit_fhir_model::{Resource, Validator};
+use ehrkit_hl7v2::Message;
+use ehrkit_identity::{Assignment, EnterpriseId, PatientIndex, PatientRecord};
+use ehrkit_mapping::v2_to_fhir::ConvertError;
+use serde_json::Value;
+
+use crate::error::{ErrorKind, Stage, StageError};
+use crate::routing::{Route, Sender};
+use crate::store::{sha256_hex, IdempotencyKey, PayloadKind};
+
+/// What the runtime needs to know about a message before keeping it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// Who sent it.
+    pub sender: Sender,
+    /// `CODE^EVENT` for HL7 v2 (`ADT^A01`), the resource type for FHIR.
+    pub message_type: String,
+    /// The idempotency key.
+    pub key: IdempotencyKey,
+    /// The ordering key: the source patient identity (PID-3 first repetition as
+    /// `authority|value`; for FHIR resources the source's Patient), `None` when the message
+    /// names no patient (it is then ordered by itself).
+    pub patient_key: Option<String>,
+}
+
+/// The parse stage: reads the header, and refuses what cannot be kept (the MLLP source NAKs).
+pub trait Parser: Send + Sync + 'static {
+    /// The header of `payload` received through `endpoint`.
+    fn header(
+        &self,
+        kind: PayloadKind,
+        payload: &[u8],
+        endpoint: &str,
+    ) -> Result<Header, StageError>;
+}
+
+/// HL7 v2 message codes accepted by default (MSH-9.1); others are refused at once.
+pub const DEFAULT_ACCEPTED_TYPES: &[&str] = &[
+    "ADT", "ORU", "SIU", "ORM", "OML", "MDM", "VXU", "DFT", "BAR", "RDE", "PPR", "MFN",
+];
+
+/// The default [`Parser`]: HL7 v2 through `ehrkit-hl7v2`, FHIR JSON through `serde_json`.
+#[derive(Debug, Clone)]
+pub struct DefaultParser {
+    accepted: HashSet<String>,
+}
+
+impl Default for DefaultParser {
+    fn default() -> Self {
+        Self {
+            accepted: DEFAULT_ACCEPTED_TYPES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        }
+    }
+}
+
+impl DefaultParser {
+    /// Accepts the HL7 v2 message codes `codes` (MSH-9.1, e.g. `["ADT", "ORU"]`) only.
+    pub fn accepted_types<I: IntoIterator<Item = S>, S: Into<String>>(mut self, codes: I) -> Self {
+        self.accepted = codes.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
+/// `authority|value` of PID-3's first repetition (HD.1, else HD.2), as `ehrkit-identity` keys
+/// records.
+pub fn pid_patient_key(msg: &Message<'_>) -> Option<String> {
+    msg.segment("PID", 1)?;
+    let value = msg.get("PID-3(1).1").filter(|v| !v.trim().is_empty())?;
+    let ns = msg.get("PID-3(1).4.1").unwrap_or_default();
+    let authority = if ns.trim().is_empty() {
+        msg.get("PID-3(1).4.2").unwrap_or_default()
+    } else {
+        ns
+    };
+    Some(format!("{}|{}", authority.trim(), value.trim()))
+}
+
+fn first_component(s: &str) -> &str {
+    s.split('^').next().unwrap_or("")
+}
+
+impl Parser for DefaultParser {
+    fn header(
+        &self,
+        kind: PayloadKind,
+        payload: &[u8],
+        endpoint: &str,
+    ) -> Result<Header, StageError> {
+        match kind {
+            PayloadKind::FhirJson => fhir_header(payload, endpoint),
+            _ => {
+                let msg = Message::parse(payload).map_err(|e| {
+                    StageError::new(
+                        Stage::Parse,
+                        ErrorKind::Malformed,
+                        format!("not an HL7 v2 message: {e}"),
+                    )
+                    .at("MSH")
+                })?;
+                let control_id = msg.control_id().ok_or_else(|| {
+                    StageError::new(Stage::Parse, ErrorKind::MissingData, "no control id")
+                        .at("MSH-10")
+                })?;
+                let (code, event) = msg.message_type();
+                let code = code.unwrap_or_default();
+                if !self.accepted.contains(code.as_ref()) {
+                    return Err(StageError::new(
+                        Stage::Parse,
+                        ErrorKind::UnsupportedType,
+                        format!("message code {} is not accepted here", sanitize(&code)),
+                    )
+                    .at("MSH-9"));
+                }
+                let app = msg.get("MSH-3").unwrap_or_default();
+                let fac = msg.get("MSH-4").unwrap_or_default();
+                Ok(Header {
+                    sender: Sender {
+                        application: first_component(&app).to_owned(),
+                        facility: first_component(&fac).to_owned(),
+                        endpoint: endpoint.to_owned(),
+                    },
+                    message_type: format!(
+                        "{}^{}",
+                        sanitize(&code),
+                        sanitize(&event.unwrap_or_default())
+                    ),
+                    key: IdempotencyKey::v2(app.as_ref(), fac.as_ref(), control_id.as_ref()),
+                    patient_key: pid_patient_key(&msg),
+                })
+            }
+        }
+    }
+}
+
+/// Letters, digits and `_` only (message types go into logs and metric labels).
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .take(16)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
+fn fhir_header(payload: &[u8], endpoint: &str) -> Result<Header, StageError> {
+    let v: Value = serde_json::from_slice(payload).map_err(|e| {
+        StageError::new(
+            Stage::Parse,
+            ErrorKind::Malformed,
+            format!("not JSON (line {}, column {})", e.line(), e.column()),
+        )
+    })?;
+    let rt = v
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            StageError::new(Stage::Parse, ErrorKind::MissingData, "no resourceType")
+                .at("$.resourceType")
+        })?;
+    let id = v.get("id").and_then(Value::as_str).unwrap_or_default();
+    let version = v
+        .pointer("/meta/versionId")
+        .or_else(|| v.pointer("/meta/lastUpdated"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        // Neither: the content decides (a changed resource is a new version).
+        .unwrap_or_else(|| format!("sha256:{}", sha256_hex(payload)));
+    let patient = if rt == "Patient" {
+        Some(id.to_owned())
+    } else {
+        patient_reference(&v)
+    };
+    Ok(Header {
+        sender: Sender {
+            endpoint: endpoint.to_owned(),
+            ..Sender::default()
+        },
+        message_type: sanitize(rt),
+        key: IdempotencyKey::fhir(endpoint, rt, id, version),
+        patient_key: patient.map(|p| format!("{endpoint}|Patient/{p}")),
+    })
+}
+
+/// The id of the Patient a FHIR resource is about (`subject`, `patient`, `beneficiary`), when
+/// it is a relative `Patient/<id>` reference.
+fn patient_reference(v: &Value) -> Option<String> {
+    ["subject", "patient", "beneficiary"].iter().find_map(|f| {
+        v.get(*f)?
+            .get("reference")?
+            .as_str()?
+            .strip_prefix("Patient/")
+            .map(str::to_owned)
+    })
+}
+
+/// Which patient a normalized resource belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PatientRef {
+    /// None (reference data: Practitioner, Location, Organization).
+    None,
+    /// A source patient by MPI record key.
+    Key(String),
+    /// A source patient by the (stored) id of its Patient resource, resolved by the runtime.
+    ResourceId(String),
+}
+
+/// One canonical resource produced by the normalizer.
+#[derive(Debug, Clone)]
+pub struct NormalizedResource {
+    /// Resource type.
+    pub resource_type: String,
+    /// Deterministic logical id.
+    pub id: String,
+    /// The resource.
+    pub body: Value,
+    /// Its patient.
+    pub patient: PatientRef,
+    /// For a source Patient: the index of its record in [`Normalized::patients`].
+    pub record: Option<usize>,
+}
+
+/// An A40-style merge: the records of `retired` join the enterprise identity of `survivor`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeRequest {
+    /// MPI key of the surviving source patient (PID-3).
+    pub survivor: String,
+    /// MPI key of the retired source patient (MRG-1).
+    pub retired: String,
+}
+
+/// What the normalize stage produced from one message.
+#[derive(Debug, Clone, Default)]
+pub struct Normalized {
+    /// Canonical resources.
+    pub resources: Vec<NormalizedResource>,
+    /// Source patient records for the MPI.
+    pub patients: Vec<PatientRecord>,
+    /// Merges to apply.
+    pub merges: Vec<MergeRequest>,
+    /// Entries of the conversion report (fields not mapped, data problems).
+    pub unmapped: usize,
+}
+
+/// One message handed to the normalizer.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    /// What the payload is.
+    pub kind: PayloadKind,
+    /// The payload as kept in the inbox.
+    pub payload: &'a [u8],
+    /// The source name it is kept under.
+    pub source: &'a str,
+}
+
+/// The convert / normalize stage.
+pub trait Normalizer: Send + Sync + 'static {
+    /// Canonical resources and patient records from one message, with the chosen route.
+    fn normalize(&self, input: Input<'_>, route: &Route) -> Result<Normalized, StageError>;
+}
+
+/// The default [`Normalizer`]: HL7 v2 through the route's `ehrkit-mapping` converter (plus
+/// ADT^A40 merges through the MPI), FHIR JSON validated with `ehrkit-fhir-model` and given
+/// ids deterministic per source.
+#[derive(Debug, Clone, Default)]
+pub struct DefaultNormalizer;
+
+/// HL7 v2 message codes that are about one patient and must carry a PID segment.
+pub const PATIENT_MESSAGE_CODES: &[&str] = &[
+    "ADT", "ORU", "SIU", "ORM", "OML", "MDM", "VXU", "DFT", "BAR", "RDE", "PPR",
+];
+
+/// Types that are shared reference data, not a patient's.
+const REFERENCE_TYPES: &[&str] = &[
+    "Practitioner",
+    "PractitionerRole",
+    "Organization",
+    "Location",
+    "Medication",
+    "Device",
+    "HealthcareService",
+    "Endpoint",
+];
+
+/// The id a FHIR-sourced resource is stored under: a hash of source, type and source id, so
+/// two EHRs' `Patient/123` stay two resources and every run gives the same id.
+pub fn fhir_storage_id(source: &str, resource_type: &str, id: &str) -> String {
+    let h = sha256_hex(format!("{source}\u{1f}{resource_type}\u{1f}{id}").as_bytes());
+    format!("src-{}", &h[..32])
+}
+
+/// Rewrites relative references `Type/id` to the storage ids of the same source.
+fn rewrite_references(v: &mut Value, source: &str) {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map.iter_mut() {
+                if k == "reference" {
+                    if let Value::String(s) = child {
+                        let parts: Vec<&str> = s.split('/').collect();
+                        if parts.len() == 2
+                            && parts[0]
+                                .chars()
+                                .next()
+                                .is_some_and(|c| c.is_ascii_uppercase())
+                        {
+                            *s = format!(
+                                "{}/{}",
+                                parts[0],
+                                fhir_storage_id(source, parts[0], parts[1])
+                            );
+                        }
+                    }
+                } else {
+                    rewrite_references(child, source);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|c| rewrite_references(c, source)),
+        _ => {}
+    }
+}
+
+impl DefaultNormalizer {
+    fn v2(&self, payload: &[u8], route: &Route) -> Result<Normalized, StageError> {
+        let msg = Message::parse(payload).map_err(|e| {
+            StageError::new(Stage::Convert, ErrorKind::Malformed, e.to_string()).at("MSH")
+        })?;
+        let (code, event) = msg.message_type();
+        if code.as_deref() == Some("ADT") && event.as_deref() == Some("A40") {
+            return merge_request(&msg);
+        }
+        // Patient-centred messages must name their patient: without a PID nothing can be
+        // linked or ordered, whatever the converter would make of the rest.
+        if code
+            .as_deref()
+            .is_some_and(|c| PATIENT_MESSAGE_CODES.contains(&c))
+            && msg.segment("PID", 1).is_none()
+        {
+            return Err(StageError::new(
+                Stage::Convert,
+                ErrorKind::MissingData,
+                "required segment PID is absent",
+            )
+            .at("PID"));
+        }
+        let conversion = route.converter.convert(&msg).map_err(|e| {
+            let kind = match &e {
+                ConvertError::UnsupportedMessageType { .. } => ErrorKind::UnsupportedType,
+                _ => ErrorKind::MissingData,
+            };
+            let at = match &e {
+                ConvertError::UnsupportedMessageType { at, .. } => at.to_string(),
+                ConvertError::MissingSegment { at, .. } => at.to_string(),
+                _ => String::new(),
+            };
+            let mut err = StageError::new(Stage::Convert, kind, e.to_string());
+            if !at.is_empty() {
+                err = err.at(at);
+            }
+            err
+        })?;
+        let record = if msg.segment("PID", 1).is_some() {
+            Some(ehrkit_identity::pid::record_from_pid(&msg).map_err(|e| {
+                StageError::new(Stage::Identity, ErrorKind::MissingData, e.to_string()).at("PID-3")
+            })?)
+        } else {
+            None
+        };
+        let mut out = Normalized {
+            unmapped: conversion.report.entries().len(),
+            ..Normalized::default()
+        };
+        let patient_key = record.as_ref().map(|r| r.key.clone());
+        if let Some(r) = record {
+            out.patients.push(r);
+        }
+        let mut first_patient = true;
+        for entry in &conversion.bundle.entry {
+            let Some(res) = entry.resource.as_deref() else {
+                continue;
+            };
+            let (Some(id), rt) = (res.id(), res.resource_type()) else {
+                continue;
+            };
+            let body: Value =
+                serde_json::from_str(&ehrkit_fhir_model::to_string(res)).map_err(|_| {
+                    StageError::new(
+                        Stage::Convert,
+                        ErrorKind::Internal,
+                        "converter output is not JSON",
+                    )
+                })?;
+            let is_source_patient = rt == "Patient" && first_patient && patient_key.is_some();
+            let patient = if REFERENCE_TYPES.contains(&rt) {
+                PatientRef::None
+            } else {
+                patient_key
+                    .clone()
+                    .map_or(PatientRef::None, PatientRef::Key)
+            };
+            out.resources.push(NormalizedResource {
+                resource_type: rt.to_owned(),
+                id: id.to_owned(),
+                body,
+                patient,
+                record: is_source_patient.then_some(0),
+            });
+            if is_source_patient {
+                first_patient = false;
+            }
+        }
+        Ok(out)
+    }
+
+    fn fhir(&self, payload: &[u8], source: &str) -> Result<Normalized, StageError> {
+        let mut v: Value = serde_json::from_slice(payload).map_err(|e| {
+            StageError::new(Stage::Convert, ErrorKind::Malformed, "not JSON").at(format!(
+                "line {}, column {}",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        let typed: Resource = ehrkit_fhir_model::from_slice(payload).map_err(|e| {
+            StageError::new(
+                Stage::Convert,
+                ErrorKind::Invalid,
+                format!("not a FHIR R4 resource: {e}"),
+            )
+        })?;
+        if let Some(issue) = Validator::check(&typed)
+            .into_iter()
+            .find(|i| matches!(i.severity, ehrkit_fhir_model::Severity::Error))
+        {
+            return Err(
+                StageError::new(Stage::Convert, ErrorKind::Invalid, issue.message.clone())
+                    .at(issue.path.clone()),
+            );
+        }
+        let rt = typed.resource_type().to_owned();
+        if rt == "Bundle" {
+            return Err(StageError::new(
+                Stage::Convert,
+                ErrorKind::UnsupportedType,
+                "a Bundle is split into its entries by the source; not stored whole",
+            ));
+        }
+        let source_id = typed.id().unwrap_or_default().to_owned();
+        if source_id.is_empty() {
+            return Err(StageError::new(
+                Stage::Convert,
+                ErrorKind::MissingData,
+                "resource has no id",
+            )
+            .at("$.id"));
+        }
+        let id = fhir_storage_id(source, &rt, &source_id);
+        let patient_ref = if rt == "Patient" {
+            None
+        } else {
+            patient_reference(&v).map(|p| fhir_storage_id(source, "Patient", &p))
+        };
+        rewrite_references(&mut v, source);
+        if let Value::Object(m) = &mut v {
+            m.insert("id".into(), Value::String(id.clone()));
+            // The source's own version stays visible; the store versions the canonical copy.
+            if let Some(Value::Object(meta)) = m.get_mut("meta") {
+                meta.insert(
+                    "source".into(),
+                    Value::String(format!("{source}#{rt}/{source_id}")),
+                );
+            }
+        }
+        let mut out = Normalized::default();
+        let (patient, record) = if let Resource::Patient(p) = &typed {
+            let rec = ehrkit_identity::fhir::record_from_patient(p);
+            if rec.key.is_empty() {
+                return Err(StageError::new(
+                    Stage::Identity,
+                    ErrorKind::MissingData,
+                    "Patient has no identifier and no id",
+                )
+                .at("$.identifier"));
+            }
+            let key = rec.key.clone();
+            out.patients.push(rec);
+            (PatientRef::Key(key), Some(0))
+        } else if REFERENCE_TYPES.contains(&rt.as_str()) {
+            (PatientRef::None, None)
+        } else {
+            (
+                patient_ref.map_or(PatientRef::None, PatientRef::ResourceId),
+                None,
+            )
+        };
+        out.resources.push(NormalizedResource {
+            resource_type: rt,
+            id,
+            body: v,
+            patient,
+            record,
+        });
+        Ok(out)
+    }
+}
+
+fn merge_request(msg: &Message<'_>) -> Result<Normalized, StageError> {
+    let survivor = pid_patient_key(msg).ok_or_else(|| {
+        StageError::new(
+            Stage::Convert,
+            ErrorKind::MissingData,
+            "A40 without a surviving patient identifier",
+        )
+        .at("PID-3")
+    })?;
+    let value = msg
+        .get("MRG-1(1).1")
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| {
+            StageError::new(
+                Stage::Convert,
+                ErrorKind::MissingData,
+                "A40 without a prior patient identifier",
+            )
+            .at("MRG-1")
+        })?;
+    let ns = msg.get("MRG-1(1).4.1").unwrap_or_default();
+    let authority = if ns.trim().is_empty() {
+        msg.get("MRG-1(1).4.2").unwrap_or_default()
+    } else {
+        ns
+    };
+    Ok(Normalized {
+        merges: vec![MergeRequest {
+            survivor,
+            retired: format!("{}|{}", authority.trim(), value.trim()),
+        }],
+        ..Normalized::default()
+    })
+}
+
+impl Normalizer for DefaultNormalizer {
+    fn normalize(&self, input: Input<'_>, route: &Route) -> Result<Normalized, StageError> {
+        match input.kind {
+            PayloadKind::FhirJson => self.fhir(input.payload, input.source),
+            _ => self.v2(input.payload, route),
+        }
+    }
+}
+
+/// How one record was linked.
+#[derive(Debug, Clone)]
+pub struct Linked {
+    /// The record.
+    pub record: PatientRecord,
+    /// What the MPI did.
+    pub assignment: Assignment,
+}
+
+/// What the identity stage did for one message.
+#[derive(Debug, Clone, Default)]
+pub struct IdentityOutcome {
+    /// Each record of [`Normalized::patients`], in order, with its assignment.
+    pub linked: Vec<Linked>,
+    /// Records whose enterprise id changed through a merge, with the new id.
+    pub moved: Vec<(PatientRecord, EnterpriseId)>,
+    /// True when the MPI's state besides its records changed (a merge).
+    pub merged: bool,
+}
+
+/// The resolve-identity stage.
+pub trait IdentityResolver: Send + Sync + 'static {
+    /// Upserts every record and applies the merges.
+    fn resolve(
+        &self,
+        patients: &[PatientRecord],
+        merges: &[MergeRequest],
+    ) -> Result<IdentityOutcome, StageError>;
+
+    /// The MPI, when the resolver has one (for snapshots and queries).
+    fn index(&self) -> Option<&Arc<PatientIndex>> {
+        None
+    }
+}
+
+/// The default [`IdentityResolver`]: an `ehrkit-identity` [`PatientIndex`]; MATCH joins the
+/// enterprise id, POSSIBLE is returned for review, A40 merges the two enterprise ids.
+#[derive(Debug, Clone)]
+pub struct MpiResolver {
+    index: Arc<PatientIndex>,
+}
+
+impl MpiResolver {
+    /// A resolver over `index`.
+    pub fn new(index: Arc<PatientIndex>) -> Self {
+        Self { index }
+    }
+}
+
+fn identity_error(e: ehrkit_identity::Error) -> StageError {
+    StageError::new(Stage::Identity, ErrorKind::Identity, e.to_string())
+}
+
+impl IdentityResolver for MpiResolver {
+    fn resolve(
+        &self,
+        patients: &[PatientRecord],
+        merges: &[MergeRequest],
+    ) -> Result<IdentityOutcome, StageError> {
+        let mut out = IdentityOutcome::default();
+        for rec in patients {
+            let assignment = self.index.upsert(rec.clone()).map_err(identity_error)?;
+            out.linked.push(Linked {
+                record: rec.clone(),
+                assignment,
+            });
+        }
+        for m in merges {
+            let survivor = self.index.enterprise_id(&m.survivor).map_err(|_| {
+                StageError::new(
+                    Stage::Identity,
+                    ErrorKind::Identity,
+                    "merge: surviving patient unknown to the MPI",
+                )
+                .at("PID-3")
+            })?;
+            let retired = self.index.enterprise_id(&m.retired).map_err(|_| {
+                StageError::new(
+                    Stage::Identity,
+                    ErrorKind::Identity,
+                    "merge: prior patient unknown to the MPI",
+                )
+                .at("MRG-1")
+            })?;
+            if survivor == retired {
+                continue; // already one identity: applying it again changes nothing
+            }
+            let moved = self.index.members(retired).map_err(identity_error)?;
+            self.index
+                .merge(survivor, retired)
+                .map_err(identity_error)?;
+            for key in moved {
+                let rec = self.index.record(&key).map_err(identity_error)?;
+                out.moved.push((rec, survivor));
+            }
+            out.merged = true;
+        }
+        Ok(out)
+    }
+
+    fn index(&self) -> Option<&Arc<PatientIndex>> {
+        Some(&self.index)
+    }
+}
+
+/// True when an assignment joined an existing enterprise id by a MATCH (not new, not an update).
+pub fn is_match(a: &Assignment) -> bool {
+    !a.created && !a.updated
+}
+
+/// True when an assignment has candidates to review (POSSIBLE, or a MATCH a rule vetoed).
+pub fn has_possible(a: &Assignment) -> bool {
+    !a.review.is_empty()
+}
