@@ -9,7 +9,10 @@ pub mod adt_a01;
 pub mod adt_a17;
 pub mod adt_a40;
 pub mod adt_a47;
+pub mod oml_o21;
+pub mod orm_o01;
 pub mod oru_r01;
+pub mod rde_o11;
 
 use ehrkit_fhir_model::resources::{
     Encounter, EncounterLocation, Location as FhirLocation, MessageHeader, Patient, Practitioner,
@@ -39,6 +42,9 @@ pub(crate) fn find(code: &str, event: &str) -> Option<MessageMap> {
         ("ADT", "A39" | "A40") => Some(adt_a40::convert),
         ("ADT", "A47") => Some(adt_a47::convert),
         ("ORU", "R01") => Some(oru_r01::convert),
+        ("ORM", "O01") => Some(orm_o01::convert),
+        ("OML", "O21") => Some(oml_o21::convert),
+        ("RDE", "O11") => Some(rde_o11::convert),
         _ => None,
     }
 }

@@ -2,38 +2,46 @@
 //!
 //! IG: <https://hl7.org/fhir/uv/v2mappings/1.0.0/ConceptMap-message-oru-r01-to-bundle.html>
 //!
-//! Written today: `PID[Patient]`, `PV1[Encounter]` (status `unknown` unless PV1-45 is valued:
-//! a result says nothing about the visit), per OBR a `DiagnosticReport` (`OBR[DiagnosticReport]`)
-//! whose `result`s are the Observations of the OBXs that follow it (`OBX[Observation]`), and
-//! the NTEs that follow an OBX as its notes (`NTE[Observation]`). Every Observation and report
-//! has the Patient as `subject` and the Encounter as `encounter`. An NTE after an OBR (IG:
-//! `NTE[ServiceRequest]`, ServiceRequest not written yet) or after the patient, and every other
-//! segment (ORC, SPM, TQ1, NK1, …) is reported; Z-segments as Z-segments.
+//! Written: `PID[Patient]`, `PV1[Encounter]` (status `unknown` unless PV1-45 is valued: a
+//! result says nothing about the visit), and per ORDER_OBSERVATION group (an optional ORC, its
+//! OBR, TQ1s, OBXs, SPMs):
+//! - a `DiagnosticReport` (`OBR[DiagnosticReport]`) whose `result`s are the Observations of the
+//!   group's OBXs (`OBX[Observation]`, the NTEs after an OBX as its notes, `NTE[Observation]`);
+//! - when the group has an ORC, a `ServiceRequest` (`ORC[ServiceRequest]`, then
+//!   `OBR[ServiceRequest]` "IF ORC VALUED", then `TQ1[ServiceRequest]`) that the report is
+//!   `basedOn`, with ORC-12 (else OBR-16) as requester Practitioner;
+//! - per SPM a `Specimen` (`SPM[Specimen]`) in the report's `specimen`; when the group has one
+//!   Specimen every result references it (`Observation.specimen`, as `OBR[Specimen]` asks); OBXs
+//!   after an SPM are specimen Observations (`focus` on the Specimen), not results.
 //!
-//! Two OBRs with the same placer number (OBR-2) are two DiagnosticReports with ids of their own
-//! (the second one reported as a duplicate identifier), never one.
+//! Every Observation, report and request has the Patient as `subject` and the Encounter as
+//! `encounter`. An NTE after an OBR (no IG target in ORU_R01), a TQ1 of a group without ORC (no
+//! ServiceRequest to carry it), OBXs before any OBR (kept as Observations, not in a report), and
+//! every other segment (NK1, PRT, CTI, …) are reported; Z-segments as Z-segments.
+//!
+//! Two OBRs with the same placer number (OBR-2) are two DiagnosticReports (and two
+//! ServiceRequests) with ids of their own (the second reported as a duplicate identifier),
+//! never one.
 
-use ehrkit_fhir_model::resources::{DiagnosticReport, Observation};
-use ehrkit_fhir_model::Reference;
+use ehrkit_fhir_model::resources::DiagnosticReport;
 use ehrkit_hl7v2::Message;
 
-use super::{add_encounter, finish, patient_id, report_other_segments};
+use super::orm_o01::{
+    add_observation, add_service_request, add_specimens, observation, service_request, subject,
+    walk,
+};
+use super::{finish, report_other_segments};
 use crate::v2_to_fhir::convert::{ConvertError, Out, Role};
 use crate::v2_to_fhir::datatype::Context;
 use crate::v2_to_fhir::segment::{
-    nte_observation::nte_observation, obr_diagnostic_report::obr_diagnostic_report,
-    obx_observation::obx_observation, pid_patient::pid_patient, pv1_encounter::pv1_encounter,
+    obr_diagnostic_report::obr_diagnostic_report_with, obr_service_request,
 };
 use crate::{Location, ReportKind};
 
 /// Segments this map converts (the others are reported).
-const MAPPED: &[&str] = &["MSH", "PID", "PV1", "OBR", "OBX", "NTE"];
-
-/// One OBR and the OBXs after it (or OBXs before any OBR).
-struct Group {
-    report: Option<(DiagnosticReport, usize)>,
-    observations: Vec<(Observation, usize)>,
-}
+const MAPPED: &[&str] = &[
+    "MSH", "PID", "PV1", "ORC", "OBR", "TQ1", "OBX", "NTE", "SPM",
+];
 
 /// Converts an ORU^R01 message.
 pub(crate) fn convert(
@@ -42,114 +50,94 @@ pub(crate) fn convert(
     ctx: &mut Context<'_>,
     out: &mut Out,
 ) -> Result<(), ConvertError> {
-    let mut focus: Vec<Reference> = Vec::new();
-    let patient = msg.segment("PID", 1).map(|pid| {
-        let patient = pid_patient(&pid, 1, ctx);
-        let identifiers = patient.identifier.clone();
-        out.add(
-            patient,
-            patient_id,
-            &identifiers,
-            Role::Record,
-            ctx,
-            &Location::segment("PID", 1),
-        )
-    });
-    let encounter = match (msg.segment("PV1", 1), &patient) {
-        (Some(pv1), Some(p)) => {
-            let parts = pv1_encounter(&pv1, 1, None, ctx);
-            Some(add_encounter(parts, p, ctx, out))
-        }
-        (Some(_), None) => {
-            ctx.report(ReportKind::UnmappedSegment, Location::segment("PV1", 1));
-            None
-        }
-        _ => None,
-    };
+    let (patient, encounter) = subject(msg, ctx, out);
+    let w = walk(msg, ctx);
+    let mut focus = Vec::new();
 
-    let mut groups: Vec<Group> = Vec::new();
-    let (mut n_obr, mut n_obx, mut n_nte, mut n_pid, mut n_pv1) = (0, 0, 0, 0, 0);
-    let mut last_is_obx = false;
-    for seg in msg.segments() {
-        match seg.name() {
-            "OBR" => {
-                n_obr += 1;
-                groups.push(Group {
-                    report: Some((obr_diagnostic_report(&seg, n_obr, ctx), n_obr)),
-                    observations: Vec::new(),
-                });
-                last_is_obx = false;
-            }
-            "OBX" => {
-                n_obx += 1;
-                let o = obx_observation(&seg, n_obx, ctx);
-                if groups.is_empty() {
-                    groups.push(Group {
-                        report: None,
-                        observations: Vec::new(),
-                    });
-                }
-                if let Some(g) = groups.last_mut() {
-                    g.observations.push((o, n_obx));
-                }
-                last_is_obx = true;
-            }
-            "NTE" => {
-                n_nte += 1;
-                let target = groups
-                    .last_mut()
-                    .and_then(|g| g.observations.last_mut())
-                    .filter(|_| last_is_obx);
-                match target {
-                    Some((o, _)) => o.note.extend(nte_observation(&seg, n_nte, ctx)),
-                    None => {
-                        ctx.report(ReportKind::UnmappedSegment, Location::segment("NTE", n_nte))
-                    }
-                }
-            }
-            "PID" => {
-                n_pid += 1;
-                if n_pid > 1 {
-                    ctx.report(ReportKind::UnmappedSegment, Location::segment("PID", n_pid));
-                }
-                last_is_obx = false;
-            }
-            "PV1" => {
-                n_pv1 += 1;
-                if n_pv1 > 1 {
-                    ctx.report(ReportKind::UnmappedSegment, Location::segment("PV1", n_pv1));
-                }
-                last_is_obx = false;
-            }
-            _ => last_is_obx = false,
-        }
+    // OBXs before any order: Observations of the patient (IG PATIENT_OBSERVATION).
+    for o in &w.loose {
+        let obs = observation(o, ctx);
+        focus.push(add_observation(
+            obs, o.obx.1, &patient, &encounter, ctx, out,
+        ));
+    }
+    for (s, n) in &w.stray {
+        ctx.report(ReportKind::UnmappedSegment, Location::segment(s.name(), *n));
     }
 
-    for group in groups {
+    for g in &w.groups {
+        for (s, n) in &g.rx {
+            ctx.report(ReportKind::UnmappedSegment, Location::segment(s.name(), *n));
+        }
+        // NTE after OBR/ORC: the IG's ORU_R01 map gives it no target.
+        for (_, n) in &g.notes {
+            ctx.report(ReportKind::UnmappedSegment, Location::segment("NTE", *n));
+        }
+        let specimens = add_specimens(g, &patient, &encounter, ctx, out);
+        let one_specimen = (specimens.len() == 1).then(|| specimens[0].clone());
+
+        let request = match &g.orc {
+            Some(_) => {
+                let parts = service_request(g, g.obr.is_none(), false, ctx);
+                let at = g
+                    .orc
+                    .as_ref()
+                    .map(|(_, n)| Location::segment("ORC", *n))
+                    .unwrap_or_else(|| Location::segment("ORC", 1));
+                Some(add_service_request(
+                    parts, at, &patient, &encounter, ctx, out,
+                ))
+            }
+            None => {
+                for (_, n) in &g.tq1 {
+                    ctx.report(ReportKind::UnmappedSegment, Location::segment("TQ1", *n));
+                }
+                None
+            }
+        };
+
         let mut results = Vec::new();
         // Vendor quirks: text lines joined, order questions kept out of the results.
-        let mut observations = crate::quirks::observations::join_text(msg, group.observations, ctx);
-        let questions = crate::quirks::observations::order_questions(msg, &mut observations, ctx);
-        for (mut o, n) in observations {
-            o.subject = patient.clone().map(Box::new);
-            o.encounter = encounter.clone().map(Box::new);
-            let r = out.add(
-                o,
-                observation_id,
-                &[],
-                Role::Record,
-                ctx,
-                &Location::segment("OBX", n),
-            );
-            if !questions.contains(&n) {
+        let converted: Vec<_> = g
+            .observations
+            .iter()
+            .map(|o| (observation(o, ctx), o.obx.1))
+            .collect();
+        let mut converted = crate::quirks::observations::join_text(msg, converted, ctx);
+        let questions = crate::quirks::observations::order_questions(msg, &mut converted, ctx);
+        let mut supporting = Vec::new();
+        for (mut obs, n) in converted {
+            if obs.specimen.is_none() {
+                obs.specimen = one_specimen.clone().map(Box::new);
+            }
+            if let Some(r) = &request {
+                obs.based_on.push(r.clone());
+            }
+            let r = add_observation(obs, n, &patient, &encounter, ctx, out);
+            if questions.contains(&n) {
+                supporting.push(r);
+            } else {
                 results.push(r);
             }
         }
-        match group.report {
-            Some((mut d, n)) => {
+        crate::quirks::observations::attach_questions(
+            &mut out.entries,
+            request.as_ref(),
+            supporting,
+        );
+        match &g.obr {
+            Some((obr, n)) => {
+                let also: &[usize] = if g.orc.is_some() {
+                    obr_service_request::MAPPED_FIELDS
+                } else {
+                    &[]
+                };
+                let mut d = obr_diagnostic_report_with(obr, *n, also, ctx);
                 d.subject = patient.clone().map(Box::new);
                 d.encounter = encounter.clone().map(Box::new);
                 d.result = results;
+                d.specimen = specimens;
+                d.based_on.extend(request);
                 let identifiers = d.identifier.clone();
                 focus.push(out.add(
                     d,
@@ -157,21 +145,25 @@ pub(crate) fn convert(
                     &identifiers,
                     Role::Record,
                     ctx,
-                    &Location::segment("OBR", n),
+                    &Location::segment("OBR", *n),
                 ));
             }
-            None => focus.extend(results),
+            None => {
+                // An ORC without OBR: the request (and any results) stand alone.
+                focus.extend(request);
+                focus.extend(results);
+            }
         }
     }
 
     report_other_segments(msg, MAPPED, ctx);
+    if focus.is_empty() {
+        focus.extend(patient);
+    }
     finish(msg, focus, ctx, out);
     Ok(())
 }
 
-fn observation_id(r: &mut Observation) -> &mut Option<String> {
-    &mut r.id
-}
 fn report_id(r: &mut DiagnosticReport) -> &mut Option<String> {
     &mut r.id
 }

@@ -52,12 +52,22 @@ pub mod mrg_patient;
 pub mod msh_message_header;
 pub mod nk1_related_person;
 pub mod nte_observation;
+pub mod nte_service_request;
 pub mod obr_diagnostic_report;
+pub mod obr_service_request;
 pub mod obx_observation;
+pub mod orc_medication_request;
+pub mod orc_service_request;
 pub mod pid_patient;
 pub mod pr1_procedure;
 pub mod pv1_encounter;
 pub mod pv2_encounter;
+pub mod rxe_medication_request;
+pub mod rxo_medication_request;
+pub mod rxr_medication_request;
+pub mod spm_specimen;
+pub mod tq1_medication_request;
+pub mod tq1_service_request;
 
 /// Every implemented segment map and its rows.
 pub static COVERAGE: &[SegmentCoverage] = &[
@@ -124,6 +134,38 @@ pub static COVERAGE: &[SegmentCoverage] = &[
     SegmentCoverage {
         map: "PV1[Encounter]",
         rows: pv1_encounter::ROWS,
+    },
+    SegmentCoverage {
+        map: "NTE[ServiceRequest]",
+        rows: nte_service_request::ROWS,
+    },
+    SegmentCoverage {
+        map: "OBR[ServiceRequest]",
+        rows: obr_service_request::ROWS,
+    },
+    SegmentCoverage {
+        map: "ORC[ServiceRequest]",
+        rows: orc_service_request::ROWS,
+    },
+    SegmentCoverage {
+        map: "SPM[Specimen]",
+        rows: spm_specimen::ROWS,
+    },
+    SegmentCoverage {
+        map: "TQ1[ServiceRequest]",
+        rows: tq1_service_request::ROWS,
+    },
+    SegmentCoverage {
+        map: "RXO[MedicationRequest]",
+        rows: rxo_medication_request::ROWS,
+    },
+    SegmentCoverage {
+        map: "RXR[MedicationRequest]",
+        rows: rxr_medication_request::ROWS,
+    },
+    SegmentCoverage {
+        map: "TQ1[MedicationRequest]",
+        rows: tq1_medication_request::ROWS,
     },
 ];
 

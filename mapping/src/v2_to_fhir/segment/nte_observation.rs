@@ -2,16 +2,17 @@
 //!
 //! IG: <https://hl7.org/fhir/uv/v2mappings/1.0.0/ConceptMap-segment-nte-to-observation.html>
 //!
-//! NTE-3 (FT, repeating) → `note.text`, the repetitions one per line (escapes decoded; FT
-//! formatting commands are not laid out yet). NTE-5 (author) and NTE-6 (time) are not written
+//! NTE-3 (FT, repeating) → `note.text`, the repetitions one per line, each with its formatting
+//! commands laid out (`FT[string]`). NTE-5 (author) and NTE-6 (time) are not written
 //! yet; they and NTE-2/4/7+ are reported when present.
 
 use ehrkit_fhir_model::{Annotation, Primitive};
-use ehrkit_hl7v2::datatypes::Text;
+use ehrkit_hl7v2::datatypes::Ft;
 use ehrkit_hl7v2::Segment;
 
 use super::{mapped_in, unmapped, Row};
-use crate::v2_to_fhir::datatype::{text, Context};
+use crate::v2_to_fhir::datatype::ft_text::{ft_text, Layout};
+use crate::v2_to_fhir::datatype::Context;
 use crate::{Location, ReportKind};
 
 const FILE: &str = "segment/nte_observation.rs";
@@ -25,8 +26,8 @@ pub fn nte_observation(
     let at = |field: usize| Location::segment("NTE", occurrence).field(field);
     let lines: Vec<String> = nte
         .field(3)
-        .repetitions::<Text<'_>>()
-        .filter_map(|t| text(Some(t)))
+        .repetitions::<Ft<'_>>()
+        .filter_map(|ft| ft_text(&ft, &Layout::default()))
         .collect();
     for f in 2..=nte.field_count() {
         let field = nte.field(f);

@@ -29,12 +29,24 @@ use crate::{DataProblem, Location, ReportKind};
 const FILE: &str = "segment/obr_diagnostic_report.rs";
 
 /// Fields this map reads (OBR-1, the set id, carries no data).
-const MAPPED_FIELDS: &[usize] = &[1, 2, 3, 4, 7, 8, 22, 25];
+pub(crate) const MAPPED_FIELDS: &[usize] = &[1, 2, 3, 4, 7, 8, 22, 25];
 
-/// Converts the `occurrence`-th OBR of a message.
+/// Converts the `occurrence`-th OBR of a message; every field this map does not read is
+/// reported.
 pub fn obr_diagnostic_report(
     obr: &Segment<'_>,
     occurrence: usize,
+    ctx: &mut Context<'_>,
+) -> DiagnosticReport {
+    obr_diagnostic_report_with(obr, occurrence, &[], ctx)
+}
+
+/// As [`obr_diagnostic_report`], when other maps of the same OBR (`OBR[ServiceRequest]`) read
+/// the fields `also_mapped`: those are not reported.
+pub fn obr_diagnostic_report_with(
+    obr: &Segment<'_>,
+    occurrence: usize,
+    also_mapped: &[usize],
     ctx: &mut Context<'_>,
 ) -> DiagnosticReport {
     let at = |field: usize| Location::segment("OBR", occurrence).field(field);
@@ -110,7 +122,11 @@ pub fn obr_diagnostic_report(
 
     for f in 1..=obr.field_count() {
         let field = obr.field(f);
-        if !MAPPED_FIELDS.contains(&f) && field.repetition_count() > 0 && !field.is_null() {
+        if !MAPPED_FIELDS.contains(&f)
+            && !also_mapped.contains(&f)
+            && field.repetition_count() > 0
+            && !field.is_null()
+        {
             ctx.report(ReportKind::UnmappedField, at(f));
         }
     }

@@ -1,0 +1,69 @@
+//! `OML_O21`: HL7 v2 OML^O21 (laboratory order) → FHIR Bundle.
+//!
+//! IG: <https://hl7.org/fhir/uv/v2mappings/1.0.0/ConceptMap-message-oml-o21-to-bundle.html>
+//!
+//! Written: `PID[Patient]`, `PV1[Encounter]`, and per ORDER group one `ServiceRequest`
+//! (`ORC[ServiceRequest]`, `TQ1[ServiceRequest]`, `OBR[ServiceRequest]`, `NTE[ServiceRequest]`
+//! as notes) whose `supportingInfo` are the Observations of its OBXs (`OBX[Observation]`) and
+//! whose `specimen`s are the Specimens of its SPMs (`SPM[Specimen]`; OBXs after an SPM are
+//! Observations with `focus` and `specimen` on it). ORC-12 (else OBR-16) is the requester
+//! Practitioner. Other segments (NK1, DG1, AL1, IN1, PRT, …) and Z-segments are reported.
+
+use ehrkit_hl7v2::Message;
+
+use super::orm_o01::{
+    add_observation, add_service_request, add_specimens, group_location, observation, report_loose,
+    service_request, subject, walk,
+};
+use super::{finish, report_other_segments};
+use crate::v2_to_fhir::convert::{ConvertError, Out};
+use crate::v2_to_fhir::datatype::Context;
+use crate::{Location, ReportKind};
+
+/// Segments this map converts (the others are reported).
+const MAPPED: &[&str] = &[
+    "MSH", "PID", "PV1", "ORC", "OBR", "TQ1", "NTE", "OBX", "SPM",
+];
+
+/// Converts an OML^O21 message.
+pub(crate) fn convert(
+    msg: &Message<'_>,
+    _event: &str,
+    ctx: &mut Context<'_>,
+    out: &mut Out,
+) -> Result<(), ConvertError> {
+    let (patient, encounter) = subject(msg, ctx, out);
+    let w = walk(msg, ctx);
+    let mut focus = Vec::new();
+    for g in &w.groups {
+        for (s, n) in &g.rx {
+            ctx.report(ReportKind::UnmappedSegment, Location::segment(s.name(), *n));
+        }
+        let specimens = add_specimens(g, &patient, &encounter, ctx, out);
+        let mut supporting = Vec::new();
+        for o in &g.observations {
+            let obs = observation(o, ctx);
+            supporting.push(add_observation(
+                obs, o.obx.1, &patient, &encounter, ctx, out,
+            ));
+        }
+        let mut parts = service_request(g, true, true, ctx);
+        parts.request.supporting_info = supporting;
+        parts.request.specimen = specimens;
+        focus.push(add_service_request(
+            parts,
+            group_location(g),
+            &patient,
+            &encounter,
+            ctx,
+            out,
+        ));
+    }
+    report_loose(&w, ctx);
+    report_other_segments(msg, MAPPED, ctx);
+    if let Some(p) = patient {
+        focus.insert(0, p);
+    }
+    finish(msg, focus, ctx, out);
+    Ok(())
+}

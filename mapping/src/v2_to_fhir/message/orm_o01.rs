@@ -1,0 +1,606 @@
+//! `ORM_O01`: HL7 v2 ORM^O01 (general order) → FHIR Bundle.
+//!
+//! IG: <https://hl7.org/fhir/uv/v2mappings/1.0.0/ConceptMap-message-orm-o01-to-bundle.html>
+//!
+//! Written: `PID[Patient]`, `PV1[Encounter]`, and per ORDER group (an ORC and its order detail)
+//! one request: with an OBR (or the ORC alone) a `ServiceRequest` (`ORC[ServiceRequest]`, then
+//! `OBR[ServiceRequest]`, `TQ1[ServiceRequest]`, `NTE[ServiceRequest]` as notes), its OBXs as
+//! Observations in `supportingInfo` (`OBX[Observation]`, NTEs after an OBX as their notes);
+//! with an RXO a `MedicationRequest` (`ORC[MedicationRequest]`, `RXO[MedicationRequest]`,
+//! `RXR[MedicationRequest]`, `TQ1[MedicationRequest]`) and its `Medication`. Requesters
+//! (ORC-12, else OBR-16 / RXO-14) are Practitioners. Every request has the Patient as
+//! `subject` and the Encounter as `encounter`. Other segments (DG1, AL1, IN1, …) and Z-segments
+//! are reported.
+//!
+//! The ORDER-group walk here is shared by ORU_R01 and OML_O21 ([`walk`]).
+
+use ehrkit_fhir_model::codes::MedicationRequestIntent;
+use ehrkit_fhir_model::resources::{
+    Medication, MedicationRequest, MedicationRequestMedication, Observation, Patient, Practitioner,
+    ServiceRequest, Specimen,
+};
+use ehrkit_fhir_model::Reference;
+use ehrkit_hl7v2::{Message, Segment};
+
+use super::{add_encounter, finish, patient_id, report_other_segments};
+use crate::v2_to_fhir::convert::{ConvertError, Out, Role};
+use crate::v2_to_fhir::datatype::Context;
+use crate::v2_to_fhir::segment::{
+    nte_observation::nte_observation,
+    nte_service_request::nte_service_request,
+    obr_service_request::obr_service_request,
+    obx_observation::obx_observation,
+    orc_medication_request::{orc_medication_request, MedicationParts},
+    orc_service_request::{orc_service_request, report_unmapped_fields, OrderParts},
+    pid_patient::pid_patient,
+    pv1_encounter::pv1_encounter,
+    rxe_medication_request::rxe_medication_request,
+    rxo_medication_request::rxo_medication_request,
+    rxr_medication_request::rxr_medication_request,
+    spm_specimen::spm_specimen,
+    tq1_medication_request::tq1_medication_request,
+    tq1_service_request::tq1_service_request,
+};
+use crate::{Location, ReportKind};
+
+/// Segments this map converts (the others are reported).
+const MAPPED: &[&str] = &[
+    "MSH", "PID", "PV1", "ORC", "OBR", "TQ1", "NTE", "OBX", "RXO", "RXR",
+];
+
+/// A segment and its occurrence among the message's segments of the same id.
+pub(crate) type Seg<'m> = (Segment<'m>, usize);
+
+/// An OBX and the NTEs after it.
+pub(crate) struct Obs<'m> {
+    pub(crate) obx: Seg<'m>,
+    pub(crate) notes: Vec<Seg<'m>>,
+}
+
+/// An SPM and the OBXs after it (specimen observations).
+pub(crate) struct Spec<'m> {
+    pub(crate) spm: Seg<'m>,
+    pub(crate) observations: Vec<Obs<'m>>,
+}
+
+/// One order group: an ORC and/or an OBR (or a pharmacy segment), its timing, notes,
+/// observations and specimens.
+#[derive(Default)]
+pub(crate) struct Group<'m> {
+    pub(crate) orc: Option<Seg<'m>>,
+    pub(crate) obr: Option<Seg<'m>>,
+    /// RXO, RXE, RXR, in order.
+    pub(crate) rx: Vec<Seg<'m>>,
+    pub(crate) tq1: Vec<Seg<'m>>,
+    /// NTEs after the ORC, OBR, TQ1 or pharmacy segments (before any OBX).
+    pub(crate) notes: Vec<Seg<'m>>,
+    pub(crate) observations: Vec<Obs<'m>>,
+    pub(crate) specimens: Vec<Spec<'m>>,
+}
+
+impl Group<'_> {
+    fn has_detail(&self) -> bool {
+        self.obr.is_some()
+            || self
+                .rx
+                .iter()
+                .any(|(s, _)| matches!(s.name(), "RXO" | "RXE"))
+            || !self.observations.is_empty()
+            || !self.specimens.is_empty()
+    }
+}
+
+/// The order groups of a message, the OBXs before any order, and the segments of the walk
+/// that belong nowhere (an NTE after the patient, a TQ1 before any ORC: reported).
+#[derive(Default)]
+pub(crate) struct Walk<'m> {
+    pub(crate) groups: Vec<Group<'m>>,
+    pub(crate) loose: Vec<Obs<'m>>,
+    pub(crate) stray: Vec<Seg<'m>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Last {
+    Nothing,
+    Order,
+    Obx,
+    Spm,
+}
+
+/// Splits a message into order groups (ORC starts one; an OBR, RXO or RXE joins the ORC
+/// before it or starts one). Counts occurrences of every segment id; PID and PV1 after the first
+/// are reported here.
+pub(crate) fn walk<'m>(msg: &'m Message<'m>, ctx: &mut Context<'_>) -> Walk<'m> {
+    let mut w = Walk::default();
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    let mut last = Last::Nothing;
+    let mut in_spm = false;
+    for seg in msg.segments() {
+        let name = seg.name();
+        let n = match counts.iter_mut().find(|(s, _)| *s == name) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                counts.push((name, 1));
+                1
+            }
+        };
+        match name {
+            "ORC" => {
+                w.groups.push(Group {
+                    orc: Some((seg, n)),
+                    ..Default::default()
+                });
+                last = Last::Order;
+                in_spm = false;
+            }
+            "OBR" => {
+                match w.groups.last_mut() {
+                    Some(g) if g.orc.is_some() && !g.has_detail() => g.obr = Some((seg, n)),
+                    _ => w.groups.push(Group {
+                        obr: Some((seg, n)),
+                        ..Default::default()
+                    }),
+                }
+                last = Last::Order;
+                in_spm = false;
+            }
+            "RXO" | "RXE" => {
+                match w.groups.last_mut() {
+                    Some(g) if g.obr.is_none() && g.observations.is_empty() => g.rx.push((seg, n)),
+                    _ => w.groups.push(Group {
+                        rx: vec![(seg, n)],
+                        ..Default::default()
+                    }),
+                }
+                last = Last::Order;
+            }
+            "RXR" | "TQ1" => {
+                match w.groups.last_mut() {
+                    Some(g) if name == "RXR" => g.rx.push((seg, n)),
+                    Some(g) => g.tq1.push((seg, n)),
+                    None => w.stray.push((seg, n)),
+                }
+                last = Last::Order;
+            }
+            "NTE" => match (last, w.groups.last_mut()) {
+                (Last::Obx, Some(g)) => {
+                    let target = if in_spm {
+                        g.specimens
+                            .last_mut()
+                            .and_then(|s| s.observations.last_mut())
+                    } else {
+                        g.observations.last_mut()
+                    };
+                    match target {
+                        Some(o) => o.notes.push((seg, n)),
+                        None => w.stray.push((seg, n)),
+                    }
+                }
+                (Last::Obx, None) => match w.loose.last_mut() {
+                    Some(o) => o.notes.push((seg, n)),
+                    None => w.stray.push((seg, n)),
+                },
+                (Last::Order, Some(g)) => g.notes.push((seg, n)),
+                _ => w.stray.push((seg, n)),
+            },
+            "OBX" => {
+                let obs = Obs {
+                    obx: (seg, n),
+                    notes: Vec::new(),
+                };
+                match w.groups.last_mut() {
+                    Some(g) if in_spm => match g.specimens.last_mut() {
+                        Some(s) => s.observations.push(obs),
+                        None => g.observations.push(obs),
+                    },
+                    Some(g) => g.observations.push(obs),
+                    None => w.loose.push(obs),
+                }
+                last = Last::Obx;
+            }
+            "SPM" => {
+                match w.groups.last_mut() {
+                    Some(g) => g.specimens.push(Spec {
+                        spm: (seg, n),
+                        observations: Vec::new(),
+                    }),
+                    None => w.stray.push((seg, n)),
+                }
+                in_spm = true;
+                last = Last::Spm;
+            }
+            "PID" | "PV1" => {
+                if n > 1 {
+                    ctx.report(ReportKind::UnmappedSegment, Location::segment(name, n));
+                }
+                last = Last::Nothing;
+            }
+            _ => last = Last::Nothing,
+        }
+    }
+    w
+}
+
+/// The Patient (first PID) and Encounter (first PV1, with a Patient) of a message.
+pub(crate) fn subject(
+    msg: &Message<'_>,
+    ctx: &mut Context<'_>,
+    out: &mut Out,
+) -> (Option<Reference>, Option<Reference>) {
+    let patient = msg.segment("PID", 1).map(|pid| {
+        let patient: Patient = pid_patient(&pid, 1, ctx);
+        let identifiers = patient.identifier.clone();
+        out.add(
+            patient,
+            patient_id,
+            &identifiers,
+            Role::Record,
+            ctx,
+            &Location::segment("PID", 1),
+        )
+    });
+    let encounter = match (msg.segment("PV1", 1), &patient) {
+        (Some(pv1), Some(p)) => {
+            let parts = pv1_encounter(&pv1, 1, None, ctx);
+            Some(add_encounter(parts, p, ctx, out))
+        }
+        (Some(_), None) => {
+            ctx.report(ReportKind::UnmappedSegment, Location::segment("PV1", 1));
+            None
+        }
+        _ => None,
+    };
+    (patient, encounter)
+}
+
+/// Converts an OBX and its notes into an Observation (no subject yet).
+pub(crate) fn observation(o: &Obs<'_>, ctx: &mut Context<'_>) -> Observation {
+    let (obx, n) = &o.obx;
+    let mut obs = obx_observation(obx, *n, ctx);
+    for (nte, m) in &o.notes {
+        obs.note.extend(nte_observation(nte, *m, ctx));
+    }
+    obs
+}
+
+/// Adds an Observation for `subject` / `encounter`; returns its reference.
+pub(crate) fn add_observation(
+    mut obs: Observation,
+    n: usize,
+    patient: &Option<Reference>,
+    encounter: &Option<Reference>,
+    ctx: &mut Context<'_>,
+    out: &mut Out,
+) -> Reference {
+    obs.subject = patient.clone().map(Box::new);
+    obs.encounter = encounter.clone().map(Box::new);
+    out.add(
+        obs,
+        observation_id,
+        &[],
+        Role::Record,
+        ctx,
+        &Location::segment("OBX", n),
+    )
+}
+
+/// Adds the Specimens of a group (and their observations, `focus` on the Specimen); returns
+/// their references.
+pub(crate) fn add_specimens(
+    g: &Group<'_>,
+    patient: &Option<Reference>,
+    encounter: &Option<Reference>,
+    ctx: &mut Context<'_>,
+    out: &mut Out,
+) -> Vec<Reference> {
+    let mut refs = Vec::new();
+    for s in &g.specimens {
+        let (spm, n) = &s.spm;
+        let mut specimen = spm_specimen(spm, *n, ctx);
+        specimen.subject = patient.clone().map(Box::new);
+        let identifiers = specimen.identifier.clone();
+        let r = out.add(
+            specimen,
+            specimen_id,
+            &identifiers,
+            Role::Record,
+            ctx,
+            &Location::segment("SPM", *n),
+        );
+        for o in &s.observations {
+            let mut obs = observation(o, ctx);
+            obs.focus.push(r.clone());
+            obs.specimen = Some(Box::new(r.clone()));
+            add_observation(obs, o.obx.1, patient, encounter, ctx, out);
+        }
+        refs.push(r);
+    }
+    refs
+}
+
+/// A Practitioner (shared reference data) added once; its reference.
+pub(crate) fn add_practitioner(
+    p: Practitioner,
+    at: &Location,
+    ctx: &mut Context<'_>,
+    out: &mut Out,
+) -> Reference {
+    let identifiers = p.identifier.clone();
+    out.add(p, practitioner_id, &identifiers, Role::Shared, ctx, at)
+}
+
+/// The ServiceRequest of a group from its ORC, OBR, TQ1s and order NTEs (in that order of
+/// precedence). `report_obr`: report the OBR fields this map does not read (false when another
+/// map of the same OBR, `OBR[DiagnosticReport]`, reports them).
+pub(crate) fn service_request(
+    g: &Group<'_>,
+    report_obr: bool,
+    notes: bool,
+    ctx: &mut Context<'_>,
+) -> OrderParts {
+    let mut parts = match &g.orc {
+        Some((orc, n)) => orc_service_request(orc, *n, ctx),
+        None => OrderParts::empty(),
+    };
+    if let Some((obr, n)) = &g.obr {
+        obr_service_request(obr, *n, &mut parts, ctx);
+        if report_obr {
+            report_unmapped_fields(
+                obr,
+                *n,
+                &[crate::v2_to_fhir::segment::obr_service_request::MAPPED_FIELDS],
+                ctx,
+            );
+        }
+    }
+    for (tq1, n) in &g.tq1 {
+        tq1_service_request(tq1, *n, &mut parts, ctx);
+    }
+    if notes {
+        for (nte, n) in &g.notes {
+            parts.request.note.extend(nte_service_request(nte, *n, ctx));
+        }
+    }
+    parts
+}
+
+/// Adds a ServiceRequest (and its requester) for `patient`; returns its reference.
+pub(crate) fn add_service_request(
+    parts: OrderParts,
+    at: Location,
+    patient: &Option<Reference>,
+    encounter: &Option<Reference>,
+    ctx: &mut Context<'_>,
+    out: &mut Out,
+) -> Reference {
+    let mut sr: ServiceRequest = parts.request;
+    if let Some((p, p_at)) = parts.requester {
+        sr.requester = Some(Box::new(add_practitioner(p, &p_at, ctx, out)));
+    }
+    if patient.is_none() {
+        // ServiceRequest.subject is required; an order message without a PID has none.
+        ctx.report(
+            ReportKind::DataQuality(crate::DataProblem::MissingRequired),
+            Location::segment("PID", 1),
+        );
+    }
+    sr.subject = patient.clone().map(Box::new);
+    sr.encounter = encounter.clone().map(Box::new);
+    let identifiers = sr.identifier.clone();
+    out.add(sr, service_request_id, &identifiers, Role::Record, ctx, &at)
+}
+
+/// The MedicationRequest of a pharmacy group (ORC, RXO, RXE, RXR, TQ1, order NTEs).
+pub(crate) fn medication_request(
+    g: &Group<'_>,
+    intent: MedicationRequestIntent,
+    ctx: &mut Context<'_>,
+) -> MedicationParts {
+    let mut parts = match &g.orc {
+        Some((orc, n)) => orc_medication_request(orc, *n, intent, ctx),
+        None => MedicationParts {
+            request: MedicationRequest {
+                intent: Some(ehrkit_fhir_model::Primitive::new(intent)),
+                status: Some(ehrkit_fhir_model::Primitive::new(
+                    ehrkit_fhir_model::codes::MedicationrequestStatus::Unknown,
+                )),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    };
+    let mut routes = 0;
+    for (seg, n) in &g.rx {
+        match seg.name() {
+            "RXO" => rxo_medication_request(seg, *n, &mut parts, ctx),
+            "RXE" => rxe_medication_request(seg, *n, &mut parts, ctx),
+            _ => {
+                rxr_medication_request(seg, *n, routes, &mut parts, ctx);
+                routes += 1;
+            }
+        }
+    }
+    for (tq1, n) in &g.tq1 {
+        tq1_medication_request(tq1, *n, &mut parts, ctx);
+    }
+    for (nte, n) in &g.notes {
+        parts.request.note.extend(nte_service_request(nte, *n, ctx));
+    }
+    parts
+}
+
+/// Adds a MedicationRequest, its Medication and requester; returns its reference.
+pub(crate) fn add_medication_request(
+    parts: MedicationParts,
+    at: Location,
+    patient: &Option<Reference>,
+    encounter: &Option<Reference>,
+    ctx: &mut Context<'_>,
+    out: &mut Out,
+) -> Reference {
+    let mut mr = parts.request;
+    match parts.medication {
+        Some(m) => {
+            let key = medication_key(&m).unwrap_or_else(|| format!("at:{at}"));
+            let r = out.add_keyed(m, medication_id, &key, ctx, &at);
+            mr.medication = Some(MedicationRequestMedication::Reference(Box::new(r)));
+        }
+        None => {
+            // MedicationRequest.medication[x] is required: no give/requested code in the order.
+            ctx.report(
+                ReportKind::DataQuality(crate::DataProblem::MissingRequired),
+                at.clone(),
+            );
+        }
+    }
+    if let Some((p, p_at)) = parts.requester {
+        mr.requester = Some(Box::new(add_practitioner(p, &p_at, ctx, out)));
+    }
+    mr.subject = patient.clone().map(Box::new);
+    mr.encounter = encounter.clone().map(Box::new);
+    let identifiers = mr.identifier.clone();
+    out.add(
+        mr,
+        medication_request_id,
+        &identifiers,
+        Role::Record,
+        ctx,
+        &at,
+    )
+}
+
+/// A Medication's identity: its first coding's system and code (the same drug named twice in a
+/// message is one Medication), and its form.
+fn medication_key(m: &Medication) -> Option<String> {
+    let c = m.code.as_ref()?.coding.first()?;
+    let system = c
+        .system
+        .as_ref()
+        .and_then(|s| s.value.as_deref())
+        .unwrap_or("");
+    let code = c.code.as_ref()?.value.as_deref()?;
+    let form = m
+        .form
+        .as_ref()
+        .and_then(|f| f.coding.first())
+        .and_then(|c| c.code.as_ref())
+        .and_then(|c| c.value.as_deref())
+        .unwrap_or("");
+    Some(format!(
+        "medication:{}:{system}|{}:{code}|{form}",
+        system.len(),
+        code.len()
+    ))
+}
+
+/// Converts an ORM^O01 message.
+pub(crate) fn convert(
+    msg: &Message<'_>,
+    _event: &str,
+    ctx: &mut Context<'_>,
+    out: &mut Out,
+) -> Result<(), ConvertError> {
+    let (patient, encounter) = subject(msg, ctx, out);
+    let w = walk(msg, ctx);
+    let mut focus = Vec::new();
+    for g in &w.groups {
+        let pharmacy = g.rx.iter().any(|(s, _)| s.name() == "RXO");
+        let at = group_location(g);
+        let mut supporting = Vec::new();
+        for o in &g.observations {
+            let obs = observation(o, ctx);
+            supporting.push(add_observation(
+                obs, o.obx.1, &patient, &encounter, ctx, out,
+            ));
+        }
+        report_specimens(g, ctx);
+        if pharmacy {
+            let mut parts = medication_request(g, MedicationRequestIntent::OriginalOrder, ctx);
+            parts.request.supporting_information = supporting;
+            focus.push(add_medication_request(
+                parts, at, &patient, &encounter, ctx, out,
+            ));
+        } else {
+            let mut parts = service_request(g, true, true, ctx);
+            parts.request.supporting_info = supporting;
+            focus.push(add_service_request(
+                parts, at, &patient, &encounter, ctx, out,
+            ));
+        }
+    }
+    report_loose(&w, ctx);
+    report_other_segments(msg, MAPPED, ctx);
+    if let Some(p) = patient {
+        focus.insert(0, p);
+    }
+    finish(msg, focus, ctx, out);
+    Ok(())
+}
+
+/// Where a group's request is reported and keyed: its ORC, else its OBR, else its first
+/// pharmacy segment.
+pub(crate) fn group_location(g: &Group<'_>) -> Location {
+    g.orc
+        .as_ref()
+        .or(g.obr.as_ref())
+        .or(g.rx.first())
+        .map(|(s, n)| Location::segment(s.name(), *n))
+        .unwrap_or_else(|| Location::segment("ORC", 1))
+}
+
+/// Reports SPMs (and their OBXs) of a message map that does not convert them.
+fn report_specimens(g: &Group<'_>, ctx: &mut Context<'_>) {
+    for s in &g.specimens {
+        ctx.report(
+            ReportKind::UnmappedSegment,
+            Location::segment("SPM", s.spm.1),
+        );
+        for o in &s.observations {
+            ctx.report(
+                ReportKind::UnmappedSegment,
+                Location::segment("OBX", o.obx.1),
+            );
+            for (_, n) in &o.notes {
+                ctx.report(ReportKind::UnmappedSegment, Location::segment("NTE", *n));
+            }
+        }
+    }
+}
+
+/// Reports OBXs outside any order and segments of the walk that belong nowhere.
+pub(crate) fn report_loose(w: &Walk<'_>, ctx: &mut Context<'_>) {
+    for o in &w.loose {
+        ctx.report(
+            ReportKind::UnmappedSegment,
+            Location::segment("OBX", o.obx.1),
+        );
+        for (_, n) in &o.notes {
+            ctx.report(ReportKind::UnmappedSegment, Location::segment("NTE", *n));
+        }
+    }
+    for (s, n) in &w.stray {
+        ctx.report(ReportKind::UnmappedSegment, Location::segment(s.name(), *n));
+    }
+}
+
+pub(crate) fn observation_id(r: &mut Observation) -> &mut Option<String> {
+    &mut r.id
+}
+fn specimen_id(r: &mut Specimen) -> &mut Option<String> {
+    &mut r.id
+}
+fn practitioner_id(r: &mut Practitioner) -> &mut Option<String> {
+    &mut r.id
+}
+fn service_request_id(r: &mut ServiceRequest) -> &mut Option<String> {
+    &mut r.id
+}
+fn medication_request_id(r: &mut MedicationRequest) -> &mut Option<String> {
+    &mut r.id
+}
+fn medication_id(r: &mut Medication) -> &mut Option<String> {
+    &mut r.id
+}
