@@ -159,7 +159,7 @@ pub enum ConvertError {
 }
 
 /// The message types converted today, for error messages and documentation.
-pub const SUPPORTED: &str = "ADT^A01-A08, ADT^A11-A14, ADT^A17, ADT^A28, ADT^A31, ADT^A39, ADT^A40, ADT^A47, ORU^R01, ORM^O01, OML^O21, RDE^O11";
+pub const SUPPORTED: &str = "ADT^A01-A08, ADT^A11-A14, ADT^A17, ADT^A28, ADT^A31, ADT^A39, ADT^A40, ADT^A47, ORU^R01, ORM^O01, OML^O21, RDE^O11, SIU^S12-S24, SIU^S26, MDM^T01, MDM^T02, MDM^T06, MDM^T10, VXU^V04, DFT^P03, DFT^P11";
 
 /// Converts HL7 v2 messages to FHIR R4 Bundles. Holds only its profile and options (no global
 /// or interior mutable state): share one across threads.

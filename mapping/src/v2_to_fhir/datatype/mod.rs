@@ -19,6 +19,7 @@ pub mod cwe_codeable_concept;
 pub mod cx_identifier;
 pub mod dln_identifier;
 pub mod dtm;
+pub mod ed_attachment;
 pub mod ei_identifier;
 pub mod ft_text;
 pub mod hd_identifier;

@@ -9,10 +9,14 @@ pub mod adt_a01;
 pub mod adt_a17;
 pub mod adt_a40;
 pub mod adt_a47;
+pub mod dft_p03;
+pub mod mdm_t02;
 pub mod oml_o21;
 pub mod orm_o01;
 pub mod oru_r01;
 pub mod rde_o11;
+pub mod siu_s12;
+pub mod vxu_v04;
 
 use ehrkit_fhir_model::resources::{
     Encounter, EncounterLocation, Location as FhirLocation, MessageHeader, Patient, Practitioner,
@@ -45,6 +49,10 @@ pub(crate) fn find(code: &str, event: &str) -> Option<MessageMap> {
         ("ORM", "O01") => Some(orm_o01::convert),
         ("OML", "O21") => Some(oml_o21::convert),
         ("RDE", "O11") => Some(rde_o11::convert),
+        ("SIU", e) if siu_s12::status_for_event(e).is_some() => Some(siu_s12::convert),
+        ("MDM", "T01" | "T02" | "T06" | "T10") => Some(mdm_t02::convert),
+        ("VXU", "V04") => Some(vxu_v04::convert),
+        ("DFT", "P03" | "P11") => Some(dft_p03::convert),
         _ => None,
     }
 }

@@ -41,10 +41,15 @@ pub struct SegmentCoverage {
     pub rows: &'static [Row],
 }
 
+pub mod aig_appointment;
+pub mod ail_appointment;
+pub mod aip_appointment;
+pub mod ais_appointment;
 pub mod al1_allergy_intolerance;
 pub mod dg1_condition;
 pub mod dg1_encounter;
 pub mod evn_provenance;
+pub mod ft1_charge_item;
 pub mod iam_allergy_intolerance;
 pub mod in1_coverage;
 pub mod mrg_account;
@@ -62,12 +67,15 @@ pub mod pid_patient;
 pub mod pr1_procedure;
 pub mod pv1_encounter;
 pub mod pv2_encounter;
+pub mod rxa_immunization;
 pub mod rxe_medication_request;
 pub mod rxo_medication_request;
 pub mod rxr_medication_request;
+pub mod sch_appointment;
 pub mod spm_specimen;
 pub mod tq1_medication_request;
 pub mod tq1_service_request;
+pub mod txa_document_reference;
 
 /// Every implemented segment map and its rows.
 pub static COVERAGE: &[SegmentCoverage] = &[
@@ -166,6 +174,46 @@ pub static COVERAGE: &[SegmentCoverage] = &[
     SegmentCoverage {
         map: "TQ1[MedicationRequest]",
         rows: tq1_medication_request::ROWS,
+    },
+    SegmentCoverage {
+        map: "AIG[Appointment]",
+        rows: aig_appointment::ROWS,
+    },
+    SegmentCoverage {
+        map: "AIL[Appointment]",
+        rows: ail_appointment::ROWS,
+    },
+    SegmentCoverage {
+        map: "AIP[Appointment]",
+        rows: aip_appointment::ROWS,
+    },
+    SegmentCoverage {
+        map: "AIS[Appointment]",
+        rows: ais_appointment::ROWS,
+    },
+    SegmentCoverage {
+        map: "SCH[Appointment]",
+        rows: sch_appointment::ROWS,
+    },
+    SegmentCoverage {
+        map: "TXA[DocumentReference]",
+        rows: txa_document_reference::ROWS,
+    },
+    SegmentCoverage {
+        map: "OBX[DocumentReference]",
+        rows: txa_document_reference::OBX_ROWS,
+    },
+    SegmentCoverage {
+        map: "RXA[Immunization]",
+        rows: rxa_immunization::ROWS,
+    },
+    SegmentCoverage {
+        map: "RXR[Immunization]",
+        rows: rxa_immunization::RXR_ROWS,
+    },
+    SegmentCoverage {
+        map: "ORC[Immunization]",
+        rows: rxa_immunization::ORC_ROWS,
     },
 ];
 

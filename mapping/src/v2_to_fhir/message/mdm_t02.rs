@@ -1,0 +1,171 @@
+//! `MDM_T02`: HL7 v2 MDM^T01/T02/T06/T10 (medical document management) → FHIR Bundle.
+//!
+//! IG: <https://hl7.org/fhir/uv/v2mappings/1.0.0/ConceptMap-message-mdm-t02-to-bundle.html>
+//!
+//! The IG maps T02 (original document notification and content); T01 (notification only), T06
+//! (addendum, notification and content) and T10 (replacement, notification and content) carry
+//! the same segments. Written: the Patient (`PID[Patient]`), the Encounter of PV1
+//! (`PV1[Encounter]`), and one DocumentReference (`TXA[DocumentReference]`) whose `content`
+//! comes from the OBXs (`OBX[DocumentReference]`: ED attachments, TX/FT text, RP links),
+//! `subject` the Patient, `context.encounter` the Encounter, `author` / `authenticator`
+//! Practitioners. T06 and T10 relate the document to its parent (TXA-13, `appends` /
+//! `replaces`).
+//!
+//! FHIR requires a `content`: a notification without content (T01, or no OBX) gets one
+//! attachment with TXA-3's media type if any, else with only `creation` (TXA-6), and the missing
+//! content is reported at OBX. The ORC/OBR order group (`ORC[ServiceRequest]`, not this map's),
+//! EVN, NTE, CON and Z-segments are reported.
+
+use ehrkit_fhir_model::resources::{DocumentReference, DocumentReferenceContext, Practitioner};
+use ehrkit_fhir_model::{Attachment, Primitive};
+use ehrkit_hl7v2::Message;
+
+use super::{add_encounter, finish, patient_id, report_other_segments};
+use crate::v2_to_fhir::convert::{ConvertError, Out, Role};
+use crate::v2_to_fhir::datatype::Context;
+use crate::v2_to_fhir::segment::{
+    pid_patient::pid_patient,
+    pv1_encounter::pv1_encounter,
+    txa_document_reference::{txa_document_reference, DocumentContent},
+};
+use crate::{DataProblem, Location, ReportKind};
+
+/// Segments this map reads (the others are reported).
+const MAPPED: &[&str] = &["MSH", "PID", "PV1", "TXA", "OBX"];
+
+/// Converts an MDM^T01/T02/T06/T10 message.
+pub(crate) fn convert(
+    msg: &Message<'_>,
+    event: &str,
+    ctx: &mut Context<'_>,
+    out: &mut Out,
+) -> Result<(), ConvertError> {
+    let txa = msg.segment("TXA", 1).ok_or(ConvertError::MissingSegment {
+        segment: "TXA",
+        at: Location::segment("TXA", 1),
+    })?;
+    let mut focus = Vec::new();
+    let patient = msg.segment("PID", 1).map(|pid| {
+        let patient = pid_patient(&pid, 1, ctx);
+        let identifiers = patient.identifier.clone();
+        out.add(
+            patient,
+            patient_id,
+            &identifiers,
+            Role::Record,
+            ctx,
+            &Location::segment("PID", 1),
+        )
+    });
+    let encounter = match (msg.segment("PV1", 1), &patient) {
+        (Some(pv1), Some(p)) => Some(add_encounter(
+            pv1_encounter(&pv1, 1, None, ctx),
+            p,
+            ctx,
+            out,
+        )),
+        (Some(_), None) => {
+            ctx.report(ReportKind::UnmappedSegment, Location::segment("PV1", 1));
+            None
+        }
+        _ => None,
+    };
+
+    let parts = txa_document_reference(&txa, 1, event, ctx);
+    let mut d = parts.document;
+    for (p, at) in parts.authors {
+        d.author.push(add_practitioner(p, ctx, out, &at));
+    }
+    if let Some((p, at)) = parts.authenticator {
+        d.authenticator = Some(Box::new(add_practitioner(p, ctx, out, &at)));
+    }
+
+    let mut content = DocumentContent::default();
+    for (n, obx) in msg.segments_named("OBX").enumerate() {
+        content.add_obx(&obx, n + 1, ctx);
+    }
+    d.content = content.into_content();
+    if let Some(ct) = &parts.content_type {
+        for c in &mut d.content {
+            if let Some(a) = c.attachment.as_deref_mut() {
+                if a.content_type.is_none() {
+                    a.content_type = Some(Primitive::new(ct.clone()));
+                }
+            }
+        }
+    }
+    if d.content.is_empty() {
+        ctx.report(
+            ReportKind::DataQuality(DataProblem::MissingRequired),
+            Location::segment("OBX", 1),
+        );
+        let creation = d
+            .date
+            .as_ref()
+            .and_then(|p| p.value.as_ref())
+            .and_then(|i| ehrkit_fhir_model::DateTime::new(i.as_str()))
+            .map(Primitive::new);
+        let attachment = Attachment {
+            content_type: parts.content_type.clone().map(Primitive::new),
+            creation,
+            ..Default::default()
+        };
+        if attachment.content_type.is_some() || attachment.creation.is_some() {
+            d.content
+                .push(ehrkit_fhir_model::resources::DocumentReferenceContent {
+                    attachment: Some(Box::new(attachment)),
+                    ..Default::default()
+                });
+        }
+    }
+    d.subject = patient.clone().map(Box::new);
+    if let Some(e) = encounter.clone() {
+        d.context = Some(Box::new(DocumentReferenceContext {
+            encounter: vec![e],
+            ..Default::default()
+        }));
+    }
+    for (n, _) in msg.segments_named("TXA").enumerate().skip(1) {
+        ctx.report(ReportKind::UnmappedSegment, Location::segment("TXA", n + 1));
+    }
+
+    let mut identifiers: Vec<_> = d
+        .master_identifier
+        .as_deref()
+        .cloned()
+        .into_iter()
+        .collect();
+    identifiers.extend(d.identifier.iter().cloned());
+    let r = out.add(
+        d,
+        document_id,
+        &identifiers,
+        Role::Record,
+        ctx,
+        &Location::segment("TXA", 1),
+    );
+    focus.insert(0, r);
+    focus.extend(patient);
+    focus.extend(encounter);
+
+    report_other_segments(msg, MAPPED, ctx);
+    finish(msg, focus, ctx, out);
+    Ok(())
+}
+
+fn add_practitioner(
+    p: Practitioner,
+    ctx: &mut Context<'_>,
+    out: &mut Out,
+    at: &Location,
+) -> ehrkit_fhir_model::Reference {
+    let identifiers = p.identifier.clone();
+    out.add(p, practitioner_id, &identifiers, Role::Shared, ctx, at)
+}
+
+fn document_id(r: &mut DocumentReference) -> &mut Option<String> {
+    &mut r.id
+}
+fn practitioner_id(r: &mut Practitioner) -> &mut Option<String> {
+    &mut r.id
+}

@@ -1,0 +1,294 @@
+//! `SIU_S12`: HL7 v2 SIU^S12–S24, S26 (scheduling information unsolicited) → FHIR Bundle.
+//!
+//! IG: <https://hl7.org/fhir/uv/v2mappings/1.0.0/ConceptMap-message-siu-s12-to-bundle.html>
+//!
+//! Every SIU event shares the S12 structure; the event sets the Appointment's status with SCH-25
+//! ([`status_for_event`]): S12 new booking, S13 rescheduling, S14 modification, S18–S22 changes
+//! to a service or resource and S23 (a blocked slot) are `booked` unless SCH-25 says otherwise;
+//! S15 cancellation, S16 discontinuation and S24 (a slot opened again) are `cancelled`, S17
+//! deletion `entered-in-error` and S26 no-show `noshow` whatever SCH-25 says (a contradicting
+//! SCH-25 is reported). S25 is not an SIU event (it is the schedule query SQM/SQR) and is
+//! refused as unsupported.
+//!
+//! Written: one Appointment (`SCH[Appointment]`), the Patient (`PID[Patient]`, also the first
+//! participant: `PID[Appointment]`), the Encounter of PV1 (`PV1[Encounter]`), and per resource
+//! group the participants of `AIG[Appointment]` (a Location by identifier), `AIL[Appointment]`
+//! (the place's Locations) and `AIP[Appointment]` (a Practitioner); `AIS[Appointment]` gives
+//! `serviceType`. `start`/`end`: SCH-11, else TQ1-7/TQ1-8 (v2.6+), else the first AIS with a
+//! start (AIS-4 plus AIS-7). The NTEs after SCH and after an AIS become `comment`, one per line
+//! (the IG's `NTE[Appointment-Comment]` targets an R5 extension; R4 has `comment`). NTEs after
+//! AIG/AIL/AIP (no IG target), OBX, DG1, PV2, and every other segment are reported.
+//!
+//! The same appointment (SCH-1/SCH-2) from the same sender gets the same id in every event, so
+//! an S15 after an S12 updates the one Appointment.
+
+use ehrkit_fhir_model::resources::{
+    Appointment, AppointmentParticipant, Location as FhirLocation, Practitioner,
+};
+use ehrkit_fhir_model::{Instant, Primitive, Reference};
+use ehrkit_hl7v2::datatypes::Text;
+use ehrkit_hl7v2::{Message, Segment};
+
+use super::{add_encounter, finish, patient_id, report_other_segments};
+use crate::v2_to_fhir::convert::{ConvertError, Out, Role};
+use crate::v2_to_fhir::datatype::{text, Context};
+use crate::v2_to_fhir::segment::{
+    aig_appointment::aig_appointment,
+    ail_appointment::ail_appointment,
+    aip_appointment::aip_appointment,
+    ais_appointment::ais_appointment,
+    pid_patient::pid_patient,
+    pv1_encounter::pv1_encounter,
+    sch_appointment::{
+        default_participation, read_instant, report_fields, sch_appointment, Actor,
+        ResourceParticipant,
+    },
+};
+use crate::{Location, ReportKind};
+
+pub use crate::v2_to_fhir::segment::sch_appointment::status_for_event;
+
+/// Segments this map reads (the others are reported).
+const MAPPED: &[&str] = &[
+    "MSH", "SCH", "TQ1", "NTE", "PID", "PV1", "RGS", "AIS", "AIG", "AIL", "AIP",
+];
+
+/// Where the last NTE's text goes.
+#[derive(Clone, Copy, PartialEq)]
+enum After {
+    Comment,
+    Nothing,
+}
+
+/// Converts an SIU^S12–S24/S26 message.
+pub(crate) fn convert(
+    msg: &Message<'_>,
+    event: &str,
+    ctx: &mut Context<'_>,
+    out: &mut Out,
+) -> Result<(), ConvertError> {
+    let sch = msg.segment("SCH", 1).ok_or(ConvertError::MissingSegment {
+        segment: "SCH",
+        at: Location::segment("SCH", 1),
+    })?;
+    let parts = sch_appointment(&sch, 1, event, ctx);
+    let mut appointment = parts.appointment;
+    let status = appointment.status.as_ref().and_then(|s| s.value.clone());
+
+    let mut focus = Vec::new();
+    let patient = msg.segment("PID", 1).map(|pid| {
+        let patient = pid_patient(&pid, 1, ctx);
+        let identifiers = patient.identifier.clone();
+        out.add(
+            patient,
+            patient_id,
+            &identifiers,
+            Role::Record,
+            ctx,
+            &Location::segment("PID", 1),
+        )
+    });
+    if let Some(p) = &patient {
+        appointment.participant.insert(
+            0,
+            AppointmentParticipant {
+                actor: Some(Box::new(p.clone())),
+                status: Some(Primitive::new(default_participation(status.as_ref()))),
+                ..Default::default()
+            },
+        );
+        focus.push(p.clone());
+    }
+    let shift = usize::from(patient.is_some());
+    for (i, practitioner, at) in parts.practitioners {
+        let r = add_practitioner(practitioner, ctx, out, &at);
+        if let Some(p) = appointment.participant.get_mut(i + shift) {
+            p.actor = Some(Box::new(r));
+            p.status = Some(Primitive::new(default_participation(status.as_ref())));
+        }
+    }
+    if let (Some(pv1), Some(p)) = (msg.segment("PV1", 1), &patient) {
+        let parts = pv1_encounter(&pv1, 1, None, ctx);
+        focus.push(add_encounter(parts, p, ctx, out));
+    }
+
+    let mut comments: Vec<String> = Vec::new();
+    let mut after = After::Nothing;
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut ais_period = None;
+    let mut ais_status = None;
+    for seg in msg.segments() {
+        let name = seg.name().to_owned();
+        let n = bump(&mut counts, &name);
+        match name.as_str() {
+            "SCH" if n == 1 => after = After::Comment,
+            "TQ1" if n == 1 => tq1_timing(&seg, ctx, &mut appointment),
+            "NTE" => match after {
+                After::Comment => comments.extend(nte_lines(&seg)),
+                After::Nothing => {
+                    ctx.report(ReportKind::UnmappedSegment, Location::segment("NTE", n))
+                }
+            },
+            "AIS" => {
+                after = After::Comment;
+                let s = ais_appointment(&seg, n, ctx);
+                appointment.service_type.extend(s.service_type);
+                if ais_period.is_none() {
+                    ais_period = s.period;
+                }
+                if ais_status.is_none() {
+                    ais_status = s.status;
+                }
+            }
+            "AIG" | "AIL" | "AIP" => {
+                after = After::Nothing;
+                let rp = match name.as_str() {
+                    "AIG" => aig_appointment(&seg, n, status.as_ref(), ctx),
+                    "AIL" => ail_appointment(&seg, n, status.as_ref(), ctx),
+                    _ => aip_appointment(&seg, n, status.as_ref(), ctx),
+                };
+                add_participant(rp, &mut appointment, ctx, out);
+            }
+            "SCH" | "TQ1" | "PID" | "PV1" if n > 1 => {
+                ctx.report(ReportKind::UnmappedSegment, Location::segment(&name, n));
+                after = After::Nothing;
+            }
+            "PID" | "PV1" | "RGS" | "MSH" => {}
+            _ => after = After::Nothing,
+        }
+    }
+    if !parts.status_from_sch {
+        if let Some(s) = ais_status {
+            // AIS-10 stands in for an absent SCH-25, unless the event fixes the status.
+            if !matches!(status_for_event(event), Some((_, true))) {
+                appointment.status = Some(Primitive::new(s));
+            }
+        }
+    }
+    if appointment.start.is_none() && appointment.end.is_none() {
+        if let Some(period) = ais_period {
+            let instant = |v: Option<&Primitive<ehrkit_fhir_model::DateTime>>| {
+                v.and_then(|p| p.value.as_ref())
+                    .and_then(|d| Instant::new(d.as_str()))
+                    .map(Primitive::new)
+            };
+            appointment.start = instant(period.start.as_ref());
+            appointment.end = instant(period.end.as_ref());
+        }
+    }
+    if !comments.is_empty() {
+        appointment.comment = Some(Primitive::new(comments.join("\n")));
+    }
+
+    let identifiers = appointment.identifier.clone();
+    let r = out.add(
+        appointment,
+        appointment_id,
+        &identifiers,
+        Role::Record,
+        ctx,
+        &Location::segment("SCH", 1),
+    );
+    focus.insert(0, r);
+
+    report_other_segments(msg, MAPPED, ctx);
+    finish(msg, focus, ctx, out);
+    Ok(())
+}
+
+/// TQ1-7 → `start`, TQ1-8 → `end` when SCH-11 gave neither; other TQ1 fields are reported.
+fn tq1_timing(tq1: &Segment<'_>, ctx: &mut Context<'_>, a: &mut Appointment) {
+    let at = |f: usize| Location::segment("TQ1", 1).field(f);
+    let (mut used_start, mut used_end) = (false, false);
+    if a.start.is_none() && a.end.is_none() {
+        a.start = read_instant(tq1.field(7).first::<Text<'_>>(), ctx, at(7)).map(Primitive::new);
+        a.end = read_instant(tq1.field(8).first::<Text<'_>>(), ctx, at(8)).map(Primitive::new);
+        (used_start, used_end) = (true, true);
+    }
+    let mut mapped = vec![1];
+    if used_start {
+        mapped.push(7);
+    }
+    if used_end {
+        mapped.push(8);
+    }
+    report_fields(tq1, &mapped, ctx, at);
+}
+
+/// The lines of an NTE's comment (NTE-3, one per repetition).
+fn nte_lines(nte: &Segment<'_>) -> Vec<String> {
+    nte.field(3)
+        .repetitions::<Text<'_>>()
+        .filter_map(|t| text(Some(t)))
+        .collect()
+}
+
+/// Adds a resource segment's participant and its actor.
+fn add_participant(
+    rp: ResourceParticipant,
+    appointment: &mut Appointment,
+    ctx: &mut Context<'_>,
+    out: &mut Out,
+) {
+    let mut participant = rp.participant;
+    participant.actor = match rp.actor {
+        Some(Actor::Practitioner(p)) => Some(add_practitioner(p, ctx, out, &rp.at)),
+        Some(Actor::Location(l)) => {
+            let identifiers = l.identifier.clone();
+            Some(out.add(l, location_id, &identifiers, Role::Shared, ctx, &rp.at))
+        }
+        Some(Actor::Place(levels)) => {
+            let mut parent: Option<Reference> = None;
+            for level in levels {
+                let mut location = level.location;
+                location.part_of = parent.take().map(Box::new);
+                parent = Some(out.add_keyed(location, location_id, &level.key, ctx, &rp.at));
+            }
+            parent
+        }
+        None => None,
+    }
+    .map(Box::new);
+    if participant.actor.is_none() && participant.type_.is_empty() {
+        // FHIR needs an actor or a type on each participant (app-1): nothing to write.
+        ctx.report(
+            ReportKind::DataQuality(crate::DataProblem::MissingRequired),
+            rp.at,
+        );
+        return;
+    }
+    appointment.participant.push(participant);
+}
+
+fn add_practitioner(
+    p: Practitioner,
+    ctx: &mut Context<'_>,
+    out: &mut Out,
+    at: &Location,
+) -> Reference {
+    let identifiers = p.identifier.clone();
+    out.add(p, practitioner_id, &identifiers, Role::Shared, ctx, at)
+}
+
+fn bump(counts: &mut Vec<(String, usize)>, name: &str) -> usize {
+    match counts.iter_mut().find(|(s, _)| s == name) {
+        Some((_, n)) => {
+            *n += 1;
+            *n
+        }
+        None => {
+            counts.push((name.to_owned(), 1));
+            1
+        }
+    }
+}
+
+fn appointment_id(r: &mut Appointment) -> &mut Option<String> {
+    &mut r.id
+}
+fn practitioner_id(r: &mut Practitioner) -> &mut Option<String> {
+    &mut r.id
+}
+fn location_id(r: &mut FhirLocation) -> &mut Option<String> {
+    &mut r.id
+}
