@@ -56,7 +56,7 @@ const FHIR_EXPORT: (&str, &str) = ("pipeline_athena_export.ndjson", "athena-expo
 fn routing() -> RoutingTable {
     RoutingTable::new()
         .sender("EPIC", None, "epic-adt", builtin_profile("epic"))
-        .sender("HNAM", None, "oracle-oru", builtin_profile("oracle-health"))
+        .sender("HNAM", None, "oracle-oru", builtin_profile("oracle_health"))
         .sender(
             "TouchWorks",
             None,

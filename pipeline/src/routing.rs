@@ -7,7 +7,7 @@
 //! sending_application = "EPIC"     # MSH-3 (HD.1), compared case-insensitively
 //! sending_facility = "UCHEALTH"    # MSH-4 (HD.1); absent: any facility
 //! source = "epic-adt"              # the name messages are kept under (default: MSH-3/MSH-4)
-//! profile = "epic"                 # Profile::builtin name, or a profile TOML file
+//! profile = "epic"                 # a Profile::BUILTIN name, or a profile TOML file
 //!
 //! [[route]]
 //! endpoint = "athena-export"       # a FHIR feed or file source name
@@ -67,13 +67,26 @@ pub trait Router: Send + Sync + 'static {
     fn route(&self, sender: &Sender) -> Result<Route, StageError>;
 }
 
-/// A profile by name: the mapping crate's built-in profiles when it has them, else the
-/// generic profile renamed (so the name stored with resources is the one asked for).
+/// A profile by name: one of `ehrkit-mapping`'s built-in vendor profiles
+/// ([`Profile::BUILTIN`]: `generic`, `epic`, `oracle_health`, `veradigm`, `athenahealth`, ...),
+/// else the generic profile renamed (so the name stored with resources is the one asked for).
 pub fn builtin_profile(name: &str) -> Profile {
-    if name == "generic" {
-        Profile::generic()
-    } else {
-        Profile::generic().named(name)
+    Profile::builtin(name).unwrap_or_else(|| Profile::generic().named(name))
+}
+
+/// A [`Router`] over `ehrkit-mapping`'s routing table (MSH-3 / MSH-4 rules, a default, an
+/// override): every sender gets a profile (the table's default when no rule matches), kept
+/// under `MSH-3/MSH-4`.
+impl Router for ehrkit_mapping::Routing {
+    fn route(&self, sender: &Sender) -> Result<Route, StageError> {
+        let chosen = self.select_for(
+            [Some(sender.application.as_str()), None],
+            [Some(sender.facility.as_str()), None],
+        );
+        Ok(Route::new(
+            default_source_name(sender),
+            chosen.profile.clone(),
+        ))
     }
 }
 
@@ -172,7 +185,8 @@ impl RoutingTable {
     }
 
     /// Reads a table from TOML (format in the module docs). Profile names are
-    /// [`builtin_profile`]s; a name ending in `.toml` is a profile file, relative to `base`.
+    /// [`Profile::BUILTIN`] names; a name ending in `.toml` is a profile file, relative to
+    /// `base`.
     pub fn from_toml(text: &str, base: &Path) -> Result<Self, Error> {
         let file: TableFile =
             toml::from_str(text).map_err(|e| Error::Routing(e.message().to_owned()))?;
@@ -185,7 +199,12 @@ impl RoutingTable {
                 })?;
                 Profile::from_toml(&text).map_err(|e| Error::Routing(format!("{name}: {e}")))
             } else {
-                Ok(builtin_profile(name))
+                Profile::builtin(name).ok_or_else(|| {
+                    Error::Routing(format!(
+                        "unknown profile {name:?} (built in: {})",
+                        Profile::BUILTIN.join(", ")
+                    ))
+                })
             }
         };
         let mut table = RoutingTable::new();
@@ -341,6 +360,10 @@ mod tests {
         ));
         assert!(matches!(
             RoutingTable::from_toml("nonsense = [", Path::new(".")),
+            Err(Error::Routing(_))
+        ));
+        assert!(matches!(
+            RoutingTable::from_toml("[default]\nprofile = \"no-such-vendor\"\n", Path::new(".")),
             Err(Error::Routing(_))
         ));
     }
