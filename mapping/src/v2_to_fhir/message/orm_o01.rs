@@ -551,6 +551,19 @@ pub(crate) fn group_location(g: &Group<'_>) -> Location {
         .unwrap_or_else(|| Location::segment("ORC", 1))
 }
 
+/// Drops repeated report entries (the same kind at the same location), keeping the first: two
+/// maps of one segment (`OBR[DiagnosticReport]` and `OBR[ServiceRequest]`) read the same fields
+/// and meet the same problems.
+pub(crate) fn dedupe_report(ctx: &mut Context<'_>) {
+    let old = std::mem::take(&mut ctx.report);
+    let mut seen = std::collections::HashSet::new();
+    for e in old.entries() {
+        if seen.insert((e.kind, e.location.clone())) {
+            ctx.report.push(e.kind, e.location.clone());
+        }
+    }
+}
+
 /// Reports SPMs (and their OBXs) of a message map that does not convert them.
 fn report_specimens(g: &Group<'_>, ctx: &mut Context<'_>) {
     for s in &g.specimens {

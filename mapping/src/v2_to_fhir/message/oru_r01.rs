@@ -27,8 +27,8 @@ use ehrkit_fhir_model::resources::DiagnosticReport;
 use ehrkit_hl7v2::Message;
 
 use super::orm_o01::{
-    add_observation, add_service_request, add_specimens, observation, service_request, subject,
-    walk,
+    add_observation, add_service_request, add_specimens, dedupe_report, observation,
+    service_request, subject, walk,
 };
 use super::{finish, report_other_segments};
 use crate::v2_to_fhir::convert::{ConvertError, Out, Role};
@@ -157,6 +157,7 @@ pub(crate) fn convert(
     }
 
     report_other_segments(msg, MAPPED, ctx);
+    dedupe_report(ctx);
     if focus.is_empty() {
         focus.extend(patient);
     }

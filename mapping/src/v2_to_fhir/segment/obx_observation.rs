@@ -4,28 +4,48 @@
 //!
 //! - OBX-3 → `code` (CWE); absent: the data-absent-reason `unknown` and a report (FHIR requires
 //!   a code).
-//! - OBX-5 by OBX-2: `NM` → `valueQuantity` (OBX-6 units; UCUM → system and code); `ST`, `TX`,
-//!   `FT` → `valueString` (escapes decoded; FT formatting commands are not laid out yet);
-//!   `CWE`/`CE`/`CNE`/`IS` → `valueCodeableConcept`; `SN` → `valueRatio` (separator `:` or `/`),
-//!   `valueRange` (`-`), else `valueQuantity`; `DTM`/`DT`/`TS` → `valueDateTime`. Other value
-//!   types and further OBX-5 repetitions are reported.
+//! - OBX-5 by OBX-2: `NM` → `valueQuantity` (OBX-6 units; UCUM → system and code); `CQ` →
+//!   `valueQuantity` (its own units, else OBX-6); `ST`, `TX` → `valueString` (escapes
+//!   decoded); `FT` → `valueString` with its formatting commands laid out (`FT[string]`); `CWE`/`CE`/`CNE`/`IS` →
+//!   `valueCodeableConcept`; `SN` → `valueRatio` (separator `:` or `/`), `valueRange` (`-`),
+//!   `valueString` (comparator `<>` or separator `+`, as the IG writes it), else `valueQuantity`,
+//!   with OBX-6 as the unit of each quantity; `NR` → `valueRange` (OBX-6 units); `DR` →
+//!   `valuePeriod`; `DTM`/`DT`/`TS` → `valueDateTime`; `TM` → `valueTime`; `ED` → the extension
+//!   `extension-Observation.valueAttachment` (R5 cross-version, as the IG writes it; see
+//!   `ED[Attachment]`); `NA` (numeric array) → `dataAbsentReason` `unsupported` and the value
+//!   reported (the IG's `valueSampledData` needs a sampling period and an origin v2 does not
+//!   carry). Another value type is reported at OBX-2 and OBX-5 and gives `dataAbsentReason`
+//!   `unsupported`; a value that does not convert is reported and gives `error`; never a panic.
+//!   Further OBX-5 repetitions are reported.
 //! - OBX-7 → `referenceRange.text`; OBX-8 → `interpretation` (IG map `InterpretationCodes`);
 //!   OBX-11 → `status` (IG map `ObservationResultStatusCodesInterpretation`; absent or unmapped:
-//!   `unknown`, reported); OBX-14 → `effectiveDateTime`.
+//!   `unknown`, reported); OBX-11 `N` → `dataAbsentReason` `not-asked`, `X` → `cancelled` with
+//!   `dataAbsentReason` `cannot-be-obtained` (when there is no value) and the v2 code kept as an
+//!   `alternate-codes` extension on `status`; OBX-14 → `effectiveDateTime`.
 //! - `subject`, `encounter` are set by the message map. The other rows are listed in [`ROWS`]
 //!   and reported when present.
 
 use ehrkit_fhir_model::codes::ObservationStatus;
 use ehrkit_fhir_model::resources::{Observation, ObservationReferenceRange, ObservationValue};
-use ehrkit_fhir_model::{CodeableConcept, Coding, Primitive};
-use ehrkit_hl7v2::datatypes::{Cwe, Sn, Text};
+use ehrkit_fhir_model::{
+    Attachment, CodeableConcept, Coding, ElementExt, Extension, ExtensionValue, Period, Primitive,
+    Quantity, Range,
+};
+use ehrkit_hl7v2::datatypes::{Cq, Cwe, Dr, Ed, Ft, Nr, Sn, Text};
 use ehrkit_hl7v2::Segment;
 
 use super::pid_patient::{translate, vocab_coding};
+use super::tq1_service_request::time_of_day;
 use super::{mapped_in, unmapped, Row};
 use crate::v2_to_fhir::datatype::{
-    cwe_codeable_concept::cwe_codeable_concept, dtm, nm_quantity::nm_quantity, sn_quantity,
-    sn_range, sn_ratio, text, Context,
+    cq_quantity::cq_quantity,
+    cwe_codeable_concept::cwe_codeable_concept,
+    dtm,
+    ed_attachment::ed_attachment,
+    ft_text::{ft_text, Layout},
+    nm_quantity::decimal,
+    nm_quantity::nm_quantity,
+    sn_quantity, sn_range, sn_ratio, text, Context,
 };
 use crate::v2_to_fhir::vocab::generated::{
     INTERPRETATION_CODES, OBSERVATION_RESULT_STATUS_CODES_INTERPRETATION,
@@ -60,7 +80,17 @@ pub fn obx_observation(obx: &Segment<'_>, occurrence: usize, ctx: &mut Context<'
     let value_type = obx.field(2).text().map(|t| t.trim().to_ascii_uppercase());
     let five = obx.field(5);
     if five.repetition_count() > 0 && !five.is_null() {
-        o.value = value(obx, value_type.as_deref(), ctx, &at(5).repetition(1));
+        match value(obx, value_type.as_deref(), ctx, &at(5).repetition(1)) {
+            ObxValue::Observed(v) => o.value = Some(v),
+            ObxValue::Attachment(a) => o.extension.push(Extension {
+                url: Some(VALUE_ATTACHMENT.to_owned()),
+                value: Some(ExtensionValue::Attachment(a)),
+                ..Default::default()
+            }),
+            ObxValue::Absent(reason) => {
+                o.data_absent_reason = Some(Box::new(absent_reason(reason)));
+            }
+        }
         for r in 2..=five.repetition_count() {
             if five.repetition_raw(r).is_some_and(|raw| !raw.is_empty()) {
                 ctx.report(ReportKind::UnmappedField, at(5).repetition(r));
@@ -68,8 +98,9 @@ pub fn obx_observation(obx: &Segment<'_>, occurrence: usize, ctx: &mut Context<'
         }
     }
 
-    if value_type.as_deref() != Some("NM") && obx.field(6).text().is_some() {
-        // Units of SN ranges and ratios are not carried yet.
+    if !matches!(value_type.as_deref(), Some("NM" | "SN" | "NR" | "CQ"))
+        && obx.field(6).text().is_some()
+    {
         ctx.report(ReportKind::UnmappedField, at(6));
     }
     if let Some(range) = text(obx.field(7).first::<Text<'_>>()) {
@@ -105,11 +136,37 @@ pub fn obx_observation(obx: &Segment<'_>, occurrence: usize, ctx: &mut Context<'
             at(11),
         );
     }
-    o.status = Some(Primitive::new(
+    let mut status = Primitive::new(
         status
             .and_then(|s| ObservationStatus::from_code(&s))
             .unwrap_or(ObservationStatus::Unknown),
-    ));
+    );
+    let no_value = o.value.is_none() && o.extension.is_empty();
+    match obx.field(11).text().map(|s| s.trim().to_owned()).as_deref() {
+        Some("N") if no_value => {
+            o.data_absent_reason = Some(Box::new(absent_reason("not-asked")));
+        }
+        Some("X") => {
+            if no_value {
+                o.data_absent_reason = Some(Box::new(absent_reason("cannot-be-obtained")));
+            }
+            status.ext = Some(Box::new(ElementExt {
+                extension: vec![Extension {
+                    url: Some("http://hl7.org/fhir/StructureDefinition/alternate-codes".to_owned()),
+                    value: Some(ExtensionValue::CodeableConcept(Box::new(
+                        CodeableConcept::from_coding(Coding::with_code(
+                            "http://terminology.hl7.org/CodeSystem/v2-0085",
+                            "X",
+                        )),
+                    ))),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }));
+        }
+        _ => {}
+    }
+    o.status = Some(status);
     if let Some(t) = dtm::read_date_time(obx.field(14).first::<Text<'_>>(), ctx, at(14)) {
         o.effective =
             Some(ehrkit_fhir_model::resources::ObservationEffective::DateTime(Primitive::new(t)));
@@ -128,59 +185,215 @@ pub fn obx_observation(obx: &Segment<'_>, occurrence: usize, ctx: &mut Context<'
     o
 }
 
+/// What OBX-5 becomes.
+enum ObxValue {
+    /// `Observation.value[x]`.
+    Observed(ObservationValue),
+    /// The R5 cross-version extension `Observation.valueAttachment` (ED).
+    Attachment(Box<Attachment>),
+    /// No value: `dataAbsentReason` with this code (what went wrong is reported).
+    Absent(&'static str),
+}
+
+/// The `valueAttachment` extension the IG writes for ED values.
+const VALUE_ATTACHMENT: &str =
+    "https://hl7.org/fhir/5.0/StructureDefinition/extension-Observation.valueAttachment";
+
 /// OBX-5 (first repetition) by value type.
 fn value(
     obx: &Segment<'_>,
     value_type: Option<&str>,
     ctx: &mut Context<'_>,
     at: &Location,
-) -> Option<ObservationValue> {
+) -> ObxValue {
     let five = obx.field(5);
-    match value_type {
-        Some("NM") => {
-            let mut q = nm_quantity(five.first::<Text<'_>>(), ctx, at)?;
-            if let Some(units) = obx.field(6).first::<Cwe<'_>>() {
-                let code = text(units.identifier());
-                q.unit = text(units.text())
-                    .or_else(|| code.clone())
-                    .map(Primitive::new);
-                let is_ucum = text(units.name_of_coding_system())
-                    .and_then(|s| ctx.systems.coding_system(&s).map(|u| u.uri == UCUM))
-                    .unwrap_or(false);
-                if is_ucum {
-                    q.system = Some(Primitive::new(UCUM.to_owned()));
-                    q.code = code.map(Primitive::new);
+    let before = ctx.report.len();
+    let units_at = at.clone().field(6);
+    let v = match value_type {
+        Some("NM") => nm_quantity(five.first::<Text<'_>>(), ctx, at).map(|mut q| {
+            apply_units(&mut q, obx, ctx, &units_at);
+            ObservationValue::Quantity(Box::new(q))
+        }),
+        Some("CQ") => five
+            .first::<Cq<'_>>()
+            .and_then(|cq| cq_quantity(&cq, ctx, at))
+            .map(|mut q| {
+                if q.unit.is_none() {
+                    apply_units(&mut q, obx, ctx, &units_at);
                 }
-            }
-            Some(ObservationValue::Quantity(Box::new(q)))
-        }
-        Some("ST" | "TX" | "FT") => {
+                ObservationValue::Quantity(Box::new(q))
+            }),
+        Some("ST" | "TX") => {
             text(five.first::<Text<'_>>()).map(|s| ObservationValue::String(Primitive::new(s)))
         }
+        Some("FT") => five
+            .first::<Ft<'_>>()
+            .and_then(|ft| ft_text(&ft, &Layout::default()))
+            .map(|s| ObservationValue::String(Primitive::new(s))),
         Some("CWE" | "CE" | "CNE" | "IS") => five
             .first::<Cwe<'_>>()
             .and_then(|c| cwe_codeable_concept(&c, ctx, at))
             .map(|c| ObservationValue::CodeableConcept(Box::new(c))),
-        Some("SN") => {
-            let sn = five.first::<Sn<'_>>()?;
-            match text(sn.separator_suffix()).as_deref() {
-                Some(":" | "/") => {
-                    sn_ratio::sn_ratio(&sn, ctx, at).map(|r| ObservationValue::Ratio(Box::new(r)))
+        Some("SN") => sn_value(obx, ctx, at, &units_at),
+        Some("NR") => five.first::<Nr<'_>>().and_then(|nr| {
+            let mut range = Range::default();
+            for (n, t, slot) in [
+                (1, nr.low_value(), &mut range.low),
+                (2, nr.high_value(), &mut range.high),
+            ] {
+                if let Some(d) = decimal(t, ctx, &at.clone().component(n)) {
+                    let mut q = Quantity {
+                        value: Some(Primitive::new(d)),
+                        ..Default::default()
+                    };
+                    apply_units(&mut q, obx, ctx, &units_at);
+                    *slot = Some(Box::new(q));
                 }
-                Some("-") => {
-                    sn_range::sn_range(&sn, ctx, at).map(|r| ObservationValue::Range(Box::new(r)))
-                }
-                _ => sn_quantity::sn_quantity(&sn, ctx, at)
-                    .map(|q| ObservationValue::Quantity(Box::new(q))),
             }
-        }
+            (range.low.is_some() || range.high.is_some())
+                .then(|| ObservationValue::Range(Box::new(range)))
+        }),
+        Some("DR") => five.first::<Dr<'_>>().and_then(|dr| {
+            let start = dtm::read_date_time(
+                dr.range_start_date_time().and_then(|t| t.time()),
+                ctx,
+                at.clone().component(1),
+            );
+            let end = dtm::read_date_time(
+                dr.range_end_date_time().and_then(|t| t.time()),
+                ctx,
+                at.clone().component(2),
+            );
+            (start.is_some() || end.is_some()).then(|| {
+                ObservationValue::Period(Box::new(Period {
+                    start: start.map(Primitive::new),
+                    end: end.map(Primitive::new),
+                    ..Default::default()
+                }))
+            })
+        }),
         Some("DTM" | "DT" | "TS") => dtm::read_date_time(five.first::<Text<'_>>(), ctx, at.clone())
             .map(|d| ObservationValue::DateTime(Primitive::new(d))),
-        _ => {
+        Some("TM") => five
+            .first::<Text<'_>>()
+            .and_then(|t| time_of_day(t, ctx, at.clone()))
+            .map(|t| ObservationValue::Time(Primitive::new(t))),
+        Some("ED") => {
+            return match five
+                .first::<Ed<'_>>()
+                .and_then(|ed| ed_attachment(&ed, ctx, at))
+            {
+                Some(a) if a.data.is_some() || a.url.is_some() => ObxValue::Attachment(Box::new(a)),
+                _ => {
+                    if ctx.report.len() == before {
+                        ctx.report(
+                            ReportKind::DataQuality(DataProblem::InvalidValue),
+                            at.clone(),
+                        );
+                    }
+                    ObxValue::Absent("error")
+                }
+            };
+        }
+        Some("NA") => {
+            // IG: valueSampledData, which needs a sampling period and an origin the NA value
+            // does not carry: not invented. The values are reported as unmapped.
             ctx.report(ReportKind::UnmappedField, at.clone());
-            None
+            return ObxValue::Absent("unsupported");
+        }
+        _ => {
+            // An unknown or unsupported value type (RP, VR, CF, …) or none at all.
+            ctx.report(ReportKind::UnmappedField, at.clone());
+            ctx.report(
+                ReportKind::DataQuality(DataProblem::InvalidValue),
+                Location {
+                    repetition: None,
+                    ..at.clone().field(2)
+                },
+            );
+            return ObxValue::Absent("unsupported");
+        }
+    };
+    match v {
+        Some(v) => ObxValue::Observed(v),
+        None => {
+            if ctx.report.len() == before {
+                ctx.report(
+                    ReportKind::DataQuality(DataProblem::InvalidValue),
+                    at.clone(),
+                );
+            }
+            ObxValue::Absent("error")
         }
     }
+}
+
+/// OBX-5 of type SN: ratio, range, quantity, or the IG's string form (`<>` comparator, `+`
+/// separator); OBX-6 gives the units of every quantity in it.
+fn sn_value(
+    obx: &Segment<'_>,
+    ctx: &mut Context<'_>,
+    at: &Location,
+    units_at: &Location,
+) -> Option<ObservationValue> {
+    let sn = obx.field(5).first::<Sn<'_>>()?;
+    let comparator = text(sn.comparator());
+    let separator = text(sn.separator_suffix());
+    if comparator.as_deref() == Some("<>") || separator.as_deref() == Some("+") {
+        let mut parts: Vec<String> = [comparator, text(sn.num1()), separator, text(sn.num2())]
+            .into_iter()
+            .flatten()
+            .collect();
+        if let Some(u) = obx.field(6).first::<Cwe<'_>>() {
+            parts.extend(text(u.identifier()).or_else(|| text(u.text())));
+        }
+        return (!parts.is_empty())
+            .then(|| ObservationValue::String(Primitive::new(parts.join(" "))));
+    }
+    match separator.as_deref() {
+        Some(":" | "/") => sn_ratio::sn_ratio(&sn, ctx, at).map(|mut r| {
+            for q in [&mut r.numerator, &mut r.denominator].into_iter().flatten() {
+                apply_units(q, obx, ctx, units_at);
+            }
+            ObservationValue::Ratio(Box::new(r))
+        }),
+        Some("-") => sn_range::sn_range(&sn, ctx, at).map(|mut r| {
+            for q in [&mut r.low, &mut r.high].into_iter().flatten() {
+                apply_units(q, obx, ctx, units_at);
+            }
+            ObservationValue::Range(Box::new(r))
+        }),
+        _ => sn_quantity::sn_quantity(&sn, ctx, at).map(|mut q| {
+            apply_units(&mut q, obx, ctx, units_at);
+            ObservationValue::Quantity(Box::new(q))
+        }),
+    }
+}
+
+/// OBX-6 (CWE) as the unit of `q`: its text, else its code; UCUM → system and code.
+fn apply_units(q: &mut Quantity, obx: &Segment<'_>, ctx: &mut Context<'_>, _at: &Location) {
+    let Some(units) = obx.field(6).first::<Cwe<'_>>() else {
+        return;
+    };
+    let code = text(units.identifier());
+    q.unit = text(units.text())
+        .or_else(|| code.clone())
+        .map(Primitive::new);
+    let is_ucum = text(units.name_of_coding_system())
+        .and_then(|s| ctx.systems.coding_system(&s).map(|u| u.uri == UCUM))
+        .unwrap_or(false);
+    if is_ucum {
+        q.system = Some(Primitive::new(UCUM.to_owned()));
+        q.code = code.map(Primitive::new);
+    }
+}
+
+/// A `dataAbsentReason` of the FHIR data-absent-reason code system.
+fn absent_reason(code: &str) -> CodeableConcept {
+    CodeableConcept::from_coding(Coding::with_code(
+        "http://terminology.hl7.org/CodeSystem/data-absent-reason",
+        code,
+    ))
 }
 
 /// `code` when the source has none: data-absent-reason `unknown`.
@@ -196,8 +409,6 @@ const fn mapped(identifier: &'static str, fhir_attribute: &'static str) -> Row {
 }
 
 const NOT_YET: &str = "not written yet; the field is reported as unmapped when present";
-const VALUE_TYPE: &str =
-    "this OBX-2 value type is not converted yet; the value is reported as unmapped";
 const PERFORMER: &str =
     "performers (Organization, PractitionerRole) are not written yet; reported when present";
 
@@ -207,41 +418,33 @@ pub static ROWS: &[Row] = &[
     unmapped("OBX-4", "$this", NOT_YET),
     mapped("OBX-5", "valueQuantity.value"),
     mapped("OBX-5", "valueString"),
-    unmapped("OBX-5", "valueCodeableConcept[1]", VALUE_TYPE),
+    unmapped("OBX-5", "valueCodeableConcept[1]", "CF values (formatted coded text) are not converted yet; reported with dataAbsentReason unsupported"),
     mapped("OBX-5", "valueCodeableConcept"),
-    unmapped("OBX-5", "valuePeriod", VALUE_TYPE),
+    mapped("OBX-5", "valuePeriod"),
     mapped("OBX-5", "valueDateTime"),
-    unmapped("OBX-5", "valueRange", VALUE_TYPE),
-    unmapped("OBX-5", "valueTime", VALUE_TYPE),
+    mapped("OBX-5", "valueRange"),
+    mapped("OBX-5", "valueTime"),
     mapped("OBX-5", "valueRatio[1]"),
     mapped("OBX-5", "valueRange[1]"),
     mapped("OBX-5", "valueQuantity[1]"),
-    unmapped("OBX-5", "valueSampedData", VALUE_TYPE),
-    unmapped("OBX-5", "extension[1].url", VALUE_TYPE),
-    unmapped("OBX-5", "extension[1].valueAttachment", VALUE_TYPE),
+    unmapped("OBX-5", "valueSampedData", "SampledData needs a sampling period and origin the NA value does not carry (the IG defers its guidance): dataAbsentReason unsupported, the value reported"),
+    mapped("OBX-5", "extension[1].url"),
+    mapped("OBX-5", "extension[1].valueAttachment"),
     mapped("OBX-6", "valueQuantity[1]"),
-    unmapped("OBX-6", "valueRange[1].low", NOT_YET),
-    unmapped("OBX-6", "valueRange[1].high", NOT_YET),
-    unmapped("OBX-6", "valueRatio[1].numerator", NOT_YET),
-    unmapped("OBX-6", "valueRatio[1].denominator", NOT_YET),
+    mapped("OBX-6", "valueRange[1].low"),
+    mapped("OBX-6", "valueRange[1].high"),
+    mapped("OBX-6", "valueRatio[1].numerator"),
+    mapped("OBX-6", "valueRatio[1].denominator"),
     mapped("OBX-7", "referenceRange.text"),
     mapped("OBX-8", "interpretation"),
     unmapped("OBX-10", "extension[2].uri", NOT_YET),
     unmapped("OBX-10", "extension[2].valueCodeableConcept", NOT_YET),
     mapped("OBX-11", "status"),
-    unmapped("OBX-11", "status.extension[1].url", NOT_YET),
-    unmapped(
-        "OBX-11",
-        "status.extension[1].valueCodeableConcept.coding.code",
-        NOT_YET,
-    ),
-    unmapped(
-        "OBX-11",
-        "status.extension[1].valueCodeableConcept.coding.system",
-        NOT_YET,
-    ),
-    unmapped("OBX-11", "dataAbsentReason.coding[2].code", NOT_YET),
-    unmapped("OBX-11", "dataAbsentReason.coding[2].system", NOT_YET),
+    mapped("OBX-11", "status.extension[1].url"),
+    mapped("OBX-11", "status.extension[1].valueCodeableConcept.coding.code"),
+    mapped("OBX-11", "status.extension[1].valueCodeableConcept.coding.system"),
+    mapped("OBX-11", "dataAbsentReason.coding[2].code"),
+    mapped("OBX-11", "dataAbsentReason.coding[2].system"),
     mapped("OBX-14", "effectiveDateTime"),
     unmapped("OBX-15", "performer[2](Organization)", PERFORMER),
     unmapped("OBX-15", "performer[2](PractitionerRole)", PERFORMER),

@@ -1,0 +1,690 @@
+//! Issue 12 items 2 and 3 for orders and results: ORU_R01 (several order groups, ORC, TQ1, many
+//! OBX value types, NTE, SPM), ORM_O01, OML_O21 and RDE_O11, on messages written for these tests
+//! (`tests/data/orders/`): a Cerner-like ORU, an Epic-like ORM, an OML with SPM and TQ1, an RDE.
+
+use std::collections::BTreeSet;
+
+use ehrkit_fhir_model::json::Value;
+use ehrkit_fhir_model::resources::{
+    DiagnosticReport, Medication, MedicationRequest, Observation, Patient, Practitioner,
+    ServiceRequest, Specimen,
+};
+use ehrkit_fhir_model::{Bundle, Resource, Validator};
+use ehrkit_hl7v2::Message;
+use ehrkit_mapping::v2_to_fhir::{BundleKind, Conversion, Converter, Options};
+use ehrkit_mapping::{DataProblem, Profile, ReportKind};
+
+const FILES: &[&str] = &[
+    "oru_r01_cerner.hl7",
+    "oru_r01_shared_placer.hl7",
+    "orm_o01_epic.hl7",
+    "oml_o21_lab.hl7",
+    "rde_o11_pharmacy.hl7",
+];
+
+fn data(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/data/orders/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn profile() -> Profile {
+    Profile::generic()
+        .identifier_system("EPIC", "https://fhir.epic.test/sid/order")
+        .identifier_system("CERNER", "https://fhir.cerner.test/sid/accession")
+}
+
+fn convert_kind(raw: &[u8], kind: BundleKind) -> Conversion {
+    let msg = Message::parse(raw).expect("test message parses");
+    Converter::new(profile(), Options::default().bundle_kind(kind))
+        .convert(&msg)
+        .expect("converts")
+}
+
+fn convert(name: &str) -> Conversion {
+    convert_kind(&data(name), BundleKind::Transaction)
+}
+
+fn json<T: ehrkit_fhir_model::ToJson + ?Sized>(v: &T) -> String {
+    ehrkit_fhir_model::to_string(v)
+}
+
+/// Every `reference` string anywhere in the JSON.
+fn references(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(members) => {
+            for (k, v) in members {
+                match (k.as_str(), v) {
+                    ("reference", Value::String(s)) => out.push(s.clone()),
+                    _ => references(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| references(i, out)),
+        _ => {}
+    }
+}
+
+/// JSON round trip through the FHIR model, its structural validation, every reference
+/// resolving to an entry, unique ids.
+fn check_bundle(b: &Bundle) {
+    let text = json(b);
+    let back: Bundle =
+        ehrkit_fhir_model::from_slice(text.as_bytes()).expect("Bundle JSON reads back");
+    assert_eq!(&back, b, "round trip changed the Bundle");
+    let issues = Validator::check(b);
+    assert!(issues.is_empty(), "validation: {issues:?}");
+    let full_urls: BTreeSet<String> = b
+        .entry
+        .iter()
+        .map(|e| e.full_url.as_ref().unwrap().value.clone().unwrap())
+        .collect();
+    assert_eq!(full_urls.len(), b.entry.len(), "fullUrls are unique");
+    let mut refs = Vec::new();
+    references(&Value::parse(text.as_bytes()).unwrap(), &mut refs);
+    assert!(!refs.is_empty());
+    for r in refs {
+        assert!(full_urls.contains(&r), "reference {r} resolves to no entry");
+    }
+}
+
+fn report_has(c: &Conversion, kind: ReportKind, at: &str) -> bool {
+    c.report
+        .entries()
+        .iter()
+        .any(|e| e.kind == kind && e.location.to_string() == at)
+}
+
+fn full_url_of(b: &Bundle, id: &str) -> String {
+    b.entry
+        .iter()
+        .find(|e| e.resource.as_ref().unwrap().id() == Some(id))
+        .and_then(|e| e.full_url.as_ref()?.value.clone())
+        .unwrap()
+}
+
+fn reference(r: &Option<Box<ehrkit_fhir_model::Reference>>) -> String {
+    r.as_ref()
+        .unwrap()
+        .reference
+        .as_ref()
+        .unwrap()
+        .value
+        .clone()
+        .unwrap()
+}
+
+macro_rules! all_of {
+    ($b:expr, $variant:ident) => {
+        $b.entry
+            .iter()
+            .filter_map(|e| match e.resource.as_deref() {
+                Some(Resource::$variant(r)) => Some(r.as_ref()),
+                _ => None,
+            })
+            .collect::<Vec<&$variant>>()
+    };
+}
+
+/// The Observation whose first coding has LOINC code `code`.
+fn obs<'b>(b: &'b Bundle, code: &str) -> &'b Observation {
+    all_of!(b, Observation)
+        .into_iter()
+        .find(|o| {
+            o.code.as_ref().unwrap().coding[0]
+                .code
+                .as_ref()
+                .unwrap()
+                .value
+                .as_deref()
+                == Some(code)
+        })
+        .unwrap_or_else(|| panic!("no Observation {code}"))
+}
+
+fn has(o: &Observation, part: &str) -> bool {
+    json(o).contains(part)
+}
+
+#[test]
+fn every_order_bundle_round_trips_validates_and_resolves_in_every_bundle_kind() {
+    for f in FILES {
+        for kind in [
+            BundleKind::Transaction,
+            BundleKind::Batch,
+            BundleKind::Collection,
+            BundleKind::Message,
+        ] {
+            let c = convert_kind(&data(f), kind);
+            check_bundle(&c.bundle);
+            // The report names locations only, and becomes an OperationOutcome.
+            let _ = c.report.to_operation_outcome();
+        }
+    }
+}
+
+#[test]
+fn conversion_is_deterministic() {
+    for f in FILES {
+        let a = json(&convert(f).bundle);
+        let b = json(&convert(f).bundle);
+        assert_eq!(a, b, "{f}");
+    }
+}
+
+#[test]
+fn cerner_oru_has_two_order_groups_with_requests_specimen_and_results() {
+    let c = convert("oru_r01_cerner.hl7");
+    let b = &c.bundle;
+    let reports = all_of!(b, DiagnosticReport);
+    let requests = all_of!(b, ServiceRequest);
+    let specimens = all_of!(b, Specimen);
+    assert_eq!(
+        (
+            reports.len(),
+            requests.len(),
+            specimens.len(),
+            all_of!(b, Observation).len()
+        ),
+        (2, 2, 1, 23)
+    );
+    assert_eq!((reports[0].result.len(), reports[1].result.len()), (21, 2));
+
+    // ORC + OBR → ServiceRequest: placer and filler identifiers with the profile's systems.
+    let sr = requests[0];
+    let ids: Vec<(String, String, String)> = sr
+        .identifier
+        .iter()
+        .map(|i| {
+            (
+                i.type_.as_ref().unwrap().coding[0]
+                    .code
+                    .as_ref()
+                    .unwrap()
+                    .value
+                    .clone()
+                    .unwrap(),
+                i.system.as_ref().unwrap().value.clone().unwrap(),
+                i.value.as_ref().unwrap().value.clone().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            (
+                "PLAC".into(),
+                "https://fhir.epic.test/sid/order".into(),
+                "ORD1001".into()
+            ),
+            (
+                "FILL".into(),
+                "https://fhir.cerner.test/sid/accession".into(),
+                "LAB5001".into()
+            ),
+        ]
+    );
+    let srj = json(sr);
+    for part in [
+        r#""status":"completed""#,
+        r#""intent":"order""#,
+        r#""priority":"stat""#,
+        r#""occurrenceTiming":{"repeat":{"boundsPeriod":{"start":"2026-03-05T09:00:00-06:00"}}}"#,
+    ] {
+        assert!(srj.contains(part), "{part} not in {srj}");
+    }
+    // The requester is the NPI Practitioner of ORC-12.
+    let requester = reference(&sr.requester);
+    let practitioner = all_of!(b, Practitioner)
+        .into_iter()
+        .find(|p| full_url_of(b, p.id.as_deref().unwrap()) == requester)
+        .expect("requester resolves");
+    assert!(json(practitioner)
+        .contains(r#""system":"http://hl7.org/fhir/sid/us-npi","value":"1234567890""#));
+
+    // The report is based on the request, names the specimen; results reference both.
+    let dr = reports[0];
+    let sr_url = full_url_of(b, sr.id.as_deref().unwrap());
+    let sp_url = full_url_of(b, specimens[0].id.as_deref().unwrap());
+    assert_eq!(
+        dr.based_on[0].reference.as_ref().unwrap().value.as_deref(),
+        Some(&*sr_url)
+    );
+    assert_eq!(
+        dr.specimen[0].reference.as_ref().unwrap().value.as_deref(),
+        Some(&*sp_url)
+    );
+    let glucose = obs(b, "2345-7");
+    assert_eq!(reference(&glucose.specimen), sp_url);
+    assert_eq!(
+        glucose.based_on[0]
+            .reference
+            .as_ref()
+            .unwrap()
+            .value
+            .as_deref(),
+        Some(&*sr_url)
+    );
+    // The second group has its own request and no specimen.
+    assert_eq!(
+        reports[1].based_on[0]
+            .reference
+            .as_ref()
+            .unwrap()
+            .value
+            .as_deref(),
+        Some(&*full_url_of(b, requests[1].id.as_deref().unwrap()))
+    );
+    assert!(reports[1].specimen.is_empty() && obs(b, "718-7").specimen.is_none());
+
+    // SPM → Specimen.
+    let spj = json(specimens[0]);
+    for part in [
+        r#""system":"http://terminology.hl7.org/CodeSystem/v2-0487","code":"SER""#,
+        r#""code":"PGN"}]},"system":"https://fhir.cerner.test/sid/accession","value":"SPC123""#,
+        r#""code":"FGN"}]}"#,
+        r#""status":"available""#,
+        r#""receivedTime":"2026-03-05T10:00:00-06:00""#,
+        r#""collectedDateTime":"2026-03-05T09:15:00-06:00""#,
+        r#""quantity":{"value":5,"unit":"milliliter","system":"http://unitsofmeasure.org","code":"mL"}"#,
+        r#""method":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0488","code":"VENIP""#,
+        r#""note":[{"text":"Hemolyzed slightly"}]"#,
+    ] {
+        assert!(spj.contains(part), "{part} not in {spj}");
+    }
+
+    // NTE after the OBR has no IG target in ORU_R01: reported; the NTE after OBX-1 is its note.
+    assert!(report_has(&c, ReportKind::UnmappedSegment, "NTE[1]"));
+    assert!(has(glucose, r#""note":[{"text":"Patient not fasting"}]"#));
+    assert!(report_has(&c, ReportKind::ZSegment, "ZCR[1]"));
+}
+
+#[test]
+fn obx_value_types_become_observation_values() {
+    let c = convert("oru_r01_cerner.hl7");
+    let b = &c.bundle;
+    let cases: &[(&str, &str)] = &[
+        // NM with UCUM units, interpretation through the IG map.
+        (
+            "2345-7",
+            r#""valueQuantity":{"value":105,"unit":"milligrams per deciliter","system":"http://unitsofmeasure.org","code":"mg/dL"}"#,
+        ),
+        (
+            "2345-7",
+            r#""interpretation":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation","code":"H""#,
+        ),
+        ("2345-7", r#""status":"final""#),
+        // SN: comparator with units; range with units on both ends.
+        (
+            "2160-0",
+            r#""valueQuantity":{"value":0.5,"comparator":"<","unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}"#,
+        ),
+        (
+            "33762-6",
+            r#""high":{"value":200,"unit":"pg/mL","system":"http://unitsofmeasure.org","code":"pg/mL"}"#,
+        ),
+        ("33762-6", r#""low":{"value":100,"unit":"pg/mL""#),
+        // CWE (local system), CE (SNOMED CT), CNE (LOINC answer); OBX-11 C → corrected.
+        (
+            "5778-6",
+            r#""valueCodeableConcept":{"coding":[{"system":"urn:ehrkit:unknown-system:codesystem:L","code":"YELLOW","display":"Yellow"}]}"#,
+        ),
+        ("5778-6", r#""status":"corrected""#),
+        (
+            "882-1",
+            r#""valueCodeableConcept":{"coding":[{"system":"http://snomed.info/sct","code":"278149003""#,
+        ),
+        (
+            "30525-0",
+            r#""valueCodeableConcept":{"coding":[{"system":"http://loinc.org","code":"LA11832-1""#,
+        ),
+        // ST, TX (escapes decoded), FT (formatting laid out as a real line break).
+        ("8251-1", r#""valueString":"Repeat in 3 months""#),
+        ("11546-9", r#""valueString":"Mild & stable""#),
+        ("11546-9", r#""status":"preliminary""#),
+        ("59776-5", r#""valueString":"Line one\nLine two""#),
+        // DT, TS (date precision kept), DTM, TM.
+        ("11778-8", r#""valueDateTime":"2026-09-01""#),
+        ("8665-2", r#""valueDateTime":"2026-03-01""#),
+        ("82810-3", r#""valueDateTime":"2026-03-05T08:30:00-06:00""#),
+        ("8302-2", r#""valueTime":"08:30:00""#),
+        // CQ with its own UCUM units; NR with OBX-6 units.
+        (
+            "29463-7",
+            r#""valueQuantity":{"value":70,"unit":"kilogram","system":"http://unitsofmeasure.org","code":"kg"}"#,
+        ),
+        (
+            "2857-1",
+            r#""valueRange":{"low":{"value":1.5,"unit":"ng/mL","system":"http://unitsofmeasure.org","code":"ng/mL"},"high":{"value":4.0,"#,
+        ),
+        // ED → the IG's valueAttachment extension.
+        (
+            "11502-2",
+            r#""extension":[{"url":"https://hl7.org/fhir/5.0/StructureDefinition/extension-Observation.valueAttachment","valueAttachment":{"contentType":"application/pdf","data":"JVBERi0xLjQK"}}]"#,
+        ),
+        // NA: no SampledData without a period; dataAbsentReason, the value reported.
+        (
+            "8867-4",
+            r#""dataAbsentReason":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/data-absent-reason","code":"unsupported"}]}"#,
+        ),
+        // An unknown value type: reported, never a panic.
+        ("99999-9", r#""code":"unsupported""#),
+        // OBX-11 X → cancelled, the v2 code kept, data absent; N → not-asked.
+        (
+            "2823-3",
+            r#""status":"cancelled","_status":{"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/alternate-codes","valueCodeableConcept":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0085","code":"X"}]}}]}"#,
+        ),
+        ("2823-3", r#""code":"cannot-be-obtained""#),
+        ("1751-7", r#""code":"not-asked""#),
+    ];
+    for (code, part) in cases {
+        let o = obs(b, code);
+        assert!(has(o, part), "{code}: {part} not in {}", json(o));
+    }
+    // Every value type gave a value, an attachment or a reason, never nothing.
+    for o in all_of!(b, Observation) {
+        assert!(
+            o.value.is_some() || !o.extension.is_empty() || o.data_absent_reason.is_some(),
+            "{}",
+            json(o)
+        );
+    }
+    assert!(report_has(&c, ReportKind::UnmappedField, "OBX[15]-5(1)"));
+    assert!(report_has(&c, ReportKind::UnmappedField, "OBX[19]-5(1)"));
+    assert!(report_has(
+        &c,
+        ReportKind::DataQuality(DataProblem::InvalidValue),
+        "OBX[19]-2"
+    ));
+    assert!(report_has(
+        &c,
+        ReportKind::VocabularyMiss {
+            map: "ObservationResultStatusCodesInterpretation"
+        },
+        "OBX[21]-11"
+    ));
+}
+
+#[test]
+fn bad_values_are_reported_with_their_location_and_never_panic() {
+    let c = convert("oru_r01_bad_values.hl7");
+    check_bundle(&c.bundle);
+    let b = &c.bundle;
+    for code in ["2345-7", "8302-2", "11778-8", "11502-2", "1234-5"] {
+        let o = obs(b, code);
+        assert!(
+            o.value.is_none() && o.data_absent_reason.is_some(),
+            "{}",
+            json(o)
+        );
+    }
+    for (kind, at) in [
+        (
+            ReportKind::DataQuality(DataProblem::InvalidNumber),
+            "OBX[1]-5(1)",
+        ),
+        (
+            ReportKind::DataQuality(DataProblem::InvalidDateTime),
+            "OBX[2]-5(1)",
+        ),
+        (
+            ReportKind::DataQuality(DataProblem::InvalidDateTime),
+            "OBX[3]-5(1)",
+        ),
+        (
+            ReportKind::DataQuality(DataProblem::InvalidValue),
+            "OBX[4]-5(1).5",
+        ),
+        (
+            ReportKind::DataQuality(DataProblem::InvalidValue),
+            "OBX[5]-2",
+        ),
+        (ReportKind::UnmappedSegment, "TQ1[1]"),
+    ] {
+        assert!(report_has(&c, kind, at), "{kind:?} at {at}: {:?}", c.report);
+    }
+    // SN with `<>` is the IG's string form.
+    assert!(has(obs(b, "2160-0"), r#""valueString":"<> 5 mg/dL""#));
+    // No report text carries a value.
+    let oo = json(&c.report.to_operation_outcome());
+    for value in ["abc", "not*base64", "2026-13-45", "notadate"] {
+        assert!(!oo.contains(value), "{value} leaked into {oo}");
+    }
+}
+
+#[test]
+fn two_orders_sharing_a_placer_number_are_never_merged() {
+    let c = convert("oru_r01_shared_placer.hl7");
+    check_bundle(&c.bundle);
+    let b = &c.bundle;
+    let reports = all_of!(b, DiagnosticReport);
+    let requests = all_of!(b, ServiceRequest);
+    assert_eq!((reports.len(), requests.len()), (2, 2));
+    assert_ne!(reports[0].id, reports[1].id);
+    assert_ne!(requests[0].id, requests[1].id);
+    // Each report keeps its own result and its own request.
+    for (d, value) in reports.iter().zip(["99", "180"]) {
+        assert_eq!(d.result.len(), 1);
+        let r = d.result[0]
+            .reference
+            .as_ref()
+            .unwrap()
+            .value
+            .clone()
+            .unwrap();
+        let o = all_of!(b, Observation)
+            .into_iter()
+            .find(|o| full_url_of(b, o.id.as_deref().unwrap()) == r)
+            .unwrap();
+        assert!(has(o, &format!(r#""valueQuantity":{{"value":{value},"#)));
+    }
+    assert_eq!(
+        reports[1].based_on[0]
+            .reference
+            .as_ref()
+            .unwrap()
+            .value
+            .as_deref(),
+        Some(&*full_url_of(b, requests[1].id.as_deref().unwrap()))
+    );
+    for at in ["ORC[2]", "OBR[2]"] {
+        assert!(report_has(
+            &c,
+            ReportKind::DataQuality(DataProblem::DuplicateIdentifier),
+            at
+        ));
+    }
+    // The second request is written by id, never as a conditional update over the first.
+    let second = b
+        .entry
+        .iter()
+        .find(|e| e.resource.as_ref().unwrap().id() == requests[1].id.as_deref())
+        .unwrap();
+    let url = second
+        .request
+        .as_ref()
+        .unwrap()
+        .url
+        .as_ref()
+        .unwrap()
+        .value
+        .clone()
+        .unwrap();
+    assert_eq!(
+        url,
+        format!("ServiceRequest/{}", requests[1].id.as_deref().unwrap())
+    );
+    let first = b
+        .entry
+        .iter()
+        .find(|e| e.resource.as_ref().unwrap().id() == requests[0].id.as_deref())
+        .unwrap();
+    assert_eq!(
+        first
+            .request
+            .as_ref()
+            .unwrap()
+            .url
+            .as_ref()
+            .unwrap()
+            .value
+            .as_deref(),
+        Some("ServiceRequest?identifier=https://fhir.epic.test/sid/order|ORD2001")
+    );
+}
+
+#[test]
+fn epic_orm_gives_service_requests_with_notes_and_supporting_observations() {
+    let c = convert("orm_o01_epic.hl7");
+    let b = &c.bundle;
+    let requests = all_of!(b, ServiceRequest);
+    assert_eq!(requests.len(), 2);
+    let first = json(requests[0]);
+    for part in [
+        r#""identifier":[{"type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0203","code":"PLAC"}]},"system":"https://fhir.epic.test/sid/order","value":"4500001"}]"#,
+        r#""requisition":{"type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0203","code":"PGN"}]},"system":"https://fhir.epic.test/sid/order","value":"GRP77"}"#,
+        r#""status":"active""#,
+        r#""intent":"order""#,
+        r#""priority":"routine""#,
+        r#""code":{"coding":[{"system":"http://loinc.org","code":"24331-1","display":"Lipid panel"}]}"#,
+        r#""occurrenceDateTime":"2026-03-07T08:00:00-07:00""#,
+        r#""authoredOn":"2026-03-06T10:10:00-07:00""#,
+        r#""note":[{"text":"Patient to fast 12 hours"}]"#,
+    ] {
+        assert!(first.contains(part), "{part} not in {first}");
+    }
+    assert!(json(requests[1]).contains(r#""priority":"stat""#));
+    // OBX in the order → supportingInfo; the requester is one Practitioner for both orders.
+    let info = requests[0].supporting_info[0]
+        .reference
+        .as_ref()
+        .unwrap()
+        .value
+        .clone()
+        .unwrap();
+    assert_eq!(
+        info,
+        full_url_of(b, obs(b, "49541-6").id.as_deref().unwrap())
+    );
+    assert_eq!(all_of!(b, Practitioner).len(), 1);
+    assert_eq!(
+        reference(&requests[0].requester),
+        reference(&requests[1].requester)
+    );
+    assert_eq!(
+        reference(&requests[0].subject),
+        full_url_of(b, all_of!(b, Patient)[0].id.as_deref().unwrap())
+    );
+    // ORC-7 (TQ, deprecated) and the Z-segment are reported.
+    assert!(report_has(&c, ReportKind::UnmappedField, "ORC[1]-7"));
+    assert!(report_has(&c, ReportKind::ZSegment, "ZEP[1]"));
+}
+
+#[test]
+fn oml_gives_a_service_request_with_timing_and_its_specimen() {
+    let c = convert("oml_o21_lab.hl7");
+    let b = &c.bundle;
+    let sr = all_of!(b, ServiceRequest)[0];
+    let sp = all_of!(b, Specimen)[0];
+    let sp_url = full_url_of(b, sp.id.as_deref().unwrap());
+    assert_eq!(
+        sr.specimen[0].reference.as_ref().unwrap().value.as_deref(),
+        Some(&*sp_url)
+    );
+    let srj = json(sr);
+    for part in [
+        r#""status":"active""#,
+        r#""quantityQuantity":{"value":1,"unit":"each","system":"http://unitsofmeasure.org","code":"{each}"}"#,
+        r#""occurrenceTiming":{"repeat":{"boundsPeriod":{"start":"2026-03-07T08:00:00+01:00","end":"2026-03-08T08:00:00+01:00"},"countMax":3,"duration":2,"durationUnit":"h","timeOfDay":["08:00:00","20:00:00"]}}"#,
+        r#""priority":"routine""#,
+        r#""note":[{"text":"Draw before breakfast"},{"text":"Collect in gold top"}]"#,
+    ] {
+        assert!(srj.contains(part), "{part} not in {srj}");
+    }
+    let spj = json(sp);
+    for part in [
+        r#""code":"PGN"}]},"system":"urn:ehrkit:unknown-system:identifier:HIS","value":"SPEC55"}"#,
+        r#""collectedPeriod":{"start":"2026-03-07T08:15:00+01:00","end":"2026-03-07T08:20:00+01:00"}"#,
+        r#""code":"BLD","display":"Whole blood""#,
+    ] {
+        assert!(spj.contains(part), "{part} not in {spj}");
+    }
+    // The OBX after the SPM is about the specimen.
+    let t = obs(b, "8310-5");
+    assert_eq!(
+        t.focus[0].reference.as_ref().unwrap().value.as_deref(),
+        Some(&*sp_url)
+    );
+}
+
+#[test]
+fn rde_gives_a_medication_request_and_its_medication() {
+    let c = convert("rde_o11_pharmacy.hl7");
+    let b = &c.bundle;
+    let mr = all_of!(b, MedicationRequest)[0];
+    let med = all_of!(b, Medication)[0];
+    let mrj = json(mr);
+    assert!(mrj.contains(&format!(
+        r#""medicationReference":{{"reference":"{}"}}"#,
+        full_url_of(b, med.id.as_deref().unwrap())
+    )));
+    for part in [
+        r#""status":"active""#,
+        r#""intent":"order""#,
+        r#""authoredOn":"2026-03-08T11:55:00-05:00""#,
+        r#""doseRange":{"low":{"value":5,"unit":"milligram","system":"http://unitsofmeasure.org","code":"mg"},"high":{"value":10,"#,
+        r#""route":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0162","code":"PO","display":"Oral"}]}"#,
+        r#""dispenseRequest":{"numberOfRepeatsAllowed":2,"quantity":{"value":30,"unit":"Tablet"}}"#,
+        r#""reasonCode":[{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10","code":"I10""#,
+        r#""boundsPeriod":{"start":"2026-03-08T12:00:00-05:00","end":"2026-04-08T12:00:00-05:00"}"#,
+        r#""note":[{"text":"Monitor blood pressure"}]"#,
+        r#""value":"RX7001""#,
+        r#""value":"RXF7001""#,
+    ] {
+        assert!(mrj.contains(part), "{part} not in {mrj}");
+    }
+    let mj = json(med);
+    assert!(mj.contains(
+        r#""code":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"197361""#
+    ));
+    assert!(mj.contains(r#""form":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0292","code":"TAB""#));
+    assert!(report_has(&c, ReportKind::UnmappedField, "RXE[1]-1"));
+    let requester = reference(&mr.requester);
+    assert_eq!(
+        requester,
+        full_url_of(b, all_of!(b, Practitioner)[0].id.as_deref().unwrap())
+    );
+}
+
+#[test]
+fn an_order_without_a_patient_is_reported_not_invented() {
+    let raw = b"MSH|^~\\&|EPIC|UCH|LAB|UCHLAB|202603061015-0700||ORM^O01|NOPID1|P|2.3\r\
+ORC|NW|4500009^EPIC\r\
+OBR|1|4500009^EPIC||2345-7^Glucose^LN\r";
+    let c = convert_kind(raw, BundleKind::Transaction);
+    let requests = all_of!(c.bundle, ServiceRequest);
+    assert_eq!(requests.len(), 1);
+    assert!(requests[0].subject.is_none());
+    assert!(report_has(
+        &c,
+        ReportKind::DataQuality(DataProblem::MissingRequired),
+        "PID[1]"
+    ));
+}
+
+#[test]
+fn one_problem_is_reported_once_even_when_two_maps_read_the_field() {
+    // OBR[DiagnosticReport] and OBR[ServiceRequest] both read OBR-2/3/4: an unknown system
+    // there is one report entry, not two.
+    for f in FILES {
+        let c = convert(f);
+        let mut seen = BTreeSet::new();
+        for e in c.report.entries() {
+            assert!(
+                seen.insert((e.location.to_string(), format!("{:?}", e.kind))),
+                "{f}: {} {:?} reported twice",
+                e.location,
+                e.kind
+            );
+        }
+    }
+}
