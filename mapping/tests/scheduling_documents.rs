@@ -234,8 +234,17 @@ fn siu_s12_books_the_appointment_with_its_times_and_participants() {
         Some("EXAM3")
     );
     assert!(str_at(&by_url(room_ref), "partOf.reference").is_some());
-    // The PV1 visit is there too.
+    // The PV1 visit is there too, and the patient's OBX and DG1 (IG SIU_S12 rows 4.4, 4.5).
     assert_eq!(all(b, "Encounter").len(), 1);
+    let obs = one(b, "Observation");
+    assert_eq!(str_at(&obs, "code.coding.0.code"), Some("8480-6"));
+    assert_eq!(str_at(&obs, "subject.reference"), Some(patient[0].as_str()));
+    let condition = one(b, "Condition");
+    assert_eq!(str_at(&condition, "code.coding.0.code"), Some("I10"));
+    assert_eq!(
+        str_at(&condition, "subject.reference"),
+        Some(patient[0].as_str())
+    );
     // The patient account number has no home in an SIU Bundle: reported, by location only.
     assert!(report(&c).contains(&"PID[1]-18: field not mapped".to_owned()));
     assert!(!report(&c)
@@ -287,6 +296,20 @@ fn siu_s15_cancels_the_same_appointment_and_takes_the_profile_zone() {
         str_at(&aip, "period.end"),
         Some("2026-03-20T14:30:00-05:00")
     );
+}
+
+#[test]
+fn tq1_times_win_over_the_withdrawn_sch_11() {
+    let raw = edited(
+        &data("siu_s12_veradigm.hl7"),
+        "\rNTE|1||Bring",
+        "\rTQ1|1||||||20260320150000-0500|20260320153000-0500\rNTE|1||Bring",
+    );
+    let c = convert(&raw);
+    let a = one(&c.bundle, "Appointment");
+    assert_eq!(str_at(&a, "start"), Some("2026-03-20T15:00:00-05:00"));
+    assert_eq!(str_at(&a, "end"), Some("2026-03-20T15:30:00-05:00"));
+    assert!(report(&c).contains(&"SCH[1]-11: field not mapped".to_owned()));
 }
 
 #[test]
@@ -413,6 +436,31 @@ fn addenda_and_replacements_relate_to_the_parent_and_notifications_keep_a_conten
         Some("2026-04-02T10:05:00-04:00")
     );
     assert!(report(&c).contains(&"OBX[1]: required value absent".to_owned()));
+}
+
+#[test]
+fn the_order_of_a_document_is_its_related_service_request() {
+    let raw = edited(
+        &data("mdm_t02_ft.hl7"),
+        "\rTXA|",
+        "\rORC|RE|ORD-77^GENHOSP\rOBR|1|ORD-77^GENHOSP||18842-5^Discharge summary^LN\rTXA|",
+    );
+    let raw = edited(&raw, "||||||F\r", "||||||F\rNTE|1||Dictated, not read\r");
+    let c = convert(&raw);
+    let b = &c.bundle;
+    let sr = one(b, "ServiceRequest");
+    assert_eq!(str_at(&sr, "identifier.0.value"), Some("ORD-77"));
+    assert_eq!(
+        str_at(&sr, "subject.reference"),
+        Some(full_urls(b, "Patient")[0].as_str())
+    );
+    let d = one(b, "DocumentReference");
+    assert_eq!(
+        str_at(&d, "context.related.0.reference"),
+        Some(full_urls(b, "ServiceRequest")[0].as_str())
+    );
+    // An NTE on the content (NTE[DocumentReference]) is not written: reported.
+    assert!(report(&c).contains(&"NTE[1]: segment not mapped".to_owned()));
 }
 
 #[test]
@@ -584,10 +632,24 @@ fn dft_p03_two_ft1_give_charge_items_on_one_account() {
         Some("2026-04-11")
     );
     assert!(str_at(&charges[0], "enterer.reference").is_some());
-    // PID-18 went to the Account: not reported as unmapped; DG1 and EVN are.
+    // The PR1 after the first FT1 and the OBX after the second are their services.
+    assert_eq!(
+        str_at(&charges[0], "service.0.reference"),
+        Some(full_urls(b, "Procedure")[0].as_str())
+    );
+    assert_eq!(
+        str_at(&charges[1], "service.0.reference"),
+        Some(full_urls(b, "Observation")[0].as_str())
+    );
+    assert_eq!(get(&charges[0], "service.1"), None);
+    assert_eq!(
+        str_at(&one(b, "Condition"), "code.coding.0.code"),
+        Some("R07.9")
+    );
+    // PID-18 went to the Account: not reported as unmapped; EVN is.
     let r = report(&c);
     assert!(!r.iter().any(|e| e.starts_with("PID[1]-18")), "{r:?}");
-    assert!(r.contains(&"DG1[1]: segment not mapped".to_owned()));
+    assert!(r.contains(&"EVN[1]: segment not mapped".to_owned()));
 }
 
 #[test]

@@ -6,27 +6,33 @@
 //!
 //! Written: the Patient (`PID[Patient]`), the Encounter of PV1 (`PV1[Encounter]`), an Account
 //! for PID-18 (patient account number, `CX[Identifier]`; status `active`, `subject` the Patient),
-//! and one ChargeItem per FT1 (`FT1[ChargeItem]`) with `subject` the Patient, `context` the
-//! Encounter and `account` the Account. EVN, PD1, PRT, ORC, OBR, OBX, NTE, DG1, DRG, GT1, IN1,
-//! IN2, IN3, PR1, ROL and Z-segments are reported (Microsoft also writes Procedures,
-//! Conditions, Coverage and more from them: those maps belong to other message maps).
+//! one ChargeItem per FT1 (`FT1[ChargeItem]`) with `subject` the Patient, `context` the
+//! Encounter and `account` the Account; the PR1s (`PR1[Procedure]`) and OBXs
+//! (`OBX[Observation]`) of an FT1's group become Procedures and Observations that are the
+//! ChargeItem's `service`; DG1s become Conditions (`DG1[Condition]`) of the Patient. EVN, PD1,
+//! PRT, ORC, OBR, NTE, DRG, GT1, IN1, IN2, IN3, ROL and Z-segments are reported.
 
 use ehrkit_fhir_model::codes::AccountStatus;
-use ehrkit_fhir_model::resources::{Account, ChargeItem, Practitioner};
+use ehrkit_fhir_model::resources::{
+    Account, ChargeItem, Condition, Observation, Practitioner, Procedure,
+};
 use ehrkit_fhir_model::{Primitive, Reference};
 use ehrkit_hl7v2::datatypes::Cx;
-use ehrkit_hl7v2::Message;
+use ehrkit_hl7v2::{Message, Segment};
 
+use super::adt_a01::add_levels;
 use super::{add_encounter, finish, patient_id, report_other_segments};
 use crate::v2_to_fhir::convert::{ConvertError, Out, Role};
 use crate::v2_to_fhir::datatype::{cx_identifier::cx_identifier, Context};
 use crate::v2_to_fhir::segment::{
-    ft1_charge_item::ft1_charge_item, pid_patient::pid_patient, pv1_encounter::pv1_encounter,
+    dg1_condition::dg1_condition, ft1_charge_item::ft1_charge_item,
+    obx_observation::obx_observation, pid_patient::pid_patient, pr1_procedure::pr1_procedure,
+    pv1_encounter::pv1_encounter,
 };
 use crate::{Location, ReportKind};
 
 /// Segments this map reads (the others are reported).
-const MAPPED: &[&str] = &["MSH", "PID", "PV1", "FT1"];
+const MAPPED: &[&str] = &["MSH", "PID", "PV1", "FT1", "PR1", "OBX", "DG1"];
 
 /// Converts a DFT^P03 or DFT^P11 message.
 pub(crate) fn convert(
@@ -86,9 +92,46 @@ pub(crate) fn convert(
             )
         });
 
-    for (n, ft1) in msg.segments_named("FT1").enumerate() {
-        let at = Location::segment("FT1", n + 1);
-        let parts = ft1_charge_item(&ft1, n + 1, ctx);
+    // FT1 groups: each FT1 with the PR1s and OBXs that follow it (its services).
+    let mut groups: Vec<(usize, Vec<Reference>)> = Vec::new();
+    let (mut n_ft1, mut n_pr1, mut n_obx) = (0, 0, 0);
+    for seg in msg.segments() {
+        match seg.name() {
+            "FT1" => {
+                n_ft1 += 1;
+                groups.push((n_ft1, Vec::new()));
+            }
+            "PR1" => {
+                n_pr1 += 1;
+                let r = add_procedure(&seg, n_pr1, &patient_ref, encounter.as_ref(), ctx, out);
+                match groups.last_mut() {
+                    Some((_, services)) => services.push(r),
+                    None => focus.push(r),
+                }
+            }
+            "OBX" => {
+                n_obx += 1;
+                let r = add_observation(&seg, n_obx, &patient_ref, encounter.as_ref(), ctx, out);
+                match groups.last_mut() {
+                    Some((_, services)) => services.push(r),
+                    None => focus.push(r),
+                }
+            }
+            _ => {}
+        }
+    }
+    focus.extend(add_conditions(
+        msg,
+        &patient_ref,
+        encounter.as_ref(),
+        ctx,
+        out,
+    ));
+    let ft1s: Vec<_> = msg.segments_named("FT1").collect();
+    for (n, services) in groups {
+        let Some(ft1) = ft1s.get(n - 1) else { continue };
+        let at = Location::segment("FT1", n);
+        let parts = ft1_charge_item(ft1, n, ctx);
         let mut charge = parts.charge;
         for (i, p, p_at) in parts.performers {
             let r = add_practitioner(p, ctx, out, &p_at);
@@ -102,6 +145,7 @@ pub(crate) fn convert(
         charge.subject = Some(Box::new(patient_ref.clone()));
         charge.context = encounter.clone().map(Box::new);
         charge.account.extend(account.clone());
+        charge.service = services;
         let identifiers = charge.identifier.clone();
         focus.push(out.add(charge, charge_id, &identifiers, Role::Record, ctx, &at));
     }
@@ -119,6 +163,93 @@ pub(crate) fn convert(
     Ok(())
 }
 
+/// `DG1[Condition]` for every DG1 of `msg`: Conditions of `subject` (and `encounter`), their
+/// asserters added as Practitioners. DG1-22 (parent diagnosis) is reported when valued.
+pub(crate) fn add_conditions(
+    msg: &Message<'_>,
+    subject: &Reference,
+    encounter: Option<&Reference>,
+    ctx: &mut Context<'_>,
+    out: &mut Out,
+) -> Vec<Reference> {
+    let mut refs = Vec::new();
+    for (i, dg1) in msg.segments_named("DG1").enumerate() {
+        let n = i + 1;
+        let at = Location::segment("DG1", n);
+        let parts = dg1_condition(&dg1, n, &[], ctx);
+        let mut c = parts.condition;
+        c.subject = Some(Box::new(subject.clone()));
+        c.encounter = encounter.cloned().map(Box::new);
+        if let Some((p, p_at)) = parts.asserter {
+            c.asserter = Some(Box::new(add_practitioner(p, ctx, out, &p_at)));
+        }
+        report_parent_once(&dg1, 22, &at, ctx);
+        let identifiers = c.identifier.clone();
+        refs.push(out.add(c, condition_id, &identifiers, Role::Record, ctx, &at));
+    }
+    refs
+}
+
+/// `PR1[Procedure]` for the `occurrence`-th PR1: a Procedure of `subject`, its performers and
+/// location added. PR1-25 (parent procedure) is reported when valued.
+pub(crate) fn add_procedure(
+    pr1: &Segment<'_>,
+    occurrence: usize,
+    subject: &Reference,
+    encounter: Option<&Reference>,
+    ctx: &mut Context<'_>,
+    out: &mut Out,
+) -> Reference {
+    let at = Location::segment("PR1", occurrence);
+    let parts = pr1_procedure(pr1, occurrence, ctx);
+    let mut p = parts.procedure;
+    p.subject = Some(Box::new(subject.clone()));
+    p.encounter = encounter.cloned().map(Box::new);
+    for (i, (practitioner, p_at)) in parts.performers.into_iter().enumerate() {
+        let r = add_practitioner(practitioner, ctx, out, &p_at);
+        if let Some(performer) = p.performer.get_mut(i) {
+            performer.actor = Some(Box::new(r));
+        }
+    }
+    p.location = add_levels(parts.location, &at.clone().field(23), ctx, out).map(Box::new);
+    report_parent_once(pr1, 25, &at, ctx);
+    let identifiers = p.identifier.clone();
+    out.add(p, procedure_id, &identifiers, Role::Record, ctx, &at)
+}
+
+/// `OBX[Observation]` for the `occurrence`-th OBX: an Observation of `subject`.
+pub(crate) fn add_observation(
+    obx: &Segment<'_>,
+    occurrence: usize,
+    subject: &Reference,
+    encounter: Option<&Reference>,
+    ctx: &mut Context<'_>,
+    out: &mut Out,
+) -> Reference {
+    let mut o = obx_observation(obx, occurrence, ctx);
+    o.subject = Some(Box::new(subject.clone()));
+    o.encounter = encounter.cloned().map(Box::new);
+    out.add(
+        o,
+        observation_id,
+        &[],
+        Role::Record,
+        ctx,
+        &Location::segment("OBX", occurrence),
+    )
+}
+
+/// A parent link (DG1-22, PR1-25) this message map does not resolve: reported when valued,
+/// unless the segment map reported it already.
+fn report_parent_once(seg: &Segment<'_>, field: usize, at: &Location, ctx: &mut Context<'_>) {
+    let f = seg.field(field);
+    let at = at.clone().field(field);
+    let reported = ctx.report.entries().iter().any(|e| e.location == at);
+    if f.repetition_count() > 0 && !f.is_null() && !reported {
+        ctx.report(ReportKind::UnmappedField, at);
+    }
+}
+
 fn add_practitioner(
     p: Practitioner,
     ctx: &mut Context<'_>,
@@ -130,6 +261,15 @@ fn add_practitioner(
 }
 
 fn account_id(r: &mut Account) -> &mut Option<String> {
+    &mut r.id
+}
+fn condition_id(r: &mut Condition) -> &mut Option<String> {
+    &mut r.id
+}
+fn procedure_id(r: &mut Procedure) -> &mut Option<String> {
+    &mut r.id
+}
+fn observation_id(r: &mut Observation) -> &mut Option<String> {
     &mut r.id
 }
 fn charge_id(r: &mut ChargeItem) -> &mut Option<String> {

@@ -9,17 +9,18 @@
 //! comes from the OBXs (`OBX[DocumentReference]`: ED attachments, TX/FT text, RP links),
 //! `subject` the Patient, `context.encounter` the Encounter, `author` / `authenticator`
 //! Practitioners. T06 and T10 relate the document to its parent (TXA-13, `appends` /
-//! `replaces`).
+//! `replaces`). The COMMON_ORDER groups (ORC, TQ1, OBR, NTE) become ServiceRequests
+//! (`ORC[ServiceRequest]` and the others, as in ORM) that are the document's `context.related`.
 //!
 //! FHIR requires a `content`: a notification without content (T01, or no OBX) gets one
 //! attachment with TXA-3's media type if any, else with only `creation` (TXA-6), and the missing
-//! content is reported at OBX. The ORC/OBR order group (`ORC[ServiceRequest]`, not this map's),
-//! EVN, NTE, CON and Z-segments are reported.
+//! content is reported at OBX. EVN, CON, NTEs after the TXA and Z-segments are reported.
 
 use ehrkit_fhir_model::resources::{DocumentReference, DocumentReferenceContext, Practitioner};
 use ehrkit_fhir_model::{Attachment, Primitive};
 use ehrkit_hl7v2::Message;
 
+use super::orm_o01::{add_service_request, group_location, service_request, Group};
 use super::{add_encounter, finish, patient_id, report_other_segments};
 use crate::v2_to_fhir::convert::{ConvertError, Out, Role};
 use crate::v2_to_fhir::datatype::Context;
@@ -31,7 +32,9 @@ use crate::v2_to_fhir::segment::{
 use crate::{DataProblem, Location, ReportKind};
 
 /// Segments this map reads (the others are reported).
-const MAPPED: &[&str] = &["MSH", "PID", "PV1", "TXA", "OBX"];
+const MAPPED: &[&str] = &[
+    "MSH", "PID", "PV1", "TXA", "OBX", "ORC", "OBR", "TQ1", "NTE",
+];
 
 /// Converts an MDM^T01/T02/T06/T10 message.
 pub(crate) fn convert(
@@ -70,6 +73,50 @@ pub(crate) fn convert(
         }
         _ => None,
     };
+
+    // COMMON_ORDER groups (ORC, TQ1, OBR, NTE before the TXA) → ServiceRequests
+    // (`ORC[ServiceRequest]`, `OBR[ServiceRequest]`, `TQ1[ServiceRequest]`,
+    // `NTE[ServiceRequest]`), the document's `context.related`.
+    let mut groups: Vec<Group<'_>> = Vec::new();
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut after_txa = false;
+    for seg in msg.segments() {
+        let name = seg.name().to_owned();
+        let n = bump(&mut counts, &name);
+        match name.as_str() {
+            "TXA" => after_txa = true,
+            "ORC" | "OBR" | "TQ1" | "NTE" if after_txa => {
+                // NTE[DocumentReference] (notes on the content) is not written yet.
+                ctx.report(ReportKind::UnmappedSegment, Location::segment(&name, n))
+            }
+            "ORC" => groups.push(group(Some((seg, n)), None)),
+            "OBR" => match groups.last_mut().filter(|g| g.obr.is_none()) {
+                Some(g) => g.obr = Some((seg, n)),
+                None => groups.push(group(None, Some((seg, n)))),
+            },
+            "TQ1" => match groups.last_mut() {
+                Some(g) => g.tq1.push((seg, n)),
+                None => ctx.report(ReportKind::UnmappedSegment, Location::segment("TQ1", n)),
+            },
+            "NTE" => match groups.last_mut() {
+                Some(g) => g.notes.push((seg, n)),
+                None => ctx.report(ReportKind::UnmappedSegment, Location::segment("NTE", n)),
+            },
+            _ => {}
+        }
+    }
+    let mut related = Vec::new();
+    for g in &groups {
+        let order = service_request(g, true, true, ctx);
+        related.push(add_service_request(
+            order,
+            group_location(g),
+            &patient,
+            &encounter,
+            ctx,
+            out,
+        ));
+    }
 
     let parts = txa_document_reference(&txa, 1, event, ctx);
     let mut d = parts.document;
@@ -119,9 +166,10 @@ pub(crate) fn convert(
         }
     }
     d.subject = patient.clone().map(Box::new);
-    if let Some(e) = encounter.clone() {
+    if encounter.is_some() || !related.is_empty() {
         d.context = Some(Box::new(DocumentReferenceContext {
-            encounter: vec![e],
+            encounter: encounter.clone().into_iter().collect(),
+            related,
             ..Default::default()
         }));
     }
@@ -161,6 +209,35 @@ fn add_practitioner(
 ) -> ehrkit_fhir_model::Reference {
     let identifiers = p.identifier.clone();
     out.add(p, practitioner_id, &identifiers, Role::Shared, ctx, at)
+}
+
+/// An order group of the message (no pharmacy segments, observations or specimens in MDM).
+fn group<'m>(
+    orc: Option<(ehrkit_hl7v2::Segment<'m>, usize)>,
+    obr: Option<(ehrkit_hl7v2::Segment<'m>, usize)>,
+) -> Group<'m> {
+    Group {
+        orc,
+        obr,
+        rx: Vec::new(),
+        tq1: Vec::new(),
+        notes: Vec::new(),
+        observations: Vec::new(),
+        specimens: Vec::new(),
+    }
+}
+
+fn bump(counts: &mut Vec<(String, usize)>, name: &str) -> usize {
+    match counts.iter_mut().find(|(s, _)| s == name) {
+        Some((_, n)) => {
+            *n += 1;
+            *n
+        }
+        None => {
+            counts.push((name.to_owned(), 1));
+            1
+        }
+    }
 }
 
 fn document_id(r: &mut DocumentReference) -> &mut Option<String> {

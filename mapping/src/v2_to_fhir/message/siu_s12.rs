@@ -14,10 +14,13 @@
 //! participant: `PID[Appointment]`), the Encounter of PV1 (`PV1[Encounter]`), and per resource
 //! group the participants of `AIG[Appointment]` (a Location by identifier), `AIL[Appointment]`
 //! (the place's Locations) and `AIP[Appointment]` (a Practitioner); `AIS[Appointment]` gives
-//! `serviceType`. `start`/`end`: SCH-11, else TQ1-7/TQ1-8 (v2.6+), else the first AIS with a
-//! start (AIS-4 plus AIS-7). The NTEs after SCH and after an AIS become `comment`, one per line
-//! (the IG's `NTE[Appointment-Comment]` targets an R5 extension; R4 has `comment`). NTEs after
-//! AIG/AIL/AIP (no IG target), OBX, DG1, PV2, and every other segment are reported.
+//! `serviceType`. `start`/`end`: TQ1-7/TQ1-8 (the segment that replaced SCH-11 in v2.6), else
+//! SCH-11, else the first AIS with a start (AIS-4 plus AIS-7); SCH-11 overridden by TQ1 is
+//! reported. The NTEs after SCH and after an AIS become `comment`, one per line
+//! (the IG's `NTE[Appointment-Comment]` targets an R5 extension; R4 has `comment`). The
+//! patient's OBXs become Observations (`OBX[Observation]`) and DG1s Conditions
+//! (`DG1[Condition]`), as the IG's SIU_S12 rows 4.4 and 4.5 say. NTEs after AIG/AIL/AIP (no IG
+//! target), PV2, and every other segment are reported.
 //!
 //! The same appointment (SCH-1/SCH-2) from the same sender gets the same id in every event, so
 //! an S15 after an S12 updates the one Appointment.
@@ -29,6 +32,7 @@ use ehrkit_fhir_model::{Instant, Primitive, Reference};
 use ehrkit_hl7v2::datatypes::Text;
 use ehrkit_hl7v2::{Message, Segment};
 
+use super::dft_p03::{add_conditions, add_observation};
 use super::{add_encounter, finish, patient_id, report_other_segments};
 use crate::v2_to_fhir::convert::{ConvertError, Out, Role};
 use crate::v2_to_fhir::datatype::{text, Context};
@@ -50,7 +54,7 @@ pub use crate::v2_to_fhir::segment::sch_appointment::status_for_event;
 
 /// Segments this map reads (the others are reported).
 const MAPPED: &[&str] = &[
-    "MSH", "SCH", "TQ1", "NTE", "PID", "PV1", "RGS", "AIS", "AIG", "AIL", "AIP",
+    "MSH", "SCH", "TQ1", "NTE", "PID", "PV1", "RGS", "AIS", "AIG", "AIL", "AIP", "OBX", "DG1",
 ];
 
 /// Where the last NTE's text goes.
@@ -107,10 +111,14 @@ pub(crate) fn convert(
             p.status = Some(Primitive::new(default_participation(status.as_ref())));
         }
     }
-    if let (Some(pv1), Some(p)) = (msg.segment("PV1", 1), &patient) {
-        let parts = pv1_encounter(&pv1, 1, None, ctx);
-        focus.push(add_encounter(parts, p, ctx, out));
-    }
+    let encounter = match (msg.segment("PV1", 1), &patient) {
+        (Some(pv1), Some(p)) => {
+            let parts = pv1_encounter(&pv1, 1, None, ctx);
+            Some(add_encounter(parts, p, ctx, out))
+        }
+        _ => None,
+    };
+    focus.extend(encounter.clone());
 
     let mut comments: Vec<String> = Vec::new();
     let mut after = After::Nothing;
@@ -149,12 +157,28 @@ pub(crate) fn convert(
                 };
                 add_participant(rp, &mut appointment, ctx, out);
             }
+            "OBX" => {
+                after = After::Nothing;
+                match &patient {
+                    Some(p) => {
+                        focus.push(add_observation(&seg, n, p, encounter.as_ref(), ctx, out))
+                    }
+                    None => ctx.report(ReportKind::UnmappedSegment, Location::segment("OBX", n)),
+                }
+            }
             "SCH" | "TQ1" | "PID" | "PV1" if n > 1 => {
                 ctx.report(ReportKind::UnmappedSegment, Location::segment(&name, n));
                 after = After::Nothing;
             }
             "PID" | "PV1" | "RGS" | "MSH" => {}
             _ => after = After::Nothing,
+        }
+    }
+    if let Some(p) = &patient {
+        focus.extend(add_conditions(msg, p, encounter.as_ref(), ctx, out));
+    } else {
+        for n in 1..=msg.segments_named("DG1").count() {
+            ctx.report(ReportKind::UnmappedSegment, Location::segment("DG1", n));
         }
     }
     if !parts.status_from_sch {
@@ -196,23 +220,24 @@ pub(crate) fn convert(
     Ok(())
 }
 
-/// TQ1-7 → `start`, TQ1-8 → `end` when SCH-11 gave neither; other TQ1 fields are reported.
+/// TQ1-7 → `start`, TQ1-8 → `end`. TQ1 replaced SCH-11 in v2.6 (SCH-11 is kept only for
+/// backward compatibility from v2.7): when both give times, TQ1's win and SCH-11 is reported as
+/// not mapped. Other TQ1 fields are reported.
 fn tq1_timing(tq1: &Segment<'_>, ctx: &mut Context<'_>, a: &mut Appointment) {
     let at = |f: usize| Location::segment("TQ1", 1).field(f);
-    let (mut used_start, mut used_end) = (false, false);
-    if a.start.is_none() && a.end.is_none() {
-        a.start = read_instant(tq1.field(7).first::<Text<'_>>(), ctx, at(7)).map(Primitive::new);
-        a.end = read_instant(tq1.field(8).first::<Text<'_>>(), ctx, at(8)).map(Primitive::new);
-        (used_start, used_end) = (true, true);
+    let start = read_instant(tq1.field(7).first::<Text<'_>>(), ctx, at(7));
+    let end = read_instant(tq1.field(8).first::<Text<'_>>(), ctx, at(8));
+    if start.is_some() || end.is_some() {
+        if a.start.is_some() || a.end.is_some() {
+            ctx.report(
+                ReportKind::UnmappedField,
+                Location::segment("SCH", 1).field(11),
+            );
+        }
+        a.start = start.map(Primitive::new);
+        a.end = end.map(Primitive::new);
     }
-    let mut mapped = vec![1];
-    if used_start {
-        mapped.push(7);
-    }
-    if used_end {
-        mapped.push(8);
-    }
-    report_fields(tq1, &mapped, ctx, at);
+    report_fields(tq1, &[1, 7, 8], ctx, at);
 }
 
 /// The lines of an NTE's comment (NTE-3, one per repetition).

@@ -12,8 +12,8 @@
 //!   absent); a duration that is not a whole positive number of minutes is reported.
 //! - SCH-11 (`TQ[Appointment]`): TQ.4 → `start`, TQ.5 → `end` (FHIR instants: a value without
 //!   an offset takes the profile's zone, else it is reported and left out). The message map
-//!   falls back to TQ1-7/TQ1-8 (the segment that replaced SCH-11 in v2.6) and then to the first
-//!   AIS start and duration.
+//!   prefers TQ1-7/TQ1-8 (the segment that replaced SCH-11 in v2.6; SCH-11 is kept only for
+//!   backward compatibility from v2.7) and falls back to the first AIS start and duration.
 //! - SCH-12 (placer contact), SCH-16 (filler contact), SCH-20 (entered by) → participants with a
 //!   Practitioner actor. The IG's types for SCH-12/16 are unresolved placeholders
 //!   (`#placer contact#`), so those participants carry the role as `type.text`; SCH-20 gets
