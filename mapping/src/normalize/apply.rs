@@ -391,12 +391,18 @@ impl<'p> Run<'p> {
     }
 
     /// Normalizes one resource into `out` (the resource, then what was lifted out of it).
-    fn one(&mut self, mut r: Resource, out: &mut Vec<Resource>) {
-        let mut ctx = Ctx {
+    fn one(&mut self, r: Resource, out: &mut Vec<Resource>) {
+        let ctx = Ctx {
             rtype: r.resource_type().to_owned(),
             changes: Vec::new(),
             notes: Vec::new(),
         };
+        self.run_one(r, ctx, out);
+    }
+
+    /// The rules on one resource whose record starts with `ctx`; what it lifts out goes through
+    /// the same rules (bounded: the parser limits how deep resources nest).
+    fn run_one(&mut self, mut r: Resource, mut ctx: Ctx, out: &mut Vec<Resource>) {
         let mut lifted = Vec::new();
         if let Some(parts) = parts!(&mut r) {
             self.common(parts, &mut ctx, &mut lifted);
@@ -416,7 +422,7 @@ impl<'p> Run<'p> {
         }
         self.finish(r, ctx, out);
         for (c, c_ctx) in lifted {
-            self.finish(c, c_ctx, out);
+            self.run_one(c, c_ctx, out);
         }
     }
 
@@ -542,6 +548,10 @@ impl<'p> Run<'p> {
 
     fn identifier(&self, id: &mut Identifier, at: &str, ctx: &mut Ctx) {
         let p = self.p;
+        // The normalizer's own identifiers (the original of a rewritten id) are not vendor data.
+        if text(&id.system).is_some_and(|s| s.starts_with(EXTENSION_BASE)) {
+            return;
+        }
         if p.has(FhirQuirk::EpicPaddedIdentifier) {
             if let Some(v) = id.value.as_mut().and_then(|v| v.value.as_mut()) {
                 let t = v.trim();
@@ -553,6 +563,24 @@ impl<'p> Run<'p> {
                         FhirQuirk::EpicPaddedIdentifier,
                     );
                 }
+            }
+        }
+        // Before the type rules, so the SS coding it adds is seen by them in this pass.
+        if p.has(FhirQuirk::SsnOidSystem) && text(&id.system) == Some(SSN_OID) {
+            id.system = prim(US_SSN);
+            ctx.quirk(
+                format!("{at}.system"),
+                Operation::ConceptMap,
+                FhirQuirk::SsnOidSystem,
+            );
+            let ty = id.type_.get_or_insert_with(Default::default);
+            if !ty.coding.iter().any(|c| c.system_str() == Some(V2_0203)) {
+                ty.coding.insert(0, v2_0203("SS"));
+                ctx.quirk(
+                    format!("{at}.type.coding"),
+                    Operation::ConditionalTransform,
+                    FhirQuirk::SsnOidSystem,
+                );
             }
         }
         let label = id.type_.as_deref().and_then(|t| {
@@ -669,23 +697,6 @@ impl<'p> Run<'p> {
                     FhirQuirk::OracleDataAbsentSystem.name(),
                     "no site system for this identifier type",
                 ),
-            }
-        }
-        if p.has(FhirQuirk::SsnOidSystem) && text(&id.system) == Some(SSN_OID) {
-            id.system = prim(US_SSN);
-            ctx.quirk(
-                format!("{at}.system"),
-                Operation::ConceptMap,
-                FhirQuirk::SsnOidSystem,
-            );
-            let ty = id.type_.get_or_insert_with(Default::default);
-            if !ty.coding.iter().any(|c| c.system_str() == Some(V2_0203)) {
-                ty.coding.insert(0, v2_0203("SS"));
-                ctx.quirk(
-                    format!("{at}.type.coding"),
-                    Operation::ConditionalTransform,
-                    FhirQuirk::SsnOidSystem,
-                );
             }
         }
     }
