@@ -822,3 +822,90 @@ fn pv1_type_service_hospitalization_alternate_visit_and_other_participant() {
         );
     }
 }
+
+#[test]
+fn dg1_due_to_and_pr1_part_of_resolve_in_the_message_or_to_a_create_only_stub() {
+    let raw = String::from_utf8(data("epic_a01_clinical.hl7")).unwrap();
+    // DG1-2's parent (DG1-22) is DG1-1 (its DG1-20); PR1-1's parent (PR1-25) is a procedure
+    // this message does not carry.
+    let raw = raw
+        .replace("|W|||||||||2\r", "|W|||||||||2|||||||DX-80001-1^EPIC\r")
+        .replace(
+            "PROC-80001-1^EPIC\r",
+            "PROC-80001-1^EPIC||||||PROC-PARENT-9^EPIC\r",
+        );
+    assert!(raw.contains("2|||||||DX-80001-1^EPIC\r") && raw.contains("||PROC-PARENT-9^EPIC\r"));
+    let c = convert_with(raw.as_bytes(), Profile::generic(), BundleKind::Transaction).unwrap();
+    check_bundle(&c.bundle);
+    let conditions: Vec<Condition> = all(&c.bundle);
+    assert_eq!(
+        conditions.len(),
+        2,
+        "the parent is the message's own DG1, not a new one"
+    );
+    let due_to = conditions[1]
+        .extension
+        .iter()
+        .find(|e| {
+            e.url.as_deref() == Some("http://hl7.org/fhir/StructureDefinition/condition-dueTo")
+        })
+        .expect("dueTo");
+    let Some(ehrkit_fhir_model::ExtensionValue::Reference(r)) = &due_to.value else {
+        panic!("{due_to:?}");
+    };
+    assert_eq!(
+        r.reference.as_ref().unwrap().value.as_deref(),
+        Some(reference_of(&conditions[0]).as_str())
+    );
+    let procedures: Vec<Procedure> = all(&c.bundle);
+    assert_eq!(procedures.len(), 2);
+    let (child, parent) = (&procedures[0], &procedures[1]);
+    assert_eq!(
+        reference(&Some(Box::new(child.part_of[0].clone()))),
+        reference_of(parent)
+    );
+    assert_eq!(
+        parent.identifier[0]
+            .value
+            .as_ref()
+            .unwrap()
+            .value
+            .as_deref(),
+        Some("PROC-PARENT-9")
+    );
+    // The stub is created only when the server lacks it, never overwriting the real one.
+    let entry = c
+        .bundle
+        .entry
+        .iter()
+        .find(|e| e.resource.as_ref().unwrap().id() == parent.id.as_deref())
+        .unwrap();
+    let request = entry.request.as_ref().unwrap();
+    assert_eq!(
+        request
+            .method
+            .as_ref()
+            .and_then(|m| m.value.as_ref())
+            .map(|m| m.as_code()),
+        Some("POST")
+    );
+    assert!(request
+        .if_none_exist
+        .as_ref()
+        .and_then(|q| q.value.as_deref())
+        .is_some_and(|q| q.ends_with("|PROC-PARENT-9")));
+}
+
+#[test]
+fn a_parent_without_a_system_is_reported_not_invented() {
+    let raw = String::from_utf8(data("epic_a01_clinical.hl7")).unwrap();
+    let raw = raw.replace(
+        "PROC-80001-1^EPIC\r",
+        "PROC-80001-1^EPIC||||||PARENT-NO-SYSTEM\r",
+    );
+    let c = convert_with(raw.as_bytes(), Profile::generic(), BundleKind::Transaction).unwrap();
+    check_bundle(&c.bundle);
+    assert_eq!(all::<Procedure>(&c.bundle).len(), 1);
+    assert!(all::<Procedure>(&c.bundle)[0].part_of.is_empty());
+    assert!(report_has(&c, ReportKind::UnmappedField, "PR1[1]-25"));
+}

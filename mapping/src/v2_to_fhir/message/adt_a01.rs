@@ -42,15 +42,15 @@ use crate::v2_to_fhir::datatype::pl_location::Level;
 use crate::v2_to_fhir::datatype::{hd_identifier::hd_identifier, text, Context};
 use crate::v2_to_fhir::segment::{
     al1_allergy_intolerance::al1_allergy_intolerance,
-    dg1_condition::dg1_condition,
-    dg1_encounter::{self, dg1_encounter},
+    dg1_condition::{dg1_condition, DUE_TO},
+    dg1_encounter::dg1_encounter,
     evn_provenance::{evn_provenance, read_instant},
     iam_allergy_intolerance::{iam_allergy_intolerance, Recorder},
     in1_coverage::{in1_coverage, Subscriber},
     nk1_related_person::nk1_related_person,
     obx_observation::obx_observation,
     pid_patient::pid_patient,
-    pr1_procedure::pr1_procedure,
+    pr1_procedure::pr1_procedure_with_parent,
     pv1_encounter::pv1_encounter,
     pv2_encounter::pv2_encounter,
 };
@@ -366,15 +366,19 @@ pub(crate) fn convert_group(
         out.add(a, allergy_id, &identifiers, Role::Record, ctx, &at);
     }
 
+    let mut conditions: Vec<(Vec<Identifier>, Reference)> = Vec::new();
+    let mut due_to: Vec<(Reference, Identifier, Location)> = Vec::new();
     for n in group.all("DG1") {
         let Some(dg1) = segment("DG1", n) else {
             continue;
         };
         let at = Location::segment("DG1", n);
+        // DG1-6/15 go to Encounter.diagnosis when there is an Encounter; DG1-22 is resolved
+        // below.
         let encounter_fields: &[usize] = if encounter_ref.is_some() {
-            dg1_encounter::FIELDS
+            &[6, 15, 22]
         } else {
-            &[]
+            &[22]
         };
         let parts = dg1_condition(&dg1, n, encounter_fields, ctx);
         let mut c = parts.condition;
@@ -393,6 +397,10 @@ pub(crate) fn convert_group(
         }
         let identifiers = c.identifier.clone();
         let condition = out.add(c, condition_id, &identifiers, Role::Record, ctx, &at);
+        conditions.push((identifiers, condition.clone()));
+        if let Some(parent) = parts.due_to {
+            due_to.push((condition.clone(), parent, at.clone().field(22)));
+        }
         if let Some(e_ref) = &encounter_ref {
             let diagnosis = dg1_encounter(&dg1, n, condition, ctx);
             if let Some(e) = encounter_mut(out, e_ref) {
@@ -401,12 +409,33 @@ pub(crate) fn convert_group(
         }
     }
 
+    for (child, parent, at) in due_to {
+        let stub = || Condition {
+            identifier: vec![parent.clone()],
+            subject: subject.clone(),
+            ..Default::default()
+        };
+        let Some(r) = parent_reference(&conditions, &parent, stub, condition_id, ctx, out, &at)
+        else {
+            continue;
+        };
+        if let Some(c) = condition_mut(out, &child) {
+            c.extension.push(ehrkit_fhir_model::Extension {
+                url: Some(DUE_TO.to_owned()),
+                value: Some(ehrkit_fhir_model::ExtensionValue::Reference(Box::new(r))),
+                ..Default::default()
+            });
+        }
+    }
+
+    let mut procedures: Vec<(Vec<Identifier>, Reference)> = Vec::new();
+    let mut part_of: Vec<(Reference, Identifier, Location)> = Vec::new();
     for n in group.all("PR1") {
         let Some(pr1) = segment("PR1", n) else {
             continue;
         };
         let at = Location::segment("PR1", n);
-        let parts = pr1_procedure(&pr1, n, ctx);
+        let parts = pr1_procedure_with_parent(&pr1, n, ctx);
         let mut p = parts.procedure;
         p.subject = subject.clone();
         p.encounter = encounter.clone();
@@ -426,7 +455,28 @@ pub(crate) fn convert_group(
         }
         p.location = add_levels(parts.location, &at.clone().field(23), ctx, out).map(Box::new);
         let identifiers = p.identifier.clone();
-        out.add(p, procedure_id, &identifiers, Role::Record, ctx, &at);
+        let procedure = out.add(p, procedure_id, &identifiers, Role::Record, ctx, &at);
+        procedures.push((identifiers, procedure.clone()));
+        if let Some(parent) = parts.part_of {
+            part_of.push((procedure, parent, at.clone().field(25)));
+        }
+    }
+    for (child, parent, at) in part_of {
+        let stub = || Procedure {
+            identifier: vec![parent.clone()],
+            status: Some(Primitive::new(
+                ehrkit_fhir_model::codes::EventStatus::Unknown,
+            )),
+            subject: subject.clone(),
+            ..Default::default()
+        };
+        let Some(r) = parent_reference(&procedures, &parent, stub, procedure_id, ctx, out, &at)
+        else {
+            continue;
+        };
+        if let Some(p) = procedure_mut(out, &child) {
+            p.part_of.push(r);
+        }
     }
 
     for n in group.all("IN1") {
@@ -486,6 +536,39 @@ pub(crate) fn convert_group(
         patient: patient_ref,
         encounter: encounter_ref,
     }
+}
+
+/// The reference for a parent resource named by its identifier (DG1-22, PR1-25, an
+/// `EI[Condition]` / `EI[Procedure]`): the resource of this message with that identifier, else
+/// a resource carrying only the identifier (`stub`), added as shared reference data so a server
+/// creates it when it lacks it and never overwrites the one it has. An identifier without a
+/// system cannot be searched that way: it is reported at `at` and gives no reference.
+#[allow(clippy::too_many_arguments)]
+fn parent_reference<R: ehrkit_fhir_model::TypedResource + PartialEq>(
+    known: &[(Vec<Identifier>, Reference)],
+    parent: &Identifier,
+    stub: impl FnOnce() -> R,
+    id_of: fn(&mut R) -> &mut Option<String>,
+    ctx: &mut Context<'_>,
+    out: &mut Out,
+    at: &Location,
+) -> Option<Reference> {
+    let same = |i: &Identifier| i.system == parent.system && i.value == parent.value;
+    if let Some((_, r)) = known.iter().find(|(ids, _)| ids.iter().any(same)) {
+        return Some(r.clone());
+    }
+    if parent.system.is_none() {
+        ctx.report(ReportKind::UnmappedField, at.clone());
+        return None;
+    }
+    Some(out.add(
+        stub(),
+        id_of,
+        std::slice::from_ref(parent),
+        Role::Shared,
+        ctx,
+        at,
+    ))
 }
 
 /// `EVN[Provenance]` for the message, its target `focus`. Left out (and reported) when FHIR's
@@ -622,6 +705,30 @@ pub(crate) fn encounter_mut<'o>(out: &'o mut Out, r: &Reference) -> Option<&'o m
             Some(Resource::Encounter(enc)) if enc.id.as_deref() == Some(id.as_str()) => {
                 Some(&mut **enc)
             }
+            _ => None,
+        })
+}
+
+/// The Condition entry `r` points at (DG1-22 is resolved after every DG1 is added).
+fn condition_mut<'o>(out: &'o mut Out, r: &Reference) -> Option<&'o mut Condition> {
+    let id = referenced_id(r)?.to_owned();
+    out.entries
+        .iter_mut()
+        .rev()
+        .find_map(|e| match e.resource.as_deref_mut() {
+            Some(Resource::Condition(c)) if c.id.as_deref() == Some(id.as_str()) => Some(&mut **c),
+            _ => None,
+        })
+}
+
+/// The Procedure entry `r` points at (PR1-25 is resolved after every PR1 is added).
+fn procedure_mut<'o>(out: &'o mut Out, r: &Reference) -> Option<&'o mut Procedure> {
+    let id = referenced_id(r)?.to_owned();
+    out.entries
+        .iter_mut()
+        .rev()
+        .find_map(|e| match e.resource.as_deref_mut() {
+            Some(Resource::Procedure(p)) if p.id.as_deref() == Some(id.as_str()) => Some(&mut **p),
             _ => None,
         })
 }

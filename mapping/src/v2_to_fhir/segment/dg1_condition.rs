@@ -12,17 +12,23 @@
 //!   not a valid canonical; the core URL its `DG1[Encounter]` sheet gives is used).
 //! - DG1-20 → `identifier` (`EI`): the Condition's business key.
 //! - DG1-21 `D` (delete) → `verificationStatus` `entered-in-error`.
-//! - DG1-22 (parent diagnosis) → `condition-dueTo`: not written yet (listed, reported).
+//! - DG1-22 (parent diagnosis, `EI[Condition]`) → the `condition-dueTo` extension referencing the
+//!   Condition with that identifier: the message map points it at the DG1 of this message that
+//!   has it (DG1-20), else at a Condition carrying only that identifier, written as shared
+//!   reference data (`POST` + `ifNoneExist`: created when the server lacks it, never
+//!   overwriting the one it has) ([`ConditionParts::due_to`]).
 //!
 //! DG1-6 and DG1-15 belong to `DG1[Encounter]` ([`super::dg1_encounter`]); the caller says
 //! whether that map read them.
 
 use ehrkit_fhir_model::resources::{Condition, ConditionOnset, Practitioner};
-use ehrkit_fhir_model::{CodeableConcept, Coding, Extension, ExtensionValue, Primitive};
+use ehrkit_fhir_model::{
+    CodeableConcept, Coding, Extension, ExtensionValue, Identifier, Primitive,
+};
 use ehrkit_hl7v2::datatypes::{Cwe, Ei, Text, Xcn};
 use ehrkit_hl7v2::Segment;
 
-use super::{mapped_in, unmapped, Row};
+use super::{mapped_in, Row};
 use crate::v2_to_fhir::datatype::{
     cwe_codeable_concept::cwe_codeable_concept, dtm, ei_identifier::ei_identifier, text,
     xcn_practitioner::xcn_practitioner, Context,
@@ -37,6 +43,9 @@ pub const ASSERTED_DATE: &str = "http://hl7.org/fhir/StructureDefinition/conditi
 /// Fields this map reads (DG1-1, the set id, numbers the segment).
 const MAPPED_FIELDS: &[usize] = &[1, 3, 4, 5, 16, 19, 20, 21];
 
+/// The core extension pointing at the condition this one is due to.
+pub const DUE_TO: &str = "http://hl7.org/fhir/StructureDefinition/condition-dueTo";
+
 /// A Condition and the Practitioner asserting it.
 #[derive(Debug, Clone)]
 pub struct ConditionParts {
@@ -44,11 +53,15 @@ pub struct ConditionParts {
     pub condition: Condition,
     /// DG1-16, to be added by the caller and referenced from `condition.asserter`.
     pub asserter: Option<(Practitioner, Location)>,
+    /// DG1-22: the identifier of the parent diagnosis, for the caller to resolve into a
+    /// `condition-dueTo` reference.
+    pub due_to: Option<Identifier>,
 }
 
-/// Converts the `occurrence`-th DG1 of a message. `encounter_fields` lists the fields
-/// `DG1[Encounter]` read for this segment (DG1-6, DG1-15 when there is an Encounter); the
-/// others present and not mapped here are reported.
+/// Converts the `occurrence`-th DG1 of a message. `encounter_fields` lists the fields the
+/// caller handles itself: DG1-6 and DG1-15 when `DG1[Encounter]` reads them (there is an
+/// Encounter), DG1-22 when it resolves [`ConditionParts::due_to`] (only then is `due_to` set).
+/// The others present and not mapped here are reported.
 pub fn dg1_condition(
     dg1: &Segment<'_>,
     occurrence: usize,
@@ -106,6 +119,14 @@ pub fn dg1_condition(
         }
     }
 
+    let due_to = if encounter_fields.contains(&22) {
+        dg1.field(22)
+            .first::<Ei<'_>>()
+            .and_then(|ei| ei_identifier(&ei, ctx, &at(22)))
+    } else {
+        None
+    };
+
     for f in 1..=dg1.field_count() {
         let field = dg1.field(f);
         if !MAPPED_FIELDS.contains(&f)
@@ -119,15 +140,13 @@ pub fn dg1_condition(
     ConditionParts {
         condition: c,
         asserter,
+        due_to,
     }
 }
 
 const fn mapped(identifier: &'static str, fhir_attribute: &'static str) -> Row {
     mapped_in(FILE, identifier, fhir_attribute)
 }
-
-const DUE_TO: &str = "needs the parent diagnosis (an EI) resolved to another Condition; not \
-                      written yet, the field is reported as unmapped when present";
 
 /// The spreadsheet rows of `DG1[Condition]` and how this map handles each.
 pub static ROWS: &[Row] = &[
@@ -141,8 +160,8 @@ pub static ROWS: &[Row] = &[
     mapped("DG1-20", "identifier"),
     mapped("DG1-21", "verificationStatus.coding.code"),
     mapped("DG1-21", "verificationStatus.coding.system"),
-    unmapped("DG1-22", "extension[2].url", DUE_TO),
-    unmapped("DG1-22", "extension[2].valueReference(Condition)", DUE_TO),
+    mapped("DG1-22", "extension[2].url"),
+    mapped("DG1-22", "extension[2].valueReference(Condition)"),
 ];
 
 #[cfg(test)]
@@ -158,7 +177,7 @@ mod tests {
         )
         .unwrap();
         let mut ctx = Context::new(&profile);
-        let parts = dg1_condition(&msg.segment("DG1", 1).unwrap(), 1, &[6, 15], &mut ctx);
+        let parts = dg1_condition(&msg.segment("DG1", 1).unwrap(), 1, &[6, 15, 22], &mut ctx);
         let c = parts.condition;
         let code = c.code.unwrap();
         assert_eq!(
@@ -181,8 +200,12 @@ mod tests {
             Some("entered-in-error")
         );
         let report: Vec<String> = ctx.report.entries().iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            parts.due_to.unwrap().value.unwrap().value.as_deref(),
+            Some("PARENT-1")
+        );
         assert!(
-            report.contains(&"DG1[1]-22: field not mapped".to_owned()),
+            !report.iter().any(|r| r.starts_with("DG1[1]-22")),
             "{report:?}"
         );
         assert!(!report

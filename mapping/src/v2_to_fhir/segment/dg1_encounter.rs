@@ -26,7 +26,7 @@ use crate::{DataProblem, Location, ProfileTranslation, ReportKind};
 
 const FILE: &str = "segment/dg1_encounter.rs";
 
-/// The DG1 fields this map reads (the caller passes them to `dg1_condition`).
+/// The DG1 fields this map reads (the caller passes them to `dg1_condition` as handled).
 pub const FIELDS: &[usize] = &[6, 15];
 
 /// `Encounter.diagnosis` for the `occurrence`-th DG1, pointing at its Condition.
@@ -129,14 +129,14 @@ pub static ROWS: &[Row] = &[
         "DG1-21",
         "diagnosis.condition(Condition.verificationStatus.coding.system",
     ),
-    super::unmapped(
+    mapped_in(
+        CONDITION,
         "DG1-22",
         "diagnosis.condition(Condition.extension[1].uri)",
-        "condition-dueTo is not written yet (see DG1[Condition]); reported when present",
     ),
-    super::unmapped(
+    mapped_in(
+        CONDITION,
         "DG1-22",
         "diagnosis.condition(Condition.extension[1].valueReference(Condition))",
-        "condition-dueTo is not written yet (see DG1[Condition]); reported when present",
     ),
 ];

@@ -14,17 +14,20 @@
 //!   (practitioners, no function) → `performer`, Practitioners the caller adds
 //!   ([`ProcedureParts::performers`]).
 //! - PR1-23 → `location`, `PL[Location]` levels the caller adds.
-//! - PR1-25 (parent procedure) → `partOf`: not written yet (listed, reported).
+//! - PR1-25 (parent procedure, `EI[Procedure]`) → `partOf`: the message map points it at the
+//!   PR1 of this message with that identifier (PR1-19), else at a Procedure carrying only that
+//!   identifier, written as shared reference data (`POST` + `ifNoneExist`)
+//!   ([`ProcedureParts::part_of`]).
 
 use ehrkit_fhir_model::codes::EventStatus;
 use ehrkit_fhir_model::resources::{
     Practitioner, Procedure, ProcedurePerformed, ProcedurePerformer,
 };
-use ehrkit_fhir_model::{CodeableConcept, Coding, DateTime, Period, Primitive};
+use ehrkit_fhir_model::{CodeableConcept, Coding, DateTime, Identifier, Period, Primitive};
 use ehrkit_hl7v2::datatypes::{Cwe, Ei, Pl, Text, Xcn};
 use ehrkit_hl7v2::Segment;
 
-use super::{mapped_in, unmapped, Row};
+use super::{mapped_in, Row};
 use crate::v2_to_fhir::datatype::{
     cwe_codeable_concept::cwe_codeable_concept,
     dtm,
@@ -57,12 +60,34 @@ pub struct ProcedureParts {
     pub performers: Vec<(Practitioner, Location)>,
     /// PR1-23 levels, coarsest first; the caller adds them and sets `location` to the finest.
     pub location: Vec<Level>,
+    /// PR1-25: the identifier of the parent procedure, for the caller to resolve into `partOf`.
+    pub part_of: Option<Identifier>,
 }
 
-/// Converts the `occurrence`-th PR1 of a message.
+/// Converts the `occurrence`-th PR1 of a message. PR1-25 (the parent procedure) is reported
+/// when valued; a caller that resolves it uses [`pr1_procedure_with_parent`].
 pub fn pr1_procedure(
     pr1: &Segment<'_>,
     occurrence: usize,
+    ctx: &mut Context<'_>,
+) -> ProcedureParts {
+    convert(pr1, occurrence, false, ctx)
+}
+
+/// Converts the `occurrence`-th PR1 of a message, PR1-25 included as
+/// [`ProcedureParts::part_of`], which the caller resolves into `partOf`.
+pub fn pr1_procedure_with_parent(
+    pr1: &Segment<'_>,
+    occurrence: usize,
+    ctx: &mut Context<'_>,
+) -> ProcedureParts {
+    convert(pr1, occurrence, true, ctx)
+}
+
+fn convert(
+    pr1: &Segment<'_>,
+    occurrence: usize,
+    with_parent: bool,
     ctx: &mut Context<'_>,
 ) -> ProcedureParts {
     let at = |field: usize| Location::segment("PR1", occurrence).field(field);
@@ -177,9 +202,21 @@ pub fn pr1_procedure(
         .map(|pl| pl_location(&pl, ctx, &at(23)))
         .unwrap_or_default();
 
+    let part_of = if with_parent {
+        pr1.field(25)
+            .first::<Ei<'_>>()
+            .and_then(|ei| ei_identifier(&ei, ctx, &at(25)))
+    } else {
+        None
+    };
+
     for f in 1..=pr1.field_count() {
         let field = pr1.field(f);
-        if !MAPPED_FIELDS.contains(&f) && field.repetition_count() > 0 && !field.is_null() {
+        if !MAPPED_FIELDS.contains(&f)
+            && (!with_parent || f != 25)
+            && field.repetition_count() > 0
+            && !field.is_null()
+        {
             ctx.report(ReportKind::UnmappedField, at(f));
         }
     }
@@ -187,6 +224,7 @@ pub fn pr1_procedure(
         procedure: p,
         performers,
         location,
+        part_of,
     }
 }
 
@@ -221,12 +259,7 @@ pub static ROWS: &[Row] = &[
     mapped("PR1-16", "code[1].value"),
     mapped("PR1-19", "identifier"),
     mapped("PR1-23", "location(Location)"),
-    unmapped(
-        "PR1-25",
-        "partOf(Procedure.identifier)",
-        "needs the parent procedure (an EI) resolved to another Procedure; not written yet, \
-         the field is reported as unmapped when present",
-    ),
+    mapped("PR1-25", "partOf(Procedure.identifier)"),
 ];
 
 #[cfg(test)]
@@ -279,5 +312,30 @@ mod tests {
         );
         assert_eq!(p.reason_code.len(), 1);
         assert_eq!(p.status.unwrap().value, Some(EventStatus::Unknown));
+    }
+
+    #[test]
+    fn the_parent_is_reported_unless_the_caller_resolves_it() {
+        let profile = crate::Profile::generic();
+        let msg = Message::parse(
+            b"MSH|^~\\&|A|B|C|D|2026||DFT^P03|1|P|2.5.1\rPR1|1||27447^TKA^C4||||||||||||||||||||||PARENT-1^EPIC\r",
+        )
+        .unwrap();
+        let pr1 = msg.segment("PR1", 1).unwrap();
+        let mut ctx = Context::new(&profile);
+        assert!(pr1_procedure(&pr1, 1, &mut ctx).part_of.is_none());
+        let report: Vec<String> = ctx.report.entries().iter().map(|e| e.to_string()).collect();
+        assert_eq!(report, ["PR1[1]-25: field not mapped"]);
+        let mut ctx = Context::new(&profile);
+        let parts = pr1_procedure_with_parent(&pr1, 1, &mut ctx);
+        assert_eq!(
+            parts.part_of.unwrap().value.unwrap().value.as_deref(),
+            Some("PARENT-1")
+        );
+        assert!(!ctx
+            .report
+            .entries()
+            .iter()
+            .any(|e| e.to_string() == "PR1[1]-25: field not mapped"));
     }
 }
