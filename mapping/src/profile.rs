@@ -122,6 +122,11 @@ pub enum Quirk {
     /// type TX/ST with the same OBX-3 in one OBR group become one Observation whose value is the
     /// lines joined with `\n`. S.
     JoinTextLines,
+    /// Oracle Health: Millennium sends a code value's display where an HL7 table code belongs
+    /// when the site built no outbound alias (`^Current` as XPN.7, `^Home^Tel` in XTN): the
+    /// display is read through [`V2Settings::display_codes`](crate::V2Settings) (IG map name →
+    /// display → table code) before the IG map. Without it the display is a vocabulary miss. S.
+    CodeValueDisplays,
     /// All vendors (Oracle Health tenant code sets next to LOINC): local codes (CWE.3 `L`,
     /// `99zzz`, or a name in [`V2Settings::local_coding_systems`](crate::V2Settings)) are kept
     /// with the site's [`V2Settings::local_code_system`](crate::V2Settings) URI instead of an
@@ -142,6 +147,7 @@ impl Quirk {
         Quirk::AccountNumberOnEncounter,
         Quirk::AliasPoolTypes,
         Quirk::PlacerOrderNamespace,
+        Quirk::CodeValueDisplays,
         Quirk::DictionaryMnemonics,
         Quirk::FieldAllowList,
         Quirk::PatientIdInPid2,
@@ -166,6 +172,7 @@ impl Quirk {
             Quirk::AccountNumberOnEncounter => "account-number-on-encounter",
             Quirk::AliasPoolTypes => "alias-pool-types",
             Quirk::PlacerOrderNamespace => "placer-order-namespace",
+            Quirk::CodeValueDisplays => "code-value-displays",
             Quirk::DictionaryMnemonics => "dictionary-mnemonics",
             Quirk::FieldAllowList => "field-allow-list",
             Quirk::PatientIdInPid2 => "patient-id-in-pid2",
@@ -354,7 +361,9 @@ impl Profile {
 
     /// Epic (HL7 v2 Bridges interfaces): `MRN` type codes, enterprise `EPI` as the primary
     /// identifier, legal names without `L`, Z-segment extensions, repeated providers, order
-    /// questions, CSN/HAR as configuration, text lines joined, local codes.
+    /// questions, CSN as configuration, text lines joined, local codes. PID-18 as the HAR
+    /// ([`Quirk::AccountNumberOnEncounter`]) is a site's choice: switch it on in the overlay
+    /// (it adds an Encounter identifier other converters do not write).
     pub fn epic() -> Self {
         let mut p = Self::vendor_base("epic")
             .with(Quirk::MrnTypeCode)
@@ -363,8 +372,7 @@ impl Profile {
             .with(Quirk::ZSegmentExtensions)
             .with(Quirk::MergeRepeatedProvider)
             .with(Quirk::OrderQuestions)
-            .with(Quirk::VisitNumberSystem)
-            .with(Quirk::AccountNumberOnEncounter);
+            .with(Quirk::VisitNumberSystem);
         p.v2.primary_identifier = Some("EPI".into());
         p
     }
@@ -375,6 +383,7 @@ impl Profile {
         let mut p = Self::vendor_base("oracle_health")
             .with(Quirk::AliasPoolTypes)
             .with(Quirk::PlacerOrderNamespace)
+            .with(Quirk::CodeValueDisplays)
             .with(Quirk::VisitNumberSystem)
             .with(Quirk::ZSegmentExtensions);
         for (alias, code) in [
@@ -387,6 +396,35 @@ impl Profile {
             p.v2.alias_types.insert(alias.into(), code.into());
         }
         p.v2.order_namespaces = vec!["HNAM_ORDERID".into()];
+        for (map, display, code) in [
+            ("NameType", "Current", "L"),
+            ("NameType", "Legal", "L"),
+            ("NameType", "Maiden", "M"),
+            ("NameType", "Alias", "A"),
+            ("TelecommunicationUseCode", "Home", "PRN"),
+            ("TelecommunicationUseCode", "Business", "WPN"),
+            ("TelecommunicationUseCode", "Alternate", "ORN"),
+            ("TelecommunicationUseCode", "Email", "NET"),
+            ("TelecommunicationEquipmentType", "Tel", "PH"),
+            ("TelecommunicationEquipmentType", "Fax", "FX"),
+            ("TelecommunicationEquipmentType", "Cell", "CP"),
+            ("TelecommunicationEquipmentType", "Mobile", "CP"),
+            ("TelecommunicationEquipmentType", "Pager", "BP"),
+            ("TelecommunicationEquipmentType", "Email", "Internet"),
+            ("AddressType[Use]", "Home", "H"),
+            ("AddressType[Use]", "Business", "B"),
+            ("AddressType[Use]", "Mailing", "M"),
+            ("AddressType[Use]", "Temporary", "C"),
+            ("AddressType[Type]", "Home", "H"),
+            ("AddressType[Type]", "Business", "B"),
+            ("AddressType[Type]", "Mailing", "M"),
+            ("AddressType[Type]", "Temporary", "C"),
+        ] {
+            p.v2.display_codes
+                .entry(map.into())
+                .or_default()
+                .insert(display.into(), code.into());
+        }
         p
     }
 
@@ -527,7 +565,9 @@ impl Profile {
     pub fn translate(&self, map: &ConceptMap, code: &str) -> ProfileTranslation<'_> {
         match self.code_maps.get(map.name).and_then(|m| m.get(code)) {
             Some(o) => ProfileTranslation::Override(o),
-            None => ProfileTranslation::Ig(map.translate(code)),
+            None => ProfileTranslation::Ig(
+                map.translate(crate::quirks::display_code(self, map.name, code)),
+            ),
         }
     }
 
@@ -915,6 +955,14 @@ order_namespaces = ["OTHER"]
         let e = Profile::from_toml("extends = \"epic\"\n[v2]\nvisit_number_system = \"csn\"\n")
             .unwrap_err();
         assert!(e.to_string().contains("v2.visit_number_system"), "{e}");
+        let e = Profile::from_toml(
+            "extends = \"oracle_health\"\n[v2.display_codes.NoSuchMap]\nCurrent = \"L\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, Error::InvalidProfile { ref field, problem: ProfileProblem::UnknownConceptMap } if field == "v2.display_codes.NoSuchMap"),
+            "{e}"
+        );
     }
 
     #[test]

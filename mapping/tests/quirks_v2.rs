@@ -335,3 +335,81 @@ fn vendor_profiles_keep_the_generic_output_of_vendor_neutral_messages() {
         assert_eq!(convert(&p, msg).unwrap(), generic, "{name}");
     }
 }
+
+/// The fields the Microsoft conformance test compares (issue 12), as one value: resource counts
+/// per type; Patient identifier values, family names, birth date, gender; Encounter class,
+/// status and identifier values; Observation, DiagnosticReport, ServiceRequest, Immunization
+/// codes, statuses and values; Appointment status and times.
+fn key_fields(bundle: &Value) -> Value {
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    let mut keys = Vec::new();
+    let sorted = |v: &Value, f: &dyn Fn(&Value) -> Value| {
+        let mut out: Vec<String> = v
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| f(x).to_string())
+            .collect();
+        out.sort();
+        out
+    };
+    for e in bundle["entry"].as_array().into_iter().flatten() {
+        let r = &e["resource"];
+        let ty = r["resourceType"].as_str().unwrap_or("").to_owned();
+        *counts.entry(ty.clone()).or_default() += 1;
+        let k = match ty.as_str() {
+            "Patient" => serde_json::json!([
+                sorted(&r["identifier"], &|i| i["value"].clone()),
+                sorted(&r["name"], &|n| n["family"].clone()),
+                r["birthDate"],
+                r["gender"]
+            ]),
+            "Encounter" => serde_json::json!([
+                r["class"]["code"],
+                r["status"],
+                sorted(&r["identifier"], &|i| i["value"].clone())
+            ]),
+            "Observation" | "DiagnosticReport" | "ServiceRequest" | "Immunization" => {
+                serde_json::json!([
+                    sorted(&r["code"]["coding"], &|c| c["code"].clone()),
+                    sorted(&r["vaccineCode"]["coding"], &|c| c["code"].clone()),
+                    r["status"],
+                    r["valueQuantity"]["value"],
+                    r["valueString"],
+                    sorted(&r["identifier"], &|i| i["value"].clone())
+                ])
+            }
+            "Appointment" => serde_json::json!([r["status"], r["start"], r["end"]]),
+            _ => continue,
+        };
+        keys.push(k.to_string());
+    }
+    keys.sort();
+    serde_json::json!({"counts": counts, "keys": keys})
+}
+
+#[test]
+fn vendor_profiles_keep_the_key_fields_of_the_microsoft_corpus() {
+    // Issue 13: the Microsoft corpus agreement does not drop with a vendor profile switched on
+    // for its vendor-neutral messages. Every key field the conformance test compares is the
+    // same under every built-in profile as under `generic`.
+    let dir = ehrkit_testkit::shared_or_skip!(
+        "corpus/v2-to-fhir/microsoft-fhir-converter",
+        "the Microsoft FHIR-Converter corpus under vendor profiles"
+    );
+    let inputs = ehrkit_testkit::shared::files(&dir.join("input"), &["hl7"]);
+    assert!(inputs.len() >= 50, "{} inputs", inputs.len());
+    let mut differ = Vec::new();
+    for path in &inputs {
+        let bytes = std::fs::read(path).unwrap();
+        let generic = convert(&Profile::generic(), &bytes).map(|(b, _)| key_fields(&b));
+        for name in Profile::BUILTIN {
+            let p = Profile::builtin(name).unwrap();
+            let ours = convert(&p, &bytes).map(|(b, _)| key_fields(&b));
+            if ours != generic {
+                differ.push(format!("{name}: {}", path.file_name().unwrap().to_string_lossy()));
+            }
+        }
+    }
+    assert!(differ.is_empty(), "key fields changed by a vendor profile: {differ:#?}");
+}

@@ -50,6 +50,20 @@ pub(crate) fn identifier_type_code<'c>(profile: &Profile, code: &'c str) -> Cow<
     Cow::Borrowed(code)
 }
 
+/// The HL7 table code for `code` as [`Quirk::CodeValueDisplays`] reads it: a display the
+/// profile lists for the IG map `map` becomes its code; anything else stays.
+pub(crate) fn display_code<'c>(profile: &'c Profile, map: &str, code: &'c str) -> &'c str {
+    if !profile.has(Quirk::CodeValueDisplays) {
+        return code;
+    }
+    profile
+        .v2
+        .display_codes
+        .get(map)
+        .and_then(|m| m.get(code))
+        .map_or(code, String::as_str)
+}
+
 /// The system of an EI whose assigning authority namespace is `namespace`, when
 /// [`Quirk::PlacerOrderNamespace`] claims it.
 pub(crate) fn ei_system(profile: &Profile, namespace: Option<&str>) -> Option<String> {

@@ -71,6 +71,10 @@ pub struct V2Settings {
     /// enterprise ids (`TWENTERPRISE`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub enterprise_authorities: Vec<String>,
+    /// [`CodeValueDisplays`](crate::Quirk::CodeValueDisplays): IG map name (`NameType`) →
+    /// display sent instead of a code (`Current`) → the HL7 table code (`L`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub display_codes: BTreeMap<String, BTreeMap<String, String>>,
     /// [`LocalCodeSystem`](crate::Quirk::LocalCodeSystem): the site's code system URI for local
     /// codes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -156,6 +160,9 @@ impl V2Settings {
         self.race_codes.extend(o.race_codes);
         opt(&mut self.pid2_type, o.pid2_type);
         list(&mut self.enterprise_authorities, o.enterprise_authorities);
+        for (map, codes) in o.display_codes {
+            self.display_codes.entry(map).or_default().extend(codes);
+        }
         opt(&mut self.local_code_system, o.local_code_system);
         list(&mut self.local_coding_systems, o.local_coding_systems);
     }
@@ -210,6 +217,20 @@ impl V2Settings {
                 return Err((
                     format!("allowed_fields[{i}]"),
                     ProfileProblem::NotAFieldReference,
+                ));
+            }
+        }
+        for (map, codes) in &self.display_codes {
+            if crate::v2_to_fhir::vocab::get(map).is_none() {
+                return Err((
+                    format!("display_codes.{map}"),
+                    ProfileProblem::UnknownConceptMap,
+                ));
+            }
+            if let Some((display, _)) = codes.iter().find(|(_, c)| c.trim().is_empty()) {
+                return Err((
+                    format!("display_codes.{map}.{display}"),
+                    ProfileProblem::Empty,
                 ));
             }
         }

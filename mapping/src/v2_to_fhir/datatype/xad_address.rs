@@ -64,6 +64,8 @@ pub fn xad_address(xad: &Xad<'_>, ctx: &mut Context<'_>, at: &Location) -> Optio
         return None;
     }
     if let Some(code) = text(xad.address_type()) {
+        let code =
+            crate::quirks::display_code(ctx.profile, ADDRESS_TYPE_USE.name, &code).to_owned();
         let at7 = at.clone().component(7);
         match code.as_str() {
             "M" | "SH" => {
