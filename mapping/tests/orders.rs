@@ -688,3 +688,25 @@ fn one_problem_is_reported_once_even_when_two_maps_read_the_field() {
         }
     }
 }
+
+#[test]
+fn orc_4_is_a_placer_and_filler_group_pair_from_v2_5() {
+    // v2.5+: ORC-4 is EIP (placer group ^ filler group), not an EI with an authority.
+    let raw = b"MSH|^~\\&|HIS|GHH|LIS|GHHLAB|20260307090000+0100||OML^O21^OML_O21|GRP1|P|2.5.1\r\
+PID|1||P778^^^GHH^MR||LABPATIENT^CARA||19900202|F\r\
+ORC|NW|PL9002^HIS||GRPP-1&HIS^GRPF-9&LAB|SC\r\
+OBR|1|PL9002^HIS||2093-3^Cholesterol^LN\r";
+    let c = convert_kind(raw, BundleKind::Transaction);
+    let sr = json(all_of!(c.bundle, ServiceRequest)[0]);
+    assert!(
+        sr.contains(r#""requisition":{"type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0203","code":"PGN"}]},"system":"urn:ehrkit:unknown-system:identifier:HIS","value":"GRPP-1"}"#),
+        "{sr}"
+    );
+    assert!(
+        sr.contains(r#"{"type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v2-0203","code":"FGN"}]},"system":"urn:ehrkit:unknown-system:identifier:LAB","value":"GRPF-9"}"#),
+        "{sr}"
+    );
+    // v2.3 (the Epic-like ORM): ORC-4 is an EI whose second component is its namespace.
+    let orm = json(all_of!(convert("orm_o01_epic.hl7").bundle, ServiceRequest)[0]);
+    assert!(orm.contains(r#""system":"https://fhir.epic.test/sid/order","value":"GRP77"}"#));
+}

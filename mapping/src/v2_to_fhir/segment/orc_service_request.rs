@@ -6,7 +6,9 @@
 //!   when ORC-5 is not valued.
 //! - ORC-2 / ORC-3 (EI) → `identifier` of type `PLAC` / `FILL` (`v2-0203`); the message map lets
 //!   OBR-2 / OBR-3 win when both are valued (IG conditions "IF OBR-2 NOT VALUED").
-//! - ORC-4 (EI) → `requisition` of type `PGN`.
+//! - ORC-4 → `requisition` of type `PGN`: from v2.5 (or when it has subcomponents) an EIP whose
+//!   placer group (ORC-4.1) is the requisition and whose filler group (ORC-4.2) is an
+//!   `identifier` of type `FGN` (when ORC-38 is not valued); before v2.5 an EI.
 //! - ORC-5 → `status` (IG map `OrderStatus`).
 //! - ORC-9 → `authoredOn` when ORC-1 is `NW` (IG condition); otherwise reported.
 //! - ORC-12 (XCN) → `requester`: a Practitioner (returned for the message map to add; the IG's
@@ -21,7 +23,7 @@ use ehrkit_fhir_model::resources::{Practitioner, ServiceRequest};
 use ehrkit_fhir_model::{
     CodeableConcept, Coding, Extension, ExtensionValue, Identifier, Primitive,
 };
-use ehrkit_hl7v2::datatypes::{Cwe, Ei, Text, Xcn};
+use ehrkit_hl7v2::datatypes::{Cwe, Ei, Eip, Text, Vid, Xcn};
 use ehrkit_hl7v2::Segment;
 
 use super::pid_patient::translate;
@@ -67,7 +69,28 @@ pub fn orc_service_request(
             sr.identifier.push(id);
         }
     }
-    sr.requisition = typed_ei(orc.field(4).first::<Ei<'_>>(), "PGN", ctx, &at(4)).map(Box::new);
+    if group_is_eip(orc) {
+        // v2.5+: ORC-4 is EIP: the placer group number (PGN) and the filler's (FGN, an
+        // identifier when ORC-38 is not valued).
+        if let Some(eip) = orc.field(4).first::<Eip<'_>>() {
+            sr.requisition = typed_ei(
+                eip.placer_assigned_identifier(),
+                "PGN",
+                ctx,
+                &at(4).component(1),
+            )
+            .map(Box::new);
+            let filler = eip.filler_assigned_identifier();
+            if orc.field(38).text().is_none() {
+                sr.identifier
+                    .extend(typed_ei(filler, "FGN", ctx, &at(4).component(2)));
+            } else if filler.is_some() {
+                ctx.report(ReportKind::UnmappedComponent, at(4).component(2));
+            }
+        }
+    } else {
+        sr.requisition = typed_ei(orc.field(4).first::<Ei<'_>>(), "PGN", ctx, &at(4)).map(Box::new);
+    }
 
     let control = orc.field(1).text().map(|s| s.trim().to_ascii_uppercase());
     let order_status = orc
@@ -141,6 +164,29 @@ pub fn orc_service_request(
         request: sr,
         requester,
     }
+}
+
+/// True when ORC-4 is an EIP (placer group ^ filler group): the message is v2.5 or later, or
+/// the field has subcomponents. Before v2.5 it is an EI whose second component is the
+/// namespace of its authority.
+fn group_is_eip(orc: &Segment<'_>) -> bool {
+    let four = orc.field(4);
+    let subcomponents = four
+        .repetition_raw(1)
+        .is_some_and(|raw| raw.contains(&orc.message().delimiters().subcomponent));
+    let v25 = orc
+        .message()
+        .segment("MSH", 1)
+        .and_then(|msh| msh.field(12).first::<Vid<'_>>())
+        .and_then(|v| text(v.version_id()))
+        .and_then(|v| {
+            let mut parts = v.split('.');
+            let major: u32 = parts.next()?.trim().parse().ok()?;
+            let minor: u32 = parts.next().unwrap_or("0").trim().parse().ok()?;
+            Some((major, minor) >= (2, 5))
+        })
+        .unwrap_or(false);
+    subcomponents || v25
 }
 
 /// An EI as an Identifier of `v2-0203` type `ty`.
@@ -232,24 +278,12 @@ pub static ROWS: &[Row] = &[
     mapped("ORC-4", "requisition[1].value"),
     mapped("ORC-4", "requisition[1].type.coding.code"),
     mapped("ORC-4", "requisition[1].type.coding.system"),
-    unmapped(
-        "ORC-4",
-        "requisition[2].value",
-        "ServiceRequest.requisition holds one identifier: ORC-4.1 (EI) is written, the EIP form is not",
-    ),
-    unmapped(
-        "ORC-4",
-        "requisition[2].type.coding.code",
-        "ServiceRequest.requisition holds one identifier: ORC-4.1 (EI) is written, the EIP form is not",
-    ),
-    unmapped(
-        "ORC-4",
-        "requisition[2].type.coding.system",
-        "ServiceRequest.requisition holds one identifier: ORC-4.1 (EI) is written, the EIP form is not",
-    ),
-    unmapped("ORC-4", "identifier[3].value", NOT_YET),
-    unmapped("ORC-4", "identifier[3].type.coding.code", NOT_YET),
-    unmapped("ORC-4", "identifier[3].type.coding.system", NOT_YET),
+    mapped("ORC-4", "requisition[2].value"),
+    mapped("ORC-4", "requisition[2].type.coding.code"),
+    mapped("ORC-4", "requisition[2].type.coding.system"),
+    mapped("ORC-4", "identifier[3].value"),
+    mapped("ORC-4", "identifier[3].type.coding.code"),
+    mapped("ORC-4", "identifier[3].type.coding.system"),
     mapped("ORC-5", "status"),
     unmapped(
         "ORC-7",
