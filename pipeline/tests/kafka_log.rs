@@ -16,7 +16,8 @@ fn record(patient: &str, n: u32) -> Record {
     headers.profile = Some("epic@1".into());
     Record {
         key: patient_key("EPIC^GH", Some(("MRN", patient)), &format!("m{n}")),
-        payload: format!("MSH|^~\\&|EPIC|GH|||||ADT^A08|m{n}|P|2.5\rPID|1||{patient}^^^MRN").into_bytes(),
+        payload: format!("MSH|^~\\&|EPIC|GH|||||ADT^A08|m{n}|P|2.5\rPID|1||{patient}^^^MRN")
+            .into_bytes(),
         headers,
     }
 }
@@ -57,12 +58,18 @@ async fn keyed_records_keep_patient_order_headers_and_are_redelivered_until_comm
         assert!((0..3).contains(&pos.partition));
     }
 
-    let mut c = log.consumer("processors", &[&topics.inbound()]).await.unwrap();
+    let mut c = log
+        .consumer("processors", &[&topics.inbound()])
+        .await
+        .unwrap();
     // Receive 8 without committing, then go away: the group gets them again.
     let first = drain(&mut c, 8, false).await;
     assert_eq!(first.len(), 8);
     drop(c);
-    let mut c = log.consumer("processors", &[&topics.inbound()]).await.unwrap();
+    let mut c = log
+        .consumer("processors", &[&topics.inbound()])
+        .await
+        .unwrap();
     let all = drain(&mut c, 20, true).await;
     assert_eq!(all.len(), 20, "every record, uncommitted ones included");
 
@@ -82,8 +89,13 @@ async fn keyed_records_keep_patient_order_headers_and_are_redelivered_until_comm
     }
     drop(c);
     // Everything was committed: a new member of the group gets nothing.
-    let mut c = log.consumer("processors", &[&topics.inbound()]).await.unwrap();
-    assert!(tokio::time::timeout(Duration::from_secs(8), c.next()).await.is_err());
+    let mut c = log
+        .consumer("processors", &[&topics.inbound()])
+        .await
+        .unwrap();
+    assert!(tokio::time::timeout(Duration::from_secs(8), c.next())
+        .await
+        .is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,7 +107,13 @@ async fn an_unreachable_broker_fails_the_append_so_nothing_is_acked() {
     )
     .unwrap();
     let started = std::time::Instant::now();
-    let err = log.append("kit-Inbound", record("p1", 1)).await.unwrap_err();
-    assert!(matches!(err, LogError::Unavailable { op: "append", .. }), "{err}");
+    let err = log
+        .append("kit-Inbound", record("p1", 1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, LogError::Unavailable { op: "append", .. }),
+        "{err}"
+    );
     assert!(started.elapsed() < Duration::from_secs(20));
 }

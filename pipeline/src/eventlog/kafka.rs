@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Header, Headers as _, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -75,10 +75,14 @@ impl KafkaConfig {
 }
 
 /// The Kafka [`EventLog`].
-#[derive(Clone)]
 pub struct KafkaLog {
     config: KafkaConfig,
-    producer: FutureProducer,
+    /// Replaced when the idempotent producer hits a fatal error (a broker that lost its
+    /// producer state, e.g. after a restart without durable storage): such a producer never
+    /// sends again.
+    producer: std::sync::RwLock<FutureProducer>,
+    /// When the producer was last replaced.
+    replaced: std::sync::Mutex<std::time::Instant>,
 }
 
 impl std::fmt::Debug for KafkaLog {
@@ -96,19 +100,37 @@ fn unavailable(op: &'static str, e: impl std::fmt::Display) -> LogError {
     }
 }
 
+fn producer(config: &KafkaConfig) -> LogResult<FutureProducer> {
+    let ms = config.delivery_timeout.as_millis().max(1).to_string();
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &config.bootstrap)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "1")
+        .set("message.timeout.ms", &ms);
+    // The caller's properties last: they may override the defaults above.
+    for (k, v) in &config.extra {
+        c.set(k, v);
+    }
+    c.create().map_err(|e| LogError::Config(e.to_string()))
+}
+
 impl KafkaLog {
     /// Connects the producer (no network round trip until the first append).
     pub fn new(config: KafkaConfig) -> LogResult<Self> {
-        let ms = config.delivery_timeout.as_millis().max(1).to_string();
-        let producer: FutureProducer = config
-            .client()
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "1")
-            .set("message.timeout.ms", &ms)
-            .create()
-            .map_err(|e| LogError::Config(e.to_string()))?;
-        Ok(KafkaLog { config, producer })
+        let p = producer(&config)?;
+        Ok(KafkaLog {
+            config,
+            producer: std::sync::RwLock::new(p),
+            replaced: std::sync::Mutex::new(std::time::Instant::now()),
+        })
+    }
+
+    fn current(&self) -> FutureProducer {
+        self.producer
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -127,8 +149,8 @@ impl EventLog for KafkaLog {
             .key(&record.key)
             .payload(&record.payload)
             .headers(headers);
-        match self
-            .producer
+        let producer = self.current();
+        match producer
             .send(fr, Timeout::After(self.config.delivery_timeout))
             .await
         {
@@ -136,7 +158,31 @@ impl EventLog for KafkaLog {
                 partition: d.partition,
                 offset: d.offset,
             }),
-            Err((e, _)) => Err(unavailable("append", e)),
+            Err((e, _)) => {
+                // An idempotent producer whose send failed (broker gone, or back without the
+                // producer state it had) can stay stuck retrying its old epoch; the record was
+                // not written (the caller NAKs), so a fresh producer costs nothing. At most one
+                // replacement per delivery timeout.
+                let fatal = producer.client().fatal_error();
+                let mut last = self.replaced.lock().unwrap_or_else(|p| p.into_inner());
+                if fatal.is_some() || last.elapsed() >= self.config.delivery_timeout {
+                    tracing::warn!(error = %e, fatal = fatal.is_some(), "Kafka append failed; replacing the producer");
+                    if let Ok(fresh) = self::producer(&self.config) {
+                        let old = std::mem::replace(
+                            &mut *self.producer.write().unwrap_or_else(|p| p.into_inner()),
+                            fresh,
+                        );
+                        *last = std::time::Instant::now();
+                        // Dropping a producer purges, flushes (≤ 500 ms) and joins its polling
+                        // thread: not on an async worker.
+                        tokio::task::spawn_blocking(move || drop((old, producer)));
+                        drop(last);
+                        return Err(unavailable("append", e));
+                    }
+                }
+                drop(last);
+                Err(unavailable("append", e))
+            }
         }
     }
 

@@ -23,7 +23,11 @@
 //! merges the enterprise ids.
 //!
 //! Headers ([`Headers`]): `X-Correlation-Id`, `X-Retry-Count`, `X-Source`, `X-Profile`,
-//! `X-Mapping-Version`, and on retries `X-Not-Before` (epoch ms) and `X-Error-Kind`.
+//! `X-Mapping-Version`, `X-Content-Type`, and on retries `X-Not-Before` (epoch ms) and
+//! `X-Error-Kind`.
+//!
+//! [`receiver_handler`] and [`run_processor`] join MLLP receivers and pipeline processors
+//! through a log (see the `bridge` diagram there).
 //!
 //! ## Retries
 //!
@@ -37,7 +41,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+mod bridge;
 mod memory;
+pub use bridge::{
+    receiver_handler, record_for, run_processor, HandlerFuture, ProcessorConfig, ProcessorStats,
+    CONTENT_FHIR_JSON, CONTENT_HL7V2,
+};
 pub use memory::MemoryLog;
 
 #[cfg(feature = "kafka")]
@@ -86,6 +95,8 @@ pub struct Headers {
     pub not_before_ms: Option<u64>,
     /// The error kind of the last failure (`X-Error-Kind`; retries and dead letters; no PHI).
     pub error_kind: Option<String>,
+    /// What the payload is (`X-Content-Type`: `application/hl7-v2`, `application/fhir+json`).
+    pub content_type: Option<String>,
 }
 
 impl Headers {
@@ -117,6 +128,9 @@ impl Headers {
         if let Some(k) = &self.error_kind {
             v.push(("X-Error-Kind", k.clone()));
         }
+        if let Some(c) = &self.content_type {
+            v.push(("X-Content-Type", c.clone()));
+        }
         v
     }
 
@@ -134,6 +148,7 @@ impl Headers {
                 "X-Mapping-Version" => h.mapping_version = Some(v),
                 "X-Not-Before" => h.not_before_ms = v.parse().ok(),
                 "X-Error-Kind" => h.error_kind = Some(v),
+                "X-Content-Type" => h.content_type = Some(v),
                 _ => {}
             }
         }
@@ -317,6 +332,7 @@ mod tests {
         h.mapping_version = Some("0.1.0".into());
         h.not_before_ms = Some(1_700_000_000_000);
         h.error_kind = Some("store-io".into());
+        h.content_type = Some("application/hl7-v2".into());
         let pairs = h.to_pairs();
         let back = Headers::from_pairs(pairs.iter().map(|(k, v)| (*k, v.as_bytes())));
         assert_eq!(back, h);

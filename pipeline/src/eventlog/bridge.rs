@@ -1,0 +1,274 @@
+//! Receivers and processors joined by an [`EventLog`]: the multi-process shape of the hub.
+//!
+//! ```text
+//!  senders ──MLLP──▶ receiver ──append (acks=all)──▶ <prefix>-Inbound ──group──▶ processor ──▶ store
+//!                     │ ACK only after the log holds it      ▲   │ commit after the store kept it
+//!                     └ NAK AR when the log is unreachable   │   └ refused (parse, type, sender)
+//!                                                            │          ──▶ <prefix>-Inbound-Error
+//!                                                 store down: pause, same record again
+//! ```
+//!
+//! A receiver parses only the header (sender, control id, patient) to key the record and to
+//! refuse what no processor could keep (malformed, unknown message type), exactly as the
+//! one-process MLLP source does. A processor hands each record to [`Pipeline::submit`]; the
+//! offset is committed once the store holds the message, so a processor killed mid-stream
+//! leaves its uncommitted records to the group, and the store's idempotency key recognizes
+//! the ones it had already kept. While the store refuses writes (a database restart) the
+//! processor keeps retrying the same record after a pause: later records wait in the log, in
+//! order.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ehrkit_mllp::{ErrorCode, HandlerError, Incoming};
+use sha2::{Digest, Sha256};
+
+use super::{
+    now_ms, Backoff, Delivered, EventLog, Headers, LogConsumer, LogError, Record, RetryRouting,
+    Topics,
+};
+use crate::runtime::{Pipeline, Refusal};
+use crate::source::mllp::nak;
+use crate::stages::Parser;
+use crate::store::PayloadKind;
+
+/// `X-Content-Type` of HL7 v2 records.
+pub const CONTENT_HL7V2: &str = "application/hl7-v2";
+/// `X-Content-Type` of FHIR JSON records.
+pub const CONTENT_FHIR_JSON: &str = "application/fhir+json";
+
+/// The record a receiver appends for `payload`: keyed by the source patient (else by the
+/// message), with a correlation id derived from the idempotency key and content, so a resend
+/// carries the same id.
+pub fn record_for(
+    parser: &dyn Parser,
+    kind: PayloadKind,
+    payload: &[u8],
+    endpoint: &str,
+) -> Result<Record, Refusal> {
+    let header = parser.header(kind, payload, endpoint)?;
+    let key = match &header.patient_key {
+        Some(p) => format!(
+            "{}^{}|{p}",
+            header.sender.application, header.sender.facility
+        ),
+        None => header.key.canonical(),
+    };
+    let mut h = Sha256::new();
+    h.update(header.key.canonical().as_bytes());
+    h.update([0]);
+    h.update(payload);
+    let digest = h.finalize();
+    let correlation: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    let mut headers = Headers::new(correlation, endpoint);
+    headers.content_type = Some(
+        match kind {
+            PayloadKind::Hl7v2 => CONTENT_HL7V2,
+            _ => CONTENT_FHIR_JSON,
+        }
+        .to_owned(),
+    );
+    headers.mapping_version = Some(crate::CONVERTER_VERSION.to_owned());
+    Ok(Record {
+        key: key.into_bytes(),
+        payload: payload.to_vec(),
+        headers,
+    })
+}
+
+/// The boxed future an `ehrkit-mllp` handler returns.
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), HandlerError>> + Send>>;
+
+/// An `ehrkit-mllp` handler that appends each message to `topics.inbound()` and lets the
+/// server ACK only once the log holds it; a log that cannot take it is an AR (resend later),
+/// a message no processor could keep an AE as in the one-process source.
+pub fn receiver_handler(
+    log: Arc<dyn EventLog>,
+    topics: Topics,
+    parser: Arc<dyn Parser>,
+    endpoint: impl Into<String>,
+) -> impl Fn(Incoming) -> HandlerFuture + Send + Sync + 'static {
+    let endpoint: String = endpoint.into();
+    let inbound = topics.inbound();
+    move |m: Incoming| {
+        let (log, parser, endpoint, inbound) = (
+            log.clone(),
+            parser.clone(),
+            endpoint.clone(),
+            inbound.clone(),
+        );
+        Box::pin(async move {
+            let t = Instant::now();
+            let record = record_for(&*parser, PayloadKind::Hl7v2, &m.payload, &endpoint)
+                .map_err(|r| {
+                    metrics::counter!("ehrkit_pipeline_receiver_refused_total", "endpoint" => endpoint.clone()).increment(1);
+                    nak(&r)
+                })?;
+            match log.append(&inbound, record).await {
+                Ok(_) => {
+                    metrics::histogram!("ehrkit_pipeline_receiver_ack_seconds")
+                        .record(t.elapsed().as_secs_f64());
+                    Ok(())
+                }
+                Err(e) => {
+                    tracing::warn!(endpoint = %endpoint, error = %e, "event log did not take the message; AR");
+                    metrics::counter!("ehrkit_pipeline_receiver_log_errors_total").increment(1);
+                    Err(HandlerError::reject(
+                        ErrorCode::ApplicationInternalError,
+                        "message not kept: event log unavailable; resend later",
+                    ))
+                }
+            }
+        })
+    }
+}
+
+/// Settings of a processor.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ProcessorConfig {
+    /// Consumer group (every processor of one deployment uses the same).
+    pub group: String,
+    /// Wait before trying a record again while the store refuses writes.
+    pub store_pause: Duration,
+    /// Backoff and attempts of the retry topic.
+    pub backoff: Backoff,
+}
+
+impl ProcessorConfig {
+    /// Defaults for `group`: 1 s pause on store errors, default backoff.
+    pub fn new(group: impl Into<String>) -> Self {
+        ProcessorConfig {
+            group: group.into(),
+            store_pause: Duration::from_secs(1),
+            backoff: Backoff::default(),
+        }
+    }
+
+    /// Sets the pause after a store error.
+    pub fn store_pause(mut self, d: Duration) -> Self {
+        self.store_pause = d;
+        self
+    }
+}
+
+/// What a processor did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProcessorStats {
+    /// Records the store kept (new, duplicate or reused control id) and committed.
+    pub kept: u64,
+    /// Records refused by a stage and sent to the error topic.
+    pub refused: u64,
+    /// Store errors waited out (the same record tried again).
+    pub store_pauses: u64,
+}
+
+/// Consumes `topics.inbound()` and `topics.retry()` in `config.group`, submitting each record
+/// to `pipeline`, until `shutdown` completes. Returns what it did, or the log error that
+/// stopped it.
+pub async fn run_processor(
+    log: Arc<dyn EventLog>,
+    topics: Topics,
+    pipeline: Pipeline,
+    config: ProcessorConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<ProcessorStats, LogError> {
+    let inbound = topics.inbound();
+    let retry = topics.retry();
+    let mut main = log.consumer(&config.group, &[&inbound]).await?;
+    let mut retries = log
+        .consumer(&format!("{}-retry", config.group), &[&retry])
+        .await?;
+    let routing = RetryRouting {
+        topics,
+        backoff: config.backoff,
+    };
+    let mut stats = ProcessorStats::default();
+    tokio::pin!(shutdown);
+    loop {
+        let d = tokio::select! {
+            () = &mut shutdown => return Ok(stats),
+            d = main.next() => d?,
+            d = retries.next() => d?,
+        };
+        let consumer: &mut Box<dyn LogConsumer> = if d.topic == retry {
+            &mut retries
+        } else {
+            &mut main
+        };
+        if let Some(t) = d.record.headers.not_before_ms {
+            let wait = t.saturating_sub(now_ms());
+            if wait > 0 {
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+            }
+        }
+        if !process_one(
+            &*log,
+            &routing,
+            &pipeline,
+            &config,
+            &d,
+            &mut stats,
+            &mut shutdown,
+        )
+        .await?
+        {
+            return Ok(stats);
+        }
+        consumer.commit(&d).await?;
+    }
+}
+
+/// Submits one record until the store keeps it or a stage refuses it (then to the error
+/// topic). `Ok(false)` when shutdown came first (nothing committed).
+async fn process_one(
+    log: &dyn EventLog,
+    routing: &RetryRouting,
+    pipeline: &Pipeline,
+    config: &ProcessorConfig,
+    d: &Delivered,
+    stats: &mut ProcessorStats,
+    shutdown: &mut Pin<&mut impl Future<Output = ()>>,
+) -> Result<bool, LogError> {
+    let kind = match d.record.headers.content_type.as_deref() {
+        Some(CONTENT_FHIR_JSON) => PayloadKind::FhirJson,
+        _ => PayloadKind::Hl7v2,
+    };
+    let endpoint = if d.record.headers.source.is_empty() {
+        "eventlog"
+    } else {
+        d.record.headers.source.as_str()
+    };
+    loop {
+        match pipeline
+            .submit(kind, d.record.payload.clone(), endpoint, None)
+            .await
+        {
+            Ok(_) => {
+                stats.kept += 1;
+                return Ok(true);
+            }
+            Err(Refusal::Stage(e)) => {
+                let (topic, record) = routing.route(d, e.kind.as_str(), false, now_ms());
+                log.append(&topic, record).await?;
+                stats.refused += 1;
+                metrics::counter!("ehrkit_pipeline_processor_refused_total", "kind" => e.kind.as_str()).increment(1);
+                return Ok(true);
+            }
+            Err(e) => {
+                // The store (or the pipeline) cannot keep it now: wait, same record again;
+                // later records stay in the log behind it.
+                stats.store_pauses += 1;
+                metrics::counter!("ehrkit_pipeline_processor_store_pauses_total").increment(1);
+                tracing::warn!(error = %e, correlation_id = %d.record.headers.correlation_id, "store unavailable; pausing");
+                tokio::select! {
+                    () = shutdown.as_mut() => return Ok(false),
+                    () = tokio::time::sleep(config.store_pause) => {}
+                }
+            }
+        }
+    }
+}
