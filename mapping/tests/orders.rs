@@ -710,3 +710,26 @@ OBR|1|PL9002^HIS||2093-3^Cholesterol^LN\r";
     let orm = json(all_of!(convert("orm_o01_epic.hl7").bundle, ServiceRequest)[0]);
     assert!(orm.contains(r#""system":"https://fhir.epic.test/sid/order","value":"GRP77"}"#));
 }
+
+#[test]
+fn a_repeating_obx_5_becomes_components() {
+    let raw = b"MSH|^~\\&|CERNER|MERCY|LIS|LAB|20260305150000-0600||ORU^R01|COMP1|P|2.5.1\r\
+PID|1||88001234^^^MERCY^MR||TESTPATIENT^ALICE||19750412|F\r\
+OBR|1|C1^EPIC||8867-4^Heart rate^LN\r\
+OBX|1|NM|8867-4^Heart rate^LN||72~75~~71|/min^per minute^UCUM|60-100|||F\r\
+OBX|2|CWE|5778-6^Color^LN||YEL^Yellow^L~RED^Red^L||||||F\r";
+    let c = convert_kind(raw, BundleKind::Transaction);
+    check_bundle(&c.bundle);
+    let hr = obs(&c.bundle, "8867-4");
+    assert!(hr.value.is_none() && hr.reference_range.is_empty());
+    assert_eq!(hr.component.len(), 3, "the empty repetition is skipped");
+    let j = json(hr);
+    assert!(
+        j.contains(r#""component":[{"code":{"coding":[{"system":"http://loinc.org","code":"8867-4","display":"Heart rate"}]},"valueQuantity":{"value":72,"unit":"per minute","system":"http://unitsofmeasure.org","code":"/min"},"referenceRange":[{"text":"60-100"}]}"#),
+        "{j}"
+    );
+    assert!(j.contains(r#""valueQuantity":{"value":71,"#), "{j}");
+    let color = json(obs(&c.bundle, "5778-6"));
+    assert!(color.contains(r#""code":"RED","display":"Red""#), "{color}");
+    assert!(!report_has(&c, ReportKind::UnmappedField, "OBX[1]-5(2)"));
+}

@@ -136,6 +136,10 @@ pub static COVERAGE: &[SegmentCoverage] = &[
         rows: obx_observation::ROWS,
     },
     SegmentCoverage {
+        map: "OBX[Observation-Component]",
+        rows: obx_observation::COMPONENT_ROWS,
+    },
+    SegmentCoverage {
         map: "PID[Patient]",
         rows: pid_patient::ROWS,
     },

@@ -16,7 +16,9 @@
 //!   reported (the IG's `valueSampledData` needs a sampling period and an origin v2 does not
 //!   carry). Another value type is reported at OBX-2 and OBX-5 and gives `dataAbsentReason`
 //!   `unsupported`; a value that does not convert is reported and gives `error`; never a panic.
-//!   Further OBX-5 repetitions are reported.
+//! - `OBX[Observation-Component]`: when OBX-5 repeats (and OBX-2 is not `NA`), each repetition is
+//!   a `component` with OBX-3 as its code, the value as above and OBX-7 as its reference range;
+//!   the Observation itself has no value. The rows are listed in [`COMPONENT_ROWS`].
 //! - OBX-7 → `referenceRange.text`; OBX-8 → `interpretation` (IG map `InterpretationCodes`);
 //!   OBX-11 → `status` (IG map `ObservationResultStatusCodesInterpretation`; absent or unmapped:
 //!   `unknown`, reported); OBX-11 `N` → `dataAbsentReason` `not-asked`, `X` → `cancelled` with
@@ -26,7 +28,10 @@
 //!   and reported when present.
 
 use ehrkit_fhir_model::codes::ObservationStatus;
-use ehrkit_fhir_model::resources::{Observation, ObservationReferenceRange, ObservationValue};
+use ehrkit_fhir_model::resources::{
+    Observation, ObservationComponent, ObservationComponentValue, ObservationReferenceRange,
+    ObservationValue,
+};
 use ehrkit_fhir_model::{
     Attachment, CodeableConcept, Coding, ElementExt, Extension, ExtensionValue, Period, Primitive,
     Quantity, Range,
@@ -79,8 +84,42 @@ pub fn obx_observation(obx: &Segment<'_>, occurrence: usize, ctx: &mut Context<'
 
     let value_type = obx.field(2).text().map(|t| t.trim().to_ascii_uppercase());
     let five = obx.field(5);
-    if five.repetition_count() > 0 && !five.is_null() {
-        match value(obx, value_type.as_deref(), ctx, &at(5).repetition(1)) {
+    let repetitions = (1..=five.repetition_count())
+        .filter(|&r| five.repetition_raw(r).is_some_and(|raw| !raw.is_empty()))
+        .count();
+    if repetitions > 1 && value_type.as_deref() != Some("NA") {
+        // OBX[Observation-Component]: one component per OBX-5 repetition, with OBX-3 as its
+        // code and OBX-7 as its reference range; the Observation itself has no value.
+        let range = text(obx.field(7).first::<Text<'_>>());
+        for r in 1..=five.repetition_count() {
+            if !five.repetition_raw(r).is_some_and(|raw| !raw.is_empty()) {
+                continue;
+            }
+            let mut c = ObservationComponent {
+                code: o.code.clone(),
+                ..Default::default()
+            };
+            match value(obx, r, value_type.as_deref(), ctx, &at(5).repetition(r)) {
+                ObxValue::Observed(v) => c.value = Some(component_value(v)),
+                ObxValue::Attachment(a) => c.extension.push(Extension {
+                    url: Some(VALUE_ATTACHMENT.to_owned()),
+                    value: Some(ExtensionValue::Attachment(a)),
+                    ..Default::default()
+                }),
+                ObxValue::Absent(reason) => {
+                    c.data_absent_reason = Some(Box::new(absent_reason(reason)));
+                }
+            }
+            if let Some(range) = &range {
+                c.reference_range.push(ObservationReferenceRange {
+                    text: Some(Primitive::new(range.clone())),
+                    ..Default::default()
+                });
+            }
+            o.component.push(c);
+        }
+    } else if five.repetition_count() > 0 && !five.is_null() {
+        match value(obx, 1, value_type.as_deref(), ctx, &at(5).repetition(1)) {
             ObxValue::Observed(v) => o.value = Some(v),
             ObxValue::Attachment(a) => o.extension.push(Extension {
                 url: Some(VALUE_ATTACHMENT.to_owned()),
@@ -91,6 +130,7 @@ pub fn obx_observation(obx: &Segment<'_>, occurrence: usize, ctx: &mut Context<'
                 o.data_absent_reason = Some(Box::new(absent_reason(reason)));
             }
         }
+        // NA: the repetitions are the array's rows, reported with the value.
         for r in 2..=five.repetition_count() {
             if five.repetition_raw(r).is_some_and(|raw| !raw.is_empty()) {
                 ctx.report(ReportKind::UnmappedField, at(5).repetition(r));
@@ -103,7 +143,7 @@ pub fn obx_observation(obx: &Segment<'_>, occurrence: usize, ctx: &mut Context<'
     {
         ctx.report(ReportKind::UnmappedField, at(6));
     }
-    if let Some(range) = text(obx.field(7).first::<Text<'_>>()) {
+    if let Some(range) = text(obx.field(7).first::<Text<'_>>()).filter(|_| o.component.is_empty()) {
         o.reference_range.push(ObservationReferenceRange {
             text: Some(Primitive::new(range)),
             ..Default::default()
@@ -141,7 +181,7 @@ pub fn obx_observation(obx: &Segment<'_>, occurrence: usize, ctx: &mut Context<'
             .and_then(|s| ObservationStatus::from_code(&s))
             .unwrap_or(ObservationStatus::Unknown),
     );
-    let no_value = o.value.is_none() && o.extension.is_empty();
+    let no_value = o.value.is_none() && o.extension.is_empty() && o.component.is_empty();
     match obx.field(11).text().map(|s| s.trim().to_owned()).as_deref() {
         Some("N") if no_value => {
             o.data_absent_reason = Some(Box::new(absent_reason("not-asked")));
@@ -199,9 +239,10 @@ enum ObxValue {
 const VALUE_ATTACHMENT: &str =
     "https://hl7.org/fhir/5.0/StructureDefinition/extension-Observation.valueAttachment";
 
-/// OBX-5 (first repetition) by value type.
+/// OBX-5 repetition `rep` by value type.
 fn value(
     obx: &Segment<'_>,
+    rep: usize,
     value_type: Option<&str>,
     ctx: &mut Context<'_>,
     at: &Location,
@@ -210,12 +251,12 @@ fn value(
     let before = ctx.report.len();
     let units_at = at.clone().field(6);
     let v = match value_type {
-        Some("NM") => nm_quantity(five.first::<Text<'_>>(), ctx, at).map(|mut q| {
+        Some("NM") => nm_quantity(five.get::<Text<'_>>(rep), ctx, at).map(|mut q| {
             apply_units(&mut q, obx, ctx, &units_at);
             ObservationValue::Quantity(Box::new(q))
         }),
         Some("CQ") => five
-            .first::<Cq<'_>>()
+            .get::<Cq<'_>>(rep)
             .and_then(|cq| cq_quantity(&cq, ctx, at))
             .map(|mut q| {
                 if q.unit.is_none() {
@@ -224,18 +265,18 @@ fn value(
                 ObservationValue::Quantity(Box::new(q))
             }),
         Some("ST" | "TX") => {
-            text(five.first::<Text<'_>>()).map(|s| ObservationValue::String(Primitive::new(s)))
+            text(five.get::<Text<'_>>(rep)).map(|s| ObservationValue::String(Primitive::new(s)))
         }
         Some("FT") => five
-            .first::<Ft<'_>>()
+            .get::<Ft<'_>>(rep)
             .and_then(|ft| ft_text(&ft, &Layout::default()))
             .map(|s| ObservationValue::String(Primitive::new(s))),
         Some("CWE" | "CE" | "CNE" | "IS") => five
-            .first::<Cwe<'_>>()
+            .get::<Cwe<'_>>(rep)
             .and_then(|c| cwe_codeable_concept(&c, ctx, at))
             .map(|c| ObservationValue::CodeableConcept(Box::new(c))),
-        Some("SN") => sn_value(obx, ctx, at, &units_at),
-        Some("NR") => five.first::<Nr<'_>>().and_then(|nr| {
+        Some("SN") => sn_value(obx, rep, ctx, at, &units_at),
+        Some("NR") => five.get::<Nr<'_>>(rep).and_then(|nr| {
             let mut range = Range::default();
             for (n, t, slot) in [
                 (1, nr.low_value(), &mut range.low),
@@ -253,7 +294,7 @@ fn value(
             (range.low.is_some() || range.high.is_some())
                 .then(|| ObservationValue::Range(Box::new(range)))
         }),
-        Some("DR") => five.first::<Dr<'_>>().and_then(|dr| {
+        Some("DR") => five.get::<Dr<'_>>(rep).and_then(|dr| {
             let start = dtm::read_date_time(
                 dr.range_start_date_time().and_then(|t| t.time()),
                 ctx,
@@ -272,15 +313,17 @@ fn value(
                 }))
             })
         }),
-        Some("DTM" | "DT" | "TS") => dtm::read_date_time(five.first::<Text<'_>>(), ctx, at.clone())
-            .map(|d| ObservationValue::DateTime(Primitive::new(d))),
+        Some("DTM" | "DT" | "TS") => {
+            dtm::read_date_time(five.get::<Text<'_>>(rep), ctx, at.clone())
+                .map(|d| ObservationValue::DateTime(Primitive::new(d)))
+        }
         Some("TM") => five
-            .first::<Text<'_>>()
+            .get::<Text<'_>>(rep)
             .and_then(|t| time_of_day(t, ctx, at.clone()))
             .map(|t| ObservationValue::Time(Primitive::new(t))),
         Some("ED") => {
             return match five
-                .first::<Ed<'_>>()
+                .get::<Ed<'_>>(rep)
                 .and_then(|ed| ed_attachment(&ed, ctx, at))
             {
                 Some(a) if a.data.is_some() || a.url.is_some() => ObxValue::Attachment(Box::new(a)),
@@ -332,11 +375,12 @@ fn value(
 /// separator); OBX-6 gives the units of every quantity in it.
 fn sn_value(
     obx: &Segment<'_>,
+    rep: usize,
     ctx: &mut Context<'_>,
     at: &Location,
     units_at: &Location,
 ) -> Option<ObservationValue> {
-    let sn = obx.field(5).first::<Sn<'_>>()?;
+    let sn = obx.field(5).get::<Sn<'_>>(rep)?;
     let comparator = text(sn.comparator());
     let separator = text(sn.separator_suffix());
     if comparator.as_deref() == Some("<>") || separator.as_deref() == Some("+") {
@@ -385,6 +429,23 @@ fn apply_units(q: &mut Quantity, obx: &Segment<'_>, ctx: &mut Context<'_>, _at: 
     if is_ucum {
         q.system = Some(Primitive::new(UCUM.to_owned()));
         q.code = code.map(Primitive::new);
+    }
+}
+
+/// An Observation value as the same value of a component.
+fn component_value(v: ObservationValue) -> ObservationComponentValue {
+    match v {
+        ObservationValue::Quantity(x) => ObservationComponentValue::Quantity(x),
+        ObservationValue::CodeableConcept(x) => ObservationComponentValue::CodeableConcept(x),
+        ObservationValue::String(x) => ObservationComponentValue::String(x),
+        ObservationValue::Boolean(x) => ObservationComponentValue::Boolean(x),
+        ObservationValue::Integer(x) => ObservationComponentValue::Integer(x),
+        ObservationValue::Range(x) => ObservationComponentValue::Range(x),
+        ObservationValue::Ratio(x) => ObservationComponentValue::Ratio(x),
+        ObservationValue::SampledData(x) => ObservationComponentValue::SampledData(x),
+        ObservationValue::Time(x) => ObservationComponentValue::Time(x),
+        ObservationValue::DateTime(x) => ObservationComponentValue::DateTime(x),
+        ObservationValue::Period(x) => ObservationComponentValue::Period(x),
     }
 }
 
@@ -495,6 +556,124 @@ pub static ROWS: &[Row] = &[
     unmapped(
         "OBX-25",
         "performer[2](PractitionerRole[1].code.coding.system)",
+        PERFORMER,
+    ),
+    unmapped("OBX-29", "category[1].coding.code", NOT_YET),
+    unmapped("OBX-29", "category[1].coding.system", NOT_YET),
+    unmapped("OBX-30", "extension[2].url", NOT_YET),
+    unmapped(
+        "OBX-30",
+        "extension[2].valueCodeableConcept.coding.code",
+        NOT_YET,
+    ),
+    unmapped(
+        "OBX-30",
+        "extension[2].valueCodeableConcept.coding.system",
+        NOT_YET,
+    ),
+    unmapped("OBX-33", "extension[1].uri", NOT_YET),
+    unmapped(
+        "OBX-33",
+        "extension[1].valueReference(Group.member.entity(Specimen.identifier[1])",
+        NOT_YET,
+    ),
+    unmapped("OBX-33", "extension[2].uri", NOT_YET),
+    unmapped(
+        "OBX-33",
+        "extension[2].valueReference(Group.member.entity(Specimen.identifier[2]))",
+        NOT_YET,
+    ),
+    unmapped("OBX-33", "specimen(Specimen.identifier[1])", NOT_YET),
+    unmapped("OBX-33", "specimen(Specimen.identifier[2])", NOT_YET),
+];
+
+const DERIVED_FROM: &str = "the attachment is kept in the component (valueAttachment extension); no DocumentReference is written from an OBX";
+
+/// The spreadsheet rows of `OBX[Observation-Component]` (OBX-5 repeating) and how this map
+/// handles each.
+pub static COMPONENT_ROWS: &[Row] = &[
+    mapped("OBX-3", "code"),
+    mapped("OBX-3", "component[each].code"),
+    unmapped("OBX-4", "$this", NOT_YET),
+    mapped("OBX-5", "component[each].valueQuantity"),
+    mapped("OBX-5", "component[each].valueString"),
+    mapped("OBX-5", "component[each].valueCodeableConcept"),
+    mapped("OBX-5", "component[each].valuePeriod"),
+    mapped("OBX-5", "component[each].valueDateTime"),
+    mapped("OBX-5", "component[each].valueRange"),
+    mapped("OBX-5", "component[each].valueTime"),
+    mapped("OBX-5", "component[each].valueRatio[1]"),
+    mapped("OBX-5", "component[each].valueRange[1]"),
+    mapped("OBX-5", "component[each].valueQuantity[1]"),
+    mapped("OBX-5", "component[each].extension[1].url"),
+    mapped("OBX-5", "component[each].extension[1].valueAttachment"),
+    unmapped("OBX-5", "derivedFrom(DocumentReference)", DERIVED_FROM),
+    mapped("OBX-6", "component[each].valueQuantity"),
+    mapped("OBX-6", "component[each].valueQuantity[1]"),
+    mapped("OBX-6", "component[each].valueRange[1].low"),
+    mapped("OBX-6", "component[each].valueRange[1].high"),
+    mapped("OBX-6", "component[each].valueRatio[1].numerator"),
+    mapped("OBX-6", "component[each].valueRatio[1].denominator"),
+    mapped("OBX-7", "component[each].referenceRange.text"),
+    mapped("OBX-8", "interpretation"),
+    unmapped("OBX-10", "extension[2].uri", NOT_YET),
+    unmapped("OBX-10", "extension[2].valueCodeableConcept", NOT_YET),
+    mapped("OBX-11", "status"),
+    mapped("OBX-11", "status.extension[1].url"),
+    mapped(
+        "OBX-11",
+        "status.extension[1].valueCodeableConcept.coding.code",
+    ),
+    mapped(
+        "OBX-11",
+        "status.extension[1].valueCodeableConcept.coding.system",
+    ),
+    mapped("OBX-11", "dataAbsentReason.coding[2].code"),
+    mapped("OBX-11", "dataAbsentReason.coding[2].system"),
+    mapped("OBX-14", "effectiveDateTime"),
+    unmapped(
+        "OBX-16",
+        "performer[1](PractitionerRole.practitioner(Practitioner))",
+        PERFORMER,
+    ),
+    unmapped(
+        "OBX-16",
+        "performer[1](PractitionerRole.code.coding.code)",
+        PERFORMER,
+    ),
+    unmapped(
+        "OBX-16",
+        "performer[1](PractitionerRole.code.coding.system)",
+        PERFORMER,
+    ),
+    unmapped("OBX-17", "method", NOT_YET),
+    unmapped("OBX-18", "device(Device.identifier)", NOT_YET),
+    unmapped("OBX-19", "extension[1].url", NOT_YET),
+    unmapped("OBX-19", "extension[1].valueDateTime", NOT_YET),
+    unmapped("OBX-20", "bodySite", NOT_YET),
+    unmapped("OBX-21", "identifier", NOT_YET),
+    unmapped("OBX-21", "identifier.type.coding.code", NOT_YET),
+    unmapped("OBX-23", "performer[2](Organization)", PERFORMER),
+    unmapped(
+        "OBX-23",
+        "performer[2](PractitionerRole.organization(Organization))",
+        PERFORMER,
+    ),
+    unmapped("OBX-24", "performer[2](Organization.address)", PERFORMER),
+    unmapped(
+        "OBX-24",
+        "performer[2](PractitionerRole.organization(Organization.address))",
+        PERFORMER,
+    ),
+    unmapped("OBX-25", "performer[2](PractitionerRole)", PERFORMER),
+    unmapped(
+        "OBX-25",
+        "performer[2](PractitionerRole.code.coding.value)",
+        PERFORMER,
+    ),
+    unmapped(
+        "OBX-25",
+        "performer[2](PractitionerRole.code.coding.system)",
         PERFORMER,
     ),
     unmapped("OBX-29", "category[1].coding.code", NOT_YET),
