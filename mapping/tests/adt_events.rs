@@ -909,3 +909,54 @@ fn a_parent_without_a_system_is_reported_not_invented() {
     assert!(all::<Procedure>(&c.bundle)[0].part_of.is_empty());
     assert!(report_has(&c, ReportKind::UnmappedField, "PR1[1]-25"));
 }
+
+/// Every prefix of every ADT test message (cut at every other byte) either converts into a Bundle that
+/// passes the checks or is refused with a typed error: the ADT maps never panic on a message
+/// cut short (a lost MRG, a PV1 without its PV2, half a field).
+#[test]
+fn every_prefix_of_the_adt_messages_converts_or_is_refused() {
+    let dir = format!("{}/tests/data/adt", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    let (mut converted, mut refused) = (0usize, 0usize);
+    for name in names {
+        let raw = data(&name);
+        // Every other byte (and the whole message): cuts inside every field of every segment.
+        for cut in (8..raw.len()).step_by(2).chain([raw.len()]) {
+            let Ok(msg) = Message::parse(&raw[..cut]) else {
+                continue;
+            };
+            match Converter::new(Profile::generic(), Options::default()).convert(&msg) {
+                Ok(c) => {
+                    check_bundle_structure(&c.bundle);
+                    converted += 1;
+                }
+                Err(_) => refused += 1,
+            }
+        }
+    }
+    assert!(converted > 500, "{converted} converted, {refused} refused");
+}
+
+/// [`check_bundle`] without the "some reference exists" requirement (a cut message may hold a
+/// lone Patient).
+fn check_bundle_structure(b: &Bundle) {
+    let text = ehrkit_fhir_model::to_string(b);
+    let back: Bundle = ehrkit_fhir_model::from_slice(text.as_bytes()).expect("reads back");
+    assert_eq!(&back, b);
+    let issues = Validator::check(b);
+    assert!(issues.is_empty(), "validation: {issues:?}");
+    let full_urls: BTreeSet<String> = b
+        .entry
+        .iter()
+        .map(|e| e.full_url.as_ref().unwrap().value.clone().unwrap())
+        .collect();
+    let mut refs = Vec::new();
+    references(&Value::parse(text.as_bytes()).unwrap(), &mut refs);
+    for r in refs {
+        assert!(full_urls.contains(&r), "reference {r} resolves to no entry");
+    }
+}
