@@ -407,9 +407,52 @@ fn vendor_profiles_keep_the_key_fields_of_the_microsoft_corpus() {
             let p = Profile::builtin(name).unwrap();
             let ours = convert(&p, &bytes).map(|(b, _)| key_fields(&b));
             if ours != generic {
-                differ.push(format!("{name}: {}", path.file_name().unwrap().to_string_lossy()));
+                differ.push(format!(
+                    "{name}: {}",
+                    path.file_name().unwrap().to_string_lossy()
+                ));
             }
         }
     }
-    assert!(differ.is_empty(), "key fields changed by a vendor profile: {differ:#?}");
+    assert!(
+        differ.is_empty(),
+        "key fields changed by a vendor profile: {differ:#?}"
+    );
+}
+
+#[path = "../../fuzz/props/mapping.rs"]
+mod props;
+
+fn profile_seeds() -> Vec<Vec<u8>> {
+    let dir = root().join("../fuzz/seeds/mapping_profile");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+    /// The `mapping_profile` fuzz property on edited seeds (profiles, site overlays, routing
+    /// tables with bytes replaced, inserted or cut): never a panic, every error located.
+    #[test]
+    fn edited_profile_and_routing_files_never_panic_and_errors_are_located(
+        seed in 0usize..64,
+        edits in proptest::collection::vec((0usize..4096, 0u8..3, proptest::sample::select(b"\"[]=.\n-#,{}0aZ \\\x00\xff".to_vec())), 1..6),
+    ) {
+        let seeds = profile_seeds();
+        let mut bytes = seeds[seed % seeds.len()].clone();
+        for (pos, op, b) in edits {
+            let at = pos % (bytes.len() + 1);
+            match op {
+                0 if at < bytes.len() => bytes[at] = b,
+                1 => bytes.insert(at, b),
+                _ if at < bytes.len() => { bytes.remove(at); }
+                _ => {}
+            }
+        }
+        props::check_profile(&bytes);
+    }
 }

@@ -94,7 +94,6 @@ pub(crate) fn order_questions(
 
 /// [`Quirk::OrderQuestions`]: adds the question Observations `questions` to the
 /// `supportingInfo` of the ServiceRequest entry `request` already in the Bundle.
-#[allow(dead_code)] // called by the ORU map once it writes ServiceRequests
 pub(crate) fn attach_questions(
     entries: &mut [BundleEntry],
     request: Option<&Reference>,
