@@ -480,6 +480,17 @@ impl Profile {
         p
     }
 
+    /// The key of this profile: (vendor, interface, version). MEDITECH documents interfaces
+    /// per product and release, so a store or routing layer keys profiles by all three, not by
+    /// vendor alone.
+    pub fn key(&self) -> (Option<&str>, Option<&str>, &str) {
+        (
+            self.vendor.as_deref(),
+            self.interface.as_deref(),
+            self.version.as_str(),
+        )
+    }
+
     /// Renames the profile.
     pub fn named(mut self, name: &str) -> Self {
         self.name = name.to_owned();
@@ -913,6 +924,7 @@ order_namespaces = ["OTHER"]
         assert_eq!(p.version, "1", "kept from the base");
         assert_eq!(p.vendor.as_deref(), Some("oracle_health"));
         assert_eq!(p.interface.as_deref(), Some("results"));
+        assert_eq!(p.key(), (Some("oracle_health"), Some("results"), "1"));
         assert!(p.has(Quirk::RequireSourceTimeZone) && p.has(Quirk::AliasPoolTypes));
         assert!(!p.has(Quirk::PlacerOrderNamespace));
         // Maps merge (base CMRN alias kept, site alias added); lists replace.

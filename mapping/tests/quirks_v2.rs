@@ -456,3 +456,43 @@ proptest::proptest! {
         props::check_profile(&bytes);
     }
 }
+
+#[test]
+fn the_example_routing_table_sends_each_vendor_case_to_its_site_profile() {
+    use ehrkit_mapping::{Routing, Selected};
+    let dir = root().join("profiles");
+    let text = std::fs::read_to_string(dir.join("routing.toml")).unwrap();
+    let routing = Routing::from_toml(&text, &dir).unwrap();
+    for case in cases() {
+        let msg = Message::parse(&case.message).unwrap();
+        let chosen = routing.select(&msg);
+        let vendor = case.expected["profile"]
+            .as_str()
+            .unwrap_or(case.vendor.as_str());
+        assert!(
+            matches!(chosen.by, Selected::Rule(_)),
+            "{}: {:?}",
+            case.quirk.name(),
+            chosen.by
+        );
+        assert_eq!(
+            chosen.profile.vendor.as_deref(),
+            Some(vendor),
+            "{}",
+            case.quirk.name()
+        );
+        // The routed profile converts the case as the test above does.
+        assert_eq!(
+            convert(chosen.profile, &case.message).ok(),
+            convert(&site(vendor), &case.message).ok(),
+            "{}",
+            case.quirk.name()
+        );
+    }
+    // An unknown sender gets the default; an explicit override wins.
+    let msg =
+        Message::parse(b"MSH|^~\\&|OTHER|X|R|F|20260301123000-0500||ADT^A01|1|P|2.5\r").unwrap();
+    assert_eq!(routing.select(&msg).by, Selected::Default);
+    let forced = routing.with_override(Profile::builtin("meditech").unwrap());
+    assert_eq!(forced.select(&msg).profile.name, "meditech");
+}
