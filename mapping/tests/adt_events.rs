@@ -960,3 +960,67 @@ fn check_bundle_structure(b: &Bundle) {
         assert!(full_urls.contains(&r), "reference {r} resolves to no entry");
     }
 }
+
+#[test]
+fn a02_transfer_writes_current_prior_temporary_and_pending_locations() {
+    let c = convert("epic_a02_transfer_locations.hl7");
+    let b = &c.bundle;
+    let e: Encounter = one(b);
+    let locations: Vec<ehrkit_fhir_model::resources::Location> = all(b);
+    let finest = |r: &Option<Box<ehrkit_fhir_model::Reference>>| {
+        let target = reference(r);
+        locations
+            .iter()
+            .find(|l| reference_of(*l) == target)
+            .expect("location in the Bundle")
+            .clone()
+    };
+    let summary: Vec<(String, Option<String>, usize)> = e
+        .location
+        .iter()
+        .map(|l| {
+            (
+                finest(&l.location).identifier[0]
+                    .value
+                    .as_ref()
+                    .unwrap()
+                    .value
+                    .clone()
+                    .unwrap(),
+                l.status
+                    .as_ref()
+                    .and_then(|s| s.value.as_ref())
+                    .map(|s| s.as_code().to_owned()),
+                l.extension.len(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("1".to_owned(), Some("active".to_owned()), 0),
+            ("B".to_owned(), Some("completed".to_owned()), 0),
+            ("XR2".to_owned(), Some("active".to_owned()), 1),
+            ("A".to_owned(), Some("reserved".to_owned()), 0),
+        ]
+    );
+    // PV1-40 (bed status) is the current bed's operational status.
+    let bed = finest(&e.location[0].location);
+    assert_eq!(
+        bed.operational_status
+            .as_ref()
+            .unwrap()
+            .code
+            .as_ref()
+            .unwrap()
+            .value
+            .as_deref(),
+        Some("O")
+    );
+    for f in [6, 11, 40, 42] {
+        assert!(
+            !report_has(&c, ReportKind::UnmappedField, &format!("PV1[1]-{f}")),
+            "PV1-{f}"
+        );
+    }
+}

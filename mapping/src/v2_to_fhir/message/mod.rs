@@ -21,7 +21,7 @@ pub mod vxu_v04;
 use ehrkit_fhir_model::resources::{
     Encounter, EncounterLocation, Location as FhirLocation, MessageHeader, Patient, Practitioner,
 };
-use ehrkit_fhir_model::{Reference, TypedResource};
+use ehrkit_fhir_model::{Primitive, Reference, TypedResource};
 use ehrkit_hl7v2::Message;
 
 use super::convert::{BundleKind, ConvertError, Out, Role};
@@ -94,8 +94,31 @@ pub(crate) fn add_encounter(
     if let Some(finest) = parent {
         encounter.location.push(EncounterLocation {
             location: Some(Box::new(finest)),
+            status: Some(Primitive::new(parts.location_status)),
             ..Default::default()
         });
+    }
+    for other in parts.other_locations {
+        let mut parent: Option<Reference> = None;
+        for level in other.levels {
+            let mut location = level.location;
+            location.part_of = parent.take().map(Box::new);
+            parent = Some(out.add_keyed(
+                location,
+                location_id,
+                &level.key,
+                ctx,
+                &Location::segment("PV1", 1).field(other.field),
+            ));
+        }
+        if let Some(finest) = parent {
+            encounter.location.push(EncounterLocation {
+                location: Some(Box::new(finest)),
+                status: Some(Primitive::new(other.status)),
+                extension: other.extension,
+                ..Default::default()
+            });
+        }
     }
     encounter.subject = Some(Box::new(patient.clone()));
     let identifiers = encounter.identifier.clone();

@@ -15,7 +15,11 @@
 //!   adds the Practitioners to the Bundle and sets the references.
 //! - PV1-19 → `identifier` (CX), type `VN` when CX.5 gives none; PV1-50 (alternate visit id) →
 //!   a second `identifier`.
-//! - PV1-3 → `location[1]`, a chain of Locations (`PL[Location]`); the caller adds them.
+//! - PV1-3 → `location[1]`, a chain of Locations (`PL[Location]`; the caller adds them), status
+//!   `planned` for a preadmit (PV1-2 `P`), else `active`; PV1-40 (bed status, `BedStatus`) →
+//!   the finest level's `operationalStatus`. PV1-6 (prior, `completed`), PV1-11 (temporary,
+//!   `active`, `subject-locationClassification` `temporary`) and PV1-42 (pending, `reserved`)
+//!   → further `location`s.
 //! - PV1-4 → `type` (`AdmissionType`), PV1-10 → `serviceType` (`HospitalService`).
 //! - `hospitalization`: PV1-5 `preAdmissionIdentifier`, PV1-13 `reAdmission`
 //!   (`ReadmissionIndicator`), PV1-14 `admitSource`, PV1-15 `specialArrangement`
@@ -24,14 +28,14 @@
 //!   CWE keeps its v2 coding; the IG map's coding is added after it (a code the map lacks is
 //!   reported).
 //! - PV1-44/45 → `period`.
-//! - The other rows (other locations, destination, episode of care) are not written yet:
+//! - The other rows (PV1-37 discharge destination, episode of care) are not written yet:
 //!   listed in [`ROWS`] and reported when present.
 
-use ehrkit_fhir_model::codes::EncounterStatus;
+use ehrkit_fhir_model::codes::{EncounterLocationStatus, EncounterStatus};
 use ehrkit_fhir_model::resources::{
     Encounter, EncounterHospitalization, EncounterParticipant, Practitioner,
 };
-use ehrkit_fhir_model::{CodeableConcept, Coding, Period, Primitive};
+use ehrkit_fhir_model::{CodeableConcept, Coding, Extension, ExtensionValue, Period, Primitive};
 use ehrkit_hl7v2::datatypes::{Cwe, Cx, Pl, Text, Xcn};
 use ehrkit_hl7v2::Segment;
 
@@ -47,8 +51,9 @@ use crate::v2_to_fhir::datatype::{
     Context,
 };
 use crate::v2_to_fhir::vocab::generated::{
-    ADMISSION_TYPE, AMBULATORY_STATUS, DIET_TYPE, DISCHARGE_DISPOSITION, EVENT_ENCOUNTER_STATUS,
-    HOSPITAL_SERVICE, PATIENT_CLASS_ENCOUNTER_CLASS, READMISSION_INDICATOR, VIP_INDICATOR,
+    ADMISSION_TYPE, AMBULATORY_STATUS, BED_STATUS, DIET_TYPE, DISCHARGE_DISPOSITION,
+    EVENT_ENCOUNTER_STATUS, HOSPITAL_SERVICE, PATIENT_CLASS_ENCOUNTER_CLASS, READMISSION_INDICATOR,
+    VIP_INDICATOR,
 };
 use crate::v2_to_fhir::vocab::ConceptMap;
 use crate::{DataProblem, Location, ReportKind};
@@ -58,8 +63,26 @@ const FILE: &str = "segment/pv1_encounter.rs";
 /// Fields this map reads (PV1-1, the set id, carries no data; the others are reported when
 /// present).
 const MAPPED_FIELDS: &[usize] = &[
-    1, 2, 3, 4, 5, 7, 8, 9, 10, 13, 14, 15, 16, 17, 19, 36, 38, 44, 45, 50, 52,
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 19, 36, 38, 40, 42, 44, 45, 50, 52,
 ];
+
+/// `subject-locationClassification`, the IG's marker of PV1-11 (temporary location).
+pub const LOCATION_CLASSIFICATION: &str =
+    "http://hl7.org/fhir/StructureDefinition/subject-locationClassification";
+
+/// A location of the Encounter besides PV1-3: its `PL[Location]` levels (coarsest first), the
+/// `Encounter.location.status` and extensions, and the field it comes from.
+#[derive(Debug, Clone)]
+pub struct OtherLocation {
+    /// The levels; the caller adds them and points `Encounter.location.location` at the finest.
+    pub levels: Vec<Level>,
+    /// `Encounter.location.status`.
+    pub status: EncounterLocationStatus,
+    /// `Encounter.location.extension`.
+    pub extension: Vec<Extension>,
+    /// The PV1 field (6, 11, 42).
+    pub field: usize,
+}
 
 /// The participant fields and their `v3-ParticipationType` codes.
 const PARTICIPANTS: &[(usize, &str, &str)] = &[
@@ -96,8 +119,15 @@ pub struct EncounterParts {
     /// One Practitioner per participant, in order.
     pub practitioners: Vec<(Practitioner, Location)>,
     /// PV1-3 (assigned patient location) as `PL[Location]` levels, coarsest first; the caller
-    /// adds them and appends `location[1]` pointing at the finest.
+    /// adds them and appends `location[1]` pointing at the finest, with status
+    /// [`EncounterParts::location_status`].
     pub location: Vec<Level>,
+    /// PV1-3's `Encounter.location.status`: `planned` when PV1-2 is `P` (preadmit), else
+    /// `active`.
+    pub location_status: EncounterLocationStatus,
+    /// PV1-6 (prior, `completed`), PV1-11 (temporary, `active`, classified `temporary`), PV1-42
+    /// (pending, `reserved`), in that order after PV1-3.
+    pub other_locations: Vec<OtherLocation>,
 }
 
 /// Converts the `occurrence`-th PV1 of a message whose trigger event is `event` (`Some("A01")`;
@@ -116,6 +146,7 @@ pub fn pv1_encounter(
         .field(2)
         .first::<Cwe<'_>>()
         .and_then(|c| text(c.identifier()));
+    let class_code = class.clone();
     e.class = Some(Box::new(
         match class.and_then(|c| vocab_coding(&PATIENT_CLASS_ENCOUNTER_CLASS, &c, ctx, &at(2))) {
             Some(c) => c,
@@ -214,16 +245,82 @@ pub fn pv1_encounter(
             ctx.report(ReportKind::UnmappedField, at(f));
         }
     }
-    let location = pv1
+    let mut location = pv1
         .field(3)
         .first::<Pl<'_>>()
         .map(|pl| pl_location(&pl, ctx, &at(3)))
         .unwrap_or_default();
+    bed_status(pv1, &mut location, ctx, &at(40));
+    let location_status = if class_code.as_deref() == Some("P") {
+        EncounterLocationStatus::Planned
+    } else {
+        EncounterLocationStatus::Active
+    };
+    let mut other_locations = Vec::new();
+    for (field, status) in [
+        (6, EncounterLocationStatus::Completed),
+        (11, EncounterLocationStatus::Active),
+        (42, EncounterLocationStatus::Reserved),
+    ] {
+        let levels = pv1
+            .field(field)
+            .first::<Pl<'_>>()
+            .map(|pl| pl_location(&pl, ctx, &at(field)))
+            .unwrap_or_default();
+        if levels.is_empty() {
+            continue;
+        }
+        let extension = if field == 11 {
+            vec![Extension {
+                url: Some(LOCATION_CLASSIFICATION.to_owned()),
+                value: Some(ExtensionValue::CodeableConcept(Box::new(
+                    CodeableConcept::from_coding(Coding::with_code(
+                        "http://hl7.org/fhir/ValueSet/subject-location",
+                        "temporary",
+                    )),
+                ))),
+                ..Default::default()
+            }]
+        } else {
+            Vec::new()
+        };
+        other_locations.push(OtherLocation {
+            levels,
+            status,
+            extension,
+            field,
+        });
+    }
     crate::quirks::encounter::encounter(pv1, occurrence, &mut e, &mut practitioners, ctx);
     EncounterParts {
         encounter: e,
         practitioners,
         location,
+        location_status,
+        other_locations,
+    }
+}
+
+/// PV1-40 (bed status, `BedStatus`) → `operationalStatus` of PV1-3's finest level, when PV1-3
+/// names a room or bed (IG condition `PV1-3.2 OR PV1-3.3 VALUED`); else reported.
+fn bed_status(pv1: &Segment<'_>, location: &mut [Level], ctx: &mut Context<'_>, at: &Location) {
+    let Some(code) = pv1
+        .field(40)
+        .first::<Cwe<'_>>()
+        .and_then(|c| text(c.identifier()))
+    else {
+        return;
+    };
+    let room_or_bed = pv1.field(3).first::<Pl<'_>>().is_some_and(|pl| {
+        pl.room().is_some_and(|h| !h.is_empty()) || pl.bed().is_some_and(|h| !h.is_empty())
+    });
+    match location.last_mut() {
+        Some(finest) if room_or_bed => {
+            if let Some(coding) = vocab_coding(&BED_STATUS, &code, ctx, at) {
+                finest.location.operational_status = Some(Box::new(coding));
+            }
+        }
+        _ => ctx.report(ReportKind::UnmappedField, at.clone()),
     }
 }
 
@@ -284,10 +381,6 @@ const fn mapped(identifier: &'static str, fhir_attribute: &'static str) -> Row {
     mapped_in(FILE, identifier, fhir_attribute)
 }
 
-const LOCATION: &str =
-    "needs PL[Location] (Location resources), not written yet; reported as unmapped when present";
-const LOCATION_STATUS: &str =
-    "the IG sets it per event (conditions in the spreadsheet); not written yet";
 const EPISODE: &str =
     "EpisodeOfCare is not produced; the field is reported as unmapped when present";
 
@@ -296,11 +389,11 @@ pub static ROWS: &[Row] = &[
     mapped("PV1-2", "class"),
     mapped("PV1-2", "status"),
     mapped("PV1-3", "location[1].location(Location)"),
-    unmapped("PV1-3", "location[1].status", LOCATION_STATUS),
+    mapped("PV1-3", "location[1].status"),
     mapped("PV1-4", "type"),
     mapped("PV1-5", "hospitalization.preAdmissionIdentifier"),
-    unmapped("PV1-6", "location[2].location(Location)", LOCATION),
-    unmapped("PV1-6", "location[2].status", LOCATION),
+    mapped("PV1-6", "location[2].location(Location)"),
+    mapped("PV1-6", "location[2].status"),
     mapped("PV1-7", "participant[1].individual(Practitioner)"),
     mapped("PV1-7", "participant[1].type.coding.code"),
     mapped("PV1-7", "participant[1].type.coding.system"),
@@ -314,18 +407,16 @@ pub static ROWS: &[Row] = &[
     mapped("PV1-9", "participant[3].type.coding.system"),
     mapped("PV1-9", "participant[3].type.text"),
     mapped("PV1-10", "serviceType"),
-    unmapped("PV1-11", "location[3].location(Location)", LOCATION),
-    unmapped("PV1-11", "location[3].status", LOCATION),
-    unmapped("PV1-11", "location[3].extension.url", LOCATION),
-    unmapped(
+    mapped("PV1-11", "location[3].location(Location)"),
+    mapped("PV1-11", "location[3].status"),
+    mapped("PV1-11", "location[3].extension.url"),
+    mapped(
         "PV1-11",
         "location[3].extension.valueCodeableConcept.coding.code",
-        LOCATION,
     ),
-    unmapped(
+    mapped(
         "PV1-11",
         "location[3].extension.valueCodeableConcept.coding.system",
-        LOCATION,
     ),
     mapped("PV1-13", "hospitalization.reAdmission"),
     mapped("PV1-14", "hospitalization.admitSource"),
@@ -340,15 +431,16 @@ pub static ROWS: &[Row] = &[
     mapped("PV1-19", "identifier[1].type.coding.system"),
     mapped("PV1-19", "identifier[1].type.text"),
     mapped("PV1-36", "hospitalization.dischargeDisposition"),
-    unmapped("PV1-37", "hospitalization.destination(Location)", LOCATION),
-    mapped("PV1-38", "hospitalization.dietPreference"),
     unmapped(
-        "PV1-40",
-        "location[1].location(Location.operationalStatus)",
-        LOCATION,
+        "PV1-37",
+        "hospitalization.destination(Location)",
+        "DLD[Location-Discharge] (a discharge location from a coded value and a date) is not \
+         written yet; the field is reported as unmapped when present",
     ),
-    unmapped("PV1-42", "location[4].location(Location)", LOCATION),
-    unmapped("PV1-42", "location[4].status", LOCATION),
+    mapped("PV1-38", "hospitalization.dietPreference"),
+    mapped("PV1-40", "location[1].location(Location.operationalStatus)"),
+    mapped("PV1-42", "location[4].location(Location)"),
+    mapped("PV1-42", "location[4].status"),
     mapped("PV1-44", "period.start"),
     mapped("PV1-45", "period.end"),
     mapped("PV1-45", r#"status="finished""#),
