@@ -313,6 +313,18 @@ fn tq1_times_win_over_the_withdrawn_sch_11() {
 }
 
 #[test]
+fn an_appointment_without_any_participant_is_refused_not_written_invalid() {
+    // FHIR requires a participant; neither a patient nor a resource is named.
+    let msg =
+        Message::parse(b"MSH|^~\\&|TW|FP|R|F|20260315093000-0500||SIU^S12|M1|P|2.3\rSCH|A1|A1\r")
+            .unwrap();
+    let err = Converter::new(Profile::generic(), Options::default())
+        .convert(&msg)
+        .unwrap_err();
+    assert_eq!(err.to_string(), "PID[1]: required segment PID is absent");
+}
+
+#[test]
 fn appointment_status_follows_the_event() {
     let s12 = data("siu_s12_veradigm.hl7");
     // SCH-25 absent: the event decides.
@@ -464,6 +476,27 @@ fn the_order_of_a_document_is_its_related_service_request() {
 }
 
 #[test]
+fn a_notification_with_nothing_to_show_still_gives_a_valid_content() {
+    // No OBX, no origination time, no media type: FHIR still needs a content with an
+    // attachment; it says the data is absent (convert() checks the Bundle's validation).
+    let c = convert(
+        b"MSH|^~\\&|DICTATION|GENHOSP|EHRKIT|HUB|20260402101500-0400||MDM^T01|DOC-7|P|2.5.1\r\
+          PID|1||55001^^^GENHOSP^MR||OKAFOR^CHIDI\r\
+          TXA|1|DS||||||||||DOC-7-1^GENHOSP\r",
+    );
+    let d = one(&c.bundle, "DocumentReference");
+    assert_eq!(
+        str_at(&d, "content.0.attachment.extension.0.url"),
+        Some("http://hl7.org/fhir/StructureDefinition/data-absent-reason")
+    );
+    assert_eq!(
+        str_at(&d, "content.0.attachment.extension.0.valueCode"),
+        Some("unknown")
+    );
+    assert!(report(&c).contains(&"OBX[1]: required value absent".to_owned()));
+}
+
+#[test]
 fn mdm_ed_pdf_becomes_a_decodable_attachment() {
     let raw = data("mdm_t02_ed_pdf.hl7");
     let c = convert(&raw);
@@ -580,6 +613,25 @@ fn vxu_two_rxa_give_two_immunizations_with_cvx_codes_and_eligibility() {
         str_at(&all(&c.bundle, "Immunization")[0], "status"),
         Some("entered-in-error")
     );
+}
+
+#[test]
+fn an_administration_without_its_time_says_the_time_is_absent() {
+    // RXA-3 is required in v2 and occurrence[x] in FHIR: the Immunization is still written,
+    // valid, with a data-absent-reason, and the gap is reported.
+    let raw = edited(
+        &data("vxu_v04_two_rxa.hl7"),
+        "RXA|0|1|20260501092000-0500|",
+        "RXA|0|1||",
+    );
+    let c = convert(&raw);
+    let mmr = &all(&c.bundle, "Immunization")[1];
+    assert_eq!(get(mmr, "occurrenceDateTime"), None);
+    assert_eq!(
+        str_at(mmr, "_occurrenceDateTime.extension.0.valueCode"),
+        Some("unknown")
+    );
+    assert!(report(&c).contains(&"RXA[2]-3: required value absent".to_owned()));
 }
 
 #[test]

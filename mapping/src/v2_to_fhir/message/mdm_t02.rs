@@ -13,11 +13,12 @@
 //! (`ORC[ServiceRequest]` and the others, as in ORM) that are the document's `context.related`.
 //!
 //! FHIR requires a `content`: a notification without content (T01, or no OBX) gets one
-//! attachment with TXA-3's media type if any, else with only `creation` (TXA-6), and the missing
-//! content is reported at OBX. EVN, CON, NTEs after the TXA and Z-segments are reported.
+//! attachment with TXA-3's media type and `creation` (TXA-6) when there are any, else with the
+//! `data-absent-reason` extension (`unknown`), and the missing content is reported at OBX.
+//! EVN, CON, NTEs after the TXA and Z-segments are reported.
 
 use ehrkit_fhir_model::resources::{DocumentReference, DocumentReferenceContext, Practitioner};
-use ehrkit_fhir_model::{Attachment, Primitive};
+use ehrkit_fhir_model::{Attachment, Extension, ExtensionValue, Primitive};
 use ehrkit_hl7v2::Message;
 
 use super::orm_o01::{add_service_request, group_location, service_request, Group};
@@ -30,6 +31,9 @@ use crate::v2_to_fhir::segment::{
     txa_document_reference::{txa_document_reference, DocumentContent},
 };
 use crate::{DataProblem, Location, ReportKind};
+
+/// The extension that says why a required value is absent.
+const DATA_ABSENT_REASON: &str = "http://hl7.org/fhir/StructureDefinition/data-absent-reason";
 
 /// Segments this map reads (the others are reported).
 const MAPPED: &[&str] = &[
@@ -106,6 +110,23 @@ pub(crate) fn convert(
         }
     }
     let mut related = Vec::new();
+    if patient.is_none() {
+        // A ServiceRequest needs its subject: without a PID the orders are reported instead.
+        for g in groups.drain(..) {
+            for (seg, n) in g
+                .orc
+                .iter()
+                .chain(g.obr.iter())
+                .chain(g.tq1.iter())
+                .chain(g.notes.iter())
+            {
+                ctx.report(
+                    ReportKind::UnmappedSegment,
+                    Location::segment(seg.name(), *n),
+                );
+            }
+        }
+    }
     for g in &groups {
         let order = service_request(g, true, true, ctx);
         related.push(add_service_request(
@@ -152,18 +173,24 @@ pub(crate) fn convert(
             .and_then(|p| p.value.as_ref())
             .and_then(|i| ehrkit_fhir_model::DateTime::new(i.as_str()))
             .map(Primitive::new);
-        let attachment = Attachment {
+        let mut attachment = Attachment {
             content_type: parts.content_type.clone().map(Primitive::new),
             creation,
             ..Default::default()
         };
-        if attachment.content_type.is_some() || attachment.creation.is_some() {
-            d.content
-                .push(ehrkit_fhir_model::resources::DocumentReferenceContent {
-                    attachment: Some(Box::new(attachment)),
-                    ..Default::default()
-                });
+        if attachment.content_type.is_none() && attachment.creation.is_none() {
+            // Nothing to say about the content: it is absent (FHIR needs one attachment).
+            attachment.extension.push(Extension {
+                url: Some(DATA_ABSENT_REASON.to_owned()),
+                value: Some(ExtensionValue::Code(Primitive::new("unknown".to_owned()))),
+                ..Default::default()
+            });
         }
+        d.content
+            .push(ehrkit_fhir_model::resources::DocumentReferenceContent {
+                attachment: Some(Box::new(attachment)),
+                ..Default::default()
+            });
     }
     d.subject = patient.clone().map(Box::new);
     if encounter.is_some() || !related.is_empty() {

@@ -22,6 +22,9 @@
 //! (`DG1[Condition]`), as the IG's SIU_S12 rows 4.4 and 4.5 say. NTEs after AIG/AIL/AIP (no IG
 //! target), PV2, and every other segment are reported.
 //!
+//! An SIU that names no participant at all (no PID, no SCH contact, no AIG/AIL/AIP actor) is
+//! refused as missing its PID: FHIR's Appointment needs one.
+//!
 //! The same appointment (SCH-1/SCH-2) from the same sender gets the same id in every event, so
 //! an S15 after an S12 updates the one Appointment.
 
@@ -204,6 +207,14 @@ pub(crate) fn convert(
         appointment.comment = Some(Primitive::new(comments.join("\n")));
     }
 
+    if appointment.participant.is_empty() {
+        // FHIR requires a participant (1..*): with no patient and no resource named, there is
+        // no Appointment to write.
+        return Err(ConvertError::MissingSegment {
+            segment: "PID",
+            at: Location::segment("PID", 1),
+        });
+    }
     let identifiers = appointment.identifier.clone();
     let r = out.add(
         appointment,

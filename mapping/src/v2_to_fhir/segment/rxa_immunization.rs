@@ -10,7 +10,7 @@
 //! own rows).
 //!
 //! RXA:
-//! - RXA-3 → `occurrenceDateTime`; RXA-5 → `vaccineCode` (CVX → `http://hl7.org/fhir/sid/cvx`,
+//! - RXA-3 → `occurrenceDateTime` (absent: a `data-absent-reason` extension, reported); RXA-5 → `vaccineCode` (CVX → `http://hl7.org/fhir/sid/cvx`,
 //!   NDC → `http://hl7.org/fhir/sid/ndc`, through the profile's systems); RXA-6/RXA-7 →
 //!   `doseQuantity` (RXA-7 a CWE of units: UCUM as system and code). RXA-6 `999` (the CDC
 //!   guide's "amount unknown") writes no dose.
@@ -38,7 +38,9 @@ use ehrkit_fhir_model::codes::ImmunizationStatusCodes;
 use ehrkit_fhir_model::resources::{
     Immunization, ImmunizationOccurrence, ImmunizationPerformer, Organization, Practitioner,
 };
-use ehrkit_fhir_model::{CodeableConcept, Coding, Identifier, Primitive, Quantity};
+use ehrkit_fhir_model::{
+    CodeableConcept, Coding, ElementExt, Extension, ExtensionValue, Identifier, Primitive, Quantity,
+};
 use ehrkit_hl7v2::datatypes::{Cwe, Ei, Pl, Text, Xcn};
 use ehrkit_hl7v2::Segment;
 
@@ -120,7 +122,23 @@ pub fn rxa_immunization(
 
     match dtm::read_date_time(rxa.field(3).first::<Text<'_>>(), ctx, at(3)) {
         Some(t) => imm.occurrence = Some(ImmunizationOccurrence::DateTime(Primitive::new(t))),
-        None => ctx.report(ReportKind::DataQuality(DataProblem::MissingRequired), at(3)),
+        None => {
+            // occurrence[x] is required: the time is absent, and said so.
+            ctx.report(ReportKind::DataQuality(DataProblem::MissingRequired), at(3));
+            imm.occurrence = Some(ImmunizationOccurrence::DateTime(Primitive {
+                value: None,
+                ext: Some(Box::new(ElementExt {
+                    extension: vec![Extension {
+                        url: Some(
+                            "http://hl7.org/fhir/StructureDefinition/data-absent-reason".to_owned(),
+                        ),
+                        value: Some(ExtensionValue::Code(Primitive::new("unknown".to_owned()))),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                })),
+            }));
+        }
     }
     let code = rxa
         .field(5)
