@@ -81,7 +81,6 @@ fn check_bundle(b: &Bundle) {
     assert_eq!(full_urls.len(), b.entry.len(), "fullUrls are unique");
     let mut refs = Vec::new();
     references(&Value::parse(text.as_bytes()).unwrap(), &mut refs);
-    assert!(!refs.is_empty());
     for r in refs {
         assert!(full_urls.contains(&r), "reference {r} resolves to no entry");
     }
@@ -657,17 +656,36 @@ fn rde_gives_a_medication_request_and_its_medication() {
 
 #[test]
 fn an_order_without_a_patient_is_reported_not_invented() {
+    // ServiceRequest.subject and MedicationRequest.subject / medication[x] are required: with no
+    // PID (or no drug code) the element carries the data-absent-reason extension (`unknown`),
+    // the Bundle stays valid, and the gap is reported.
     let raw = b"MSH|^~\\&|EPIC|UCH|LAB|UCHLAB|202603061015-0700||ORM^O01|NOPID1|P|2.3\r\
 ORC|NW|4500009^EPIC\r\
 OBR|1|4500009^EPIC||2345-7^Glucose^LN\r";
     let c = convert_kind(raw, BundleKind::Transaction);
-    let requests = all_of!(c.bundle, ServiceRequest);
-    assert_eq!(requests.len(), 1);
-    assert!(requests[0].subject.is_none());
+    check_bundle(&c.bundle);
+    let sr = json(all_of!(c.bundle, ServiceRequest)[0]);
+    assert!(
+        sr.contains(r#""subject":{"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/data-absent-reason","valueCode":"unknown"}]}"#),
+        "{sr}"
+    );
     assert!(report_has(
         &c,
         ReportKind::DataQuality(DataProblem::MissingRequired),
         "PID[1]"
+    ));
+    let raw = b"MSH|^~\\&|PHARM|GHH|RX|GHHRX|20260308120000-0500||RDE^O11|RDE2|P|2.5.1\r\
+ORC|NW|RX7002^PHARM\r\
+RXE|^^^20260308^^R||5\r";
+    let c = convert_kind(raw, BundleKind::Transaction);
+    check_bundle(&c.bundle);
+    let mr = json(all_of!(c.bundle, MedicationRequest)[0]);
+    assert!(mr.contains(r#""medicationCodeableConcept":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/data-absent-reason","code":"unknown"}]}"#), "{mr}");
+    assert!(mr.contains(r#""subject":{"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/data-absent-reason""#), "{mr}");
+    assert!(report_has(
+        &c,
+        ReportKind::DataQuality(DataProblem::MissingRequired),
+        "ORC[1]"
     ));
 }
 

@@ -19,7 +19,7 @@ use ehrkit_fhir_model::resources::{
     Medication, MedicationRequest, MedicationRequestMedication, Observation, Patient, Practitioner,
     ServiceRequest, Specimen,
 };
-use ehrkit_fhir_model::Reference;
+use ehrkit_fhir_model::{Extension, ExtensionValue, Primitive, Reference};
 use ehrkit_hl7v2::{Message, Segment};
 
 use super::{add_encounter, finish, patient_id, report_other_segments};
@@ -29,7 +29,7 @@ use crate::v2_to_fhir::segment::{
     nte_observation::nte_observation,
     nte_service_request::nte_service_request,
     obr_service_request::obr_service_request,
-    obx_observation::obx_observation,
+    obx_observation::{data_absent, obx_observation},
     orc_medication_request::{orc_medication_request, MedicationParts},
     orc_service_request::{orc_service_request, report_unmapped_fields, OrderParts},
     pid_patient::pid_patient,
@@ -387,7 +387,7 @@ pub(crate) fn add_service_request(
             Location::segment("PID", 1),
         );
     }
-    sr.subject = patient.clone().map(Box::new);
+    sr.subject = Some(Box::new(patient.clone().unwrap_or_else(absent_reference)));
     sr.encounter = encounter.clone().map(Box::new);
     let identifiers = sr.identifier.clone();
     out.add(sr, service_request_id, &identifiers, Role::Record, ctx, &at)
@@ -403,8 +403,8 @@ pub(crate) fn medication_request(
         Some((orc, n)) => orc_medication_request(orc, *n, intent, ctx),
         None => MedicationParts {
             request: MedicationRequest {
-                intent: Some(ehrkit_fhir_model::Primitive::new(intent)),
-                status: Some(ehrkit_fhir_model::Primitive::new(
+                intent: Some(Primitive::new(intent)),
+                status: Some(Primitive::new(
                     ehrkit_fhir_model::codes::MedicationrequestStatus::Unknown,
                 )),
                 ..Default::default()
@@ -454,12 +454,21 @@ pub(crate) fn add_medication_request(
                 ReportKind::DataQuality(crate::DataProblem::MissingRequired),
                 at.clone(),
             );
+            mr.medication = Some(MedicationRequestMedication::CodeableConcept(Box::new(
+                data_absent(),
+            )));
         }
+    }
+    if patient.is_none() {
+        ctx.report(
+            ReportKind::DataQuality(crate::DataProblem::MissingRequired),
+            Location::segment("PID", 1),
+        );
     }
     if let Some((p, p_at)) = parts.requester {
         mr.requester = Some(Box::new(add_practitioner(p, &p_at, ctx, out)));
     }
-    mr.subject = patient.clone().map(Box::new);
+    mr.subject = Some(Box::new(patient.clone().unwrap_or_else(absent_reference)));
     mr.encounter = encounter.clone().map(Box::new);
     let identifiers = mr.identifier.clone();
     out.add(
@@ -470,6 +479,20 @@ pub(crate) fn add_medication_request(
         ctx,
         &at,
     )
+}
+
+/// A required reference whose target the message does not give (no PID for a request's
+/// `subject`): only the `data-absent-reason` extension (`unknown`), as FHIR asks for a
+/// required element with no value; never an invented Patient.
+pub(crate) fn absent_reference() -> Reference {
+    Reference {
+        extension: vec![Extension {
+            url: Some("http://hl7.org/fhir/StructureDefinition/data-absent-reason".to_owned()),
+            value: Some(ExtensionValue::Code(Primitive::new("unknown".to_owned()))),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
 }
 
 /// A Medication's identity: its first coding's system and code (the same drug named twice in a
