@@ -25,7 +25,7 @@
 //! segment present (PD1, ROL, DB1, GT1, IN2, IN3, ACC, UB1, …: no IG segment map or not written
 //! yet) is reported as unmapped; Z-segments as Z-segments.
 //!
-//! [`convert_group`] converts one patient group (a PID and the segments after it up to the
+//! `convert_group` (crate-internal) converts one patient group (a PID and the segments after it up to the
 //! next PID); the A17 swap and the A39/A40/A47 maps reuse it per group.
 
 use ehrkit_fhir_model::resources::{

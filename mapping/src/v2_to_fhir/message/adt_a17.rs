@@ -2,8 +2,8 @@
 //!
 //! IG: <https://hl7.org/fhir/uv/v2mappings/1.0.0/ConceptMap-message-adt-a17-to-bundle.html>
 //!
-//! Two patient groups (PID, PD1, PV1, PV2, DB1, OBX), each converted as in `ADT_A01`
-//! ([`super::adt_a01::convert_group`]): Patient[1] + Encounter[1], Patient[2] + Encounter[2],
+//! Two patient groups (PID, PD1, PV1, PV2, DB1, OBX), each converted as in `ADT_A01` (its
+//! `convert_group`): `Patient[1]` + `Encounter[1]`, `Patient[2]` + `Encounter[2]`,
 //! each Encounter with its own PV1-3 location (the beds after the swap) and status
 //! `in-progress` (both patients stay admitted; A17 is not in the IG's `Event[EncounterStatus]`).
 //! EVN gives one Provenance whose target is both Patients and both Encounters. A message
