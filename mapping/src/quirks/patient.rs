@@ -8,7 +8,7 @@ use ehrkit_hl7v2::datatypes::{Cwe, Cx, Xpn};
 use ehrkit_hl7v2::Segment;
 
 use super::{v2_0203, zsegments, ZTarget};
-use crate::v2_to_fhir::datatype::{cx_identifier::cx_identifier, text, Context};
+use crate::v2_to_fhir::datatype::{text, Context};
 use crate::{Location, Quirk, ReportKind};
 
 const US_CORE_RACE: &str = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race";
@@ -39,7 +39,17 @@ pub(crate) fn patient(
     ctx: &mut Context<'_>,
 ) {
     let profile = ctx.profile;
-    let sources = sources(pid, ctx);
+    let identifier_quirks = [
+        Quirk::PatientIdInPid2,
+        Quirk::Pid2ExternalIdType,
+        Quirk::EnterpriseAuthority,
+        Quirk::PrimaryIdentifier,
+    ];
+    let sources = if identifier_quirks.iter().any(|&q| profile.has(q)) {
+        sources(pid)
+    } else {
+        Vec::new()
+    };
     let n = sources.len().min(p.identifier.len());
 
     if profile.has(Quirk::PatientIdInPid2) && !sources.iter().any(|s| s.field == 3) {
@@ -103,22 +113,22 @@ pub(crate) fn patient(
     }
 }
 
-/// The sources of the identifiers `pid_patient` wrote from PID-2/3/4, in its order (a scratch
-/// context: its reports were already made).
-fn sources(pid: &Segment<'_>, ctx: &Context<'_>) -> Vec<Source> {
-    let mut scratch = Context::new(ctx.profile);
+/// The sources of the identifiers `pid_patient` wrote from PID-2/3/4, in its order: a CX
+/// becomes an identifier exactly when it is valued and has a CX.1 (see `cx_identifier`).
+fn sources(pid: &Segment<'_>) -> Vec<Source> {
     let mut out = Vec::new();
     for f in [2, 3, 4] {
         for cx in pid.field(f).repetitions::<Cx<'_>>() {
-            if cx_identifier(&cx, &mut scratch, &Location::segment("PID", 1)).is_some() {
-                out.push(Source {
-                    field: f,
-                    authority: cx
-                        .assigning_authority()
-                        .and_then(|hd| text(hd.namespace_id())),
-                    type_code: text(cx.identifier_type_code()),
-                });
+            if cx.is_empty() || cx.is_null() || text(cx.id_number()).is_none() {
+                continue;
             }
+            out.push(Source {
+                field: f,
+                authority: cx
+                    .assigning_authority()
+                    .and_then(|hd| text(hd.namespace_id())),
+                type_code: text(cx.identifier_type_code()),
+            });
         }
     }
     out
