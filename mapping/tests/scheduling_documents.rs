@@ -322,6 +322,19 @@ fn an_appointment_without_any_participant_is_refused_not_written_invalid() {
         .convert(&msg)
         .unwrap_err();
     assert_eq!(err.to_string(), "PID[1]: required segment PID is absent");
+
+    // A visit without its patient is reported, not dropped in silence.
+    let msg = Message::parse(
+        b"MSH|^~\\&|TW|FP|R|F|20260315093000-0500||SIU^S12|M1|P|2.3\rSCH|A1|A1\rPV1|1|O\r\
+          AIP|1|A|1447^WELBY^MARCUS",
+    )
+    .unwrap();
+    let c = Converter::new(Profile::generic(), Options::default())
+        .convert(&msg)
+        .unwrap();
+    check_bundle(&c.bundle);
+    assert!(report(&c).contains(&"PV1[1]: segment not mapped".to_owned()));
+    assert_eq!(all(&c.bundle, "Encounter").len(), 0);
 }
 
 #[test]

@@ -119,6 +119,11 @@ pub(crate) fn convert(
             let parts = pv1_encounter(&pv1, 1, None, ctx);
             Some(add_encounter(parts, p, ctx, out))
         }
+        (Some(_), None) => {
+            // An Encounter needs its subject: without a PID the visit is reported.
+            ctx.report(ReportKind::UnmappedSegment, Location::segment("PV1", 1));
+            None
+        }
         _ => None,
     };
     focus.extend(encounter.clone());
