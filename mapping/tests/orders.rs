@@ -751,3 +751,25 @@ OBX|2|CWE|5778-6^Color^LN||YEL^Yellow^L~RED^Red^L||||||F\r";
     assert!(color.contains(r#""code":"RED","display":"Red""#), "{color}");
     assert!(!report_has(&c, ReportKind::UnmappedField, "OBX[1]-5(2)"));
 }
+
+#[test]
+fn sparse_order_segments_still_give_valid_bundles() {
+    let messages: &[&[u8]] = &[
+        b"MSH|^~\\&|PHARM|GHH|RX|GHHRX|20260308120000-0500||RDE^O11|S1|P|2.5.1\rPID|1||R1^^^GHH^MR\rORC|NW|RX1^PHARM\rRXE||197361^Amlodipine^RXNORM\rTQ1|1\rRXR|\r",
+        b"MSH|^~\\&|HIS|GHH|LIS|LAB|20260307090000+0100||OML^O21|S2|P|2.5.1\rPID|1||P1^^^GHH^MR\rORC|NW\rTQ1|1\rOBR|1\rSPM|1\rSPM|2|&&&\rOBX|1|NM|1-1^X^LN\r",
+        b"MSH|^~\\&|LAB|GHH|RCV|RF|20260303101500-0500||ORU^R01|S3|P|2.5.1\rPID|1||1^^^GHH^MR\rORC|RE\rOBR|1\rTQ1|1\rOBX|1|ED|1-1^X^LN||^^^^\rSPM|1\r",
+        b"MSH|^~\\&|EPIC|UCH|LAB|UCHLAB|202603061015-0700||ORM^O01|S4|P|2.3\rPID|1||E1^^^EPIC^MRN\rORC|NW\rRXO|^^\rRXR|\rNTE|1\r",
+        b"MSH|^~\\&|EPIC|UCH|LAB|UCHLAB|202603061015-0700||ORM^O01|S5|P|2.3\rNTE|1||orphan\rTQ1|1\rOBX|1|ST|1-1^X^LN||x\rORC|\r",
+    ];
+    for raw in messages {
+        for kind in [BundleKind::Transaction, BundleKind::Message] {
+            let c = convert_kind(raw, kind);
+            check_bundle(&c.bundle);
+            assert!(
+                !json(&c.bundle).contains("{}"),
+                "an empty element: {}",
+                json(&c.bundle)
+            );
+        }
+    }
+}

@@ -429,6 +429,11 @@ pub(crate) fn medication_request(
     for (nte, n) in &g.notes {
         parts.request.note.extend(nte_service_request(nte, *n, ctx));
     }
+    // A TQ1 or RXR with nothing in it leaves no empty dosage behind (FHIR: no empty elements).
+    parts
+        .request
+        .dosage_instruction
+        .retain(|d| *d != ehrkit_fhir_model::Dosage::default());
     parts
 }
 
