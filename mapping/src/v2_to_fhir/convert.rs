@@ -565,8 +565,7 @@ impl Out {
         ctx: &mut Context<'_>,
         at: &Location,
     ) -> Reference {
-        let position = at.to_string();
-        let key = business.unwrap_or_else(|| self.ids.positional_key(&position));
+        let key = business.unwrap_or_else(|| self.ids.positional_key(&at.to_string()));
         let mut id = self.ids.peek(R::TYPE_NAME, &key);
         let mut query = query;
         if self.ids.is_used(&id) {
@@ -587,6 +586,7 @@ impl Out {
                 at.clone(),
             );
             query = None;
+            let position = at.to_string();
             let mut n = 0usize;
             while self.ids.is_used(&id) {
                 n += 1;

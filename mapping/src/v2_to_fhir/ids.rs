@@ -96,24 +96,30 @@ pub fn uuid_like(parts: &[&str]) -> String {
     b.copy_from_slice(&d[..16]);
     b[6] = (b[6] & 0x0f) | 0x80;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    let mut out = String::with_capacity(36);
+    for (i, x) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        push_hex(&mut out, *x);
+    }
+    out
+}
+
+/// Appends `x` as two lower-case hex digits (ids are made per resource: no `format!`).
+fn push_hex(out: &mut String, x: u8) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.push(DIGITS[usize::from(x >> 4)] as char);
+    out.push(DIGITS[usize::from(x & 0x0f)] as char);
 }
 
 /// Hex SHA-256 of bytes (a message without MSH-10 is keyed by its content).
 pub fn content_key(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .take(16)
-        .map(|x| format!("{x:02x}"))
-        .collect()
+    let mut out = String::with_capacity(32);
+    for x in Sha256::digest(bytes).iter().take(16) {
+        push_hex(&mut out, *x);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -127,5 +133,36 @@ mod tests {
         assert_eq!(a.as_bytes()[14], b'8');
         assert_eq!(a, uuid_like(&["a", "bc"]));
         assert_ne!(a, uuid_like(&["ab", "c"]));
+    }
+
+    #[test]
+    fn ids_keep_their_scheme() {
+        // The id scheme is a contract (the same input gives the same id on every run and
+        // release): a faster hex writer must not change a single id.
+        let mut h = Sha256::new();
+        for p in ["a", "bc"] {
+            h.update((p.len() as u64).to_be_bytes());
+            h.update(p.as_bytes());
+        }
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&h.finalize()[..16]);
+        b[6] = (b[6] & 0x0f) | 0x80;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        let expected = format!(
+            "{}-{}-{}-{}-{}",
+            &hex[0..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..32]
+        );
+        assert_eq!(uuid_like(&["a", "bc"]), expected);
+        let digest: String = Sha256::digest(b"xyz")
+            .iter()
+            .take(16)
+            .map(|x| format!("{x:02x}"))
+            .collect();
+        assert_eq!(content_key(b"xyz"), digest);
     }
 }

@@ -35,18 +35,39 @@ pub struct Converted<T> {
     pub problem: Option<DataProblem>,
 }
 
-fn ymd(year: u16, month: Option<u8>, day: Option<u8>) -> String {
-    match (month, day) {
-        (Some(m), Some(d)) => format!("{year:04}-{m:02}-{d:02}"),
-        (Some(m), None) => format!("{year:04}-{m:02}"),
-        _ => format!("{year:04}"),
+/// Appends `n` with at least `width` digits, zero-padded (dates are written for every
+/// timestamp of every message: no `format!`).
+fn push_num(out: &mut String, n: u32, width: u32) {
+    let mut digits = 1;
+    while digits < 10 && n >= 10u32.pow(digits) {
+        digits += 1;
+    }
+    for _ in digits..width {
+        out.push('0');
+    }
+    for d in (0..digits).rev() {
+        out.push(char::from(b'0' + ((n / 10u32.pow(d)) % 10) as u8));
     }
 }
 
-fn offset_text(minutes: i32) -> String {
-    let sign = if minutes < 0 { '-' } else { '+' };
+fn ymd(out: &mut String, year: u16, month: Option<u8>, day: Option<u8>) {
+    push_num(out, u32::from(year), 4);
+    if let Some(m) = month {
+        out.push('-');
+        push_num(out, u32::from(m), 2);
+        if let Some(d) = day {
+            out.push('-');
+            push_num(out, u32::from(d), 2);
+        }
+    }
+}
+
+fn push_offset(out: &mut String, minutes: i32) {
+    out.push(if minutes < 0 { '-' } else { '+' });
     let m = minutes.unsigned_abs();
-    format!("{sign}{:02}:{:02}", m / 60, m % 60)
+    push_num(out, m / 60, 2);
+    out.push(':');
+    push_num(out, m % 60, 2);
 }
 
 /// A DTM as a FHIR `dateTime`; see the [module documentation](self) for zones and precision.
@@ -55,72 +76,74 @@ pub fn date_time(
     dtm: &Dtm,
     zone: Option<chrono_tz::Tz>,
 ) -> Result<Converted<DateTime>, DataProblem> {
-    let date = ymd(dtm.year(), dtm.month(), dtm.day());
-    let day_value = DateTime::new(&date).ok_or(DataProblem::InvalidDateTime)?;
-    let date_only = |problem| {
-        Ok(Converted {
-            value: day_value.clone(),
-            problem,
-        })
+    let mut text = String::with_capacity(36);
+    ymd(&mut text, dtm.year(), dtm.month(), dtm.day());
+    let date_len = text.len();
+    if DateTime::new(&text).is_none() {
+        return Err(DataProblem::InvalidDateTime);
+    }
+    let date_only = |text: &str, problem| {
+        DateTime::new(&text[..date_len])
+            .map(|value| Converted { value, problem })
+            .ok_or(DataProblem::InvalidDateTime)
     };
     let (Some(hour), Some(month), Some(day)) = (dtm.hour(), dtm.month(), dtm.day()) else {
-        return date_only(None);
+        return date_only(&text, None);
     };
     let minute = dtm.minute().unwrap_or(0);
     let second = dtm.second().unwrap_or(0);
     let nanos = dtm.nanosecond().unwrap_or(0);
-    let fraction = match dtm.precision() {
-        Precision::Fraction(digits) if digits > 0 => {
+    text.push('T');
+    push_num(&mut text, u32::from(hour), 2);
+    text.push(':');
+    push_num(&mut text, u32::from(minute), 2);
+    text.push(':');
+    push_num(&mut text, u32::from(second), 2);
+    if let Precision::Fraction(digits) = dtm.precision() {
+        if digits > 0 {
             let digits = u32::from(digits.min(9));
-            let scaled = nanos / 10u32.pow(9 - digits);
-            format!(".{scaled:0width$}", width = digits as usize)
+            text.push('.');
+            push_num(&mut text, nanos / 10u32.pow(9 - digits), digits);
         }
-        _ => String::new(),
-    };
+    }
     let offset = match dtm.offset_minutes() {
         Some(o) => i32::from(o),
         None => {
             let Some(zone) = zone else {
-                return date_only(Some(DataProblem::MissingTimeZone));
+                return date_only(&text, Some(DataProblem::MissingTimeZone));
             };
             let Some(naive) =
                 NaiveDate::from_ymd_opt(i32::from(dtm.year()), month.into(), day.into()).and_then(
                     |d| d.and_hms_nano_opt(hour.into(), minute.into(), second.into(), nanos),
                 )
             else {
-                return date_only(Some(DataProblem::InvalidDateTime));
+                return date_only(&text, Some(DataProblem::InvalidDateTime));
             };
             match zone.from_local_datetime(&naive) {
                 chrono::LocalResult::Single(t) => t.offset().fix().local_minus_utc() / 60,
                 chrono::LocalResult::Ambiguous(earlier, _) => {
-                    let text = format!(
-                        "{date}T{hour:02}:{minute:02}:{second:02}{fraction}{}",
-                        offset_text(earlier.offset().fix().local_minus_utc() / 60)
-                    );
+                    push_offset(&mut text, earlier.offset().fix().local_minus_utc() / 60);
                     return match DateTime::new(&text) {
                         Some(value) => Ok(Converted {
                             value,
                             problem: Some(DataProblem::AmbiguousLocalTime),
                         }),
-                        None => date_only(Some(DataProblem::InvalidDateTime)),
+                        None => date_only(&text, Some(DataProblem::InvalidDateTime)),
                     };
                 }
                 chrono::LocalResult::None => {
-                    return date_only(Some(DataProblem::NonexistentLocalTime))
+                    return date_only(&text, Some(DataProblem::NonexistentLocalTime))
                 }
             }
         }
     };
-    let text = format!(
-        "{date}T{hour:02}:{minute:02}:{second:02}{fraction}{}",
-        offset_text(offset)
-    );
+    push_offset(&mut text, offset);
     match DateTime::new(&text) {
         Some(value) => Ok(Converted {
             value,
             problem: None,
         }),
-        None => date_only(Some(DataProblem::InvalidDateTime)),
+        None => date_only(&text, Some(DataProblem::InvalidDateTime)),
     }
 }
 
@@ -147,12 +170,16 @@ pub fn instant(dtm: &Dtm, zone: Option<chrono_tz::Tz>) -> Result<Converted<Insta
 
 /// A DT (or the date part of a DTM) as a FHIR `date`, precision kept.
 pub fn date(dt: &Dt) -> Option<Date> {
-    Date::new(&ymd(dt.year(), dt.month(), dt.day()))
+    let mut text = String::with_capacity(10);
+    ymd(&mut text, dt.year(), dt.month(), dt.day());
+    Date::new(&text)
 }
 
 /// A DT as a FHIR `dateTime` of the same precision (no zone needed: at most a day).
 pub fn date_as_date_time(dt: &Dt) -> Option<DateTime> {
-    DateTime::new(&ymd(dt.year(), dt.month(), dt.day()))
+    let mut text = String::with_capacity(10);
+    ymd(&mut text, dt.year(), dt.month(), dt.day());
+    DateTime::new(&text)
 }
 
 /// Reads a DTM component and converts it, reporting problems at `at`. `None` when the
@@ -204,6 +231,27 @@ pub fn read_date(t: Option<Text<'_>>, ctx: &mut Context<'_>, at: Location) -> Op
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_are_zero_padded_like_format() {
+        for (n, w) in [
+            (0, 2),
+            (7, 2),
+            (42, 2),
+            (2026, 4),
+            (5, 4),
+            (12345, 4),
+            (123, 9),
+            (0, 1),
+        ] {
+            let mut s = String::new();
+            push_num(&mut s, n, w);
+            assert_eq!(s, format!("{n:0width$}", width = w as usize));
+        }
+        let mut s = String::new();
+        push_offset(&mut s, -330);
+        assert_eq!(s, "-05:30");
+    }
     use ehrkit_hl7v2::Delimiters;
 
     fn conv(raw: &str, zone: Option<chrono_tz::Tz>) -> (String, Option<DataProblem>) {

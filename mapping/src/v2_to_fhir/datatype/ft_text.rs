@@ -315,18 +315,15 @@ fn lay_out(text: Text<'_>, layout: &Layout) -> String {
             b"H" | b"N" | b"h" | b"n" => Some(&b""[..]),
             _ => None,
         };
-        match command {
-            Some(cmd) => {
-                w.write(&decode(&raw[start..i]));
-                let cmd = String::from_utf8_lossy(cmd).to_ascii_lowercase();
-                let split = cmd.len().min(2);
-                if cmd.is_char_boundary(split) {
-                    let (name, arg) = cmd.split_at(split);
-                    w.command(name, arg);
-                }
-                start = end;
+        if let Some(cmd) = command {
+            w.write(&decode(&raw[start..i]));
+            let cmd = String::from_utf8_lossy(cmd).to_ascii_lowercase();
+            let split = cmd.len().min(2);
+            if cmd.is_char_boundary(split) {
+                let (name, arg) = cmd.split_at(split);
+                w.command(name, arg);
             }
-            None => {}
+            start = end;
         }
         i = end;
     }

@@ -71,7 +71,18 @@ impl<'p> Context<'p> {
 /// A text component as data: escapes decoded, trimmed; `None` for absent, empty, blank or the
 /// HL7 null.
 pub(crate) fn text(t: Option<Text<'_>>) -> Option<String> {
-    let v: Cow<'_, str> = t?.value()?;
+    let t = t?;
+    let raw = t.raw();
+    // Most components are plain ASCII without escapes: read them as they are (the same text
+    // `value` gives, without its decoding machinery).
+    if raw.is_ascii() && t.delimiters().escape.is_none_or(|e| !raw.contains(&e)) {
+        if t.is_null() {
+            return None;
+        }
+        let v = std::str::from_utf8(raw).ok()?.trim();
+        return (!v.is_empty()).then(|| v.to_owned());
+    }
+    let v: Cow<'_, str> = t.value()?;
     let v = v.trim();
     (!v.is_empty()).then(|| v.to_owned())
 }
