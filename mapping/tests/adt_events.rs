@@ -808,6 +808,14 @@ fn pv1_type_service_hospitalization_alternate_visit_and_other_participant() {
     assert_eq!(code(&h.special_courtesy[0])[0].1, "VIP");
     assert_eq!(code(h.discharge_disposition.as_ref().unwrap())[0].1, "01");
     assert_eq!(code(&h.diet_preference[0])[0].1, "D");
+    // PV1-37 (DLD): the discharge destination, a Location typed by DLD.1.
+    let destination = reference(&h.destination);
+    let locations: Vec<ehrkit_fhir_model::resources::Location> = all(&c.bundle);
+    let place = locations
+        .iter()
+        .find(|l| reference_of(*l) == destination)
+        .expect("destination in the Bundle");
+    assert_eq!(code(&place.type_[0])[0].1, "SNF");
     // PV1-52: a fifth kind of participant, `PART`.
     let part = e
         .participant
@@ -815,7 +823,7 @@ fn pv1_type_service_hospitalization_alternate_visit_and_other_participant() {
         .find(|p| code(&p.type_[0])[0].1 == "PART")
         .expect("PV1-52 participant");
     assert!(part.individual.is_some());
-    for f in [4, 5, 10, 13, 14, 15, 16, 36, 38, 50, 52] {
+    for f in [4, 5, 10, 13, 14, 15, 16, 36, 37, 38, 50, 52] {
         assert!(
             !report_has(&c, ReportKind::UnmappedField, &format!("PV1[1]-{f}")),
             "PV1-{f} reported as unmapped"

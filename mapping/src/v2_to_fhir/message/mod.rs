@@ -120,6 +120,19 @@ pub(crate) fn add_encounter(
             });
         }
     }
+    if let Some((place, key)) = parts.destination {
+        let r = out.add_keyed(
+            place,
+            location_id,
+            &key,
+            ctx,
+            &Location::segment("PV1", 1).field(37),
+        );
+        encounter
+            .hospitalization
+            .get_or_insert_with(Default::default)
+            .destination = Some(Box::new(r));
+    }
     encounter.subject = Some(Box::new(patient.clone()));
     let identifiers = encounter.identifier.clone();
     out.add(

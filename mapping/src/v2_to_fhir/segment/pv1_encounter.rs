@@ -28,15 +28,18 @@
 //!   CWE keeps its v2 coding; the IG map's coding is added after it (a code the map lacks is
 //!   reported).
 //! - PV1-44/45 → `period`.
-//! - The other rows (PV1-37 discharge destination, episode of care) are not written yet:
-//!   listed in [`ROWS`] and reported when present.
+//! - PV1-37 (`DLD[Location-Discharge]`) → `hospitalization.destination`, a Location typed by
+//!   DLD.1 (`DischargedToLocation`), added by the caller.
+//! - The episode-of-care rows are not written (no EpisodeOfCare resources): listed in [`ROWS`]
+//!   and reported when present.
 
 use ehrkit_fhir_model::codes::{EncounterLocationStatus, EncounterStatus};
 use ehrkit_fhir_model::resources::{
-    Encounter, EncounterHospitalization, EncounterParticipant, Practitioner,
+    Encounter, EncounterHospitalization, EncounterParticipant, Location as FhirLocation,
+    Practitioner,
 };
 use ehrkit_fhir_model::{CodeableConcept, Coding, Extension, ExtensionValue, Period, Primitive};
-use ehrkit_hl7v2::datatypes::{Cwe, Cx, Pl, Text, Xcn};
+use ehrkit_hl7v2::datatypes::{Cwe, Cx, Dld, Pl, Text, Xcn};
 use ehrkit_hl7v2::Segment;
 
 use super::pid_patient::{translate, vocab_coding};
@@ -51,9 +54,9 @@ use crate::v2_to_fhir::datatype::{
     Context,
 };
 use crate::v2_to_fhir::vocab::generated::{
-    ADMISSION_TYPE, AMBULATORY_STATUS, BED_STATUS, DIET_TYPE, DISCHARGE_DISPOSITION,
-    EVENT_ENCOUNTER_STATUS, HOSPITAL_SERVICE, PATIENT_CLASS_ENCOUNTER_CLASS, READMISSION_INDICATOR,
-    VIP_INDICATOR,
+    ADMISSION_TYPE, AMBULATORY_STATUS, BED_STATUS, DIET_TYPE, DISCHARGED_TO_LOCATION,
+    DISCHARGE_DISPOSITION, EVENT_ENCOUNTER_STATUS, HOSPITAL_SERVICE, PATIENT_CLASS_ENCOUNTER_CLASS,
+    READMISSION_INDICATOR, VIP_INDICATOR,
 };
 use crate::v2_to_fhir::vocab::ConceptMap;
 use crate::{DataProblem, Location, ReportKind};
@@ -63,7 +66,7 @@ const FILE: &str = "segment/pv1_encounter.rs";
 /// Fields this map reads (PV1-1, the set id, carries no data; the others are reported when
 /// present).
 const MAPPED_FIELDS: &[usize] = &[
-    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 19, 36, 38, 40, 42, 44, 45, 50, 52,
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 19, 36, 37, 38, 40, 42, 44, 45, 50, 52,
 ];
 
 /// `subject-locationClassification`, the IG's marker of PV1-11 (temporary location).
@@ -128,6 +131,10 @@ pub struct EncounterParts {
     /// PV1-6 (prior, `completed`), PV1-11 (temporary, `active`, classified `temporary`), PV1-42
     /// (pending, `reserved`), in that order after PV1-3.
     pub other_locations: Vec<OtherLocation>,
+    /// PV1-37 (`DLD[Location-Discharge]`): the discharge destination, a Location typed by DLD.1
+    /// (`DischargedToLocation`), and its identity key; the caller adds it and sets
+    /// `hospitalization.destination`.
+    pub destination: Option<(FhirLocation, String)>,
 }
 
 /// Converts the `occurrence`-th PV1 of a message whose trigger event is `event` (`Some("A01")`;
@@ -256,6 +263,7 @@ pub fn pv1_encounter(
     } else {
         EncounterLocationStatus::Active
     };
+    let destination = destination(pv1, ctx, &at(37));
     let mut other_locations = Vec::new();
     for (field, status) in [
         (6, EncounterLocationStatus::Completed),
@@ -298,7 +306,39 @@ pub fn pv1_encounter(
         location,
         location_status,
         other_locations,
+        destination,
     }
+}
+
+/// PV1-37 → a Location typed by DLD.1 (`DLD[Location-Discharge]`); DLD.2 (effective date) has
+/// no row and is reported.
+fn destination(
+    pv1: &Segment<'_>,
+    ctx: &mut Context<'_>,
+    at: &Location,
+) -> Option<(FhirLocation, String)> {
+    let dld = pv1.field(37).first::<Dld<'_>>()?;
+    if dld
+        .component(2)
+        .is_some_and(|t| !t.is_empty() && !t.is_null())
+    {
+        ctx.report(ReportKind::UnmappedComponent, at.clone().component(2));
+    }
+    let cwe = dld.discharge_to_location()?;
+    let ty = coded(
+        &cwe,
+        Some(&DISCHARGED_TO_LOCATION),
+        ctx,
+        &at.clone().component(1),
+    )?;
+    let raw = String::from_utf8_lossy(cwe.raw()).into_owned();
+    Some((
+        FhirLocation {
+            type_: vec![ty],
+            ..Default::default()
+        },
+        format!("pv1-37:{}:{raw}", raw.len()),
+    ))
 }
 
 /// PV1-40 (bed status, `BedStatus`) → `operationalStatus` of PV1-3's finest level, when PV1-3
@@ -431,12 +471,7 @@ pub static ROWS: &[Row] = &[
     mapped("PV1-19", "identifier[1].type.coding.system"),
     mapped("PV1-19", "identifier[1].type.text"),
     mapped("PV1-36", "hospitalization.dischargeDisposition"),
-    unmapped(
-        "PV1-37",
-        "hospitalization.destination(Location)",
-        "DLD[Location-Discharge] (a discharge location from a coded value and a date) is not \
-         written yet; the field is reported as unmapped when present",
-    ),
+    mapped("PV1-37", "hospitalization.destination(Location)"),
     mapped("PV1-38", "hospitalization.dietPreference"),
     mapped("PV1-40", "location[1].location(Location.operationalStatus)"),
     mapped("PV1-42", "location[4].location(Location)"),
