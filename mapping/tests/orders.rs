@@ -575,6 +575,14 @@ fn epic_orm_gives_service_requests_with_notes_and_supporting_observations() {
     );
     // ORC-7 (TQ, deprecated) and the Z-segment are reported.
     assert!(report_has(&c, ReportKind::UnmappedField, "ORC[1]-7"));
+    // An RXR in a lab order has no MedicationRequest to go to: reported, not dropped.
+    let raw = b"MSH|^~\\&|EPIC|UCH|LAB|UCHLAB|202603061015-0700||ORM^O01|RXR1|P|2.3\r\
+PID|1||E1^^^EPIC^MRN\r\
+ORC|NW|4500003^EPIC\r\
+OBR|1|4500003^EPIC||2345-7^Glucose^LN\r\
+RXR|PO^Oral^HL70162\r";
+    let stray = convert_kind(raw, BundleKind::Transaction);
+    assert!(report_has(&stray, ReportKind::UnmappedSegment, "RXR[1]"));
     assert!(report_has(&c, ReportKind::ZSegment, "ZEP[1]"));
 }
 

@@ -552,6 +552,10 @@ pub(crate) fn convert(
                 parts, at, &patient, &encounter, ctx, out,
             ));
         } else {
+            // RXR (or RXE) with no RXO: no MedicationRequest to carry them.
+            for (s, n) in &g.rx {
+                ctx.report(ReportKind::UnmappedSegment, Location::segment(s.name(), *n));
+            }
             let mut parts = service_request(g, true, true, ctx);
             parts.request.supporting_info = supporting;
             focus.push(add_service_request(
