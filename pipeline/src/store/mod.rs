@@ -23,6 +23,16 @@
 //!   either fully applied or still in [`Store::pending`].
 //! * Errors are typed ([`StoreError`]); a full disk or an I/O failure is
 //!   [`StoreError::Io`], never a panic.
+//!
+//! # For other backends
+//!
+//! A backend shared by several processes (PostgreSQL) keeps the same contract: the
+//! idempotency check and the insert of [`Store::accept`] in one transaction under a unique
+//! constraint on (key, content hash) (a conflict means "duplicate"); [`Store::apply`]'s
+//! writes and the state change in one transaction; audit rows appended under a lock on the
+//! chain head (e.g. a one-row table read `FOR UPDATE`) so the chain stays linear; ids
+//! ([`MessageId`], [`DeadLetterId`], [`ReviewId`]) from sequences. `tests/store_*.rs` state
+//! the behaviour any backend must have.
 
 use std::fmt;
 use std::sync::Arc;
