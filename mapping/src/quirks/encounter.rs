@@ -60,6 +60,20 @@ pub(crate) fn encounter(
     }
 }
 
+/// Two Practitioners from repetitions of one XCN field are the same provider: the first has a
+/// name, and the second has none or the same family and first given name.
+pub(crate) fn same_person(a: &Practitioner, b: &Practitioner) -> bool {
+    let key = |n: &[HumanName]| {
+        n.first().map(|n| {
+            (
+                n.family.as_ref().and_then(|f| f.value.clone()),
+                n.given.first().and_then(|g| g.value.clone()),
+            )
+        })
+    };
+    !a.name.is_empty() && (b.name.is_empty() || key(&a.name) == key(&b.name))
+}
+
 /// [`Quirk::MergeRepeatedProvider`]: consecutive participants of the same type whose
 /// Practitioners are the same person (equal names, or the later one without a name) become
 /// one, with both identifiers.
@@ -70,18 +84,7 @@ fn merge_repeated(e: &mut Encounter, practitioners: &mut Vec<(Practitioner, Loca
             let (a, b) = (&practitioners[i - 1].1, &practitioners[i].1);
             a.segment == b.segment && a.occurrence == b.occurrence && a.field == b.field
         };
-        let same_person = {
-            let (a, b) = (&practitioners[i - 1].0, &practitioners[i].0);
-            let key = |n: &[HumanName]| {
-                n.first().map(|n| {
-                    (
-                        n.family.as_ref().and_then(|f| f.value.clone()),
-                        n.given.first().and_then(|g| g.value.clone()),
-                    )
-                })
-            };
-            !a.name.is_empty() && (b.name.is_empty() || key(&a.name) == key(&b.name))
-        };
+        let same_person = same_person(&practitioners[i - 1].0, &practitioners[i].0);
         if same_field && same_person {
             let (p, _) = practitioners.remove(i);
             e.participant.remove(i);

@@ -150,6 +150,40 @@ pub(crate) fn codeable_concept(cc: &mut CodeableConcept, ctx: &Context<'_>, at: 
     cc.coding.extend(added);
 }
 
+/// [`Quirk::MergeRepeatedProvider`] for single-provider XCN fields (ORC-12, OBR-16): the
+/// later repetitions of `field` (at `at`) that name the same provider as `first` (the
+/// Practitioner of repetition 1) add their identifiers to it.
+pub(crate) fn merge_provider_repeats(
+    field: &ehrkit_hl7v2::Field<'_>,
+    first: &mut ehrkit_fhir_model::resources::Practitioner,
+    ctx: &mut Context<'_>,
+    at: &Location,
+) {
+    if !ctx.profile.has(Quirk::MergeRepeatedProvider) {
+        return;
+    }
+    for r in 2..=field.repetition_count() {
+        let Some(xcn) = field.get::<ehrkit_hl7v2::datatypes::Xcn<'_>>(r) else {
+            break;
+        };
+        let Some(p) = crate::v2_to_fhir::datatype::xcn_practitioner::xcn_practitioner(
+            &xcn,
+            ctx,
+            &at.clone().repetition(r),
+        ) else {
+            break;
+        };
+        if !encounter::same_person(first, &p) {
+            break;
+        }
+        for id in p.identifier {
+            if !first.identifier.contains(&id) {
+                first.identifier.push(id);
+            }
+        }
+    }
+}
+
 /// True when a quirk reads field `field` of `seg`, so the IG map must not report it as
 /// unmapped: PID-10 ([`Quirk::RaceCodeMap`]), PID-18 ([`Quirk::AccountNumberOnEncounter`],
 /// when the message has a PV1 to carry it), OBX-29 ([`Quirk::OrderQuestions`]).
@@ -236,6 +270,20 @@ mod tests {
                 .len(),
             2
         );
+    }
+
+    #[test]
+    fn an_ordering_provider_repeated_with_its_npi_is_one_practitioner() {
+        let msg = "MSH|^~\\&|EPIC|GHH|R|F|20260301123000-0600||ORU^R01|1|P|2.5\rPID|1||9^^^EPI^MR||DOE^J\rORC|RE|O1^EPC|F1^EPC||CM|||||||1234^WELBY^MARCUS^^^^^^PROVID~1234567890^WELBY^MARCUS^^^^^^NPI\rOBR|1|O1^EPC|F1^EPC|2345-7^Glucose^LN|||20260301080000-0600||||||||1234^WELBY^MARCUS^^^^^^PROVID~1234567890^WELBY^MARCUS^^^^^^NPI||||||20260301100000-0600|||F\rOBX|1|NM|2345-7^Glucose^LN||95|mg/dL^mg/dL^UCUM|||||F\r";
+        let ids = |p: Profile| {
+            let (b, _) = run(p, msg);
+            resources(&b, "Practitioner")
+                .iter()
+                .map(|p| p["identifier"].as_array().map_or(0, Vec::len))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(Profile::generic()), [1]);
+        assert_eq!(ids(Profile::epic()), [2]);
     }
 
     #[test]

@@ -76,7 +76,10 @@ pub fn obr_service_request(
             .field(16)
             .first::<Xcn<'_>>()
             .and_then(|x| xcn_practitioner(&x, ctx, &at(16).repetition(1)))
-            .map(|p| (p, at(16).repetition(1)));
+            .map(|mut p| {
+                crate::quirks::merge_provider_repeats(&obr.field(16), &mut p, ctx, &at(16));
+                (p, at(16).repetition(1))
+            });
     }
     for (f, target) in [(31, 0), (46, 1), (47, 1)] {
         for (r, cwe) in obr.field(f).repetitions::<Cwe<'_>>().enumerate() {

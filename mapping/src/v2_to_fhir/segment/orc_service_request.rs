@@ -131,7 +131,10 @@ pub fn orc_service_request(
         .field(12)
         .first::<Xcn<'_>>()
         .and_then(|x| xcn_practitioner(&x, ctx, &at(12).repetition(1)))
-        .map(|p| (p, at(12).repetition(1)));
+        .map(|mut p| {
+            crate::quirks::merge_provider_repeats(&orc.field(12), &mut p, ctx, &at(12));
+            (p, at(12).repetition(1))
+        });
 
     if order_status.is_none() {
         if let Some(reason) = orc
