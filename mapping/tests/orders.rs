@@ -781,3 +781,25 @@ fn sparse_order_segments_still_give_valid_bundles() {
         }
     }
 }
+
+#[test]
+fn segments_a_pharmacy_order_cannot_carry_are_reported_once() {
+    let raw = b"MSH|^~\\&|PHARM|GHH|RX|GHHRX|20260308120000-0500||RDE^O11|SPM1|P|2.5.1\r\
+PID|1||R1^^^GHH^MR\r\
+ORC|NW|RX1^PHARM\r\
+RXE||197361^Amlodipine^RXNORM\r\
+SPM|1|S1\r\
+OBX|1|NM|2345-7^Glucose^LN||99\r\
+NTE|1||after the specimen OBX\r";
+    let c = convert_kind(raw, BundleKind::Transaction);
+    check_bundle(&c.bundle);
+    for at in ["SPM[1]", "OBX[1]", "NTE[1]"] {
+        let n = c
+            .report
+            .entries()
+            .iter()
+            .filter(|e| e.kind == ReportKind::UnmappedSegment && e.location.to_string() == at)
+            .count();
+        assert_eq!(n, 1, "{at} reported {n} times: {:?}", c.report);
+    }
+}

@@ -45,7 +45,7 @@ use crate::{Location, ReportKind};
 
 /// Segments this map converts (the others are reported).
 const MAPPED: &[&str] = &[
-    "MSH", "PID", "PV1", "ORC", "OBR", "TQ1", "NTE", "OBX", "RXO", "RXR",
+    "MSH", "PID", "PV1", "ORC", "OBR", "TQ1", "NTE", "OBX", "RXO", "RXR", "SPM",
 ];
 
 /// A segment and its occurrence among the message's segments of the same id.
@@ -597,7 +597,7 @@ pub(crate) fn dedupe_report(ctx: &mut Context<'_>) {
 }
 
 /// Reports SPMs (and their OBXs) of a message map that does not convert them.
-fn report_specimens(g: &Group<'_>, ctx: &mut Context<'_>) {
+pub(crate) fn report_specimens(g: &Group<'_>, ctx: &mut Context<'_>) {
     for s in &g.specimens {
         ctx.report(
             ReportKind::UnmappedSegment,

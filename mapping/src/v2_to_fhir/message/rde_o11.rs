@@ -17,7 +17,7 @@ use ehrkit_hl7v2::Message;
 
 use super::orm_o01::{
     add_medication_request, add_observation, group_location, medication_request, observation,
-    report_loose, subject, walk,
+    report_loose, report_specimens, subject, walk,
 };
 use super::{finish, report_other_segments};
 use crate::v2_to_fhir::convert::{ConvertError, Out};
@@ -26,7 +26,7 @@ use crate::{Location, ReportKind};
 
 /// Segments this map converts (the others are reported).
 const MAPPED: &[&str] = &[
-    "MSH", "PID", "PV1", "ORC", "RXO", "RXE", "RXR", "TQ1", "NTE", "OBX",
+    "MSH", "PID", "PV1", "ORC", "RXO", "RXE", "RXR", "TQ1", "NTE", "OBX", "SPM",
 ];
 
 /// Converts an RDE^O11 message.
@@ -43,12 +43,7 @@ pub(crate) fn convert(
         if let Some((_, n)) = &g.obr {
             ctx.report(ReportKind::UnmappedSegment, Location::segment("OBR", *n));
         }
-        for s in &g.specimens {
-            ctx.report(
-                ReportKind::UnmappedSegment,
-                Location::segment("SPM", s.spm.1),
-            );
-        }
+        report_specimens(g, ctx);
         let mut supporting = Vec::new();
         for o in &g.observations {
             let obs = observation(o, ctx);
