@@ -74,7 +74,11 @@ fn v2_to_fhir_survives_truncations_of_seeds() {
 #[test]
 fn mapping_profile_seeds_and_their_truncations() {
     let seeds = seeds_of("mapping_profile");
-    assert!(seeds.len() >= 8, "expected at least 8 seeds, found {}", seeds.len());
+    assert!(
+        seeds.len() >= 8,
+        "expected at least 8 seeds, found {}",
+        seeds.len()
+    );
     for path in seeds {
         eprintln!("seed {}", path.display());
         let bytes = std::fs::read(&path).unwrap();
