@@ -26,6 +26,12 @@ fn start(store: &Path) -> (Child, String) {
     let mut child = Command::new(hub())
         .args(["--listen", "127.0.0.1:0", "--store"])
         .arg(store)
+        // Extra hub flags for experiments by hand, e.g. HUB_LOAD_ARGS="--queue 4096 --lanes 8".
+        .args(
+            std::env::var("HUB_LOAD_ARGS")
+                .unwrap_or_default()
+                .split_whitespace(),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -53,14 +59,42 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
+/// Given names to vary the patients (the MPI blocks on names and birth dates, as real
+/// populations do; a thousand identical people would make every block huge).
+const GIVEN: [&str; 16] = [
+    "ANNA", "BORIS", "CARLA", "DMITRI", "ELENA", "FARID", "GRACE", "HUGO", "IRIS", "JONAS",
+    "KEIKO", "LIAM", "MAYA", "NIKO", "OLGA", "PABLO",
+];
+
+/// A surname per patient number: two syllables from a list, so names differ as in life.
+fn family(p: usize) -> String {
+    const SYL: [&str; 20] = [
+        "BAR", "KO", "MEN", "DEL", "RI", "SAN", "TO", "VAL", "WIN", "ZU", "LO", "GAR", "NES",
+        "PER", "HOL", "STE", "FAN", "MOR", "QUI", "JAN",
+    ];
+    format!(
+        "{}{}{}",
+        SYL[p % 20],
+        SYL[(p / 20) % 20],
+        SYL[(p / 400) % 20]
+    )
+}
+
 fn message(conn: usize, i: usize, patients: usize) -> Vec<u8> {
     let p = (conn * 7919 + i) % patients;
     format!(
         "MSH|^~\\&|LOAD|SITE{s}|HUB|HUB|20240311081502-0600||ADT^A08^ADT_A01|L{conn}-{i}|P|2.5.1\r\
          EVN|A08|20240311081500-0600\r\
-         PID|1||P{p}^^^LOAD^MR||LOAD{p}^ANNA^{i}||19800101|F|||{i} MAIN ST^^MADISON^WI^53703\r\
+         PID|1||P{p}^^^LOAD^MR||{fam}^{given}||{y}{m:02}{d:02}|{sex}|||{p} MAIN ST^^MADISON^WI^53{zip:03}\r\
          PV1|1|I|4W^1^A^UCH||||||||||||||||VP{p}^^^LOAD^VN\r",
-        s = conn % 4
+        s = conn % 4,
+        fam = family(p),
+        given = GIVEN[p % 16],
+        y = 1930 + p % 80,
+        m = 1 + p % 12,
+        d = 1 + p % 28,
+        sex = if p % 2 == 0 { "F" } else { "M" },
+        zip = p % 1000,
     )
     .into_bytes()
 }

@@ -216,6 +216,9 @@ struct Inner {
     next_eid: AtomicU64,
     /// Retired ids and merges of the last full MPI checkpoint.
     mpi_extra: Mutex<Option<IndexSnapshot>>,
+    /// True once an apply carrying the MPI state committed in this process (the store derives
+    /// the id counter from the records; the state is written again only after merges).
+    mpi_state_saved: AtomicBool,
     /// (source, Patient storage id) → MPI record key, for FHIR resources referencing a Patient.
     fhir_patients: Mutex<HashMap<String, String>>,
     connections_open: AtomicU64,
@@ -366,6 +369,7 @@ impl PipelineBuilder {
             closed: AtomicBool::new(false),
             next_eid: AtomicU64::new(next_eid),
             mpi_extra: Mutex::new(extra),
+            mpi_state_saved: AtomicBool::new(false),
             fhir_patients: Mutex::new(HashMap::new()),
             connections_open: AtomicU64::new(0),
         });
@@ -943,17 +947,11 @@ async fn process_once(inner: &Inner, job: &Job) -> Result<(), StageError> {
                         .insert(format!("{}\u{1f}{}", job.source, r.id), rec.key.clone());
                 }
                 if let Some(eid) = eid_of.get(&rec.key) {
-                    link_enterprise(&mut r.body, *eid);
+                    r.body = link_enterprise(&r.body, *eid)?;
                 }
             }
         }
-        let body = serde_json::to_string(&r.body).map_err(|_| {
-            StageError::new(
-                Stage::Store,
-                ErrorKind::Internal,
-                "resource not serializable",
-            )
-        })?;
+        let body = r.body;
         bodies.push(body.clone());
         batch.resources.push(ResourceWrite {
             resource_type: r.resource_type,
@@ -975,7 +973,11 @@ async fn process_once(inner: &Inner, job: &Job) -> Result<(), StageError> {
         .collect();
 
     let t = Instant::now();
+    let carries_state = batch.mpi_state.is_some();
     let applied = inner.store.apply(batch).await.map_err(store_error)?;
+    if carries_state {
+        inner.mpi_state_saved.store(true, Ordering::Release);
+    }
     Stats::stage_latency(Stage::Store, t.elapsed());
     let written = applied.resources.iter().filter(|o| o.changed).count();
     let _ = inner.events.send(PipelineEvent::Stored {
@@ -1046,14 +1048,18 @@ async fn deliver(inner: &Inner, job: &Job, changes: &[Change]) {
 }
 
 /// `link` to the enterprise identity, by identifier (the store keeps the enterprise record).
-fn link_enterprise(body: &mut Value, eid: EnterpriseId) {
-    if let Value::Object(m) = body {
+fn link_enterprise(body: &str, eid: EnterpriseId) -> Result<String, StageError> {
+    let mut v: Value = serde_json::from_str(body).map_err(|_| {
+        StageError::new(Stage::Convert, ErrorKind::Internal, "resource is not JSON")
+    })?;
+    if let Value::Object(m) = &mut v {
         let link = serde_json::json!([{
             "other": {"identifier": {"system": ENTERPRISE_ID_SYSTEM, "value": eid.0.to_string()}},
             "type": "seealso"
         }]);
         m.insert("link".into(), link);
     }
+    Ok(v.to_string())
 }
 
 /// The MPI key of a FHIR source's Patient by its storage id: from memory, else from the store.
@@ -1088,9 +1094,11 @@ async fn fhir_patient_key(
 }
 
 /// The MPI state to persist with a batch: after a merge a full checkpoint of the index's
-/// state; after a new enterprise id the id counter.
+/// state; with the first new enterprise id of this process the model and counter (the store
+/// derives the counter from the saved records afterwards, and `start` never reissues an id).
 fn mpi_state(inner: &Inner, merged: bool, new_eid: bool) -> Option<MpiState> {
-    if !merged && !new_eid {
+    let first_new_eid = new_eid && !inner.mpi_state_saved.load(Ordering::Acquire);
+    if !merged && !first_new_eid {
         return None;
     }
     let index = inner.identity.index()?;

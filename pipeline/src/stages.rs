@@ -228,7 +228,7 @@ pub struct NormalizedResource {
     /// Deterministic logical id.
     pub id: String,
     /// The resource.
-    pub body: Value,
+    pub body: String,
     /// Its patient.
     pub patient: PatientRef,
     /// For a source Patient: the index of its record in [`Normalized::patients`].
@@ -397,14 +397,7 @@ impl DefaultNormalizer {
             let (Some(id), rt) = (res.id(), res.resource_type()) else {
                 continue;
             };
-            let body: Value =
-                serde_json::from_str(&ehrkit_fhir_model::to_string(res)).map_err(|_| {
-                    StageError::new(
-                        Stage::Convert,
-                        ErrorKind::Internal,
-                        "converter output is not JSON",
-                    )
-                })?;
+            let body = ehrkit_fhir_model::to_string(res);
             let is_source_patient = rt == "Patient" && first_patient && patient_key.is_some();
             let patient = if REFERENCE_TYPES.contains(&rt) {
                 PatientRef::None
@@ -510,7 +503,7 @@ impl DefaultNormalizer {
         out.resources.push(NormalizedResource {
             resource_type: rt,
             id,
-            body: v,
+            body: v.to_string(),
             patient,
             record,
         });
