@@ -23,12 +23,13 @@ use ehrkit_hl7v2::Segment;
 use crate::v2_to_fhir::datatype::{
     cx_identifier::cx_identifier, xpn_human_name::xpn_human_name, Context,
 };
-use crate::{Location, ReportKind};
+use crate::{DataProblem, Location, ReportKind};
 
 /// Fields this map reads.
 const MAPPED_FIELDS: &[usize] = &[1, 4, 7];
 
-/// MRG-1 and MRG-4: the identifiers the record had before the merge or change.
+/// MRG-1 and MRG-4: the identifiers the record had before the merge or change. None at all is
+/// reported at MRG-1 (required: without it the prior record cannot be found).
 pub fn mrg_prior_identifiers(
     mrg: &Segment<'_>,
     occurrence: usize,
@@ -40,6 +41,9 @@ pub fn mrg_prior_identifiers(
         for (r, cx) in mrg.field(f).repetitions::<Cx<'_>>().enumerate() {
             ids.extend(cx_identifier(&cx, ctx, &at(f).repetition(r + 1)));
         }
+    }
+    if ids.is_empty() {
+        ctx.report(ReportKind::DataQuality(DataProblem::MissingRequired), at(1));
     }
     ids
 }
@@ -76,5 +80,43 @@ pub fn report_other_fields(
                 Location::segment("MRG", occurrence).field(f),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ehrkit_hl7v2::Message;
+
+    fn report(msg: &[u8]) -> (Patient, Vec<String>) {
+        let profile = crate::Profile::generic();
+        let msg = Message::parse(msg).unwrap();
+        let mut ctx = Context::new(&profile);
+        let p = mrg_patient(&msg.segment("MRG", 1).unwrap(), 1, &mut ctx);
+        (
+            p,
+            ctx.report.entries().iter().map(|e| e.to_string()).collect(),
+        )
+    }
+
+    #[test]
+    fn merged_patient_from_prior_identifiers_and_name() {
+        let (p, r) = report(
+            b"MSH|^~\\&|A|B|C|D|2026||ADT^A40|1|P|2.5.1\rMRG|OLD1^^^SSA~OLD2^^^SSA|||||PV9|DOE^JON\r",
+        );
+        assert_eq!(p.identifier.len(), 2);
+        assert_eq!(p.active.unwrap().value, Some(false));
+        assert_eq!(p.name.len(), 1);
+        assert_eq!(r, ["MRG[1]-6: field not mapped"]);
+    }
+
+    #[test]
+    fn no_prior_identifier_is_reported() {
+        let (p, r) = report(b"MSH|^~\\&|A|B|C|D|2026||ADT^A40|1|P|2.5.1\rMRG||||||||DOE^JON\r");
+        assert!(p.identifier.is_empty());
+        assert!(
+            r.contains(&"MRG[1]-1: required value absent".to_owned()),
+            "{r:?}"
+        );
     }
 }
