@@ -215,6 +215,11 @@ fn resource_aad(rtype: &str, id: &str, version: i64) -> String {
     format!("resource\u{1f}{rtype}\u{1f}{id}\u{1f}{version}")
 }
 
+/// How errors name a source patient row: by rowid, since its key holds an identifier (MRN).
+fn patient_row(rowid: i64) -> String {
+    format!("rowid {rowid}")
+}
+
 fn patient_aad(key: &str) -> String {
     format!("patient\u{1f}{key}")
 }
@@ -586,19 +591,20 @@ impl SqliteStore {
                 n += 1;
             }
             // source patients
-            let rows: Vec<(String, Option<u32>, Vec<u8>)> = {
+            let rows: Vec<(i64, String, Option<u32>, Vec<u8>)> = {
                 let mut st = w
                     .conn
-                    .prepare("SELECT key, key_id, record FROM source_patients WHERE key_id IS NULL OR key_id != ?1")
+                    .prepare("SELECT rowid, key, key_id, record FROM source_patients WHERE key_id IS NULL OR key_id != ?1")
                     .map_err(db("reencrypt"))?;
                 let it = st
-                    .query_map([active], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .query_map([active], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
                     .map_err(db("reencrypt"))?;
                 it.collect::<Result<_, _>>().map_err(db("reencrypt"))?
             };
-            for (key, kid, data) in rows {
+            for (rowid, key, kid, data) in rows {
                 let aad = patient_aad(&key);
-                let plain = unseal(Some(&enc), "source_patients", &key, kid, &aad, data)?;
+                let row = patient_row(rowid);
+                let plain = unseal(Some(&enc), "source_patients", &row, kid, &aad, data)?;
                 let (kid, ct) = seal(Some(&enc), "source_patients", &aad, &plain)?;
                 w.conn
                     .execute(
@@ -878,7 +884,7 @@ fn save_state(w: &Writer, s: &IndexSnapshot) -> StoreResult<()> {
 fn upsert_patient(w: &Writer, p: &PatientLink, at: TimestampMs) -> StoreResult<()> {
     let key = &p.record.key;
     let json = serde_json::to_vec(&p.record)
-        .map_err(|_| corrupt("source_patients", key, "record does not serialize"))?;
+        .map_err(|_| corrupt("source_patients", "(new)", "record does not serialize"))?;
     let (kid, data) = seal(w.enc.as_ref(), "source_patients", &patient_aad(key), &json)?;
     w.conn
         .prepare_cached(
@@ -1326,12 +1332,14 @@ impl Store for SqliteStore {
                 .query_row("SELECT state FROM mpi_state WHERE id = 1", [], |r| r.get(0))
                 .optional()
                 .map_err(db("load mpi"))?;
-            let raws: Vec<(String, i64, Option<u32>, Vec<u8>)> = {
+            let raws: Vec<(i64, String, i64, Option<u32>, Vec<u8>)> = {
                 let mut st = c
-                    .prepare("SELECT key, enterprise_id, key_id, record FROM source_patients ORDER BY rowid")
+                    .prepare("SELECT rowid, key, enterprise_id, key_id, record FROM source_patients ORDER BY rowid")
                     .map_err(db("load mpi"))?;
                 let it = st
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                    .query_map([], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                    })
                     .map_err(db("load mpi"))?;
                 it.collect::<Result<_, _>>().map_err(db("load mpi"))?
             };
@@ -1345,10 +1353,11 @@ impl Store for SqliteStore {
                 .map_err(|_| corrupt("mpi_state", 1, "state is not valid JSON"))?;
             let mut records = Vec::with_capacity(raws.len());
             let mut next_eid = data.next_eid;
-            for (key, eid, kid, blob) in raws {
-                let plain = unseal(enc, "source_patients", &key, kid, &patient_aad(&key), blob)?;
+            for (rowid, key, eid, kid, blob) in raws {
+                let row = patient_row(rowid);
+                let plain = unseal(enc, "source_patients", &row, kid, &patient_aad(&key), blob)?;
                 let rec: PatientRecord = serde_json::from_slice(&plain)
-                    .map_err(|_| corrupt("source_patients", &key, "record is not valid JSON"))?;
+                    .map_err(|_| corrupt("source_patients", &row, "record is not valid JSON"))?;
                 next_eid = next_eid.max(eid as u64 + 1);
                 records.push((rec, EnterpriseId(eid as u64)));
             }
