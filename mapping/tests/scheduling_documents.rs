@@ -601,12 +601,26 @@ fn vxu_two_rxa_give_two_immunizations_with_cvx_codes_and_eligibility() {
         str_at(hep_b, "manufacturer.reference"),
         Some(full_urls(b, "Organization")[0].as_str())
     );
-    // The VIS OBX stays an Observation, part of the first Immunization.
-    let obs = one(b, "Observation");
-    assert_eq!(str_at(&obs, "code.coding.0.code"), Some("69764-9"));
+    // Every OBX of the order stays an Observation too (IG VXU_V04 row 12.6.1), part of the
+    // first Immunization: eligibility, funding source, VIS document type.
+    let obs = all(b, "Observation");
+    let codes: Vec<_> = obs
+        .iter()
+        .map(|o| str_at(o, "code.coding.0.code"))
+        .collect();
+    assert_eq!(codes, [Some("64994-7"), Some("30963-3"), Some("69764-9")]);
+    for o in &obs {
+        assert_eq!(
+            str_at(o, "partOf.0.reference"),
+            Some(full_urls(b, "Immunization")[0].as_str())
+        );
+    }
+    // OBX-17 (the eligibility's method) is the Observation's: reported by its map, once.
+    let r = report(&c);
     assert_eq!(
-        str_at(&obs, "partOf.0.reference"),
-        Some(full_urls(b, "Immunization")[0].as_str())
+        r.iter().filter(|e| e.starts_with("OBX[2]-5(1).3")).count(),
+        1,
+        "{r:?}"
     );
     // The refused MMR: RXA-20 RE → not-done with RXA-18 as the reason; RXA-6 999 → no dose.
     assert_eq!(str_at(mmr, "status"), Some("not-done"));

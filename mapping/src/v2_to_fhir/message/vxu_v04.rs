@@ -9,17 +9,18 @@
 //! manufacturer Organization and Locations. An RXA without an ORC before it (v2.3.1 senders)
 //! starts a group of its own.
 //!
-//! OBXs of an order group: LOINC 64994-7 (vaccine funding program eligibility) →
-//! `programEligibility` and 30963-3 (vaccine funding source) → `fundingSource` of that
-//! Immunization (the IG leaves "funding source, patient eligibility" to such a choice); every
-//! other OBX becomes an Observation (`OBX[Observation]`) with `partOf` the Immunization. OBXs
+//! OBXs of an order group: every one becomes an Observation (`OBX[Observation]`, IG row 12.6.1)
+//! with `partOf` the Immunization; LOINC 64994-7 (vaccine funding program eligibility) also
+//! fills `programEligibility` and 30963-3 (vaccine funding source) `fundingSource` of that
+//! Immunization (the IG's note: "funding source, patient eligibility" may map to elements of
+//! the Immunization). OBXs
 //! before any order (PERSON_OBSERVATION) become Observations of the Patient. PD1, PV2, IN1,
 //! GT1, NTE, TQ1, PRT and other segments are reported.
 
 use ehrkit_fhir_model::resources::{
     Immunization, Location as FhirLocation, Observation, Organization, Practitioner, RelatedPerson,
 };
-use ehrkit_fhir_model::{CodeableConcept, Reference};
+use ehrkit_fhir_model::Reference;
 use ehrkit_hl7v2::datatypes::Cwe;
 use ehrkit_hl7v2::{Message, Segment};
 
@@ -32,7 +33,6 @@ use crate::v2_to_fhir::segment::{
     pid_patient::pid_patient,
     pv1_encounter::pv1_encounter,
     rxa_immunization::{orc_immunization, rxa_immunization, rxr_immunization, ImmunizationParts},
-    sch_appointment::report_fields,
 };
 use crate::{DataProblem, Location, ReportKind};
 
@@ -140,10 +140,9 @@ pub(crate) fn convert(
                 n_obx += 1;
                 match orders.last_mut() {
                     Some(o) => {
-                        if !eligibility(&seg, n_obx, &mut o.parts.immunization, ctx) {
-                            o.observations
-                                .push((obx_observation(&seg, n_obx, ctx), n_obx));
-                        }
+                        eligibility(&seg, &mut o.parts.immunization, ctx);
+                        o.observations
+                            .push((obx_observation(&seg, n_obx, ctx), n_obx));
                     }
                     None => person_observations.push((obx_observation(&seg, n_obx, ctx), n_obx)),
                 }
@@ -242,35 +241,30 @@ pub(crate) fn convert(
     Ok(())
 }
 
-/// An OBX of an order group that fills the Immunization itself (eligibility, funding source):
-/// true when it did.
-fn eligibility(
-    obx: &Segment<'_>,
-    occurrence: usize,
-    imm: &mut Immunization,
-    ctx: &mut Context<'_>,
-) -> bool {
-    let at = |f: usize| Location::segment("OBX", occurrence).field(f);
+/// An OBX of an order group that also fills the Immunization itself: eligibility →
+/// `programEligibility`, funding source → `fundingSource`. The OBX is an Observation as well
+/// (its own map reports what it does not carry), so problems of the value are not reported a
+/// second time here.
+fn eligibility(obx: &Segment<'_>, imm: &mut Immunization, ctx: &Context<'_>) {
     let code = obx
         .field(3)
         .first::<Cwe<'_>>()
         .and_then(|c| text(c.identifier()));
-    let target = match code.as_deref() {
-        Some(ELIGIBILITY_LOINC) => 0,
-        Some(FUNDING_SOURCE_LOINC) => 1,
-        _ => return false,
+    let mut scratch = Context::new(ctx.profile);
+    let mut value = || {
+        obx.field(5)
+            .first::<Cwe<'_>>()
+            .and_then(|c| cwe_codeable_concept(&c, &mut scratch, &Location::segment("OBX", 1)))
     };
-    let value: Option<CodeableConcept> = obx
-        .field(5)
-        .first::<Cwe<'_>>()
-        .and_then(|c| cwe_codeable_concept(&c, ctx, &at(5).repetition(1)));
-    match value {
-        Some(v) if target == 0 => imm.program_eligibility.push(v),
-        Some(v) => imm.funding_source = Some(Box::new(v)),
-        None => ctx.report(ReportKind::DataQuality(DataProblem::MissingRequired), at(5)),
+    match code.as_deref() {
+        Some(ELIGIBILITY_LOINC) => imm.program_eligibility.extend(value()),
+        Some(FUNDING_SOURCE_LOINC) => {
+            if let Some(v) = value() {
+                imm.funding_source = Some(Box::new(v));
+            }
+        }
+        _ => {}
     }
-    report_fields(obx, &[1, 2, 3, 4, 5], ctx, at);
-    true
 }
 
 fn related_person_id(r: &mut RelatedPerson) -> &mut Option<String> {
