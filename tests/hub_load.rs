@@ -93,7 +93,7 @@ fn message(conn: usize, i: usize, patients: usize) -> Vec<u8> {
         y = 1930 + p % 80,
         m = 1 + p % 12,
         d = 1 + p % 28,
-        sex = if p % 2 == 0 { "F" } else { "M" },
+        sex = if p.is_multiple_of(2) { "F" } else { "M" },
         zip = p % 1000,
     )
     .into_bytes()
