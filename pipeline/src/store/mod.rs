@@ -740,7 +740,9 @@ pub trait Store: Send + Sync + 'static {
     /// `limit`: what to process after a restart.
     async fn pending(&self, limit: usize) -> StoreResult<Vec<InboxMessage>>;
 
-    /// One inbox message (payload decrypted), for processing or reprocessing.
+    /// One inbox message (payload decrypted), for processing or reprocessing. This is the
+    /// pipeline reading its own inbox and is not audited as `Read`; consumers read resources
+    /// through the query methods below.
     async fn message(&self, id: MessageId) -> StoreResult<InboxMessage>;
 
     /// Applies what a message produced and marks it processed, in one transaction (see
