@@ -4,6 +4,7 @@
 //! configured operations (concept maps, copies, conditional transforms), periods, contained
 //! resources, id fix; then one `meta.tag` per rule that changed something.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use ehrkit_fhir_model::json::Value;
@@ -135,7 +136,7 @@ fn hashed_id(seed: &str) -> String {
 
 /// The changes and notes of one resource, before its final id is known.
 struct Ctx {
-    rtype: String,
+    rtype: Cow<'static, str>,
     changes: Vec<(String, Operation, String)>,
     notes: Vec<(String, String, &'static str)>,
 }
@@ -149,6 +150,18 @@ impl Ctx {
     }
     fn note(&mut self, path: impl Into<String>, rule: &str, reason: &'static str) {
         self.notes.push((path.into(), rule.to_owned(), reason));
+    }
+}
+
+/// `Type.identifier[i]`, written only when a change or note needs it.
+struct At<'a> {
+    rt: &'a str,
+    i: usize,
+}
+
+impl std::fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.identifier[{}]", self.rt, self.i)
     }
 }
 
@@ -340,35 +353,47 @@ impl<'p> Run<'p> {
 
     pub(super) fn bundle(&mut self, mut bundle: Bundle) -> Bundle {
         let entries = std::mem::take(&mut bundle.entry);
+        let mut buf = Vec::new();
         for mut entry in entries {
             let Some(resource) = entry.resource.take() else {
                 bundle.entry.push(entry);
                 continue;
             };
-            let old = (
-                resource.resource_type().to_owned(),
-                resource.id().map(str::to_owned),
-            );
-            let mut out = Vec::new();
-            self.one(*resource, &mut out);
-            let full_url = text(&entry.full_url).map(str::to_owned);
-            let mut rest = out.into_iter();
-            if let Some(first) = rest.next() {
-                if let (Some(url), Some(old_id), Some(new_id)) = (&full_url, &old.1, first.id()) {
-                    if old_id != new_id {
-                        entry.full_url = prim(&replace_tail(url, &old.0, old_id, new_id));
+            let rtype = type_name(resource.resource_type());
+            // Only an id that is not a FHIR id changes (the id fix): keep the old one then only.
+            let old_id = resource.id().filter(|i| !is_valid_id(i)).map(str::to_owned);
+            self.one(*resource, &mut buf);
+            let mut rest = buf.drain(..);
+            let Some(first) = rest.next() else {
+                bundle.entry.push(entry);
+                continue;
+            };
+            // `<base>` of the parent's `<base><Type>/<id>` full URL, for what was lifted out.
+            let base = if rest.len() > 0 {
+                let pid = old_id.as_deref().or(first.id());
+                match (text(&entry.full_url), pid) {
+                    (Some(url), Some(pid)) => url
+                        .strip_suffix(pid)
+                        .and_then(|u| u.strip_suffix('/'))
+                        .and_then(|u| u.strip_suffix(&*rtype))
+                        .map(str::to_owned),
+                    _ => None,
+                }
+            } else {
+                None
+            };
+            if let (Some(old), Some(new)) = (&old_id, first.id()) {
+                if old != new {
+                    if let Some(url) = text(&entry.full_url) {
+                        entry.full_url = prim(&replace_tail(url, &rtype, old, new));
                     }
                 }
-                entry.resource = Some(Box::new(first));
             }
-            let parent = (full_url, old);
+            entry.resource = Some(Box::new(first));
             bundle.entry.push(entry);
             for lifted in rest {
-                let full_url = match (&parent.0, &parent.1 .1, lifted.id()) {
-                    (Some(url), Some(pid), Some(lid))
-                        if url.ends_with(&format!("{}/{pid}", parent.1 .0)) =>
-                    {
-                        let base = &url[..url.len() - pid.len() - parent.1 .0.len() - 1];
+                let full_url = match (&base, lifted.id()) {
+                    (Some(base), Some(lid)) => {
                         prim(&format!("{base}{}/{lid}", lifted.resource_type()))
                     }
                     _ => None,
@@ -393,7 +418,7 @@ impl<'p> Run<'p> {
     /// Normalizes one resource into `out` (the resource, then what was lifted out of it).
     fn one(&mut self, r: Resource, out: &mut Vec<Resource>) {
         let ctx = Ctx {
-            rtype: r.resource_type().to_owned(),
+            rtype: type_name(r.resource_type()),
             changes: Vec::new(),
             notes: Vec::new(),
         };
@@ -427,6 +452,10 @@ impl<'p> Run<'p> {
     }
 
     fn finish(&mut self, mut r: Resource, ctx: Ctx, out: &mut Vec<Resource>) {
+        if ctx.changes.is_empty() && ctx.notes.is_empty() {
+            out.push(r);
+            return;
+        }
         let id = r.id().map(str::to_owned);
         if !ctx.changes.is_empty() {
             let mut rules: Vec<(&str, Operation)> = Vec::new();
@@ -456,7 +485,7 @@ impl<'p> Run<'p> {
         }
         for (path, operation, rule) in ctx.changes {
             self.changes.push(Change {
-                resource_type: ctx.rtype.clone(),
+                resource_type: ctx.rtype.to_string(),
                 resource_id: id.clone(),
                 path,
                 operation,
@@ -465,7 +494,7 @@ impl<'p> Run<'p> {
         }
         for (path, rule, reason) in ctx.notes {
             self.notes.push(Note {
-                resource_type: ctx.rtype.clone(),
+                resource_type: ctx.rtype.to_string(),
                 resource_id: id.clone(),
                 path,
                 rule,
@@ -479,8 +508,9 @@ impl<'p> Run<'p> {
     fn common(&self, parts: Parts<'_>, ctx: &mut Ctx, lifted: &mut Vec<Resource>) {
         let p = self.p;
         let rt = ctx.rtype.clone();
+        let rt: &str = &rt;
         // Vendor extensions → meta.extension.
-        let moves: Vec<(FhirQuirk, &str, bool)> = vec![
+        let moves: [(FhirQuirk, &str, bool); 2] = [
             (FhirQuirk::OracleCustomExtensions, CERNER_EXT, true),
             (FhirQuirk::AthenaPracticeExtension, ATHENA_PRACTICE, false),
         ];
@@ -532,7 +562,7 @@ impl<'p> Run<'p> {
             }
         }
         for (i, id) in parts.identifier.iter_mut().enumerate() {
-            self.identifier(id, &format!("{rt}.identifier[{i}]"), ctx);
+            self.identifier(id, &At { rt, i }, ctx);
         }
         if p.has(FhirQuirk::OracleContainedLocations) {
             let mut i = 0;
@@ -546,7 +576,7 @@ impl<'p> Run<'p> {
         }
     }
 
-    fn identifier(&self, id: &mut Identifier, at: &str, ctx: &mut Ctx) {
+    fn identifier(&self, id: &mut Identifier, at: &At<'_>, ctx: &mut Ctx) {
         let p = self.p;
         // The normalizer's own identifiers (the original of a rewritten id) are not vendor data.
         if text(&id.system).is_some_and(|s| s.starts_with(EXTENSION_BASE)) {
@@ -869,7 +899,8 @@ impl<'p> Run<'p> {
 
     /// The configured operations: concept maps, copies, conditional transforms.
     fn configured(&self, r: &mut Resource, ctx: &mut Ctx) {
-        let rt = r.resource_type().to_owned();
+        let rt = ctx.rtype.clone();
+        let rt: &str = &rt;
         for (name, m) in &self.p.concept_maps {
             if m.element.resource_type() != rt || m.quirk.is_some_and(|q| !self.p.has(q)) {
                 continue;
@@ -970,7 +1001,7 @@ impl<'p> Run<'p> {
                 FhirQuirk::OracleContainedLocations,
             );
             let c_ctx = Ctx {
-                rtype: rt.clone(),
+                rtype: type_name(&rt),
                 changes: vec![(
                     format!("{rt}.id"),
                     Operation::ExtractContained,
@@ -988,14 +1019,15 @@ impl<'p> Run<'p> {
     }
 
     fn fix_id(&mut self, r: &mut Resource, ctx: &mut Ctx) {
+        match r.id() {
+            Some(id) if !is_valid_id(id) => {}
+            _ => return,
+        }
         let Some(old) = r.id().map(str::to_owned) else {
             return;
         };
-        if is_valid_id(&old) {
-            return;
-        }
         let new = hashed_id(&format!("{}/{old}", ctx.rtype));
-        let rt = ctx.rtype.clone();
+        let rt = ctx.rtype.to_string();
         match parts!(r) {
             Some(parts) => {
                 *parts.id = Some(new.clone());
@@ -1065,6 +1097,14 @@ impl<'p> Run<'p> {
                 map.get(&(rtype, id)).map(|n| format!("{head}{n}"))
             });
         });
+    }
+}
+
+/// The resource type as a `'static` name when it is an R4 type (no allocation per resource).
+fn type_name(t: &str) -> Cow<'static, str> {
+    match ehrkit_fhir_model::ALL_RESOURCE_TYPES.binary_search(&t) {
+        Ok(i) => Cow::Borrowed(ehrkit_fhir_model::ALL_RESOURCE_TYPES[i]),
+        Err(_) => Cow::Owned(t.to_owned()),
     }
 }
 
@@ -1417,4 +1457,17 @@ fn fix_period(p: &mut Period) -> bool {
         prim.value = Some(dt);
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn r4_type_names_are_static_and_the_list_is_sorted_for_the_lookup() {
+        let all = ehrkit_fhir_model::ALL_RESOURCE_TYPES;
+        assert!(all.windows(2).all(|w| w[0] < w[1]));
+        assert!(matches!(type_name("Patient"), Cow::Borrowed("Patient")));
+        assert!(matches!(type_name("NotAType"), Cow::Owned(ref s) if s == "NotAType"));
+    }
 }

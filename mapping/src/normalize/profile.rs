@@ -753,8 +753,7 @@ pub struct SiteOverlay {
     /// Quirks switched off.
     #[serde(default)]
     pub without: Vec<FhirQuirk>,
-    /// Identifier-type labels added or replaced (a label already in the base keeps its code
-    /// when the overlay gives only a system... give both).
+    /// Identifier-type labels added or replaced, each with its code and the site's system.
     #[serde(default)]
     pub identifier_types: BTreeMap<String, IdentifierType>,
     /// Codes added to (or replacing codes of) the base's concept maps, or new maps.
