@@ -359,8 +359,11 @@ fn same_families(a: Option<&Value>, b: Option<&Value>) -> bool {
     families(a) == families(b)
 }
 
-/// The fields of one list of expected resources: (list name, [(field, source key, check)]).
-const LISTS: &[(&str, &[(&str, &str, Check)])] = &[
+/// One compared field of a resource: its name in the report, its key in the summary, the check.
+type FieldCheck = (&'static str, &'static str, Check);
+
+/// The fields of one list of expected resources: (list name, its fields).
+const LISTS: &[(&str, &[FieldCheck])] = &[
     (
         "patients",
         &[
