@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use ehrkit_fhir_model::json::Value;
 use ehrkit_fhir_model::resources::{
-    DiagnosticReport, Medication, MedicationRequest, Observation, Patient, Practitioner,
-    ServiceRequest, Specimen,
+    AllergyIntolerance, Condition, DiagnosticReport, Medication, MedicationRequest, Observation,
+    Patient, Practitioner, ServiceRequest, Specimen,
 };
 use ehrkit_fhir_model::{Bundle, Resource, Validator};
 use ehrkit_hl7v2::Message;
@@ -572,6 +572,36 @@ fn epic_orm_gives_service_requests_with_notes_and_supporting_observations() {
     assert_eq!(
         reference(&requests[0].subject),
         full_url_of(b, all_of!(b, Patient)[0].id.as_deref().unwrap())
+    );
+    // The order's DG1 is a Condition in reasonReference; the patient's AL1 an AllergyIntolerance.
+    let condition = all_of!(b, Condition)[0];
+    assert_eq!(
+        requests[0].reason_reference[0]
+            .reference
+            .as_ref()
+            .unwrap()
+            .value
+            .as_deref(),
+        Some(&*full_url_of(b, condition.id.as_deref().unwrap()))
+    );
+    assert!(requests[1].reason_reference.is_empty());
+    assert!(
+        json(condition).contains(
+            r#""code":{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10-cm","code":"E11.9""#
+        ) || json(condition).contains(r#""code":"E11.9""#),
+        "{}",
+        json(condition)
+    );
+    assert_eq!(
+        reference(&condition.subject),
+        reference(&requests[0].subject)
+    );
+    let allergy = all_of!(b, AllergyIntolerance)[0];
+    assert_eq!(reference(&allergy.patient), reference(&requests[0].subject));
+    assert!(
+        json(allergy).contains(r#""code":"70618""#),
+        "{}",
+        json(allergy)
     );
     // ORC-7 (TQ, deprecated) and the Z-segment are reported.
     assert!(report_has(&c, ReportKind::UnmappedField, "ORC[1]-7"));

@@ -7,13 +7,15 @@
 //! as notes) whose `supportingInfo` are the Observations of its OBXs (`OBX[Observation]`) and
 //! whose `specimen`s are the Specimens of its SPMs (`SPM[Specimen]`; OBXs after an SPM are
 //! Observations with `focus` and `specimen` on it). ORC-12 (else OBR-16) is the requester
-//! Practitioner. Other segments (NK1, DG1, AL1, IN1, PRT, …) and Z-segments are reported.
+//! Practitioner; its DG1s are Conditions in `reasonReference` (`DG1[Condition]`), the patient's
+//! AL1s AllergyIntolerances (`AL1[AllergyIntolerance]`). Other segments (NK1, IN1, PRT, …) and
+//! Z-segments are reported.
 
 use ehrkit_hl7v2::Message;
 
 use super::orm_o01::{
-    add_observation, add_service_request, add_specimens, group_location, observation, report_loose,
-    service_request, subject, walk,
+    add_allergies, add_diagnoses, add_observation, add_service_request, add_specimens,
+    group_location, observation, report_loose, service_request, subject, walk,
 };
 use super::{finish, report_other_segments};
 use crate::v2_to_fhir::convert::{ConvertError, Out};
@@ -22,7 +24,7 @@ use crate::{Location, ReportKind};
 
 /// Segments this map converts (the others are reported).
 const MAPPED: &[&str] = &[
-    "MSH", "PID", "PV1", "ORC", "OBR", "TQ1", "NTE", "OBX", "SPM",
+    "MSH", "PID", "PV1", "ORC", "OBR", "TQ1", "NTE", "OBX", "SPM", "AL1", "DG1",
 ];
 
 /// Converts an OML^O21 message.
@@ -33,12 +35,14 @@ pub(crate) fn convert(
     out: &mut Out,
 ) -> Result<(), ConvertError> {
     let (patient, encounter) = subject(msg, ctx, out);
+    add_allergies(msg, &patient, ctx, out);
     let w = walk(msg, ctx);
     let mut focus = Vec::new();
-    for g in &w.groups {
+    for (i, g) in w.groups.iter().enumerate() {
         for (s, n) in &g.rx {
             ctx.report(ReportKind::UnmappedSegment, Location::segment(s.name(), *n));
         }
+        let reasons = add_diagnoses(&w, i, &patient, &encounter, ctx, out);
         let specimens = add_specimens(g, &patient, &encounter, ctx, out);
         let mut supporting = Vec::new();
         for o in &g.observations {
@@ -50,6 +54,7 @@ pub(crate) fn convert(
         let mut parts = service_request(g, true, true, ctx);
         parts.request.supporting_info = supporting;
         parts.request.specimen = specimens;
+        parts.request.reason_reference = reasons;
         focus.push(add_service_request(
             parts,
             group_location(g),

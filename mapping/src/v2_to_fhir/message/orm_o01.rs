@@ -9,15 +9,16 @@
 //! with an RXO a `MedicationRequest` (`ORC[MedicationRequest]`, `RXO[MedicationRequest]`,
 //! `RXR[MedicationRequest]`, `TQ1[MedicationRequest]`) and its `Medication`. Requesters
 //! (ORC-12, else OBR-16 / RXO-14) are Practitioners. Every request has the Patient as
-//! `subject` and the Encounter as `encounter`. Other segments (DG1, AL1, IN1, …) and Z-segments
-//! are reported.
+//! `subject` and the Encounter as `encounter`. An order's DG1s are Conditions in its
+//! `reasonReference` (`DG1[Condition]`), the patient's AL1s AllergyIntolerances
+//! (`AL1[AllergyIntolerance]`). Other segments (IN1, PV2, …) and Z-segments are reported.
 //!
 //! The ORDER-group walk here is shared by ORU_R01 and OML_O21 ([`walk`]).
 
 use ehrkit_fhir_model::codes::MedicationRequestIntent;
 use ehrkit_fhir_model::resources::{
-    Medication, MedicationRequest, MedicationRequestMedication, Observation, Patient, Practitioner,
-    ServiceRequest, Specimen,
+    AllergyIntolerance, Condition, Medication, MedicationRequest, MedicationRequestMedication,
+    Observation, Patient, Practitioner, ServiceRequest, Specimen,
 };
 use ehrkit_fhir_model::{Extension, ExtensionValue, Primitive, Reference};
 use ehrkit_hl7v2::{Message, Segment};
@@ -26,6 +27,8 @@ use super::{add_encounter, finish, patient_id, report_other_segments};
 use crate::v2_to_fhir::convert::{ConvertError, Out, Role};
 use crate::v2_to_fhir::datatype::Context;
 use crate::v2_to_fhir::segment::{
+    al1_allergy_intolerance::al1_allergy_intolerance,
+    dg1_condition::dg1_condition,
     nte_observation::nte_observation,
     nte_service_request::nte_service_request,
     obr_service_request::obr_service_request,
@@ -45,7 +48,7 @@ use crate::{Location, ReportKind};
 
 /// Segments this map converts (the others are reported).
 const MAPPED: &[&str] = &[
-    "MSH", "PID", "PV1", "ORC", "OBR", "TQ1", "NTE", "OBX", "RXO", "RXR", "SPM",
+    "MSH", "PID", "PV1", "ORC", "OBR", "TQ1", "NTE", "OBX", "RXO", "RXR", "SPM", "AL1", "DG1",
 ];
 
 /// A segment and its occurrence among the message's segments of the same id.
@@ -97,6 +100,8 @@ pub(crate) struct Walk<'m> {
     pub(crate) groups: Vec<Group<'m>>,
     pub(crate) loose: Vec<Obs<'m>>,
     pub(crate) stray: Vec<Seg<'m>>,
+    /// DG1s by the index of their order group (ORM_O01, OML_O21: the request's reasons).
+    pub(crate) diagnoses: Vec<(usize, Seg<'m>)>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -212,6 +217,13 @@ pub(crate) fn walk<'m>(msg: &'m Message<'m>, ctx: &mut Context<'_>) -> Walk<'m> 
                 in_spm = true;
                 last = Last::Spm;
             }
+            "DG1" => {
+                match w.groups.len().checked_sub(1) {
+                    Some(i) => w.diagnoses.push((i, (seg, n))),
+                    None => w.stray.push((seg, n)),
+                }
+                last = Last::Nothing;
+            }
             "PID" | "PV1" => {
                 if n > 1 {
                     ctx.report(ReportKind::UnmappedSegment, Location::segment(name, n));
@@ -317,6 +329,64 @@ pub(crate) fn add_specimens(
             add_observation(obs, o.obx.1, patient, encounter, ctx, out);
         }
         refs.push(r);
+    }
+    refs
+}
+
+/// AL1 → AllergyIntolerance of the Patient (`AL1[AllergyIntolerance]`; ORM_O01 3.7,
+/// OML_O21 5.11). Without a Patient (`patient` is required) each AL1 is reported.
+pub(crate) fn add_allergies(
+    msg: &Message<'_>,
+    patient: &Option<Reference>,
+    ctx: &mut Context<'_>,
+    out: &mut Out,
+) {
+    for (i, al1) in msg.segments_named("AL1").enumerate() {
+        let n = i + 1;
+        let Some(p) = patient else {
+            ctx.report(ReportKind::UnmappedSegment, Location::segment("AL1", n));
+            continue;
+        };
+        let mut a = al1_allergy_intolerance(&al1, n, ctx);
+        a.patient = Some(Box::new(p.clone()));
+        out.add(
+            a,
+            allergy_id,
+            &[],
+            Role::Record,
+            ctx,
+            &Location::segment("AL1", n),
+        );
+    }
+}
+
+/// The DG1s of order group `group` → Conditions (`DG1[Condition]`), for `ServiceRequest.reasonReference`
+/// (ORM_O01 4.2.4, OML_O21 6.4.6). Without a Patient (`subject` is required) each DG1 is
+/// reported.
+pub(crate) fn add_diagnoses(
+    w: &Walk<'_>,
+    group: usize,
+    patient: &Option<Reference>,
+    encounter: &Option<Reference>,
+    ctx: &mut Context<'_>,
+    out: &mut Out,
+) -> Vec<Reference> {
+    let mut refs = Vec::new();
+    for (_, (dg1, n)) in w.diagnoses.iter().filter(|(i, _)| *i == group) {
+        let at = Location::segment("DG1", *n);
+        let Some(p) = patient else {
+            ctx.report(ReportKind::UnmappedSegment, at);
+            continue;
+        };
+        let parts = dg1_condition(dg1, *n, &[], ctx);
+        let mut c = parts.condition;
+        c.subject = Some(Box::new(p.clone()));
+        c.encounter = encounter.clone().map(Box::new);
+        if let Some((pr, pr_at)) = parts.asserter {
+            c.asserter = Some(Box::new(add_practitioner(pr, &pr_at, ctx, out)));
+        }
+        let identifiers = c.identifier.clone();
+        refs.push(out.add(c, condition_id, &identifiers, Role::Record, ctx, &at));
     }
     refs
 }
@@ -532,11 +602,13 @@ pub(crate) fn convert(
     out: &mut Out,
 ) -> Result<(), ConvertError> {
     let (patient, encounter) = subject(msg, ctx, out);
+    add_allergies(msg, &patient, ctx, out);
     let w = walk(msg, ctx);
     let mut focus = Vec::new();
-    for g in &w.groups {
+    for (i, g) in w.groups.iter().enumerate() {
         let pharmacy = g.rx.iter().any(|(s, _)| s.name() == "RXO");
         let at = group_location(g);
+        let reasons = add_diagnoses(&w, i, &patient, &encounter, ctx, out);
         let mut supporting = Vec::new();
         for o in &g.observations {
             let obs = observation(o, ctx);
@@ -548,6 +620,7 @@ pub(crate) fn convert(
         if pharmacy {
             let mut parts = medication_request(g, MedicationRequestIntent::OriginalOrder, ctx);
             parts.request.supporting_information = supporting;
+            parts.request.reason_reference = reasons;
             focus.push(add_medication_request(
                 parts, at, &patient, &encounter, ctx, out,
             ));
@@ -558,6 +631,7 @@ pub(crate) fn convert(
             }
             let mut parts = service_request(g, true, true, ctx);
             parts.request.supporting_info = supporting;
+            parts.request.reason_reference = reasons;
             focus.push(add_service_request(
                 parts, at, &patient, &encounter, ctx, out,
             ));
@@ -631,6 +705,12 @@ pub(crate) fn report_loose(w: &Walk<'_>, ctx: &mut Context<'_>) {
     }
 }
 
+fn allergy_id(r: &mut AllergyIntolerance) -> &mut Option<String> {
+    &mut r.id
+}
+fn condition_id(r: &mut Condition) -> &mut Option<String> {
+    &mut r.id
+}
 pub(crate) fn observation_id(r: &mut Observation) -> &mut Option<String> {
     &mut r.id
 }
