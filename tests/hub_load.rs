@@ -103,7 +103,12 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+/// `rate`: messages per second over all connections together (`None`: as fast as ACKs come).
 fn run_load(connections: usize, per_connection: usize, patients: usize) {
+    run_load_at(connections, per_connection, patients, None);
+}
+
+fn run_load_at(connections: usize, per_connection: usize, patients: usize, rate: Option<f64>) {
     let dir = tempfile::tempdir().unwrap();
     let (child, addr) = start(dir.path());
     let pid = child.id();
@@ -123,7 +128,16 @@ fn run_load(connections: usize, per_connection: usize, patients: usize) {
                     .ack_timeout(Duration::from_secs(60))
                     .build();
                 let mut lat = Vec::with_capacity(per_connection);
+                let mut tick = rate.map(|r| {
+                    let mut t =
+                        tokio::time::interval(Duration::from_secs_f64(connections as f64 / r));
+                    t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    t
+                });
                 for i in 0..per_connection {
+                    if let Some(t) = tick.as_mut() {
+                        t.tick().await;
+                    }
                     let m = message(conn, i, patients);
                     let t = Instant::now();
                     let ack = c.send(&m).await.expect("ACK");
@@ -167,7 +181,8 @@ fn run_load(connections: usize, per_connection: usize, patients: usize) {
     let total = connections * per_connection;
     latencies.sort();
     println!(
-        "hub load: {connections} connections x {per_connection} messages = {total} in {:.2} s: {:.0} msgs/s ACKed (durable inbox); ACK latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; hub peak RSS {} MiB; drain after the last ACK {:.2} s; {summary}",
+        "hub load{}: {connections} connections x {per_connection} messages = {total} in {:.2} s: {:.0} msgs/s ACKed (durable inbox); ACK latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; hub peak RSS {} MiB; drain after the last ACK {:.2} s; {summary}",
+        rate.map_or(String::new(), |r| format!(" paced at {r:.0} msgs/s")),
         elapsed.as_secs_f64(),
         total as f64 / elapsed.as_secs_f64(),
         percentile(&latencies, 0.5).as_secs_f64() * 1e3,
@@ -191,4 +206,14 @@ fn concurrent_connections_lose_and_double_nothing() {
 #[ignore = "heavy: 20,000 messages; run by hand with --release (see the file's docs)"]
 fn two_hundred_connections_times_one_hundred_messages() {
     run_load(200, 100, 1000);
+}
+
+#[test]
+#[ignore = "paced: ~20 s; run by hand with --release and HUB_LOAD_RATE (default 1000 msgs/s)"]
+fn ack_latency_at_a_steady_rate() {
+    let rate = std::env::var("HUB_LOAD_RATE")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1000.0);
+    run_load_at(200, 100, 1000, Some(rate));
 }
