@@ -92,7 +92,7 @@ pub fn obx_observation(obx: &Segment<'_>, occurrence: usize, ctx: &mut Context<'
         // code and OBX-7 as its reference range; the Observation itself has no value.
         let range = text(obx.field(7).first::<Text<'_>>());
         for r in 1..=five.repetition_count() {
-            if !five.repetition_raw(r).is_some_and(|raw| !raw.is_empty()) {
+            if five.repetition_raw(r).is_none_or(|raw| raw.is_empty()) {
                 continue;
             }
             let mut c = ObservationComponent {
