@@ -52,8 +52,12 @@ pub fn pid_patient(pid: &Segment<'_>, occurrence: usize, ctx: &mut Context<'_>) 
 
     for f in [2, 3, 4] {
         for (r, cx) in pid.field(f).repetitions::<Cx<'_>>().enumerate() {
-            p.identifier
-                .extend(cx_identifier(&cx, ctx, &at(f).repetition(r + 1)));
+            // The same identifier again (PID-3 echoed in PID-2) is written once.
+            if let Some(id) = cx_identifier(&cx, ctx, &at(f).repetition(r + 1)) {
+                if !p.identifier.contains(&id) {
+                    p.identifier.push(id);
+                }
+            }
         }
     }
     if let Some(ssn) = pid
@@ -429,6 +433,27 @@ mod tests {
                 "{id}"
             );
         }
+    }
+
+    #[test]
+    fn an_identifier_repeated_in_pid_2_and_pid_3_is_written_once() {
+        // Senders echo PID-3 into the withdrawn PID-2 (Microsoft's MDM samples do): the same
+        // identifier twice is one identifier; a different one in PID-2 stays.
+        let (p, _) = convert(
+            b"MSH|^~\\&|A|B|C|D|202603150830||MDM^T02|1|P|2.5.1\rPID|1|987654321|987654321~55^^^H^MR||PROSOLV^SAMPLE\r",
+            &crate::Profile::generic(),
+        );
+        let values: Vec<_> = p
+            .identifier
+            .iter()
+            .map(|i| i.value.as_ref().unwrap().value.clone().unwrap())
+            .collect();
+        assert_eq!(values, ["987654321", "55"]);
+        let (p, _) = convert(
+            b"MSH|^~\\&|A|B|C|D|202603150830||MDM^T02|1|P|2.5.1\rPID|1|987^^^X|987654321||PROSOLV^SAMPLE\r",
+            &crate::Profile::generic(),
+        );
+        assert_eq!(p.identifier.len(), 2);
     }
 
     #[test]
