@@ -4,8 +4,9 @@
 //! a lost broker answer is written once; `append` returns only after the broker acknowledged,
 //! and fails after `delivery_timeout` when the broker is unreachable, so a receiver never
 //! ACKs what the log does not hold. Consumer: a group member with auto-commit off; offsets are
-//! committed synchronously by [`LogConsumer::commit`], which the processor calls only after the
-//! store has the effect.
+//! committed by [`LogConsumer::commit`], which the processor calls only after the store has
+//! the effect (queued in order by default, or confirmed one by one with
+//! [`KafkaConfig::sync_commits`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +34,12 @@ pub struct KafkaConfig {
     pub session_timeout: Duration,
     /// Extra librdkafka properties (TLS, SASL, client id...).
     pub extra: Vec<(String, String)>,
+    /// Wait for the broker to confirm each commit (default `false`: the commit is queued and
+    /// sent in the background, in order). Either way a commit is issued only after the store
+    /// has the effect; an unconfirmed commit lost in a crash only redelivers records the
+    /// store recognizes as duplicates. A confirmed commit costs one broker round trip per
+    /// record.
+    pub sync_commits: bool,
 }
 
 impl KafkaConfig {
@@ -43,6 +50,7 @@ impl KafkaConfig {
             delivery_timeout: Duration::from_secs(10),
             session_timeout: Duration::from_secs(10),
             extra: Vec::new(),
+            sync_commits: false,
         }
     }
 
@@ -55,6 +63,12 @@ impl KafkaConfig {
     /// Sets the consumer session timeout.
     pub fn session_timeout(mut self, d: Duration) -> Self {
         self.session_timeout = d;
+        self
+    }
+
+    /// Waits for the broker to confirm each commit.
+    pub fn sync_commits(mut self, on: bool) -> Self {
+        self.sync_commits = on;
         self
     }
 
@@ -205,12 +219,14 @@ impl EventLog for KafkaLog {
             .map_err(|e| unavailable("subscribe", e))?;
         Ok(Box::new(KafkaConsumer {
             consumer: Arc::new(consumer),
+            sync: self.config.sync_commits,
         }))
     }
 }
 
 struct KafkaConsumer {
     consumer: Arc<StreamConsumer>,
+    sync: bool,
 }
 
 #[async_trait]
@@ -247,6 +263,12 @@ impl LogConsumer for KafkaConsumer {
             Offset::Offset(d.position.offset + 1),
         )
         .map_err(|e| unavailable("commit", e))?;
+        if !self.sync {
+            return self
+                .consumer
+                .commit(&tpl, CommitMode::Async)
+                .map_err(|e| unavailable("commit", e));
+        }
         let consumer = self.consumer.clone();
         // A synchronous commit blocks its thread until the broker answers.
         tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync))
