@@ -83,6 +83,15 @@ fn check_bundle(b: &Bundle) {
     }
 }
 
+/// The Bundle's (first) Encounter.
+fn encounter_of(b: &Bundle) -> Option<&Resource> {
+    b.entry.iter().find_map(|e| {
+        e.resource
+            .as_deref()
+            .filter(|r| r.resource_type() == "Encounter")
+    })
+}
+
 fn report_has(c: &Conversion, kind: ReportKind, at: &str) -> bool {
     c.report
         .entries()
@@ -104,11 +113,16 @@ fn adt_a01_gives_patient_related_persons_encounter_and_practitioner() {
             "Location",
             "Location",
             "Location",
-            "Encounter"
+            "Encounter",
+            // OBX under PID (ADT_A01 OBS group), the EVN Provenance and its sending facility.
+            "Observation",
+            "Observation",
+            "Organization",
+            "Provenance"
         ]
     );
     let Some(Resource::Encounter(e)) = c.bundle.entry[7].resource.as_deref() else {
-        panic!("Encounter last");
+        panic!("Encounter after the Locations");
     };
     let class = e.class.as_ref().unwrap();
     assert_eq!(class.code.as_ref().unwrap().value.as_deref(), Some("IMP"));
@@ -148,10 +162,11 @@ fn adt_a01_gives_patient_related_persons_encounter_and_practitioner() {
             .as_str(),
         "2026-03-01T12:30:00-05:00"
     );
-    // What is not converted is reported, by location: EVN, the OBXs, the Z-segment, the
-    // insurance-company NK1 (NK1[Patient], not written), PV1-3 (locations), PV1-10.
-    for at in ["EVN[1]", "OBX[1]", "OBX[2]", "NK1[3]"] {
-        assert!(report_has(&c, ReportKind::UnmappedSegment, at), "{at}");
+    // What is not converted is reported, by location: the Z-segment and the insurance-company
+    // NK1 (NK1[Patient], not written). EVN (Provenance) and the OBXs (Observations) are mapped.
+    assert!(report_has(&c, ReportKind::UnmappedSegment, "NK1[3]"));
+    for at in ["EVN[1]", "OBX[1]", "OBX[2]"] {
+        assert!(!report_has(&c, ReportKind::UnmappedSegment, at), "{at}");
     }
     assert!(report_has(&c, ReportKind::ZSegment, "ZPI[1]"));
     assert!(!report_has(&c, ReportKind::UnmappedField, "PV1[1]-3"));
@@ -178,7 +193,9 @@ fn adt_a01_gives_patient_related_persons_encounter_and_practitioner() {
         ["01", "2012", "2000"]
     );
     assert!(ward.part_of.is_none());
-    assert!(report_has(&c, ReportKind::UnmappedField, "PV1[1]-10"));
+    // PV1-10 (hospital service) is the Encounter's serviceType.
+    assert!(!report_has(&c, ReportKind::UnmappedField, "PV1[1]-10"));
+    assert!(e.service_type.is_some());
     // Set ids (PID-1, NK1-1, PV1-1) number segments; they carry no data to lose.
     for at in ["PID[1]-1", "NK1[1]-1", "PV1[1]-1"] {
         assert!(!report_has(&c, ReportKind::UnmappedField, at), "{at}");
@@ -273,8 +290,8 @@ fn the_same_patient_and_visit_keep_their_ids_across_messages() {
     };
     assert_eq!(id(&admit, "Patient"), id(&discharge, "Patient"));
     assert_eq!(id(&admit, "Encounter"), id(&discharge, "Encounter"));
-    let Some(Resource::Encounter(e)) = discharge.entry.last().unwrap().resource.as_deref() else {
-        panic!("Encounter last");
+    let Some(Resource::Encounter(e)) = encounter_of(&discharge) else {
+        panic!("an Encounter");
     };
     assert_eq!(
         e.status.as_ref().unwrap().value.as_ref().unwrap().as_code(),
@@ -393,8 +410,8 @@ fn a_resource_base_gives_absolute_full_urls_and_relative_references() {
         first.starts_with("https://fhir.ghh.test/r4/Patient/"),
         "{first}"
     );
-    let Some(Resource::Encounter(e)) = c.bundle.entry.last().unwrap().resource.as_deref() else {
-        panic!()
+    let Some(Resource::Encounter(e)) = encounter_of(&c.bundle) else {
+        panic!("an Encounter")
     };
     let subject = e
         .subject
@@ -414,7 +431,7 @@ fn a_resource_base_gives_absolute_full_urls_and_relative_references() {
 
 #[test]
 fn unsupported_message_types_are_named() {
-    let raw = b"MSH|^~\\&|SCH|GHH|RCV|RF|202603011230-0500||SIU^S12|M1|P|2.5\rPID|1||1^^^GHH^MR\r";
+    let raw = b"MSH|^~\\&|MFS|GHH|RCV|RF|202603011230-0500||MFN^M02|M1|P|2.5\rMFI|PRA\r";
     let err = convert_with(raw, BundleKind::Transaction).unwrap_err();
     assert!(matches!(err, ConvertError::UnsupportedMessageType { .. }));
     let text = err.to_string();
