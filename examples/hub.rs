@@ -42,7 +42,7 @@ struct Args {
     /// Also write every stored resource version to DIR/<Type>.ndjson.
     #[arg(long)]
     ndjson: Option<PathBuf>,
-    /// Serve Prometheus metrics on this address (needs the `pipeline-prometheus` feature).
+    /// Serve Prometheus metrics (GET /metrics) on this address.
     #[arg(long)]
     metrics: Option<String>,
     /// Print the store's summary JSON and exit.
