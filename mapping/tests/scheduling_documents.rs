@@ -732,6 +732,37 @@ fn dft_p03_two_ft1_give_charge_items_on_one_account() {
 }
 
 #[test]
+fn a_financial_order_group_gives_its_request_and_report() {
+    // FINANCIAL_COMMON_ORDER after the second FT1: ORC + OBR + OBX → ServiceRequest,
+    // DiagnosticReport with the Observation as result; the report is the charge's service and
+    // the request its supporting information.
+    let raw = edited(
+        &data("dft_p03_two_ft1.hl7"),
+        "\rOBX|1|NM|8867-4",
+        "\rORC|RE|ORD-9^GENHOSP\rOBR|1|ORD-9^GENHOSP||93000^Electrocardiogram complete^C4|||20260410\rOBX|1|NM|8867-4",
+    );
+    let c = convert(&raw);
+    let b = &c.bundle;
+    let sr = one(b, "ServiceRequest");
+    assert_eq!(str_at(&sr, "identifier.0.value"), Some("ORD-9"));
+    let dr = one(b, "DiagnosticReport");
+    assert_eq!(str_at(&dr, "code.coding.0.code"), Some("93000"));
+    let sr_url = full_urls(b, "ServiceRequest").remove(0);
+    let obs_url = full_urls(b, "Observation").remove(0);
+    assert_eq!(str_at(&dr, "basedOn.0.reference"), Some(sr_url.as_str()));
+    assert_eq!(str_at(&dr, "result.0.reference"), Some(obs_url.as_str()));
+    let charges = all(b, "ChargeItem");
+    assert_eq!(
+        str_at(&charges[1], "service.0.reference"),
+        Some(full_urls(b, "DiagnosticReport")[0].as_str())
+    );
+    assert_eq!(
+        str_at(&charges[1], "supportingInformation.0.reference"),
+        Some(sr_url.as_str())
+    );
+}
+
+#[test]
 fn ids_are_deterministic() {
     for n in [
         "siu_s12_veradigm",

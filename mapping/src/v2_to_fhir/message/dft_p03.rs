@@ -9,30 +9,38 @@
 //! one ChargeItem per FT1 (`FT1[ChargeItem]`) with `subject` the Patient, `context` the
 //! Encounter and `account` the Account; the PR1s (`PR1[Procedure]`) and OBXs
 //! (`OBX[Observation]`) of an FT1's group become Procedures and Observations that are the
-//! ChargeItem's `service`; DG1s become Conditions (`DG1[Condition]`) of the Patient. EVN, PD1,
-//! PRT, ORC, OBR, NTE, DRG, GT1, IN1, IN2, IN3, ROL and Z-segments are reported.
+//! ChargeItem's `service`; an order group (ORC, OBR, TQ1, NTE, OBX) gives a ServiceRequest (the
+//! charge's `supportingInformation`) and a DiagnosticReport with its OBXs as results (the
+//! charge's `service`), as in ORU; DG1s become Conditions (`DG1[Condition]`) of the Patient.
+//! EVN, PD1, PRT, DRG, GT1, IN1, IN2, IN3, ROL and Z-segments are reported.
 
 use ehrkit_fhir_model::codes::AccountStatus;
 use ehrkit_fhir_model::resources::{
-    Account, ChargeItem, Condition, Observation, Practitioner, Procedure,
+    Account, ChargeItem, Condition, DiagnosticReport, Observation, Practitioner, Procedure,
 };
 use ehrkit_fhir_model::{Primitive, Reference};
 use ehrkit_hl7v2::datatypes::Cx;
 use ehrkit_hl7v2::{Message, Segment};
 
 use super::adt_a01::add_levels;
+use super::orm_o01::add_service_request;
 use super::{add_encounter, finish, patient_id, report_other_segments};
 use crate::v2_to_fhir::convert::{ConvertError, Out, Role};
 use crate::v2_to_fhir::datatype::{cx_identifier::cx_identifier, Context};
 use crate::v2_to_fhir::segment::{
     dg1_condition::dg1_condition, ft1_charge_item::ft1_charge_item,
-    obx_observation::obx_observation, pid_patient::pid_patient, pr1_procedure::pr1_procedure,
-    pv1_encounter::pv1_encounter,
+    nte_service_request::nte_service_request, obr_diagnostic_report::obr_diagnostic_report_with,
+    obr_service_request, obr_service_request::obr_service_request,
+    obx_observation::obx_observation, orc_service_request::orc_service_request,
+    pid_patient::pid_patient, pr1_procedure::pr1_procedure, pv1_encounter::pv1_encounter,
+    sch_appointment::report_fields, tq1_service_request::tq1_service_request,
 };
 use crate::{Location, ReportKind};
 
 /// Segments this map reads (the others are reported).
-const MAPPED: &[&str] = &["MSH", "PID", "PV1", "FT1", "PR1", "OBX", "DG1"];
+const MAPPED: &[&str] = &[
+    "MSH", "PID", "PV1", "FT1", "PR1", "OBX", "DG1", "ORC", "OBR", "TQ1", "NTE",
+];
 
 /// Converts a DFT^P03 or DFT^P11 message.
 pub(crate) fn convert(
@@ -92,34 +100,78 @@ pub(crate) fn convert(
             )
         });
 
-    // FT1 groups: each FT1 with the PR1s and OBXs that follow it (its services).
-    let mut groups: Vec<(usize, Vec<Reference>)> = Vec::new();
-    let (mut n_ft1, mut n_pr1, mut n_obx) = (0, 0, 0);
+    // FT1 groups: each FT1 with the PR1s and order groups (ORC, OBR, TQ1, NTE, OBX) that follow
+    // it: its services (Procedures, DiagnosticReports, Observations without an OBR) and
+    // supporting information (ServiceRequests).
+    let mut groups: Vec<(usize, Vec<Reference>, Vec<Reference>)> = Vec::new();
+    let mut order: Option<Order<'_>> = None;
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut loose: Vec<Reference> = Vec::new();
     for seg in msg.segments() {
-        match seg.name() {
-            "FT1" => {
-                n_ft1 += 1;
-                groups.push((n_ft1, Vec::new()));
-            }
-            "PR1" => {
-                n_pr1 += 1;
-                let r = add_procedure(&seg, n_pr1, &patient_ref, encounter.as_ref(), ctx, out);
+        let name = seg.name().to_owned();
+        let n = bump(&mut counts, &name);
+        let ends_order = match name.as_str() {
+            "ORC" => true,
+            "OBR" => order.as_ref().is_some_and(|o| o.obr.is_some()),
+            "TQ1" | "NTE" | "OBX" => false,
+            _ => true,
+        };
+        if ends_order {
+            if let Some(o) = order.take() {
+                let (services, requests) = add_order(o, &patient_ref, &encounter, ctx, out);
                 match groups.last_mut() {
-                    Some((_, services)) => services.push(r),
-                    None => focus.push(r),
+                    Some((_, s, r)) => {
+                        s.extend(services);
+                        r.extend(requests);
+                    }
+                    None => {
+                        loose.extend(services);
+                        loose.extend(requests);
+                    }
                 }
             }
-            "OBX" => {
-                n_obx += 1;
-                let r = add_observation(&seg, n_obx, &patient_ref, encounter.as_ref(), ctx, out);
+        }
+        match name.as_str() {
+            "FT1" => groups.push((n, Vec::new(), Vec::new())),
+            "PR1" => {
+                let r = add_procedure(&seg, n, &patient_ref, encounter.as_ref(), ctx, out);
                 match groups.last_mut() {
-                    Some((_, services)) => services.push(r),
-                    None => focus.push(r),
+                    Some((_, services, _)) => services.push(r),
+                    None => loose.push(r),
+                }
+            }
+            "ORC" => {
+                order = Some(Order {
+                    orc: Some((seg, n)),
+                    ..Default::default()
+                })
+            }
+            "OBR" => order.get_or_insert_with(Order::default).obr = Some((seg, n)),
+            "TQ1" | "NTE" | "OBX" => {
+                let o = order.get_or_insert_with(Order::default);
+                match name.as_str() {
+                    "TQ1" => o.tq1.push((seg, n)),
+                    "NTE" => o.notes.push((seg, n)),
+                    _ => o.obx.push((seg, n)),
                 }
             }
             _ => {}
         }
     }
+    if let Some(o) = order.take() {
+        let (services, requests) = add_order(o, &patient_ref, &encounter, ctx, out);
+        match groups.last_mut() {
+            Some((_, s, r)) => {
+                s.extend(services);
+                r.extend(requests);
+            }
+            None => {
+                loose.extend(services);
+                loose.extend(requests);
+            }
+        }
+    }
+    focus.extend(loose);
     focus.extend(add_conditions(
         msg,
         &patient_ref,
@@ -128,7 +180,7 @@ pub(crate) fn convert(
         out,
     ));
     let ft1s: Vec<_> = msg.segments_named("FT1").collect();
-    for (n, services) in groups {
+    for (n, services, requests) in groups {
         let Some(ft1) = ft1s.get(n - 1) else { continue };
         let at = Location::segment("FT1", n);
         let parts = ft1_charge_item(ft1, n, ctx);
@@ -146,6 +198,7 @@ pub(crate) fn convert(
         charge.context = encounter.clone().map(Box::new);
         charge.account.extend(account.clone());
         charge.service = services;
+        charge.supporting_information = requests;
         let identifiers = charge.identifier.clone();
         focus.push(out.add(charge, charge_id, &identifiers, Role::Record, ctx, &at));
     }
@@ -239,6 +292,129 @@ pub(crate) fn add_observation(
     )
 }
 
+/// An order group (ORC, OBR, TQ1s, NTEs, OBXs) of a financial or document message.
+#[derive(Default)]
+pub(crate) struct Order<'m> {
+    pub(crate) orc: Option<(Segment<'m>, usize)>,
+    pub(crate) obr: Option<(Segment<'m>, usize)>,
+    pub(crate) tq1: Vec<(Segment<'m>, usize)>,
+    pub(crate) notes: Vec<(Segment<'m>, usize)>,
+    pub(crate) obx: Vec<(Segment<'m>, usize)>,
+}
+
+/// The ServiceRequest of an order group with an ORC (`ORC[ServiceRequest]`, then
+/// `OBR[ServiceRequest]`, `TQ1[ServiceRequest]`, `NTE[ServiceRequest]`); `None` without an ORC.
+/// `report_obr`: report the OBR fields the request does not read (false when
+/// `OBR[DiagnosticReport]` reads the same OBR and reports them).
+pub(crate) fn add_order_request(
+    order: &Order<'_>,
+    report_obr: bool,
+    patient: &Reference,
+    encounter: &Option<Reference>,
+    ctx: &mut Context<'_>,
+    out: &mut Out,
+) -> Option<Reference> {
+    let (orc, n) = order.orc.as_ref()?;
+    let mut parts = orc_service_request(orc, *n, ctx);
+    if let Some((obr, n)) = &order.obr {
+        obr_service_request(obr, *n, &mut parts, ctx);
+        if report_obr {
+            report_fields(obr, obr_service_request::MAPPED_FIELDS, ctx, |f| {
+                Location::segment("OBR", *n).field(f)
+            });
+        }
+    }
+    for (tq1, n) in &order.tq1 {
+        tq1_service_request(tq1, *n, &mut parts, ctx);
+    }
+    for (nte, n) in &order.notes {
+        parts.request.note.extend(nte_service_request(nte, *n, ctx));
+    }
+    Some(add_service_request(
+        parts,
+        Location::segment("ORC", *n),
+        &Some(patient.clone()),
+        encounter,
+        ctx,
+        out,
+    ))
+}
+
+/// A financial order group: its ServiceRequest (with an ORC), DiagnosticReport (with an OBR,
+/// `OBR[DiagnosticReport]`, its OBXs as `result`s, `basedOn` the request) or, without an OBR,
+/// its OBXs as Observations. Returns (services, requests).
+fn add_order(
+    order: Order<'_>,
+    patient: &Reference,
+    encounter: &Option<Reference>,
+    ctx: &mut Context<'_>,
+    out: &mut Out,
+) -> (Vec<Reference>, Vec<Reference>) {
+    let request = add_order_request(&order, order.obr.is_none(), patient, encounter, ctx, out);
+    if order.orc.is_none() {
+        for (seg, n) in order.tq1.iter().chain(order.notes.iter()) {
+            // TQ1/NTE belong to the request, which needs an ORC.
+            ctx.report(
+                ReportKind::UnmappedSegment,
+                Location::segment(seg.name(), *n),
+            );
+        }
+    }
+    let mut results = Vec::new();
+    for (obx, n) in &order.obx {
+        let mut o = obx_observation(obx, *n, ctx);
+        o.subject = Some(Box::new(patient.clone()));
+        o.encounter = encounter.clone().map(Box::new);
+        o.based_on.extend(request.clone());
+        results.push(out.add(
+            o,
+            observation_id,
+            &[],
+            Role::Record,
+            ctx,
+            &Location::segment("OBX", *n),
+        ));
+    }
+    let services = match &order.obr {
+        Some((obr, n)) => {
+            let also: &[usize] = if order.orc.is_some() {
+                obr_service_request::MAPPED_FIELDS
+            } else {
+                &[]
+            };
+            let mut d = obr_diagnostic_report_with(obr, *n, also, ctx);
+            d.subject = Some(Box::new(patient.clone()));
+            d.encounter = encounter.clone().map(Box::new);
+            d.result = results;
+            d.based_on.extend(request.clone());
+            let identifiers = d.identifier.clone();
+            vec![out.add(
+                d,
+                report_id,
+                &identifiers,
+                Role::Record,
+                ctx,
+                &Location::segment("OBR", *n),
+            )]
+        }
+        None => results,
+    };
+    (services, request.into_iter().collect())
+}
+
+pub(crate) fn bump(counts: &mut Vec<(String, usize)>, name: &str) -> usize {
+    match counts.iter_mut().find(|(s, _)| s == name) {
+        Some((_, n)) => {
+            *n += 1;
+            *n
+        }
+        None => {
+            counts.push((name.to_owned(), 1));
+            1
+        }
+    }
+}
+
 /// A parent link (DG1-22, PR1-25) this message map does not resolve: reported when valued,
 /// unless the segment map reported it already.
 fn report_parent_once(seg: &Segment<'_>, field: usize, at: &Location, ctx: &mut Context<'_>) {
@@ -270,6 +446,9 @@ fn procedure_id(r: &mut Procedure) -> &mut Option<String> {
     &mut r.id
 }
 fn observation_id(r: &mut Observation) -> &mut Option<String> {
+    &mut r.id
+}
+fn report_id(r: &mut DiagnosticReport) -> &mut Option<String> {
     &mut r.id
 }
 fn charge_id(r: &mut ChargeItem) -> &mut Option<String> {

@@ -21,7 +21,7 @@ use ehrkit_fhir_model::resources::{DocumentReference, DocumentReferenceContext, 
 use ehrkit_fhir_model::{Attachment, Extension, ExtensionValue, Primitive};
 use ehrkit_hl7v2::Message;
 
-use super::orm_o01::{add_service_request, group_location, service_request, Group};
+use super::dft_p03::{add_order_request, bump, Order};
 use super::{add_encounter, finish, patient_id, report_other_segments};
 use crate::v2_to_fhir::convert::{ConvertError, Out, Role};
 use crate::v2_to_fhir::datatype::Context;
@@ -81,7 +81,7 @@ pub(crate) fn convert(
     // COMMON_ORDER groups (ORC, TQ1, OBR, NTE before the TXA) → ServiceRequests
     // (`ORC[ServiceRequest]`, `OBR[ServiceRequest]`, `TQ1[ServiceRequest]`,
     // `NTE[ServiceRequest]`), the document's `context.related`.
-    let mut groups: Vec<Group<'_>> = Vec::new();
+    let mut groups: Vec<Order<'_>> = Vec::new();
     let mut counts: Vec<(String, usize)> = Vec::new();
     let mut after_txa = false;
     for seg in msg.segments() {
@@ -93,10 +93,18 @@ pub(crate) fn convert(
                 // NTE[DocumentReference] (notes on the content) is not written yet.
                 ctx.report(ReportKind::UnmappedSegment, Location::segment(&name, n))
             }
-            "ORC" => groups.push(group(Some((seg, n)), None)),
+            "ORC" => groups.push(Order {
+                orc: Some((seg, n)),
+                ..Default::default()
+            }),
             "OBR" => match groups.last_mut().filter(|g| g.obr.is_none()) {
                 Some(g) => g.obr = Some((seg, n)),
-                None => groups.push(group(None, Some((seg, n)))),
+                // The IG's COMMON_ORDER starts with its ORC (1..1): an OBR without one is
+                // reported (below, as a group without ORC).
+                None => groups.push(Order {
+                    obr: Some((seg, n)),
+                    ..Default::default()
+                }),
             },
             "TQ1" => match groups.last_mut() {
                 Some(g) => g.tq1.push((seg, n)),
@@ -110,33 +118,29 @@ pub(crate) fn convert(
         }
     }
     let mut related = Vec::new();
-    if patient.is_none() {
-        // A ServiceRequest needs its subject: without a PID the orders are reported instead.
-        for g in groups.drain(..) {
-            for (seg, n) in g
-                .orc
-                .iter()
-                .chain(g.obr.iter())
-                .chain(g.tq1.iter())
-                .chain(g.notes.iter())
-            {
-                ctx.report(
-                    ReportKind::UnmappedSegment,
-                    Location::segment(seg.name(), *n),
-                );
+    for g in &groups {
+        let request = match &patient {
+            Some(p) => add_order_request(g, true, p, &encounter, ctx, out),
+            None => None,
+        };
+        match request {
+            Some(r) => related.push(r),
+            None => {
+                // A ServiceRequest needs its subject (a PID) and its ORC: reported instead.
+                for (seg, n) in g
+                    .orc
+                    .iter()
+                    .chain(g.obr.iter())
+                    .chain(g.tq1.iter())
+                    .chain(g.notes.iter())
+                {
+                    ctx.report(
+                        ReportKind::UnmappedSegment,
+                        Location::segment(seg.name(), *n),
+                    );
+                }
             }
         }
-    }
-    for g in &groups {
-        let order = service_request(g, true, true, ctx);
-        related.push(add_service_request(
-            order,
-            group_location(g),
-            &patient,
-            &encounter,
-            ctx,
-            out,
-        ));
     }
 
     let parts = txa_document_reference(&txa, 1, event, ctx);
@@ -236,35 +240,6 @@ fn add_practitioner(
 ) -> ehrkit_fhir_model::Reference {
     let identifiers = p.identifier.clone();
     out.add(p, practitioner_id, &identifiers, Role::Shared, ctx, at)
-}
-
-/// An order group of the message (no pharmacy segments, observations or specimens in MDM).
-fn group<'m>(
-    orc: Option<(ehrkit_hl7v2::Segment<'m>, usize)>,
-    obr: Option<(ehrkit_hl7v2::Segment<'m>, usize)>,
-) -> Group<'m> {
-    Group {
-        orc,
-        obr,
-        rx: Vec::new(),
-        tq1: Vec::new(),
-        notes: Vec::new(),
-        observations: Vec::new(),
-        specimens: Vec::new(),
-    }
-}
-
-fn bump(counts: &mut Vec<(String, usize)>, name: &str) -> usize {
-    match counts.iter_mut().find(|(s, _)| s == name) {
-        Some((_, n)) => {
-            *n += 1;
-            *n
-        }
-        None => {
-            counts.push((name.to_owned(), 1));
-            1
-        }
-    }
 }
 
 fn document_id(r: &mut DocumentReference) -> &mut Option<String> {
