@@ -13,7 +13,7 @@
 //! `reasonReference` (`DG1[Condition]`), the patient's AL1s AllergyIntolerances
 //! (`AL1[AllergyIntolerance]`). Other segments (IN1, PV2, …) and Z-segments are reported.
 //!
-//! The ORDER-group walk here is shared by ORU_R01 and OML_O21 ([`walk`]).
+//! The ORDER-group walk here (`walk`) is shared by ORU_R01 and OML_O21.
 
 use ehrkit_fhir_model::codes::MedicationRequestIntent;
 use ehrkit_fhir_model::resources::{
