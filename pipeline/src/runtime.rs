@@ -277,7 +277,8 @@ impl PipelineBuilder {
         self.shards = n.max(1);
         self
     }
-    /// Messages waiting per lane before submits (and so ACKs) wait (default 1024).
+    /// Messages waiting per lane before submits (and so ACKs) wait (default 4096: a burst of
+    /// 16 × 4,096 messages is ACKed at the inbox rate while processing catches up).
     pub fn queue_capacity(mut self, n: usize) -> Self {
         self.queue_capacity = n.max(1);
         self
@@ -424,7 +425,7 @@ impl Pipeline {
             sinks: Vec::new(),
             retry: RetryPolicy::default(),
             shards: 16,
-            queue_capacity: 1024,
+            queue_capacity: 4096,
             broadcast_capacity: 4096,
             rules: HealthRules::default(),
             recover: true,
@@ -821,6 +822,9 @@ fn route_for(inner: &Inner, job: &Job) -> Result<Route, StageError> {
 }
 
 async fn process_once(inner: &Inner, job: &Job) -> Result<(), StageError> {
+    // Conversion and matching run without an await point: let the connection tasks (whose
+    // ACKs wait on the inbox commit) be polled first.
+    tokio::task::yield_now().await;
     let route = route_for(inner, job)?;
     let t = Instant::now();
     let normalized: Normalized = inner.normalizer.normalize(

@@ -7,6 +7,9 @@
 //!   savepoint (a failing request rolls back alone), then commits once and answers every
 //!   caller. Under load one fsync covers hundreds of messages; a lone request is committed at
 //!   once (no timer, no added latency).
+//! * **Accepts first**: [`Store::accept`] requests (what an ACK waits for) are grouped apart
+//!   and run before the other waiting writes; between two groups of accepts at most one group
+//!   of other writes (applies) runs, so neither side starves.
 //! * **Reads** run on separate connections (a small pool) on `spawn_blocking` when a tokio
 //!   runtime is present, inline otherwise; WAL lets them proceed during writes.
 //! * **Migrations**: `migrations/sqlite/NNNN_*.sql`, applied in order on open, recorded in
@@ -109,7 +112,7 @@ struct Shared {
 /// The SQLite [`Store`]. Share it with `Arc`; dropping the last handle finishes the queued
 /// writes and stops the writer thread.
 pub struct SqliteStore {
-    tx: Mutex<Option<mpsc::Sender<Job>>>,
+    tx: Mutex<Option<mpsc::Sender<Queued>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     shared: Arc<Shared>,
 }
@@ -382,16 +385,55 @@ impl Writer {
     }
 }
 
-fn writer_loop(mut w: Writer, rx: mpsc::Receiver<Job>, max_batch: usize) {
-    while let Ok(first) = rx.recv() {
-        let mut jobs = vec![first];
-        while jobs.len() < max_batch {
-            match rx.try_recv() {
-                Ok(j) => jobs.push(j),
-                Err(_) => break,
+/// A write request with its class: accepts (what ACKs wait for) go before everything else.
+struct Queued {
+    accept: bool,
+    job: Job,
+}
+
+/// Takes every waiting request into the two local queues (accepts, others), in arrival order.
+fn drain_into(
+    rx: &mpsc::Receiver<Queued>,
+    accepts: &mut std::collections::VecDeque<Job>,
+    others: &mut std::collections::VecDeque<Job>,
+) {
+    while let Ok(q) = rx.try_recv() {
+        if q.accept {
+            accepts.push_back(q.job);
+        } else {
+            others.push_back(q.job);
+        }
+    }
+}
+
+fn writer_loop(mut w: Writer, rx: mpsc::Receiver<Queued>, max_batch: usize) {
+    use std::collections::VecDeque;
+    let mut accepts: VecDeque<Job> = VecDeque::new();
+    let mut others: VecDeque<Job> = VecDeque::new();
+    loop {
+        if accepts.is_empty() && others.is_empty() {
+            match rx.recv() {
+                Ok(q) if q.accept => accepts.push_back(q.job),
+                Ok(q) => others.push_back(q.job),
+                Err(_) => return,
             }
         }
-        w.run_batch(jobs);
+        drain_into(&rx, &mut accepts, &mut others);
+        // Accepts first, in a group of their own: an ACK never waits behind the applies
+        // (several resources, lineage, MPI rows each). Other writes keep their order among
+        // themselves; a caller only sends its next write after the previous one answered, so
+        // no write overtakes one it depends on.
+        if !accepts.is_empty() {
+            let n = accepts.len().min(max_batch);
+            w.run_batch(accepts.drain(..n).collect());
+            drain_into(&rx, &mut accepts, &mut others);
+        }
+        // Then one group of the other writes (applies are never starved: at most one group of
+        // accepts runs between two of theirs).
+        if !others.is_empty() {
+            let n = others.len().min(max_batch);
+            w.run_batch(others.drain(..n).collect());
+        }
     }
 }
 
@@ -446,7 +488,7 @@ impl SqliteStore {
             head_seq,
             head_hash,
         };
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::channel::<Queued>();
         let max_batch = opts.max_batch.max(1);
         let handle = std::thread::Builder::new()
             .name("ehrkit-store-writer".into())
@@ -475,6 +517,16 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Writer) -> StoreResult<T> + Send + 'static,
     {
+        self.write_class(false, f).await
+    }
+
+    /// [`SqliteStore::write`] for an `accept`: run in a group of accepts only, ahead of the
+    /// other waiting writes.
+    async fn write_class<T, F>(&self, accept: bool, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Writer) -> StoreResult<T> + Send + 'static,
+    {
         let (otx, orx) = tokio::sync::oneshot::channel::<StoreResult<T>>();
         let job: Job = Box::new(move |w: Result<&mut Writer, &StoreError>| match w.map(f) {
             Err(e) => {
@@ -495,7 +547,8 @@ impl SqliteStore {
         {
             let guard = self.tx.lock().map_err(|_| StoreError::Closed)?;
             let tx = guard.as_ref().ok_or(StoreError::Closed)?;
-            tx.send(job).map_err(|_| StoreError::Closed)?;
+            tx.send(Queued { accept, job })
+                .map_err(|_| StoreError::Closed)?;
         }
         orx.await.map_err(|_| StoreError::Closed)?
     }
@@ -918,7 +971,7 @@ fn count(conn: &Connection, sql: &str) -> StoreResult<u64> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn accept(&self, msg: InboundMessage) -> StoreResult<Accepted> {
-        self.write(move |w| {
+        self.write_class(true, move |w| {
             let key = msg.key.canonical();
             let hash = sha256_hex(&msg.payload);
             let at = now_ms();
