@@ -790,3 +790,28 @@ fn ids_are_deterministic() {
         }
     }
 }
+
+/// IG `PV1[Encounter]` row `PV1-2 → status` (`PatientClass[EncounterStatus]`, IF PV1-45 NOT
+/// VALUED): a message whose map sets no status from the event (here MDM) takes it from the
+/// patient class; a discharge date still gives `finished`.
+#[test]
+fn encounter_status_from_patient_class_when_the_event_sets_none() {
+    let msg = |pv1: &str| {
+        format!(
+            "MSH|^~\\&|DICTATION|GENHOSP|EHRKIT|HUB|20260402101500-0400||MDM^T02|DOC-8|P|2.5.1\r\
+             PID|1||55001^^^GENHOSP^MR||OKAFOR^CHIDI\r\
+             {pv1}\r\
+             TXA|1|DS|TX|||||||||DOC-8-1^GENHOSP||||||AU\r\
+             OBX|1|TX|||Note text\r"
+        )
+    };
+    let status = |pv1: &str| {
+        let c = convert(msg(pv1).as_bytes());
+        let e = one(&c.bundle, "Encounter");
+        str_at(&e, "status").map(str::to_owned)
+    };
+    assert_eq!(status("PV1|1|P").as_deref(), Some("planned"));
+    assert_eq!(status("PV1|1|I").as_deref(), Some("in-progress"));
+    let discharged = format!("PV1|1|P{}|202604020900-0400", "|".repeat(42));
+    assert_eq!(status(&discharged).as_deref(), Some("finished"));
+}

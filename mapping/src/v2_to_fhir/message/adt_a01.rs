@@ -252,6 +252,20 @@ pub(crate) fn convert_group(
     if let Some(pv1_n) = group.first("PV1") {
         if let Some(pv1) = segment("PV1", pv1_n) {
             let mut parts = pv1_encounter(&pv1, pv1_n, visit_event, ctx);
+            if visit_event.is_none()
+                && parts
+                    .encounter
+                    .period
+                    .as_ref()
+                    .is_none_or(|p| p.end.is_none())
+            {
+                // A record-only event (A28, A31, merges) says nothing about the visit: the
+                // status stays `unknown` rather than PV1-2's (which `PV1[Encounter]` uses only
+                // when the message sets no status from the event).
+                parts.encounter.status = Some(Primitive::new(
+                    ehrkit_fhir_model::codes::EncounterStatus::Unknown,
+                ));
+            }
             let mut planned: Vec<Level> = Vec::new();
             let mut pv2_n = None;
             if let Some(n) = group.first("PV2") {

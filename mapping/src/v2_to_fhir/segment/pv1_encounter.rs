@@ -8,8 +8,11 @@
 //!   `finished` (IG row `PV1-45 → status="finished"`), except for the cancel events A11/A12/A13.
 //!   Visit events the IG map does not list get a status from the event's meaning
 //!   (A06/A07/A12/A17 `in-progress`, A14 `planned`; see `NON_IG_EVENT_STATUS`); any other event
-//!   gives `unknown`, reported. Events about the patient record only (A28, A31, merges) pass
-//!   no event: `unknown`, not reported.
+//!   gives `unknown`, reported. Events about the patient record only (A28, A31, merges):
+//!   `unknown` (the ADT map sets it). Messages whose map sets no status from the event
+//!   (`event` `None`: ORU, MDM, SIU, ...) take it from PV1-2 through
+//!   `PatientClass[EncounterStatus]` (IG row `PV1-2 → status`, IF PV1-45 NOT VALUED), else
+//!   `unknown`.
 //! - PV1-7/8/9/17/52 (XCN) → `participant` of type `ATND`/`REF`/`CON`/`ADM`/`PART`
 //!   (`v3-ParticipationType`), each individual a Practitioner (`XCN[Practitioner]`); the caller
 //!   adds the Practitioners to the Bundle and sets the references.
@@ -56,7 +59,7 @@ use crate::v2_to_fhir::datatype::{
 use crate::v2_to_fhir::vocab::generated::{
     ADMISSION_TYPE, AMBULATORY_STATUS, BED_STATUS, DIET_TYPE, DISCHARGED_TO_LOCATION,
     DISCHARGE_DISPOSITION, EVENT_ENCOUNTER_STATUS, HOSPITAL_SERVICE, PATIENT_CLASS_ENCOUNTER_CLASS,
-    READMISSION_INDICATOR, VIP_INDICATOR,
+    PATIENT_CLASS_ENCOUNTER_STATUS, READMISSION_INDICATOR, VIP_INDICATOR,
 };
 use crate::v2_to_fhir::vocab::ConceptMap;
 use crate::{DataProblem, Location, ReportKind};
@@ -187,6 +190,20 @@ pub fn pv1_encounter(
             .and_then(|c| EncounterStatus::from_code(&c))
         })
     };
+    // IG row `PV1-2 → status` (`PatientClass[EncounterStatus]`, IF PV1-45 NOT VALUED): used
+    // when the message map sets no status from the event (`event` is `None`).
+    let status = status.or_else(|| {
+        if ended || event.is_some() {
+            return None;
+        }
+        translate(
+            &PATIENT_CLASS_ENCOUNTER_STATUS,
+            class_code.as_deref()?,
+            ctx,
+            &at(2),
+        )
+        .and_then(|c| EncounterStatus::from_code(&c))
+    });
     e.status = Some(Primitive::new(status.unwrap_or(EncounterStatus::Unknown)));
 
     let mut practitioners = Vec::new();
