@@ -833,3 +833,20 @@ NTE|1||after the specimen OBX\r";
         assert_eq!(n, 1, "{at} reported {n} times: {:?}", c.report);
     }
 }
+
+/// OBX FT values are laid out by `FT[string]` (`datatype/ft_text.rs`): `\.in\` sets the
+/// margin of the following lines, `\.ti\` a temporary indent for the next line only.
+#[test]
+fn obx_ft_indents_become_layout() {
+    let raw = String::from_utf8(data("oru_r01_cerner.hl7")).unwrap();
+    let raw = raw.replace(
+        "Line one\\.br\\Line two",
+        "Line one\\.in+2\\\\.br\\Line two\\.br\\\\.ti-2\\Line three",
+    );
+    let c = convert_kind(raw.as_bytes(), BundleKind::Transaction);
+    let o = json(obs(&c.bundle, "59776-5"));
+    assert!(
+        o.contains(r#""valueString":"Line one\n  Line two\nLine three""#),
+        "{o}"
+    );
+}
