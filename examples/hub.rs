@@ -52,7 +52,7 @@ struct Args {
     #[arg(long, default_value_t = 16)]
     lanes: usize,
     /// Messages waiting per lane before ACKs wait.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 4096)]
     queue: usize,
 }
 

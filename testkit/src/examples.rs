@@ -3,9 +3,10 @@
 //!
 //! A test asks for an example with the umbrella features it needs. The executable that
 //! `cargo test --workspace` already built beside the test binaries
-//! (`target/<profile>/examples/`) is used as it is when it is newer than the example's source,
-//! so a workspace run builds nothing twice; otherwise (the test runs alone, or the source
-//! changed) it is built here with exactly the named features, once per process.
+//! (`target/<profile>/examples/`) is used as it is when it is newer than every source it is
+//! built from (the example, each member crate's `src/`, the manifests and `Cargo.lock`), so a
+//! workspace run builds nothing twice; otherwise (the test runs alone, or a source changed) it
+//! is built here with exactly the named features, once per process.
 //!
 //! ```no_run
 //! let bin = ehrkit_testkit::examples::binary("hl7v2_query", &["hl7v2"]);
@@ -13,9 +14,6 @@
 //! assert!(out.status.success());
 //! ```
 //!
-//! A binary built from older *library* code is not detected (only the example's own source is
-//! compared): run the workspace's tests, or remove `target/<profile>/examples/`, after changing
-//! a library when you run one crate's tests alone.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -25,7 +23,7 @@ use std::sync::Mutex;
 use crate::shared::workspace_root;
 
 /// The path of example `name`'s executable, built with the umbrella `features` (and no default
-/// features) when it is missing or older than `examples/<name>.rs`.
+/// features) when it is missing or older than any of its sources ([`newest_source`]).
 ///
 /// # Panics
 /// When cargo cannot be run or the build fails (a test helper: the failure is the test's).
@@ -40,7 +38,7 @@ pub fn binary(name: &str, features: &[&str]) -> PathBuf {
     let bin = profile_dir
         .join("examples")
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    let source = workspace_root().join("examples").join(format!("{name}.rs"));
+    let source = newest_source(&workspace_root(), name);
     if is_stale(&bin, &source) {
         build(name, features, &profile_dir);
     }
@@ -57,6 +55,53 @@ pub fn is_stale(bin: &Path, source: &Path) -> bool {
         (Some(b), Some(s)) => s > b,
         (Some(_), None) => false,
     }
+}
+
+/// The most recently modified of the files example `name` is built from: `examples/<name>.rs`,
+/// the root `Cargo.toml` and `Cargo.lock`, `src/` of the root crate, and `Cargo.toml` and `src/`
+/// of every member crate folder (a library change makes the example stale too).
+pub fn newest_source(root: &Path, name: &str) -> PathBuf {
+    fn walk(dir: &Path, best: &mut Option<(std::time::SystemTime, PathBuf)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, best);
+            } else {
+                consider(&p, best);
+            }
+        }
+    }
+    fn consider(p: &Path, best: &mut Option<(std::time::SystemTime, PathBuf)>) {
+        if let Ok(t) = std::fs::metadata(p).and_then(|m| m.modified()) {
+            if best.as_ref().is_none_or(|(b, _)| t > *b) {
+                *best = Some((t, p.to_path_buf()));
+            }
+        }
+    }
+    let example = root.join("examples").join(format!("{name}.rs"));
+    let mut best = None;
+    consider(&example, &mut best);
+    consider(&root.join("Cargo.toml"), &mut best);
+    consider(&root.join("Cargo.lock"), &mut best);
+    walk(&root.join("src"), &mut best);
+    if let Ok(entries) = std::fs::read_dir(root) {
+        for e in entries.flatten() {
+            let dir = e.path();
+            let skip = dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.') || n == "target" || n == "fuzz");
+            if skip || !dir.join("Cargo.toml").is_file() {
+                continue;
+            }
+            consider(&dir.join("Cargo.toml"), &mut best);
+            walk(&dir.join("src"), &mut best);
+        }
+    }
+    best.map(|(_, p)| p).unwrap_or(example)
 }
 
 /// `target/<profile>`: the parent of the `deps` folder holding the running test binary.
@@ -108,5 +153,37 @@ mod tests {
             "an edited source makes the binary stale"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_library_change_makes_the_example_stale() {
+        let root = std::env::temp_dir().join(format!("ehrkit-testkit-ws-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for d in ["examples", "src", "lib_a/src/inner", "target/debug"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        for f in [
+            "Cargo.toml",
+            "examples/demo.rs",
+            "src/lib.rs",
+            "lib_a/Cargo.toml",
+        ] {
+            std::fs::write(root.join(f), "").unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let bin = root.join("target/debug/demo");
+        std::fs::write(&bin, "").unwrap();
+        assert!(!is_stale(&bin, &newest_source(&root, "demo")));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        // A file deep in a member crate's src/ changes; target/ and other folders do not count.
+        std::fs::write(root.join("target/debug/other"), "").unwrap();
+        assert!(!is_stale(&bin, &newest_source(&root, "demo")));
+        std::fs::write(root.join("lib_a/src/inner/x.rs"), "// changed").unwrap();
+        assert_eq!(
+            newest_source(&root, "demo"),
+            root.join("lib_a/src/inner/x.rs")
+        );
+        assert!(is_stale(&bin, &newest_source(&root, "demo")));
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }
