@@ -6,6 +6,9 @@
 //! structural validation, every reference resolving to an entry, unique ids, and the same
 //! Bundle from a second conversion (deterministic ids).
 
+mod common;
+use common::references;
+
 use std::collections::BTreeSet;
 
 use ehrkit_fhir_model::json::Value;
@@ -47,22 +50,6 @@ fn convert_profile(name: &str, profile: Profile) -> Conversion {
 
 fn convert(name: &str) -> Conversion {
     convert_profile(name, Profile::generic())
-}
-
-/// Every `reference` string anywhere in the JSON.
-fn references(v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::Object(members) => {
-            for (k, v) in members {
-                match (k.as_str(), v) {
-                    ("reference", Value::String(s)) => out.push(s.clone()),
-                    _ => references(v, out),
-                }
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|i| references(i, out)),
-        _ => {}
-    }
 }
 
 fn check_bundle(b: &Bundle) {

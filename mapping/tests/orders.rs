@@ -2,6 +2,9 @@
 //! OBX value types, NTE, SPM), ORM_O01, OML_O21 and RDE_O11, on messages written for these tests
 //! (`tests/data/orders/`): a Cerner-like ORU, an Epic-like ORM, an OML with SPM and TQ1, an RDE.
 
+mod common;
+use common::references;
+
 use std::collections::BTreeSet;
 
 use ehrkit_fhir_model::json::Value;
@@ -46,22 +49,6 @@ fn convert(name: &str) -> Conversion {
 
 fn json<T: ehrkit_fhir_model::ToJson + ?Sized>(v: &T) -> String {
     ehrkit_fhir_model::to_string(v)
-}
-
-/// Every `reference` string anywhere in the JSON.
-fn references(v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::Object(members) => {
-            for (k, v) in members {
-                match (k.as_str(), v) {
-                    ("reference", Value::String(s)) => out.push(s.clone()),
-                    _ => references(v, out),
-                }
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|i| references(i, out)),
-        _ => {}
-    }
 }
 
 /// JSON round trip through the FHIR model, its structural validation, every reference

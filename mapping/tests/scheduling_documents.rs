@@ -3,6 +3,9 @@
 //! status, ChargeItem and Account; every Bundle round-trips through `ehrkit-fhir-model`, passes
 //! its validation and resolves its references; ids are deterministic.
 
+mod common;
+use common::references;
+
 use std::collections::BTreeSet;
 
 use base64::Engine as _;
@@ -39,21 +42,6 @@ fn convert(raw: &[u8]) -> Conversion {
 /// The Bundle as JSON, parsed into a generic value (to read any element by path).
 fn value(b: &Bundle) -> Value {
     Value::parse(ehrkit_fhir_model::to_string(b).as_bytes()).unwrap()
-}
-
-fn references(v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::Object(members) => {
-            for (k, v) in members {
-                match (k.as_str(), v) {
-                    ("reference", Value::String(s)) => out.push(s.clone()),
-                    _ => references(v, out),
-                }
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|i| references(i, out)),
-        _ => {}
-    }
 }
 
 /// Round trip through the FHIR model, its validation, unique ids, references that resolve.

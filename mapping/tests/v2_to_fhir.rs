@@ -2,6 +2,9 @@
 //! (`tests/data/`), the IG's ADT test message (`../shared`, skipped with a notice when absent),
 //! determinism, Bundle types, references and the FHIR model's own round trip and validation.
 
+mod common;
+use common::references;
+
 use std::collections::BTreeSet;
 
 use ehrkit_fhir_model::json::Value;
@@ -37,22 +40,6 @@ fn types(b: &Bundle) -> Vec<String> {
 
 fn json(b: &Bundle) -> String {
     ehrkit_fhir_model::to_string(b)
-}
-
-/// Every `reference` string anywhere in the JSON.
-fn references(v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::Object(members) => {
-            for (k, v) in members {
-                match (k.as_str(), v) {
-                    ("reference", Value::String(s)) => out.push(s.clone()),
-                    _ => references(v, out),
-                }
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|i| references(i, out)),
-        _ => {}
-    }
 }
 
 /// The checks every produced Bundle must pass: JSON round trip through the FHIR model, its
