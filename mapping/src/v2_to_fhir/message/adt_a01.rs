@@ -9,10 +9,15 @@
 //!   also A12 and A13 by the v2 structure table);
 //! - without one (A03, A04, A08, A31 use ADT_A01's or ADT_A05's structure): the ADT_A01 map.
 //!
-//! The event sets the Encounter status through `Event[EncounterStatus]` (see
-//! [`pv1_encounter`](crate::v2_to_fhir::segment::pv1_encounter)): A01/A02 `in-progress`, A03
-//! `finished`, A04/A05 `planned`, A08 `unknown`, A11 `cancelled`, A13 `in-progress`; A28 and
-//! A31 are about the patient record, not a visit: their PV1 (if any) gives status `unknown`.
+//! Encounter status, by the IG's rows: the maps `ADT_A01`, `ADT_A02`, `ADT_A05`, `ADT_A06` and
+//! `ADT_A17` send PV1 to `PV1[Encounter]` and have no `MSH[Encounter]` row, so the status is
+//! `finished` when PV1-45 is valued (row `PV1-45`), else PV1-2 through
+//! `PatientClass[EncounterStatus]` (row `PV1-2`: `P` `planned`, `I`/`O`/`E`/... `in-progress`,
+//! `U` `unknown`). Only `ADT_A11` (row 1, `MSH[Encounter]`: MSH-9 through
+//! `Event[EncounterStatus]`) takes it from the event: A11 `cancelled`, and the other cancels
+//! converted alike, A12 and A13 `in-progress` (see
+//! [`pv1_encounter`](crate::v2_to_fhir::segment::pv1_encounter)). The merges (A39, A40, A47; no
+//! IG map) are about the patient record: a PV1 they carry gives status `unknown`.
 //!
 //! Resources (IG rows): `MSH[MessageHeader]` (Bundle type `message` only), `EVN[Provenance]`
 //! (target: the Patient and Encounter; agent EVN-5, else the sending facility MSH-4 as an
@@ -64,9 +69,14 @@ pub(crate) const MAPPED: &[&str] = &[
     "MSH", "EVN", "PID", "NK1", "PV1", "PV2", "OBX", "AL1", "IAM", "DG1", "PR1", "IN1",
 ];
 
-/// Events about the patient record rather than a visit: a PV1 they carry gives status
-/// `unknown` without a report.
-const RECORD_EVENTS: &[&str] = &["A28", "A31", "A39", "A40", "A47"];
+/// Merge events (no IG message map), about the patient record rather than a visit: a PV1 they
+/// carry gives status `unknown` without a report.
+const RECORD_EVENTS: &[&str] = &["A39", "A40", "A47"];
+
+/// Events converted with the IG map `ADT_A11`, whose row 1 (`MSH[Encounter]`) sets the status
+/// from MSH-9 through `Event[EncounterStatus]`. Every other ADT map has no such row: its PV1
+/// gives the status (`PV1[Encounter]` rows PV1-2 and PV1-45).
+const STATUS_FROM_EVENT: &[&str] = &["A11", "A12", "A13"];
 
 /// Converts a single-patient ADT message (A01–A08, A11–A14, A28, A31).
 pub(crate) fn convert(
@@ -247,21 +257,21 @@ pub(crate) fn convert_group(
         out.add(rp, related_person_id, &identifiers, Role::Record, ctx, &at);
     }
 
-    let visit_event = (!RECORD_EVENTS.contains(&event)).then_some(event);
+    let status_event = STATUS_FROM_EVENT.contains(&event).then_some(event);
+    let record_event = RECORD_EVENTS.contains(&event);
     let mut encounter_ref = None;
     if let Some(pv1_n) = group.first("PV1") {
         if let Some(pv1) = segment("PV1", pv1_n) {
-            let mut parts = pv1_encounter(&pv1, pv1_n, visit_event, ctx);
-            if visit_event.is_none()
+            let mut parts = pv1_encounter(&pv1, pv1_n, status_event, ctx);
+            if record_event
                 && parts
                     .encounter
                     .period
                     .as_ref()
                     .is_none_or(|p| p.end.is_none())
             {
-                // A record-only event (A28, A31, merges) says nothing about the visit: the
-                // status stays `unknown` rather than PV1-2's (which `PV1[Encounter]` uses only
-                // when the message sets no status from the event).
+                // A merge (no IG map) says nothing about the visit: the status stays
+                // `unknown` rather than PV1-2's.
                 parts.encounter.status = Some(Primitive::new(
                     ehrkit_fhir_model::codes::EncounterStatus::Unknown,
                 ));

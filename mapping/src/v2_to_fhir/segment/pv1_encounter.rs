@@ -4,15 +4,14 @@
 //!
 //! - PV1-2 → `class` through the IG map `PatientClass[EncounterClass]`; absent or not in the
 //!   map: `class` is the v3 NullFlavor `UNK` (FHIR requires a class) and that is reported.
-//! - `status` from the trigger event through `Event[EncounterStatus]`; PV1-45 valued →
-//!   `finished` (IG row `PV1-45 → status="finished"`), except for the cancel events A11/A12/A13.
-//!   Visit events the IG map does not list get a status from the event's meaning
-//!   (A06/A07/A12/A17 `in-progress`, A14 `planned`; see `NON_IG_EVENT_STATUS`); any other event
-//!   gives `unknown`, reported. Events about the patient record only (A28, A31, merges):
-//!   `unknown` (the ADT map sets it). Messages whose map sets no status from the event
-//!   (`event` `None`: ORU, MDM, SIU, ...) take it from PV1-2 through
-//!   `PatientClass[EncounterStatus]` (IG row `PV1-2 → status`, IF PV1-45 NOT VALUED), else
-//!   `unknown`.
+//! - `status`: PV1-45 valued → `finished` (IG row `PV1-45 → status="finished"`), else PV1-2
+//!   through `PatientClass[EncounterStatus]` (IG row `PV1-2 → status`, IF PV1-45 NOT VALUED),
+//!   else `unknown`: that is every message map whose PV1 sets the status (`event` `None`),
+//!   ADT_A01/A02/A05/A06/A17 included. A map that sets it from the trigger event (`event`
+//!   `Some`: only `ADT_A11`'s `MSH[Encounter]` row, for the cancels A11/A12/A13) goes through
+//!   `Event[EncounterStatus]`, whatever PV1-45 says for a cancel; events the IG map does not
+//!   list get a status from the event's meaning (A12 `in-progress`; see
+//!   `NON_IG_EVENT_STATUS`), any other `unknown`, reported.
 //! - PV1-7/8/9/17/52 (XCN) → `participant` of type `ATND`/`REF`/`CON`/`ADM`/`PART`
 //!   (`v3-ParticipationType`), each individual a Practitioner (`XCN[Practitioner]`); the caller
 //!   adds the Practitioners to the Bundle and sets the references.
