@@ -45,12 +45,16 @@ mod audit;
 mod crypto;
 mod error;
 mod fault;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
 
 pub use audit::{AuditEntry, AuditEvent, AuditEventKind, AuditVerification};
 pub use crypto::{Encryption, EncryptionKey};
 pub use error::StoreError;
 pub use fault::{FaultInjectingStore, FaultPlan};
+#[cfg(feature = "postgres")]
+pub use postgres::{PgOptions, PgStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// Result of a store operation.

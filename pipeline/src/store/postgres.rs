@@ -1,0 +1,1814 @@
+//! The [`Store`] on PostgreSQL (feature `postgres`): `tokio-postgres` with a
+//! `deadpool-postgres` pool, shared by several processes (issue 16 item 2).
+//!
+//! * **Same contract as [`SqliteStore`](super::SqliteStore)**: the same methods, the same
+//!   results, the same audit events, the same [`Summary`] JSON. `tests/postgres_store.rs`
+//!   runs the shared behavioural suite (`tests/common/store_suite.rs`) on both backends.
+//! * **Durability**: every write is one transaction, committed before the call returns (with
+//!   the server's default `synchronous_commit = on`, the commit waits for the WAL flush), so
+//!   [`Store::accept`] returning means the message is kept: ACK.
+//! * **Several processes at once**:
+//!   - `accept` holds a transaction-level advisory lock on the idempotency key (a hash of it)
+//!     while it looks for earlier messages under the key and inserts with
+//!     `INSERT … ON CONFLICT (idem_key, content_hash) DO NOTHING`: of N processes accepting
+//!     the same message at once exactly one gets [`Accepted::New`], the others
+//!     [`Accepted::Duplicate`]; a different payload under the key is
+//!     [`Accepted::ControlIdReused`] whichever process sees it.
+//!   - `apply` locks the message's inbox row (`SELECT … FOR UPDATE`) first: of two processes
+//!     applying one message in [`ApplyMode::First`], the second waits and then finds it
+//!     processed (`already_processed`, nothing written). Resource rows are locked in a fixed
+//!     (type, id) order before any write (no deadlock between two messages touching the same
+//!     resources), so a new version number is never taken twice.
+//!   - The audit chain's head is a one-row table read `FOR UPDATE` at the end of every writing
+//!     transaction, just before its commit: appenders queue on it and the chain stays linear
+//!     in commit order across processes.
+//!   - A deadlock or serialization failure detected by the server rolls the transaction back
+//!     and runs it again (a few times) before reporting an error.
+//! * **Migrations**: `migrations/postgres/NNNN_*.sql`, embedded, applied by
+//!   [`PgStore::connect`] in one transaction under `pg_advisory_xact_lock`, recorded in the
+//!   `ehrkit_schema` table: processes starting at once apply each migration once.
+//! * **Connection loss**: a refused connection, a closed socket, a server shutting down or
+//!   restarting, a statement timeout or a pool timeout are [`StoreError::Io`]
+//!   ([`StoreError::is_io`]): the runtime NAKs / pauses and retries; nothing is
+//!   dead-lettered for it. Broken connections are dropped by the pool and new ones opened
+//!   when the server is back.
+//! * **Encryption at rest** (optional, [`Encryption`]): as in SQLite, inbox payloads,
+//!   resource bodies and MPI records are AES-256-GCM sealed per row with the same associated
+//!   data; ids, types, times, hashes and states stay plain for queries.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{
+    GenericClient, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime, Transaction,
+};
+use ehrkit_identity::{EnterpriseId, FsModel, IndexSnapshot, MergeEvent, PatientRecord};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
+
+use super::audit::GENESIS;
+use super::error::SharedSource;
+use super::*;
+
+/// One schema migration: its version (1, 2, …) within its component, a name, and its SQL.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Migration {
+    pub(crate) version: u32,
+    pub(crate) name: &'static str,
+    pub(crate) sql: &'static str,
+}
+
+/// The store's migrations (component `"store"`), in order.
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "0001_init",
+    sql: include_str!("../../migrations/postgres/0001_init.sql"),
+}];
+
+/// Advisory lock (bigint key space) held while migrations run.
+const MIGRATION_LOCK: i64 = 0x6568_726b_6d69_6772; // "ehrkmigr"
+/// Advisory lock class (int4, int4 key space) of `accept`'s per-key lock.
+const ACCEPT_LOCK_CLASS: i32 = 0x6568_6b31; // "ehk1"
+/// Times a transaction is run again after a deadlock or serialization failure.
+const RETRIES: u32 = 5;
+
+/// Options of [`PgStore::connect`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PgOptions {
+    /// Encrypt payloads, resource bodies and MPI records with these keys (`None`: plain).
+    pub encryption: Option<Encryption>,
+    /// Connections kept by the pool (the most statements in flight at once). Default 16.
+    pub pool_size: usize,
+    /// Server-side `statement_timeout` of every connection; `None` leaves the server's.
+    /// Default 30 s. A statement cut by it is a [`StoreError::Io`] of kind `TimedOut`.
+    pub statement_timeout: Option<Duration>,
+    /// How long opening a connection may take. Default 5 s.
+    pub connect_timeout: Duration,
+    /// How long a call waits for a free connection of the pool. Default 30 s.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        Self {
+            encryption: None,
+            pool_size: 16,
+            statement_timeout: Some(Duration::from_secs(30)),
+            connect_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl PgOptions {
+    /// Sets the encryption keys.
+    pub fn encryption(mut self, e: Encryption) -> Self {
+        self.encryption = Some(e);
+        self
+    }
+
+    /// Sets the pool size (at least 1).
+    pub fn pool_size(mut self, n: usize) -> Self {
+        self.pool_size = n.max(1);
+        self
+    }
+
+    /// Sets the statement timeout (`None`: the server's setting).
+    pub fn statement_timeout(mut self, d: Option<Duration>) -> Self {
+        self.statement_timeout = d;
+        self
+    }
+
+    /// Sets the connect timeout.
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+
+    /// Sets how long a call waits for a pooled connection.
+    pub fn acquire_timeout(mut self, d: Duration) -> Self {
+        self.acquire_timeout = d;
+        self
+    }
+}
+
+/// The PostgreSQL [`Store`]. Cheap to clone (the pool is shared); share it with `Arc` as the
+/// SQLite store.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+    enc: Option<Encryption>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // No connection string: it may hold a password.
+        f.debug_struct("PgStore")
+            .field("pool_size", &self.pool.status().max_size)
+            .field("encrypted", &self.enc.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+// ---------------------------------------------------------------------------------- errors
+
+fn pg(op: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError {
+    move |e| pg_err(op, e)
+}
+
+/// Maps a client error: what a retry later may cure (connection refused or lost, server
+/// shutting down or starting, out of disk, statement timeout, deadlock) is
+/// [`StoreError::Io`]; the rest (SQL errors, constraint violations) is
+/// [`StoreError::Backend`]. No message text of the server is copied (it may quote values).
+pub(crate) fn pg_err(op: &'static str, e: tokio_postgres::Error) -> StoreError {
+    use std::io::ErrorKind as K;
+    let kind = if let Some(db) = e.as_db_error() {
+        let code = db.code().code();
+        match code {
+            "53100" => Some(K::StorageFull),
+            "40001" | "40P01" | "55P03" => Some(K::ResourceBusy),
+            "57014" => Some(K::TimedOut),
+            "57P01" | "57P02" | "57P03" | "57P05" => Some(K::ConnectionAborted),
+            c if c.starts_with("08") || c.starts_with("53") || c.starts_with("58") => {
+                Some(K::ConnectionAborted)
+            }
+            _ => None,
+        }
+    } else if e.is_closed() {
+        Some(K::ConnectionAborted)
+    } else if let Some(io) =
+        std::error::Error::source(&e).and_then(|s| s.downcast_ref::<std::io::Error>())
+    {
+        Some(io.kind())
+    } else {
+        // Connect timeouts, protocol errors on a dying connection: transient.
+        let text = e.to_string();
+        (text.contains("timeout") || text.contains("connection") || text.contains("unexpected"))
+            .then_some(K::ConnectionAborted)
+    };
+    let source: SharedSource = Arc::new(e);
+    match kind {
+        Some(kind) => StoreError::Io { op, kind, source },
+        None => StoreError::Backend { op, source },
+    }
+}
+
+fn pool_err(op: &'static str, e: PoolError) -> StoreError {
+    match e {
+        PoolError::Backend(e) => pg_err(op, e),
+        PoolError::Timeout(_) => StoreError::Io {
+            op,
+            kind: std::io::ErrorKind::TimedOut,
+            source: Arc::new(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no PostgreSQL connection available in time",
+            )),
+        },
+        PoolError::Closed => StoreError::Closed,
+        other => StoreError::Io {
+            op,
+            kind: std::io::ErrorKind::Other,
+            source: Arc::new(std::io::Error::other(other.to_string())),
+        },
+    }
+}
+
+fn retryable(e: &StoreError) -> bool {
+    e.io_kind() == Some(std::io::ErrorKind::ResourceBusy)
+}
+
+fn corrupt(table: &'static str, row: impl ToString, what: &'static str) -> StoreError {
+    StoreError::Corrupt {
+        table,
+        row: row.to_string(),
+        what,
+    }
+}
+
+fn key_id(table: &'static str, row: impl ToString, v: Option<i64>) -> StoreResult<Option<u32>> {
+    v.map(|k| u32::try_from(k).map_err(|_| corrupt(table, row, "key id out of range")))
+        .transpose()
+}
+
+// ---------------------------------------------------------------------------------- crypto
+
+fn seal(
+    enc: Option<&Encryption>,
+    table: &'static str,
+    aad: &str,
+    plain: &[u8],
+) -> StoreResult<(Option<i64>, Vec<u8>)> {
+    match enc {
+        None => Ok((None, plain.to_vec())),
+        Some(e) => {
+            let (id, ct) = e.seal(table, aad, plain)?;
+            Ok((Some(i64::from(id)), ct))
+        }
+    }
+}
+
+fn unseal(
+    enc: Option<&Encryption>,
+    table: &'static str,
+    row: &str,
+    key_id: Option<u32>,
+    aad: &str,
+    data: Vec<u8>,
+) -> StoreResult<Vec<u8>> {
+    match (key_id, enc) {
+        (None, _) => Ok(data),
+        (Some(key_id), None) => Err(StoreError::MissingKey {
+            table,
+            row: row.to_string(),
+            key_id,
+        }),
+        (Some(key_id), Some(e)) => e.open(table, row, key_id, aad, &data),
+    }
+}
+
+// The associated data of each sealed value: identical to the SQLite store's.
+fn inbox_aad(key: &str, hash: &str) -> String {
+    format!("inbox\u{1f}{key}\u{1f}{hash}")
+}
+
+fn resource_aad(rtype: &str, id: &str, version: i64) -> String {
+    format!("resource\u{1f}{rtype}\u{1f}{id}\u{1f}{version}")
+}
+
+fn patient_aad(key: &str) -> String {
+    format!("patient\u{1f}{key}")
+}
+
+/// How errors name a source patient row: by row id, since its key holds an identifier (MRN).
+fn patient_row(row_id: i64) -> String {
+    format!("rowid {row_id}")
+}
+
+fn parse_hash(hex: &str) -> Option<[u8; 32]> {
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+// ---------------------------------------------------------------------------------- migrations
+
+/// Applies the migrations of `component` not yet recorded in `ehrkit_schema`, in one
+/// transaction under an advisory lock (several processes starting at once: the first applies,
+/// the others wait and find them applied). Fails with [`StoreError::SchemaTooNew`] when the
+/// database records a version of the component newer than the list knows.
+pub(crate) async fn run_migrations(
+    client: &mut deadpool_postgres::Client,
+    component: &str,
+    list: &[Migration],
+) -> StoreResult<()> {
+    let mig = |version: u32| {
+        move |e: tokio_postgres::Error| StoreError::Migration {
+            version,
+            source: Arc::new(e),
+        }
+    };
+    let tx = client.transaction().await.map_err(pg("migrate"))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(pg("migrate"))?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS ehrkit_schema (
+             component  TEXT    NOT NULL,
+             version    INTEGER NOT NULL,
+             name       TEXT    NOT NULL,
+             applied_at BIGINT  NOT NULL,
+             PRIMARY KEY (component, version))",
+    )
+    .await
+    .map_err(pg("migrate"))?;
+    let applied: Vec<u32> = tx
+        .query(
+            "SELECT version FROM ehrkit_schema WHERE component = $1",
+            &[&component],
+        )
+        .await
+        .map_err(pg("migrate"))?
+        .iter()
+        .map(|r| r.get::<_, i32>(0) as u32)
+        .collect();
+    let supported = list.iter().map(|m| m.version).max().unwrap_or(0);
+    if let Some(found) = applied.iter().copied().filter(|v| *v > supported).max() {
+        return Err(StoreError::SchemaTooNew { found, supported });
+    }
+    for m in list {
+        if applied.contains(&m.version) {
+            continue;
+        }
+        tx.batch_execute(m.sql).await.map_err(mig(m.version))?;
+        tx.execute(
+            "INSERT INTO ehrkit_schema (component, version, name, applied_at) VALUES ($1, $2, $3, $4)",
+            &[&component, &(m.version as i32), &m.name, &now_ms()],
+        )
+        .await
+        .map_err(mig(m.version))?;
+        tracing::info!(component, version = m.version, "postgres schema migrated");
+    }
+    tx.commit().await.map_err(pg("migrate"))
+}
+
+// ---------------------------------------------------------------------------------- transactions
+
+/// Runs `$body` (an expression using `$tx: &Transaction` and `$audit: &mut Vec<AuditEvent>`,
+/// giving a future of `StoreResult<T>`) in a transaction, appends the collected audit events
+/// to the chain under the head lock, commits; runs it all again after a deadlock or
+/// serialization failure.
+macro_rules! transact {
+    ($store:expr, $op:expr, |$tx:ident, $audit:ident| $body:expr) => {{
+        let mut attempt = 0u32;
+        loop {
+            let res: StoreResult<_> = async {
+                let mut client = $store.client($op).await?;
+                let $tx = client.transaction().await.map_err(pg($op))?;
+                #[allow(unused_mut)]
+                let mut $audit: Vec<AuditEvent> = Vec::new();
+                let v = typed({ $body }).await?;
+                append_chain(&$tx, &$audit).await?;
+                $tx.commit().await.map_err(pg("commit"))?;
+                Ok(v)
+            }
+            .await;
+            match res {
+                Err(e) if retryable(&e) && attempt < RETRIES => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(5 << attempt)).await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
+/// Fixes the output type of a transaction body's future (for `?` inside it).
+fn typed<T, F: std::future::Future<Output = StoreResult<T>>>(f: F) -> F {
+    f
+}
+
+const AUDIT_INSERT: &str = "INSERT INTO audit_log (seq, recorded_at, kind, actor, source, message_id, entity, detail, prev_hash, hash)
+     SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[])";
+
+/// Appends events to the hash chain inside `tx`, holding the head row's lock until commit.
+async fn append_chain(tx: &Transaction<'_>, events: &[AuditEvent]) -> StoreResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let row = tx
+        .query_one(
+            &tx.prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE")
+                .await
+                .map_err(pg("audit"))?,
+            &[],
+        )
+        .await
+        .map_err(pg("audit"))?;
+    let mut seq: i64 = row.get(0);
+    let head: String = row.get(1);
+    let mut prev = parse_hash(&head).ok_or_else(|| corrupt("audit_head", 1, "hash is not hex"))?;
+    let at = now_ms();
+    let n = events.len();
+    let (mut seqs, mut ats, mut kinds, mut actors) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut sources, mut mids, mut entities, mut details, mut prevs, mut hashes) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for ev in events {
+        seq += 1;
+        let h = AuditEntry::chain_hash(&prev, &AuditEntry::canonical(seq, at, ev));
+        seqs.push(seq);
+        ats.push(at);
+        kinds.push(ev.kind.as_str());
+        actors.push(ev.actor.as_str());
+        sources.push(ev.source.as_deref());
+        mids.push(ev.message_id.map(|m| m.0));
+        entities.push(ev.entity.as_deref());
+        details.push(ev.detail.as_deref());
+        prevs.push(hex_lower(&prev));
+        hashes.push(hex_lower(&h));
+        prev = h;
+    }
+    let st = tx.prepare_cached(AUDIT_INSERT).await.map_err(pg("audit"))?;
+    tx.execute(
+        &st,
+        &[
+            &seqs, &ats, &kinds, &actors, &sources, &mids, &entities, &details, &prevs, &hashes,
+        ],
+    )
+    .await
+    .map_err(pg("audit"))?;
+    let st = tx
+        .prepare_cached("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .await
+        .map_err(pg("audit"))?;
+    tx.execute(&st, &[&seq, &hex_lower(&prev)])
+        .await
+        .map_err(pg("audit"))?;
+    Ok(())
+}
+
+/// Runs a prepared (cached) query.
+async fn query<C: GenericClient>(
+    c: &C,
+    op: &'static str,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> StoreResult<Vec<Row>> {
+    let st = c.prepare_cached(sql).await.map_err(pg(op))?;
+    c.query(&st, params).await.map_err(pg(op))
+}
+
+async fn query_opt<C: GenericClient>(
+    c: &C,
+    op: &'static str,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> StoreResult<Option<Row>> {
+    let st = c.prepare_cached(sql).await.map_err(pg(op))?;
+    c.query_opt(&st, params).await.map_err(pg(op))
+}
+
+async fn execute<C: GenericClient>(
+    c: &C,
+    op: &'static str,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> StoreResult<u64> {
+    let st = c.prepare_cached(sql).await.map_err(pg(op))?;
+    c.execute(&st, params).await.map_err(pg(op))
+}
+
+// ---------------------------------------------------------------------------------- store
+
+impl PgStore {
+    /// Connects to PostgreSQL (`url_or_config`: a `postgres://` URL or a `key=value`
+    /// connection string, as `tokio_postgres::Config` parses), applies the migrations and
+    /// returns the store. No TLS: reach the server over loopback, a Unix socket or a private
+    /// network (TLS to the database is not supported yet).
+    pub async fn connect(url_or_config: &str, opts: PgOptions) -> StoreResult<Self> {
+        let cfg: tokio_postgres::Config =
+            url_or_config.parse().map_err(|e| StoreError::Backend {
+                op: "connect",
+                source: Arc::new(e),
+            })?;
+        Self::connect_config(cfg, opts).await
+    }
+
+    /// [`PgStore::connect`] with a parsed configuration.
+    pub async fn connect_config(
+        mut cfg: tokio_postgres::Config,
+        opts: PgOptions,
+    ) -> StoreResult<Self> {
+        if let Some(t) = opts.statement_timeout {
+            let mut o = cfg.get_options().unwrap_or_default().to_string();
+            if !o.is_empty() {
+                o.push(' ');
+            }
+            o.push_str(&format!("-c statement_timeout={}", t.as_millis()));
+            cfg.options(&o);
+        }
+        if cfg.get_application_name().is_none() {
+            cfg.application_name("ehrkit-pipeline");
+        }
+        if cfg.get_connect_timeout().is_none() {
+            cfg.connect_timeout(opts.connect_timeout);
+        }
+        let mgr = Manager::from_config(
+            cfg,
+            NoTls,
+            ManagerConfig {
+                // A connection whose socket closed (server restart) is dropped on checkout;
+                // one that died unnoticed fails its next statement (an Io error, retried by
+                // the caller) and is dropped then.
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(mgr)
+            .max_size(opts.pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(opts.acquire_timeout))
+            .create_timeout(Some(opts.connect_timeout))
+            .recycle_timeout(Some(opts.connect_timeout))
+            .build()
+            .map_err(|e| StoreError::Backend {
+                op: "connect",
+                source: Arc::new(std::io::Error::other(e.to_string())),
+            })?;
+        let store = Self {
+            pool,
+            enc: opts.encryption,
+        };
+        let mut client = store.client("connect").await?;
+        run_migrations(&mut client, "store", MIGRATIONS).await?;
+        Ok(store)
+    }
+
+    /// The connection pool (for a module sharing the database, e.g. a shared MPI).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    async fn client(&self, op: &'static str) -> StoreResult<deadpool_postgres::Client> {
+        self.pool.get().await.map_err(|e| pool_err(op, e))
+    }
+
+    async fn audit_read(&self, actor: &str, entity: String, detail: String) -> StoreResult<()> {
+        let ev = AuditEvent::new(AuditEventKind::Read, actor)
+            .entity(entity)
+            .detail(detail);
+        self.append_audit(vec![ev]).await
+    }
+
+    async fn query_resources(
+        &self,
+        op: &'static str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StoreResult<Vec<StoredResource>> {
+        let c = self.client(op).await?;
+        let rows = query(&c, op, sql, params).await?;
+        rows.iter()
+            .map(|r| finish_resource(self.enc.as_ref(), r))
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------- row readers
+
+const RESOURCE_COLS: &str = "v.resource_type, v.id, v.version, v.key_id, v.body, v.patient_key, v.stored_at, v.message_id, v.source, v.profile_name, v.profile_version, v.converter_version";
+
+fn lineage_of(
+    source: String,
+    profile_name: Option<String>,
+    profile_version: Option<String>,
+    converter_version: String,
+) -> Lineage {
+    Lineage {
+        source,
+        profile: match (profile_name, profile_version) {
+            (Some(name), Some(version)) => Some(ProfileRef { name, version }),
+            _ => None,
+        },
+        converter_version,
+    }
+}
+
+fn finish_resource(enc: Option<&Encryption>, r: &Row) -> StoreResult<StoredResource> {
+    let t: String = r.get(0);
+    let id: String = r.get(1);
+    let version: i64 = r.get(2);
+    let row = format!("{t}/{id}/{version}");
+    let kid = key_id("resource_versions", &row, r.get(3))?;
+    let plain = unseal(
+        enc,
+        "resource_versions",
+        &row,
+        kid,
+        &resource_aad(&t, &id, version),
+        r.get(4),
+    )?;
+    let body =
+        String::from_utf8(plain).map_err(|_| corrupt("resource_versions", &row, "not UTF-8"))?;
+    Ok(StoredResource {
+        resource_type: t,
+        id,
+        version,
+        body,
+        patient_key: r.get(5),
+        stored_at: r.get(6),
+        message_id: MessageId(r.get(7)),
+        lineage: lineage_of(r.get(8), r.get(9), r.get(10), r.get(11)),
+    })
+}
+
+const INBOX_COLS: &str = "i.id, i.idem_key, i.content_hash, i.key_id, i.payload, i.kind, i.source, i.message_type, i.received_at, i.state, i.control_id_reused, (SELECT COUNT(*) FROM duplicates d WHERE d.message_id = i.id)";
+
+fn finish_inbox(enc: Option<&Encryption>, r: &Row) -> StoreResult<InboxMessage> {
+    let id: i64 = r.get(0);
+    let key: String = r.get(1);
+    let hash: String = r.get(2);
+    let kid = key_id("inbox", id, r.get(3))?;
+    let payload = unseal(
+        enc,
+        "inbox",
+        &id.to_string(),
+        kid,
+        &inbox_aad(&key, &hash),
+        r.get(4),
+    )?;
+    let kind: String = r.get(5);
+    let state: String = r.get(9);
+    Ok(InboxMessage {
+        id: MessageId(id),
+        key,
+        content_hash: hash,
+        payload,
+        kind: PayloadKind::parse(&kind).ok_or_else(|| corrupt("inbox", id, "unknown kind"))?,
+        source: r.get(6),
+        message_type: r.get(7),
+        received_at: r.get(8),
+        state: InboxState::parse(&state).ok_or_else(|| corrupt("inbox", id, "unknown state"))?,
+        control_id_reused: r.get(10),
+        duplicates: r.get::<_, i64>(11) as u64,
+    })
+}
+
+const DEAD_COLS: &str =
+    "id, message_id, stage, error_kind, location, attempts, reason, status, created_at, updated_at";
+
+fn finish_dead(r: &Row) -> StoreResult<DeadLetter> {
+    let id: i64 = r.get(0);
+    let status: String = r.get(7);
+    let attempts: i64 = r.get(5);
+    Ok(DeadLetter {
+        id: DeadLetterId(id),
+        failure: NewDeadLetter {
+            message_id: r.get::<_, Option<i64>>(1).map(MessageId),
+            stage: r.get(2),
+            error_kind: r.get(3),
+            location: r.get(4),
+            attempts: u32::try_from(attempts)
+                .map_err(|_| corrupt("dead_letters", id, "attempts out of range"))?,
+            reason: r.get(6),
+        },
+        status: DeadLetterStatus::parse(&status)
+            .ok_or_else(|| corrupt("dead_letters", id, "unknown status"))?,
+        created_at: r.get(8),
+        updated_at: r.get(9),
+    })
+}
+
+const REVIEW_COLS: &str = "id, source_key, enterprise_id, candidate_key, candidate_enterprise_id, weight, status, resolved_by, created_at";
+
+fn finish_review(r: &Row) -> StoreResult<PossibleMatch> {
+    let id: i64 = r.get(0);
+    let status: String = r.get(6);
+    Ok(PossibleMatch {
+        id: ReviewId(id),
+        pair: NewPossibleMatch {
+            source_key: r.get(1),
+            enterprise_id: EnterpriseId(r.get::<_, i64>(2) as u64),
+            candidate_key: r.get(3),
+            candidate_enterprise_id: EnterpriseId(r.get::<_, i64>(4) as u64),
+            weight: r.get::<_, f64>(5) as f32,
+        },
+        status: ReviewStatus::parse(&status)
+            .ok_or_else(|| corrupt("possible_matches", id, "unknown status"))?,
+        resolved_by: r.get(7),
+        created_at: r.get(8),
+    })
+}
+
+const PROFILE_SELECT: &str = "SELECT p.name, p.version, p.body, p.saved_at, (a.version IS NOT NULL) FROM profiles p LEFT JOIN profile_active a ON a.name = p.name AND a.version = p.version";
+
+fn profile_of(r: &Row) -> StoredProfile {
+    StoredProfile {
+        profile: ProfileRef {
+            name: r.get(0),
+            version: r.get(1),
+        },
+        body: r.get(2),
+        saved_at: r.get(3),
+        active: r.get(4),
+    }
+}
+
+fn audit_of(r: &Row) -> Result<AuditEntry, i64> {
+    let seq: i64 = r.get(0);
+    let kind: String = r.get(2);
+    Ok(AuditEntry {
+        seq,
+        recorded_at: r.get(1),
+        event: AuditEvent {
+            kind: AuditEventKind::parse(&kind).ok_or(seq)?,
+            actor: r.get(3),
+            source: r.get(4),
+            message_id: r.get::<_, Option<i64>>(5).map(MessageId),
+            entity: r.get(6),
+            detail: r.get(7),
+        },
+        prev_hash: r.get(8),
+        hash: r.get(9),
+    })
+}
+
+const AUDIT_COLS: &str =
+    "seq, recorded_at, kind, actor, source, message_id, entity, detail, prev_hash, hash";
+
+/// The MPI state saved beside the records (same JSON as the SQLite store's).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct MpiStateData {
+    model: FsModel,
+    next_eid: u64,
+    retired: Vec<(EnterpriseId, EnterpriseId)>,
+    merges: Vec<MergeEvent>,
+}
+
+async fn save_state(tx: &Transaction<'_>, s: &IndexSnapshot) -> StoreResult<()> {
+    let data = MpiStateData {
+        model: s.model.clone(),
+        next_eid: s.next_eid,
+        retired: s.retired.iter().map(|(a, b)| (*a, *b)).collect(),
+        merges: s.merges.clone(),
+    };
+    let json = serde_json::to_string(&data)
+        .map_err(|_| corrupt("mpi_state", 1, "state does not serialize"))?;
+    execute(
+        tx,
+        "save mpi",
+        "INSERT INTO mpi_state (id, state, updated_at) VALUES (1, $1, $2)
+         ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+        &[&json, &now_ms()],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn upsert_patient(
+    tx: &Transaction<'_>,
+    enc: Option<&Encryption>,
+    p: &PatientLink,
+    at: TimestampMs,
+) -> StoreResult<()> {
+    let key = &p.record.key;
+    let json = serde_json::to_vec(&p.record)
+        .map_err(|_| corrupt("source_patients", "(new)", "record does not serialize"))?;
+    let (kid, data) = seal(enc, "source_patients", &patient_aad(key), &json)?;
+    execute(
+        tx,
+        "upsert patient",
+        "INSERT INTO source_patients (key, source, enterprise_id, updated_at, key_id, record)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (key) DO UPDATE SET source = excluded.source, enterprise_id = excluded.enterprise_id,
+           updated_at = excluded.updated_at, key_id = excluded.key_id, record = excluded.record",
+        &[
+            key,
+            &p.source,
+            &(p.enterprise_id.0 as i64),
+            &at,
+            &kid,
+            &data,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The advisory lock key of an idempotency key (first 4 bytes of its SHA-256; two keys
+/// sharing it only wait for each other).
+fn key_lock(key: &str) -> i32 {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(key.as_bytes());
+    i32::from_be_bytes([d[0], d[1], d[2], d[3]])
+}
+
+async fn accept_tx(
+    tx: &Transaction<'_>,
+    enc: Option<&Encryption>,
+    msg: &InboundMessage,
+    audit: &mut Vec<AuditEvent>,
+) -> StoreResult<Accepted> {
+    let key = msg.key.canonical();
+    let hash = sha256_hex(&msg.payload);
+    let at = now_ms();
+    // Every accept of this key waits here for the others' commits, so what it reads next is
+    // final and the New / Duplicate / ControlIdReused decision cannot race.
+    execute(
+        tx,
+        "accept",
+        "SELECT pg_advisory_xact_lock($1, $2)",
+        &[&ACCEPT_LOCK_CLASS, &key_lock(&key)],
+    )
+    .await?;
+    let existing: Vec<(i64, String)> = query(
+        tx,
+        "accept",
+        "SELECT id, content_hash FROM inbox WHERE idem_key = $1 ORDER BY id",
+        &[&key],
+    )
+    .await?
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect();
+    let actor = msg.peer.clone().unwrap_or_else(|| msg.source.clone());
+    if let Some((id, _)) = existing.iter().find(|(_, h)| *h == hash) {
+        execute(
+            tx,
+            "accept",
+            "INSERT INTO duplicates (message_id, received_at, peer) VALUES ($1, $2, $3)",
+            &[id, &at, &msg.peer],
+        )
+        .await?;
+        let mut ev = AuditEvent::new(AuditEventKind::Duplicate, actor)
+            .source(msg.source.clone())
+            .message(MessageId(*id));
+        ev.detail = msg.message_type.clone();
+        audit.push(ev);
+        return Ok(Accepted::Duplicate(MessageId(*id)));
+    }
+    let (kid, payload) = seal(enc, "inbox", &inbox_aad(&key, &hash), &msg.payload)?;
+    let reused = !existing.is_empty();
+    let row = query_opt(
+        tx,
+        "accept",
+        "INSERT INTO inbox (idem_key, content_hash, kind, source, message_type, peer, received_at, control_id_reused, key_id, payload)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (idem_key, content_hash) DO NOTHING RETURNING id",
+        &[
+            &key,
+            &hash,
+            &msg.kind.as_str(),
+            &msg.source,
+            &msg.message_type,
+            &msg.peer,
+            &at,
+            &reused,
+            &kid,
+            &payload,
+        ],
+    )
+    .await?;
+    let Some(row) = row else {
+        // Only possible if a writer bypassed the key lock: run again, it is a duplicate then.
+        return Err(StoreError::Io {
+            op: "accept",
+            kind: std::io::ErrorKind::ResourceBusy,
+            source: Arc::new(std::io::Error::other(
+                "concurrent insert of the same message",
+            )),
+        });
+    };
+    let id = MessageId(row.get(0));
+    let kind = if reused {
+        AuditEventKind::ControlIdReused
+    } else {
+        AuditEventKind::Received
+    };
+    let mut ev = AuditEvent::new(kind, actor)
+        .source(msg.source.clone())
+        .message(id);
+    ev.detail = msg.message_type.clone();
+    audit.push(ev);
+    Ok(match existing.first() {
+        Some((orig, _)) => Accepted::ControlIdReused {
+            id,
+            original: MessageId(*orig),
+        },
+        None => Accepted::New(id),
+    })
+}
+
+async fn apply_tx(
+    tx: &Transaction<'_>,
+    enc: Option<&Encryption>,
+    batch: &ApplyBatch,
+    audit: &mut Vec<AuditEvent>,
+) -> StoreResult<Applied> {
+    let mid = batch.message_id;
+    // The inbox row's lock: a second apply of this message waits for the first's commit and
+    // then reads its final state.
+    let state: String = query_opt(
+        tx,
+        "apply",
+        "SELECT state FROM inbox WHERE id = $1 FOR UPDATE",
+        &[&mid.0],
+    )
+    .await?
+    .ok_or_else(|| StoreError::NotFound {
+        what: "message",
+        id: mid.to_string(),
+    })?
+    .get(0);
+    if batch.mode == ApplyMode::First && state != InboxState::Pending.as_str() {
+        return Ok(Applied {
+            resources: Vec::new(),
+            already_processed: true,
+        });
+    }
+    let at = now_ms();
+    let lin = &batch.lineage;
+    let (pn, pv) = match &lin.profile {
+        Some(p) => (Some(p.name.as_str()), Some(p.version.as_str())),
+        None => (None, None),
+    };
+    // Lock every resource row (creating a placeholder, version 0, for a new one) in (type, id)
+    // order, and read its current version and hash.
+    let mut current: BTreeMap<(&str, &str), (i64, String)> = BTreeMap::new();
+    for r in &batch.resources {
+        current.insert(
+            (r.resource_type.as_str(), r.id.as_str()),
+            (0, String::new()),
+        );
+    }
+    let keys: Vec<(&str, &str)> = current.keys().copied().collect();
+    for (t, id) in keys {
+        let row = query(
+            tx,
+            "apply",
+            "INSERT INTO resources (resource_type, id, version, content_hash, patient_key, stored_at)
+             VALUES ($1, $2, 0, '', NULL, 0)
+             ON CONFLICT (resource_type, id) DO UPDATE SET version = resources.version
+             RETURNING version, content_hash",
+            &[&t, &id],
+        )
+        .await?;
+        let row = row
+            .first()
+            .ok_or_else(|| corrupt("resources", format!("{t}/{id}"), "upsert returned no row"))?;
+        current.insert((t, id), (row.get(0), row.get(1)));
+    }
+    let mut outcomes = Vec::with_capacity(batch.resources.len());
+    for r in &batch.resources {
+        let hash = sha256_hex(r.body.as_bytes());
+        let cur = current
+            .get_mut(&(r.resource_type.as_str(), r.id.as_str()))
+            .ok_or_else(|| corrupt("resources", &r.id, "resource not locked"))?;
+        let (version, changed) = match &*cur {
+            (v, h) if *v > 0 && *h == hash => (*v, false),
+            (v, _) => (*v + 1, true),
+        };
+        if changed {
+            let aad = resource_aad(&r.resource_type, &r.id, version);
+            let (kid, body) = seal(enc, "resource_versions", &aad, r.body.as_bytes())?;
+            execute(
+                tx,
+                "apply",
+                "INSERT INTO resource_versions (resource_type, id, version, content_hash, patient_key, stored_at, message_id, source, profile_name, profile_version, converter_version, key_id, body)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                &[
+                    &r.resource_type,
+                    &r.id,
+                    &version,
+                    &hash,
+                    &r.patient_key,
+                    &at,
+                    &mid.0,
+                    &lin.source,
+                    &pn,
+                    &pv,
+                    &lin.converter_version,
+                    &kid,
+                    &body,
+                ],
+            )
+            .await?;
+            execute(
+                tx,
+                "apply",
+                "UPDATE resources SET version = $3, content_hash = $4, patient_key = $5, stored_at = $6
+                 WHERE resource_type = $1 AND id = $2",
+                &[&r.resource_type, &r.id, &version, &hash, &r.patient_key, &at],
+            )
+            .await?;
+            *cur = (version, hash);
+        }
+        execute(
+            tx,
+            "apply",
+            "INSERT INTO lineage (message_id, resource_type, resource_id, version, changed, source, profile_name, profile_version, converter_version, applied_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            &[
+                &mid.0,
+                &r.resource_type,
+                &r.id,
+                &version,
+                &changed,
+                &lin.source,
+                &pn,
+                &pv,
+                &lin.converter_version,
+                &at,
+            ],
+        )
+        .await?;
+        outcomes.push(ResourceOutcome {
+            resource_type: r.resource_type.clone(),
+            id: r.id.clone(),
+            version,
+            changed,
+        });
+    }
+    for p in &batch.patients {
+        upsert_patient(tx, enc, p, at).await?;
+        audit.push(
+            AuditEvent::new(AuditEventKind::Linked, "pipeline")
+                .source(p.source.clone())
+                .message(mid)
+                .entity(p.enterprise_id.to_string())
+                .detail(format!("source patient {}", p.record.key)),
+        );
+    }
+    if let Some(MpiState(s)) = &batch.mpi_state {
+        save_state(tx, s).await?;
+    }
+    for m in &batch.possible_matches {
+        execute(
+            tx,
+            "apply",
+            "INSERT INTO possible_matches (source_key, enterprise_id, candidate_key, candidate_enterprise_id, weight, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source_key, candidate_key) DO NOTHING",
+            &[
+                &m.source_key,
+                &(m.enterprise_id.0 as i64),
+                &m.candidate_key,
+                &(m.candidate_enterprise_id.0 as i64),
+                &f64::from(m.weight),
+                &at,
+            ],
+        )
+        .await?;
+    }
+    audit.extend(batch.audit.iter().cloned());
+    let changed = outcomes.iter().filter(|o| o.changed).count();
+    let kind = if batch.mode == ApplyMode::Reprocess {
+        AuditEventKind::Reprocessed
+    } else {
+        AuditEventKind::Stored
+    };
+    audit.push(
+        AuditEvent::new(kind, "pipeline")
+            .source(lin.source.clone())
+            .message(mid)
+            .detail(format!(
+                "{} resources, {} new versions",
+                outcomes.len(),
+                changed
+            )),
+    );
+    execute(
+        tx,
+        "apply",
+        "UPDATE inbox SET state = 'processed', processed_at = $1 WHERE id = $2",
+        &[&at, &mid.0],
+    )
+    .await?;
+    Ok(Applied {
+        resources: outcomes,
+        already_processed: false,
+    })
+}
+
+// ---------------------------------------------------------------------------------- Store impl
+
+#[async_trait]
+impl Store for PgStore {
+    async fn accept(&self, msg: InboundMessage) -> StoreResult<Accepted> {
+        let enc = self.enc.as_ref();
+        transact!(self, "accept", |tx, audit| accept_tx(
+            &tx, enc, &msg, &mut audit
+        ))
+    }
+
+    async fn pending(&self, limit: usize) -> StoreResult<Vec<InboxMessage>> {
+        let c = self.client("pending").await?;
+        let rows = query(
+            &c,
+            "pending",
+            &format!(
+                "SELECT {INBOX_COLS} FROM inbox i WHERE i.state = 'pending' ORDER BY i.id LIMIT $1"
+            ),
+            &[&(limit.min(i64::MAX as usize) as i64)],
+        )
+        .await?;
+        rows.iter()
+            .map(|r| finish_inbox(self.enc.as_ref(), r))
+            .collect()
+    }
+
+    async fn message(&self, id: MessageId) -> StoreResult<InboxMessage> {
+        let c = self.client("message").await?;
+        let row = query_opt(
+            &c,
+            "message",
+            &format!("SELECT {INBOX_COLS} FROM inbox i WHERE i.id = $1"),
+            &[&id.0],
+        )
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            what: "message",
+            id: id.to_string(),
+        })?;
+        finish_inbox(self.enc.as_ref(), &row)
+    }
+
+    async fn apply(&self, batch: ApplyBatch) -> StoreResult<Applied> {
+        let enc = self.enc.as_ref();
+        transact!(self, "apply", |tx, audit| apply_tx(
+            &tx, enc, &batch, &mut audit
+        ))
+    }
+
+    async fn dead_letter(&self, f: NewDeadLetter) -> StoreResult<DeadLetterId> {
+        transact!(self, "dead letter", |tx, audit| async {
+            let at = now_ms();
+            let row = query(
+                &tx,
+                "dead letter",
+                "INSERT INTO dead_letters (message_id, stage, error_kind, location, attempts, reason, status, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $7)
+                 ON CONFLICT (message_id) DO UPDATE SET stage = excluded.stage, error_kind = excluded.error_kind,
+                   location = excluded.location, attempts = excluded.attempts, reason = excluded.reason,
+                   status = 'open', updated_at = excluded.updated_at
+                 RETURNING id",
+                &[
+                    &f.message_id.map(|m| m.0),
+                    &f.stage,
+                    &f.error_kind,
+                    &f.location,
+                    &i64::from(f.attempts),
+                    &f.reason,
+                    &at,
+                ],
+            )
+            .await?;
+            let id: i64 = row
+                .first()
+                .ok_or_else(|| corrupt("dead_letters", "(new)", "insert returned no row"))?
+                .get(0);
+            if let Some(m) = f.message_id {
+                execute(
+                    &tx,
+                    "dead letter",
+                    "UPDATE inbox SET state = 'dead' WHERE id = $1",
+                    &[&m.0],
+                )
+                .await?;
+            }
+            let mut ev = AuditEvent::new(AuditEventKind::DeadLettered, "pipeline")
+                .entity(DeadLetterId(id).to_string())
+                .detail(format!("{}: {}", f.stage, f.error_kind));
+            ev.message_id = f.message_id;
+            audit.push(ev);
+            Ok(DeadLetterId(id))
+        })
+    }
+
+    async fn dead_letters(&self, open_only: bool) -> StoreResult<Vec<DeadLetter>> {
+        let sql = if open_only {
+            format!("SELECT {DEAD_COLS} FROM dead_letters WHERE status = 'open' ORDER BY id")
+        } else {
+            format!("SELECT {DEAD_COLS} FROM dead_letters ORDER BY id")
+        };
+        let c = self.client("dead letters").await?;
+        query(&c, "dead letters", &sql, &[])
+            .await?
+            .iter()
+            .map(finish_dead)
+            .collect()
+    }
+
+    async fn dead_letter_by_id(&self, id: DeadLetterId) -> StoreResult<DeadLetter> {
+        let c = self.client("dead letter").await?;
+        let row = query_opt(
+            &c,
+            "dead letter",
+            &format!("SELECT {DEAD_COLS} FROM dead_letters WHERE id = $1"),
+            &[&id.0],
+        )
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            what: "dead letter",
+            id: id.to_string(),
+        })?;
+        finish_dead(&row)
+    }
+
+    async fn mark_reprocessed(&self, id: DeadLetterId, actor: &str) -> StoreResult<()> {
+        transact!(self, "mark reprocessed", |tx, audit| async {
+            let row = query_opt(
+                &tx,
+                "mark reprocessed",
+                "UPDATE dead_letters SET status = 'reprocessed', updated_at = $1 WHERE id = $2 RETURNING message_id",
+                &[&now_ms(), &id.0],
+            )
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "dead letter",
+                id: id.to_string(),
+            })?;
+            let mut ev = AuditEvent::new(AuditEventKind::Reprocessed, actor)
+                .entity(id.to_string())
+                .detail("dead letter reprocessed");
+            ev.message_id = row.get::<_, Option<i64>>(0).map(MessageId);
+            audit.push(ev);
+            Ok(())
+        })
+    }
+
+    async fn load_mpi(&self) -> StoreResult<Option<IndexSnapshot>> {
+        let mut c = self.client("load mpi").await?;
+        // One snapshot for the state and the records.
+        let tx = c
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(pg("load mpi"))?;
+        let state: Option<String> = query_opt(
+            &tx,
+            "load mpi",
+            "SELECT state FROM mpi_state WHERE id = 1",
+            &[],
+        )
+        .await?
+        .map(|r| r.get(0));
+        let rows = query(
+            &tx,
+            "load mpi",
+            "SELECT row_id, key, enterprise_id, key_id, record FROM source_patients ORDER BY row_id",
+            &[],
+        )
+        .await?;
+        tx.commit().await.map_err(pg("load mpi"))?;
+        let Some(state) = state else {
+            if rows.is_empty() {
+                return Ok(None);
+            }
+            return Err(corrupt("mpi_state", 1, "records saved without MPI state"));
+        };
+        let data: MpiStateData = serde_json::from_str(&state)
+            .map_err(|_| corrupt("mpi_state", 1, "state is not valid JSON"))?;
+        let mut records = Vec::with_capacity(rows.len());
+        let mut next_eid = data.next_eid;
+        for r in &rows {
+            let row = patient_row(r.get(0));
+            let key: String = r.get(1);
+            let eid: i64 = r.get(2);
+            let kid = key_id("source_patients", &row, r.get(3))?;
+            let plain = unseal(
+                self.enc.as_ref(),
+                "source_patients",
+                &row,
+                kid,
+                &patient_aad(&key),
+                r.get(4),
+            )?;
+            let rec: PatientRecord = serde_json::from_slice(&plain)
+                .map_err(|_| corrupt("source_patients", &row, "record is not valid JSON"))?;
+            next_eid = next_eid.max(eid as u64 + 1);
+            records.push((rec, EnterpriseId(eid as u64)));
+        }
+        Ok(Some(IndexSnapshot {
+            model: data.model,
+            records,
+            next_eid,
+            retired: data.retired.into_iter().collect(),
+            merges: data.merges,
+        }))
+    }
+
+    async fn save_mpi(&self, snapshot: IndexSnapshot) -> StoreResult<()> {
+        let enc = self.enc.as_ref();
+        transact!(self, "save mpi", |tx, audit| async {
+            let at = now_ms();
+            // Sources of the records already stored are kept; new records get "mpi".
+            let sources: HashMap<String, String> = query(
+                &tx,
+                "save mpi",
+                "SELECT key, source FROM source_patients FOR UPDATE",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+            execute(&tx, "save mpi", "DELETE FROM source_patients", &[]).await?;
+            for (rec, eid) in &snapshot.records {
+                let source = sources
+                    .get(&rec.key)
+                    .cloned()
+                    .unwrap_or_else(|| "mpi".to_string());
+                upsert_patient(
+                    &tx,
+                    enc,
+                    &PatientLink {
+                        record: rec.clone(),
+                        enterprise_id: *eid,
+                        source,
+                    },
+                    at,
+                )
+                .await?;
+            }
+            let _ = &audit;
+            save_state(&tx, &snapshot).await
+        })
+    }
+
+    async fn possible_matches(&self, open_only: bool) -> StoreResult<Vec<PossibleMatch>> {
+        let sql = if open_only {
+            format!("SELECT {REVIEW_COLS} FROM possible_matches WHERE status = 'open' ORDER BY id")
+        } else {
+            format!("SELECT {REVIEW_COLS} FROM possible_matches ORDER BY id")
+        };
+        let c = self.client("possible matches").await?;
+        query(&c, "possible matches", &sql, &[])
+            .await?
+            .iter()
+            .map(finish_review)
+            .collect()
+    }
+
+    async fn resolve_possible_match(
+        &self,
+        id: ReviewId,
+        status: ReviewStatus,
+        actor: &str,
+    ) -> StoreResult<PossibleMatch> {
+        transact!(self, "resolve", |tx, audit| async {
+            let row = query_opt(
+                &tx,
+                "resolve",
+                &format!(
+                    "UPDATE possible_matches SET status = $1, resolved_by = $2, resolved_at = $3 WHERE id = $4
+                     RETURNING {REVIEW_COLS}"
+                ),
+                &[&status.as_str(), &actor, &now_ms(), &id.0],
+            )
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "possible match",
+                id: id.to_string(),
+            })?;
+            let p = finish_review(&row)?;
+            audit.push(
+                AuditEvent::new(AuditEventKind::Linked, actor)
+                    .entity(id.to_string())
+                    .detail(format!(
+                        "review {}: {} / {}",
+                        status.as_str(),
+                        p.pair.enterprise_id,
+                        p.pair.candidate_enterprise_id
+                    )),
+            );
+            Ok(p)
+        })
+    }
+
+    async fn save_profile(&self, profile: ProfileRef, body: String) -> StoreResult<()> {
+        transact!(self, "save profile", |tx, audit| async {
+            let _ = &audit;
+            let inserted = query_opt(
+                &tx,
+                "save profile",
+                "INSERT INTO profiles (name, version, body, saved_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (name, version) DO NOTHING RETURNING seq",
+                &[&profile.name, &profile.version, &body, &now_ms()],
+            )
+            .await?;
+            if inserted.is_none() {
+                let existing: String = query_opt(
+                    &tx,
+                    "save profile",
+                    "SELECT body FROM profiles WHERE name = $1 AND version = $2",
+                    &[&profile.name, &profile.version],
+                )
+                .await?
+                .ok_or_else(|| corrupt("profiles", &profile.name, "conflicting row vanished"))?
+                .get(0);
+                return if existing == body {
+                    Ok(())
+                } else {
+                    Err(StoreError::ProfileConflict {
+                        name: profile.name.clone(),
+                        version: profile.version.clone(),
+                    })
+                };
+            }
+            execute(
+                &tx,
+                "save profile",
+                "INSERT INTO profile_active (name, version) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                &[&profile.name, &profile.version],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    async fn profile_versions(&self, name: &str) -> StoreResult<Vec<StoredProfile>> {
+        let c = self.client("profile").await?;
+        Ok(query(
+            &c,
+            "profile",
+            &format!("{PROFILE_SELECT} WHERE p.name = $1 ORDER BY p.seq"),
+            &[&name],
+        )
+        .await?
+        .iter()
+        .map(profile_of)
+        .collect())
+    }
+
+    async fn profile(&self, profile: &ProfileRef) -> StoreResult<StoredProfile> {
+        let c = self.client("profile").await?;
+        query_opt(
+            &c,
+            "profile",
+            &format!("{PROFILE_SELECT} WHERE p.name = $1 AND p.version = $2"),
+            &[&profile.name, &profile.version],
+        )
+        .await?
+        .map(|r| profile_of(&r))
+        .ok_or_else(|| StoreError::NotFound {
+            what: "profile",
+            id: format!("{} {}", profile.name, profile.version),
+        })
+    }
+
+    async fn active_profile(&self, name: &str) -> StoreResult<Option<StoredProfile>> {
+        let c = self.client("profile").await?;
+        Ok(query_opt(
+            &c,
+            "profile",
+            &format!("{PROFILE_SELECT} WHERE p.name = $1 AND a.version IS NOT NULL"),
+            &[&name],
+        )
+        .await?
+        .map(|r| profile_of(&r)))
+    }
+
+    async fn activate_profile(&self, profile: &ProfileRef) -> StoreResult<()> {
+        transact!(self, "activate profile", |tx, audit| async {
+            let _ = &audit;
+            let exists = query_opt(
+                &tx,
+                "activate profile",
+                "SELECT 1 FROM profiles WHERE name = $1 AND version = $2",
+                &[&profile.name, &profile.version],
+            )
+            .await?
+            .is_some();
+            if !exists {
+                return Err(StoreError::NotFound {
+                    what: "profile",
+                    id: format!("{} {}", profile.name, profile.version),
+                });
+            }
+            execute(
+                &tx,
+                "activate profile",
+                "INSERT INTO profile_active (name, version) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET version = excluded.version",
+                &[&profile.name, &profile.version],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    async fn rollback_profile(&self, name: &str) -> StoreResult<StoredProfile> {
+        let version: String = transact!(self, "rollback profile", |tx, audit| async {
+            let _ = &audit;
+            let prev: Option<String> = query_opt(
+                &tx,
+                "rollback profile",
+                "SELECT p.version FROM profiles p
+                 WHERE p.name = $1 AND p.seq < (
+                   SELECT q.seq FROM profiles q JOIN profile_active a
+                     ON a.name = q.name AND a.version = q.version WHERE q.name = $1)
+                 ORDER BY p.seq DESC LIMIT 1",
+                &[&name],
+            )
+            .await?
+            .map(|r| r.get(0));
+            let Some(prev) = prev else {
+                return Err(StoreError::NoEarlierProfile {
+                    name: name.to_string(),
+                });
+            };
+            execute(
+                &tx,
+                "rollback profile",
+                "UPDATE profile_active SET version = $2 WHERE name = $1",
+                &[&name, &prev],
+            )
+            .await?;
+            Ok(prev)
+        })?;
+        self.profile(&ProfileRef {
+            name: name.to_string(),
+            version,
+        })
+        .await
+    }
+
+    async fn patient_everything(
+        &self,
+        enterprise_id: EnterpriseId,
+        actor: &str,
+    ) -> StoreResult<EnterprisePatient> {
+        let source_patients = self.source_patients(enterprise_id).await?;
+        let eid = enterprise_id.0 as i64;
+        let resources = self
+            .query_resources(
+                "query",
+                &format!(
+                    "SELECT {RESOURCE_COLS} FROM resources r
+                     JOIN resource_versions v ON v.resource_type = r.resource_type AND v.id = r.id AND v.version = r.version
+                     WHERE r.patient_key IN (SELECT key FROM source_patients WHERE enterprise_id = $1)
+                     ORDER BY r.resource_type, r.id"
+                ),
+                &[&eid],
+            )
+            .await?;
+        self.audit_read(
+            actor,
+            enterprise_id.to_string(),
+            format!("$everything: {} resources", resources.len()),
+        )
+        .await?;
+        Ok(EnterprisePatient {
+            enterprise_id,
+            source_patients,
+            resources,
+        })
+    }
+
+    async fn resources_by_type(
+        &self,
+        resource_type: &str,
+        since: Option<TimestampMs>,
+        limit: usize,
+        actor: &str,
+    ) -> StoreResult<Vec<StoredResource>> {
+        let out = self
+            .query_resources(
+                "query",
+                &format!(
+                    "SELECT {RESOURCE_COLS} FROM resources r
+                     JOIN resource_versions v ON v.resource_type = r.resource_type AND v.id = r.id AND v.version = r.version
+                     WHERE r.resource_type = $1 AND r.stored_at >= $2
+                     ORDER BY r.stored_at, r.id LIMIT $3"
+                ),
+                &[
+                    &resource_type,
+                    &since.unwrap_or(i64::MIN),
+                    &(limit.min(i64::MAX as usize) as i64),
+                ],
+            )
+            .await?;
+        self.audit_read(
+            actor,
+            resource_type.to_string(),
+            format!("by type: {} resources", out.len()),
+        )
+        .await?;
+        Ok(out)
+    }
+
+    async fn resource(
+        &self,
+        resource_type: &str,
+        id: &str,
+        actor: &str,
+    ) -> StoreResult<Option<StoredResource>> {
+        let out = self
+            .query_resources(
+                "query",
+                &format!(
+                    "SELECT {RESOURCE_COLS} FROM resources r
+                     JOIN resource_versions v ON v.resource_type = r.resource_type AND v.id = r.id AND v.version = r.version
+                     WHERE r.resource_type = $1 AND r.id = $2"
+                ),
+                &[&resource_type, &id],
+            )
+            .await?
+            .pop();
+        self.audit_read(actor, format!("{resource_type}/{id}"), "read".into())
+            .await?;
+        Ok(out)
+    }
+
+    async fn resource_history(
+        &self,
+        resource_type: &str,
+        id: &str,
+        actor: &str,
+    ) -> StoreResult<Vec<StoredResource>> {
+        let out = self
+            .query_resources(
+                "query",
+                &format!(
+                    "SELECT {RESOURCE_COLS} FROM resource_versions v
+                     WHERE v.resource_type = $1 AND v.id = $2 ORDER BY v.version"
+                ),
+                &[&resource_type, &id],
+            )
+            .await?;
+        self.audit_read(
+            actor,
+            format!("{resource_type}/{id}"),
+            format!("history: {} versions", out.len()),
+        )
+        .await?;
+        Ok(out)
+    }
+
+    async fn lineage(&self, message_id: MessageId) -> StoreResult<Vec<LineageEntry>> {
+        let c = self.client("lineage").await?;
+        Ok(query(
+            &c,
+            "lineage",
+            "SELECT message_id, resource_type, resource_id, version, changed, source, profile_name, profile_version, converter_version, applied_at
+             FROM lineage WHERE message_id = $1 ORDER BY seq",
+            &[&message_id.0],
+        )
+        .await?
+        .iter()
+        .map(|r| LineageEntry {
+            message_id: MessageId(r.get(0)),
+            resource_type: r.get(1),
+            id: r.get(2),
+            version: r.get(3),
+            changed: r.get(4),
+            lineage: lineage_of(r.get(5), r.get(6), r.get(7), r.get(8)),
+            applied_at: r.get(9),
+        })
+        .collect())
+    }
+
+    async fn source_patients(
+        &self,
+        enterprise_id: EnterpriseId,
+    ) -> StoreResult<Vec<SourcePatient>> {
+        let c = self.client("source patients").await?;
+        Ok(query(
+            &c,
+            "source patients",
+            "SELECT key, source, enterprise_id, updated_at FROM source_patients WHERE enterprise_id = $1 ORDER BY key",
+            &[&(enterprise_id.0 as i64)],
+        )
+        .await?
+        .iter()
+        .map(|r| SourcePatient {
+            key: r.get(0),
+            source: r.get(1),
+            enterprise_id: EnterpriseId(r.get::<_, i64>(2) as u64),
+            updated_at: r.get(3),
+        })
+        .collect())
+    }
+
+    async fn append_audit(&self, events: Vec<AuditEvent>) -> StoreResult<()> {
+        transact!(self, "audit", |tx, audit| async {
+            let _ = &tx;
+            audit.extend(events.iter().cloned());
+            Ok(())
+        })
+    }
+
+    async fn audit_entries(&self, from_seq: i64, limit: usize) -> StoreResult<Vec<AuditEntry>> {
+        let c = self.client("audit").await?;
+        query(
+            &c,
+            "audit",
+            &format!("SELECT {AUDIT_COLS} FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2"),
+            &[&from_seq, &(limit.min(i64::MAX as usize) as i64)],
+        )
+        .await?
+        .iter()
+        .map(|r| audit_of(r).map_err(|seq| corrupt("audit_log", seq, "unknown kind")))
+        .collect()
+    }
+
+    async fn verify_audit(&self) -> StoreResult<AuditVerification> {
+        const PAGE: i64 = 10_000;
+        let c = self.client("verify audit").await?;
+        let mut prev = GENESIS;
+        let mut expected = 1i64;
+        let mut n = 0u64;
+        let mut after = 0i64;
+        loop {
+            let rows = query(
+                &c,
+                "verify audit",
+                &format!("SELECT {AUDIT_COLS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"),
+                &[&after, &PAGE],
+            )
+            .await?;
+            let last_page = (rows.len() as i64) < PAGE;
+            for r in &rows {
+                let seq: i64 = r.get(0);
+                after = seq;
+                let broken = |seq, reason| Ok(AuditVerification::Broken { seq, reason });
+                let e = match audit_of(r) {
+                    Ok(e) => e,
+                    Err(_) if seq != expected => return broken(seq, "sequence gap"),
+                    Err(seq) => return broken(seq, "unreadable row"),
+                };
+                if e.seq != expected {
+                    return broken(e.seq, "sequence gap");
+                }
+                if e.prev_hash != hex_lower(&prev) {
+                    return broken(e.seq, "previous hash mismatch");
+                }
+                let h = AuditEntry::chain_hash(
+                    &prev,
+                    &AuditEntry::canonical(e.seq, e.recorded_at, &e.event),
+                );
+                if e.hash != hex_lower(&h) {
+                    return broken(e.seq, "hash mismatch");
+                }
+                prev = h;
+                expected += 1;
+                n += 1;
+            }
+            if last_page {
+                break;
+            }
+        }
+        Ok(AuditVerification::Intact {
+            rows: n,
+            head: hex_lower(&prev),
+        })
+    }
+
+    async fn summary(&self) -> StoreResult<Summary> {
+        let c = self.client("summary").await?;
+        let r = query(
+            &c,
+            "summary",
+            "SELECT (SELECT COUNT(*) FROM inbox),
+                    (SELECT COUNT(*) FROM duplicates),
+                    (SELECT COUNT(*) FROM dead_letters WHERE status = 'open'),
+                    (SELECT COUNT(*) FROM resources WHERE version > 0),
+                    (SELECT COUNT(*) FROM source_patients),
+                    (SELECT COUNT(DISTINCT enterprise_id) FROM source_patients),
+                    (SELECT COUNT(*) FROM possible_matches WHERE status = 'open')",
+            &[],
+        )
+        .await?;
+        let r = r.first().ok_or_else(|| corrupt("summary", 0, "no row"))?;
+        let n = |i: usize| r.get::<_, i64>(i) as u64;
+        Ok(Summary {
+            received: n(0),
+            duplicates: n(1),
+            dead_letter: n(2),
+            resources: n(3),
+            source_patients: n(4),
+            enterprise_patients: n(5),
+            possible_matches: n(6),
+        })
+    }
+}
