@@ -8,6 +8,8 @@ use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use ehrkit_testkit::examples::text;
+
 use ehrkit_testkit::http::{MockServer, Response};
 use serde_json::json;
 
@@ -24,10 +26,6 @@ fn run(args: &[&OsStr]) -> Output {
         .env_remove("EHRKIT_BULK_TOKEN")
         .output()
         .expect("run bulk_export")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 #[test]

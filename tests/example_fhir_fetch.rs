@@ -7,6 +7,8 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use ehrkit_testkit::examples::text;
+
 use ehrkit_testkit::http::{MockServer, Request, Response};
 use serde_json::{json, Value};
 
@@ -23,10 +25,6 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
         cmd.env(k, v);
     }
     cmd.output().expect("run fhir_fetch")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn lines(out: &Output) -> Vec<Value> {

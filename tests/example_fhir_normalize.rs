@@ -4,11 +4,9 @@
 #![cfg(feature = "mapping")]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn example() -> PathBuf {
-    ehrkit_testkit::examples::binary("fhir_normalize", &["mapping"])
-}
+use ehrkit_testkit::examples::{self, text};
 
 fn data(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -17,14 +15,7 @@ fn data(rel: &str) -> PathBuf {
 }
 
 fn run(args: &[&str]) -> Output {
-    Command::new(example())
-        .args(args)
-        .output()
-        .expect("run fhir_normalize")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    examples::run("fhir_normalize", &["mapping"], args)
 }
 
 fn json(line: &str) -> serde_json::Value {

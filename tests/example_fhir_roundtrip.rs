@@ -4,24 +4,14 @@
 #![cfg(feature = "fhir-model")]
 
 use std::ffi::OsStr;
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
-/// The example's executable (see `ehrkit_testkit::examples`: reused from the workspace's test
-/// build, or built here with only the features it needs).
-fn example() -> PathBuf {
-    ehrkit_testkit::examples::binary("fhir_roundtrip", &["fhir-model"])
-}
+use ehrkit_testkit::examples::{self, text};
 
+/// Runs the example (see `ehrkit_testkit::examples`: reused from the workspace's test build, or
+/// built here with only the features it needs).
 fn run(args: &[&OsStr]) -> Output {
-    Command::new(example())
-        .args(args)
-        .output()
-        .expect("run fhir_roundtrip")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    examples::run("fhir_roundtrip", &["fhir-model"], args)
 }
 
 #[test]

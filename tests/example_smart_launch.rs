@@ -9,6 +9,8 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use ehrkit_testkit::examples::text;
+
 /// Whether this test build (and so the example next to it) has the `reqwest` feature: with it
 /// the example exchanges the code itself, without it it prints the token request as `curl`.
 const REQWEST: bool = cfg!(feature = "reqwest");
@@ -65,10 +67,6 @@ fn run(args: &[&OsStr]) -> Output {
         .args(args)
         .output()
         .expect("run smart_launch")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 #[test]

@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use ehrkit_testkit::examples::text;
+
 fn example() -> PathBuf {
     ehrkit_testkit::examples::binary("v2_to_fhir", &["mapping"])
 }
@@ -21,10 +23,6 @@ fn run(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run v2_to_fhir")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn bundle(line: &str) -> serde_json::Value {

@@ -16,8 +16,9 @@
 //!
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::sync::Mutex;
 
 use crate::shared::workspace_root;
@@ -45,6 +46,27 @@ pub fn binary(name: &str, features: &[&str]) -> PathBuf {
     assert!(bin.exists(), "cargo built no {}", bin.display());
     built.insert(name.to_owned(), bin.clone());
     bin
+}
+
+/// Runs example `name` (built with the umbrella `features` as [`binary`] does) with `args` and
+/// waits for it, capturing stdout and stderr.
+///
+/// # Panics
+/// When the example cannot be built or started (a test helper: the failure is the test's).
+pub fn run<I, S>(name: &str, features: &[&str], args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    Command::new(binary(name, features))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run example {name}: {e}"))
+}
+
+/// Captured output as text (invalid UTF-8 replaced), for assertions and failure messages.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Whether `bin` is missing or older than `source`.
