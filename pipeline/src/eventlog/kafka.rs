@@ -72,15 +72,22 @@ impl KafkaConfig {
         self
     }
 
-    /// Adds a librdkafka property.
+    /// Adds a librdkafka property, applied after ehrkit's defaults for both the producer and
+    /// the consumers, so it overrides them (e.g. `linger.ms`, `auto.offset.reset`).
     pub fn set(mut self, key: &str, value: &str) -> Self {
         self.extra.push((key.to_owned(), value.to_owned()));
         self
     }
 
-    fn client(&self) -> ClientConfig {
+    /// A client configuration: the bootstrap servers, then `defaults`, then the caller's
+    /// properties ([`KafkaConfig::set`]) last, so a caller can override any default, for the
+    /// producer and the consumer alike.
+    fn client(&self, defaults: &[(&str, String)]) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.bootstrap);
+        for (k, v) in defaults {
+            c.set(*k, v);
+        }
         for (k, v) in &self.extra {
             c.set(k, v);
         }
@@ -116,17 +123,15 @@ fn unavailable(op: &'static str, e: impl std::fmt::Display) -> LogError {
 
 fn producer(config: &KafkaConfig) -> LogResult<FutureProducer> {
     let ms = config.delivery_timeout.as_millis().max(1).to_string();
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &config.bootstrap)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", "1")
-        .set("message.timeout.ms", &ms);
-    // The caller's properties last: they may override the defaults above.
-    for (k, v) in &config.extra {
-        c.set(k, v);
-    }
-    c.create().map_err(|e| LogError::Config(e.to_string()))
+    config
+        .client(&[
+            ("enable.idempotence", "true".into()),
+            ("acks", "all".into()),
+            ("linger.ms", "1".into()),
+            ("message.timeout.ms", ms),
+        ])
+        .create()
+        .map_err(|e| LogError::Config(e.to_string()))
 }
 
 impl KafkaLog {
@@ -203,15 +208,16 @@ impl EventLog for KafkaLog {
     async fn consumer(&self, group: &str, topics: &[&str]) -> LogResult<Box<dyn LogConsumer>> {
         let consumer: StreamConsumer = self
             .config
-            .client()
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("enable.partition.eof", "false")
-            .set(
-                "session.timeout.ms",
-                self.config.session_timeout.as_millis().to_string(),
-            )
+            .client(&[
+                ("group.id", group.to_owned()),
+                ("enable.auto.commit", "false".into()),
+                ("auto.offset.reset", "earliest".into()),
+                ("enable.partition.eof", "false".into()),
+                (
+                    "session.timeout.ms",
+                    self.config.session_timeout.as_millis().to_string(),
+                ),
+            ])
             .create()
             .map_err(|e| LogError::Config(e.to_string()))?;
         consumer
