@@ -25,6 +25,9 @@
 
 mod error;
 pub mod eventlog;
+/// The shared MPI on PostgreSQL (`PgMpiResolver`): several processes, one identity history.
+#[cfg(feature = "postgres")]
+pub mod identity_pg;
 pub mod monitor;
 pub mod routing;
 mod runtime;
