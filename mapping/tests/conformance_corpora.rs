@@ -6,74 +6,15 @@
 //! in every Bundle type, round-trips through `ehrkit-fhir-model` JSON, passes its structural
 //! validation, has unique ids and full URLs, and resolves every internal reference.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod common;
+use common::bundle_problems;
+
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use ehrkit_fhir_model::json::Value;
-use ehrkit_fhir_model::{Bundle, Validator};
 use ehrkit_hl7v2::Message;
 use ehrkit_mapping::v2_to_fhir::{BundleKind, ConvertError, Converter, Options};
 use ehrkit_mapping::Profile;
-
-/// Every `reference` string anywhere in the JSON.
-fn references(v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::Object(members) => {
-            for (k, v) in members {
-                match (k.as_str(), v) {
-                    ("reference", Value::String(s)) => out.push(s.clone()),
-                    _ => references(v, out),
-                }
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|i| references(i, out)),
-        _ => {}
-    }
-}
-
-/// The checks every produced Bundle passes; `Err` says which failed (no message content).
-fn check_bundle(b: &Bundle) -> Result<(), String> {
-    let text = ehrkit_fhir_model::to_string(b);
-    let back: Bundle = ehrkit_fhir_model::from_slice(text.as_bytes())
-        .map_err(|e| format!("JSON does not read back: {e}"))?;
-    if &back != b {
-        return Err("the JSON round trip changed the Bundle".into());
-    }
-    let issues = Validator::check(b);
-    if !issues.is_empty() {
-        return Err(format!("validation: {issues:?}"));
-    }
-    let full_urls: BTreeSet<String> = b
-        .entry
-        .iter()
-        .filter_map(|e| e.full_url.as_ref()?.value.clone())
-        .collect();
-    if full_urls.len() != b.entry.len() {
-        return Err("fullUrls are missing or not unique".into());
-    }
-    let ids: BTreeSet<(&str, &str)> = b
-        .entry
-        .iter()
-        .filter_map(|e| {
-            let r = e.resource.as_deref()?;
-            Some((r.resource_type(), r.id()?))
-        })
-        .collect();
-    if ids.len() != b.entry.len() {
-        return Err("resource ids are missing or not unique".into());
-    }
-    let mut refs = Vec::new();
-    references(
-        &Value::parse(text.as_bytes()).map_err(|e| e.to_string())?,
-        &mut refs,
-    );
-    for r in refs {
-        if !full_urls.contains(&r) {
-            return Err(format!("reference {r} resolves to no entry"));
-        }
-    }
-    Ok(())
-}
 
 /// What a corpus gave: converted messages, refusals by message type, failures.
 #[derive(Default)]
@@ -113,7 +54,7 @@ fn run(files: &[std::path::PathBuf], outcome: &mut Outcome) {
                 );
                 match converter.convert(&msg) {
                     Ok(c) => {
-                        if let Err(e) = check_bundle(&c.bundle) {
+                        if let Err(e) = bundle_problems(&c.bundle) {
                             ok = false;
                             outcome.failures.push(format!(
                                 "{name} #{} ({}): {e}",

@@ -3,16 +3,15 @@
 //! (`tests/data/orders/`): a Cerner-like ORU, an Epic-like ORM, an OML with SPM and TQ1, an RDE.
 
 mod common;
-use common::references;
+use common::check_bundle;
 
 use std::collections::BTreeSet;
 
-use ehrkit_fhir_model::json::Value;
 use ehrkit_fhir_model::resources::{
     AllergyIntolerance, Condition, DiagnosticReport, Medication, MedicationRequest, Observation,
     Patient, Practitioner, ServiceRequest, Specimen,
 };
-use ehrkit_fhir_model::{Bundle, Resource, Validator};
+use ehrkit_fhir_model::{Bundle, Resource};
 use ehrkit_hl7v2::Message;
 use ehrkit_mapping::v2_to_fhir::{BundleKind, Conversion, Converter, Options};
 use ehrkit_mapping::{DataProblem, Profile, ReportKind};
@@ -49,28 +48,6 @@ fn convert(name: &str) -> Conversion {
 
 fn json<T: ehrkit_fhir_model::ToJson + ?Sized>(v: &T) -> String {
     ehrkit_fhir_model::to_string(v)
-}
-
-/// JSON round trip through the FHIR model, its structural validation, every reference
-/// resolving to an entry, unique ids.
-fn check_bundle(b: &Bundle) {
-    let text = json(b);
-    let back: Bundle =
-        ehrkit_fhir_model::from_slice(text.as_bytes()).expect("Bundle JSON reads back");
-    assert_eq!(&back, b, "round trip changed the Bundle");
-    let issues = Validator::check(b);
-    assert!(issues.is_empty(), "validation: {issues:?}");
-    let full_urls: BTreeSet<String> = b
-        .entry
-        .iter()
-        .map(|e| e.full_url.as_ref().unwrap().value.clone().unwrap())
-        .collect();
-    assert_eq!(full_urls.len(), b.entry.len(), "fullUrls are unique");
-    let mut refs = Vec::new();
-    references(&Value::parse(text.as_bytes()).unwrap(), &mut refs);
-    for r in refs {
-        assert!(full_urls.contains(&r), "reference {r} resolves to no entry");
-    }
 }
 
 fn report_has(c: &Conversion, kind: ReportKind, at: &str) -> bool {
@@ -733,8 +710,8 @@ fn one_problem_is_reported_once_even_when_two_maps_read_the_field() {
 }
 
 #[test]
-fn orc_4_is_a_placer_and_filler_group_pair_from_v2_5() {
-    // v2.5+: ORC-4 is EIP (placer group ^ filler group), not an EI with an authority.
+fn orc_4_is_a_placer_and_filler_group_pair_when_it_has_subcomponents() {
+    // ORC-4 with subcomponents is EIP (placer group ^ filler group), not an EI with an authority.
     let raw = b"MSH|^~\\&|HIS|GHH|LIS|GHHLAB|20260307090000+0100||OML^O21^OML_O21|GRP1|P|2.5.1\r\
 PID|1||P778^^^GHH^MR||LABPATIENT^CARA||19900202|F\r\
 ORC|NW|PL9002^HIS||GRPP-1&HIS^GRPF-9&LAB|SC\r\
@@ -752,6 +729,60 @@ OBR|1|PL9002^HIS||2093-3^Cholesterol^LN\r";
     // v2.3 (the Epic-like ORM): ORC-4 is an EI whose second component is its namespace.
     let orm = json(all_of!(convert("orm_o01_epic.hl7").bundle, ServiceRequest)[0]);
     assert!(orm.contains(r#""system":"https://fhir.epic.test/sid/order","value":"GRP77"}"#));
+}
+
+#[test]
+fn orc_4_of_v2_5_1_is_an_ei_whose_second_component_is_its_namespace() {
+    // ORC-4 is EI before v2.7 (IG ORC[ServiceRequest] ORC-4 rows: "If ORC-4 data type EI is
+    // used"): `GORD5501^NIST EHR` is the requisition, and "NIST EHR" is no filler group number.
+    let c = convert("oru_r01_orc4_ei.hl7");
+    let sr = all_of!(c.bundle, ServiceRequest)[0].clone();
+    let requisition = sr.requisition.as_deref().expect("requisition");
+    assert_eq!(
+        requisition.value.as_ref().and_then(|v| v.value.as_deref()),
+        Some("GORD5501")
+    );
+    let values: Vec<_> = sr
+        .identifier
+        .iter()
+        .filter_map(|i| i.value.as_ref()?.value.as_deref())
+        .collect();
+    assert_eq!(values, ["ORD5501", "R-5501"], "{}", json(&sr));
+}
+
+#[test]
+fn an_rp_value_is_the_value_attachment_extension_with_the_pointer_as_url() {
+    // IG OBX[Observation] OBX-5 "IF OBX-2 EQUALS RP": extension[1] valueAttachment. RP.1 (the
+    // pointer, escapes decoded) is the url, RP.3/RP.4 the content type.
+    let c = convert("oru_r01_reference_pointer.hl7");
+    let obs = all_of!(c.bundle, Observation);
+    let first = json(obs[0]);
+    assert!(
+        first.contains(r#""extension":[{"url":"https://hl7.org/fhir/5.0/StructureDefinition/extension-Observation.valueAttachment","valueAttachment":{"contentType":"image/jpeg","url":"https://pacs.ghh.test/wado?study=1.2.3&series=4"}}]"#),
+        "{first}"
+    );
+    assert!(obs[0].data_absent_reason.is_none(), "{first}");
+    assert!(!report_has(&c, ReportKind::UnmappedField, "OBX[1]-5(1)"));
+    assert!(!report_has(
+        &c,
+        ReportKind::DataQuality(DataProblem::InvalidValue),
+        "OBX[1]-2"
+    ));
+    // RP.2 (the application holding the data) has no Attachment target: reported.
+    assert!(report_has(
+        &c,
+        ReportKind::UnmappedComponent,
+        "OBX[1]-5(1).2"
+    ));
+    // No pointer: no attachment, the gap reported, dataAbsentReason `error`.
+    let second = obs[1];
+    assert!(second.extension.is_empty(), "{}", json(second));
+    assert!(second.data_absent_reason.is_some());
+    assert!(report_has(
+        &c,
+        ReportKind::DataQuality(DataProblem::MissingRequired),
+        "OBX[2]-5(1).1"
+    ));
 }
 
 #[test]

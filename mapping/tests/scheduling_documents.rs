@@ -4,13 +4,11 @@
 //! its validation and resolves its references; ids are deterministic.
 
 mod common;
-use common::references;
-
-use std::collections::BTreeSet;
+use common::check_bundle;
 
 use base64::Engine as _;
 use ehrkit_fhir_model::json::Value;
-use ehrkit_fhir_model::{Bundle, Resource, Validator};
+use ehrkit_fhir_model::{Bundle, Resource};
 use ehrkit_hl7v2::Message;
 use ehrkit_mapping::v2_to_fhir::{BundleKind, Conversion, Converter, Options};
 use ehrkit_mapping::Profile;
@@ -42,26 +40,6 @@ fn convert(raw: &[u8]) -> Conversion {
 /// The Bundle as JSON, parsed into a generic value (to read any element by path).
 fn value(b: &Bundle) -> Value {
     Value::parse(ehrkit_fhir_model::to_string(b).as_bytes()).unwrap()
-}
-
-/// Round trip through the FHIR model, its validation, unique ids, references that resolve.
-fn check_bundle(b: &Bundle) {
-    let text = ehrkit_fhir_model::to_string(b);
-    let back: Bundle = ehrkit_fhir_model::from_slice(text.as_bytes()).expect("reads back");
-    assert_eq!(&back, b, "round trip changed the Bundle");
-    let issues = Validator::check(b);
-    assert!(issues.is_empty(), "validation: {issues:?}");
-    let full_urls: BTreeSet<String> = b
-        .entry
-        .iter()
-        .map(|e| e.full_url.as_ref().unwrap().value.clone().unwrap())
-        .collect();
-    assert_eq!(full_urls.len(), b.entry.len(), "fullUrls are unique");
-    let mut refs = Vec::new();
-    references(&value(b), &mut refs);
-    for r in refs {
-        assert!(full_urls.contains(&r), "reference {r} resolves to no entry");
-    }
 }
 
 /// The resources of type `ty`, as JSON values.
@@ -628,6 +606,50 @@ fn vxu_two_rxa_give_two_immunizations_with_cvx_codes_and_eligibility() {
         str_at(&all(&c.bundle, "Immunization")[0], "status"),
         Some("entered-in-error")
     );
+}
+
+#[test]
+fn vxu_orc_is_also_the_service_request_behind_the_immunization() {
+    // IG VXU_V04 row 12.1: each ORC is an Immunization (ORC[Immunization]) and a ServiceRequest
+    // (ORC[ServiceRequest]), the order that led to the immunization; an ORC without RXA still
+    // is its order.
+    let c = convert(&data("vxu_v04_order_request.hl7"));
+    let b = &c.bundle;
+    let requests = all(b, "ServiceRequest");
+    assert_eq!(requests.len(), 2);
+    let first = &requests[0];
+    assert_eq!(str_at(first, "identifier.0.value"), Some("PO-901"));
+    assert_eq!(
+        str_at(first, "identifier.0.type.coding.0.code"),
+        Some("PLAC")
+    );
+    assert_eq!(str_at(first, "identifier.1.value"), Some("FO-901"));
+    assert_eq!(
+        str_at(first, "identifier.1.type.coding.0.code"),
+        Some("FILL")
+    );
+    assert_eq!(str_at(first, "status"), Some("completed"));
+    assert_eq!(str_at(first, "intent"), Some("order"));
+    assert_eq!(
+        str_at(first, "subject.reference"),
+        Some(full_urls(b, "Patient")[0].as_str())
+    );
+    // ORC-12: one Practitioner, the request's requester and the Immunization's OP performer.
+    let doctor = full_urls(b, "Practitioner");
+    assert_eq!(doctor.len(), 1);
+    assert_eq!(
+        str_at(first, "requester.reference"),
+        Some(doctor[0].as_str())
+    );
+    let imm = one(b, "Immunization");
+    assert_eq!(
+        str_at(&imm, "performer.0.actor.reference"),
+        Some(doctor[0].as_str())
+    );
+    assert_eq!(str_at(&requests[1], "identifier.0.value"), Some("PO-902"));
+    // ORC-5 and ORC-9 are read by ORC[ServiceRequest]: not reported as unmapped.
+    let r = report(&c);
+    assert!(!r.iter().any(|e| e.starts_with("ORC[1]-5")), "{r:?}");
 }
 
 #[test]

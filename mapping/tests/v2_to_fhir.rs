@@ -3,12 +3,9 @@
 //! determinism, Bundle types, references and the FHIR model's own round trip and validation.
 
 mod common;
-use common::references;
+use common::check_bundle;
 
-use std::collections::BTreeSet;
-
-use ehrkit_fhir_model::json::Value;
-use ehrkit_fhir_model::{Bundle, Resource, Validator};
+use ehrkit_fhir_model::{Bundle, Resource};
 use ehrkit_hl7v2::Message;
 use ehrkit_mapping::v2_to_fhir::{BundleKind, Conversion, ConvertError, Converter, Options};
 use ehrkit_mapping::{DataProblem, Profile, ReportKind};
@@ -40,34 +37,6 @@ fn types(b: &Bundle) -> Vec<String> {
 
 fn json(b: &Bundle) -> String {
     ehrkit_fhir_model::to_string(b)
-}
-
-/// The checks every produced Bundle must pass: JSON round trip through the FHIR model, its
-/// structural validation, every internal reference resolving to an entry, unique ids.
-fn check_bundle(b: &Bundle) {
-    let text = json(b);
-    let back: Bundle =
-        ehrkit_fhir_model::from_slice(text.as_bytes()).expect("Bundle JSON reads back");
-    assert_eq!(&back, b, "round trip changed the Bundle");
-    let issues = Validator::check(b);
-    assert!(issues.is_empty(), "validation: {issues:?}");
-    let full_urls: BTreeSet<String> = b
-        .entry
-        .iter()
-        .map(|e| e.full_url.as_ref().unwrap().value.clone().unwrap())
-        .collect();
-    assert_eq!(full_urls.len(), b.entry.len(), "fullUrls are unique");
-    let ids: BTreeSet<&str> = b
-        .entry
-        .iter()
-        .map(|e| e.resource.as_ref().unwrap().id().unwrap())
-        .collect();
-    assert_eq!(ids.len(), b.entry.len(), "ids are unique");
-    let mut refs = Vec::new();
-    references(&Value::parse(text.as_bytes()).unwrap(), &mut refs);
-    for r in refs {
-        assert!(full_urls.contains(&r), "reference {r} resolves to no entry");
-    }
 }
 
 /// The Bundle's (first) Encounter.

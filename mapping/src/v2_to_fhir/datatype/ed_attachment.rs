@@ -16,11 +16,16 @@
 //!   reported and no `data` is written (never a guess).
 //! - ED.1 (source application) is reported when valued. `size` and `hash` are not written: the
 //!   IG does not map them.
+//!
+//! An RP (reference pointer) is an Attachment too ([`rp_attachment`]): the IG's OBX map sends
+//! an RP OBX-5 to the same `valueAttachment` extension as an ED, through this map. RP.1 (the
+//! pointer) is the `url`; RP.3 (type of data) and RP.4 (subtype) give `contentType` as ED.2 and
+//! ED.3 do; RP.2 (the application holding the data) has no Attachment element and is reported.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use ehrkit_fhir_model::{Attachment, Primitive};
-use ehrkit_hl7v2::datatypes::Ed;
+use ehrkit_hl7v2::datatypes::{Ed, Rp};
 
 use super::{report_unmapped, text, Context};
 use crate::{DataProblem, Location, ReportKind};
@@ -80,6 +85,37 @@ pub fn ed_attachment(ed: &Ed<'_>, ctx: &mut Context<'_>, at: &Location) -> Optio
 }
 
 /// `type/subtype` from ED.2 and ED.3 (see the module documentation).
+/// Converts one RP found at `at`: an Attachment with the pointer as `url`. `None` when RP.1 is
+/// not valued (reported as missing: an Attachment that points nowhere carries nothing).
+pub fn rp_attachment(rp: &Rp<'_>, ctx: &mut Context<'_>, at: &Location) -> Option<Attachment> {
+    if rp.is_empty() || rp.is_null() {
+        return None;
+    }
+    report_unmapped(ctx, at, [(2, rp.application_id().is_some())]);
+    let Some(url) = text(rp.pointer()) else {
+        ctx.report(
+            ReportKind::DataQuality(DataProblem::MissingRequired),
+            at.clone().component(1),
+        );
+        return None;
+    };
+    let content_type = content_type(
+        text(rp.type_of_data()).as_deref(),
+        text(rp.subtype()).as_deref(),
+    );
+    if content_type.is_none() && (rp.type_of_data().is_some() || rp.subtype().is_some()) {
+        ctx.report(
+            ReportKind::DataQuality(DataProblem::InvalidValue),
+            at.clone().component(3),
+        );
+    }
+    Some(Attachment {
+        content_type: content_type.map(Primitive::new),
+        url: Some(Primitive::new(url)),
+        ..Default::default()
+    })
+}
+
 fn content_type(type_of_data: Option<&str>, subtype: Option<&str>) -> Option<String> {
     let subtype = subtype?.trim();
     if subtype.contains('/') {

@@ -7,7 +7,9 @@
 //! per ORDER group (ORC, RXA, RXR, OBX…) one Immunization: `ORC[Immunization]`,
 //! `RXA[Immunization]`, `RXR[Immunization]`, with its Practitioners (ORC-12 `OP`, RXA-10 `AP`),
 //! manufacturer Organization and Locations. An RXA without an ORC before it (v2.3.1 senders)
-//! starts a group of its own.
+//! starts a group of its own. Each ORC is also the order that led to the immunization: a
+//! `ServiceRequest` (`ORC[ServiceRequest]`, IG row 12.1), written even when the group has no
+//! RXA.
 //!
 //! OBXs of an order group: every one becomes an Observation (`OBX[Observation]`, IG row 12.6.1)
 //! with `partOf` the Immunization; LOINC 64994-7 (vaccine funding program eligibility) also
@@ -24,12 +26,14 @@ use ehrkit_fhir_model::Reference;
 use ehrkit_hl7v2::datatypes::Cwe;
 use ehrkit_hl7v2::{Message, Segment};
 
+use super::orm_o01::{add_service_request, dedupe_report};
 use super::{add_encounter, finish, patient_id, report_other_segments};
 use crate::v2_to_fhir::convert::{ConvertError, Out, Role};
 use crate::v2_to_fhir::datatype::{cwe_codeable_concept::cwe_codeable_concept, text, Context};
 use crate::v2_to_fhir::segment::{
     nk1_related_person::nk1_related_person,
     obx_observation::obx_observation,
+    orc_service_request::{self, orc_service_request, OrderParts},
     pid_patient::pid_patient,
     pv1_encounter::pv1_encounter,
     rxa_immunization::{orc_immunization, rxa_immunization, rxr_immunization, ImmunizationParts},
@@ -54,6 +58,8 @@ struct Order {
     has_rxa: bool,
     at: Option<Location>,
     observations: Vec<(Observation, usize)>,
+    /// The ORC as a ServiceRequest (IG VXU_V04 row 12.1).
+    request: Option<(OrderParts, Location)>,
 }
 
 /// Converts a VXU^V04 message.
@@ -114,6 +120,10 @@ pub(crate) fn convert(
                     ..Default::default()
                 };
                 orc_immunization(&seg, n_orc, &mut order.parts, ctx);
+                order.request = Some((
+                    orc_service_request(&seg, n_orc, ctx),
+                    Location::segment("ORC", n_orc),
+                ));
                 orders.push(order);
             }
             "RXA" => {
@@ -175,7 +185,14 @@ pub(crate) fn convert(
             &Location::segment("OBX", n),
         ));
     }
-    for order in orders {
+    // Both ORC maps report the fields they do not read: a field one of them reads is mapped.
+    forget_read_orc_fields(ctx);
+    dedupe_report(ctx);
+    let subject = Some(patient_ref.clone());
+    for mut order in orders {
+        if let Some((parts, at)) = order.request.take() {
+            add_service_request(parts, at, &subject, &encounter, ctx, out);
+        }
         let Some(at) = order.at.clone() else { continue };
         if !order.has_rxa {
             // An ORC without RXA: FHIR's Immunization needs a vaccine and an occurrence.
@@ -239,6 +256,22 @@ pub(crate) fn convert(
     report_other_segments(msg, MAPPED, ctx);
     finish(msg, focus, ctx, out);
     Ok(())
+}
+
+/// Drops the "field not mapped" entries of ORC fields that `ORC[ServiceRequest]` reads
+/// (`ORC[Immunization]` reports them; every ORC of a VXU is both).
+fn forget_read_orc_fields(ctx: &mut Context<'_>) {
+    let old = std::mem::take(&mut ctx.report);
+    for e in old.entries() {
+        let read = e.kind == ReportKind::UnmappedField
+            && e.location.segment == "ORC"
+            && e.location
+                .field
+                .is_some_and(|f| orc_service_request::MAPPED_FIELDS.contains(&f));
+        if !read {
+            ctx.report.push(e.kind, e.location.clone());
+        }
+    }
 }
 
 /// An OBX of an order group that also fills the Immunization itself: eligibility →

@@ -12,7 +12,8 @@
 //!   with OBX-6 as the unit of each quantity; `NR` → `valueRange` (OBX-6 units); `DR` →
 //!   `valuePeriod`; `DTM`/`DT`/`TS` → `valueDateTime`; `TM` → `valueTime`; `ED` → the extension
 //!   `extension-Observation.valueAttachment` (R5 cross-version, as the IG writes it; see
-//!   `ED[Attachment]`); `NA` (numeric array) → `dataAbsentReason` `unsupported` and the value
+//!   `ED[Attachment]`); `RP` → the same extension with the pointer (RP.1) as its `url`
+//!   (`rp_attachment`); `NA` (numeric array) → `dataAbsentReason` `unsupported` and the value
 //!   reported (the IG's `valueSampledData` needs a sampling period and an origin v2 does not
 //!   carry). Another value type is reported at OBX-2 and OBX-5 and gives `dataAbsentReason`
 //!   `unsupported`; a value that does not convert is reported and gives `error`; never a panic.
@@ -36,7 +37,7 @@ use ehrkit_fhir_model::{
     Attachment, CodeableConcept, Coding, ElementExt, Extension, ExtensionValue, Period, Primitive,
     Quantity, Range,
 };
-use ehrkit_hl7v2::datatypes::{Cq, Cwe, Dr, Ed, Ft, Nr, Sn, Text};
+use ehrkit_hl7v2::datatypes::{Cq, Cwe, Dr, Ed, Ft, Nr, Rp, Sn, Text};
 use ehrkit_hl7v2::Segment;
 
 use super::pid_patient::{translate, vocab_coding};
@@ -46,7 +47,7 @@ use crate::v2_to_fhir::datatype::{
     cq_quantity::cq_quantity,
     cwe_codeable_concept::cwe_codeable_concept,
     dtm,
-    ed_attachment::ed_attachment,
+    ed_attachment::{ed_attachment, rp_attachment},
     ft_text::{ft_text, Layout},
     nm_quantity::decimal,
     nm_quantity::nm_quantity,
@@ -99,17 +100,12 @@ pub fn obx_observation(obx: &Segment<'_>, occurrence: usize, ctx: &mut Context<'
                 code: o.code.clone(),
                 ..Default::default()
             };
-            match value(obx, r, value_type.as_deref(), ctx, &at(5).repetition(r)) {
-                ObxValue::Observed(v) => c.value = Some(component_value(v)),
-                ObxValue::Attachment(a) => c.extension.push(Extension {
-                    url: Some(VALUE_ATTACHMENT.to_owned()),
-                    value: Some(ExtensionValue::Attachment(a)),
-                    ..Default::default()
-                }),
-                ObxValue::Absent(reason) => {
-                    c.data_absent_reason = Some(Box::new(absent_reason(reason)));
-                }
-            }
+            value(obx, r, value_type.as_deref(), ctx, &at(5).repetition(r)).place(
+                &mut c.value,
+                &mut c.extension,
+                &mut c.data_absent_reason,
+                component_value,
+            );
             if let Some(range) = &range {
                 c.reference_range.push(ObservationReferenceRange {
                     text: Some(Primitive::new(range.clone())),
@@ -119,17 +115,12 @@ pub fn obx_observation(obx: &Segment<'_>, occurrence: usize, ctx: &mut Context<'
             o.component.push(c);
         }
     } else if five.repetition_count() > 0 && !five.is_null() {
-        match value(obx, 1, value_type.as_deref(), ctx, &at(5).repetition(1)) {
-            ObxValue::Observed(v) => o.value = Some(v),
-            ObxValue::Attachment(a) => o.extension.push(Extension {
-                url: Some(VALUE_ATTACHMENT.to_owned()),
-                value: Some(ExtensionValue::Attachment(a)),
-                ..Default::default()
-            }),
-            ObxValue::Absent(reason) => {
-                o.data_absent_reason = Some(Box::new(absent_reason(reason)));
-            }
-        }
+        value(obx, 1, value_type.as_deref(), ctx, &at(5).repetition(1)).place(
+            &mut o.value,
+            &mut o.extension,
+            &mut o.data_absent_reason,
+            |v| v,
+        );
         // NA: the repetitions are the array's rows, reported with the value.
         for r in 2..=five.repetition_count() {
             if five.repetition_raw(r).is_some_and(|raw| !raw.is_empty()) {
@@ -235,6 +226,29 @@ enum ObxValue {
     Absent(&'static str),
 }
 
+impl ObxValue {
+    /// Puts the value where it belongs in an Observation or one of its components (the same
+    /// three elements in both): `value[x]` (through `convert`), the `valueAttachment`
+    /// extension, or `dataAbsentReason`.
+    fn place<T>(
+        self,
+        value: &mut Option<T>,
+        extension: &mut Vec<Extension>,
+        absent: &mut Option<Box<CodeableConcept>>,
+        convert: impl FnOnce(ObservationValue) -> T,
+    ) {
+        match self {
+            ObxValue::Observed(v) => *value = Some(convert(v)),
+            ObxValue::Attachment(a) => extension.push(Extension {
+                url: Some(VALUE_ATTACHMENT.to_owned()),
+                value: Some(ExtensionValue::Attachment(a)),
+                ..Default::default()
+            }),
+            ObxValue::Absent(reason) => *absent = Some(Box::new(absent_reason(reason))),
+        }
+    }
+}
+
 /// The `valueAttachment` extension the IG writes for ED values.
 const VALUE_ATTACHMENT: &str =
     "https://hl7.org/fhir/5.0/StructureDefinition/extension-Observation.valueAttachment";
@@ -338,6 +352,23 @@ fn value(
                 }
             };
         }
+        Some("RP") => {
+            return match five
+                .get::<Rp<'_>>(rep)
+                .and_then(|rp| rp_attachment(&rp, ctx, at))
+            {
+                Some(a) => ObxValue::Attachment(Box::new(a)),
+                None => {
+                    if ctx.report.len() == before {
+                        ctx.report(
+                            ReportKind::DataQuality(DataProblem::InvalidValue),
+                            at.clone(),
+                        );
+                    }
+                    ObxValue::Absent("error")
+                }
+            };
+        }
         Some("NA") => {
             // IG: valueSampledData, which needs a sampling period and an origin the NA value
             // does not carry: not invented. The values are reported as unmapped.
@@ -345,7 +376,7 @@ fn value(
             return ObxValue::Absent("unsupported");
         }
         _ => {
-            // An unknown or unsupported value type (RP, VR, CF, …) or none at all.
+            // An unknown or unsupported value type (VR, CF, …) or none at all.
             ctx.report(ReportKind::UnmappedField, at.clone());
             ctx.report(
                 ReportKind::DataQuality(DataProblem::InvalidValue),

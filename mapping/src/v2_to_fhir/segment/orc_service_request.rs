@@ -6,9 +6,10 @@
 //!   when ORC-5 is not valued.
 //! - ORC-2 / ORC-3 (EI) → `identifier` of type `PLAC` / `FILL` (`v2-0203`); the message map lets
 //!   OBR-2 / OBR-3 win when both are valued (IG conditions "IF OBR-2 NOT VALUED").
-//! - ORC-4 → `requisition` of type `PGN`: from v2.5 (or when it has subcomponents) an EIP whose
-//!   placer group (ORC-4.1) is the requisition and whose filler group (ORC-4.2) is an
-//!   `identifier` of type `FGN` (when ORC-38 is not valued); before v2.5 an EI.
+//! - ORC-4 → `requisition` of type `PGN`: in v2.7 and v2.8 (or whenever it has subcomponents) an
+//!   EIP whose placer group (ORC-4.1) is the requisition and whose filler group (ORC-4.2) is an
+//!   `identifier` of type `FGN` (when ORC-38 is not valued); otherwise (v2.6 and before, v2.9)
+//!   an EI whose second component is the namespace of its authority.
 //! - ORC-5 → `status` (IG map `OrderStatus`).
 //! - ORC-9 → `authoredOn` when ORC-1 is `NW` (IG condition); otherwise reported.
 //! - ORC-12 (XCN) → `requester`: a Practitioner (returned for the message map to add; the IG's
@@ -70,7 +71,7 @@ pub fn orc_service_request(
         }
     }
     if group_is_eip(orc) {
-        // v2.5+: ORC-4 is EIP: the placer group number (PGN) and the filler's (FGN, an
+        // v2.7, v2.8: ORC-4 is EIP: the placer group number (PGN) and the filler's (FGN, an
         // identifier when ORC-38 is not valued).
         if let Some(eip) = orc.field(4).first::<Eip<'_>>() {
             sr.requisition = typed_ei(
@@ -169,15 +170,16 @@ pub fn orc_service_request(
     }
 }
 
-/// True when ORC-4 is an EIP (placer group ^ filler group): the message is v2.5 or later, or
-/// the field has subcomponents. Before v2.5 it is an EI whose second component is the
-/// namespace of its authority.
+/// True when ORC-4 is an EIP (placer group ^ filler group): the message is v2.7 or v2.8 (the
+/// IG's ORC-4 rows: EI, then EIP, then EI again from v2.9 with ORC-38), or the field has
+/// subcomponents. Otherwise it is an EI whose second component is the namespace of its
+/// authority (`GORD874233^NIST EHR` in a v2.5.1 message).
 fn group_is_eip(orc: &Segment<'_>) -> bool {
     let four = orc.field(4);
     let subcomponents = four
         .repetition_raw(1)
         .is_some_and(|raw| raw.contains(&orc.message().delimiters().subcomponent));
-    let v25 = orc
+    let eip_version = orc
         .message()
         .segment("MSH", 1)
         .and_then(|msh| msh.field(12).first::<Vid<'_>>())
@@ -186,10 +188,10 @@ fn group_is_eip(orc: &Segment<'_>) -> bool {
             let mut parts = v.split('.');
             let major: u32 = parts.next()?.trim().parse().ok()?;
             let minor: u32 = parts.next().unwrap_or("0").trim().parse().ok()?;
-            Some((major, minor) >= (2, 5))
+            Some((2, 7) <= (major, minor) && (major, minor) < (2, 9))
         })
         .unwrap_or(false);
-    subcomponents || v25
+    subcomponents || eip_version
 }
 
 /// An EI as an Identifier of `v2-0203` type `ty`.
