@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 use crate::error::{Error, ErrorKind, Stage, StageError};
 use crate::monitor::{Alert, Health, HealthInput, HealthRules, Stats, StatsSnapshot};
 use crate::routing::{CachedRouter, Route, Router, RoutingTable, Sender};
-use crate::sink::{Broadcast, Change, Filter, Sink, Subscription};
+use crate::sink::{Broadcast, Change, Filter, Sink, Subscription, DELIVER_STAGE};
 use crate::stages::{
     has_possible, is_match, DefaultNormalizer, DefaultParser, Header, IdentityResolver, Input,
     MpiResolver, Normalized, Normalizer, Parser, PatientRef,
@@ -691,6 +691,10 @@ impl Pipeline {
                 "dead letter has no kept message to reprocess",
             )));
         };
+        if dl.failure.stage == DELIVER_STAGE {
+            // Applied already, only the delivery failed: deliver again, do not apply again.
+            return redeliver(inner, id, dl.failure.location.as_deref(), mid, actor).await;
+        }
         let m = inner.store.message(mid).await.map_err(Error::Store)?;
         let header = inner.parser.header(m.kind, &m.payload, &m.source).ok();
         let sender = header.as_ref().map(|h| h.sender.clone()).unwrap_or(Sender {
@@ -715,11 +719,26 @@ impl Pipeline {
             .await
             .map_err(|_| Error::Closed)?;
         match rx.await {
-            Ok(Ok(())) => inner
-                .store
-                .mark_reprocessed(id, actor)
-                .await
-                .map_err(Error::Store),
+            Ok(Ok(())) => {
+                // A sink that failed during this run re-opened the dead letter as `deliver`.
+                let now = inner
+                    .store
+                    .dead_letter_by_id(id)
+                    .await
+                    .map_err(Error::Store)?;
+                if now.failure.stage == DELIVER_STAGE {
+                    return Err(Error::Stage(StageError::new(
+                        Stage::Sink,
+                        ErrorKind::Sink,
+                        now.failure.reason,
+                    )));
+                }
+                inner
+                    .store
+                    .mark_reprocessed(id, actor)
+                    .await
+                    .map_err(Error::Store)
+            }
             Ok(Err(e)) => Err(Error::Stage(e)),
             Err(_) => Err(Error::Closed),
         }
@@ -1025,10 +1044,26 @@ async fn process_once(inner: &Inner, job: &Job) -> Result<(), StageError> {
     Ok(())
 }
 
-/// Sinks after the store: retried per the policy; a failure is counted and logged (the store
-/// holds the data; a sink can be refilled from it).
+/// Sinks after the store: retried per the policy; the sinks still failing are counted, logged
+/// and kept as one dead letter of stage `deliver` (the message stays applied and is not applied
+/// again; `reprocess` delivers again).
 async fn deliver(inner: &Inner, job: &Job, changes: &[Change]) {
-    for sink in &inner.sinks {
+    let sinks: Vec<&Arc<dyn Sink>> = inner.sinks.iter().collect();
+    // The failure is recorded by `deliver_to`; the message itself succeeded.
+    let _ = deliver_to(inner, &sinks, job.id, changes).await;
+}
+
+/// Delivers `changes` of message `message_id` to `sinks`, each retried per the policy; when
+/// some still fail, a dead letter of stage `deliver` naming them (location) is kept.
+async fn deliver_to(
+    inner: &Inner,
+    sinks: &[&Arc<dyn Sink>],
+    message_id: MessageId,
+    changes: &[Change],
+) -> Result<(), StageError> {
+    let mut failed: Vec<(String, String)> = Vec::new();
+    let mut attempts = 0;
+    for sink in sinks {
         let t = Instant::now();
         let mut attempt = 0;
         loop {
@@ -1042,13 +1077,113 @@ async fn deliver(inner: &Inner, job: &Job, changes: &[Change]) {
                 }
                 Err(e) => {
                     inner.stats.sink_failure(sink.name());
-                    tracing::error!(sink = sink.name(), message = %job.id, error = %e, "sink failed after retries; the store keeps the data");
+                    tracing::error!(sink = sink.name(), message = %message_id, error = %e, "sink failed after retries; kept as a dead letter (stage deliver), the store keeps the data");
+                    failed.push((sink.name().to_owned(), e.to_string()));
                     break;
                 }
             }
         }
+        attempts = attempts.max(attempt);
         Stats::stage_latency(Stage::Sink, t.elapsed());
     }
+    let Some((_, first)) = failed.first() else {
+        return Ok(());
+    };
+    let names: Vec<&str> = failed.iter().map(|f| f.0.as_str()).collect();
+    let e = StageError::new(
+        Stage::Sink,
+        ErrorKind::Sink,
+        format!("delivery failed after {attempts} attempts ({first}); the message is applied and stored"),
+    )
+    .at(names.join(","));
+    inner.stats.dead_letter(Stage::Sink, ErrorKind::Sink);
+    let dl = inner
+        .store
+        .dead_letter(NewDeadLetter {
+            message_id: Some(message_id),
+            stage: DELIVER_STAGE.to_owned(),
+            error_kind: e.kind.as_str().to_owned(),
+            location: e.location.clone(),
+            attempts,
+            reason: e.reason.clone(),
+        })
+        .await;
+    let dead_letter = match dl {
+        Ok(id) => Some(id),
+        Err(se) => {
+            tracing::error!(message = %message_id, error = %se, "delivery dead letter not kept");
+            None
+        }
+    };
+    let _ = inner.events.send(PipelineEvent::DeadLettered {
+        message_id,
+        dead_letter,
+        error: e.clone(),
+        attempts,
+    });
+    Err(e)
+}
+
+/// Reprocessing of a `deliver` dead letter: the current versions of what the message wrote
+/// (its lineage) go again to the sinks named in the dead letter's location (all when none);
+/// nothing is applied again.
+async fn redeliver(
+    inner: &Inner,
+    id: DeadLetterId,
+    location: Option<&str>,
+    mid: MessageId,
+    actor: &str,
+) -> Result<(), Error> {
+    let names: Option<Vec<&str>> = location.map(|l| l.split(',').collect());
+    let sinks: Vec<&Arc<dyn Sink>> = inner
+        .sinks
+        .iter()
+        .filter(|s| match &names {
+            Some(n) => n.contains(&s.name()),
+            None => true,
+        })
+        .collect();
+    let lineage = inner.store.lineage(mid).await.map_err(Error::Store)?;
+    let mut seen = std::collections::HashSet::new();
+    let mut changes = Vec::new();
+    for l in lineage.iter().filter(|l| l.changed) {
+        if !seen.insert((l.resource_type.clone(), l.id.clone())) {
+            continue;
+        }
+        let Some(r) = inner
+            .store
+            .resource(&l.resource_type, &l.id, actor)
+            .await
+            .map_err(Error::Store)?
+        else {
+            continue;
+        };
+        let enterprise_id = r.patient_key.as_ref().and_then(|k| {
+            inner
+                .identity
+                .index()
+                .and_then(|ix| ix.enterprise_id(k).ok())
+        });
+        changes.push(Change {
+            resource_type: r.resource_type,
+            id: r.id,
+            version: r.version,
+            body: r.body,
+            patient_key: r.patient_key,
+            enterprise_id,
+            message_id: mid,
+        });
+    }
+    if !changes.is_empty() {
+        deliver_to(inner, &sinks, mid, &changes)
+            .await
+            .map_err(Error::Stage)?;
+    }
+    inner
+        .store
+        .mark_reprocessed(id, actor)
+        .await
+        .map_err(Error::Store)
 }
 
 /// `link` to the enterprise identity, by identifier (the store keeps the enterprise record).

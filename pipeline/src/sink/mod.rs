@@ -3,9 +3,14 @@
 //! per resource type ([`NdjsonSink`], readable by `ehrkit-bulk-data`'s reader) and an
 //! in-process subscription ([`Subscription`], filterable by type and patient).
 //!
+//! With the feature `reqwest`, `fhir_server::FhirServerSink` writes them to a FHIR server as
+//! transaction Bundles of conditional updates (`ehrkit-fhir-client`).
+//!
 //! Sinks come after the store: the store is the system of record, so a sink that fails (after
-//! the runtime's retries) is counted and logged, and can be refilled from the store's queries
-//! (`resources_by_type` since a time); it never un-ACKs or loses a message.
+//! the runtime's retries) never un-ACKs, loses or re-applies a message. The failure is counted
+//! and kept as a dead letter of stage [`DELIVER_STAGE`] (its `location` names the sinks that
+//! failed; no resource content); `Pipeline::reprocess` of that dead letter delivers the
+//! message's resources again to those sinks only, without applying the message again.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -18,6 +23,13 @@ use ehrkit_identity::EnterpriseId;
 use tokio::sync::broadcast;
 
 use crate::store::MessageId;
+
+#[cfg(feature = "reqwest")]
+pub mod fhir_server;
+
+/// The `stage` of a dead letter recorded when a sink failed after its retries (the message
+/// itself was applied: reprocessing it delivers again, it does not apply again).
+pub const DELIVER_STAGE: &str = "deliver";
 
 /// One new version of a canonical resource.
 #[derive(Debug, Clone, PartialEq, Eq)]

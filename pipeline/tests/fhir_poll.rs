@@ -1,0 +1,284 @@
+//! The FHIR API polling source against a mock imitating Epic's FHIR R4 search: Bundles of type
+//! `searchset` with `search.mode`, an OperationOutcome entry (mode `outcome`) as Epic adds to
+//! results, `next` links carrying an opaque session parameter, a 429 with `Retry-After`, a
+//! re-poll returning an already kept version and an updated one, and a restart that resumes
+//! from the saved watermark.
+#![cfg(feature = "reqwest")]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use ehrkit_fhir_client::{FhirClient, SearchParams, VendorProfile};
+use ehrkit_pipeline::source::fhir_poll::{FhirPollSource, FileWatermarks};
+use ehrkit_pipeline::stages::fhir_storage_id;
+use ehrkit_pipeline::store::{SqliteOptions, SqliteStore, Store};
+use ehrkit_pipeline::Pipeline;
+use ehrkit_testkit::http::{MockServer, Response};
+use serde_json::{json, Value};
+
+const BASE: &str = "/api/FHIR/R4";
+
+fn patient(id: &str, version: &str, updated: &str, family: &str) -> Value {
+    json!({
+        "resourceType": "Patient",
+        "id": id,
+        "meta": {"versionId": version, "lastUpdated": updated},
+        "identifier": [{"use": "usual", "system": "urn:oid:1.2.840.114350.1.13.0.1.7.5.737384.14", "value": format!("MRN-{id}")}],
+        "name": [{"use": "official", "family": family, "given": ["Anna"]}],
+        "gender": "female",
+        "birthDate": "1980-01-01"
+    })
+}
+
+fn searchset(origin: &str, resources: &[Value], next: Option<&str>, outcome: bool) -> Value {
+    let mut entries: Vec<Value> = resources
+        .iter()
+        .map(|r| {
+            json!({
+                "fullUrl": format!("{origin}{BASE}/Patient/{}", r["id"].as_str().unwrap()),
+                "resource": r,
+                "search": {"mode": "match"}
+            })
+        })
+        .collect();
+    if outcome {
+        // Epic adds an OperationOutcome about the search to its results.
+        entries.push(json!({
+            "resource": {"resourceType": "OperationOutcome", "issue": [{"severity": "information",
+              "code": "informational", "details": {"coding": [{"system": "urn:oid:1.2.840.114350.1.13.0.1.7.2.657369", "code": "4119"}]}}]},
+            "search": {"mode": "outcome"}
+        }));
+    }
+    let mut link = vec![json!({"relation": "self", "url": format!("{origin}{BASE}/Patient")})];
+    if let Some(n) = next {
+        link.push(json!({"relation": "next", "url": format!("{origin}{n}")}));
+    }
+    json!({"resourceType": "Bundle", "type": "searchset", "total": resources.len(), "link": link, "entry": entries})
+}
+
+fn sqlite(dir: &tempfile::TempDir) -> Arc<SqliteStore> {
+    Arc::new(SqliteStore::open(dir.path().join("store.db"), SqliteOptions::default()).unwrap())
+}
+
+fn epic(server: &MockServer) -> FhirClient {
+    FhirClient::builder(&server.url(BASE))
+        .profile(VendorProfile::epic())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_429_repoll_and_restart() {
+    let server = MockServer::start();
+    let page2_calls = Arc::new(AtomicUsize::new(0));
+    // What the server holds; a "changes" phase answers `_lastUpdated` queries.
+    let changes: Arc<Mutex<Vec<Value>>> = Arc::new(Mutex::new(Vec::new()));
+    {
+        let page2_calls = page2_calls.clone();
+        let changes = changes.clone();
+        let origin = server.url("");
+        server.on("GET", &format!("{BASE}/Patient"), move |req| {
+            let srv = origin.as_str();
+            if req.query_param("sessionID").is_some() {
+                // Page 2: throttled once (Retry-After in seconds), then served.
+                if page2_calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    return Response::new(429).header("Retry-After", "1");
+                }
+                let body = searchset(
+                    srv,
+                    &[patient("e3", "1", "2024-03-01T10:00:05Z", "Cole")],
+                    None,
+                    true,
+                );
+                return Response::ok().fhir_json(&body);
+            }
+            match req.query_param("_lastUpdated") {
+                None => {
+                    let body = searchset(
+                        srv,
+                        &[
+                            patient("e1", "1", "2024-03-01T10:00:00Z", "Able"),
+                            patient("e2", "1", "2024-03-01T10:00:02Z", "Baker"),
+                        ],
+                        Some(&format!("{BASE}/Patient?sessionID=7f3a&page=2")),
+                        false,
+                    );
+                    Response::ok().fhir_json(&body)
+                }
+                Some(_) => {
+                    let now = changes.lock().unwrap().clone();
+                    Response::ok().fhir_json(&searchset(srv, &now, None, false))
+                }
+            }
+        });
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir);
+    let marks = dir.path().join("watermarks.json");
+    let p = Pipeline::builder(store.clone()).start().await.unwrap();
+    let client = epic(&server);
+    let source = FhirPollSource::new(
+        p.clone(),
+        client.clone(),
+        "epic-fhir",
+        FileWatermarks::open(&marks).unwrap(),
+    )
+    .resource_type("Patient");
+
+    // 1. First poll: two pages, the second after a 429.
+    let r1 = source.poll_once().await.unwrap();
+    assert!(r1.is_complete(), "{:?}", r1.failures);
+    assert_eq!((r1.pages, r1.new, r1.duplicates), (2, 3, 0));
+    assert_eq!(page2_calls.load(Ordering::SeqCst), 2, "429 retried once");
+    assert_eq!(client.stats().throttled, 1);
+    let first = &server.requests_to(&format!("{BASE}/Patient"))[0];
+    assert_eq!(first.query_param("_lastUpdated"), None);
+    assert_eq!(first.query_param("_sort").as_deref(), Some("_lastUpdated"));
+    assert_eq!(
+        source
+            .watermark("Patient", &SearchParams::new())
+            .unwrap()
+            .as_deref(),
+        Some("2024-03-01T10:00:05Z")
+    );
+    p.drain().await;
+    let stored = store
+        .resources_by_type("Patient", None, 100, "test")
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 3);
+    assert_eq!(p.summary().await.unwrap().dead_letter, 0);
+
+    // 2. Re-poll: the boundary version again (same versionId) and e1 updated.
+    *changes.lock().unwrap() = vec![
+        patient("e3", "1", "2024-03-01T10:00:05Z", "Cole"),
+        patient("e1", "2", "2024-03-02T08:30:00Z", "Able-Smith"),
+    ];
+    server.clear_requests();
+    let r2 = source.poll_once().await.unwrap();
+    assert_eq!((r2.pages, r2.new, r2.duplicates), (1, 1, 1));
+    let req = &server.requests_to(&format!("{BASE}/Patient"))[0];
+    assert_eq!(
+        req.query_param("_lastUpdated").as_deref(),
+        Some("ge2024-03-01T10:00:05Z")
+    );
+    p.drain().await;
+    let e1 = fhir_storage_id("epic-fhir", "Patient", "e1");
+    let history = store
+        .resource_history("Patient", &e1, "test")
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 2, "the new version is applied");
+    assert!(history[1].body.contains("Able-Smith"));
+    let s = p.summary().await.unwrap();
+    assert_eq!((s.received, s.duplicates, s.resources), (4, 1, 3));
+    p.shutdown().await;
+    drop(source);
+
+    // 3. Restart: a new pipeline and source on the same store and watermark file resume from
+    // the saved watermark; what comes back is a duplicate.
+    *changes.lock().unwrap() = vec![patient("e1", "2", "2024-03-02T08:30:00Z", "Able-Smith")];
+    server.clear_requests();
+    let p = Pipeline::builder(store.clone()).start().await.unwrap();
+    let source = FhirPollSource::new(
+        p.clone(),
+        epic(&server),
+        "epic-fhir",
+        FileWatermarks::open(&marks).unwrap(),
+    )
+    .resource_type("Patient");
+    let r3 = source.poll_once().await.unwrap();
+    assert_eq!((r3.new, r3.duplicates), (0, 1));
+    let req = &server.requests_to(&format!("{BASE}/Patient"))[0];
+    assert_eq!(
+        req.query_param("_lastUpdated").as_deref(),
+        Some("ge2024-03-02T08:30:00Z")
+    );
+    p.drain().await;
+    let s = p.summary().await.unwrap();
+    assert_eq!((s.received, s.resources), (4, 3));
+    p.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_the_server_fails_is_asked_again_from_the_last_kept_page() {
+    let server = MockServer::start();
+    let fail = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    {
+        let fail = fail.clone();
+        let base_url = server.url(BASE);
+        server.on("GET", &format!("{BASE}/Patient"), move |req| {
+            let page = |rs: Vec<Value>, next: Option<String>| {
+                let mut link = vec![];
+                if let Some(n) = next {
+                    link.push(json!({"relation": "next", "url": n}));
+                }
+                let entry: Vec<Value> = rs
+                    .into_iter()
+                    .map(|r| json!({"resource": r, "search": {"mode": "match"}}))
+                    .collect();
+                json!({"resourceType": "Bundle", "type": "searchset", "link": link, "entry": entry})
+            };
+            if req.query_param("sessionID").is_some() {
+                if fail.load(Ordering::SeqCst) {
+                    // Epic answers an internal error with an OperationOutcome.
+                    return Response::new(500).fhir_json(&json!({"resourceType": "OperationOutcome",
+                        "issue": [{"severity": "fatal", "code": "exception", "diagnostics": "Patient Anna Able: lookup failed"}]}));
+                }
+                return Response::ok().fhir_json(&page(
+                    vec![patient("f3", "1", "2024-04-01T00:00:09Z", "Cole")],
+                    None,
+                ));
+            }
+            if req.query_param("_lastUpdated").as_deref() == Some("ge2024-04-01T00:00:01Z") {
+                // Asked again from page 1's newest: page 1's last resource and the rest.
+                return Response::ok().fhir_json(&page(
+                    vec![
+                        patient("f2", "1", "2024-04-01T00:00:01Z", "Baker"),
+                        patient("f3", "1", "2024-04-01T00:00:09Z", "Cole"),
+                    ],
+                    None,
+                ));
+            }
+            Response::ok().fhir_json(&page(
+                vec![
+                    patient("f1", "1", "2024-04-01T00:00:00Z", "Able"),
+                    patient("f2", "1", "2024-04-01T00:00:01Z", "Baker"),
+                ],
+                Some(format!("{base_url}/Patient?sessionID=1&page=2")),
+            ))
+        });
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir);
+    let p = Pipeline::builder(store.clone()).start().await.unwrap();
+    let source = FhirPollSource::new(
+        p.clone(),
+        epic(&server),
+        "epic-fhir",
+        FileWatermarks::open(dir.path().join("marks.json")).unwrap(),
+    )
+    .resource_type("Patient");
+    let r1 = source.poll_once().await.unwrap();
+    assert_eq!(r1.failures.len(), 1);
+    assert_eq!(r1.failures[0].status, 500);
+    // No PHI from the server's diagnostics in the error text.
+    assert!(!r1.failures[0].error.to_string().contains("Anna"));
+    assert_eq!(r1.new, 2);
+    assert_eq!(
+        source
+            .watermark("Patient", &SearchParams::new())
+            .unwrap()
+            .as_deref(),
+        Some("2024-04-01T00:00:01Z"),
+        "the watermark names the last page fully kept, not the failed one"
+    );
+    fail.store(false, Ordering::SeqCst);
+    let r2 = source.poll_once().await.unwrap();
+    assert!(r2.is_complete());
+    assert_eq!((r2.new, r2.duplicates), (1, 1));
+    p.drain().await;
+    assert_eq!(p.summary().await.unwrap().resources, 3);
+    p.shutdown().await;
+}
