@@ -878,7 +878,9 @@ fn dg1_due_to_and_pr1_part_of_resolve_in_the_message_or_to_a_create_only_stub() 
 }
 
 #[test]
-fn a_parent_without_a_system_is_reported_not_invented() {
+fn a_parent_without_a_system_gets_no_invented_system() {
+    // PR1-25 without an authority: the parent Procedure holds the value alone (keyed by the
+    // sender and the value, tests/adt_parent_procedure.rs), never a guessed system.
     let raw = String::from_utf8(data("epic_a01_clinical.hl7")).unwrap();
     let raw = raw.replace(
         "PROC-80001-1^EPIC\r",
@@ -886,9 +888,14 @@ fn a_parent_without_a_system_is_reported_not_invented() {
     );
     let c = convert_with(raw.as_bytes(), Profile::generic(), BundleKind::Transaction).unwrap();
     check_bundle(&c.bundle);
-    assert_eq!(all::<Procedure>(&c.bundle).len(), 1);
-    assert!(all::<Procedure>(&c.bundle)[0].part_of.is_empty());
-    assert!(report_has(&c, ReportKind::UnmappedField, "PR1[1]-25"));
+    let procedures = all::<Procedure>(&c.bundle);
+    assert_eq!(procedures.len(), 2);
+    assert_eq!(
+        reference(&Some(Box::new(procedures[0].part_of[0].clone()))),
+        reference_of(&procedures[1])
+    );
+    assert!(procedures[1].identifier[0].system.is_none());
+    assert!(!report_has(&c, ReportKind::UnmappedField, "PR1[1]-25"));
 }
 
 /// Every prefix of every ADT test message (cut at every other byte) either converts into a Bundle that

@@ -566,7 +566,9 @@ pub(crate) fn convert_group(
 /// `EI[Condition]` / `EI[Procedure]`): the resource of this message with that identifier, else
 /// a resource carrying only the identifier (`stub`), added as shared reference data so a server
 /// creates it when it lacks it and never overwrites the one it has. An identifier without a
-/// system cannot be searched that way: it is reported at `at` and gives no reference.
+/// system cannot be searched that way (`identifier=value` matches any system): its stub is keyed
+/// by the sender and the value and written by id (`PUT Type/id`, the same id in every message of
+/// that sender). An identifier without a value is reported at `at` and gives no reference.
 #[allow(clippy::too_many_arguments)]
 fn parent_reference<R: ehrkit_fhir_model::TypedResource + PartialEq>(
     known: &[(Vec<Identifier>, Reference)],
@@ -582,8 +584,12 @@ fn parent_reference<R: ehrkit_fhir_model::TypedResource + PartialEq>(
         return Some(r.clone());
     }
     if parent.system.is_none() {
-        ctx.report(ReportKind::UnmappedField, at.clone());
-        return None;
+        let Some(value) = parent.value.as_ref().and_then(|v| v.value.as_deref()) else {
+            ctx.report(ReportKind::UnmappedField, at.clone());
+            return None;
+        };
+        let key = format!("parent-without-system:{}:{value}", R::TYPE_NAME);
+        return Some(out.add_keyed(stub(), id_of, &key, ctx, at));
     }
     Some(out.add(
         stub(),

@@ -16,7 +16,8 @@
 //! - PR1-23 → `location`, `PL[Location]` levels the caller adds.
 //! - PR1-25 (parent procedure, `EI[Procedure]`) → `partOf`: the message map points it at the
 //!   PR1 of this message with that identifier (PR1-19), else at a Procedure carrying only that
-//!   identifier, written as shared reference data (`POST` + `ifNoneExist`)
+//!   identifier, written as shared reference data (`POST` + `ifNoneExist`; an identifier
+//!   without a system: `PUT Procedure/<id>` keyed by the sender and the value)
 //!   ([`ProcedureParts::part_of`]).
 
 use ehrkit_fhir_model::codes::EventStatus;
