@@ -786,6 +786,18 @@ fn an_rp_value_is_the_value_attachment_extension_with_the_pointer_as_url() {
 }
 
 #[test]
+fn an_al1_of_a_prior_result_is_no_allergy_of_the_patient() {
+    // IG OML_O21: the PATIENT group's AL1 is an AllergyIntolerance; an AL1 after an order's
+    // specimen belongs to PRIOR_RESULT (row 6.4.10.3), which has no target: reported.
+    let c = convert("oml_o21_prior_result.hl7");
+    let allergies = all_of!(c.bundle, AllergyIntolerance);
+    assert_eq!(allergies.len(), 1);
+    assert!(json(allergies[0]).contains(r#""code":"70618""#));
+    assert!(report_has(&c, ReportKind::UnmappedSegment, "AL1[2]"));
+    assert!(!report_has(&c, ReportKind::UnmappedSegment, "AL1[1]"));
+}
+
+#[test]
 fn a_repeating_obx_5_becomes_components() {
     let raw = b"MSH|^~\\&|CERNER|MERCY|LIS|LAB|20260305150000-0600||ORU^R01|COMP1|P|2.5.1\r\
 PID|1||88001234^^^MERCY^MR||TESTPATIENT^ALICE||19750412|F\r\

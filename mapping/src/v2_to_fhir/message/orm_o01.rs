@@ -334,16 +334,28 @@ pub(crate) fn add_specimens(
 }
 
 /// AL1 → AllergyIntolerance of the Patient (`AL1[AllergyIntolerance]`; ORM_O01 3.7,
-/// OML_O21 5.11). Without a Patient (`patient` is required) each AL1 is reported.
+/// OML_O21 5.11). Without a Patient (`patient` is required) each AL1 is reported, and so is an
+/// AL1 after the first order segment: in OML_O21 it belongs to a PRIOR_RESULT (row 6.4.10.3,
+/// no target), ORM_O01 has none there.
 pub(crate) fn add_allergies(
     msg: &Message<'_>,
     patient: &Option<Reference>,
     ctx: &mut Context<'_>,
     out: &mut Out,
 ) {
-    for (i, al1) in msg.segments_named("AL1").enumerate() {
-        let n = i + 1;
-        let Some(p) = patient else {
+    let mut in_orders = false;
+    let mut n = 0;
+    for seg in msg.segments() {
+        match seg.name() {
+            "ORC" | "OBR" => {
+                in_orders = true;
+                continue;
+            }
+            "AL1" => n += 1,
+            _ => continue,
+        }
+        let al1 = seg;
+        let (Some(p), false) = (patient, in_orders) else {
             ctx.report(ReportKind::UnmappedSegment, Location::segment("AL1", n));
             continue;
         };
