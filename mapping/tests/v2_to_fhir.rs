@@ -256,13 +256,17 @@ fn the_same_patient_and_visit_keep_their_ids_across_messages() {
 }
 
 #[test]
-fn encounter_status_follows_the_event() {
+fn encounter_status_follows_pv1_not_the_event() {
+    // IG: ADT_A01/A02 have no MSH[Encounter] row; PV1[Encounter] row PV1-2 (`I`) through
+    // PatientClass[EncounterStatus] gives `in-progress` whatever the event. Only ADT_A11's
+    // MSH[Encounter] row uses the event (A11 `cancelled`).
     let raw = String::from_utf8(data("adt_a01_visit.hl7")).unwrap();
     for (event, status) in [
         ("A01", "in-progress"),
         ("A02", "in-progress"),
-        ("A04", "planned"),
-        ("A08", "unknown"),
+        ("A04", "in-progress"),
+        ("A08", "in-progress"),
+        ("A11", "cancelled"),
     ] {
         let msg = raw.replace("ADT^A01^ADT_A01", &format!("ADT^{event}^ADT_A01"));
         let c = convert(msg.as_bytes());
