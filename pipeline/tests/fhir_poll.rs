@@ -282,3 +282,50 @@ async fn a_page_the_server_fails_is_asked_again_from_the_last_kept_page() {
     assert_eq!(p.summary().await.unwrap().resources, 3);
     p.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_polls_at_its_interval_until_shutdown() {
+    let server = MockServer::start();
+    let origin = server.url("");
+    server.on("GET", &format!("{BASE}/Patient"), move |_| {
+        Response::ok().fhir_json(&searchset(
+            &origin,
+            &[patient("r1", "1", "2024-06-01T12:00:00Z", "Run")],
+            None,
+            false,
+        ))
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir);
+    let p = Pipeline::builder(store.clone()).start().await.unwrap();
+    let source = FhirPollSource::new(
+        p.clone(),
+        epic(&server),
+        "epic-fhir",
+        FileWatermarks::open(dir.path().join("marks.json")).unwrap(),
+    )
+    .resource_type("Patient");
+    let path = format!("{BASE}/Patient");
+    let shutdown = async {
+        assert!(
+            server
+                .wait_for_hits("GET", &path, 3, std::time::Duration::from_secs(30))
+                .await
+        );
+    };
+    source
+        .run(std::time::Duration::from_millis(20), shutdown)
+        .await
+        .unwrap();
+    p.drain().await;
+    let s = p.summary().await.unwrap();
+    // The same version polled again: kept once; the second poll (done before the third
+    // began) found a duplicate; the third was abandoned by the shutdown.
+    assert_eq!((s.received, s.resources), (1, 1));
+    assert!(s.duplicates >= 1, "{s:?}");
+    let later = server.requests_to(&path);
+    assert!(later[1..]
+        .iter()
+        .all(|r| r.query_param("_lastUpdated").as_deref() == Some("ge2024-06-01T12:00:00Z")));
+    p.shutdown().await;
+}
