@@ -39,6 +39,6 @@ pub mod store;
 pub use error::{Error, ErrorKind, Stage, StageError};
 pub use routing::{Route, Router, RoutingTable, Sender};
 pub use runtime::{
-    Pipeline, PipelineBuilder, PipelineEvent, Refusal, RetryPolicy, Submitted, CONVERTER_VERSION,
-    ENTERPRISE_ID_SYSTEM,
+    Pipeline, PipelineBuilder, PipelineEvent, Refusal, ReprocessReport, RetryPolicy, Submitted,
+    CONVERTER_VERSION, ENTERPRISE_ID_SYSTEM,
 };

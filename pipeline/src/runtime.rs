@@ -29,14 +29,19 @@ use crate::monitor::{Alert, Health, HealthInput, HealthRules, Stats, StatsSnapsh
 use crate::routing::{CachedRouter, Route, Router, RoutingTable, Sender};
 use crate::sink::{Broadcast, Change, Filter, Sink, Subscription, DELIVER_STAGE};
 use crate::stages::{
-    has_possible, is_match, DefaultNormalizer, DefaultParser, Header, IdentityResolver, Input,
-    MpiResolver, Normalized, Normalizer, Parser, PatientRef,
+    has_possible, is_match, DefaultNormalizer, DefaultParser, Header, IdentityOutcome,
+    IdentityResolver, Input, MpiResolver, Normalized, Normalizer, Parser, PatientRef,
 };
 use crate::store::{
     now_ms, Accepted, ApplyBatch, ApplyMode, AuditEvent, AuditEventKind, DeadLetterId,
     InboundMessage, Lineage, MessageId, MpiState, NewDeadLetter, NewPossibleMatch, PatientLink,
     PayloadKind, ProfileRef, ResourceWrite, Store, StoreError, Summary,
 };
+
+// Identity and reprocessing APIs of `Pipeline` (review decisions, redirects, time ranges).
+#[path = "runtime_identity.rs"]
+mod identity;
+pub use identity::ReprocessReport;
 
 /// The version recorded as `converter_version` in lineage.
 pub const CONVERTER_VERSION: &str = concat!("ehrkit-mapping ", env!("CARGO_PKG_VERSION"));
@@ -187,6 +192,9 @@ struct Job {
     mode: ApplyMode,
     enqueued_ms: i64,
     done: Option<tokio::sync::oneshot::Sender<Result<(), StageError>>>,
+    /// A route chosen by the caller (reprocessing with a stored profile version) instead of
+    /// the router's.
+    route: Option<Route>,
 }
 
 struct Shard {
@@ -222,6 +230,8 @@ struct Inner {
     /// (source, Patient storage id) → MPI record key, for FHIR resources referencing a Patient.
     fhir_patients: Mutex<HashMap<String, String>>,
     connections_open: AtomicU64,
+    /// Conversions and matchings running at once, off the async workers.
+    convert_permits: tokio::sync::Semaphore,
 }
 
 /// Builds a [`Pipeline`].
@@ -238,9 +248,15 @@ pub struct PipelineBuilder {
     broadcast_capacity: usize,
     rules: HealthRules,
     recover: bool,
+    convert_concurrency: usize,
 }
 
 impl PipelineBuilder {
+    /// Messages waiting per lane before submits (and so ACKs) wait, by default
+    /// ([`PipelineBuilder::queue_capacity`]): a burst of 16 lanes × 4,096 messages is ACKed at
+    /// the inbox rate while processing catches up.
+    pub const DEFAULT_QUEUE_CAPACITY: usize = 4096;
+
     /// Replaces the parse stage.
     pub fn parser(mut self, p: impl Parser) -> Self {
         self.parser = Arc::new(p);
@@ -277,8 +293,9 @@ impl PipelineBuilder {
         self.shards = n.max(1);
         self
     }
-    /// Messages waiting per lane before submits (and so ACKs) wait (default 4096: a burst of
-    /// 16 × 4,096 messages is ACKed at the inbox rate while processing catches up).
+    /// Messages waiting per lane before submits (and so ACKs) wait (default
+    /// [`PipelineBuilder::DEFAULT_QUEUE_CAPACITY`]: a burst of 16 × 4,096 messages is ACKed
+    /// at the inbox rate while processing catches up).
     pub fn queue_capacity(mut self, n: usize) -> Self {
         self.queue_capacity = n.max(1);
         self
@@ -291,6 +308,14 @@ impl PipelineBuilder {
     /// Health rules.
     pub fn health_rules(mut self, r: HealthRules) -> Self {
         self.rules = r;
+        self
+    }
+    /// Conversions and matchings run at once (default: the cores less one, at least one). They
+    /// run off the async workers, so the connection tasks whose ACKs wait on the inbox commit
+    /// are never queued behind them; leaving a core to those tasks and the store's writer keeps
+    /// the ACK latency low while processing runs.
+    pub fn convert_concurrency(mut self, n: usize) -> Self {
+        self.convert_concurrency = n.max(1);
         self
     }
     /// Whether [`PipelineBuilder::start`] re-queues the messages kept but not applied before a
@@ -373,6 +398,7 @@ impl PipelineBuilder {
             mpi_state_saved: AtomicBool::new(false),
             fhir_patients: Mutex::new(HashMap::new()),
             connections_open: AtomicU64::new(0),
+            convert_permits: tokio::sync::Semaphore::new(self.convert_concurrency),
         });
         let mut workers = Vec::new();
         for (i, rx) in receivers.into_iter().enumerate() {
@@ -425,10 +451,13 @@ impl Pipeline {
             sinks: Vec::new(),
             retry: RetryPolicy::default(),
             shards: 16,
-            queue_capacity: 4096,
+            queue_capacity: PipelineBuilder::DEFAULT_QUEUE_CAPACITY,
             broadcast_capacity: 4096,
             rules: HealthRules::default(),
             recover: true,
+            convert_concurrency: std::thread::available_parallelism()
+                .map_or(1, |n| n.get().saturating_sub(1))
+                .max(1),
         }
     }
 
@@ -588,6 +617,7 @@ impl Pipeline {
                 source: route.source.clone(),
                 mode: ApplyMode::First,
                 enqueued_ms: now_ms(),
+                route: None,
                 done: None,
             };
             self.enqueue(&order_key, job).await?;
@@ -654,6 +684,7 @@ impl Pipeline {
                 source: m.source,
                 mode: ApplyMode::First,
                 enqueued_ms: now_ms(),
+                route: None,
                 done: None,
             };
             self.enqueue(&order_key, job)
@@ -713,6 +744,7 @@ impl Pipeline {
             source: m.source,
             mode: ApplyMode::Reprocess,
             enqueued_ms: now_ms(),
+            route: None,
             done: Some(tx),
         };
         self.enqueue(&order_key, job)
@@ -837,13 +869,27 @@ fn store_error(e: StoreError) -> StageError {
 }
 
 fn route_for(inner: &Inner, job: &Job) -> Result<Route, StageError> {
-    inner.router.route(&job.sender)
+    match &job.route {
+        Some(r) => Ok(r.clone()),
+        None => inner.router.route(&job.sender),
+    }
 }
 
-async fn process_once(inner: &Inner, job: &Job) -> Result<(), StageError> {
-    // Conversion and matching run without an await point: let the connection tasks (whose
-    // ACKs wait on the inbox commit) be polled first.
-    tokio::task::yield_now().await;
+/// Runs CPU work (conversion, matching) off the async workers when on a multi-thread runtime
+/// (`block_in_place`: another thread takes over this worker's tasks meanwhile), inline
+/// otherwise.
+fn off_async_workers<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+/// Route, normalize and resolve identity: the CPU part of processing one message.
+fn convert_and_match(
+    inner: &Inner,
+    job: &Job,
+) -> Result<(Route, Normalized, IdentityOutcome), StageError> {
     let route = route_for(inner, job)?;
     let t = Instant::now();
     let normalized: Normalized = inner.normalizer.normalize(
@@ -864,10 +910,24 @@ async fn process_once(inner: &Inner, job: &Job) -> Result<(), StageError> {
     });
 
     let t = Instant::now();
-    let outcome = inner
+    let mut outcome = inner
         .identity
         .resolve(&normalized.patients, &normalized.merges)?;
+    outcome.absorb(inner.identity.unlink(&normalized.unlinks)?);
     Stats::stage_latency(Stage::Identity, t.elapsed());
+    Ok((route, normalized, outcome))
+}
+
+async fn process_once(inner: &Inner, job: &Job) -> Result<(), StageError> {
+    // Conversion and matching are CPU work without an await point: they run off the async
+    // workers, at most `convert_concurrency` at once, so the connection tasks (whose ACKs wait
+    // on the inbox commit) are polled at once instead of queued behind them.
+    let permit =
+        inner.convert_permits.acquire().await.map_err(|_| {
+            StageError::new(Stage::Convert, ErrorKind::Internal, "pipeline shut down")
+        })?;
+    let (route, normalized, outcome) = off_async_workers(|| convert_and_match(inner, job))?;
+    drop(permit);
 
     let mut batch = ApplyBatch::new(
         job.id,
@@ -947,7 +1007,12 @@ async fn process_once(inner: &Inner, job: &Job) -> Result<(), StageError> {
             moved: outcome.moved.len(),
         });
     }
-    batch.mpi_state = mpi_state(inner, outcome.merged, new_eid);
+    if outcome.unlinked {
+        batch
+            .audit
+            .push(identity::unlink_audit(job.id, &job.source, &outcome));
+    }
+    batch.mpi_state = mpi_state(inner, outcome.merged || outcome.unlinked, new_eid);
 
     // Resources, each with its source patient.
     let mut bodies = Vec::with_capacity(normalized.resources.len());
@@ -1192,11 +1257,23 @@ fn link_enterprise(body: &str, eid: EnterpriseId) -> Result<String, StageError> 
         StageError::new(Stage::Convert, ErrorKind::Internal, "resource is not JSON")
     })?;
     if let Value::Object(m) = &mut v {
-        let link = serde_json::json!([{
+        let link = serde_json::json!({
             "other": {"identifier": {"system": ENTERPRISE_ID_SYSTEM, "value": eid.0.to_string()}},
             "type": "seealso"
-        }]);
-        m.insert("link".into(), link);
+        });
+        // Links the source sent (an A40's `replaces`) stay; an enterprise link is replaced.
+        let mut links: Vec<Value> = match m.remove("link") {
+            Some(Value::Array(a)) => a
+                .into_iter()
+                .filter(|l| {
+                    l.pointer("/other/identifier/system")
+                        != Some(&Value::from(ENTERPRISE_ID_SYSTEM))
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        links.push(link);
+        m.insert("link".into(), Value::Array(links));
     }
     Ok(v.to_string())
 }

@@ -76,11 +76,19 @@ impl DefaultParser {
 /// `authority|value` of PID-3's first repetition (HD.1, else HD.2), as `ehrkit-identity` keys
 /// records.
 pub fn pid_patient_key(msg: &Message<'_>) -> Option<String> {
-    msg.segment("PID", 1)?;
-    let value = msg.get("PID-3(1).1").filter(|v| !v.trim().is_empty())?;
-    let ns = msg.get("PID-3(1).4.1").unwrap_or_default();
+    cx_key(msg, "PID", 1, 3)
+}
+
+/// `authority|value` of the first repetition of the CX field `SEG(occurrence)-field`.
+fn cx_key(msg: &Message<'_>, seg: &str, occurrence: usize, field: usize) -> Option<String> {
+    msg.segment(seg, occurrence)?;
+    let at = format!("{seg}({occurrence})-{field}(1)");
+    let value = msg
+        .get(&format!("{at}.1"))
+        .filter(|v| !v.trim().is_empty())?;
+    let ns = msg.get(&format!("{at}.4.1")).unwrap_or_default();
     let authority = if ns.trim().is_empty() {
-        msg.get("PID-3(1).4.2").unwrap_or_default()
+        msg.get(&format!("{at}.4.2")).unwrap_or_default()
     } else {
         ns
     };
@@ -235,6 +243,15 @@ pub struct NormalizedResource {
     pub record: Option<usize>,
 }
 
+/// An A37 unlink: two source patients that must not share an enterprise identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnlinkRequest {
+    /// MPI record key of the first patient (the first PID).
+    pub first: String,
+    /// MPI record key of the second patient (the second PID).
+    pub second: String,
+}
+
 /// An A40-style merge: the records of `retired` join the enterprise identity of `survivor`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MergeRequest {
@@ -253,6 +270,8 @@ pub struct Normalized {
     pub patients: Vec<PatientRecord>,
     /// Merges to apply.
     pub merges: Vec<MergeRequest>,
+    /// Unlinks to apply (ADT^A37).
+    pub unlinks: Vec<UnlinkRequest>,
     /// Entries of the conversion report (fields not mapped, data problems).
     pub unmapped: usize,
 }
@@ -341,9 +360,17 @@ impl DefaultNormalizer {
             StageError::new(Stage::Convert, ErrorKind::Malformed, e.to_string()).at("MSH")
         })?;
         let (code, event) = msg.message_type();
-        if code.as_deref() == Some("ADT") && event.as_deref() == Some("A40") {
-            return merge_request(&msg);
+        let is_adt = code.as_deref() == Some("ADT");
+        if is_adt && event.as_deref() == Some("A37") {
+            return unlink_request(&msg);
         }
+        // A39/A40: the merge is applied to the MPI, and the message's own resources (the
+        // survivor `replaces` the merged Patient, which is `replaced-by` it) are stored.
+        let merges = if is_adt && matches!(event.as_deref(), Some("A39" | "A40")) {
+            merge_requests(&msg)?
+        } else {
+            Vec::new()
+        };
         // Patient-centred messages must name their patient: without a PID nothing can be
         // linked or ordered, whatever the converter would make of the rest.
         if code
@@ -385,6 +412,8 @@ impl DefaultNormalizer {
             unmapped: conversion.report.entries().len(),
             ..Normalized::default()
         };
+        let merged_keys: Vec<String> = merges.iter().map(|m| m.retired.clone()).collect();
+        out.merges = merges;
         let patient_key = record.as_ref().map(|r| r.key.clone());
         if let Some(r) = record {
             out.patients.push(r);
@@ -399,7 +428,13 @@ impl DefaultNormalizer {
             };
             let body = ehrkit_fhir_model::to_string(res);
             let is_source_patient = rt == "Patient" && first_patient && patient_key.is_some();
-            let patient = if REFERENCE_TYPES.contains(&rt) {
+            // A merge's retired Patient belongs to the retired source patient.
+            let merged_key = (rt == "Patient" && !is_source_patient)
+                .then(|| merged_patient_key(&body, &merged_keys))
+                .flatten();
+            let patient = if let Some(k) = merged_key {
+                PatientRef::Key(k)
+            } else if REFERENCE_TYPES.contains(&rt) {
                 PatientRef::None
             } else {
                 patient_key
@@ -511,37 +546,71 @@ impl DefaultNormalizer {
     }
 }
 
-fn merge_request(msg: &Message<'_>) -> Result<Normalized, StageError> {
-    let survivor = pid_patient_key(msg).ok_or_else(|| {
-        StageError::new(
-            Stage::Convert,
-            ErrorKind::MissingData,
-            "A40 without a surviving patient identifier",
-        )
-        .at("PID-3")
-    })?;
-    let value = msg
-        .get("MRG-1(1).1")
-        .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| {
+/// The merges of an A39/A40: the n-th PID survives, the n-th MRG is retired into it.
+fn merge_requests(msg: &Message<'_>) -> Result<Vec<MergeRequest>, StageError> {
+    let pids = msg.segments_named("PID").count().max(1);
+    let mut out = Vec::new();
+    for n in 1..=pids {
+        let survivor = cx_key(msg, "PID", n, 3).ok_or_else(|| {
             StageError::new(
                 Stage::Convert,
                 ErrorKind::MissingData,
-                "A40 without a prior patient identifier",
+                "merge without a surviving patient identifier",
             )
-            .at("MRG-1")
+            .at(format!("PID({n})-3"))
         })?;
-    let ns = msg.get("MRG-1(1).4.1").unwrap_or_default();
-    let authority = if ns.trim().is_empty() {
-        msg.get("MRG-1(1).4.2").unwrap_or_default()
-    } else {
-        ns
+        let retired = cx_key(msg, "MRG", n, 1).ok_or_else(|| {
+            StageError::new(
+                Stage::Convert,
+                ErrorKind::MissingData,
+                "merge without a prior patient identifier",
+            )
+            .at(format!("MRG({n})-1"))
+        })?;
+        out.push(MergeRequest { survivor, retired });
+    }
+    Ok(out)
+}
+
+/// The retired key a converted Patient (JSON) stands for: one of `keys` (`authority|value`)
+/// whose value is among the Patient's identifiers, when the Patient is `replaced-by` another.
+fn merged_patient_key(body: &str, keys: &[String]) -> Option<String> {
+    if keys.is_empty() {
+        return None;
+    }
+    let v: Value = serde_json::from_str(body).ok()?;
+    let replaced = v["link"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|l| l["type"] == "replaced-by"));
+    if !replaced {
+        return None;
+    }
+    let ids = v["identifier"].as_array()?;
+    keys.iter()
+        .find(|k| {
+            let value = k.rsplit('|').next().unwrap_or_default();
+            ids.iter()
+                .any(|i| i["value"].as_str().is_some_and(|x| x.trim() == value))
+        })
+        .cloned()
+}
+
+/// An ADT^A37 (unlink patient information): the first and second PID name two source patients
+/// that must end under different enterprise ids. `ehrkit-mapping` has no A37 map; only the
+/// identity change is applied (no resources).
+fn unlink_request(msg: &Message<'_>) -> Result<Normalized, StageError> {
+    let missing = |n: usize| {
+        StageError::new(
+            Stage::Convert,
+            ErrorKind::MissingData,
+            "A37 needs two patients, each with an identifier",
+        )
+        .at(format!("PID({n})-3"))
     };
+    let first = cx_key(msg, "PID", 1, 3).ok_or_else(|| missing(1))?;
+    let second = cx_key(msg, "PID", 2, 3).ok_or_else(|| missing(2))?;
     Ok(Normalized {
-        merges: vec![MergeRequest {
-            survivor,
-            retired: format!("{}|{}", authority.trim(), value.trim()),
-        }],
+        unlinks: vec![UnlinkRequest { first, second }],
         ..Normalized::default()
     })
 }
@@ -573,6 +642,18 @@ pub struct IdentityOutcome {
     pub moved: Vec<(PatientRecord, EnterpriseId)>,
     /// True when the MPI's state besides its records changed (a merge).
     pub merged: bool,
+    /// True when an unlink (A37) moved records to other enterprise ids.
+    pub unlinked: bool,
+}
+
+impl IdentityOutcome {
+    /// Adds what another step of the same message did.
+    pub fn absorb(&mut self, other: IdentityOutcome) {
+        self.linked.extend(other.linked);
+        self.moved.extend(other.moved);
+        self.merged |= other.merged;
+        self.unlinked |= other.unlinked;
+    }
 }
 
 /// The resolve-identity stage.
@@ -583,6 +664,19 @@ pub trait IdentityResolver: Send + Sync + 'static {
         patients: &[PatientRecord],
         merges: &[MergeRequest],
     ) -> Result<IdentityOutcome, StageError>;
+
+    /// Applies unlinks (ADT^A37): the two records of each end under different enterprise
+    /// ids. The default refuses any (a resolver without an MPI cannot apply them).
+    fn unlink(&self, unlinks: &[UnlinkRequest]) -> Result<IdentityOutcome, StageError> {
+        if unlinks.is_empty() {
+            return Ok(IdentityOutcome::default());
+        }
+        Err(StageError::new(
+            Stage::Identity,
+            ErrorKind::UnsupportedType,
+            "this identity stage does not apply unlinks",
+        ))
+    }
 
     /// The MPI, when the resolver has one (for snapshots and queries).
     fn index(&self) -> Option<&Arc<PatientIndex>> {
@@ -615,6 +709,18 @@ impl IdentityResolver for MpiResolver {
         merges: &[MergeRequest],
     ) -> Result<IdentityOutcome, StageError> {
         let mut out = IdentityOutcome::default();
+        // A merge whose prior patient the MPI does not know fails before any upsert, so a
+        // dead-lettered merge leaves the index as it was.
+        for m in merges {
+            if self.index.enterprise_id(&m.retired).is_err() {
+                return Err(StageError::new(
+                    Stage::Identity,
+                    ErrorKind::Identity,
+                    "merge: prior patient unknown to the MPI",
+                )
+                .at("MRG-1"));
+            }
+        }
         for rec in patients {
             let assignment = self.index.upsert(rec.clone()).map_err(identity_error)?;
             out.linked.push(Linked {
@@ -651,6 +757,57 @@ impl IdentityResolver for MpiResolver {
                 out.moved.push((rec, survivor));
             }
             out.merged = true;
+        }
+        Ok(out)
+    }
+
+    fn unlink(&self, unlinks: &[UnlinkRequest]) -> Result<IdentityOutcome, StageError> {
+        let mut out = IdentityOutcome::default();
+        for u in unlinks {
+            let unknown = |n: usize| {
+                StageError::new(
+                    Stage::Identity,
+                    ErrorKind::Identity,
+                    "unlink: patient unknown to the MPI",
+                )
+                .at(format!("PID({n})-3"))
+            };
+            let e1 = self.index.enterprise_id(&u.first).map_err(|_| unknown(1))?;
+            let e2 = self
+                .index
+                .enterprise_id(&u.second)
+                .map_err(|_| unknown(2))?;
+            if e1 != e2 {
+                continue; // already apart: applying it again changes nothing
+            }
+            let before = self.index.members(e1).map_err(identity_error)?;
+            // Undo the latest merge that brought one of them in, when there is one; else give
+            // the second record an enterprise id of its own.
+            let merges = self.index.snapshot().map_err(identity_error)?.merges;
+            let undo = merges.iter().rev().find(|m| {
+                !m.undone
+                    && (m.moved.contains(&u.first) != m.moved.contains(&u.second))
+                    && self.index.resolve(m.survivor).ok() == Some(e1)
+            });
+            if let Some(m) = undo {
+                self.index.unmerge(m.id).map_err(identity_error)?;
+            }
+            if self.index.enterprise_id(&u.first).map_err(identity_error)?
+                == self
+                    .index
+                    .enterprise_id(&u.second)
+                    .map_err(identity_error)?
+            {
+                self.index.split_record(&u.second).map_err(identity_error)?;
+            }
+            for key in before {
+                let now = self.index.enterprise_id(&key).map_err(identity_error)?;
+                if now != e1 {
+                    let rec = self.index.record(&key).map_err(identity_error)?;
+                    out.moved.push((rec, now));
+                }
+            }
+            out.unlinked = true;
         }
         Ok(out)
     }

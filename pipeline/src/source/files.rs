@@ -1,5 +1,5 @@
 //! Files as a source: HL7 v2 messages (`.hl7`, `.er7`, `.txt`: one or more messages, segments
-//! ended by CR, LF or CRLF), FHIR NDJSON (`.ndjson`: one resource a line, e.g. a Bulk export
+//! ended by CR, LF or CRLF, or an HL7 batch: see [`super::batch`]), FHIR NDJSON (`.ndjson`: one resource a line, e.g. a Bulk export
 //! or an EHR's API export) and FHIR JSON (`.json`: a resource, or a Bundle whose entries'
 //! resources are submitted one by one).
 
@@ -132,6 +132,17 @@ pub async fn ingest_file(
                     .await?
                 }
             }
+        }
+        _ if super::batch::is_batch(&bytes) => {
+            // FHS/BHS … BTS/FTS: each message on its own, a refused one kept and dead-lettered.
+            let r = super::batch::submit_batch(pipeline, &bytes, endpoint, None)
+                .await
+                .map_err(|e| match e {
+                    Refusal::Store(e) => Error::Store(e),
+                    Refusal::Stage(e) => Error::Stage(e),
+                    Refusal::Closed => Error::Closed,
+                })?;
+            report.submitted.extend(r.submitted);
         }
         _ => {
             for (i, m) in split_v2(&bytes).into_iter().enumerate() {

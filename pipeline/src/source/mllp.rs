@@ -4,6 +4,7 @@
 //! | outcome | ACK |
 //! |---|---|
 //! | kept (new, resend, reused control id) | AA |
+//! | an HL7 batch (FHS/BHS … BTS/FTS), every message kept (refused ones dead-lettered, see [`super::batch`]) | AA |
 //! | not HL7 v2 / no control id | AR from the server itself, or AE (`Malformed`, `MissingData`) |
 //! | message code not accepted | AE, ERR code 200 (unsupported message type) at MSH-9 |
 //! | sender without routing entry and no default route | AE, ERR code 204 (unknown key identifier) at MSH-3 |
@@ -65,17 +66,29 @@ pub fn handler(
         Box::pin(async move {
             let t = Instant::now();
             let peer = m.peer.to_string();
-            let r = pipeline
-                .submit(
-                    PayloadKind::Hl7v2,
-                    m.payload.to_vec(),
-                    &endpoint,
-                    Some(peer),
-                )
-                .await;
+            let r = if super::batch::is_batch(&m.payload) {
+                // One ACK for the whole batch, once every message of it is kept.
+                super::batch::submit_batch(&pipeline, &m.payload, &endpoint, Some(peer))
+                    .await
+                    .map(|b| b.submitted.into_iter().next())
+            } else {
+                pipeline
+                    .submit(
+                        PayloadKind::Hl7v2,
+                        m.payload.to_vec(),
+                        &endpoint,
+                        Some(peer),
+                    )
+                    .await
+                    .map(Some)
+            };
             match r {
                 Ok(s) => {
-                    pipeline.counters().ack(&s.source, "AA", t.elapsed());
+                    let source = s
+                        .as_ref()
+                        .map_or(endpoint.as_str(), |s| s.source.as_str())
+                        .to_owned();
+                    pipeline.counters().ack(&source, "AA", t.elapsed());
                     Ok(())
                 }
                 Err(e) => {

@@ -2,6 +2,8 @@
 //! which keeps them durably before the source acknowledges anything.
 //!
 //! * [`mllp`]: an `ehrkit-mllp` server whose handler ACKs only after the store kept the message.
+//! * [`batch`]: HL7 batches (FHS/BHS … BTS/FTS) in a file or an MLLP payload, split into
+//!   their messages.
 //! * [`files`]: a directory (or single files) of HL7 v2 messages, FHIR NDJSON and FHIR
 //!   Bundles / resources as JSON.
 //! * `fhir_poll` (feature `reqwest`): FHIR API polling through `ehrkit-fhir-client`
@@ -14,6 +16,7 @@
 //! `lastUpdated`); an export's NDJSON files on disk can also be handed to
 //! [`files::ingest_file`].
 
+pub mod batch;
 #[cfg(feature = "reqwest")]
 pub mod bulk;
 #[cfg(feature = "reqwest")]

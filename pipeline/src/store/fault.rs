@@ -165,6 +165,23 @@ impl<S: Store> Store for FaultInjectingStore<S> {
         self.plan.write("resolve_possible_match")?;
         self.inner.resolve_possible_match(id, status, actor).await
     }
+    async fn save_links(
+        &self,
+        links: Vec<PatientLink>,
+        state: Option<MpiState>,
+        audit: Vec<AuditEvent>,
+    ) -> StoreResult<()> {
+        self.plan.write("save_links")?;
+        self.inner.save_links(links, state, audit).await
+    }
+    async fn messages_received(
+        &self,
+        from: TimestampMs,
+        to: TimestampMs,
+        limit: usize,
+    ) -> StoreResult<Vec<MessageId>> {
+        self.inner.messages_received(from, to, limit).await
+    }
     async fn save_profile(&self, profile: ProfileRef, body: String) -> StoreResult<()> {
         self.plan.write("save_profile")?;
         self.inner.save_profile(profile, body).await

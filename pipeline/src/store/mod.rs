@@ -789,6 +789,61 @@ pub trait Store: Send + Sync + 'static {
         actor: &str,
     ) -> StoreResult<PossibleMatch>;
 
+    /// Persists MPI changes made outside a message (a reviewer linking two identities, an
+    /// unmerge): each record's enterprise id, the MPI state when it changed, and the audit
+    /// events, in one transaction where the backend has them.
+    ///
+    /// The default reads the whole MPI ([`Store::load_mpi`]), applies the changes and writes
+    /// it back ([`Store::save_mpi`]), then appends the audit events: correct, but not atomic
+    /// and slow on a large MPI; backends should override it.
+    async fn save_links(
+        &self,
+        links: Vec<PatientLink>,
+        state: Option<MpiState>,
+        audit: Vec<AuditEvent>,
+    ) -> StoreResult<()> {
+        if let Some(mut snap) = self.load_mpi().await? {
+            for l in &links {
+                match snap.records.iter_mut().find(|(r, _)| r.key == l.record.key) {
+                    Some(slot) => *slot = (l.record.clone(), l.enterprise_id),
+                    None => snap.records.push((l.record.clone(), l.enterprise_id)),
+                }
+            }
+            if let Some(MpiState(s)) = state {
+                snap.next_eid = snap.next_eid.max(s.next_eid);
+                snap.retired = s.retired;
+                snap.merges = s.merges;
+                snap.model = s.model;
+            }
+            self.save_mpi(snap).await?;
+        } else if let Some(MpiState(mut s)) = state {
+            s.records = links
+                .iter()
+                .map(|l| (l.record.clone(), l.enterprise_id))
+                .collect();
+            self.save_mpi(s).await?;
+        }
+        self.append_audit(audit).await
+    }
+
+    /// Ids of the messages kept in the inbox with `from <= received_at < to`, oldest first, at
+    /// most `limit` (what [`crate::Pipeline::reprocess_range`] runs again). The default
+    /// answers [`StoreError::Backend`] (not supported by this backend).
+    async fn messages_received(
+        &self,
+        from: TimestampMs,
+        to: TimestampMs,
+        limit: usize,
+    ) -> StoreResult<Vec<MessageId>> {
+        let _ = (from, to, limit);
+        Err(StoreError::Backend {
+            op: "messages received",
+            source: Arc::new(std::io::Error::other(
+                "listing the inbox by time is not supported by this store",
+            )),
+        })
+    }
+
     // ----- profiles
     /// Saves a profile version; the first version of a name becomes active. Saving the same
     /// name and version again with the same body is a no-op; with another body an error.
@@ -906,6 +961,22 @@ impl<S: Store + ?Sized> Store for Arc<S> {
         actor: &str,
     ) -> StoreResult<PossibleMatch> {
         (**self).resolve_possible_match(id, status, actor).await
+    }
+    async fn save_links(
+        &self,
+        links: Vec<PatientLink>,
+        state: Option<MpiState>,
+        audit: Vec<AuditEvent>,
+    ) -> StoreResult<()> {
+        (**self).save_links(links, state, audit).await
+    }
+    async fn messages_received(
+        &self,
+        from: TimestampMs,
+        to: TimestampMs,
+        limit: usize,
+    ) -> StoreResult<Vec<MessageId>> {
+        (**self).messages_received(from, to, limit).await
     }
     async fn save_profile(&self, profile: ProfileRef, body: String) -> StoreResult<()> {
         (**self).save_profile(profile, body).await

@@ -7,9 +7,12 @@
 //!   savepoint (a failing request rolls back alone), then commits once and answers every
 //!   caller. Under load one fsync covers hundreds of messages; a lone request is committed at
 //!   once (no timer, no added latency).
-//! * **Accepts first**: [`Store::accept`] requests (what an ACK waits for) are grouped apart
-//!   and run before the other waiting writes; between two groups of accepts at most one group
-//!   of other writes (applies) runs, so neither side starves.
+//! * **Accepts first, applies in slices**: a group runs the waiting [`Store::accept`] requests
+//!   (what an ACK waits for) first, then the other writes (applies) in arrival order, but once
+//!   an accept is in the group or waiting, only for [`SqliteOptions::apply_slice`]; accepts
+//!   that arrived meanwhile join the group, which then commits. An ACK waits for at most one
+//!   slice of applies and one fsync (never for a whole group of applies and its own fsync),
+//!   and every group still moves the applies on, so neither side starves.
 //! * **Reads** run on separate connections (a small pool) on `spawn_blocking` when a tokio
 //!   runtime is present, inline otherwise; WAL lets them proceed during writes.
 //! * **Migrations**: `migrations/sqlite/NNNN_*.sql`, applied in order on open, recorded in
@@ -18,11 +21,12 @@
 //!   MPI records are AES-256-GCM encrypted per row with the key id stored beside them; ids,
 //!   types, times, hashes and states stay plain for queries.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use ehrkit_identity::{EnterpriseId, FsModel, IndexSnapshot, MergeEvent, PatientRecord};
@@ -54,6 +58,10 @@ pub struct SqliteOptions {
     /// default). A write past it fails with [`StoreError::Io`] of kind `StorageFull`, as a
     /// full disk does. Default: no cap.
     pub max_pages: Option<u64>,
+    /// Longest time a group commit spends on writes other than accepts (the lanes' applies)
+    /// while an accept is in the group or waiting for it; the group then commits. Bounds what
+    /// an ACK waits for behind applies. Default 2 ms (about one fsync on an SSD).
+    pub apply_slice: Duration,
 }
 
 impl Default for SqliteOptions {
@@ -64,6 +72,7 @@ impl Default for SqliteOptions {
             busy_timeout: Duration::from_secs(5),
             readers: 4,
             max_pages: None,
+            apply_slice: Duration::from_millis(2),
         }
     }
 }
@@ -90,6 +99,12 @@ impl SqliteOptions {
     /// Sets the busy timeout.
     pub fn busy_timeout(mut self, d: Duration) -> Self {
         self.busy_timeout = d;
+        self
+    }
+
+    /// Sets [`SqliteOptions::apply_slice`].
+    pub fn apply_slice(mut self, d: Duration) -> Self {
+        self.apply_slice = d;
         self
     }
 }
@@ -339,34 +354,86 @@ impl Writer {
         Ok(())
     }
 
-    fn run_batch(&mut self, jobs: Vec<Job>) {
+    /// Runs one request in its own savepoint; its completion (answered after the commit) is
+    /// added to `done`. A failing request rolls back alone and has answered already.
+    fn run_job(&mut self, q: Queued, done: &mut Vec<Completion>) {
+        let class = q.class();
+        metrics::histogram!("ehrkit_store_wait_seconds", "class" => class)
+            .record(q.queued.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let head = (self.head_seq, self.head_hash);
+        if let Err(e) = self.conn.execute_batch("SAVEPOINT job") {
+            let _ = (q.job)(Err(&db_err("savepoint", e)));
+            return;
+        }
+        match (q.job)(Ok(self)) {
+            Ok(d) => {
+                let _ = self.conn.execute_batch("RELEASE job");
+                done.push(d);
+            }
+            Err(()) => {
+                let _ = self.conn.execute_batch("ROLLBACK TO job; RELEASE job");
+                (self.head_seq, self.head_hash) = head;
+            }
+        }
+        metrics::histogram!("ehrkit_store_write_seconds", "class" => class)
+            .record(t.elapsed().as_secs_f64());
+    }
+
+    /// One group commit: `BEGIN`, the waiting accepts, a slice of the other writes, the
+    /// accepts that arrived meanwhile, `COMMIT`, then every caller is answered.
+    fn run_group(&mut self, rx: &mpsc::Receiver<Queued>, q: &mut Queues, opts: &GroupOptions) {
         let start_head = (self.head_seq, self.head_hash);
         if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+            // Nothing can be kept now: answer everything waiting (the callers NAK or retry).
             let err = db_err("begin", e);
-            for job in jobs {
-                let _ = job(Err(&err));
+            for job in q.accepts.drain(..).chain(q.others.drain(..)) {
+                let _ = (job.job)(Err(&err));
             }
             return;
         }
-        let mut done: Vec<Completion> = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let head = (self.head_seq, self.head_hash);
-            if let Err(e) = self.conn.execute_batch("SAVEPOINT job") {
-                let _ = job(Err(&db_err("savepoint", e)));
-                continue;
-            }
-            match job(Ok(self)) {
-                Ok(d) => {
-                    let _ = self.conn.execute_batch("RELEASE job");
-                    done.push(d);
-                }
-                Err(()) => {
-                    let _ = self.conn.execute_batch("ROLLBACK TO job; RELEASE job");
-                    (self.head_seq, self.head_hash) = head;
-                }
+        let mut done: Vec<Completion> = Vec::new();
+        let (mut accepts, mut others) = (0usize, 0usize);
+        // 1. The accepts waiting now.
+        while accepts < opts.max_batch {
+            let Some(job) = q.accepts.pop_front() else {
+                break;
+            };
+            self.run_job(job, &mut done);
+            accepts += 1;
+        }
+        // 2. The other writes in arrival order: while no ACK waits for this group, as many
+        // as the batch allows; once one does, only for the slice.
+        let slice = Instant::now();
+        while others < opts.max_batch {
+            let Some(job) = q.others.pop_front() else {
+                break;
+            };
+            self.run_job(job, &mut done);
+            others += 1;
+            q.drain(rx);
+            if (accepts > 0 || !q.accepts.is_empty()) && slice.elapsed() >= opts.apply_slice {
+                break;
             }
         }
-        match self.conn.execute_batch("COMMIT") {
+        // 3. The accepts that arrived during the slice share this commit.
+        if others > 0 {
+            q.drain(rx);
+            while accepts < opts.max_batch {
+                let Some(job) = q.accepts.pop_front() else {
+                    break;
+                };
+                self.run_job(job, &mut done);
+                accepts += 1;
+            }
+        }
+        metrics::histogram!("ehrkit_store_group_writes", "class" => "accept")
+            .record(accepts as f64);
+        metrics::histogram!("ehrkit_store_group_writes", "class" => "other").record(others as f64);
+        let t = Instant::now();
+        let committed = self.conn.execute_batch("COMMIT");
+        metrics::histogram!("ehrkit_store_commit_seconds").record(t.elapsed().as_secs_f64());
+        match committed {
             Ok(()) => {
                 for d in done {
                     d(None);
@@ -385,55 +452,72 @@ impl Writer {
     }
 }
 
-/// A write request with its class: accepts (what ACKs wait for) go before everything else.
+/// A write request with its class (accepts, what ACKs wait for, go before everything else)
+/// and when it was queued.
 struct Queued {
     accept: bool,
+    queued: Instant,
     job: Job,
 }
 
-/// Takes every waiting request into the two local queues (accepts, others), in arrival order.
-fn drain_into(
-    rx: &mpsc::Receiver<Queued>,
-    accepts: &mut std::collections::VecDeque<Job>,
-    others: &mut std::collections::VecDeque<Job>,
-) {
-    while let Ok(q) = rx.try_recv() {
-        if q.accept {
-            accepts.push_back(q.job);
+impl Queued {
+    fn class(&self) -> &'static str {
+        if self.accept {
+            "accept"
         } else {
-            others.push_back(q.job);
+            "other"
         }
     }
 }
 
-fn writer_loop(mut w: Writer, rx: mpsc::Receiver<Queued>, max_batch: usize) {
-    use std::collections::VecDeque;
-    let mut accepts: VecDeque<Job> = VecDeque::new();
-    let mut others: VecDeque<Job> = VecDeque::new();
+/// The writer's two local queues, each in arrival order.
+#[derive(Default)]
+struct Queues {
+    accepts: VecDeque<Queued>,
+    others: VecDeque<Queued>,
+}
+
+impl Queues {
+    fn push(&mut self, q: Queued) {
+        if q.accept {
+            self.accepts.push_back(q);
+        } else {
+            self.others.push_back(q);
+        }
+    }
+
+    /// Takes every request waiting in the channel.
+    fn drain(&mut self, rx: &mpsc::Receiver<Queued>) {
+        while let Ok(q) = rx.try_recv() {
+            self.push(q);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.accepts.is_empty() && self.others.is_empty()
+    }
+}
+
+/// Limits of one group commit.
+struct GroupOptions {
+    max_batch: usize,
+    apply_slice: Duration,
+}
+
+/// The writer thread: one group commit after another while requests wait; blocks when none
+/// does. Other writes keep their order among themselves; a caller only sends its next write
+/// after the previous one answered, so no write overtakes one it depends on.
+fn writer_loop(mut w: Writer, rx: mpsc::Receiver<Queued>, opts: GroupOptions) {
+    let mut q = Queues::default();
     loop {
-        if accepts.is_empty() && others.is_empty() {
+        if q.is_empty() {
             match rx.recv() {
-                Ok(q) if q.accept => accepts.push_back(q.job),
-                Ok(q) => others.push_back(q.job),
+                Ok(job) => q.push(job),
                 Err(_) => return,
             }
         }
-        drain_into(&rx, &mut accepts, &mut others);
-        // Accepts first, in a group of their own: an ACK never waits behind the applies
-        // (several resources, lineage, MPI rows each). Other writes keep their order among
-        // themselves; a caller only sends its next write after the previous one answered, so
-        // no write overtakes one it depends on.
-        if !accepts.is_empty() {
-            let n = accepts.len().min(max_batch);
-            w.run_batch(accepts.drain(..n).collect());
-            drain_into(&rx, &mut accepts, &mut others);
-        }
-        // Then one group of the other writes (applies are never starved: at most one group of
-        // accepts runs between two of theirs).
-        if !others.is_empty() {
-            let n = others.len().min(max_batch);
-            w.run_batch(others.drain(..n).collect());
-        }
+        q.drain(&rx);
+        w.run_group(&rx, &mut q, &opts);
     }
 }
 
@@ -489,10 +573,13 @@ impl SqliteStore {
             head_hash,
         };
         let (tx, rx) = mpsc::channel::<Queued>();
-        let max_batch = opts.max_batch.max(1);
+        let group = GroupOptions {
+            max_batch: opts.max_batch.max(1),
+            apply_slice: opts.apply_slice,
+        };
         let handle = std::thread::Builder::new()
             .name("ehrkit-store-writer".into())
-            .spawn(move || writer_loop(writer, rx, max_batch))
+            .spawn(move || writer_loop(writer, rx, group))
             .map_err(|e| StoreError::Io {
                 op: "open",
                 kind: e.kind(),
@@ -520,8 +607,8 @@ impl SqliteStore {
         self.write_class(false, f).await
     }
 
-    /// [`SqliteStore::write`] for an `accept`: run in a group of accepts only, ahead of the
-    /// other waiting writes.
+    /// [`SqliteStore::write`], for an `accept` when `accept` is true: run ahead of the other
+    /// waiting writes, and its group commits after at most one slice of them.
     async fn write_class<T, F>(&self, accept: bool, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
@@ -547,8 +634,12 @@ impl SqliteStore {
         {
             let guard = self.tx.lock().map_err(|_| StoreError::Closed)?;
             let tx = guard.as_ref().ok_or(StoreError::Closed)?;
-            tx.send(Queued { accept, job })
-                .map_err(|_| StoreError::Closed)?;
+            tx.send(Queued {
+                accept,
+                queued: Instant::now(),
+                job,
+            })
+            .map_err(|_| StoreError::Closed)?;
         }
         orx.await.map_err(|_| StoreError::Closed)?
     }
@@ -960,6 +1051,34 @@ fn upsert_patient(w: &Writer, p: &PatientLink, at: TimestampMs) -> StoreResult<(
     Ok(())
 }
 
+/// The id `eid` resolves to through the persisted merges (itself when not retired).
+fn surviving_id(c: &Connection, eid: EnterpriseId) -> StoreResult<EnterpriseId> {
+    #[derive(serde::Deserialize)]
+    struct Retired {
+        retired: Vec<(EnterpriseId, EnterpriseId)>,
+    }
+    let state: Option<String> = c
+        .query_row("SELECT state FROM mpi_state WHERE id = 1", [], |r| r.get(0))
+        .optional()
+        .map_err(db("patient everything"))?;
+    let Some(state) = state else {
+        return Ok(eid);
+    };
+    let r: Retired = serde_json::from_str(&state)
+        .map_err(|_| corrupt("mpi_state", 1, "state is not valid JSON"))?;
+    let map: std::collections::HashMap<EnterpriseId, EnterpriseId> =
+        r.retired.into_iter().collect();
+    let mut e = eid;
+    // Bounded: a cycle (never written by the MPI) cannot loop forever.
+    for _ in 0..1024 {
+        match map.get(&e) {
+            Some(next) => e = *next,
+            None => break,
+        }
+    }
+    Ok(e)
+}
+
 fn count(conn: &Connection, sql: &str) -> StoreResult<u64> {
     conn.query_row(sql, [], |r| r.get::<_, i64>(0))
         .map(|n| n as u64)
@@ -1218,7 +1337,9 @@ impl Store for SqliteStore {
                 w.conn
                     .prepare_cached(
                         "INSERT INTO possible_matches (source_key, enterprise_id, candidate_key, candidate_enterprise_id, weight, created_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(source_key, candidate_key) DO NOTHING",
+                         SELECT ?1, ?2, ?3, ?4, ?5, ?6
+                         WHERE NOT EXISTS (SELECT 1 FROM possible_matches WHERE source_key = ?3 AND candidate_key = ?1)
+                         ON CONFLICT(source_key, candidate_key) DO NOTHING",
                     )
                     .and_then(|mut st| {
                         st.execute(params![
@@ -1528,6 +1649,61 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn save_links(
+        &self,
+        links: Vec<PatientLink>,
+        state: Option<MpiState>,
+        audit: Vec<AuditEvent>,
+    ) -> StoreResult<()> {
+        self.write(move |w| {
+            let at = now_ms();
+            for l in &links {
+                // The record keeps the source it was first stored under.
+                let source: Option<String> = w
+                    .conn
+                    .prepare_cached("SELECT source FROM source_patients WHERE key = ?1")
+                    .and_then(|mut st| st.query_row([&l.record.key], |r| r.get(0)).optional())
+                    .map_err(db("save links"))?;
+                let mut l = l.clone();
+                if let Some(s) = source {
+                    l.source = s;
+                }
+                upsert_patient(w, &l, at)?;
+            }
+            if let Some(MpiState(s)) = &state {
+                save_state(w, s)?;
+            }
+            for ev in &audit {
+                w.audit(ev)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn messages_received(
+        &self,
+        from: TimestampMs,
+        to: TimestampMs,
+        limit: usize,
+    ) -> StoreResult<Vec<MessageId>> {
+        self.read(move |c, _| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT id FROM inbox WHERE received_at >= ?1 AND received_at < ?2 ORDER BY id LIMIT ?3",
+                )
+                .map_err(db("messages received"))?;
+            let it = st
+                .query_map(params![from, to, limit.min(i64::MAX as usize) as i64], |r| {
+                    r.get(0).map(MessageId)
+                })
+                .map_err(db("messages received"))?;
+            it.collect::<Result<_, _>>()
+                .map_err(db("messages received"))
+        })
+        .await
+    }
+
     async fn save_profile(&self, profile: ProfileRef, body: String) -> StoreResult<()> {
         self.write(move |w| {
             let existing: Option<String> = w
@@ -1674,9 +1850,11 @@ impl Store for SqliteStore {
 
     async fn patient_everything(
         &self,
-        enterprise_id: EnterpriseId,
+        requested: EnterpriseId,
         actor: &str,
     ) -> StoreResult<EnterprisePatient> {
+        // A retired (merged) id answers with the survivor's content, under the survivor's id.
+        let enterprise_id = self.read(move |c, _| surviving_id(c, requested)).await?;
         let source_patients = self.source_patients(enterprise_id).await?;
         let eid = enterprise_id.0 as i64;
         let resources = self
@@ -1694,10 +1872,15 @@ impl Store for SqliteStore {
                 )
             })
             .await?;
+        let redirect = if requested == enterprise_id {
+            String::new()
+        } else {
+            format!(" (merged: {requested} redirected)")
+        };
         self.audit_read(
             actor,
             enterprise_id.to_string(),
-            format!("$everything: {} resources", resources.len()),
+            format!("$everything: {} resources{redirect}", resources.len()),
         )
         .await?;
         Ok(EnterprisePatient {

@@ -1,0 +1,168 @@
+//! HL7 batches (FHS/BHS … BTS/FTS) from files and over MLLP: each message of a batch is kept
+//! under its own idempotency key; a malformed one is kept and dead-lettered alone.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ehrkit_pipeline::source::{files, mllp};
+use ehrkit_pipeline::store::{
+    Accepted, InboxState, PayloadKind, SqliteOptions, SqliteStore, Store,
+};
+use ehrkit_pipeline::Pipeline;
+
+fn sqlite(dir: &tempfile::TempDir) -> Arc<SqliteStore> {
+    Arc::new(SqliteStore::open(dir.path().join("store.db"), SqliteOptions::default()).unwrap())
+}
+
+fn adt(control: &str, mrn: &str) -> String {
+    format!(
+        "MSH|^~\\&|EPIC|UCH|HUB|HUB|20240311081502-0600||ADT^A04|{control}|P|2.5.1\r\
+         EVN|A04|20240311081500-0600\r\
+         PID|1||{mrn}^^^EPIC^MR||BATCH^BETTY||19800101|F\r"
+    )
+}
+
+/// A batch file: three good messages, one without PID (fails conversion) and one without a
+/// control id (cannot be keyed: refused by the parser).
+fn batch(sep: &str) -> String {
+    let no_pid = "MSH|^~\\&|EPIC|UCH|HUB|HUB|20240311||ADT^A04|B4|P|2.5.1\rEVN|A04|20240311\r";
+    let no_control =
+        "MSH|^~\\&|EPIC|UCH|HUB|HUB|20240311||ADT^A04||P|2.5.1\rPID|1||B5^^^EPIC^MR||X^Y\r";
+    let body = [
+        adt("B1", "B1"),
+        adt("B2", "B2"),
+        no_pid.into(),
+        no_control.into(),
+        adt("B3", "B3"),
+    ]
+    .concat();
+    format!("FHS|^~\\&|EPIC|UCH|HUB|HUB|20240311\rBHS|^~\\&|EPIC|UCH|HUB|HUB|20240311\r{body}BTS|5\rFTS|1\r")
+        .replace('\r', sep)
+}
+
+async fn check_batch_outcome(store: &SqliteStore) {
+    let s = store.summary().await.unwrap();
+    assert_eq!(
+        (s.received, s.dead_letter, s.source_patients),
+        (5, 2, 3),
+        "five messages kept apart; the two bad ones dead-lettered, the others applied"
+    );
+    let dead = store.dead_letters(true).await.unwrap();
+    let stages: Vec<&str> = dead.iter().map(|d| d.failure.stage.as_str()).collect();
+    assert!(
+        stages.contains(&"convert") && stages.contains(&"parse"),
+        "{stages:?}"
+    );
+    for d in &dead {
+        let id = d
+            .failure
+            .message_id
+            .expect("kept, so it can be inspected and reprocessed");
+        let m = store.message(id).await.unwrap();
+        assert_eq!(m.state, InboxState::DeadLettered);
+    }
+    // No message carries the envelope: the last one ends with its own PID.
+    for id in 1..=5 {
+        let m = store
+            .message(ehrkit_pipeline::store::MessageId(id))
+            .await
+            .unwrap();
+        let text = String::from_utf8(m.payload).unwrap();
+        assert!(text.starts_with("MSH|"), "{text:?}");
+        assert!(!text.contains("BTS") && !text.contains("FTS") && !text.contains("BHS"));
+    }
+}
+
+#[tokio::test]
+async fn a_batch_file_is_split_into_its_messages_and_a_bad_one_dead_letters_alone() {
+    for sep in ["\r", "\r\n"] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sqlite(&dir);
+        let p = Pipeline::builder(store.clone()).start().await.unwrap();
+        let path = dir.path().join("batch.hl7");
+        std::fs::write(&path, batch(sep)).unwrap();
+        let report = files::ingest_file(&p, &path, "files").await.unwrap();
+        p.drain().await;
+        assert!(report.refused.is_empty(), "{:?}", report.refused);
+        assert_eq!(report.submitted.len(), 5);
+        check_batch_outcome(&store).await;
+        // The same file again: every message is a resend.
+        let again = files::ingest_file(&p, &path, "files").await.unwrap();
+        p.drain().await;
+        assert!(again
+            .submitted
+            .iter()
+            .all(|s| matches!(s.accepted, Accepted::Duplicate(_))));
+        let s = store.summary().await.unwrap();
+        assert_eq!((s.received, s.duplicates, s.dead_letter), (5, 5, 2));
+        p.shutdown().await;
+    }
+}
+
+/// Sends one MLLP frame and returns the reply.
+async fn raw_exchange(addr: std::net::SocketAddr, payload: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut frame = vec![0x0b];
+    frame.extend_from_slice(payload);
+    frame.extend_from_slice(&[0x1c, 0x0d]);
+    s.write_all(&frame).await.unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !out.ends_with(&[0x1c, 0x0d]) {
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn an_mllp_payload_holding_a_batch_is_split_and_acked_once_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir);
+    let p = Pipeline::builder(store.clone()).start().await.unwrap();
+    let server = mllp::bind(p.clone(), "127.0.0.1:0", "mllp").await.unwrap();
+    let addr = mllp::local_addr(&server);
+    let ack = raw_exchange(addr, batch("\r").as_bytes()).await;
+    assert!(ack.contains("MSA|AA"), "{ack}");
+    p.drain().await;
+    check_batch_outcome(&store).await;
+    // Resent after a lost ACK: nothing applied twice.
+    let ack = raw_exchange(addr, batch("\r").as_bytes()).await;
+    assert!(ack.contains("MSA|AA"), "{ack}");
+    p.drain().await;
+    let s = store.summary().await.unwrap();
+    assert_eq!((s.received, s.duplicates, s.dead_letter), (5, 5, 2));
+    server.shutdown().await;
+    p.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_single_message_is_not_a_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir);
+    let p = Pipeline::builder(store.clone()).start().await.unwrap();
+    let s = p
+        .submit(
+            PayloadKind::Hl7v2,
+            adt("S1", "S1").into_bytes(),
+            "mllp",
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(s.accepted, Accepted::New(_)));
+    assert!(!ehrkit_pipeline::source::batch::is_batch(
+        adt("S1", "S1").as_bytes()
+    ));
+    assert!(ehrkit_pipeline::source::batch::is_batch(
+        batch("\r").as_bytes()
+    ));
+    p.shutdown().await;
+}

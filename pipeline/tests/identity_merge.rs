@@ -1,0 +1,357 @@
+//! Identity changes that arrive after the first link: an A40 merge (its own resources stored,
+//! the retired enterprise id redirecting to the survivor), an A37 unlink (the MPI split and
+//! persisted) and a reviewer's decision on a POSSIBLE MATCH (applied to the MPI).
+
+use std::sync::Arc;
+
+use ehrkit_identity::{FsModel, MatchConfig, PatientIndex};
+use ehrkit_pipeline::stages::MpiResolver;
+use ehrkit_pipeline::store::{
+    AuditEventKind, PayloadKind, ReviewStatus, SqliteOptions, SqliteStore, Store,
+};
+use ehrkit_pipeline::Pipeline;
+use serde_json::Value;
+
+fn sqlite(dir: &tempfile::TempDir) -> Arc<SqliteStore> {
+    Arc::new(SqliteStore::open(dir.path().join("store.db"), SqliteOptions::default()).unwrap())
+}
+
+fn a04(control: &str, mrn: &str, family: &str, given: &str, dob: &str, sex: &str) -> Vec<u8> {
+    pid_msg(
+        control,
+        &format!("{mrn}^^^EPIC^MR||{family}^{given}||{dob}|{sex}|||1 MAIN ST^^MADISON^WI^53703"),
+    )
+}
+
+/// An A04 whose PID is `PID|1||` followed by `pid`.
+fn pid_msg(control: &str, pid: &str) -> Vec<u8> {
+    format!(
+        "MSH|^~\\&|EPIC|UCH|HUB|HUB|20240311081502-0600||ADT^A04|{control}|P|2.5.1\r\
+         EVN|A04|20240311081500-0600\r\
+         PID|1||{pid}\r"
+    )
+    .into_bytes()
+}
+
+/// An MPI that links automatically only above weight 30 (the default untrained model links
+/// every near-identical pair at once), so a close pair is POSSIBLE and goes to review.
+fn review_mpi() -> MpiResolver {
+    let mut cfg = MatchConfig::default();
+    cfg.thresholds.match_probability = 1.0 - 2f64.powi(-30);
+    MpiResolver::new(Arc::new(
+        PatientIndex::new(FsModel::untrained(cfg)).unwrap(),
+    ))
+}
+
+const A40: &str = "MSH|^~\\&|EPIC|UCH|HUB|HUB|20240312||ADT^A40^ADT_A39|G3|P|2.5.1\r\
+EVN|A40|20240312\r\
+PID|1||G1^^^EPIC^MR||ALPHA^ANNA||19800101|F\r\
+MRG|G2^^^EPIC^MR||||||ZULU^BORIS\r";
+
+async fn submit(p: &Pipeline, msg: Vec<u8>) -> ehrkit_pipeline::store::MessageId {
+    let s = p
+        .submit(PayloadKind::Hl7v2, msg, "mllp", None)
+        .await
+        .unwrap();
+    s.accepted.id()
+}
+
+fn links(body: &str) -> Vec<String> {
+    let v: Value = serde_json::from_str(body).unwrap();
+    v["link"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|l| l["type"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Two patients, then an A40 merging G2 into G1.
+async fn merged(p: &Pipeline) -> ehrkit_pipeline::store::MessageId {
+    submit(p, a04("G1", "G1", "ALPHA", "ANNA", "19800101", "F")).await;
+    submit(p, a04("G2", "G2", "ZULU", "BORIS", "19551231", "M")).await;
+    p.drain().await;
+    let id = submit(p, A40.as_bytes().to_vec()).await;
+    p.drain().await;
+    id
+}
+
+#[tokio::test]
+async fn an_a40_stores_its_patients_and_the_retired_id_redirects_to_the_survivor() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir);
+    let p = Pipeline::builder(store.clone()).start().await.unwrap();
+    submit(&p, a04("G1", "G1", "ALPHA", "ANNA", "19800101", "F")).await;
+    submit(&p, a04("G2", "G2", "ZULU", "BORIS", "19551231", "M")).await;
+    p.drain().await;
+    let ix = p.index().unwrap().clone();
+    let survivor = ix.enterprise_id("EPIC|G1").unwrap();
+    let retired = ix.enterprise_id("EPIC|G2").unwrap();
+    assert_ne!(survivor, retired);
+    let patients_before = store
+        .resources_by_type("Patient", None, 100, "test")
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(patients_before, 2);
+
+    let a40 = submit(&p, A40.as_bytes().to_vec()).await;
+    p.drain().await;
+    let s = p.summary().await.unwrap();
+    assert_eq!((s.dead_letter, s.enterprise_patients), (0, 1));
+
+    // The merge message's own resources are stored, with lineage to it.
+    let lineage = store.lineage(a40).await.unwrap();
+    assert!(
+        lineage.iter().any(|l| l.resource_type == "Patient"),
+        "the A40's Patients are stored: {lineage:?}"
+    );
+    let patients = store
+        .resources_by_type("Patient", None, 100, "test")
+        .await
+        .unwrap();
+    assert_eq!(
+        patients.len(),
+        2,
+        "the A40 updates the two Patients, it adds none"
+    );
+    let survivor_patient = patients
+        .iter()
+        .find(|r| r.patient_key.as_deref() == Some("EPIC|G1"))
+        .unwrap();
+    let merged_patient = patients
+        .iter()
+        .find(|r| r.patient_key.as_deref() == Some("EPIC|G2"))
+        .unwrap();
+    assert!(links(&survivor_patient.body).contains(&"replaces".to_string()));
+    assert!(
+        links(&survivor_patient.body).contains(&"seealso".to_string()),
+        "the enterprise link is kept beside the merge link"
+    );
+    assert!(links(&merged_patient.body).contains(&"replaced-by".to_string()));
+    let merged_v: Value = serde_json::from_str(&merged_patient.body).unwrap();
+    assert_eq!(merged_v["active"], Value::Bool(false));
+
+    // The retired enterprise id redirects to the survivor, through the store and the pipeline.
+    let through_store = store.patient_everything(retired, "test").await.unwrap();
+    assert_eq!(through_store.enterprise_id, survivor, "says where it went");
+    assert_eq!(through_store.source_patients.len(), 2);
+    assert!(through_store
+        .resources
+        .iter()
+        .any(|r| r.patient_key.as_deref() == Some("EPIC|G1")));
+    let through_pipeline = p.patient_everything(retired, "test").await.unwrap();
+    assert_eq!(through_pipeline.enterprise_id, survivor);
+    assert_eq!(
+        through_pipeline.resources.len(),
+        store
+            .patient_everything(survivor, "test")
+            .await
+            .unwrap()
+            .resources
+            .len()
+    );
+    // Applying the same A40 again (a reprocess) changes nothing.
+    let before = store.summary().await.unwrap();
+    p.shutdown().await;
+    let p = Pipeline::builder(store.clone()).start().await.unwrap();
+    assert_eq!(
+        p.patient_everything(retired, "test")
+            .await
+            .unwrap()
+            .enterprise_id,
+        survivor,
+        "the redirect survives a restart"
+    );
+    assert_eq!(store.summary().await.unwrap(), before);
+    p.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_a37_unlinks_two_merged_patients_and_persists_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir);
+    let p = Pipeline::builder(store.clone()).start().await.unwrap();
+    merged(&p).await;
+    assert_eq!(p.summary().await.unwrap().enterprise_patients, 1);
+    let a37 = "MSH|^~\\&|EPIC|UCH|HUB|HUB|20240313||ADT^A37^ADT_A37|G5|P|2.5.1\r\
+EVN|A37|20240313\r\
+PID|1||G1^^^EPIC^MR||ALPHA^ANNA||19800101|F\r\
+PID|2||G2^^^EPIC^MR||ZULU^BORIS||19551231|M\r";
+    let id = submit(&p, a37.as_bytes().to_vec()).await;
+    p.drain().await;
+    let s = p.summary().await.unwrap();
+    assert_eq!(
+        (s.dead_letter, s.source_patients, s.enterprise_patients),
+        (0, 2, 2),
+        "the A37 is applied, not dead-lettered"
+    );
+    let ix = p.index().unwrap().clone();
+    let (e1, e2) = (
+        ix.enterprise_id("EPIC|G1").unwrap(),
+        ix.enterprise_id("EPIC|G2").unwrap(),
+    );
+    assert_ne!(e1, e2);
+    // Audited, with the message.
+    let audit = store.audit_entries(0, 10_000).await.unwrap();
+    assert!(audit.iter().any(|a| a.event.kind == AuditEventKind::Linked
+        && a.event.message_id == Some(id)
+        && a.event.detail.as_deref().unwrap_or("").contains("unlink")));
+    assert!(store.verify_audit().await.unwrap().is_intact());
+    p.shutdown().await;
+    // Persisted: a restart sees two identities, each with its own records.
+    let p = Pipeline::builder(store.clone()).start().await.unwrap();
+    let ix = p.index().unwrap().clone();
+    assert_ne!(
+        ix.enterprise_id("EPIC|G1").unwrap(),
+        ix.enterprise_id("EPIC|G2").unwrap()
+    );
+    let g1 = p
+        .patient_everything(ix.enterprise_id("EPIC|G1").unwrap(), "test")
+        .await
+        .unwrap();
+    assert_eq!(g1.source_patients.len(), 1);
+    assert_eq!(store.summary().await.unwrap().enterprise_patients, 2);
+    p.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_a37_splits_two_records_the_mpi_linked_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir);
+    let p = Pipeline::builder(store.clone()).start().await.unwrap();
+    // Same person data under two MRNs: the MPI links them (MATCH).
+    let twin = "TWIN^ALEX||19900505|M|||5 ELM ST^^MADISON^WI^53703";
+    submit(&p, pid_msg("T1", &format!("T1^^^EPIC^MR||{twin}"))).await;
+    submit(&p, pid_msg("T2", &format!("T2^^^CERNER^MR||{twin}"))).await;
+    p.drain().await;
+    let ix = p.index().unwrap().clone();
+    assert_eq!(
+        ix.enterprise_id("EPIC|T1").unwrap(),
+        ix.enterprise_id("CERNER|T2").unwrap(),
+        "precondition: linked by MATCH"
+    );
+    let a37 = "MSH|^~\\&|EPIC|UCH|HUB|HUB|20240313||ADT^A37^ADT_A37|T3|P|2.5.1\r\
+EVN|A37|20240313\r\
+PID|1||T1^^^EPIC^MR||TWIN^ALEX||19900505|M\r\
+PID|2||T2^^^CERNER^MR||TWIN^ALEX||19900505|M\r";
+    submit(&p, a37.as_bytes().to_vec()).await;
+    p.drain().await;
+    assert_ne!(
+        ix.enterprise_id("EPIC|T1").unwrap(),
+        ix.enterprise_id("CERNER|T2").unwrap()
+    );
+    assert_eq!(p.summary().await.unwrap().enterprise_patients, 2);
+    p.shutdown().await;
+}
+
+/// Two records similar enough to be POSSIBLE but not MATCH.
+const P1: &str = "P1^^^EPIC^MR||JOHNSON^MARY||19700312|F|||1 MAIN ST^^MADISON^WI^53703";
+const P2: &str = "P2^^^CERNER^MR||JOHNSTON^MARY||19700312|F|||9 OAK AVE^^MADISON^WI^53703";
+
+async fn possible_pair(p: &Pipeline) {
+    submit(p, pid_msg("P1", P1)).await;
+    submit(p, pid_msg("P2", P2)).await;
+    p.drain().await;
+}
+
+#[tokio::test]
+async fn a_review_linked_merges_the_two_identities() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir);
+    let p = Pipeline::builder(store.clone())
+        .identity(review_mpi())
+        .start()
+        .await
+        .unwrap();
+    possible_pair(&p).await;
+    let open = store.possible_matches(true).await.unwrap();
+    assert_eq!(open.len(), 1, "precondition: one POSSIBLE MATCH queued");
+    let ix = p.index().unwrap().clone();
+    let (e1, e2) = (
+        ix.enterprise_id("EPIC|P1").unwrap(),
+        ix.enterprise_id("CERNER|P2").unwrap(),
+    );
+    assert_ne!(e1, e2);
+    let resolved = p
+        .resolve_review(open[0].id, ReviewStatus::Linked, "reviewer-1")
+        .await
+        .unwrap();
+    assert_eq!(resolved.status, ReviewStatus::Linked);
+    assert_eq!(
+        ix.resolve(ix.enterprise_id("EPIC|P1").unwrap()).unwrap(),
+        ix.resolve(ix.enterprise_id("CERNER|P2").unwrap()).unwrap()
+    );
+    let s = p.summary().await.unwrap();
+    assert_eq!((s.enterprise_patients, s.possible_matches), (1, 0));
+    let survivor = ix.enterprise_id("EPIC|P1").unwrap();
+    let all = p.patient_everything(survivor, "test").await.unwrap();
+    assert_eq!(all.source_patients.len(), 2);
+    assert_eq!(
+        all.resources
+            .iter()
+            .filter(|r| r.resource_type == "Patient")
+            .count(),
+        2
+    );
+    // Both former ids give the same person.
+    for e in [e1, e2] {
+        assert_eq!(
+            p.patient_everything(e, "test")
+                .await
+                .unwrap()
+                .source_patients
+                .len(),
+            2
+        );
+    }
+    let audit = store.audit_entries(0, 10_000).await.unwrap();
+    assert!(audit.iter().any(|a| a.event.actor == "reviewer-1"
+        && a.event.detail.as_deref().unwrap_or("").contains("merge")));
+    p.shutdown().await;
+    // Persisted.
+    let p = Pipeline::builder(store.clone()).start().await.unwrap();
+    let ix = p.index().unwrap();
+    assert_eq!(
+        ix.resolve(ix.enterprise_id("EPIC|P1").unwrap()).unwrap(),
+        ix.resolve(ix.enterprise_id("CERNER|P2").unwrap()).unwrap()
+    );
+    assert_eq!(store.summary().await.unwrap().enterprise_patients, 1);
+    p.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_review_distinct_keeps_them_apart_and_is_not_proposed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir);
+    let p = Pipeline::builder(store.clone())
+        .identity(review_mpi())
+        .start()
+        .await
+        .unwrap();
+    possible_pair(&p).await;
+    let open = store.possible_matches(true).await.unwrap();
+    assert_eq!(open.len(), 1);
+    p.resolve_review(open[0].id, ReviewStatus::Distinct, "reviewer-2")
+        .await
+        .unwrap();
+    assert_eq!(p.summary().await.unwrap().enterprise_patients, 2);
+    // Updates of either record (in both directions) do not queue the pair again.
+    submit(&p, pid_msg("P1b", P1)).await;
+    submit(&p, pid_msg("P2b", P2)).await;
+    p.drain().await;
+    assert!(
+        store.possible_matches(true).await.unwrap().is_empty(),
+        "a pair decided distinct is not proposed again"
+    );
+    assert_eq!(p.summary().await.unwrap().enterprise_patients, 2);
+    // Resolving twice is refused, not applied twice.
+    assert!(p
+        .resolve_review(open[0].id, ReviewStatus::Linked, "reviewer-2")
+        .await
+        .is_err());
+    assert_eq!(p.summary().await.unwrap().enterprise_patients, 2);
+    p.shutdown().await;
+}
