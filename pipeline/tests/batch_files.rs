@@ -166,3 +166,28 @@ async fn a_single_message_is_not_a_batch() {
     ));
     p.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_batch_the_reader_refuses_is_split_at_segments_and_the_stray_part_dead_letters() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir);
+    let p = Pipeline::builder(store.clone()).start().await.unwrap();
+    // A stray segment between the batch header and the first message: the batch reader
+    // refuses the whole input.
+    let input = format!(
+        "BHS|^~\\&|EPIC|UCH\rZZZ|stray\r{}{}BTS|2\r",
+        adt("C1", "C1"),
+        adt("C2", "C2")
+    );
+    assert!(ehrkit_hl7v2::batch::BatchFile::parse(input.as_bytes()).is_err());
+    let path = dir.path().join("damaged.hl7");
+    std::fs::write(&path, &input).unwrap();
+    let report = files::ingest_file(&p, &path, "files").await.unwrap();
+    p.drain().await;
+    assert!(report.refused.is_empty());
+    let s = store.summary().await.unwrap();
+    assert_eq!((s.received, s.dead_letter, s.source_patients), (3, 1, 2));
+    let dead = store.dead_letters(true).await.unwrap();
+    assert_eq!(dead[0].failure.stage, "parse");
+    p.shutdown().await;
+}
