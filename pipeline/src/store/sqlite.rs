@@ -225,6 +225,83 @@ fn unseal(
     }
 }
 
+/// A sealed column value as read from one row: its table, the row's name in errors, the key id
+/// stored beside it, the associated data binding it to that row, and the bytes. Every reader
+/// opens values through it, and [`SqliteStore::reencrypt`] reseals them.
+struct Sealed {
+    table: &'static str,
+    row: String,
+    key_id: Option<u32>,
+    aad: String,
+    data: Vec<u8>,
+}
+
+impl Sealed {
+    /// An inbox payload.
+    fn inbox(id: i64, key: &str, hash: &str, key_id: Option<u32>, data: Vec<u8>) -> Self {
+        Self {
+            table: "inbox",
+            row: id.to_string(),
+            key_id,
+            aad: inbox_aad(key, hash),
+            data,
+        }
+    }
+
+    /// A resource version's body.
+    fn resource(t: &str, id: &str, version: i64, key_id: Option<u32>, data: Vec<u8>) -> Self {
+        Self {
+            table: "resource_versions",
+            row: format!("{t}/{id}/{version}"),
+            key_id,
+            aad: resource_aad(t, id, version),
+            data,
+        }
+    }
+
+    /// A source patient's MPI record.
+    fn patient(rowid: i64, key: &str, key_id: Option<u32>, data: Vec<u8>) -> Self {
+        Self {
+            table: "source_patients",
+            row: patient_row(rowid),
+            key_id,
+            aad: patient_aad(key),
+            data,
+        }
+    }
+
+    /// The plain bytes.
+    fn open(self, enc: Option<&Encryption>) -> StoreResult<Vec<u8>> {
+        unseal(
+            enc,
+            self.table,
+            &self.row,
+            self.key_id,
+            &self.aad,
+            self.data,
+        )
+    }
+
+    /// The plain bytes decoded; a value that does not decode is [`StoreError::Corrupt`] with
+    /// `what`.
+    fn open_as<T>(
+        self,
+        enc: Option<&Encryption>,
+        what: &'static str,
+        decode: impl FnOnce(Vec<u8>) -> Option<T>,
+    ) -> StoreResult<T> {
+        let (table, row) = (self.table, self.row.clone());
+        decode(self.open(enc)?).ok_or_else(|| corrupt(table, row, what))
+    }
+
+    /// Opened with whichever key of `enc` sealed it, sealed again with the active key.
+    fn reseal(self, enc: &Encryption) -> StoreResult<(Option<u32>, Vec<u8>)> {
+        let (table, aad) = (self.table, self.aad.clone());
+        let plain = self.open(Some(enc))?;
+        seal(Some(enc), table, &aad, &plain)
+    }
+}
+
 fn inbox_aad(key: &str, hash: &str) -> String {
     format!("inbox\u{1f}{key}\u{1f}{hash}")
 }
@@ -697,9 +774,7 @@ impl SqliteStore {
                 it.collect::<Result<_, _>>().map_err(db("reencrypt"))?
             };
             for (id, key, hash, kid, data) in rows {
-                let aad = inbox_aad(&key, &hash);
-                let plain = unseal(Some(&enc), "inbox", &id.to_string(), kid, &aad, data)?;
-                let (kid, ct) = seal(Some(&enc), "inbox", &aad, &plain)?;
+                let (kid, ct) = Sealed::inbox(id, &key, &hash, kid, data).reseal(&enc)?;
                 w.conn
                     .execute(
                         "UPDATE inbox SET key_id = ?1, payload = ?2 WHERE id = ?3",
@@ -722,10 +797,7 @@ impl SqliteStore {
                 it.collect::<Result<_, _>>().map_err(db("reencrypt"))?
             };
             for (t, id, v, kid, data) in rows {
-                let aad = resource_aad(&t, &id, v);
-                let row = format!("{t}/{id}/{v}");
-                let plain = unseal(Some(&enc), "resource_versions", &row, kid, &aad, data)?;
-                let (kid, ct) = seal(Some(&enc), "resource_versions", &aad, &plain)?;
+                let (kid, ct) = Sealed::resource(&t, &id, v, kid, data).reseal(&enc)?;
                 w.conn
                     .execute(
                         "UPDATE resource_versions SET key_id = ?1, body = ?2 WHERE resource_type = ?3 AND id = ?4 AND version = ?5",
@@ -746,10 +818,7 @@ impl SqliteStore {
                 it.collect::<Result<_, _>>().map_err(db("reencrypt"))?
             };
             for (rowid, key, kid, data) in rows {
-                let aad = patient_aad(&key);
-                let row = patient_row(rowid);
-                let plain = unseal(Some(&enc), "source_patients", &row, kid, &aad, data)?;
-                let (kid, ct) = seal(Some(&enc), "source_patients", &aad, &plain)?;
+                let (kid, ct) = Sealed::patient(rowid, &key, kid, data).reseal(&enc)?;
                 w.conn
                     .execute(
                         "UPDATE source_patients SET key_id = ?1, record = ?2 WHERE key = ?3",
@@ -818,17 +887,8 @@ fn lineage_of(
 
 fn finish_resource(enc: Option<&Encryption>, raw: RawResource) -> StoreResult<StoredResource> {
     let (t, id, version, kid, body, patient_key, stored_at, msg, source, pn, pv, cv) = raw;
-    let row = format!("{t}/{id}/{version}");
-    let plain = unseal(
-        enc,
-        "resource_versions",
-        &row,
-        kid,
-        &resource_aad(&t, &id, version),
-        body,
-    )?;
-    let body =
-        String::from_utf8(plain).map_err(|_| corrupt("resource_versions", &row, "not UTF-8"))?;
+    let body = Sealed::resource(&t, &id, version, kid, body)
+        .open_as(enc, "not UTF-8", |b| String::from_utf8(b).ok())?;
     Ok(StoredResource {
         resource_type: t,
         id,
@@ -891,14 +951,7 @@ fn raw_inbox(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawInbox> {
 
 fn finish_inbox(enc: Option<&Encryption>, raw: RawInbox) -> StoreResult<InboxMessage> {
     let (id, key, hash, kid, payload, kind, source, mt, at, state, reused, dups) = raw;
-    let payload = unseal(
-        enc,
-        "inbox",
-        &id.to_string(),
-        kid,
-        &inbox_aad(&key, &hash),
-        payload,
-    )?;
+    let payload = Sealed::inbox(id, &key, &hash, kid, payload).open(enc)?;
     Ok(InboxMessage {
         id: MessageId(id),
         key,
@@ -1528,10 +1581,10 @@ impl Store for SqliteStore {
             let mut records = Vec::with_capacity(raws.len());
             let mut next_eid = data.next_eid;
             for (rowid, key, eid, kid, blob) in raws {
-                let row = patient_row(rowid);
-                let plain = unseal(enc, "source_patients", &row, kid, &patient_aad(&key), blob)?;
-                let rec: PatientRecord = serde_json::from_slice(&plain)
-                    .map_err(|_| corrupt("source_patients", &row, "record is not valid JSON"))?;
+                let rec: PatientRecord = Sealed::patient(rowid, &key, kid, blob)
+                    .open_as(enc, "record is not valid JSON", |b| {
+                        serde_json::from_slice(&b).ok()
+                    })?;
                 next_eid = next_eid.max(eid as u64 + 1);
                 records.push((rec, EnterpriseId(eid as u64)));
             }
