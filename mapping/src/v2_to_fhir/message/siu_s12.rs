@@ -14,7 +14,11 @@
 //! participant: `PID[Appointment]`), the Encounter of PV1 (`PV1[Encounter]`), and per resource
 //! group the participants of `AIG[Appointment]` (a Location by identifier), `AIL[Appointment]`
 //! (the place's Locations) and `AIP[Appointment]` (a Practitioner); `AIS[Appointment]` gives
-//! `serviceType`. `start`/`end`: TQ1-7/TQ1-8 (the segment that replaced SCH-11 in v2.6), else
+//! `serviceType`. IF SCH-26 OR SCH-27 IS VALUED (rows 2 and 5.2.1), the order the appointment
+//! is booked for: `SCH[ServiceRequest]` (placer/filler identifiers, `active`, `order`) with the
+//! first AIS through `AIS[ServiceRequest]` (AIS-3 identifier, AIS-4/7 occurrence), written
+//! create-only (`POST` + `ifNoneExist`: the ordering system's record is never overwritten) and
+//! `basedOn` it. `start`/`end`: TQ1-7/TQ1-8 (the segment that replaced SCH-11 in v2.6), else
 //! SCH-11, else the first AIS with a start (AIS-4 plus AIS-7); SCH-11 overridden by TQ1 is
 //! reported. The NTEs after SCH and after an AIS become `comment`, one per line
 //! (the IG's `NTE[Appointment-Comment]` targets an R5 extension; R4 has `comment`). The
@@ -43,13 +47,15 @@ use crate::v2_to_fhir::segment::{
     aig_appointment::aig_appointment,
     ail_appointment::ail_appointment,
     aip_appointment::aip_appointment,
-    ais_appointment::ais_appointment,
+    ais_appointment::{ais_appointment, ServiceParts},
+    ais_service_request::ais_service_request,
     pid_patient::pid_patient,
     pv1_encounter::pv1_encounter,
     sch_appointment::{
         default_participation, read_instant, report_fields, sch_appointment, Actor,
         ResourceParticipant,
     },
+    sch_service_request::sch_service_request,
 };
 use crate::{Location, ReportKind};
 
@@ -133,6 +139,7 @@ pub(crate) fn convert(
     let mut counts: Vec<(String, usize)> = Vec::new();
     let mut ais_period = None;
     let mut ais_status = None;
+    let mut first_service: Option<ServiceParts> = None;
     for seg in msg.segments() {
         let name = seg.name().to_owned();
         let n = bump(&mut counts, &name);
@@ -148,6 +155,9 @@ pub(crate) fn convert(
             "AIS" => {
                 after = After::Comment;
                 let s = ais_appointment(&seg, n, ctx);
+                if first_service.is_none() {
+                    first_service = Some(s.clone());
+                }
                 appointment.service_type.extend(s.service_type);
                 if ais_period.is_none() {
                     ais_period = s.period;
@@ -219,6 +229,28 @@ pub(crate) fn convert(
             segment: "PID",
             at: Location::segment("PID", 1),
         });
+    }
+    // IG SIU_S12 rows 2 and 5.2.1: IF SCH-26 OR SCH-27 IS VALUED, the order the appointment is
+    // booked for (SCH[ServiceRequest], the first AIS through AIS[ServiceRequest]). It is the
+    // ordering system's record: created when the server lacks it, never overwritten here. Its
+    // subject is required: without a PID `basedOn` stays a logical reference.
+    if let (Some(p), Some(mut sr)) = (&patient, sch_service_request(&appointment)) {
+        // The key is the order's own number (SCH-26/27), never AIS-3: a service code is shared
+        // by every order for that service.
+        let identifiers = sr.identifier.clone();
+        if let Some(service) = &first_service {
+            ais_service_request(service, &mut sr);
+        }
+        sr.subject = Some(Box::new(p.clone()));
+        let r = out.add(
+            sr,
+            service_request_id,
+            &identifiers,
+            Role::Shared,
+            ctx,
+            &Location::segment("SCH", 1),
+        );
+        appointment.based_on = vec![r];
     }
     let identifiers = appointment.identifier.clone();
     let r = out.add(
@@ -331,5 +363,9 @@ fn practitioner_id(r: &mut Practitioner) -> &mut Option<String> {
     &mut r.id
 }
 fn location_id(r: &mut FhirLocation) -> &mut Option<String> {
+    &mut r.id
+}
+
+fn service_request_id(r: &mut ehrkit_fhir_model::resources::ServiceRequest) -> &mut Option<String> {
     &mut r.id
 }

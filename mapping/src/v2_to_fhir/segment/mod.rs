@@ -45,6 +45,7 @@ pub mod aig_appointment;
 pub mod ail_appointment;
 pub mod aip_appointment;
 pub mod ais_appointment;
+pub mod ais_service_request;
 pub mod al1_allergy_intolerance;
 pub mod dg1_condition;
 pub mod dg1_encounter;
@@ -72,6 +73,7 @@ pub mod rxe_medication_request;
 pub mod rxo_medication_request;
 pub mod rxr_medication_request;
 pub mod sch_appointment;
+pub mod sch_service_request;
 pub mod spm_specimen;
 pub mod tq1_medication_request;
 pub mod tq1_service_request;
@@ -198,6 +200,14 @@ pub static COVERAGE: &[SegmentCoverage] = &[
     SegmentCoverage {
         map: "SCH[Appointment]",
         rows: sch_appointment::ROWS,
+    },
+    SegmentCoverage {
+        map: "SCH[ServiceRequest]",
+        rows: sch_service_request::ROWS,
+    },
+    SegmentCoverage {
+        map: "AIS[ServiceRequest]",
+        rows: ais_service_request::ROWS,
     },
     SegmentCoverage {
         map: "TXA[DocumentReference]",

@@ -21,7 +21,8 @@
 //! - SCH-25 → `status` through `FillerStatusCodes[Appointment]`; the trigger event decides when
 //!   it fixes the status (see [`status_for_event`]).
 //! - SCH-26 / SCH-27 → `basedOn`, a logical reference (`Reference.identifier`) to the placer /
-//!   filler order: the ServiceRequest itself (`SCH[ServiceRequest]`) is not written.
+//!   filler order; the SIU map replaces it with the ServiceRequest of `SCH[ServiceRequest]`
+//!   when the message has a patient.
 //!
 //! Every other field present is reported.
 

@@ -1,0 +1,121 @@
+//! Issue 12, SIU: the order an appointment is booked for. IG `SIU_S12` rows 2 (`SCH` →
+//! `ServiceRequest[1..n]`, `SCH[ServiceRequest]`) and 5.2.1 (`AIS` → `AIS[ServiceRequest]`),
+//! both IF SCH-26 OR SCH-27 IS VALUED, with `Appointment.basedOn` pointing at the request.
+//!
+//! Message written for this test: `tests/data/siu_mdm_vxu_dft/siu_s12_with_placer_order.hl7`.
+
+use ehrkit_fhir_model::resources::{Appointment, ServiceRequest};
+use ehrkit_fhir_model::{Bundle, ServiceRequestOccurrence, TypedResource, Validator};
+use ehrkit_hl7v2::Message;
+use ehrkit_mapping::v2_to_fhir::{BundleKind, Conversion, Converter, Options};
+use ehrkit_mapping::Profile;
+
+fn data(name: &str) -> String {
+    let path = format!(
+        "{}/tests/data/siu_mdm_vxu_dft/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn convert(raw: &str) -> Conversion {
+    let msg = Message::parse(raw.as_bytes()).expect("test message parses");
+    let c = Converter::new(
+        Profile::generic(),
+        Options::default().bundle_kind(BundleKind::Transaction),
+    )
+    .convert(&msg)
+    .expect("converts");
+    let text = ehrkit_fhir_model::to_string(&c.bundle);
+    let back: Bundle = ehrkit_fhir_model::from_slice(text.as_bytes()).expect("JSON reads back");
+    assert_eq!(back, c.bundle, "round trip changed the Bundle");
+    let issues = Validator::check(&c.bundle);
+    assert!(issues.is_empty(), "{issues:?}");
+    c
+}
+
+fn all<R: TypedResource + Clone>(b: &Bundle) -> Vec<R> {
+    b.entry
+        .iter()
+        .filter_map(|e| e.resource.as_deref().and_then(R::from_resource))
+        .cloned()
+        .collect()
+}
+
+fn values(sr: &ServiceRequest) -> Vec<String> {
+    sr.identifier
+        .iter()
+        .filter_map(|i| i.value.as_ref()?.value.clone())
+        .collect()
+}
+
+#[test]
+fn sch_26_27_give_the_service_request_the_appointment_is_based_on() {
+    let c = convert(&data("siu_s12_with_placer_order.hl7"));
+    let requests: Vec<ServiceRequest> = all(&c.bundle);
+    assert_eq!(requests.len(), 1, "one ServiceRequest for SCH-26/27");
+    let sr = &requests[0];
+    // SCH-26 (placer), SCH-27 (filler), AIS-3 (identifier[1] of AIS[ServiceRequest]).
+    let ids = values(sr);
+    for v in ["PLC-4411", "FLR-7702", "24627-2"] {
+        assert!(ids.iter().any(|i| i == v), "{v} in {ids:?}");
+    }
+    let json = ehrkit_fhir_model::to_string(sr);
+    assert!(json.contains(r#""status":"active""#), "{json}");
+    assert!(json.contains(r#""intent":"order""#), "{json}");
+    // AIS-4 + AIS-7 (45 min) → occurrencePeriod.
+    let Some(ServiceRequestOccurrence::Period(p)) = &sr.occurrence else {
+        panic!("occurrencePeriod: {json}");
+    };
+    assert!(p.start.is_some() && p.end.is_some(), "{json}");
+    assert!(
+        json.contains("2026-03-12T09:30:00-05:00") && json.contains("2026-03-12T10:15:00-05:00")
+    );
+    assert!(sr.subject.is_some());
+
+    let appointment: Vec<Appointment> = all(&c.bundle);
+    let sr_url = format!("urn:uuid:{}", sr.id.as_deref().unwrap());
+    assert_eq!(appointment[0].based_on.len(), 1);
+    assert_eq!(
+        appointment[0].based_on[0]
+            .reference
+            .as_ref()
+            .and_then(|r| r.value.as_deref()),
+        Some(sr_url.as_str())
+    );
+    // The order is the ordering system's record: created when the server lacks it, never
+    // overwritten by a scheduling message.
+    let entry = c
+        .bundle
+        .entry
+        .iter()
+        .find(|e| e.resource.as_ref().unwrap().id() == sr.id.as_deref())
+        .unwrap();
+    let request = entry.request.as_ref().unwrap();
+    assert_eq!(
+        request
+            .method
+            .as_ref()
+            .and_then(|m| m.value.as_ref())
+            .map(|m| m.as_code()),
+        Some("POST")
+    );
+    // Searched by the placer order number, never by the service code (shared by every order
+    // for that service).
+    let query = request
+        .if_none_exist
+        .as_ref()
+        .and_then(|q| q.value.clone())
+        .unwrap();
+    assert!(query.ends_with("|PLC-4411"), "{query}");
+}
+
+#[test]
+fn without_sch_26_27_there_is_no_service_request() {
+    let raw = data("siu_s12_with_placer_order.hl7")
+        .replace("PLC-4411^CLINICORD^2.16.840.1.113883.3.9901.5^ISO", "")
+        .replace("|FLR-7702^RADIOLOGY^2.16.840.1.113883.3.9901.6^ISO", "");
+    let c = convert(&raw);
+    assert!(all::<ServiceRequest>(&c.bundle).is_empty());
+    assert!(all::<Appointment>(&c.bundle)[0].based_on.is_empty());
+}
