@@ -1,9 +1,11 @@
 //! A Bulk Data `$export` as a source (FHIR Bulk Data Access 2.0,
 //! <https://hl7.org/fhir/uv/bulkdata/export.html>): kicks off an export (or takes the status
-//! URL of one already running) through `ehrkit-bulk-data`, polls it to its manifest, downloads
-//! each NDJSON `output` file (streamed and decoded to a file in a work directory, so memory
-//! does not depend on the file's size) and submits each resource to the [`Pipeline`] as
-//! [`PayloadKind::FhirJson`] under the endpoint's name.
+//! URL of one already running) through `ehrkit-bulk-data`, polls it to its manifest, streams
+//! each NDJSON `output` file (decoded as it arrives, records handed over a bounded channel:
+//! memory does not depend on the file's size, and nothing is written to disk unencrypted)
+//! and submits each resource to the [`Pipeline`] as [`PayloadKind::FhirJson`] under the
+//! endpoint's name. A bad line fails the file's download (the bulk client's reader contract);
+//! the run stops there and the next run downloads that file again.
 //!
 //! Resumable: the status URL is saved (in a [`WatermarkStore`], e.g. the poll source's
 //! [`FileWatermarks`](super::fhir_poll::FileWatermarks)) as soon as the server accepted the
@@ -18,11 +20,10 @@
 //! `deleted` files (Bulk Data 2.0) are counted, not applied (the store keeps every version).
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use ehrkit_bulk_data::client::{BulkClient, TokenProvider};
-use ehrkit_bulk_data::{ExportRequest, FileKind, Manifest, NdjsonReader};
+use ehrkit_bulk_data::{ExportRequest, FileKind, Manifest};
 
 use super::fhir_poll::WatermarkStore;
 use crate::runtime::{Pipeline, Refusal};
@@ -44,9 +45,9 @@ pub enum BulkError {
     /// The export's state could not be read or saved.
     #[error("export state: {0}")]
     State(#[source] std::io::Error),
-    /// The work directory could not be used.
-    #[error("work directory: {0}")]
-    Io(#[source] std::io::Error),
+    /// The download task ended abnormally (panicked or was cancelled).
+    #[error("download task ended abnormally")]
+    Download,
 }
 
 /// What one [`BulkSource::run`] did.
@@ -66,8 +67,6 @@ pub struct BulkReport {
     pub reused: usize,
     /// Resources refused before being kept (no `resourceType`, not routed).
     pub refused: usize,
-    /// NDJSON lines that were not records (located errors, logged).
-    pub bad_lines: usize,
     /// OperationOutcomes in `error` files.
     pub error_outcomes: usize,
     /// Records in `deleted` files (not applied).
@@ -82,35 +81,31 @@ pub struct BulkSource<P> {
     client: BulkClient<P>,
     endpoint: String,
     state: Arc<dyn WatermarkStore>,
-    work_dir: PathBuf,
 }
 
 impl<P> std::fmt::Debug for BulkSource<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BulkSource")
             .field("endpoint", &self.endpoint)
-            .field("work_dir", &self.work_dir)
             .finish_non_exhaustive()
     }
 }
 
-impl<P: TokenProvider> BulkSource<P> {
+impl<P: TokenProvider + Clone + 'static> BulkSource<P> {
     /// A source submitting to `pipeline` under the source name `endpoint`, keeping its state
-    /// (status URL, files kept, next `_since`) in `state` and downloads in `work_dir`
-    /// (created when missing; each file is deleted once submitted).
+    /// (status URL, files kept, next `_since`) in `state`. The token provider is cloned into
+    /// the download task: share SMART tokens as `Arc<BackendServicesTokens>`.
     pub fn new(
         pipeline: Pipeline,
         client: BulkClient<P>,
         endpoint: impl Into<String>,
         state: impl WatermarkStore,
-        work_dir: impl Into<PathBuf>,
     ) -> Self {
         Self {
             pipeline,
             client,
             endpoint: endpoint.into(),
             state: Arc::new(state),
-            work_dir: work_dir.into(),
         }
     }
 
@@ -217,20 +212,13 @@ impl<P: TokenProvider> BulkSource<P> {
         manifest: &Manifest,
         report: &mut BulkReport,
     ) -> Result<(), BulkError> {
-        std::fs::create_dir_all(&self.work_dir).map_err(BulkError::Io)?;
         let mut done = self.done_files()?;
-        for (i, entry) in manifest.output.iter().enumerate() {
+        for entry in &manifest.output {
             if done.contains(&entry.url) {
                 report.skipped_files += 1;
                 continue;
             }
-            let path = self.work_dir.join(format!("output.{i:05}.ndjson"));
-            self.client
-                .download_to_file(manifest, entry, FileKind::Output, &path)
-                .await
-                .map_err(BulkError::Export)?;
-            self.submit_file(&path, report).await?;
-            let _ = std::fs::remove_file(&path);
+            self.submit_file(manifest, entry, report).await?;
             done.insert(entry.url.clone());
             let list = serde_json::to_string(&done).map_err(|e| BulkError::State(e.into()))?;
             self.state
@@ -266,46 +254,79 @@ impl<P: TokenProvider> BulkSource<P> {
         Ok(())
     }
 
+    /// Streams one `output` file: the download runs on a blocking thread (its record callback
+    /// is synchronous) and hands each record over a bounded channel, so a slow store slows the
+    /// download instead of filling memory.
     async fn submit_file(
         &self,
-        path: &std::path::Path,
+        manifest: &Manifest,
+        entry: &ehrkit_bulk_data::OutputFile,
         report: &mut BulkReport,
     ) -> Result<(), BulkError> {
-        let f = std::fs::File::open(path).map_err(BulkError::Io)?;
-        let mut reader = NdjsonReader::new(std::io::BufReader::new(f));
-        loop {
-            let line = match reader.next_record() {
-                None => break,
-                Some(Ok(rec)) => rec.json().to_owned(),
-                Some(Err(e)) => {
-                    tracing::warn!(source = %self.endpoint, error = %e, "bad NDJSON line skipped");
-                    report.bad_lines += 1;
-                    continue;
+        // A std channel: the download's callback runs inside `block_on`, where tokio's
+        // `blocking_send` is refused; the receiving side takes batches on a blocking thread.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<String>(256);
+        let client = self.client.clone();
+        let manifest = manifest.clone();
+        let entry = entry.clone();
+        let handle = tokio::runtime::Handle::current();
+        let download = tokio::task::spawn_blocking(move || {
+            handle.block_on(client.download(&manifest, &entry, FileKind::Output, |rec| {
+                tx.send(rec.json().to_owned())
+                    .map_err(|_| ehrkit_bulk_data::Error::Protocol("the submitter stopped".into()))
+            }))
+        });
+        let mut rx = Some(rx);
+        while let Some(r) = rx.take() {
+            let (r, batch) = tokio::task::spawn_blocking(move || {
+                let mut batch = Vec::new();
+                if let Ok(line) = r.recv() {
+                    batch.push(line);
+                    while batch.len() < 256 {
+                        match r.try_recv() {
+                            Ok(line) => batch.push(line),
+                            Err(_) => break,
+                        }
+                    }
                 }
-            };
-            match self
-                .pipeline
-                .submit(
-                    PayloadKind::FhirJson,
-                    line.into_bytes(),
-                    &self.endpoint,
-                    None,
-                )
-                .await
-            {
-                Ok(s) => match s.accepted {
-                    Accepted::New(_) => report.new += 1,
-                    Accepted::Duplicate(_) => report.duplicates += 1,
-                    _ => report.reused += 1,
-                },
-                Err(Refusal::Stage(e)) => {
-                    tracing::warn!(source = %self.endpoint, stage = %e.stage, kind = %e.kind, reason = %e.reason, "bulk resource refused");
-                    report.refused += 1;
+                (r, batch)
+            })
+            .await
+            .map_err(|_| BulkError::Download)?;
+            if batch.is_empty() {
+                break; // the download ended (its sender is gone)
+            }
+            rx = Some(r);
+            for line in batch {
+                match self
+                    .pipeline
+                    .submit(
+                        PayloadKind::FhirJson,
+                        line.into_bytes(),
+                        &self.endpoint,
+                        None,
+                    )
+                    .await
+                {
+                    Ok(s) => match s.accepted {
+                        Accepted::New(_) => report.new += 1,
+                        Accepted::Duplicate(_) => report.duplicates += 1,
+                        _ => report.reused += 1,
+                    },
+                    Err(Refusal::Stage(e)) => {
+                        tracing::warn!(source = %self.endpoint, stage = %e.stage, kind = %e.kind, reason = %e.reason, "bulk resource refused");
+                        report.refused += 1;
+                    }
+                    // Dropping the receiver stops the download at its next record.
+                    Err(Refusal::Store(e)) => return Err(BulkError::Store(e)),
+                    Err(Refusal::Closed) => return Err(BulkError::Closed),
                 }
-                Err(Refusal::Store(e)) => return Err(BulkError::Store(e)),
-                Err(Refusal::Closed) => return Err(BulkError::Closed),
             }
         }
+        download
+            .await
+            .map_err(|_| BulkError::Download)?
+            .map_err(BulkError::Export)?;
         Ok(())
     }
 }
