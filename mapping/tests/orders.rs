@@ -148,7 +148,7 @@ fn cerner_oru_has_two_order_groups_with_requests_specimen_and_results() {
             specimens.len(),
             all_of!(b, Observation).len()
         ),
-        (2, 2, 1, 23)
+        (2, 2, 3, 23)
     );
     assert_eq!((reports[0].result.len(), reports[1].result.len()), (21, 2));
 
@@ -204,7 +204,8 @@ fn cerner_oru_has_two_order_groups_with_requests_specimen_and_results() {
     assert!(json(practitioner)
         .contains(r#""system":"http://hl7.org/fhir/sid/us-npi","value":"1234567890""#));
 
-    // The report is based on the request, names the specimen; results reference both.
+    // The report is based on the request, names the specimens (the OBR's own, OBR[Specimen],
+    // then the SPM's); results reference the request and the SPM's.
     let dr = reports[0];
     let sr_url = full_url_of(b, sr.id.as_deref().unwrap());
     let sp_url = full_url_of(b, specimens[0].id.as_deref().unwrap());
@@ -212,8 +213,9 @@ fn cerner_oru_has_two_order_groups_with_requests_specimen_and_results() {
         dr.based_on[0].reference.as_ref().unwrap().value.as_deref(),
         Some(&*sr_url)
     );
+    assert_eq!(dr.specimen.len(), 2);
     assert_eq!(
-        dr.specimen[0].reference.as_ref().unwrap().value.as_deref(),
+        dr.specimen[1].reference.as_ref().unwrap().value.as_deref(),
         Some(&*sp_url)
     );
     let glucose = obs(b, "2345-7");
@@ -227,7 +229,7 @@ fn cerner_oru_has_two_order_groups_with_requests_specimen_and_results() {
             .as_deref(),
         Some(&*sr_url)
     );
-    // The second group has its own request and no specimen.
+    // The second group has its own request and no SPM: only its OBR's specimen (OBR-7).
     assert_eq!(
         reports[1].based_on[0]
             .reference
@@ -237,7 +239,8 @@ fn cerner_oru_has_two_order_groups_with_requests_specimen_and_results() {
             .as_deref(),
         Some(&*full_url_of(b, requests[1].id.as_deref().unwrap()))
     );
-    assert!(reports[1].specimen.is_empty() && obs(b, "718-7").specimen.is_none());
+    assert_eq!(reports[1].specimen.len(), 1);
+    assert!(obs(b, "718-7").specimen.is_none());
 
     // SPM → Specimen.
     let spj = json(specimens[0]);
@@ -795,6 +798,59 @@ fn an_al1_of_a_prior_result_is_no_allergy_of_the_patient() {
     assert!(json(allergies[0]).contains(r#""code":"70618""#));
     assert!(report_has(&c, ReportKind::UnmappedSegment, "AL1[2]"));
     assert!(!report_has(&c, ReportKind::UnmappedSegment, "AL1[1]"));
+}
+
+#[test]
+fn an_obr_with_collection_facts_is_a_specimen_too() {
+    // IG ORU_R01 row 4.2.2 / OML_O21 row 6.4.1: OBR → Specimen (`OBR[Specimen]`): OBR-7/8 the
+    // collection period, OBR-9 the volume, OBR-14 the received time; first in the report's
+    // specimens, before the SPM's. An OBR without those fields describes no specimen.
+    let c = convert("oru_r01_obr_specimen.hl7");
+    let b = &c.bundle;
+    let specimens = all_of!(b, Specimen);
+    assert_eq!(
+        specimens.len(),
+        2,
+        "OBR[1] and SPM[1]; OBR[2] has no specimen facts"
+    );
+    let from_obr = json(specimens[1]);
+    for part in [
+        r#""receivedTime":"2026-03-12T09:30:00-05:00""#,
+        r#""collectedPeriod":{"start":"2026-03-12T08:00:00-05:00","end":"2026-03-12T08:15:00-05:00"}"#,
+        r#""quantity":{"value":25,"unit":"milliliter","system":"http://unitsofmeasure.org","code":"mL"}"#,
+    ] {
+        assert!(from_obr.contains(part), "{part} in {from_obr}");
+    }
+    let reports = all_of!(b, DiagnosticReport);
+    let refs: Vec<_> = reports[0]
+        .specimen
+        .iter()
+        .map(|r| r.reference.as_ref().unwrap().value.clone().unwrap())
+        .collect();
+    assert_eq!(
+        refs,
+        [
+            full_url_of(b, specimens[1].id.as_deref().unwrap()),
+            full_url_of(b, specimens[0].id.as_deref().unwrap())
+        ]
+    );
+    assert!(reports[1].specimen.is_empty());
+    for f in ["OBR[1]-7", "OBR[1]-8", "OBR[1]-9", "OBR[1]-14"] {
+        assert!(!report_has(&c, ReportKind::UnmappedField, f), "{f}");
+    }
+
+    // OML: the request's specimens.
+    let raw = String::from_utf8(data("oru_r01_obr_specimen.hl7"))
+        .unwrap()
+        .replace("ORU^R01^ORU_R01", "OML^O21^OML_O21")
+        .replace(
+            "PID|1||S5001^^^GHH^MR||SAMPLER^SAM||19820808|M\r",
+            "PID|1||S5001^^^GHH^MR||SAMPLER^SAM||19820808|M\rORC|NW|PL5001^EHR\r",
+        );
+    let c = convert_kind(raw.as_bytes(), BundleKind::Transaction);
+    let requests = all_of!(c.bundle, ServiceRequest);
+    assert_eq!(requests[0].specimen.len(), 2);
+    assert_eq!(all_of!(c.bundle, Specimen).len(), 2);
 }
 
 #[test]

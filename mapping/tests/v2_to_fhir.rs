@@ -527,9 +527,10 @@ fn oru_r01_reports_observations_values_and_notes() {
         json(6)
     );
     // The NTE after the OBR (no target in the IG's ORU_R01 map) is reported, not dropped; the
-    // SPM is a Specimen (`SPM[Specimen]`, see tests/orders.rs).
+    // SPM is a Specimen (`SPM[Specimen]`, see tests/orders.rs), and so is the OBR's own
+    // collection time (`OBR[Specimen]`, ORU_R01 row 4.2.2).
     assert!(report_has(&c, ReportKind::UnmappedSegment, "NTE[1]"));
-    assert_eq!(resources(&c.bundle, "Specimen").len(), 1);
+    assert_eq!(resources(&c.bundle, "Specimen").len(), 2);
     // Every Observation is about the Patient, in the Encounter.
     for o in &observations {
         let Resource::Observation(o) = o else {

@@ -6,11 +6,14 @@
 //! (`ORC[ServiceRequest]`, `TQ1[ServiceRequest]`, `OBR[ServiceRequest]`, `NTE[ServiceRequest]`
 //! as notes) whose `supportingInfo` are the Observations of its OBXs (`OBX[Observation]`) and
 //! whose `specimen`s are the Specimens of its SPMs (`SPM[Specimen]`; OBXs after an SPM are
-//! Observations with `focus` and `specimen` on it). ORC-12 (else OBR-16) is the requester
+//! Observations with `focus` and `specimen` on it), the first being the Specimen the OBR itself
+//! describes (`OBR[Specimen]`, row 6.4.1: OBR-7/8 collection time, OBR-9 volume, OBR-14
+//! received time). ORC-12 (else OBR-16) is the requester
 //! Practitioner; its DG1s are Conditions in `reasonReference` (`DG1[Condition]`), the patient's
 //! AL1s AllergyIntolerances (`AL1[AllergyIntolerance]`). Other segments (NK1, IN1, PRT, …) and
 //! Z-segments are reported.
 
+use ehrkit_fhir_model::resources::Specimen;
 use ehrkit_hl7v2::Message;
 
 use super::orm_o01::{
@@ -18,8 +21,11 @@ use super::orm_o01::{
     group_location, observation, report_loose, service_request, subject, walk,
 };
 use super::{finish, report_other_segments};
-use crate::v2_to_fhir::convert::{ConvertError, Out};
+use crate::v2_to_fhir::convert::{ConvertError, Out, Role};
 use crate::v2_to_fhir::datatype::Context;
+use crate::v2_to_fhir::segment::obr_service_request;
+use crate::v2_to_fhir::segment::obr_specimen::{self, obr_specimen};
+use crate::v2_to_fhir::segment::orc_service_request::report_unmapped_fields;
 use crate::{Location, ReportKind};
 
 /// Segments this map converts (the others are reported).
@@ -43,7 +49,23 @@ pub(crate) fn convert(
             ctx.report(ReportKind::UnmappedSegment, Location::segment(s.name(), *n));
         }
         let reasons = add_diagnoses(&w, i, &patient, &encounter, ctx, out);
-        let specimens = add_specimens(g, &patient, &encounter, ctx, out);
+        let mut specimens = add_specimens(g, &patient, &encounter, ctx, out);
+        if let Some((obr, n)) = &g.obr {
+            if let Some(mut s) = obr_specimen(obr, *n, ctx) {
+                s.subject = patient.clone().map(Box::new);
+                let at = Location::segment("OBR", *n);
+                specimens.insert(0, out.add(s, specimen_id, &[], Role::Record, ctx, &at));
+            }
+            report_unmapped_fields(
+                obr,
+                *n,
+                &[
+                    obr_service_request::MAPPED_FIELDS,
+                    obr_specimen::MAPPED_FIELDS,
+                ],
+                ctx,
+            );
+        }
         let mut supporting = Vec::new();
         for o in &g.observations {
             let obs = observation(o, ctx);
@@ -51,7 +73,7 @@ pub(crate) fn convert(
                 obs, o.obx.1, &patient, &encounter, ctx, out,
             ));
         }
-        let mut parts = service_request(g, true, true, ctx);
+        let mut parts = service_request(g, false, true, ctx);
         parts.request.supporting_info = supporting;
         parts.request.specimen = specimens;
         parts.request.reason_reference = reasons;
@@ -71,4 +93,8 @@ pub(crate) fn convert(
     }
     finish(msg, focus, ctx, out);
     Ok(())
+}
+
+fn specimen_id(r: &mut Specimen) -> &mut Option<String> {
+    &mut r.id
 }

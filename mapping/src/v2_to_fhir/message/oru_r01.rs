@@ -10,6 +10,8 @@
 //! - when the group has an ORC, a `ServiceRequest` (`ORC[ServiceRequest]`, then
 //!   `OBR[ServiceRequest]` "IF ORC VALUED", then `TQ1[ServiceRequest]`) that the report is
 //!   `basedOn`, with ORC-12 (else OBR-16) as requester Practitioner;
+//! - the Specimen the OBR itself describes (`OBR[Specimen]`, row 4.2.2: OBR-7/8 collection
+//!   time, OBR-9 volume, OBR-14 received time), first in the report's `specimen`;
 //! - per SPM a `Specimen` (`SPM[Specimen]`) in the report's `specimen`; when the group has one
 //!   Specimen every result references it (`Observation.specimen`, as `OBR[Specimen]` asks); OBXs
 //!   after an SPM are specimen Observations (`focus` on the Specimen), not results.
@@ -23,7 +25,7 @@
 //! ServiceRequests) with ids of their own (the second reported as a duplicate identifier),
 //! never one.
 
-use ehrkit_fhir_model::resources::DiagnosticReport;
+use ehrkit_fhir_model::resources::{DiagnosticReport, Specimen};
 use ehrkit_hl7v2::Message;
 
 use super::orm_o01::{
@@ -34,7 +36,7 @@ use super::{finish, report_other_segments};
 use crate::v2_to_fhir::convert::{ConvertError, Out, Role};
 use crate::v2_to_fhir::datatype::Context;
 use crate::v2_to_fhir::segment::{
-    obr_diagnostic_report::obr_diagnostic_report_with, obr_service_request,
+    obr_diagnostic_report::obr_diagnostic_report_with, obr_service_request, obr_specimen,
 };
 use crate::{Location, ReportKind};
 
@@ -127,12 +129,17 @@ pub(crate) fn convert(
         );
         match &g.obr {
             Some((obr, n)) => {
-                let also: &[usize] = if g.orc.is_some() {
-                    obr_service_request::MAPPED_FIELDS
-                } else {
-                    &[]
-                };
-                let mut d = obr_diagnostic_report_with(obr, *n, also, ctx);
+                let mut also = obr_specimen::MAPPED_FIELDS.to_vec();
+                if g.orc.is_some() {
+                    also.extend_from_slice(obr_service_request::MAPPED_FIELDS);
+                }
+                let mut d = obr_diagnostic_report_with(obr, *n, &also, ctx);
+                let mut specimens = specimens;
+                if let Some(mut s) = obr_specimen::obr_specimen(obr, *n, ctx) {
+                    s.subject = patient.clone().map(Box::new);
+                    let at = Location::segment("OBR", *n);
+                    specimens.insert(0, out.add(s, specimen_id, &[], Role::Record, ctx, &at));
+                }
                 d.subject = patient.clone().map(Box::new);
                 d.encounter = encounter.clone().map(Box::new);
                 d.result = results;
@@ -163,6 +170,10 @@ pub(crate) fn convert(
     }
     finish(msg, focus, ctx, out);
     Ok(())
+}
+
+fn specimen_id(r: &mut Specimen) -> &mut Option<String> {
+    &mut r.id
 }
 
 fn report_id(r: &mut DiagnosticReport) -> &mut Option<String> {

@@ -61,6 +61,7 @@ pub mod nte_observation;
 pub mod nte_service_request;
 pub mod obr_diagnostic_report;
 pub mod obr_service_request;
+pub mod obr_specimen;
 pub mod obx_observation;
 pub mod orc_medication_request;
 pub mod orc_service_request;
@@ -156,6 +157,10 @@ pub static COVERAGE: &[SegmentCoverage] = &[
     SegmentCoverage {
         map: "OBR[ServiceRequest]",
         rows: obr_service_request::ROWS,
+    },
+    SegmentCoverage {
+        map: "OBR[Specimen]",
+        rows: obr_specimen::ROWS,
     },
     SegmentCoverage {
         map: "ORC[ServiceRequest]",
