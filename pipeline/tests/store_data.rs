@@ -13,6 +13,13 @@ fn open(dir: &tempfile::TempDir) -> SqliteStore {
     SqliteStore::open(dir.path().join("store.db"), SqliteOptions::default()).unwrap()
 }
 
+/// A new store in a new temporary directory (keep the directory alive as long as the store).
+fn fresh() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    (dir, store)
+}
+
 async fn accept(store: &SqliteStore, source: &str, control: &str) -> MessageId {
     let msg = InboundMessage::new(
         IdempotencyKey::v2(source, "HOSP", control),
@@ -48,8 +55,7 @@ fn res(t: &str, id: &str, body: &str, patient: Option<&str>) -> ResourceWrite {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_version_only_when_content_changes_with_lineage_per_version() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+    let (_dir, store) = fresh();
     let obs_v1 = r#"{"resourceType":"Observation","id":"o1","status":"preliminary"}"#;
     let obs_v2 = r#"{"resourceType":"Observation","id":"o1","status":"final"}"#;
 
@@ -121,8 +127,7 @@ async fn a_new_version_only_when_content_changes_with_lineage_per_version() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reprocessing_with_a_new_profile_and_rolling_back_never_duplicates() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+    let (_dir, store) = fresh();
     let v1 = ProfileRef {
         name: "epic-adt".into(),
         version: "1".into(),
@@ -338,8 +343,7 @@ async fn mpi_snapshot_round_trips_and_everything_spans_sources() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn possible_matches_are_queued_once_listed_and_resolved() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+    let (_dir, store) = fresh();
     let m = accept(&store, "EPIC", "1").await;
     let pm = NewPossibleMatch {
         source_key: "EPIC|1".into(),
@@ -369,8 +373,7 @@ async fn possible_matches_are_queued_once_listed_and_resolved() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letter_lifecycle_list_inspect_reprocess() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+    let (_dir, store) = fresh();
     let m = accept(&store, "VERADIGM", "bad").await;
     let failure = NewDeadLetter {
         message_id: Some(m),
@@ -453,8 +456,7 @@ async fn dead_letter_lifecycle_list_inspect_reprocess() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn summary_serializes_to_the_examples_json_keys_in_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+    let (_dir, store) = fresh();
     let s = store.summary().await.unwrap();
     assert_eq!(
         serde_json::to_string(&s).unwrap(),
@@ -464,8 +466,7 @@ async fn summary_serializes_to_the_examples_json_keys_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_of_an_unknown_message_is_a_typed_error_and_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+    let (_dir, store) = fresh();
     let mut b = ApplyBatch::new(MessageId(42), lineage("EPIC", "1"));
     b.resources.push(res("Patient", "p", "{}", None));
     assert!(matches!(
