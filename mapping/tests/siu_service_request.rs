@@ -119,3 +119,21 @@ fn without_sch_26_27_there_is_no_service_request() {
     assert!(all::<ServiceRequest>(&c.bundle).is_empty());
     assert!(all::<Appointment>(&c.bundle)[0].based_on.is_empty());
 }
+
+#[test]
+fn an_order_number_without_an_authority_stays_a_logical_reference() {
+    // SCH-26 `Booked` (a status sent in the wrong field, as some feeds do) and no SCH-27: no
+    // authority to key an order by, so no ServiceRequest record is made up; `basedOn` keeps the
+    // identifier as a logical reference.
+    let raw = data("siu_s12_with_placer_order.hl7")
+        .replace(
+            "PLC-4411^CLINICORD^2.16.840.1.113883.3.9901.5^ISO",
+            "Booked",
+        )
+        .replace("|FLR-7702^RADIOLOGY^2.16.840.1.113883.3.9901.6^ISO", "");
+    let c = convert(&raw);
+    assert!(all::<ServiceRequest>(&c.bundle).is_empty());
+    let a = &all::<Appointment>(&c.bundle)[0];
+    assert_eq!(a.based_on.len(), 1);
+    assert!(a.based_on[0].reference.is_none() && a.based_on[0].identifier.is_some());
+}

@@ -4,7 +4,8 @@
 //! IG: <https://hl7.org/fhir/uv/v2mappings/1.0.0/ConceptMap-segment-sch-to-servicerequest.html>
 //!
 //! The `SIU_S12` message map (row 2) writes it only IF SCH-26 OR SCH-27 IS VALUED, and points
-//! `Appointment.basedOn` at it.
+//! `Appointment.basedOn` at it. The converter needs one of them with an assigning authority to
+//! key the order by; without one `basedOn` stays a logical reference.
 //! - `status` `active`, SCH-6 row: `intent` `order` (assignments).
 //! - SCH-26 (placer order number, type `PLAC`) → `identifier[1]`, SCH-27 (filler order number,
 //!   type `FILL`) → `identifier[2]`, as `SCH[Appointment]` reads them for `basedOn`.
@@ -21,14 +22,17 @@ use super::{mapped_in, unmapped, Row};
 const FILE: &str = "segment/sch_service_request.rs";
 
 /// The ServiceRequest of an appointment whose SCH-26/SCH-27 gave `basedOn` identifiers (the
-/// Appointment from `SCH[Appointment]`), or `None` when neither is valued. No subject yet.
+/// Appointment from `SCH[Appointment]`), or `None` when neither is valued, or when none of them
+/// has an assigning authority (a system): an order number without one cannot key the ordering
+/// system's record (each message would make up a new one), so `basedOn` stays the logical
+/// reference `SCH[Appointment]` wrote. No subject yet.
 pub fn sch_service_request(appointment: &Appointment) -> Option<ServiceRequest> {
     let identifier: Vec<_> = appointment
         .based_on
         .iter()
         .filter_map(|r| r.identifier.as_deref().cloned())
         .collect();
-    if identifier.is_empty() {
+    if !identifier.iter().any(|i| i.system.is_some()) {
         return None;
     }
     Some(ServiceRequest {
