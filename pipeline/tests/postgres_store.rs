@@ -264,3 +264,9 @@ async fn a_server_restart_is_a_transient_io_error_and_the_pool_recovers() {
     let sum = s.summary().await.unwrap();
     assert_eq!((sum.received, sum.duplicates), (2, 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn save_links_messages_received_and_review_pairs() {
+    let pg = service_or_skip!(Postgres::start());
+    suite::save_links_messages_received_and_review_pairs(dyn_store(&pg).await).await;
+}

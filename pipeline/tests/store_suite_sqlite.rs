@@ -102,3 +102,10 @@ async fn encryption_seals_payloads_and_bodies() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn save_links_messages_received_and_review_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    suite::save_links_messages_received_and_review_pairs(open(&dir, SqliteOptions::default()))
+        .await;
+}

@@ -396,8 +396,11 @@ fn typed<T, F: std::future::Future<Output = StoreResult<T>>>(f: F) -> F {
     f
 }
 
-const AUDIT_INSERT: &str = "INSERT INTO audit_log (seq, recorded_at, kind, actor, source, message_id, entity, detail, prev_hash, hash)
-     SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[])";
+/// The audit rows and the new head in one statement (one round trip while the head is locked).
+const AUDIT_INSERT: &str = "WITH appended AS (
+       INSERT INTO audit_log (seq, recorded_at, kind, actor, source, message_id, entity, detail, prev_hash, hash)
+       SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[]))
+     UPDATE audit_head SET seq = $11, hash = $12 WHERE id = 1";
 
 /// Appends events to the hash chain inside `tx`, holding the head row's lock until commit.
 async fn append_chain(tx: &Transaction<'_>, events: &[AuditEvent]) -> StoreResult<()> {
@@ -448,21 +451,16 @@ async fn append_chain(tx: &Transaction<'_>, events: &[AuditEvent]) -> StoreResul
         prev = h;
     }
     let st = tx.prepare_cached(AUDIT_INSERT).await.map_err(pg("audit"))?;
+    let head = hex_lower(&prev);
     tx.execute(
         &st,
         &[
             &seqs, &ats, &kinds, &actors, &sources, &mids, &entities, &details, &prevs, &hashes,
+            &seq, &head,
         ],
     )
     .await
     .map_err(pg("audit"))?;
-    let st = tx
-        .prepare_cached("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-        .await
-        .map_err(pg("audit"))?;
-    tx.execute(&st, &[&seq, &hex_lower(&prev)])
-        .await
-        .map_err(pg("audit"))?;
     Ok(())
 }
 
@@ -813,6 +811,37 @@ async fn upsert_patient(
     Ok(())
 }
 
+/// The id `eid` resolves to through the persisted merges (itself when not retired).
+async fn surviving_id<C: GenericClient>(c: &C, eid: EnterpriseId) -> StoreResult<EnterpriseId> {
+    #[derive(serde::Deserialize)]
+    struct Retired {
+        retired: Vec<(EnterpriseId, EnterpriseId)>,
+    }
+    let Some(row) = query_opt(
+        c,
+        "patient everything",
+        "SELECT state FROM mpi_state WHERE id = 1",
+        &[],
+    )
+    .await?
+    else {
+        return Ok(eid);
+    };
+    let state: String = row.get(0);
+    let r: Retired = serde_json::from_str(&state)
+        .map_err(|_| corrupt("mpi_state", 1, "state is not valid JSON"))?;
+    let map: HashMap<EnterpriseId, EnterpriseId> = r.retired.into_iter().collect();
+    let mut e = eid;
+    // Bounded: a cycle (never written by the MPI) cannot loop forever.
+    for _ in 0..1024 {
+        match map.get(&e) {
+            Some(next) => e = *next,
+            None => break,
+        }
+    }
+    Ok(e)
+}
+
 /// The advisory lock key of an idempotency key (first 4 bytes of its SHA-256; two keys
 /// sharing it only wait for each other).
 fn key_lock(key: &str) -> i32 {
@@ -1065,7 +1094,9 @@ async fn apply_tx(
             tx,
             "apply",
             "INSERT INTO possible_matches (source_key, enterprise_id, candidate_key, candidate_enterprise_id, weight, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source_key, candidate_key) DO NOTHING",
+             SELECT $1, $2, $3, $4, $5, $6
+             WHERE NOT EXISTS (SELECT 1 FROM possible_matches WHERE source_key = $3 AND candidate_key = $1)
+             ON CONFLICT (source_key, candidate_key) DO NOTHING",
             &[
                 &m.source_key,
                 &(m.enterprise_id.0 as i64),
@@ -1405,6 +1436,58 @@ impl Store for PgStore {
         })
     }
 
+    async fn save_links(
+        &self,
+        links: Vec<PatientLink>,
+        state: Option<MpiState>,
+        audit_events: Vec<AuditEvent>,
+    ) -> StoreResult<()> {
+        let enc = self.enc.as_ref();
+        transact!(self, "save links", |tx, audit| async {
+            let at = now_ms();
+            for l in &links {
+                // The record keeps the source it was first stored under.
+                let source: Option<String> = query_opt(
+                    &tx,
+                    "save links",
+                    "SELECT source FROM source_patients WHERE key = $1 FOR UPDATE",
+                    &[&l.record.key],
+                )
+                .await?
+                .map(|r| r.get(0));
+                let mut l = l.clone();
+                if let Some(s) = source {
+                    l.source = s;
+                }
+                upsert_patient(&tx, enc, &l, at).await?;
+            }
+            if let Some(MpiState(s)) = &state {
+                save_state(&tx, s).await?;
+            }
+            audit.extend(audit_events.iter().cloned());
+            Ok(())
+        })
+    }
+
+    async fn messages_received(
+        &self,
+        from: TimestampMs,
+        to: TimestampMs,
+        limit: usize,
+    ) -> StoreResult<Vec<MessageId>> {
+        let c = self.client("messages received").await?;
+        Ok(query(
+            &c,
+            "messages received",
+            "SELECT id FROM inbox WHERE received_at >= $1 AND received_at < $2 ORDER BY id LIMIT $3",
+            &[&from, &to, &(limit.min(i64::MAX as usize) as i64)],
+        )
+        .await?
+        .iter()
+        .map(|r| MessageId(r.get(0)))
+        .collect())
+    }
+
     async fn save_profile(&self, profile: ProfileRef, body: String) -> StoreResult<()> {
         transact!(self, "save profile", |tx, audit| async {
             let _ = &audit;
@@ -1555,9 +1638,14 @@ impl Store for PgStore {
 
     async fn patient_everything(
         &self,
-        enterprise_id: EnterpriseId,
+        requested: EnterpriseId,
         actor: &str,
     ) -> StoreResult<EnterprisePatient> {
+        // A retired (merged) id answers with the survivor's content, under the survivor's id.
+        let enterprise_id = {
+            let c = self.client("patient everything").await?;
+            surviving_id(&c, requested).await?
+        };
         let source_patients = self.source_patients(enterprise_id).await?;
         let eid = enterprise_id.0 as i64;
         let resources = self
@@ -1572,10 +1660,15 @@ impl Store for PgStore {
                 &[&eid],
             )
             .await?;
+        let redirect = if requested == enterprise_id {
+            String::new()
+        } else {
+            format!(" (merged: {requested} redirected)")
+        };
         self.audit_read(
             actor,
             enterprise_id.to_string(),
-            format!("$everything: {} resources", resources.len()),
+            format!("$everything: {} resources{redirect}", resources.len()),
         )
         .await?;
         Ok(EnterprisePatient {

@@ -153,59 +153,138 @@ pub async fn concurrent_accept_of_one_key(stores: Vec<DynStore>) {
 }
 
 /// Two First applies of one message race through two stores: one writes, the other finds
-/// it processed and writes nothing; a third First apply later also writes nothing.
+/// it processed and writes nothing; a third First apply later also writes nothing. Ten
+/// messages, so that the two applies of at least some of them really overlap.
 pub async fn racing_first_applies_write_once(stores: Vec<DynStore>) {
-    let id = accept_new(&stores[0], "APPLY1", ADT).await;
-    let batch = || {
-        let mut b = ApplyBatch::new(id, lineage(None));
-        b.resources
-            .push(res("Patient", "p1", "{\"a\":1}", Some("EPIC|1001")));
-        b.resources
-            .push(res("Encounter", "e1", "{\"b\":1}", Some("EPIC|1001")));
-        b
-    };
-    let (a, b) = (stores[0].clone(), stores[1 % stores.len()].clone());
-    let (b1, b2) = (batch(), batch());
-    let t1 = tokio::spawn(async move { a.apply(b1).await });
-    let t2 = tokio::spawn(async move { b.apply(b2).await });
-    let (r1, r2) = (t1.await.unwrap().unwrap(), t2.await.unwrap().unwrap());
-    assert_eq!(
-        [r1.already_processed, r2.already_processed]
+    for n in 0..10 {
+        let id = accept_new(&stores[0], &format!("APPLY{n}"), ADT).await;
+        let batch = || {
+            let mut b = ApplyBatch::new(id, lineage(None));
+            b.resources.push(res(
+                "Patient",
+                &format!("p{n}"),
+                "{\"a\":1}",
+                Some("EPIC|1001"),
+            ));
+            b.resources.push(res(
+                "Encounter",
+                &format!("e{n}"),
+                "{\"b\":1}",
+                Some("EPIC|1001"),
+            ));
+            b
+        };
+        let (a, b) = (stores[0].clone(), stores[1 % stores.len()].clone());
+        let (b1, b2) = (batch(), batch());
+        let t1 = tokio::spawn(async move { a.apply(b1).await });
+        let t2 = tokio::spawn(async move { b.apply(b2).await });
+        let (r1, r2) = (t1.await.unwrap().unwrap(), t2.await.unwrap().unwrap());
+        assert_eq!(
+            [r1.already_processed, r2.already_processed]
+                .iter()
+                .filter(|x| **x)
+                .count(),
+            1,
+            "{r1:?} / {r2:?}"
+        );
+        let applied = if r1.already_processed { &r2 } else { &r1 };
+        assert_eq!(applied.resources.len(), 2);
+        assert!(applied
+            .resources
             .iter()
-            .filter(|x| **x)
-            .count(),
-        1,
-        "{r1:?} / {r2:?}"
-    );
-    let applied = if r1.already_processed { &r2 } else { &r1 };
-    assert_eq!(applied.resources.len(), 2);
-    assert!(applied
-        .resources
-        .iter()
-        .all(|o| o.version == 1 && o.changed));
-    // Recovery: applied again in First mode → nothing written.
-    let again = stores[0].apply(batch()).await.unwrap();
-    assert!(again.already_processed);
-    assert!(again.resources.is_empty());
-    assert_eq!(stores[0].lineage(id).await.unwrap().len(), 2);
-    assert_eq!(
-        stores[0].message(id).await.unwrap().state,
-        InboxState::Processed
-    );
+            .all(|o| o.version == 1 && o.changed));
+        // Recovery: applied again in First mode → nothing written.
+        let again = stores[0].apply(batch()).await.unwrap();
+        assert!(again.already_processed);
+        assert!(again.resources.is_empty());
+        assert_eq!(stores[0].lineage(id).await.unwrap().len(), 2);
+        assert_eq!(
+            stores[0].message(id).await.unwrap().state,
+            InboxState::Processed
+        );
+    }
     let stored = stores[0]
-        .audit_entries(1, 100)
+        .audit_entries(1, 1000)
         .await
         .unwrap()
         .iter()
         .filter(|e| e.event.kind == AuditEventKind::Stored)
         .count();
-    assert_eq!(stored, 1);
+    assert_eq!(stored, 10);
     let s = stores[0].summary().await.unwrap();
-    assert_eq!(s.resources, 2);
+    assert_eq!(s.resources, 20);
     assert!(matches!(
         stores[0].verify_audit().await.unwrap(),
         AuditVerification::Intact { .. }
     ));
+}
+
+/// MPI changes outside a message (`save_links`): the record keeps its first source, the
+/// events are audited; `messages_received` lists the inbox by time; a possible match is not
+/// queued again in the other direction.
+pub async fn save_links_messages_received_and_review_pairs(store: DynStore) {
+    let m1 = accept_new(&store, "L1", ADT).await;
+    let mut b = ApplyBatch::new(m1, lineage(None));
+    b.patients.push(PatientLink {
+        record: rec("A|1", "SMITH", "ROBERT"),
+        enterprise_id: EnterpriseId(1),
+        source: "a".into(),
+    });
+    b.possible_matches
+        .push(ehrkit_pipeline::store::NewPossibleMatch {
+            source_key: "A|1".into(),
+            enterprise_id: EnterpriseId(1),
+            candidate_key: "B|2".into(),
+            candidate_enterprise_id: EnterpriseId(2),
+            weight: 3.0,
+        });
+    store.apply(b).await.unwrap();
+    let m2 = accept_new(&store, "L2", ADT_CHANGED).await;
+    let mut b = ApplyBatch::new(m2, lineage(None));
+    b.possible_matches
+        .push(ehrkit_pipeline::store::NewPossibleMatch {
+            source_key: "B|2".into(),
+            enterprise_id: EnterpriseId(2),
+            candidate_key: "A|1".into(),
+            candidate_enterprise_id: EnterpriseId(1),
+            weight: 3.0,
+        });
+    store.apply(b).await.unwrap();
+    assert_eq!(store.possible_matches(false).await.unwrap().len(), 1);
+
+    store
+        .save_links(
+            vec![PatientLink {
+                record: rec("A|1", "SMITH", "ROBERT"),
+                enterprise_id: EnterpriseId(9),
+                source: "reviewer".into(),
+            }],
+            None,
+            vec![
+                ehrkit_pipeline::store::AuditEvent::new(AuditEventKind::Linked, "alice")
+                    .entity("E9"),
+            ],
+        )
+        .await
+        .unwrap();
+    let sp = store.source_patients(EnterpriseId(9)).await.unwrap();
+    assert_eq!(sp.len(), 1);
+    assert_eq!(sp[0].source, "a");
+    assert!(store
+        .source_patients(EnterpriseId(1))
+        .await
+        .unwrap()
+        .is_empty());
+    let last = store.audit_entries(1, 1000).await.unwrap();
+    assert_eq!(last.last().unwrap().event.actor, "alice");
+
+    let ids = store.messages_received(0, i64::MAX, 10).await.unwrap();
+    assert_eq!(ids, vec![m1, m2]);
+    assert_eq!(
+        store.messages_received(0, i64::MAX, 1).await.unwrap(),
+        vec![m1]
+    );
+    assert!(store.messages_received(0, 1, 10).await.unwrap().is_empty());
 }
 
 /// A new version only when the body changes; history and lineage per application.
