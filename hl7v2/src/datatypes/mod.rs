@@ -407,7 +407,20 @@ impl<'a> Parts<'a> {
                 let (a, b) = *self.ranges(sep).get(n - 1)?;
                 Some(&self.raw[a..b])
             }
-            Some(sep) => self.raw.split(move |b| *b == sep).nth(n - 1),
+            Some(sep) => {
+                // The part after the (n-1)-th separator. A plain scan: components are short,
+                // and every component read goes through here.
+                let raw = self.raw;
+                let start = match n {
+                    1 => 0,
+                    _ => nth_byte(raw, sep, n - 2)? + 1,
+                };
+                let end = raw[start..]
+                    .iter()
+                    .position(|b| *b == sep)
+                    .map_or(raw.len(), |p| start + p);
+                Some(&raw[start..end])
+            }
         }
     }
 
@@ -435,15 +448,43 @@ impl<'a> Parts<'a> {
         if first == 0 || count == 0 {
             return None;
         }
-        let ranges = self.ranges(sep);
-        let (start, _) = *ranges.get(first - 1)?;
-        let end = ranges
-            .get(first + count - 2)
-            .map_or(self.raw.len(), |r| r.1);
+        let (start, end) = if self.charset.layout().is_some() {
+            let ranges = self.ranges(sep);
+            let (start, _) = *ranges.get(first - 1)?;
+            let end = ranges
+                .get(first + count - 2)
+                .map_or(self.raw.len(), |r| r.1);
+            (start, end)
+        } else {
+            // Without a multi-byte charset every separator byte is one (no ranges vector: EI
+            // and HD spans are read for every identifier).
+            let start = match first {
+                1 => 0,
+                _ => nth_byte(self.raw, sep, first - 2)? + 1,
+            };
+            let end =
+                nth_byte(&self.raw[start..], sep, count - 1).map_or(self.raw.len(), |p| start + p);
+            (start, end)
+        };
         let raw = &self.raw[start..end];
         let valued = raw.iter().any(|b| *b != sep);
         valued.then(|| T::from_part(self.sub(raw, self.level)))
     }
+}
+
+/// The offset of the `k`-th (0-based) `sep` in `raw`.
+#[inline]
+fn nth_byte(raw: &[u8], sep: u8, k: usize) -> Option<usize> {
+    let mut left = k;
+    for (i, b) in raw.iter().enumerate() {
+        if *b == sep {
+            if left == 0 {
+                return Some(i);
+            }
+            left -= 1;
+        }
+    }
+    None
 }
 
 /// Construction of a view from its parts (crate-internal).
@@ -478,6 +519,59 @@ mod tests {
         assert_eq!(p.count(), 3);
         assert_eq!(parts(b"").get(1), None);
         assert_eq!(parts(b"").count(), 0);
+    }
+
+    #[test]
+    fn span_equals_the_ranges_it_covers() {
+        // The reference: the parts' ranges, as the multi-byte path computes them.
+        fn by_ranges(raw: &[u8], first: usize, count: usize) -> Option<&[u8]> {
+            let p = Parts::new(raw, Delimiters::default(), Level::Field);
+            let ranges = p.ranges(b'^');
+            let (start, _) = *ranges.get(first - 1)?;
+            let end = ranges.get(first + count - 2).map_or(raw.len(), |r| r.1);
+            let v = &raw[start..end];
+            v.iter().any(|b| *b != b'^').then_some(v)
+        }
+        for raw in [
+            &b"A^B^C^D"[..],
+            b"^^C",
+            b"A",
+            b"A^^^",
+            b"^",
+            b"EI1^NS^1.2^ISO^x",
+        ] {
+            let p = Parts::new(raw, Delimiters::default(), Level::Field);
+            for first in 1..7 {
+                for count in 1..5 {
+                    let got: Option<Text<'_>> = p.span(first, count);
+                    assert_eq!(
+                        got.map(|t| t.raw()),
+                        by_ranges(raw, first, count),
+                        "{raw:?} {first} {count}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn get_equals_a_split_on_every_shape() {
+        for raw in [&b"^"[..], b"^^", b"A^", b"^B", b"A&B^C&&D^^", b"x", b"&&&"] {
+            let p = parts(raw);
+            let sub = Parts::new(raw, Delimiters::default(), Level::Component);
+            for n in 1..8 {
+                assert_eq!(
+                    p.get(n),
+                    raw.split(|b| *b == b'^').nth(n - 1),
+                    "{raw:?} {n}"
+                );
+                assert_eq!(
+                    sub.get(n),
+                    raw.split(|b| *b == b'&').nth(n - 1),
+                    "{raw:?} {n}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -16,8 +16,6 @@
 //! assert_eq!(conversion.bundle.entry.len(), 2); // Patient, Encounter
 //! ```
 
-use std::fmt;
-
 use ehrkit_fhir_model::codes::{BundleType, HTTPVerb};
 use ehrkit_fhir_model::{
     Bundle, BundleEntry, BundleEntryRequest, Identifier, Primitive, Reference, Resource,
@@ -27,7 +25,7 @@ use ehrkit_hl7v2::datatypes::{Hd, Text};
 use ehrkit_hl7v2::Message;
 
 use super::datatype::{dtm, Context};
-use super::ids::{content_key, identifier_key, Ids};
+use super::ids::{content_key, write_identifier_key, Ids};
 use super::message;
 use crate::{DataProblem, Location, Profile, Report, ReportKind};
 
@@ -230,9 +228,10 @@ impl Converter {
         };
         let mut out = Out {
             ids: Ids::new(&namespace, &message_key),
-            entries: Vec::new(),
+            entries: Vec::with_capacity(16),
             kind: self.options.bundle_kind,
             base: self.profile.resource_base.clone(),
+            key: String::with_capacity(128),
         };
         map(msg, &event, &mut ctx, &mut out)?;
         if self.options.keep_original {
@@ -508,6 +507,8 @@ pub(crate) struct Out {
     pub(crate) entries: Vec<BundleEntry>,
     kind: BundleKind,
     base: Option<String>,
+    /// The key of the resource being added (reused: one buffer, not a `format!` per resource).
+    key: String,
 }
 
 impl Out {
@@ -528,9 +529,13 @@ impl Out {
         ctx: &mut Context<'_>,
         at: &Location,
     ) -> Reference {
-        let business = identifier_key(identifiers);
+        let mut key = std::mem::take(&mut self.key);
+        key.clear();
+        let business = write_identifier_key(identifiers, &mut key);
         let query = identifier_query(identifiers);
-        self.insert(r, id_of, business, query, role, ctx, at)
+        let reference = self.insert(r, id_of, &mut key, business, query, role, ctx, at);
+        self.key = key;
+        reference
     }
 
     /// Adds shared reference data `r` whose identity is `key` (a Location's path), not an
@@ -543,15 +548,13 @@ impl Out {
         ctx: &mut Context<'_>,
         at: &Location,
     ) -> Reference {
-        self.insert(
-            r,
-            id_of,
-            Some(format!("path:{key}")),
-            None,
-            Role::Shared,
-            ctx,
-            at,
-        )
+        let mut buf = std::mem::take(&mut self.key);
+        buf.clear();
+        buf.push_str("path:");
+        buf.push_str(key);
+        let reference = self.insert(r, id_of, &mut buf, true, None, Role::Shared, ctx, at);
+        self.key = buf;
+        reference
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -559,14 +562,24 @@ impl Out {
         &mut self,
         mut r: R,
         id_of: fn(&mut R) -> &mut Option<String>,
-        business: Option<String>,
+        key: &mut String,
+        business: bool,
         query: Option<String>,
         role: Role,
         ctx: &mut Context<'_>,
         at: &Location,
     ) -> Reference {
-        let key = business.unwrap_or_else(|| self.ids.positional_key(&at.to_string()));
-        let mut id = self.ids.peek(R::TYPE_NAME, &key);
+        if !business {
+            // `Ids::positional_key(&at.to_string())`, written into the reused buffer.
+            use std::fmt::Write as _;
+            key.clear();
+            key.push_str("message:");
+            key.push_str(self.ids.message_key());
+            key.push('#');
+            let _ = write!(key, "{at}");
+        }
+        let key = key.as_str();
+        let mut id = self.ids.peek(R::TYPE_NAME, key);
         let mut query = query;
         if self.ids.is_used(&id) {
             *id_of(&mut r) = Some(id.clone());
@@ -578,7 +591,7 @@ impl Out {
                         .is_some_and(|o| o == &r)
                 });
                 if same {
-                    return self.reference(R::TYPE_NAME, &id);
+                    return Reference::from_str_ref(&self.reference_str(R::TYPE_NAME, &id));
                 }
             }
             ctx.report(
@@ -595,12 +608,11 @@ impl Out {
                     .peek(R::TYPE_NAME, &format!("{key}\u{1f}{position}\u{1f}{n}"));
             }
         }
-        self.ids.reserve(&id);
         *id_of(&mut r) = Some(id.clone());
         let request = self.kind.has_requests().then(|| {
             Box::new(match (query, role) {
                 (Some(q), Role::Record) => {
-                    BundleEntryRequest::new(HTTPVerb::PUT, format!("{}?{q}", R::TYPE_NAME))
+                    BundleEntryRequest::new(HTTPVerb::PUT, concat(&[R::TYPE_NAME, "?", &q]))
                 }
                 (Some(q), Role::Shared) => {
                     let mut req = BundleEntryRequest::new(HTTPVerb::POST, R::TYPE_NAME);
@@ -608,17 +620,27 @@ impl Out {
                     req
                 }
                 (None, _) => {
-                    BundleEntryRequest::new(HTTPVerb::PUT, format!("{}/{id}", R::TYPE_NAME))
+                    BundleEntryRequest::new(HTTPVerb::PUT, concat(&[R::TYPE_NAME, "/", &id]))
                 }
             })
         });
+        let full_url = self.full_url(R::TYPE_NAME, &id);
+        // Without a base the reference is the full URL (`urn:uuid:<id>`).
+        let reference = match &self.base {
+            Some(_) => self.reference_str(R::TYPE_NAME, &id),
+            None => full_url.clone(),
+        };
+        self.ids.reserve_owned(id);
         self.entries.push(BundleEntry {
-            full_url: Some(Primitive::new(self.full_url(R::TYPE_NAME, &id))),
+            full_url: Some(Primitive::new(full_url)),
             resource: Some(Box::new(r.into_resource())),
             request,
             ..Default::default()
         });
-        self.reference(R::TYPE_NAME, &id)
+        Reference {
+            reference: Some(Primitive::new(reference)),
+            ..Default::default()
+        }
     }
 
     /// Puts `r` first (the MessageHeader of a `message` Bundle), with an id from the message.
@@ -642,17 +664,33 @@ impl Out {
 
     fn full_url(&self, type_name: &str, id: &str) -> String {
         match &self.base {
-            Some(base) => format!("{}/{type_name}/{id}", base.trim_end_matches('/')),
-            None => format!("urn:uuid:{id}"),
+            Some(base) => concat(&[base.trim_end_matches('/'), "/", type_name, "/", id]),
+            None => concat(&["urn:uuid:", id]),
         }
     }
 
     fn reference(&self, type_name: &str, id: &str) -> Reference {
-        Reference::from_str_ref(&match &self.base {
-            Some(_) => format!("{type_name}/{id}"),
-            None => format!("urn:uuid:{id}"),
-        })
+        Reference {
+            reference: Some(Primitive::new(self.reference_str(type_name, id))),
+            ..Default::default()
+        }
     }
+
+    fn reference_str(&self, type_name: &str, id: &str) -> String {
+        match &self.base {
+            Some(_) => concat(&[type_name, "/", id]),
+            None => concat(&["urn:uuid:", id]),
+        }
+    }
+}
+
+/// `parts` joined, in one allocation of the right size.
+fn concat(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        out.push_str(p);
+    }
+    out
 }
 
 /// `identifier=system|value` (percent-encoded) of the first identifier with both parts.
@@ -660,16 +698,38 @@ fn identifier_query(ids: &[Identifier]) -> Option<String> {
     ids.iter().find_map(|i| {
         let s = i.system.as_ref()?.value.as_deref()?;
         let v = i.value.as_ref()?.value.as_deref()?;
-        Some(format!("identifier={}|{}", Pct(s), Pct(v)))
+        let mut q = String::with_capacity(12 + s.len() + v.len());
+        q.push_str("identifier=");
+        pct_encode(&mut q, s);
+        q.push('|');
+        pct_encode(&mut q, v);
+        Some(q)
     })
 }
 
+/// Appends `s` percent-encoded as [`Pct`] writes it (without the formatting machinery: one
+/// query per resource).
+fn pct_encode(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~:/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        }
+    }
+}
+
 /// Percent-encodes everything but RFC 3986 unreserved characters and `:` `/` (kept readable in
-/// system URIs).
+/// system URIs). The reference [`pct_encode`] is tested against.
+#[cfg(test)]
 struct Pct<'a>(&'a str);
 
-impl fmt::Display for Pct<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+#[cfg(test)]
+impl std::fmt::Display for Pct<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         for b in self.0.bytes() {
             if b.is_ascii_alphanumeric() || b"-._~:/".contains(&b) {
                 write!(f, "{}", b as char)?;
@@ -697,6 +757,10 @@ mod tests {
             Pct("urn:oid:1.2|a b&c").to_string(),
             "urn:oid:1.2%7Ca%20b%26c"
         );
+        let all: String = (1u8..=0x7f).map(char::from).chain("é€".chars()).collect();
+        let mut fast = String::new();
+        pct_encode(&mut fast, &all);
+        assert_eq!(fast, Pct(&all).to_string());
     }
 
     #[test]

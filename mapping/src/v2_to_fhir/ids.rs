@@ -21,8 +21,10 @@ const SCHEME: &str = "ehrkit-v2-to-fhir-id/1";
 /// Hands out deterministic ids for one message.
 #[derive(Debug)]
 pub struct Ids {
-    namespace: String,
     message_key: String,
+    /// The SHA-256 state after the scheme tag and the namespace (the prefix of every id of this
+    /// message), so each id hashes only its type and key.
+    prefix: Sha256,
     used: BTreeSet<String>,
 }
 
@@ -30,16 +32,35 @@ impl Ids {
     /// Ids for a message from `namespace` (sending application and facility), whose own identity
     /// is `message_key` (MSH-10, or a hash of the bytes).
     pub fn new(namespace: &str, message_key: &str) -> Self {
+        let mut prefix = Sha256::new();
+        for p in [SCHEME, namespace] {
+            update_part(&mut prefix, p);
+        }
         Ids {
-            namespace: namespace.to_owned(),
             message_key: message_key.to_owned(),
+            prefix,
             used: BTreeSet::new(),
         }
     }
 
     /// The id `resource_type` + `key` would get; does not reserve it.
     pub fn peek(&self, resource_type: &str, key: &str) -> String {
-        uuid_like(&[SCHEME, &self.namespace, resource_type, key])
+        // The same digest as `uuid_like(&[SCHEME, namespace, resource_type, key])`, from the
+        // message's prefix state.
+        let mut h = self.prefix.clone();
+        update_part(&mut h, resource_type);
+        update_part(&mut h, key);
+        uuid_of(h)
+    }
+
+    /// The message's own identity (MSH-10, else a hash of the bytes), as given to [`Ids::new`].
+    pub(crate) fn message_key(&self) -> &str {
+        &self.message_key
+    }
+
+    /// Reserves `id` (already owned: no copy).
+    pub(crate) fn reserve_owned(&mut self, id: String) {
+        self.used.insert(id);
     }
 
     /// True when `id` was handed out already.
@@ -64,12 +85,21 @@ impl Ids {
 /// `None` when no identifier has a value. One identifier, not all of them, so that a message
 /// that adds an identifier to a known patient still finds the same id.
 pub fn identifier_key(ids: &[Identifier]) -> Option<String> {
-    let value = |i: &Identifier| i.value.as_ref()?.value.clone();
+    let mut out = String::new();
+    write_identifier_key(ids, &mut out).then_some(out)
+}
+
+/// Appends [`identifier_key`] of `ids` to `out` (ids are made per resource: a reused buffer,
+/// no `format!`); false, with `out` untouched, when no identifier has a value.
+pub(crate) fn write_identifier_key(ids: &[Identifier], out: &mut String) -> bool {
+    fn value(i: &Identifier) -> Option<&str> {
+        i.value.as_ref()?.value.as_deref()
+    }
     let with_system = ids.iter().find_map(|i| {
         let s = i.system.as_ref()?.value.as_deref()?;
-        Some(format!("system:{}:{s}|{}", s.len(), value(i)?))
+        Some(("system:", s, value(i)?))
     });
-    with_system.or_else(|| {
+    let key = with_system.or_else(|| {
         ids.iter().find_map(|i| {
             let ty = i
                 .type_
@@ -78,9 +108,38 @@ pub fn identifier_key(ids: &[Identifier]) -> Option<String> {
                 .and_then(|c| c.code.as_ref())
                 .and_then(|c| c.value.as_deref())
                 .unwrap_or("");
-            Some(format!("type:{}:{ty}|{}", ty.len(), value(i)?))
+            Some(("type:", ty, value(i)?))
         })
-    })
+    });
+    let Some((tag, s, v)) = key else {
+        return false;
+    };
+    // `{tag}{s.len()}:{s}|{v}`
+    out.reserve(tag.len() + 4 + s.len() + v.len());
+    out.push_str(tag);
+    push_decimal(out, s.len());
+    out.push(':');
+    out.push_str(s);
+    out.push('|');
+    out.push_str(v);
+    true
+}
+
+/// Appends `n` in decimal.
+pub(crate) fn push_decimal(out: &mut String, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
 }
 
 /// A SHA-256 of `parts` (length-prefixed, so no two part lists collide by concatenation) as a
@@ -88,9 +147,19 @@ pub fn identifier_key(ids: &[Identifier]) -> Option<String> {
 pub fn uuid_like(parts: &[&str]) -> String {
     let mut h = Sha256::new();
     for p in parts {
-        h.update((p.len() as u64).to_be_bytes());
-        h.update(p.as_bytes());
+        update_part(&mut h, p);
     }
+    uuid_of(h)
+}
+
+/// Hashes one part, length-prefixed.
+fn update_part(h: &mut Sha256, p: &str) {
+    h.update((p.len() as u64).to_be_bytes());
+    h.update(p.as_bytes());
+}
+
+/// The UUID-shaped id of a finished hash.
+fn uuid_of(h: Sha256) -> String {
     let d = h.finalize();
     let mut b = [0u8; 16];
     b.copy_from_slice(&d[..16]);
@@ -133,6 +202,47 @@ mod tests {
         assert_eq!(a.as_bytes()[14], b'8');
         assert_eq!(a, uuid_like(&["a", "bc"]));
         assert_ne!(a, uuid_like(&["ab", "c"]));
+    }
+
+    #[test]
+    fn ids_from_the_prefix_state_equal_the_full_hash() {
+        let ids = Ids::new("LAB|HOSP", "control:1");
+        assert_eq!(
+            ids.peek("Patient", "system:3:abc|1"),
+            uuid_like(&[SCHEME, "LAB|HOSP", "Patient", "system:3:abc|1"])
+        );
+    }
+
+    #[test]
+    fn identifier_keys_keep_their_shape() {
+        use ehrkit_fhir_model::{CodeableConcept, Coding, Primitive};
+        let with = |system: Option<&str>, ty: Option<&str>, value: Option<&str>| Identifier {
+            system: system.map(|s| Primitive::new(s.to_owned())),
+            type_: ty.map(|t| Box::new(CodeableConcept::from_coding(Coding::with_code("x", t)))),
+            value: value.map(|v| Primitive::new(v.to_owned())),
+            ..Default::default()
+        };
+        assert_eq!(
+            identifier_key(&[
+                with(None, Some("MR"), Some("7")),
+                with(Some("urn:a"), None, Some("12345678901"))
+            ]),
+            Some("system:5:urn:a|12345678901".to_owned())
+        );
+        assert_eq!(
+            identifier_key(&[with(None, Some("MR"), Some("7"))]),
+            Some("type:2:MR|7".to_owned())
+        );
+        assert_eq!(
+            identifier_key(&[with(None, None, Some("7"))]),
+            Some("type:0:|7".to_owned())
+        );
+        assert_eq!(identifier_key(&[with(Some("urn:a"), None, None)]), None);
+        let long = "s".repeat(1234);
+        assert_eq!(
+            identifier_key(&[with(Some(&long), None, Some("v"))]),
+            Some(format!("system:1234:{long}|v"))
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@
 use ehrkit_fhir_model::{CodeableConcept, Coding, Primitive};
 use ehrkit_hl7v2::datatypes::{Coding as V2Coding, Cwe};
 
-use super::{report_unmapped, text, Context};
+use super::{has_text, report_unmapped, text, Context};
 use crate::{DataProblem, Location, ReportKind, SystemSource};
 
 /// Converts one CWE repetition found at `at`. `None` when nothing is valued.
@@ -24,12 +24,16 @@ pub fn cwe_codeable_concept(
     if cwe.is_empty() || cwe.is_null() {
         return None;
     }
-    // Component numbers of (system name) per triplet, for report locations.
-    let triplets = [
-        (cwe.primary(), 3),
-        (cwe.alternate(), 6),
-        (cwe.second_alternate(), 12),
-    ];
+    // Component numbers of (system name) per triplet, for report locations. A triplet whose
+    // code and text (CWE.4/.5, CWE.10/.11) lie past the last component is absent: not read.
+    let written = cwe.component_count();
+    let alternate = if written >= 4 { cwe.alternate() } else { None };
+    let second = if written >= 10 {
+        cwe.second_alternate()
+    } else {
+        None
+    };
+    let triplets = [(cwe.primary(), 3), (alternate, 6), (second, 12)];
     let mut cc = CodeableConcept::default();
     for (coding, system_component) in triplets {
         if let Some(c) = coding {
@@ -42,7 +46,7 @@ pub fn cwe_codeable_concept(
     report_unmapped(
         ctx,
         at,
-        [15, 16, 18, 19, 21, 22].map(|n| (n, text(cwe.component(n)).is_some())),
+        [15, 16, 18, 19, 21, 22].map(|n| (n, n <= written && has_text(cwe.component(n)))),
     );
     (!cc.coding.is_empty() || cc.text.is_some()).then_some(cc)
 }

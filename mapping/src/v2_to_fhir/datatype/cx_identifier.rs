@@ -17,7 +17,7 @@ use ehrkit_fhir_model::{CodeableConcept, Coding, Identifier, Period, Primitive};
 use ehrkit_hl7v2::datatypes::{Cx, Hd};
 
 use super::dtm::read_date;
-use super::{report_unmapped, text, Context};
+use super::{has_text, report_unmapped, text, Context};
 use crate::v2_to_fhir::vocab::{generated::IDENTIFIER_TYPE, Translation};
 use crate::{Authority, DataProblem, Location, ProfileTranslation, ReportKind, SystemSource};
 
@@ -57,10 +57,12 @@ pub fn cx_identifier(cx: &Cx<'_>, ctx: &mut Context<'_>, at: &Location) -> Optio
             ..Default::default()
         }));
     }
+    // Components past the last one written are absent: one scan, not one per number.
+    let count = cx.component_count();
     report_unmapped(
         ctx,
         at,
-        [2, 3, 6, 9, 10, 11, 12].map(|n| (n, text(cx.component(n)).is_some())),
+        [2, 3, 6, 9, 10, 11, 12].map(|n| (n, n <= count && has_text(cx.component(n)))),
     );
     Some(id)
 }

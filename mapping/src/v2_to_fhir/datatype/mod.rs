@@ -87,6 +87,18 @@ pub(crate) fn text(t: Option<Text<'_>>) -> Option<String> {
     (!v.is_empty()).then(|| v.to_owned())
 }
 
+/// True when [`text`] of `t` would be `Some` (without building the string).
+pub(crate) fn has_text(t: Option<Text<'_>>) -> bool {
+    let Some(t) = t else {
+        return false;
+    };
+    let raw = t.raw();
+    if raw.is_ascii() && t.delimiters().escape.is_none_or(|e| !raw.contains(&e)) {
+        return !t.is_null() && std::str::from_utf8(raw).is_ok_and(|v| !v.trim().is_empty());
+    }
+    t.value().is_some_and(|v| !v.trim().is_empty())
+}
+
 /// Reports each of `components` (1-based) of a view as unmapped when it is valued.
 pub(crate) fn report_unmapped(
     ctx: &mut Context<'_>,
@@ -97,5 +109,33 @@ pub(crate) fn report_unmapped(
         if valued {
             ctx.report(ReportKind::UnmappedComponent, at.clone().component(n));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ehrkit_hl7v2::Delimiters;
+
+    #[test]
+    fn has_text_agrees_with_text() {
+        let d = Delimiters::default();
+        for raw in [
+            &b""[..],
+            b"\"\"",
+            b" ",
+            b"\x0b",
+            b" A ",
+            b"\\T\\",
+            b"\\H\\ \\N\\",
+            b"\\X41\\",
+            "é".as_bytes(),
+            " \u{a0} ".as_bytes(),
+            b"\xff",
+        ] {
+            let t = Text::new(raw, &d);
+            assert_eq!(has_text(Some(t)), text(Some(t)).is_some(), "{raw:?}");
+        }
+        assert!(!has_text(None));
     }
 }

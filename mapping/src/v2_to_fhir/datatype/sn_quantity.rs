@@ -15,7 +15,7 @@ use ehrkit_hl7v2::datatypes::Sn;
 
 use super::nm_quantity::decimal;
 use super::sn::original_text;
-use super::{text, Context};
+use super::{has_text, text, Context};
 use crate::{DataProblem, Location, ReportKind};
 
 /// Converts one SN found at `at`. `None` when nothing is valued.
@@ -28,7 +28,7 @@ pub fn sn_quantity(sn: &Sn<'_>, ctx: &mut Context<'_>, at: &Location) -> Option<
         ..Default::default()
     };
     q.comparator = comparator(sn, ctx, at).map(Primitive::new);
-    if text(sn.separator_suffix()).is_some() || text(sn.num2()).is_some() {
+    if has_text(sn.separator_suffix()) || has_text(sn.num2()) {
         q.extension.extend(original_text(sn));
     }
     (q.value.is_some() || !q.extension.is_empty()).then_some(q)

@@ -11,7 +11,7 @@ use ehrkit_hl7v2::datatypes::Sn;
 
 use super::nm_quantity::decimal;
 use super::sn::original_text;
-use super::{text, Context};
+use super::{has_text, text, Context};
 use crate::{Location, ReportKind};
 
 /// Converts one SN found at `at`. `None` when neither number is valued.
@@ -41,7 +41,7 @@ pub fn sn_range(sn: &Sn<'_>, ctx: &mut Context<'_>, at: &Location) -> Option<Ran
     if comparator.is_some() {
         ctx.report(ReportKind::UnmappedComponent, at.clone().component(1));
     }
-    if comparator.is_some() || text(sn.separator_suffix()).is_some() {
+    if comparator.is_some() || has_text(sn.separator_suffix()) {
         range.extension.extend(original_text(sn));
     }
     Some(range)

@@ -12,7 +12,7 @@ use ehrkit_hl7v2::datatypes::Sn;
 use super::nm_quantity::decimal;
 use super::sn::original_text;
 use super::sn_quantity::comparator;
-use super::{text, Context};
+use super::{has_text, Context};
 use crate::Location;
 
 /// Converts one SN found at `at`. `None` when neither number is valued.
@@ -44,7 +44,7 @@ pub fn sn_ratio(sn: &Sn<'_>, ctx: &mut Context<'_>, at: &Location) -> Option<Rat
         let n = ratio.numerator.get_or_insert_with(Default::default);
         n.comparator = Some(Primitive::new(c));
     }
-    if text(sn.separator_suffix()).is_some() || text(sn.num2()).is_some() {
+    if has_text(sn.separator_suffix()) || has_text(sn.num2()) {
         ratio.extension.extend(original_text(sn));
     }
     Some(ratio)

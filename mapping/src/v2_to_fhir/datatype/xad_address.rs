@@ -18,7 +18,7 @@ use ehrkit_hl7v2::datatypes::{Cwe, Xad};
 
 use super::dtm::read_date_time;
 use super::xtn_contact_point::translate;
-use super::{report_unmapped, text, Context};
+use super::{has_text, report_unmapped, text, Context};
 use crate::v2_to_fhir::vocab::generated::{ADDRESS_TYPE_TYPE, ADDRESS_TYPE_USE};
 use crate::{Location, ReportKind};
 
@@ -103,11 +103,13 @@ pub fn xad_address(xad: &Xad<'_>, ctx: &mut Context<'_>, at: &Location) -> Optio
             ..Default::default()
         }));
     }
+    // Components past the last one written are absent: one scan, not one per number.
+    let count = xad.component_count();
     report_unmapped(
         ctx,
         at,
         [8, 10, 11, 12, 15, 16, 17, 18, 20, 21, 22, 23]
-            .map(|n| (n, text(xad.component(n)).is_some())),
+            .map(|n| (n, n <= count && has_text(xad.component(n)))),
     );
     Some(address)
 }

@@ -16,7 +16,7 @@ use ehrkit_fhir_model::{Identifier, Primitive};
 use ehrkit_hl7v2::datatypes::Xon;
 
 use super::cx_identifier::{identifier_type, system_of};
-use super::{report_unmapped, text, Context};
+use super::{has_text, report_unmapped, text, Context};
 use crate::Location;
 
 /// Converts one XON repetition found at `at`. `None` when neither a name nor an id is valued.
@@ -51,17 +51,17 @@ pub fn xon_organization(
         o.identifier.push(id);
     }
     // XON.3 is read only when XON.10 is empty: when both are valued, XON.3 is not carried.
-    let both = text(xon.organization_identifier()).is_some() && text(xon.id_number()).is_some();
+    let both = has_text(xon.organization_identifier()) && has_text(xon.id_number());
     report_unmapped(
         ctx,
         at,
         [
-            (2, text(xon.organization_name_type_code()).is_some()),
+            (2, has_text(xon.organization_name_type_code())),
             (3, both),
-            (4, text(xon.identifier_check_digit()).is_some()),
-            (5, text(xon.check_digit_scheme()).is_some()),
+            (4, has_text(xon.identifier_check_digit())),
+            (5, has_text(xon.check_digit_scheme())),
             (8, xon.assigning_facility().is_some_and(|h| !h.is_empty())),
-            (9, text(xon.name_representation_code()).is_some()),
+            (9, has_text(xon.name_representation_code())),
         ],
     );
     (o.name.is_some() || !o.identifier.is_empty()).then_some(o)

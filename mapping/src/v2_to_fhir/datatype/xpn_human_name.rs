@@ -18,7 +18,7 @@ use ehrkit_fhir_model::{HumanName, Period, Primitive};
 use ehrkit_hl7v2::datatypes::Xpn;
 
 use super::dtm::read_date_time;
-use super::{report_unmapped, text, Context};
+use super::{has_text, report_unmapped, text, Context};
 use crate::v2_to_fhir::vocab::{generated::NAME_TYPE, Translation};
 use crate::{Location, ProfileTranslation, ReportKind};
 
@@ -77,12 +77,14 @@ pub fn xpn_human_name(xpn: &Xpn<'_>, ctx: &mut Context<'_>, at: &Location) -> Op
     // FN.2–FN.5 (own surname prefix, own surname, partner's) are not carried by `family`.
     let fn_parts = xpn
         .family_name()
-        .is_some_and(|f| (2..=5).any(|n| text(f.component(n)).is_some()));
+        .is_some_and(|f| (2..=5).any(|n| has_text(f.component(n))));
     report_unmapped(ctx, at, [(1, fn_parts)]);
+    // Components past the last one written are absent: one scan, not one per number.
+    let count = xpn.component_count();
     report_unmapped(
         ctx,
         at,
-        [8, 9, 10, 11, 15].map(|n| (n, text(xpn.component(n)).is_some())),
+        [8, 9, 10, 11, 15].map(|n| (n, n <= count && has_text(xpn.component(n)))),
     );
     Some(name)
 }

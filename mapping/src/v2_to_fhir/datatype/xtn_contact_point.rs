@@ -19,7 +19,7 @@ use ehrkit_fhir_model::{ContactPoint, Period, Primitive};
 use ehrkit_hl7v2::datatypes::Xtn;
 
 use super::dtm::read_date_time;
-use super::{report_unmapped, text, Context};
+use super::{has_text, report_unmapped, text, Context};
 use crate::v2_to_fhir::vocab::generated::{
     TELECOMMUNICATION_EQUIPMENT_TYPE, TELECOMMUNICATION_USE_CODE,
 };
@@ -76,7 +76,7 @@ pub fn xtn_contact_point(
             &at.clone().component(3),
         )
         .and_then(|c| ContactPointSystem::from_code(&c)),
-        None if text(xtn.communication_address()).is_some() => Some(ContactPointSystem::Email),
+        None if has_text(xtn.communication_address()) => Some(ContactPointSystem::Email),
         None => None,
     }
     .map(Primitive::new);
@@ -116,10 +116,12 @@ pub fn xtn_contact_point(
             ),
         }
     }
+    // Components past the last one written are absent: one scan, not one per number.
+    let count = xtn.component_count();
     report_unmapped(
         ctx,
         at,
-        [9, 10, 11, 15, 16, 17].map(|n| (n, text(xtn.component(n)).is_some())),
+        [9, 10, 11, 15, 16, 17].map(|n| (n, n <= count && has_text(xtn.component(n)))),
     );
     Some(cp)
 }

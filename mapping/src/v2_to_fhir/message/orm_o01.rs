@@ -674,9 +674,9 @@ pub(crate) fn group_location(g: &Group<'_>) -> Location {
 /// and meet the same problems.
 pub(crate) fn dedupe_report(ctx: &mut Context<'_>) {
     let old = std::mem::take(&mut ctx.report);
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = std::collections::HashSet::with_capacity(old.len());
     for e in old.entries() {
-        if seen.insert((e.kind, e.location.clone())) {
+        if seen.insert((e.kind, &e.location)) {
             ctx.report.push(e.kind, e.location.clone());
         }
     }

@@ -252,7 +252,17 @@ pub(crate) fn translate(
     ctx: &mut Context<'_>,
     at: &Location,
 ) -> Option<String> {
-    vocab_coding(map, code, ctx, at).and_then(|c| c.code.and_then(|c| c.value))
+    // `vocab_coding(..).code`, without building the system and display it drops.
+    match ctx.profile.translate(map, code) {
+        ProfileTranslation::Override(o) => (!o.code.is_empty()).then(|| o.code.clone()),
+        ProfileTranslation::Ig(Translation::Mapped(c)) => {
+            (!c.code.is_empty()).then(|| c.code.to_owned())
+        }
+        _ => {
+            ctx.report(ReportKind::VocabularyMiss { map: map.name }, at.clone());
+            None
+        }
+    }
 }
 
 /// The FHIR coding for `code` through `map` (profile overrides first); a miss is reported.
