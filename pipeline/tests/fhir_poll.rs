@@ -49,7 +49,10 @@ fn searchset(origin: &str, resources: &[Value], next: Option<&str>, outcome: boo
             "search": {"mode": "outcome"}
         }));
     }
-    let mut link = vec![json!({"relation": "self", "url": format!("{origin}{BASE}/Patient")})];
+    // The `self` link echoes the parameters applied (here the sort the source asks for).
+    let mut link = vec![
+        json!({"relation": "self", "url": format!("{origin}{BASE}/Patient?_sort=_lastUpdated")}),
+    ];
     if let Some(n) = next {
         link.push(json!({"relation": "next", "url": format!("{origin}{n}")}));
     }
@@ -210,7 +213,8 @@ async fn a_page_the_server_fails_is_asked_again_from_the_last_kept_page() {
         let base_url = server.url(BASE);
         server.on("GET", &format!("{BASE}/Patient"), move |req| {
             let page = |rs: Vec<Value>, next: Option<String>| {
-                let mut link = vec![];
+                let mut link = vec![json!({"relation": "self",
+                    "url": format!("{base_url}/Patient?_sort=_lastUpdated")})];
                 if let Some(n) = next {
                     link.push(json!({"relation": "next", "url": n}));
                 }
@@ -327,5 +331,86 @@ async fn run_polls_at_its_interval_until_shutdown() {
     assert!(later[1..]
         .iter()
         .all(|r| r.query_param("_lastUpdated").as_deref() == Some("ge2024-06-01T12:00:00Z")));
+    p.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_does_not_confirm_the_sort_moves_the_watermark_only_at_the_end() {
+    // The `self` link does not show `_sort` (the server ignored it), and page 2 holds an older
+    // resource than page 1: saving after page 1 would skip it after a failure of page 2.
+    let server = MockServer::start();
+    let fail = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    {
+        let fail = fail.clone();
+        let origin = server.url("");
+        server.on("GET", &format!("{BASE}/Patient"), move |req| {
+            let page = |rs: Vec<Value>, next: Option<&str>| {
+                let mut b = searchset(&origin, &rs, next, false);
+                b["link"][0]["url"] = json!(format!("{origin}{BASE}/Patient"));
+                b
+            };
+            if req.query_param("sessionID").is_some() {
+                if fail.load(Ordering::SeqCst) {
+                    return Response::new(503);
+                }
+                return Response::ok().fhir_json(&page(
+                    vec![patient("u3", "1", "2024-07-01T00:00:01Z", "Older")],
+                    None,
+                ));
+            }
+            Response::ok().fhir_json(&page(
+                vec![
+                    patient("u1", "1", "2024-07-01T00:00:05Z", "Able"),
+                    patient("u2", "1", "2024-07-01T00:00:09Z", "Baker"),
+                ],
+                Some(&format!("{BASE}/Patient?sessionID=9&page=2")),
+            ))
+        });
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir);
+    let p = Pipeline::builder(store.clone()).start().await.unwrap();
+    let client = FhirClient::builder(&server.url(BASE))
+        .profile(
+            VendorProfile::epic().retry(ehrkit_fhir_client::RetryPolicy::default().max_attempts(1)),
+        )
+        .build()
+        .unwrap();
+    let source = FhirPollSource::new(
+        p.clone(),
+        client,
+        "epic-fhir",
+        FileWatermarks::open(dir.path().join("marks.json")).unwrap(),
+    )
+    .resource_type("Patient");
+    let r1 = source.poll_once().await.unwrap();
+    assert_eq!((r1.new, r1.failures.len()), (2, 1));
+    assert_eq!(
+        source.watermark("Patient", &SearchParams::new()).unwrap(),
+        None,
+        "no watermark from an unconfirmed sort before the search ends"
+    );
+    server.clear_requests();
+    fail.store(false, Ordering::SeqCst);
+    let r2 = source.poll_once().await.unwrap();
+    assert!(r2.is_complete());
+    assert_eq!(
+        (r2.new, r2.duplicates),
+        (1, 2),
+        "the older resource is not skipped"
+    );
+    assert_eq!(
+        server.requests_to(&format!("{BASE}/Patient"))[0].query_param("_lastUpdated"),
+        None
+    );
+    assert_eq!(
+        source
+            .watermark("Patient", &SearchParams::new())
+            .unwrap()
+            .as_deref(),
+        Some("2024-07-01T00:00:09Z")
+    );
+    p.drain().await;
+    assert_eq!(p.summary().await.unwrap().resources, 3);
     p.shutdown().await;
 }

@@ -17,10 +17,12 @@
 //!   polls. `ge` asks for the boundary instant again, and what was already kept comes back as
 //!   duplicates, so nothing with the same instant is skipped.
 //! * **Sorted or not.** The search asks for `_sort=_lastUpdated` (turn off with
-//!   [`FhirPollSource::sort`]). While the pages come in ascending `lastUpdated` order, the
-//!   watermark is saved after each page; once a page holds a resource older than an earlier
-//!   page's newest (the server ignores `_sort`), it is saved only at the end of the search, so
-//!   a crash in the middle repeats the search rather than skipping its older resources.
+//!   [`FhirPollSource::sort`]). When the first page's `self` link shows the server applied it
+//!   (R4: the `self` link carries the parameters used) and while the pages come in ascending
+//!   `lastUpdated` order, the watermark is saved after each page. Otherwise (no such `self`
+//!   link, a page older than an earlier one, a vendor split into several searches) it is saved
+//!   only at the end of the search, so a crash in the middle repeats the search rather than
+//!   skipping its older resources.
 //! * **Server errors lose nothing.** The client retries 429 (honouring `Retry-After`), 502,
 //!   503, 504 and transport errors per its vendor profile and refreshes a token once after a
 //!   401. A page that still fails ends that query's poll with a [`QueryFailure`]: its watermark
@@ -246,6 +248,23 @@ impl std::fmt::Debug for FhirPollSource {
     }
 }
 
+/// Whether a search's first page says it was sorted by `_lastUpdated` ascending: the `self`
+/// link holds the parameters the server applied (FHIR R4 search, "the server SHALL return
+/// the parameters it actually used"), so `_sort=_lastUpdated` must be in it.
+fn sort_applied(b: &ehrkit_fhir_model::Bundle) -> bool {
+    b.link.iter().any(|l| {
+        l.relation.as_ref().and_then(|r| r.value.as_deref()) == Some("self")
+            && l.url
+                .as_ref()
+                .and_then(|u| u.value.as_deref())
+                .and_then(|u| url::Url::parse(u).ok())
+                .is_some_and(|u| {
+                    u.query_pairs()
+                        .any(|(k, v)| k == "_sort" && v.split(',').next() == Some("_lastUpdated"))
+                })
+    })
+}
+
 fn parse_instant(s: &str) -> Option<DateTime<FixedOffset>> {
     DateTime::parse_from_rfc3339(s).ok()
 }
@@ -418,7 +437,14 @@ impl FhirPollSource {
                     .await
                     .and_then(|r| response::bundle(&r))
                 {
-                    Ok(b) => pager.on_page(b),
+                    Ok(b) => {
+                        if pager.pages() == 0 && !sort_applied(&b) {
+                            // The server did not say it sorted (R4: the `self` link carries
+                            // the parameters it used): save the watermark at the end only.
+                            sorted = false;
+                        }
+                        pager.on_page(b)
+                    }
                     Err(error) => {
                         let status = error.status().unwrap_or(0);
                         metrics::counter!("ehrkit_pipeline_fhir_poll_failures_total", "source" => self.endpoint.clone(), "status" => status.to_string()).increment(1);
