@@ -184,5 +184,77 @@ fn apply(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, accept, apply);
+/// `accept` on PostgreSQL (`--features postgres`) against SQLite in the same run, one sender at
+/// a time and 16 concurrent senders. The server is testkit's loopback PostgreSQL, which runs
+/// with `fsync=off`: its figures leave out the WAL flush a production server pays at each
+/// commit (SQLite's include their fsync). Skipped with a notice when PostgreSQL is absent.
+#[cfg(feature = "postgres")]
+fn accept_pg(c: &mut Criterion) {
+    use ehrkit::pipeline::store::{PgOptions, PgStore};
+    let pg = match ehrkit_testkit::services::Postgres::start() {
+        Ok(pg) => pg,
+        Err(why) => {
+            eprintln!("NOTICE: PostgreSQL store benchmarks skipped: {why}");
+            return;
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (_dir, lite) = open(false);
+    let pgs: Arc<PgStore> = Arc::new(
+        rt.block_on(PgStore::connect(&pg.url(), PgOptions::default().pool_size(16)))
+            .expect("connect"),
+    );
+    let mut g = c.benchmark_group("store_accept_pg_vs_sqlite");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(8));
+    const PER_ITER: u64 = 400;
+    g.throughput(Throughput::Elements(PER_ITER));
+    let mut next = 50_000_000u64;
+    let stores: [(&str, Arc<dyn Store>); 2] = [("sqlite", lite), ("postgres", pgs)];
+    for (name, store) in stores {
+        for senders in [1u64, 16] {
+            g.bench_function(BenchmarkId::new(name, senders), |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let base = next;
+                        next += PER_ITER;
+                        let store = store.clone();
+                        total += rt.block_on(async move {
+                            let start = Instant::now();
+                            let mut tasks = Vec::new();
+                            for s in 0..senders {
+                                let store = store.clone();
+                                tasks.push(tokio::spawn(async move {
+                                    let mut n = base + s;
+                                    while n < base + PER_ITER {
+                                        store.accept(message(n)).await.expect("accept");
+                                        n += senders;
+                                    }
+                                }));
+                            }
+                            for t in tasks {
+                                t.await.expect("task");
+                            }
+                            start.elapsed()
+                        });
+                    }
+                    total
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+#[cfg(not(feature = "postgres"))]
+fn accept_pg(_: &mut Criterion) {
+    eprintln!("NOTICE: PostgreSQL store benchmarks skipped: build with --features postgres");
+}
+
+criterion_group!(benches, accept, apply, accept_pg);
 criterion_main!(benches);
