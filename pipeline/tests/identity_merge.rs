@@ -355,3 +355,34 @@ async fn a_review_distinct_keeps_them_apart_and_is_not_proposed_again() {
     assert_eq!(p.summary().await.unwrap().enterprise_patients, 2);
     p.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_a40_with_an_unknown_prior_patient_is_dead_lettered_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir);
+    let p = Pipeline::builder(store.clone()).start().await.unwrap();
+    submit(&p, a04("U1", "U1", "UNIFORM", "UMA", "19800101", "F")).await;
+    p.drain().await;
+    let before = p.index().unwrap().record("EPIC|U1").unwrap();
+    let a40 = "MSH|^~\\&|EPIC|UCH|HUB|HUB|20240312||ADT^A40^ADT_A39|U3|P|2.5.1\r\
+EVN|A40|20240312\r\
+PID|1||U1^^^EPIC^MR||RENAMED^UMA||19800101|F\r\
+MRG|U99^^^EPIC^MR\r";
+    submit(&p, a40.as_bytes().to_vec()).await;
+    p.drain().await;
+    let dead = store.dead_letters(true).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        (
+            dead[0].failure.stage.as_str(),
+            dead[0].failure.location.as_deref()
+        ),
+        ("identity", Some("MRG-1"))
+    );
+    assert_eq!(
+        p.index().unwrap().record("EPIC|U1").unwrap(),
+        before,
+        "the survivor's record is not updated by a merge that failed"
+    );
+    p.shutdown().await;
+}
