@@ -567,3 +567,36 @@ impl FhirPollSource {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watermarks_survive_a_reopen_and_a_damaged_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("marks.json");
+        let w = FileWatermarks::open(&path).unwrap();
+        assert_eq!(w.load("a").unwrap(), None);
+        w.save("a", "2024-01-01T00:00:00Z").unwrap();
+        w.save("b", "x").unwrap();
+        w.remove("b").unwrap();
+        let again = FileWatermarks::open(&path).unwrap();
+        assert_eq!(
+            again.load("a").unwrap().as_deref(),
+            Some("2024-01-01T00:00:00Z")
+        );
+        assert_eq!(again.load("b").unwrap(), None);
+        std::fs::write(&path, b"{\"a\": 1").unwrap();
+        let e = FileWatermarks::open(&path).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn instants_compare_across_offsets() {
+        let a = parse_instant("2024-03-01T10:00:00+01:00").unwrap();
+        let b = parse_instant("2024-03-01T09:30:00Z").unwrap();
+        assert!(a < b);
+        assert!(parse_instant("2024-03-01").is_none());
+    }
+}
