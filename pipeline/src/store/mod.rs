@@ -779,9 +779,10 @@ pub trait Store: Send + Sync + 'static {
     /// Review queue items; only open ones when `open_only`.
     async fn possible_matches(&self, open_only: bool) -> StoreResult<Vec<PossibleMatch>>;
 
-    /// Resolves a review item (`Linked` or `Distinct`); the caller applies the MPI change it
-    /// implies (e.g. `PatientIndex::move_record`) and persists it with [`Store::apply`] or
-    /// [`Store::save_mpi`].
+    /// Records the decision on a review item (`Linked` or `Distinct`) and audits it; it does
+    /// not change the MPI. [`crate::Pipeline::resolve_review`] applies the decision to the MPI
+    /// (a merge for `Linked`), persists it with [`Store::save_links`] and then calls this. A
+    /// pair decided `Distinct` is not queued again by [`Store::apply`], in either direction.
     async fn resolve_possible_match(
         &self,
         id: ReviewId,
