@@ -854,6 +854,39 @@ fn an_obr_with_collection_facts_is_a_specimen_too() {
 }
 
 #[test]
+fn obr_29_is_a_logical_reference_to_the_parent_order() {
+    // IG OBR[ServiceRequest] OBR-29 (IF OBR-50 NOT VALUED): the parent's placer number (29.1),
+    // else its filler number (29.2), as `basedOn.identifier` of type ServiceRequest; no parent
+    // resource is invented. Both valued: the placer's is used, the filler's reported.
+    let c = convert("orm_o01_parent_order.hl7");
+    let requests = all_of!(c.bundle, ServiceRequest);
+    assert_eq!(requests.len(), 2, "no parent ServiceRequest resource");
+    let parent = |sr: &ServiceRequest| {
+        assert_eq!(sr.based_on.len(), 1, "{}", json(sr));
+        let r = &sr.based_on[0];
+        assert!(r.reference.is_none());
+        assert_eq!(
+            r.type_.as_ref().and_then(|t| t.value.as_deref()),
+            Some("ServiceRequest")
+        );
+        r.identifier
+            .as_ref()
+            .unwrap()
+            .value
+            .as_ref()
+            .unwrap()
+            .value
+            .clone()
+            .unwrap()
+    };
+    assert_eq!(parent(requests[0]), "PAI-291");
+    assert_eq!(parent(requests[1]), "FAI-293");
+    assert!(report_has(&c, ReportKind::UnmappedComponent, "OBR[1]-29.2"));
+    assert!(!report_has(&c, ReportKind::UnmappedField, "OBR[1]-29"));
+    assert!(!report_has(&c, ReportKind::UnmappedField, "OBR[2]-29"));
+}
+
+#[test]
 fn a_repeating_obx_5_becomes_components() {
     let raw = b"MSH|^~\\&|CERNER|MERCY|LIS|LAB|20260305150000-0600||ORU^R01|COMP1|P|2.5.1\r\
 PID|1||88001234^^^MERCY^MR||TESTPATIENT^ALICE||19750412|F\r\

@@ -10,21 +10,26 @@
 //! - OBR-11 → `intent`: `G` → `reflex-order`, otherwise `order` (the IG's `A` → `#add-on#` is no
 //!   R4 code: `order` is kept and OBR-11 reported).
 //! - OBR-16 (XCN) → `requester` Practitioner when ORC-12 gave none.
+//! - OBR-29 (EIP, parent order) → `basedOn` as a logical reference (`identifier`, `type`
+//!   ServiceRequest; no parent resource): the placer's number (29.1), else the filler's (29.2);
+//!   the IG leaves the choice to the implementation when both are valued, so 29.2 is then
+//!   reported. Not when OBR-50 is valued (IG condition): OBR-29 is then reported.
 //! - OBR-31 → `reasonCode`; OBR-46 / OBR-47 → `orderDetail`.
 //! - The other rows are listed in [`ROWS`]; the message map reports the fields neither this map
 //!   nor `OBR[DiagnosticReport]` reads.
 
 use ehrkit_fhir_model::codes::{RequestIntent, RequestPriority, RequestStatus};
 use ehrkit_fhir_model::resources::{ServiceRequest, ServiceRequestOccurrence};
-use ehrkit_fhir_model::Primitive;
-use ehrkit_hl7v2::datatypes::{Cwe, Ei, Text, Xcn};
+use ehrkit_fhir_model::{Primitive, Reference};
+use ehrkit_hl7v2::datatypes::{Cwe, Ei, Eip, Text, Xcn};
 use ehrkit_hl7v2::Segment;
 
 use super::orc_service_request::{field_text, type_code, typed_ei, OrderParts};
 use super::pid_patient::translate;
 use super::{mapped_in, unmapped, Row};
 use crate::v2_to_fhir::datatype::{
-    cwe_codeable_concept::cwe_codeable_concept, dtm, xcn_practitioner::xcn_practitioner, Context,
+    cwe_codeable_concept::cwe_codeable_concept, dtm, ei_identifier::ei_identifier,
+    xcn_practitioner::xcn_practitioner, Context,
 };
 use crate::v2_to_fhir::vocab::generated::EXTENDED_PRIORITY_CODES;
 use crate::{Location, ReportKind};
@@ -32,7 +37,7 @@ use crate::{Location, ReportKind};
 const FILE: &str = "segment/obr_service_request.rs";
 
 /// Fields this map reads (OBR-1, the set id, carries no data).
-pub(crate) const MAPPED_FIELDS: &[usize] = &[1, 2, 3, 4, 5, 6, 11, 16, 31, 46, 47];
+pub(crate) const MAPPED_FIELDS: &[usize] = &[1, 2, 3, 4, 5, 6, 11, 16, 29, 31, 46, 47];
 
 /// Applies the `occurrence`-th OBR of a message to `order` (the ORC's request, or
 /// [`OrderParts::empty`]). Reports nothing about fields it does not read: the message map does,
@@ -81,6 +86,7 @@ pub fn obr_service_request(
                 (p, at(16).repetition(1))
             });
     }
+    parent_order(obr, ctx, &at(29), &mut sr.based_on);
     for (f, target) in [(31, 0), (46, 1), (47, 1)] {
         for (r, cwe) in obr.field(f).repetitions::<Cwe<'_>>().enumerate() {
             if let Some(c) = cwe_codeable_concept(&cwe, ctx, &at(f).repetition(r + 1)) {
@@ -92,6 +98,40 @@ pub fn obr_service_request(
             }
         }
     }
+}
+
+/// OBR-29 → a logical `basedOn` reference to the parent order (see the module doc).
+fn parent_order(obr: &Segment<'_>, ctx: &mut Context<'_>, at: &Location, out: &mut Vec<Reference>) {
+    if obr.field(29).text().is_none() {
+        return;
+    }
+    if obr.field(50).text().is_some() {
+        ctx.report(ReportKind::UnmappedField, at.clone());
+        return;
+    }
+    let Some(eip) = obr.field(29).first::<Eip<'_>>() else {
+        return;
+    };
+    let id = |ei: Option<Ei<'_>>, n: usize, ctx: &mut Context<'_>| {
+        ei.and_then(|ei| ei_identifier(&ei, ctx, &at.clone().component(n)))
+    };
+    let filler_valued = eip
+        .filler_assigned_identifier()
+        .is_some_and(|ei| !ei.is_empty() && !ei.is_null());
+    let chosen = match id(eip.placer_assigned_identifier(), 1, ctx) {
+        Some(placer) => {
+            if filler_valued {
+                ctx.report(ReportKind::UnmappedComponent, at.clone().component(2));
+            }
+            Some(placer)
+        }
+        None => id(eip.filler_assigned_identifier(), 2, ctx),
+    };
+    out.extend(chosen.map(|i| Reference {
+        type_: Some(Primitive::new("ServiceRequest".to_owned())),
+        identifier: Some(Box::new(i)),
+        ..Default::default()
+    }));
 }
 
 impl OrderParts {
@@ -150,10 +190,10 @@ pub static ROWS: &[Row] = &[
         "$this",
         "TQ (deprecated since v2.5; TQ1 carries timing) is not converted; reported when present",
     ),
-    unmapped("OBR-29", "basedOn[1].identifier", NOT_YET),
-    unmapped("OBR-29", "basedOn[1].type", NOT_YET),
-    unmapped("OBR-29", "basedOn[2].identifier", NOT_YET),
-    unmapped("OBR-29", "basedOn[2].type", NOT_YET),
+    mapped("OBR-29", "basedOn[1].identifier"),
+    mapped("OBR-29", "basedOn[1].type"),
+    mapped("OBR-29", "basedOn[2].identifier"),
+    mapped("OBR-29", "basedOn[2].type"),
     mapped("OBR-31", "reasonCode"),
     mapped("OBR-46", "orderDetail[1]"),
     mapped("OBR-47", "orderDetail[2]"),
