@@ -18,8 +18,53 @@ use std::time::{Duration, Instant};
 
 use ehrkit::mllp::Client;
 
+/// The hub binary: `HUB_LOAD_BIN` when set (a saved build, to compare two builds back to back
+/// at the same machine load), else the workspace's release/debug example, rebuilt when stale.
 fn hub() -> PathBuf {
-    ehrkit_testkit::examples::binary("hub", &["pipeline"])
+    match std::env::var_os("HUB_LOAD_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => ehrkit_testkit::examples::binary("hub", &["pipeline"]),
+    }
+}
+
+/// The hub's `--metrics ADDR` among `HUB_LOAD_ARGS`, if any.
+fn metrics_addr() -> Option<String> {
+    let args = std::env::var("HUB_LOAD_ARGS").unwrap_or_default();
+    let mut it = args.split_whitespace();
+    while let Some(a) = it.next() {
+        if a == "--metrics" {
+            return it.next().map(str::to_owned);
+        }
+    }
+    None
+}
+
+/// The hub's own view of where the time goes (per-phase breakdown), from its Prometheus
+/// endpoint: the summary quantiles of the ACK latency, the stages and the store's writer.
+fn print_phase_breakdown(addr: &str) {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        println!("metrics: cannot connect to {addr}");
+        return;
+    };
+    let _ = write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    );
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    for l in body.lines() {
+        let wanted = l.starts_with("ehrkit_pipeline_ack_seconds")
+            || l.starts_with("ehrkit_pipeline_stage_seconds")
+            || l.starts_with("ehrkit_store_");
+        let quantile = l.contains("quantile=\"0.5\"")
+            || l.contains("quantile=\"0.99\"")
+            || l.contains("quantile=\"1\"")
+            || l.contains("_count");
+        if wanted && quantile {
+            println!("metrics: {l}");
+        }
+    }
 }
 
 fn start(store: &Path) -> (Child, String) {
@@ -161,6 +206,9 @@ fn run_load_at(connections: usize, per_connection: usize, patients: usize, rate:
     });
     let elapsed = t0.elapsed();
     let rss = peak_rss_kib(pid);
+    if let Some(addr) = metrics_addr() {
+        print_phase_breakdown(&addr);
+    }
     // Graceful stop: the hub applies everything queued before exiting.
     let stop = Instant::now();
     assert!(Command::new("kill")
