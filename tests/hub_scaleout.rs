@@ -201,7 +201,7 @@ fn adt(sender: &str, event: &str, control: &str, mrn: &str, p: usize) -> Vec<u8>
     ][p % 8];
     let given = ["ANNA", "BEN", "CARA", "DAN", "EVA"][p % 5];
     let (y, m, d) = (1940 + (p * 7) % 60, 1 + p % 12, 1 + (p * 3) % 28);
-    let sex = if p % 2 == 0 { "F" } else { "M" };
+    let sex = if p.is_multiple_of(2) { "F" } else { "M" };
     format!(
         "MSH|^~\\&|{sender}|HOSP|HUB|HUB|20240311081502-0600||ADT^{event}^ADT_A01|{control}|P|2.5.1\r\
          EVN|{event}|20240311081500-0600\r\

@@ -70,19 +70,22 @@ async fn a_record_of_one_process_is_matched_by_another_and_upserts_are_idempoten
     let b = PgMpiResolver::connect(&pg.url()).await.unwrap();
     let epic = person("EPIC", 1);
     let cerner = person("CERNER", 1);
-    let first = a.resolve(&[epic.clone()], &[]).unwrap().linked[0]
+    let first = a.resolve(std::slice::from_ref(&epic), &[]).unwrap().linked[0]
         .assignment
         .clone();
     assert!(first.created);
     // B never saw EPIC's record except through the log: it joins the same person.
-    let second = b.resolve(&[cerner.clone()], &[]).unwrap().linked[0]
+    let second = b
+        .resolve(std::slice::from_ref(&cerner), &[])
+        .unwrap()
+        .linked[0]
         .assignment
         .clone();
     assert_eq!(second.enterprise_id, first.enterprise_id);
     assert!(!second.created && !second.updated, "a MATCH, not a new id");
     // The same record again (a redelivered message), from either process: same id, an update.
     for r in [&a as &dyn IdentityResolver, &b] {
-        let again = r.resolve(&[epic.clone()], &[]).unwrap().linked[0]
+        let again = r.resolve(std::slice::from_ref(&epic), &[]).unwrap().linked[0]
             .assignment
             .clone();
         assert_eq!(again.enterprise_id, first.enterprise_id);
