@@ -205,8 +205,11 @@ fn accept_pg(c: &mut Criterion) {
         .expect("runtime");
     let (_dir, lite) = open(false);
     let pgs: Arc<PgStore> = Arc::new(
-        rt.block_on(PgStore::connect(&pg.url(), PgOptions::default().pool_size(16)))
-            .expect("connect"),
+        rt.block_on(PgStore::connect(
+            &pg.url(),
+            PgOptions::default().pool_size(16),
+        ))
+        .expect("connect"),
     );
     let mut g = c.benchmark_group("store_accept_pg_vs_sqlite");
     g.sample_size(10);
