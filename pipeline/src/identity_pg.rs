@@ -1,7 +1,7 @@
 //! A master patient index shared by several processes through PostgreSQL
 //! ([`PgMpiResolver`], feature `postgres`).
 //!
-//! One process keeps its MPI in memory ([`MpiResolver`](crate::stages::MpiResolver)): lanes
+//! One process keeps its MPI in memory ([`MpiResolver`]): lanes
 //! share one [`PatientIndex`] behind its lock, so every decision sees every earlier one. Several
 //! processors (the `hub --role processor` of a Kafka deployment) must take **the same
 //! decisions as that one process**, whichever partitions they consume. `PgMpiResolver` does it

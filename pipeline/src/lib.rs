@@ -25,7 +25,6 @@
 
 mod error;
 pub mod eventlog;
-/// The shared MPI on PostgreSQL (`PgMpiResolver`): several processes, one identity history.
 #[cfg(feature = "postgres")]
 pub mod identity_pg;
 pub mod monitor;
