@@ -183,6 +183,7 @@ async fn pipeline(args: &Args, store: Arc<dyn Store>) -> Result<Pipeline, BoxErr
 }
 
 async fn run(args: Args) -> Result<(), BoxError> {
+    let stop = shutdown_signal();
     if args.kafka.is_none() && args.role != Role::All {
         let role = args
             .role
@@ -208,7 +209,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
     }
     #[cfg(feature = "kafka")]
     if let Some(bootstrap) = args.kafka.clone() {
-        return scaled::run(args, bootstrap).await;
+        return scaled::run(args, bootstrap, stop).await;
     }
     let store = open_store(&args).await?;
     let pipeline = pipeline(&args, store).await?;
@@ -236,7 +237,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
         })
     };
 
-    shutdown_signal().await;
+    stop.await;
     eprintln!("hub: shutting down (finishing messages in flight)");
     health.abort();
     server.shutdown().await;
@@ -300,7 +301,12 @@ mod scaled {
         }
     }
 
-    pub(super) async fn run(args: Args, bootstrap: String) -> Result<(), BoxError> {
+    pub(super) async fn run(
+        args: Args,
+        bootstrap: String,
+        stop: impl std::future::Future<Output = ()> + Send,
+    ) -> Result<(), BoxError> {
+        tokio::pin!(stop);
         let log: Arc<dyn EventLog> = Arc::new(KafkaLog::new(KafkaConfig::new(bootstrap))?);
         let topics = Topics::new(args.topic_prefix.clone());
         let receive = matches!(args.role, Role::Receiver | Role::All);
@@ -345,11 +351,11 @@ mod scaled {
         // Until a signal, or until the processor stops on its own (the log failed for good).
         let failed = match processing.as_mut() {
             Some((_, task)) => tokio::select! {
-                () = shutdown_signal() => None,
+                () = &mut stop => None,
                 r = task => Some(r),
             },
             None => {
-                shutdown_signal().await;
+                stop.await;
                 None
             }
         };
@@ -381,17 +387,25 @@ mod scaled {
     }
 }
 
+/// Completes on SIGINT or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first polled: call it before announcing `listening`, so that a signal sent
+/// right after that line is a graceful shutdown, never the default (killed by the signal).
 #[cfg(unix)]
-async fn shutdown_signal() {
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
     }
 }
 
 #[cfg(not(unix))]
-async fn shutdown_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
