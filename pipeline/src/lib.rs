@@ -38,6 +38,6 @@ pub mod store;
 pub use error::{Error, ErrorKind, Stage, StageError};
 pub use routing::{Route, Router, RoutingTable, Sender};
 pub use runtime::{
-    Pipeline, PipelineBuilder, PipelineEvent, Refusal, ReprocessReport, RetryPolicy, Submitted,
-    CONVERTER_VERSION, ENTERPRISE_ID_SYSTEM,
+    Completion, Pipeline, PipelineBuilder, PipelineEvent, Refusal, ReprocessReport, RetryPolicy,
+    Submitted, CONVERTER_VERSION, ENTERPRISE_ID_SYSTEM,
 };

@@ -34,8 +34,8 @@ use crate::stages::{
 };
 use crate::store::{
     now_ms, Accepted, ApplyBatch, ApplyMode, AuditEvent, AuditEventKind, DeadLetterId,
-    InboundMessage, Lineage, MessageId, MpiState, NewDeadLetter, NewPossibleMatch, PatientLink,
-    PayloadKind, ProfileRef, ResourceWrite, Store, StoreError, Summary,
+    InboundMessage, InboxState, Lineage, MessageId, MpiState, NewDeadLetter, NewPossibleMatch,
+    PatientLink, PayloadKind, ProfileRef, ResourceWrite, Store, StoreError, Summary,
 };
 
 // Identity and reprocessing APIs of `Pipeline` (review decisions, redirects, time ranges).
@@ -181,6 +181,49 @@ pub struct Submitted {
     pub source: String,
     /// Its message type.
     pub message_type: String,
+}
+
+/// Resolves when a message given to [`Pipeline::submit_tracked`] has been through its stages:
+/// `Ok(())` once applied, `Err` with the stage error once dead-lettered. A resend of a message
+/// already applied or dead-lettered is complete at once. When the pipeline stops first, the
+/// error is a transient [`ErrorKind::StoreIo`] of the store stage: the effect is not known to
+/// be stored, so the caller must not acknowledge upstream.
+#[derive(Debug)]
+#[must_use = "a completion does nothing unless awaited"]
+pub struct Completion(Option<tokio::sync::oneshot::Receiver<Result<(), StageError>>>);
+
+impl Completion {
+    /// A completion with nothing to wait for.
+    pub fn done() -> Self {
+        Completion(None)
+    }
+
+    /// True when there is nothing to wait for (the message needed no processing).
+    pub fn is_immediate(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+impl std::future::Future for Completion {
+    type Output = Result<(), StageError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match self.0.as_mut() {
+            None => std::task::Poll::Ready(Ok(())),
+            Some(rx) => std::pin::Pin::new(rx).poll(cx).map(|r| {
+                r.unwrap_or_else(|_| {
+                    Err(StageError::new(
+                        Stage::Store,
+                        ErrorKind::StoreIo,
+                        "the pipeline stopped before the message was applied",
+                    ))
+                })
+            }),
+        }
+    }
 }
 
 struct Job {
@@ -560,11 +603,40 @@ impl Pipeline {
         endpoint: &str,
         peer: Option<String>,
     ) -> Result<Submitted, Refusal> {
+        self.submit_inner(kind, payload.into(), endpoint, peer, false)
+            .await
+            .map(|(s, _)| s)
+    }
+
+    /// Like [`Pipeline::submit`], and also returns a [`Completion`] that resolves once the
+    /// message has been through its stages (applied, or dead-lettered). For sources that
+    /// acknowledge upstream only after the effect is stored, such as an event-log processor
+    /// committing its offset: a resend of a message that is kept but still **pending** (its
+    /// first processor died between keeping and applying it) is processed now, so nothing
+    /// waits for a restart; applying it is idempotent if another worker gets there too.
+    pub async fn submit_tracked(
+        &self,
+        kind: PayloadKind,
+        payload: impl Into<Vec<u8>>,
+        endpoint: &str,
+        peer: Option<String>,
+    ) -> Result<(Submitted, Completion), Refusal> {
+        self.submit_inner(kind, payload.into(), endpoint, peer, true)
+            .await
+    }
+
+    async fn submit_inner(
+        &self,
+        kind: PayloadKind,
+        payload: Vec<u8>,
+        endpoint: &str,
+        peer: Option<String>,
+        track: bool,
+    ) -> Result<(Submitted, Completion), Refusal> {
         let inner = &self.inner;
         if inner.closed.load(Ordering::Acquire) {
             return Err(Refusal::Closed);
         }
-        let payload: Vec<u8> = payload.into();
         let t0 = Instant::now();
         let header = match inner.parser.header(kind, &payload, endpoint) {
             Ok(h) => h,
@@ -582,8 +654,7 @@ impl Pipeline {
             patient_key,
         } = header;
         let order_key = patient_key.unwrap_or_else(|| key.canonical());
-        let payload: Arc<[u8]> = payload.into();
-        let mut msg = InboundMessage::new(key, payload.to_vec(), kind, route.source.clone())
+        let mut msg = InboundMessage::new(key, payload.clone(), kind, route.source.clone())
             .message_type(message_type.clone());
         if let Some(p) = peer {
             msg = msg.peer(p);
@@ -608,25 +679,50 @@ impl Pipeline {
             message_type: message_type.clone(),
             accepted,
         });
-        if accepted.needs_processing() {
+        let process = if accepted.needs_processing() {
+            true
+        } else if track {
+            // A resend: process it only if the original is kept but not applied yet (the
+            // process that kept it died before applying it; this run is its only chance
+            // before a restart). Same key and content hash: the same payload.
+            let original = inner.store.message(accepted.id()).await.map_err(|e| {
+                tracing::warn!(source = %route.source, error = %e, "resend not checked; NAK");
+                Refusal::Store(e)
+            })?;
+            original.state == InboxState::Pending
+        } else {
+            false
+        };
+        let mut completion = Completion(None);
+        if process {
+            let done = if track {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                completion = Completion(Some(rx));
+                Some(tx)
+            } else {
+                None
+            };
             let job = Job {
                 id: accepted.id(),
                 kind,
-                payload,
+                payload: payload.into(),
                 sender,
                 source: route.source.clone(),
                 mode: ApplyMode::First,
                 enqueued_ms: now_ms(),
                 route: None,
-                done: None,
+                done,
             };
             self.enqueue(&order_key, job).await?;
         }
-        Ok(Submitted {
-            accepted,
-            source: route.source,
-            message_type,
-        })
+        Ok((
+            Submitted {
+                accepted,
+                source: route.source,
+                message_type,
+            },
+            completion,
+        ))
     }
 
     fn refuse(&self, endpoint: &str, e: StageError) -> Refusal {

@@ -10,13 +10,15 @@
 //!
 //! A receiver parses only the header (sender, control id, patient) to key the record and to
 //! refuse what no processor could keep (malformed, unknown message type), exactly as the
-//! one-process MLLP source does. A processor hands each record to [`Pipeline::submit`]; the
-//! offset is committed once the store holds the message, so a processor killed mid-stream
-//! leaves its uncommitted records to the group, and the store's idempotency key recognizes
-//! the ones it had already kept. While the store refuses writes (a database restart) the
+//! one-process MLLP source does. A processor hands each record to
+//! [`Pipeline::submit_tracked`]; the offset is committed once the record's effect is stored
+//! (applied, or kept as a dead letter), in consumption order, so a processor killed
+//! mid-stream leaves its uncommitted records to the group; the store's idempotency key
+//! recognizes the ones it had already kept, and those still pending are applied then. While the store refuses writes (a database restart) the
 //! processor keeps retrying the same record after a pause: later records wait in the log, in
 //! order.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -26,10 +28,10 @@ use ehrkit_mllp::{ErrorCode, HandlerError, Incoming};
 use sha2::{Digest, Sha256};
 
 use super::{
-    now_ms, Backoff, Delivered, EventLog, Headers, LogConsumer, LogError, Record, RetryRouting,
-    Topics,
+    now_ms, Backoff, Delivered, EventLog, Headers, LogError, Record, RetryRouting, Topics,
 };
-use crate::runtime::{Pipeline, Refusal};
+use crate::error::ErrorKind;
+use crate::runtime::{Completion, Pipeline, Refusal};
 use crate::source::mllp::nak;
 use crate::stages::Parser;
 use crate::store::PayloadKind;
@@ -164,11 +166,29 @@ pub struct ProcessorStats {
     pub refused: u64,
     /// Store errors waited out (the same record tried again).
     pub store_pauses: u64,
+    /// Records submitted again because their effect was not known to be stored.
+    pub resubmitted: u64,
+}
+
+/// Records a processor holds between submitting them and committing their offsets.
+const MAX_IN_FLIGHT: usize = 1024;
+
+/// A record submitted and not yet committed.
+struct InFlight {
+    d: Delivered,
+    from_retry: bool,
+    completion: Completion,
 }
 
 /// Consumes `topics.inbound()` and `topics.retry()` in `config.group`, submitting each record
 /// to `pipeline`, until `shutdown` completes. Returns what it did, or the log error that
 /// stopped it.
+///
+/// An offset is committed only after the record's effect is stored: applied, or kept as a
+/// dead letter ([`Pipeline::submit_tracked`]), in the order the records were consumed. Up to
+/// 1,024 records are in flight, so the lanes work in parallel. A processor killed at any
+/// point leaves its uncommitted records to the group; whoever gets them again finds them kept
+/// (a duplicate) and applies the ones still pending, once.
 pub async fn run_processor(
     log: Arc<dyn EventLog>,
     topics: Topics,
@@ -187,25 +207,76 @@ pub async fn run_processor(
         backoff: config.backoff,
     };
     let mut stats = ProcessorStats::default();
+    let mut in_flight: VecDeque<InFlight> = VecDeque::new();
     tokio::pin!(shutdown);
     loop {
-        let d = tokio::select! {
+        let room = in_flight.len() < MAX_IN_FLIGHT;
+        let front_done = async {
+            match in_flight.front_mut() {
+                Some(f) => (&mut f.completion).await,
+                None => std::future::pending().await,
+            }
+        };
+        let next = tokio::select! {
+            biased;
             () = &mut shutdown => return Ok(stats),
-            d = main.next() => d?,
-            d = retries.next() => d?,
+            r = front_done => Err(r),
+            d = main.next(), if room => Ok(d?),
+            d = retries.next(), if room => Ok(d?),
         };
-        let consumer: &mut Box<dyn LogConsumer> = if d.topic == retry {
-            &mut retries
-        } else {
-            &mut main
+        let d = match next {
+            Ok(d) => d,
+            Err(result) => {
+                let Some(done) = in_flight.pop_front() else {
+                    continue;
+                };
+                match result {
+                    Err(e) if e.kind == ErrorKind::StoreIo => {
+                        // Not known to be stored (the store failed even to keep the dead
+                        // letter, or the pipeline stopped): submit the same record again
+                        // after a pause; it stays first, so nothing after it is committed.
+                        stats.resubmitted += 1;
+                        tracing::warn!(correlation_id = %done.d.record.headers.correlation_id, "effect not stored; submitting again");
+                        tokio::select! {
+                            () = &mut shutdown => return Ok(stats),
+                            () = tokio::time::sleep(config.store_pause) => {}
+                        }
+                        let Some(completion) = process_one(
+                            &*log,
+                            &routing,
+                            &pipeline,
+                            &config,
+                            &done.d,
+                            &mut stats,
+                            &mut shutdown,
+                        )
+                        .await?
+                        else {
+                            return Ok(stats);
+                        };
+                        in_flight.push_front(InFlight { completion, ..done });
+                    }
+                    // Applied, or kept as a dead letter: the effect is stored.
+                    _ => {
+                        let consumer = if done.from_retry {
+                            &mut retries
+                        } else {
+                            &mut main
+                        };
+                        consumer.commit(&done.d).await?;
+                    }
+                }
+                continue;
+            }
         };
+        let from_retry = d.topic == retry;
         if let Some(t) = d.record.headers.not_before_ms {
             let wait = t.saturating_sub(now_ms());
             if wait > 0 {
                 tokio::time::sleep(Duration::from_millis(wait)).await;
             }
         }
-        if !process_one(
+        let Some(completion) = process_one(
             &*log,
             &routing,
             &pipeline,
@@ -215,15 +286,19 @@ pub async fn run_processor(
             &mut shutdown,
         )
         .await?
-        {
+        else {
             return Ok(stats);
-        }
-        consumer.commit(&d).await?;
+        };
+        in_flight.push_back(InFlight {
+            d,
+            from_retry,
+            completion,
+        });
     }
 }
 
 /// Submits one record until the store keeps it or a stage refuses it (then to the error
-/// topic). `Ok(false)` when shutdown came first (nothing committed).
+/// topic, and complete at once). `None` when shutdown came first.
 async fn process_one(
     log: &dyn EventLog,
     routing: &RetryRouting,
@@ -232,7 +307,7 @@ async fn process_one(
     d: &Delivered,
     stats: &mut ProcessorStats,
     shutdown: &mut Pin<&mut impl Future<Output = ()>>,
-) -> Result<bool, LogError> {
+) -> Result<Option<Completion>, LogError> {
     let kind = match d.record.headers.content_type.as_deref() {
         Some(CONTENT_FHIR_JSON) => PayloadKind::FhirJson,
         _ => PayloadKind::Hl7v2,
@@ -244,19 +319,19 @@ async fn process_one(
     };
     loop {
         match pipeline
-            .submit(kind, d.record.payload.clone(), endpoint, None)
+            .submit_tracked(kind, d.record.payload.clone(), endpoint, None)
             .await
         {
-            Ok(_) => {
+            Ok((_, completion)) => {
                 stats.kept += 1;
-                return Ok(true);
+                return Ok(Some(completion));
             }
             Err(Refusal::Stage(e)) => {
                 let (topic, record) = routing.route(d, e.kind.as_str(), false, now_ms());
                 log.append(&topic, record).await?;
                 stats.refused += 1;
                 metrics::counter!("ehrkit_pipeline_processor_refused_total", "kind" => e.kind.as_str()).increment(1);
-                return Ok(true);
+                return Ok(Some(Completion::done()));
             }
             Err(e) => {
                 // The store (or the pipeline) cannot keep it now: wait, same record again;
@@ -265,7 +340,7 @@ async fn process_one(
                 metrics::counter!("ehrkit_pipeline_processor_store_pauses_total").increment(1);
                 tracing::warn!(error = %e, correlation_id = %d.record.headers.correlation_id, "store unavailable; pausing");
                 tokio::select! {
-                    () = shutdown.as_mut() => return Ok(false),
+                    () = shutdown.as_mut() => return Ok(None),
                     () = tokio::time::sleep(config.store_pause) => {}
                 }
             }
