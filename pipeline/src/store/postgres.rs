@@ -18,7 +18,9 @@
 //!     applying one message in [`ApplyMode::First`], the second waits and then finds it
 //!     processed (`already_processed`, nothing written). Resource rows are locked in a fixed
 //!     (type, id) order before any write (no deadlock between two messages touching the same
-//!     resources), so a new version number is never taken twice.
+//!     resources), so a new version number is never taken twice. A resource the message leaves
+//!     unchanged (a Location or Organization most messages repeat) takes a share lock only:
+//!     messages naming it apply side by side instead of queueing on its row.
 //!   - The audit chain's head is a one-row table read `FOR UPDATE` at the end of every writing
 //!     transaction, just before its commit: appenders queue on it and the chain stays linear
 //!     in commit order across processes.
@@ -979,8 +981,20 @@ async fn apply_tx(
         Some(p) => (Some(p.name.as_str()), Some(p.version.as_str())),
         None => (None, None),
     };
-    // Lock every resource row (creating a placeholder, version 0, for a new one) in (type, id)
-    // order, and read its current version and hash.
+    // Lock every resource row in (type, id) order and read its current version and hash.
+    // A resource this message leaves as it is (same content as its current version: a shared
+    // Location or Organization most messages repeat) takes a SHARE lock, so the many messages
+    // naming it do not queue behind each other; a resource it creates or changes takes the
+    // row's exclusive lock (creating a placeholder, version 0, for a new one). A writer waits
+    // for the share holders and they for it, as with one lock: the outcome is the one of some
+    // serial order. Which lock a resource needs is guessed from a lock-free read first; a
+    // resource changed by another writer between that read and the share lock is not written
+    // under the share lock (no upgrade, which could deadlock): the transaction runs again.
+    let hashes: Vec<String> = batch
+        .resources
+        .iter()
+        .map(|r| sha256_hex(r.body.as_bytes()))
+        .collect();
     let mut current: BTreeMap<(&str, &str), (i64, String)> = BTreeMap::new();
     for r in &batch.resources {
         current.insert(
@@ -989,25 +1003,61 @@ async fn apply_tx(
         );
     }
     let keys: Vec<(&str, &str)> = current.keys().copied().collect();
+    let (types, ids): (Vec<&str>, Vec<&str>) = keys.iter().copied().unzip();
+    let seen: HashMap<(String, String), String> = query(
+        tx,
+        "apply",
+        "SELECT r.resource_type, r.id, r.content_hash FROM resources r
+         JOIN UNNEST($1::text[], $2::text[]) AS k (resource_type, id)
+           ON r.resource_type = k.resource_type AND r.id = k.id
+         WHERE r.version > 0",
+        &[&types, &ids],
+    )
+    .await?
+    .iter()
+    .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+    .collect();
+    // The keys whose every resource in the batch has the content seen: share-locked.
+    let mut shared: BTreeMap<(&str, &str), bool> = BTreeMap::new();
+    for (r, hash) in batch.resources.iter().zip(&hashes) {
+        let same = seen
+            .get(&(r.resource_type.clone(), r.id.clone()))
+            .is_some_and(|h| h == hash);
+        shared
+            .entry((r.resource_type.as_str(), r.id.as_str()))
+            .and_modify(|s| *s &= same)
+            .or_insert(same);
+    }
     for (t, id) in keys {
-        let row = query(
-            tx,
-            "apply",
+        let share = shared.get(&(t, id)).copied().unwrap_or(false);
+        let sql = if share {
+            "SELECT version, content_hash FROM resources
+             WHERE resource_type = $1 AND id = $2 FOR SHARE"
+        } else {
             "INSERT INTO resources (resource_type, id, version, content_hash, patient_key, stored_at)
              VALUES ($1, $2, 0, '', NULL, 0)
              ON CONFLICT (resource_type, id) DO UPDATE SET version = resources.version
-             RETURNING version, content_hash",
-            &[&t, &id],
-        )
-        .await?;
+             RETURNING version, content_hash"
+        };
+        let row = query(tx, "apply", sql, &[&t, &id]).await?;
         let row = row
             .first()
-            .ok_or_else(|| corrupt("resources", format!("{t}/{id}"), "upsert returned no row"))?;
-        current.insert((t, id), (row.get(0), row.get(1)));
+            .ok_or_else(|| corrupt("resources", format!("{t}/{id}"), "lock returned no row"))?;
+        let (version, hash): (i64, String) = (row.get(0), row.get(1));
+        if share && (version == 0 || seen.get(&(t.to_owned(), id.to_owned())) != Some(&hash)) {
+            // Changed since the lock-free read: run again (it reads the new content then).
+            return Err(StoreError::Io {
+                op: "apply",
+                kind: std::io::ErrorKind::ResourceBusy,
+                source: Arc::new(std::io::Error::other(
+                    "resource changed by a concurrent apply",
+                )),
+            });
+        }
+        current.insert((t, id), (version, hash));
     }
     let mut outcomes = Vec::with_capacity(batch.resources.len());
-    for r in &batch.resources {
-        let hash = sha256_hex(r.body.as_bytes());
+    for (r, hash) in batch.resources.iter().zip(hashes) {
         let cur = current
             .get_mut(&(r.resource_type.as_str(), r.id.as_str()))
             .ok_or_else(|| corrupt("resources", &r.id, "resource not locked"))?;
