@@ -98,7 +98,7 @@ pub fn check_datatypes(data: &[u8]) {
         }
         for e in ctx.report.entries() {
             assert!(
-                occurrences.contains_key(&e.location.segment),
+                occurrences.contains_key(e.location.segment.as_str()),
                 "report entry outside the message: {e}"
             );
             let text = e.to_string();

@@ -18,7 +18,7 @@ pub use chrono_tz;
 pub use error::{Error, ProfileProblem};
 pub use profile::{CodeOverride, Profile, ProfileTranslation, Quirk};
 pub use quirks::{V2Settings, ZField, ZTarget, ZValue};
-pub use report::{DataProblem, Location, Report, ReportEntry, ReportKind};
+pub use report::{DataProblem, Location, Report, ReportEntry, ReportKind, SegmentId};
 pub use routing::{Routing, Selected, Selection};
 pub use systems::{
     Authority, SystemSource, SystemUri, Systems, CODING_SYSTEMS, DEFAULT_UNKNOWN_SYSTEM_BASE,

@@ -22,16 +22,157 @@
 //! assert_eq!(report.entries()[1].to_string(), "PID[1]-8: code not in the IG map AdministrativeSex");
 //! ```
 
+use std::borrow::Borrow;
+use std::cmp::Ordering;
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::ops::Deref;
 
 use ehrkit_fhir_model::codes::{IssueSeverity, IssueType};
 use ehrkit_fhir_model::{CodeableConcept, OperationOutcome, OperationOutcomeIssue, Primitive};
 
+/// A segment id as kept in a [`Location`]: held inline, without an allocation, when it is at most
+/// 7 bytes long (every HL7 v2 segment id is 3 characters); a longer id is kept on the heap.
+/// Compares, orders, hashes and prints exactly as the `str` it holds.
+#[derive(Clone)]
+pub struct SegmentId(SegmentRepr);
+
+#[derive(Clone)]
+enum SegmentRepr {
+    Inline {
+        len: u8,
+        bytes: [u8; SegmentId::INLINE],
+    },
+    Heap(Box<str>),
+}
+
+impl SegmentId {
+    const INLINE: usize = 7;
+
+    /// The id `id`.
+    pub fn new(id: &str) -> Self {
+        if id.len() <= Self::INLINE {
+            let mut bytes = [0u8; Self::INLINE];
+            bytes[..id.len()].copy_from_slice(id.as_bytes());
+            SegmentId(SegmentRepr::Inline {
+                len: id.len() as u8,
+                bytes,
+            })
+        } else {
+            SegmentId(SegmentRepr::Heap(id.into()))
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            SegmentRepr::Inline { len, bytes } => {
+                // Only whole `&str`s are copied in (`new`), so this slice is valid UTF-8.
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            SegmentRepr::Heap(s) => s,
+        }
+    }
+}
+
+impl Deref for SegmentId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for SegmentId {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl Borrow<str> for SegmentId {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&str> for SegmentId {
+    fn from(id: &str) -> Self {
+        SegmentId::new(id)
+    }
+}
+
+impl From<String> for SegmentId {
+    fn from(id: String) -> Self {
+        SegmentId::new(&id)
+    }
+}
+
+impl From<SegmentId> for String {
+    fn from(id: SegmentId) -> Self {
+        id.as_str().to_owned()
+    }
+}
+
+impl PartialEq for SegmentId {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for SegmentId {}
+
+impl PartialEq<str> for SegmentId {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for SegmentId {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for SegmentId {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl PartialOrd for SegmentId {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SegmentId {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl Hash for SegmentId {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl fmt::Debug for SegmentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for SegmentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Where in the message. Numbers are 1-based as in HL7 v2 paths (`PID[1]-3(2).1`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Location {
-    /// Segment id (`PID`, `ZPI`).
-    pub segment: String,
+    /// Segment id (`PID`, `ZPI`). Reads as a `&str` (`Deref`, `as_str()`, `==` with `&str`).
+    pub segment: SegmentId,
     /// Which occurrence of that segment id in the message (1 = first).
     pub occurrence: usize,
     /// Field number.
@@ -48,7 +189,7 @@ impl Location {
     /// A whole segment: the `occurrence`-th segment with this id.
     pub fn segment(id: &str, occurrence: usize) -> Self {
         Location {
-            segment: id.to_owned(),
+            segment: SegmentId::new(id),
             occurrence,
             field: None,
             repetition: None,
@@ -85,7 +226,8 @@ impl Location {
 impl fmt::Display for Location {
     /// `PID[1]-3(2).1.2`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}[{}]", self.segment, self.occurrence)?;
+        f.write_str(self.segment.as_str())?;
+        write!(f, "[{}]", self.occurrence)?;
         if let Some(n) = self.field {
             write!(f, "-{n}")?;
             if let Some(r) = self.repetition {
@@ -307,6 +449,28 @@ impl<'a> IntoIterator for &'a Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn segment_ids_behave_as_their_text() {
+        let pid = Location::segment("PID", 2).field(3);
+        assert_eq!(pid.segment, "PID");
+        assert_eq!(pid.segment.as_str(), "PID");
+        assert_eq!(format!("{:?}", pid.segment), "\"PID\"");
+        // Ordered as strings, whatever the length: "OBX" < "PID" < "PV1" < "ZZZZZZZZZ".
+        let mut ids: Vec<SegmentId> = ["PV1", "ZZZZZZZZZ", "PID", "OBX"]
+            .into_iter()
+            .map(SegmentId::new)
+            .collect();
+        ids.sort();
+        let ids: Vec<&str> = ids.iter().map(|s| s.as_str()).collect();
+        assert_eq!(ids, ["OBX", "PID", "PV1", "ZZZZZZZZZ"]);
+        // An id longer than the inline capacity is kept whole.
+        let long = Location::segment("ZLONGSEGMENT", 1).field(1);
+        assert_eq!(long.to_string(), "ZLONGSEGMENT[1]-1");
+        let set: std::collections::BTreeSet<SegmentId> =
+            [SegmentId::new("ZLONGSEGMENT"), SegmentId::new("PID")].into();
+        assert!(set.contains("PID") && set.contains("ZLONGSEGMENT"));
+    }
 
     #[test]
     fn locations_print_as_v2_paths() {

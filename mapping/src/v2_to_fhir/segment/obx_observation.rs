@@ -83,7 +83,16 @@ pub fn obx_observation(obx: &Segment<'_>, occurrence: usize, ctx: &mut Context<'
         ..Default::default()
     };
 
-    let value_type = obx.field(2).text().map(|t| t.trim().to_ascii_uppercase());
+    // OBX-2 compared upper case; borrowed when it already is (the usual case).
+    let value_type_text = obx.field(2).text();
+    let value_type: Option<std::borrow::Cow<'_, str>> = value_type_text.as_deref().map(|t| {
+        let t = t.trim();
+        if t.bytes().any(|b| b.is_ascii_lowercase()) {
+            std::borrow::Cow::Owned(t.to_ascii_uppercase())
+        } else {
+            std::borrow::Cow::Borrowed(t)
+        }
+    });
     let five = obx.field(5);
     let repetitions = (1..=five.repetition_count())
         .filter(|&r| five.repetition_raw(r).is_some_and(|raw| !raw.is_empty()))
@@ -148,20 +157,18 @@ pub fn obx_observation(obx: &Segment<'_>, occurrence: usize, ctx: &mut Context<'
             }
         }
     }
-    let status = obx
-        .field(11)
-        .text()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .and_then(|s| {
-            translate(
-                &OBSERVATION_RESULT_STATUS_CODES_INTERPRETATION,
-                &s,
-                ctx,
-                &at(11),
-            )
-        });
-    if obx.field(11).text().is_none() {
+    // OBX-11 read once: the status, the missing-required check and N/X below.
+    let status_text = obx.field(11).text();
+    let status_code = status_text.as_deref().map(str::trim);
+    let status = status_code.filter(|s| !s.is_empty()).and_then(|s| {
+        translate(
+            &OBSERVATION_RESULT_STATUS_CODES_INTERPRETATION,
+            s,
+            ctx,
+            &at(11),
+        )
+    });
+    if status_text.is_none() {
         ctx.report(
             ReportKind::DataQuality(DataProblem::MissingRequired),
             at(11),
@@ -173,7 +180,7 @@ pub fn obx_observation(obx: &Segment<'_>, occurrence: usize, ctx: &mut Context<'
             .unwrap_or(ObservationStatus::Unknown),
     );
     let no_value = o.value.is_none() && o.extension.is_empty() && o.component.is_empty();
-    match obx.field(11).text().map(|s| s.trim().to_owned()).as_deref() {
+    match status_code {
         Some("N") if no_value => {
             o.data_absent_reason = Some(Box::new(absent_reason("not-asked")));
         }
