@@ -1056,8 +1056,18 @@ async fn apply_tx(
         }
         current.insert((t, id), (version, hash));
     }
-    let mut outcomes = Vec::with_capacity(batch.resources.len());
-    for (r, hash) in batch.resources.iter().zip(hashes) {
+    // The new versions, the current-version updates and the lineage rows are decided here and
+    // written with one statement each (arrays, UNNEST): three round trips whatever the number
+    // of resources, while the rows above stay locked.
+    let n = batch.resources.len();
+    let mut outcomes = Vec::with_capacity(n);
+    let mut v_rows: Vec<usize> = Vec::new();
+    let (mut v_versions, mut v_hashes, mut v_kids, mut v_bodies) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // Per resource the last new version (one resource twice in a batch: the last one counts).
+    let mut heads: BTreeMap<(&str, &str), (usize, i64, String)> = BTreeMap::new();
+    let (mut l_versions, mut l_changed) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for (i, (r, hash)) in batch.resources.iter().zip(hashes).enumerate() {
         let cur = current
             .get_mut(&(r.resource_type.as_str(), r.id.as_str()))
             .ok_or_else(|| corrupt("resources", &r.id, "resource not locked"))?;
@@ -1068,49 +1078,90 @@ async fn apply_tx(
         if changed {
             let aad = resource_aad(&r.resource_type, &r.id, version);
             let (kid, body) = seal(enc, "resource_versions", &aad, r.body.as_bytes())?;
-            execute(
-                tx,
-                "apply",
-                "INSERT INTO resource_versions (resource_type, id, version, content_hash, patient_key, stored_at, message_id, source, profile_name, profile_version, converter_version, key_id, body)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                &[
-                    &r.resource_type,
-                    &r.id,
-                    &version,
-                    &hash,
-                    &r.patient_key,
-                    &at,
-                    &mid.0,
-                    &lin.source,
-                    &pn,
-                    &pv,
-                    &lin.converter_version,
-                    &kid,
-                    &body,
-                ],
-            )
-            .await?;
-            execute(
-                tx,
-                "apply",
-                "UPDATE resources SET version = $3, content_hash = $4, patient_key = $5, stored_at = $6
-                 WHERE resource_type = $1 AND id = $2",
-                &[&r.resource_type, &r.id, &version, &hash, &r.patient_key, &at],
-            )
-            .await?;
+            v_rows.push(i);
+            v_versions.push(version);
+            v_hashes.push(hash.clone());
+            v_kids.push(kid);
+            v_bodies.push(body);
+            heads.insert(
+                (r.resource_type.as_str(), r.id.as_str()),
+                (i, version, hash.clone()),
+            );
             *cur = (version, hash);
         }
+        l_versions.push(version);
+        l_changed.push(changed);
+        outcomes.push(ResourceOutcome {
+            resource_type: r.resource_type.clone(),
+            id: r.id.clone(),
+            version,
+            changed,
+        });
+    }
+    let col = |rows: &[usize]| -> (Vec<&str>, Vec<&str>, Vec<Option<&str>>) {
+        let rs = rows.iter().map(|&i| &batch.resources[i]);
+        (
+            rs.clone().map(|r| r.resource_type.as_str()).collect(),
+            rs.clone().map(|r| r.id.as_str()).collect(),
+            rs.map(|r| r.patient_key.as_deref()).collect(),
+        )
+    };
+    if !v_rows.is_empty() {
+        let (types, ids, patients) = col(&v_rows);
+        execute(
+            tx,
+            "apply",
+            "INSERT INTO resource_versions (resource_type, id, version, content_hash, patient_key, stored_at, message_id, source, profile_name, profile_version, converter_version, key_id, body)
+             SELECT t, i, v, h, p, $6, $7, $8, $9, $10, $11, k, b
+             FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $12::bigint[], $13::bytea[]) AS u (t, i, v, h, p, k, b)",
+            &[
+                &types,
+                &ids,
+                &v_versions,
+                &v_hashes,
+                &patients,
+                &at,
+                &mid.0,
+                &lin.source,
+                &pn,
+                &pv,
+                &lin.converter_version,
+                &v_kids,
+                &v_bodies,
+            ],
+        )
+        .await?;
+        let head_rows: Vec<usize> = heads.values().map(|(i, _, _)| *i).collect();
+        let head_versions: Vec<i64> = heads.values().map(|(_, v, _)| *v).collect();
+        let head_hashes: Vec<&str> = heads.values().map(|(_, _, h)| h.as_str()).collect();
+        let (types, ids, patients) = col(&head_rows);
+        execute(
+            tx,
+            "apply",
+            "UPDATE resources r SET version = u.v, content_hash = u.h, patient_key = u.p, stored_at = $6
+             FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[]) AS u (t, i, v, h, p)
+             WHERE r.resource_type = u.t AND r.id = u.i",
+            &[&types, &ids, &head_versions, &head_hashes, &patients, &at],
+        )
+        .await?;
+    }
+    if n > 0 {
+        let all: Vec<usize> = (0..n).collect();
+        let (types, ids, _) = col(&all);
+        // Lineage rows in the batch's order (their seq gives the order lineage() reports).
         execute(
             tx,
             "apply",
             "INSERT INTO lineage (message_id, resource_type, resource_id, version, changed, source, profile_name, profile_version, converter_version, applied_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             SELECT $1, t, i, v, c, $6, $7, $8, $9, $10
+             FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::bool[]) WITH ORDINALITY AS u (t, i, v, c, n)
+             ORDER BY n",
             &[
                 &mid.0,
-                &r.resource_type,
-                &r.id,
-                &version,
-                &changed,
+                &types,
+                &ids,
+                &l_versions,
+                &l_changed,
                 &lin.source,
                 &pn,
                 &pv,
@@ -1119,12 +1170,6 @@ async fn apply_tx(
             ],
         )
         .await?;
-        outcomes.push(ResourceOutcome {
-            resource_type: r.resource_type.clone(),
-            id: r.id.clone(),
-            version,
-            changed,
-        });
     }
     for p in &batch.patients {
         upsert_patient(tx, enc, p, at).await?;
