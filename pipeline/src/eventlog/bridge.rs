@@ -18,7 +18,7 @@
 //! processor keeps retrying the same record after a pause: later records wait in the log, in
 //! order.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -28,9 +28,10 @@ use ehrkit_mllp::{ErrorCode, HandlerError, Incoming};
 use sha2::{Digest, Sha256};
 
 use super::{
-    now_ms, Backoff, Delivered, EventLog, Headers, LogError, Record, RetryRouting, Topics,
+    now_ms, Backoff, Delivered, EventLog, Headers, LogConsumer, LogError, Record, RetryRouting,
+    Topics,
 };
-use crate::error::ErrorKind;
+use crate::error::{ErrorKind, StageError};
 use crate::runtime::{Completion, Pipeline, Refusal};
 use crate::source::mllp::nak;
 use crate::stages::Parser;
@@ -173,22 +174,90 @@ pub struct ProcessorStats {
 /// Records a processor holds between submitting them and committing their offsets.
 const MAX_IN_FLIGHT: usize = 1024;
 
+/// What a partition worker reports for one record: its effect stored (`Ok(Ok(()))`), its
+/// stage error once dead-lettered or not known to be stored (`Ok(Err(_))`), or the log error
+/// that stops the processor.
+type Outcome = Result<Result<(), StageError>, LogError>;
+
 /// A record submitted and not yet committed.
 struct InFlight {
     d: Delivered,
     from_retry: bool,
-    completion: Completion,
+    outcome: tokio::sync::oneshot::Receiver<Outcome>,
+}
+
+/// A record handed to its partition's worker.
+struct Job {
+    d: Delivered,
+    outcome: tokio::sync::oneshot::Sender<Outcome>,
+}
+
+/// What every partition worker shares.
+#[derive(Clone)]
+struct Shared {
+    log: Arc<dyn EventLog>,
+    routing: Arc<RetryRouting>,
+    pipeline: Pipeline,
+    config: ProcessorConfig,
+    stats: Arc<std::sync::Mutex<ProcessorStats>>,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Shared {
+    fn stats(&self) -> std::sync::MutexGuard<'_, ProcessorStats> {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Submits `d` (pausing while the store refuses it); `None` once the processor stops.
+    async fn submit(&self, d: &Delivered) -> Result<Option<Completion>, LogError> {
+        let mut stop = self.stop.clone();
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        tokio::pin!(stopped);
+        process_one(
+            &*self.log,
+            &self.routing,
+            &self.pipeline,
+            &self.config,
+            d,
+            &self.stats,
+            &mut stopped,
+        )
+        .await
+    }
+}
+
+/// Submits the records of one partition in order (so one patient's messages reach the
+/// pipeline's lanes in log order) and reports each record's outcome once its effect is
+/// stored; the records of other partitions are submitted meanwhile by their own workers.
+async fn partition_worker(shared: Shared, mut jobs: tokio::sync::mpsc::UnboundedReceiver<Job>) {
+    while let Some(job) = jobs.recv().await {
+        match shared.submit(&job.d).await {
+            Ok(Some(completion)) => {
+                tokio::spawn(async move {
+                    let _ = job.outcome.send(Ok(completion.await));
+                });
+            }
+            Ok(None) => return,
+            Err(e) => {
+                let _ = job.outcome.send(Err(e));
+                return;
+            }
+        }
+    }
 }
 
 /// Consumes `topics.inbound()` and `topics.retry()` in `config.group`, submitting each record
 /// to `pipeline`, until `shutdown` completes. Returns what it did, or the log error that
 /// stopped it.
 ///
-/// An offset is committed only after the record's effect is stored: applied, or kept as a
-/// dead letter ([`Pipeline::submit_tracked`]), in the order the records were consumed. Up to
-/// 1,024 records are in flight, so the lanes work in parallel. A processor killed at any
-/// point leaves its uncommitted records to the group; whoever gets them again finds them kept
-/// (a duplicate) and applies the ones still pending, once.
+/// Records of one partition are submitted in order, different partitions concurrently. An
+/// offset is committed only after the record's effect is stored: applied, or kept as a dead
+/// letter ([`Pipeline::submit_tracked`]), in the order the records were consumed; up to
+/// 1,024 records are in flight. A processor killed at any point leaves its uncommitted
+/// records to the group; whoever gets them again finds them kept (a duplicate) and applies
+/// the ones still pending, once.
 pub async fn run_processor(
     log: Arc<dyn EventLog>,
     topics: Topics,
@@ -202,66 +271,97 @@ pub async fn run_processor(
     let mut retries = log
         .consumer(&format!("{}-retry", config.group), &[&retry])
         .await?;
-    let routing = RetryRouting {
-        topics,
-        backoff: config.backoff,
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let shared = Shared {
+        log,
+        routing: Arc::new(RetryRouting {
+            topics,
+            backoff: config.backoff,
+        }),
+        pipeline,
+        config,
+        stats: Arc::default(),
+        stop,
     };
-    let mut stats = ProcessorStats::default();
+    let result = consume(&shared, &mut main, &mut retries, &retry, shutdown).await;
+    let _ = stop_tx.send(true);
+    result.map(|()| *shared.stats())
+}
+
+async fn consume(
+    shared: &Shared,
+    main: &mut Box<dyn LogConsumer>,
+    retries: &mut Box<dyn LogConsumer>,
+    retry: &str,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), LogError> {
+    let mut workers: HashMap<(String, i32), tokio::sync::mpsc::UnboundedSender<Job>> =
+        HashMap::new();
     let mut in_flight: VecDeque<InFlight> = VecDeque::new();
     tokio::pin!(shutdown);
     loop {
         let room = in_flight.len() < MAX_IN_FLIGHT;
         let front_done = async {
             match in_flight.front_mut() {
-                Some(f) => (&mut f.completion).await,
+                Some(f) => (&mut f.outcome).await,
                 None => std::future::pending().await,
             }
         };
         let next = tokio::select! {
             biased;
-            () = &mut shutdown => return Ok(stats),
+            () = &mut shutdown => return Ok(()),
             r = front_done => Err(r),
             d = main.next(), if room => Ok(d?),
             d = retries.next(), if room => Ok(d?),
         };
         let d = match next {
             Ok(d) => d,
-            Err(result) => {
+            Err(outcome) => {
                 let Some(done) = in_flight.pop_front() else {
                     continue;
                 };
-                match result {
-                    Err(e) if e.kind == ErrorKind::StoreIo => {
+                match outcome {
+                    // The worker stopped (the processor is stopping) or the log failed.
+                    Err(_closed) => return Ok(()),
+                    Ok(Err(e)) => return Err(e),
+                    Ok(Ok(Err(e))) if e.kind == ErrorKind::StoreIo => {
                         // Not known to be stored (the store failed even to keep the dead
                         // letter, or the pipeline stopped): submit the same record again
                         // after a pause; it stays first, so nothing after it is committed.
-                        stats.resubmitted += 1;
+                        shared.stats().resubmitted += 1;
                         tracing::warn!(correlation_id = %done.d.record.headers.correlation_id, "effect not stored; submitting again");
                         tokio::select! {
-                            () = &mut shutdown => return Ok(stats),
-                            () = tokio::time::sleep(config.store_pause) => {}
+                            () = &mut shutdown => return Ok(()),
+                            () = tokio::time::sleep(shared.config.store_pause) => {}
                         }
-                        let Some(completion) = process_one(
-                            &*log,
-                            &routing,
-                            &pipeline,
-                            &config,
-                            &done.d,
-                            &mut stats,
-                            &mut shutdown,
-                        )
-                        .await?
-                        else {
-                            return Ok(stats);
+                        let (tx, rx) = tokio::sync::oneshot::channel();
+                        let job = Job {
+                            d: done.d.clone(),
+                            outcome: tx,
                         };
-                        in_flight.push_front(InFlight { completion, ..done });
+                        let worker = shared.clone();
+                        tokio::spawn(async move {
+                            match worker.submit(&job.d).await {
+                                Ok(Some(c)) => {
+                                    let _ = job.outcome.send(Ok(c.await));
+                                }
+                                Ok(None) => {}
+                                Err(e) => {
+                                    let _ = job.outcome.send(Err(e));
+                                }
+                            }
+                        });
+                        in_flight.push_front(InFlight {
+                            outcome: rx,
+                            ..done
+                        });
                     }
                     // Applied, or kept as a dead letter: the effect is stored.
-                    _ => {
+                    Ok(Ok(_)) => {
                         let consumer = if done.from_retry {
-                            &mut retries
+                            &mut *retries
                         } else {
-                            &mut main
+                            &mut *main
                         };
                         consumer.commit(&done.d).await?;
                     }
@@ -276,23 +376,28 @@ pub async fn run_processor(
                 tokio::time::sleep(Duration::from_millis(wait)).await;
             }
         }
-        let Some(completion) = process_one(
-            &*log,
-            &routing,
-            &pipeline,
-            &config,
-            &d,
-            &mut stats,
-            &mut shutdown,
-        )
-        .await?
-        else {
-            return Ok(stats);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job = Job {
+            d: d.clone(),
+            outcome: tx,
         };
+        let key = (d.topic.clone(), d.position.partition);
+        let sender = workers.entry(key).or_insert_with(|| {
+            let (jtx, jrx) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(partition_worker(shared.clone(), jrx));
+            jtx
+        });
+        if let Err(tokio::sync::mpsc::error::SendError(job)) = sender.send(job) {
+            // The worker ended (a log error it reported, or stopping): a fresh one.
+            let (jtx, jrx) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(partition_worker(shared.clone(), jrx));
+            let _ = jtx.send(job);
+            *sender = jtx;
+        }
         in_flight.push_back(InFlight {
             d,
             from_retry,
-            completion,
+            outcome: rx,
         });
     }
 }
@@ -305,9 +410,10 @@ async fn process_one(
     pipeline: &Pipeline,
     config: &ProcessorConfig,
     d: &Delivered,
-    stats: &mut ProcessorStats,
+    stats: &std::sync::Mutex<ProcessorStats>,
     shutdown: &mut Pin<&mut impl Future<Output = ()>>,
 ) -> Result<Option<Completion>, LogError> {
+    let stats = || stats.lock().unwrap_or_else(|p| p.into_inner());
     let kind = match d.record.headers.content_type.as_deref() {
         Some(CONTENT_FHIR_JSON) => PayloadKind::FhirJson,
         _ => PayloadKind::Hl7v2,
@@ -323,20 +429,20 @@ async fn process_one(
             .await
         {
             Ok((_, completion)) => {
-                stats.kept += 1;
+                stats().kept += 1;
                 return Ok(Some(completion));
             }
             Err(Refusal::Stage(e)) => {
                 let (topic, record) = routing.route(d, e.kind.as_str(), false, now_ms());
                 log.append(&topic, record).await?;
-                stats.refused += 1;
+                stats().refused += 1;
                 metrics::counter!("ehrkit_pipeline_processor_refused_total", "kind" => e.kind.as_str()).increment(1);
                 return Ok(Some(Completion::done()));
             }
             Err(e) => {
                 // The store (or the pipeline) cannot keep it now: wait, same record again;
                 // later records stay in the log behind it.
-                stats.store_pauses += 1;
+                stats().store_pauses += 1;
                 metrics::counter!("ehrkit_pipeline_processor_store_pauses_total").increment(1);
                 tracing::warn!(error = %e, correlation_id = %d.record.headers.correlation_id, "store unavailable; pausing");
                 tokio::select! {
