@@ -11,10 +11,14 @@ use std::time::Duration;
 use ehrkit_fhir_client::{FhirClient, VendorProfile};
 use ehrkit_pipeline::sink::fhir_server::FhirServerSink;
 use ehrkit_pipeline::sink::DELIVER_STAGE;
-use ehrkit_pipeline::store::{PayloadKind, SqliteOptions, SqliteStore, Store};
+use ehrkit_pipeline::store::{PayloadKind, SqliteStore, Store};
 use ehrkit_pipeline::{Pipeline, RetryPolicy};
 use ehrkit_testkit::http::{MockServer, Response};
 use serde_json::{json, Value};
+
+#[path = "common/runtime.rs"]
+mod common;
+use common::sqlite;
 
 fn adt(control: &str, mrn: &str, family: &str) -> Vec<u8> {
     format!(
@@ -58,8 +62,17 @@ fn sink(server: &MockServer) -> FhirServerSink {
     FhirServerSink::new(client)
 }
 
-fn store(dir: &tempfile::TempDir) -> Arc<SqliteStore> {
-    Arc::new(SqliteStore::open(dir.path().join("store.db"), SqliteOptions::default()).unwrap())
+/// A store and a pipeline delivering to `server` (retried quickly).
+async fn with_sink(server: &MockServer) -> (tempfile::TempDir, Arc<SqliteStore>, Pipeline) {
+    let dir = tempfile::tempdir().unwrap();
+    let st = sqlite(&dir);
+    let p = Pipeline::builder(st.clone())
+        .sink(sink(server))
+        .retry(fast_retry())
+        .start()
+        .await
+        .unwrap();
+    (dir, st, p)
 }
 
 fn fast_retry() -> RetryPolicy {
@@ -74,14 +87,7 @@ fn fast_retry() -> RetryPolicy {
 async fn transactions_of_conditional_puts_and_a_replay_sends_the_same() {
     let up = Arc::new(AtomicBool::new(true));
     let (server, got) = fhir_server(up);
-    let dir = tempfile::tempdir().unwrap();
-    let st = store(&dir);
-    let p = Pipeline::builder(st.clone())
-        .sink(sink(&server))
-        .retry(fast_retry())
-        .start()
-        .await
-        .unwrap();
+    let (_dir, st, p) = with_sink(&server).await;
     p.submit(PayloadKind::Hl7v2, adt("C1", "M1", "ABLE"), "mllp", None)
         .await
         .unwrap();
@@ -163,14 +169,7 @@ async fn transactions_of_conditional_puts_and_a_replay_sends_the_same() {
 async fn a_failed_delivery_is_a_deliver_dead_letter_and_reprocess_delivers_once() {
     let up = Arc::new(AtomicBool::new(false));
     let (server, got) = fhir_server(up.clone());
-    let dir = tempfile::tempdir().unwrap();
-    let st = store(&dir);
-    let p = Pipeline::builder(st.clone())
-        .sink(sink(&server))
-        .retry(fast_retry())
-        .start()
-        .await
-        .unwrap();
+    let (_dir, st, p) = with_sink(&server).await;
     p.submit(PayloadKind::Hl7v2, adt("D1", "M9", "BAKER"), "mllp", None)
         .await
         .unwrap();

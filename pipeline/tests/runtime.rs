@@ -13,9 +13,9 @@ use ehrkit_pipeline::store::{
 };
 use ehrkit_pipeline::{ErrorKind, Pipeline, RetryPolicy, RoutingTable, Stage};
 
-fn sqlite(dir: &tempfile::TempDir) -> Arc<SqliteStore> {
-    Arc::new(SqliteStore::open(dir.path().join("store.db"), SqliteOptions::default()).unwrap())
-}
+#[path = "common/runtime.rs"]
+mod common;
+use common::{raw_exchange, sqlite, started};
 
 fn adt(event: &str, control: &str, mrn: &str, family: &str, extra_pv1: &str) -> Vec<u8> {
     format!(
@@ -25,30 +25,6 @@ fn adt(event: &str, control: &str, mrn: &str, family: &str, extra_pv1: &str) -> 
          PV1|1|I|4W^1^A^UCH||||||||||||||||V{mrn}^^^EPIC^VN|||||||||||||||||||||||||20240311081500-0600{extra_pv1}\r"
     )
     .into_bytes()
-}
-
-/// Sends one MLLP frame over a raw socket (the client refuses to send what is not HL7) and
-/// returns the reply.
-async fn raw_exchange(addr: std::net::SocketAddr, payload: &[u8]) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut frame = vec![0x0b];
-    frame.extend_from_slice(payload);
-    frame.extend_from_slice(&[0x1c, 0x0d]);
-    s.write_all(&frame).await.unwrap();
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !out.ends_with(&[0x1c, 0x0d]) {
-        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
-            .await
-            .unwrap()
-            .unwrap();
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 async fn encounter_status(store: &SqliteStore, mrn_key: &str) -> Option<String> {
@@ -111,9 +87,7 @@ async fn events_of_one_patient_apply_in_order_while_patients_run_in_parallel() {
 
 #[tokio::test]
 async fn a_resend_is_a_duplicate_and_a_reused_control_id_is_kept_and_flagged() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = sqlite(&dir);
-    let p = Pipeline::builder(store.clone()).start().await.unwrap();
+    let (_dir, _store, p) = started().await;
     let m = adt("A01", "X1", "D1", "DUP", "");
     p.submit(PayloadKind::Hl7v2, m.clone(), "mllp", None)
         .await
@@ -215,9 +189,7 @@ async fn bad_input_over_mllp_is_a_nak_or_a_dead_letter_never_lost() {
 
 #[tokio::test]
 async fn a_fhir_resource_failing_validation_is_a_dead_letter_with_its_path() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = sqlite(&dir);
-    let p = Pipeline::builder(store.clone()).start().await.unwrap();
+    let (_dir, store, p) = started().await;
     // Observation.status and .code are required.
     let bad = br#"{"resourceType":"Observation","id":"o1","meta":{"versionId":"1"},"subject":{"reference":"Patient/p1"}}"#;
     let s = p
@@ -333,9 +305,7 @@ async fn messages_kept_before_a_crash_are_applied_on_start() {
 
 #[tokio::test]
 async fn an_a40_merges_two_enterprise_identities_and_the_mpi_survives_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = sqlite(&dir);
-    let p = Pipeline::builder(store.clone()).start().await.unwrap();
+    let (_dir, store, p) = started().await;
     let a = adt("A01", "G1", "G1", "ALPHA", "");
     let b = "MSH|^~\\&|EPIC|UCH|HUB|HUB|20240311081502-0600||ADT^A04|G2|P|2.5.1\rPID|1||G2^^^EPIC^MR||ZULU^BORIS||19551231|M\r".as_bytes().to_vec();
     p.submit(PayloadKind::Hl7v2, a, "mllp", None).await.unwrap();
@@ -413,9 +383,7 @@ async fn ndjson_sink_is_readable_by_bulk_data_and_subscriptions_filter() {
 
 #[tokio::test]
 async fn fhir_files_are_idempotent_by_source_and_version() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = sqlite(&dir);
-    let p = Pipeline::builder(store.clone()).start().await.unwrap();
+    let (_dir, store, p) = started().await;
     let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../examples/data/pipeline_athena_export.ndjson");
     let r1 = files::ingest_file(&p, &data, "athena-export")

@@ -228,22 +228,32 @@ impl Shared {
     }
 }
 
+/// Submits one record and reports its outcome once its effect is stored (the wait runs on a
+/// task of its own, so the next record can be submitted meanwhile). False when the processor
+/// is stopping or the log failed: no more records for this caller.
+async fn submit_job(shared: &Shared, job: Job) -> bool {
+    match shared.submit(&job.d).await {
+        Ok(Some(completion)) => {
+            tokio::spawn(async move {
+                let _ = job.outcome.send(Ok(completion.await));
+            });
+            true
+        }
+        Ok(None) => false,
+        Err(e) => {
+            let _ = job.outcome.send(Err(e));
+            false
+        }
+    }
+}
+
 /// Submits the records of one partition in order (so one patient's messages reach the
 /// pipeline's lanes in log order) and reports each record's outcome once its effect is
 /// stored; the records of other partitions are submitted meanwhile by their own workers.
 async fn partition_worker(shared: Shared, mut jobs: tokio::sync::mpsc::UnboundedReceiver<Job>) {
     while let Some(job) = jobs.recv().await {
-        match shared.submit(&job.d).await {
-            Ok(Some(completion)) => {
-                tokio::spawn(async move {
-                    let _ = job.outcome.send(Ok(completion.await));
-                });
-            }
-            Ok(None) => return,
-            Err(e) => {
-                let _ = job.outcome.send(Err(e));
-                return;
-            }
+        if !submit_job(&shared, job).await {
+            return;
         }
     }
 }
@@ -340,17 +350,7 @@ async fn consume(
                             outcome: tx,
                         };
                         let worker = shared.clone();
-                        tokio::spawn(async move {
-                            match worker.submit(&job.d).await {
-                                Ok(Some(c)) => {
-                                    let _ = job.outcome.send(Ok(c.await));
-                                }
-                                Ok(None) => {}
-                                Err(e) => {
-                                    let _ = job.outcome.send(Err(e));
-                                }
-                            }
-                        });
+                        tokio::spawn(async move { submit_job(&worker, job).await });
                         in_flight.push_front(InFlight {
                             outcome: rx,
                             ..done
