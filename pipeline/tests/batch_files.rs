@@ -1,18 +1,16 @@
 //! HL7 batches (FHS/BHS … BTS/FTS) from files and over MLLP: each message of a batch is kept
 //! under its own idempotency key; a malformed one is kept and dead-lettered alone.
 
-use std::sync::Arc;
-use std::time::Duration;
+#[path = "common/runtime.rs"]
+mod common;
 
+use common::{raw_exchange, recorded, sqlite, started};
+use ehrkit_pipeline::source::batch::{submit_batch, CountMismatch};
 use ehrkit_pipeline::source::{files, mllp};
 use ehrkit_pipeline::store::{
-    Accepted, InboxState, PayloadKind, SqliteOptions, SqliteStore, Store,
+    Accepted, AuditEventKind, InboxState, PayloadKind, SqliteStore, Store,
 };
 use ehrkit_pipeline::Pipeline;
-
-fn sqlite(dir: &tempfile::TempDir) -> Arc<SqliteStore> {
-    Arc::new(SqliteStore::open(dir.path().join("store.db"), SqliteOptions::default()).unwrap())
-}
 
 fn adt(control: &str, mrn: &str) -> String {
     format!(
@@ -99,34 +97,9 @@ async fn a_batch_file_is_split_into_its_messages_and_a_bad_one_dead_letters_alon
     }
 }
 
-/// Sends one MLLP frame and returns the reply.
-async fn raw_exchange(addr: std::net::SocketAddr, payload: &[u8]) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut frame = vec![0x0b];
-    frame.extend_from_slice(payload);
-    frame.extend_from_slice(&[0x1c, 0x0d]);
-    s.write_all(&frame).await.unwrap();
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !out.ends_with(&[0x1c, 0x0d]) {
-        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
-            .await
-            .unwrap()
-            .unwrap();
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[tokio::test]
 async fn an_mllp_payload_holding_a_batch_is_split_and_acked_once_kept() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = sqlite(&dir);
-    let p = Pipeline::builder(store.clone()).start().await.unwrap();
+    let (_dir, store, p) = started().await;
     let server = mllp::bind(p.clone(), "127.0.0.1:0", "mllp").await.unwrap();
     let addr = mllp::local_addr(&server);
     let ack = raw_exchange(addr, batch("\r").as_bytes()).await;
@@ -145,9 +118,7 @@ async fn an_mllp_payload_holding_a_batch_is_split_and_acked_once_kept() {
 
 #[tokio::test]
 async fn a_single_message_is_not_a_batch() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = sqlite(&dir);
-    let p = Pipeline::builder(store.clone()).start().await.unwrap();
+    let (_dir, _store, p) = started().await;
     let s = p
         .submit(
             PayloadKind::Hl7v2,
@@ -169,9 +140,7 @@ async fn a_single_message_is_not_a_batch() {
 
 #[tokio::test]
 async fn a_batch_the_reader_refuses_is_split_at_segments_and_the_stray_part_dead_letters() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = sqlite(&dir);
-    let p = Pipeline::builder(store.clone()).start().await.unwrap();
+    let (dir, store, p) = started().await;
     // A stray segment between the batch header and the first message: the batch reader
     // refuses the whole input.
     let input = format!(
@@ -189,5 +158,142 @@ async fn a_batch_the_reader_refuses_is_split_at_segments_and_the_stray_part_dead
     assert_eq!((s.received, s.dead_letter, s.source_patients), (3, 1, 2));
     let dead = store.dead_letters(true).await.unwrap();
     assert_eq!(dead[0].failure.stage, "parse");
+    p.shutdown().await;
+}
+
+/// Two batches in one file, with the trailers given (`BTS|n` of each batch, `FTS|n`).
+fn two_batches(bts1: &str, bts2: &str, fts: &str) -> String {
+    format!(
+        "FHS|^~\\&|EPIC|UCH|HUB|HUB|20240311\r\
+         BHS|^~\\&|EPIC|UCH\r{}{}BTS|{bts1}\r\
+         BHS|^~\\&|EPIC|UCH\r{}BTS|{bts2}\r\
+         FTS|{fts}\r",
+        adt("K1", "K1"),
+        adt("K2", "K2"),
+        adt("K3", "K3"),
+    )
+}
+
+/// Audit rows about batch counts.
+async fn count_audits(store: &SqliteStore) -> Vec<String> {
+    store
+        .audit_entries(0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.event.kind == AuditEventKind::Received)
+        .filter_map(|a| a.event.detail)
+        .filter(|d| d.starts_with("batch count mismatch"))
+        .collect()
+}
+
+#[test]
+fn trailer_counts_that_match_give_no_warning() {
+    let ((report, audits), metrics) = recorded(|| async {
+        let (_dir, store, p) = started().await;
+        let input = two_batches("2", "1", "2");
+        let report = submit_batch(&p, input.as_bytes(), "mllp", None)
+            .await
+            .unwrap();
+        p.drain().await;
+        let s = store.summary().await.unwrap();
+        assert_eq!((s.received, s.dead_letter, s.source_patients), (3, 0, 3));
+        let audits = count_audits(&store).await;
+        p.shutdown().await;
+        (report, audits)
+    });
+    assert!(
+        report.count_mismatches.is_empty(),
+        "{:?}",
+        report.count_mismatches
+    );
+    assert!(audits.is_empty(), "{audits:?}");
+    assert!(
+        !metrics
+            .counters
+            .keys()
+            .any(|k| k.starts_with("ehrkit_pipeline_batch_count_mismatches_total")),
+        "{metrics:?}"
+    );
+}
+
+#[test]
+fn trailer_counts_that_do_not_match_keep_every_message_and_warn() {
+    // The first batch says 3 messages and holds 2; the file says 3 batches and holds 2. An
+    // empty BTS-1 (second batch) is not checked.
+    let ((report, audits), metrics) = recorded(|| async {
+        let (_dir, store, p) = started().await;
+        let input = two_batches("3", "", "3");
+        let report = submit_batch(&p, input.as_bytes(), "mllp", None)
+            .await
+            .unwrap();
+        p.drain().await;
+        let s = store.summary().await.unwrap();
+        assert_eq!(
+            (s.received, s.dead_letter, s.source_patients),
+            (3, 0, 3),
+            "nothing lost: every message present is applied"
+        );
+        let audits = count_audits(&store).await;
+        assert!(store.verify_audit().await.unwrap().is_intact());
+        p.shutdown().await;
+        (report, audits)
+    });
+    assert_eq!(
+        report.count_mismatches,
+        [
+            CountMismatch {
+                trailer: "BTS",
+                batch: 1,
+                declared: Some(3),
+                found: 2
+            },
+            CountMismatch {
+                trailer: "FTS",
+                batch: 0,
+                declared: Some(3),
+                found: 2
+            },
+        ]
+    );
+    assert_eq!(
+        audits,
+        [
+            "batch count mismatch: BTS-1 of batch 1 (messages) declares 3, found 2",
+            "batch count mismatch: FTS-1 (batches) declares 3, found 2",
+        ]
+    );
+    assert_eq!(
+        metrics.counter("ehrkit_pipeline_batch_count_mismatches_total{source=mllp,trailer=BTS}"),
+        1,
+        "{metrics:?}"
+    );
+    assert_eq!(
+        metrics.counter("ehrkit_pipeline_batch_count_mismatches_total{source=mllp,trailer=FTS}"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_batch_file_with_a_short_count_reports_it_and_a_count_that_is_not_a_number_too() {
+    let (dir, store, p) = started().await;
+    let path = dir.path().join("short.hl7");
+    std::fs::write(&path, two_batches("2", "x", "2")).unwrap();
+    let report = files::ingest_file(&p, &path, "files").await.unwrap();
+    p.drain().await;
+    assert_eq!(report.submitted.len(), 3);
+    assert_eq!(
+        report.batch_warnings,
+        [(
+            path.clone(),
+            CountMismatch {
+                trailer: "BTS",
+                batch: 2,
+                declared: None,
+                found: 1
+            }
+        )]
+    );
+    assert_eq!(store.summary().await.unwrap().source_patients, 3);
     p.shutdown().await;
 }

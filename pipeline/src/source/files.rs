@@ -18,6 +18,9 @@ pub struct FileReport {
     pub submitted: Vec<Submitted>,
     /// Items refused before being kept: (file, item number from 1, why).
     pub refused: Vec<(PathBuf, usize, StageError)>,
+    /// HL7 batch trailers whose counts do not match the file (data-quality warnings: every
+    /// message present was kept), see [`super::batch`].
+    pub batch_warnings: Vec<(PathBuf, super::batch::CountMismatch)>,
 }
 
 /// The messages of an HL7 v2 file: segment ends normalized to CR, split at each `MSH`.
@@ -143,6 +146,11 @@ pub async fn ingest_file(
                     Refusal::Closed => Error::Closed,
                 })?;
             report.submitted.extend(r.submitted);
+            report.batch_warnings.extend(
+                r.count_mismatches
+                    .into_iter()
+                    .map(|m| (path.to_path_buf(), m)),
+            );
         }
         _ => {
             for (i, m) in split_v2(&bytes).into_iter().enumerate() {
@@ -189,6 +197,7 @@ pub async fn ingest_dir(
         let r = ingest_file(pipeline, &p, endpoint).await?;
         report.submitted.extend(r.submitted);
         report.refused.extend(r.refused);
+        report.batch_warnings.extend(r.batch_warnings);
     }
     Ok(report)
 }
