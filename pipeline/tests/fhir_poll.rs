@@ -5,14 +5,18 @@
 //! from the saved watermark.
 #![cfg(feature = "reqwest")]
 
+#[path = "common/runtime.rs"]
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use common::{recorded, sqlite, started};
 use ehrkit_fhir_client::{FhirClient, SearchParams, VendorProfile};
 use ehrkit_pipeline::source::fhir_poll::{FhirPollSource, FileWatermarks};
-use ehrkit_pipeline::stages::fhir_storage_id;
-use ehrkit_pipeline::store::{SqliteOptions, SqliteStore, Store};
-use ehrkit_pipeline::Pipeline;
+use ehrkit_pipeline::stages::{fhir_storage_id, DefaultParser, Header, Parser};
+use ehrkit_pipeline::store::{PayloadKind, Store};
+use ehrkit_pipeline::{ErrorKind, Pipeline, Stage, StageError};
 use ehrkit_testkit::http::{MockServer, Response};
 use serde_json::{json, Value};
 
@@ -59,8 +63,25 @@ fn searchset(origin: &str, resources: &[Value], next: Option<&str>, outcome: boo
     json!({"resourceType": "Bundle", "type": "searchset", "total": resources.len(), "link": link, "entry": entries})
 }
 
-fn sqlite(dir: &tempfile::TempDir) -> Arc<SqliteStore> {
-    Arc::new(SqliteStore::open(dir.path().join("store.db"), SqliteOptions::default()).unwrap())
+/// An Epic client that does not retry (a failed page fails the poll at once).
+fn epic_without_retries(server: &MockServer) -> FhirClient {
+    FhirClient::builder(&server.url(BASE))
+        .profile(
+            VendorProfile::epic().retry(ehrkit_fhir_client::RetryPolicy::default().max_attempts(1)),
+        )
+        .build()
+        .unwrap()
+}
+
+/// A source polling `Patient` for `epic-fhir`, watermarks in `dir`.
+fn patient_source(p: &Pipeline, client: FhirClient, dir: &tempfile::TempDir) -> FhirPollSource {
+    FhirPollSource::new(
+        p.clone(),
+        client,
+        "epic-fhir",
+        FileWatermarks::open(dir.path().join("marks.json")).unwrap(),
+    )
+    .resource_type("Patient")
 }
 
 fn epic(server: &MockServer) -> FhirClient {
@@ -254,16 +275,8 @@ async fn a_page_the_server_fails_is_asked_again_from_the_last_kept_page() {
             ))
         });
     }
-    let dir = tempfile::tempdir().unwrap();
-    let store = sqlite(&dir);
-    let p = Pipeline::builder(store.clone()).start().await.unwrap();
-    let source = FhirPollSource::new(
-        p.clone(),
-        epic(&server),
-        "epic-fhir",
-        FileWatermarks::open(dir.path().join("marks.json")).unwrap(),
-    )
-    .resource_type("Patient");
+    let (dir, _store, p) = started().await;
+    let source = patient_source(&p, epic(&server), &dir);
     let r1 = source.poll_once().await.unwrap();
     assert_eq!(r1.failures.len(), 1);
     assert_eq!(r1.failures[0].status, 500);
@@ -299,16 +312,8 @@ async fn run_polls_at_its_interval_until_shutdown() {
             false,
         ))
     });
-    let dir = tempfile::tempdir().unwrap();
-    let store = sqlite(&dir);
-    let p = Pipeline::builder(store.clone()).start().await.unwrap();
-    let source = FhirPollSource::new(
-        p.clone(),
-        epic(&server),
-        "epic-fhir",
-        FileWatermarks::open(dir.path().join("marks.json")).unwrap(),
-    )
-    .resource_type("Patient");
+    let (dir, _store, p) = started().await;
+    let source = patient_source(&p, epic(&server), &dir);
     let path = format!("{BASE}/Patient");
     let shutdown = async {
         assert!(
@@ -367,22 +372,9 @@ async fn a_server_that_does_not_confirm_the_sort_moves_the_watermark_only_at_the
             ))
         });
     }
-    let dir = tempfile::tempdir().unwrap();
-    let store = sqlite(&dir);
-    let p = Pipeline::builder(store.clone()).start().await.unwrap();
-    let client = FhirClient::builder(&server.url(BASE))
-        .profile(
-            VendorProfile::epic().retry(ehrkit_fhir_client::RetryPolicy::default().max_attempts(1)),
-        )
-        .build()
-        .unwrap();
-    let source = FhirPollSource::new(
-        p.clone(),
-        client,
-        "epic-fhir",
-        FileWatermarks::open(dir.path().join("marks.json")).unwrap(),
-    )
-    .resource_type("Patient");
+    let (dir, _store, p) = started().await;
+    let client = epic_without_retries(&server);
+    let source = patient_source(&p, client, &dir);
     let r1 = source.poll_once().await.unwrap();
     assert_eq!((r1.new, r1.failures.len()), (2, 1));
     assert_eq!(
@@ -412,5 +404,228 @@ async fn a_server_that_does_not_confirm_the_sort_moves_the_watermark_only_at_the
     );
     p.drain().await;
     assert_eq!(p.summary().await.unwrap().resources, 3);
+    p.shutdown().await;
+}
+
+/// The default parser, refusing FHIR resources that name the family `REFUSED` (as a site's
+/// parser refusing what it cannot key would).
+struct Picky;
+
+impl Parser for Picky {
+    fn header(
+        &self,
+        kind: PayloadKind,
+        payload: &[u8],
+        endpoint: &str,
+    ) -> Result<Header, StageError> {
+        if payload.windows(7).any(|w| w == b"REFUSED") {
+            return Err(StageError::new(
+                Stage::Parse,
+                ErrorKind::Invalid,
+                "refused by the site",
+            ));
+        }
+        DefaultParser::default().header(kind, payload, endpoint)
+    }
+}
+
+#[test]
+fn the_poll_counters_say_what_the_report_says() {
+    let server = MockServer::start();
+    let fail_page2 = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    {
+        let origin = server.url("");
+        let fail_page2 = fail_page2.clone();
+        server.on("GET", &format!("{BASE}/Patient"), move |req| {
+            let srv = origin.as_str();
+            if req.query_param("sessionID").is_some() {
+                if fail_page2.swap(false, Ordering::SeqCst) {
+                    return Response::new(500);
+                }
+                return Response::ok().fhir_json(&searchset(srv, &[], None, false));
+            }
+            match req.query_param("_lastUpdated") {
+                None => Response::ok().fhir_json(&searchset(
+                    srv,
+                    &[
+                        patient("m1", "1", "2024-05-01T00:00:00Z", "Able"),
+                        patient("m2", "1", "2024-05-01T00:00:01Z", "Baker"),
+                    ],
+                    Some(&format!("{BASE}/Patient?sessionID=5&page=2")),
+                    false,
+                )),
+                Some(_) => Response::ok().fhir_json(&searchset(
+                    srv,
+                    &[
+                        // Kept already: a duplicate.
+                        patient("m2", "1", "2024-05-01T00:00:01Z", "Baker"),
+                        // Same version, other content: kept and flagged.
+                        patient("m1", "1", "2024-05-01T00:00:00Z", "Able-Changed"),
+                        patient("m3", "1", "2024-05-01T00:00:02Z", "Cole"),
+                        patient("m4", "1", "2024-05-01T00:00:03Z", "REFUSED"),
+                    ],
+                    None,
+                    true,
+                )),
+            }
+        });
+    }
+    let ((r1, r2), metrics) = recorded(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sqlite(&dir);
+        let p = Pipeline::builder(store.clone())
+            .parser(Picky)
+            .start()
+            .await
+            .unwrap();
+        let client = epic_without_retries(&server);
+        let source = patient_source(&p, client, &dir);
+        let r1 = source.poll_once().await.unwrap();
+        let r2 = source.poll_once().await.unwrap();
+        p.drain().await;
+        p.shutdown().await;
+        (r1, r2)
+    });
+    // What the reports say, first.
+    assert_eq!(
+        (r1.pages, r1.new, r1.failures.len()),
+        (1, 2, 1),
+        "page 2 failed"
+    );
+    assert_eq!(r1.failures[0].status, 500);
+    assert_eq!(
+        (r2.pages, r2.new, r2.duplicates, r2.reused, r2.refused),
+        (1, 1, 1, 1, 1)
+    );
+    assert!(r2.is_complete());
+    // The counters, with their documented labels.
+    let c = |outcome: &str| {
+        metrics.counter(&format!(
+            "ehrkit_pipeline_fhir_poll_resources_total{{source=epic-fhir,outcome={outcome}}}"
+        ))
+    };
+    assert_eq!(
+        (c("new"), c("duplicate"), c("reused"), c("refused")),
+        (3, 1, 1, 1),
+        "{metrics:?}"
+    );
+    assert_eq!(
+        metrics.counter("ehrkit_pipeline_fhir_poll_pages_total{source=epic-fhir}"),
+        2
+    );
+    assert_eq!(
+        metrics.counter("ehrkit_pipeline_fhir_poll_failures_total{source=epic-fhir,status=500}"),
+        1
+    );
+    // The pipeline's own counters saw the same resources.
+    assert_eq!(
+        metrics.counter("ehrkit_pipeline_duplicates_total{source=epic-fhir}"),
+        1,
+        "{metrics:?}"
+    );
+}
+
+const PRACTICE: &str = "Organization/a-1.Practice-195900";
+
+/// A mock of athenahealth's search whose `next` links drop `ah-practice` (the server wants it
+/// on every request); a `_lastUpdated` poll gets one more page.
+fn athena_server() -> MockServer {
+    let server = MockServer::start();
+    let origin = server.url("");
+    server.on("GET", &format!("{BASE}/Patient"), move |req| {
+        let srv = origin.as_str();
+        if req.query_param("ah-practice").as_deref() != Some(PRACTICE) {
+            return Response::new(403).fhir_json(&json!({"resourceType": "OperationOutcome",
+                "issue": [{"severity": "error", "code": "forbidden", "diagnostics": "ah-practice required"}]}));
+        }
+        if req.query_param("page").is_some() {
+            return Response::ok().fhir_json(&searchset(
+                srv,
+                &[patient("a2", "1", "2024-08-01T00:00:02Z", "Baker")],
+                None,
+                false,
+            ));
+        }
+        Response::ok().fhir_json(&searchset(
+            srv,
+            &[patient("a1", "1", "2024-08-01T00:00:01Z", "Able")],
+            Some(&format!("{BASE}/Patient?page=2&session=77")),
+            false,
+        ))
+    });
+    server
+}
+
+async fn poll_athena(server: &MockServer, source: &FhirPollSource) {
+    let path = format!("{BASE}/Patient");
+    for round in 0..2 {
+        server.clear_requests();
+        let r = source.poll_once().await.unwrap();
+        assert!(r.is_complete(), "round {round}: {:?}", r.failures);
+        assert_eq!(r.pages, 2, "round {round}");
+        let seen = server.requests_to(&path);
+        assert_eq!(seen.len(), 2);
+        for req in &seen {
+            assert_eq!(
+                req.query_param("ah-practice").as_deref(),
+                Some(PRACTICE),
+                "round {round}: every page carries the practice"
+            );
+        }
+        assert_eq!(
+            seen[0].query_param("_lastUpdated").is_some(),
+            round == 1,
+            "the second round polls from the watermark"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn athenahealths_practice_given_in_a_query_is_kept_on_every_page_and_poll() {
+    let server = athena_server();
+    let (dir, _store, p) = started().await;
+    let client = FhirClient::builder(&server.url(BASE))
+        .profile(VendorProfile::athenahealth(None))
+        .build()
+        .unwrap();
+    let params = SearchParams::new().param("ah-practice", PRACTICE);
+    let source = FhirPollSource::new(
+        p.clone(),
+        client,
+        "athena",
+        FileWatermarks::open(dir.path().join("marks.json")).unwrap(),
+    )
+    .query("Patient", params);
+    poll_athena(&server, &source).await;
+    p.drain().await;
+    assert_eq!(p.summary().await.unwrap().resources, 2);
+    p.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoints_extra_parameters_are_kept_on_every_page_and_poll() {
+    let server = athena_server();
+    let (dir, _store, p) = started().await;
+    // The generic profile knows nothing of athenahealth: the endpoint's setting carries it.
+    let client = FhirClient::builder(&server.url(BASE)).build().unwrap();
+    let source = FhirPollSource::new(
+        p.clone(),
+        client,
+        "athena",
+        FileWatermarks::open(dir.path().join("marks.json")).unwrap(),
+    )
+    .extra_params(SearchParams::new().param("ah-practice", PRACTICE))
+    .resource_type("Patient");
+    poll_athena(&server, &source).await;
+    // The watermark key is the query's, without the endpoint's parameters.
+    assert_eq!(
+        source
+            .watermark("Patient", &SearchParams::new())
+            .unwrap()
+            .as_deref(),
+        Some("2024-08-01T00:00:02Z")
+    );
+    p.drain().await;
+    assert_eq!(p.summary().await.unwrap().resources, 2);
     p.shutdown().await;
 }

@@ -29,7 +29,14 @@
 //!   stays after the last page fully kept, and the next poll asks again from there.
 //! * **Vendor from the endpoint.** Searches are planned by the client's
 //!   [`VendorProfile`](ehrkit_fhir_client::VendorProfile) (Epic's category split, Oracle's
-//!   `_count` caps, athenahealth's `ah-practice`), and `next` links are followed as given.
+//!   `_count` caps, athenahealth's `ah-practice`), and `next` links are followed as given,
+//!   with the parameters every request of the endpoint needs added when a link lacks them.
+//! * **Parameters on every request.** [`FhirPollSource::extra_params`] names parameters this
+//!   endpoint needs on every search: they go on each query's first page, on every `next`
+//!   page whose link drops them, and on the `_lastUpdated` polls (e.g. athenahealth's
+//!   `ah-practice=Organization/a-1.Practice-<id>`). A parameter the vendor profile makes
+//!   sticky (athenahealth's `ah-practice`) given in one [`FhirPollSource::query`] is kept on
+//!   that query's next pages too. Neither is part of the watermark key.
 //!
 //! Metrics: `ehrkit_pipeline_fhir_poll_resources_total` (`source`, `outcome` = `new`,
 //! `duplicate`, `reused`, `refused`), `ehrkit_pipeline_fhir_poll_pages_total` (`source`),
@@ -227,6 +234,25 @@ struct Query {
     params: SearchParams,
 }
 
+impl Query {
+    fn failure(&self, status: u16, error: ehrkit_fhir_client::Error) -> QueryFailure {
+        QueryFailure {
+            resource_type: self.resource_type.clone(),
+            status,
+            error,
+        }
+    }
+}
+
+/// Adds to `params` each parameter of `more` it does not have yet.
+fn add_missing(params: &mut SearchParams, more: &SearchParams) {
+    for (k, v) in more.pairs() {
+        if !params.has(k) {
+            *params = std::mem::take(params).param(k.clone(), v.clone());
+        }
+    }
+}
+
 /// Polls a FHIR endpoint for changed resources and submits them to a [`Pipeline`].
 pub struct FhirPollSource {
     pipeline: Pipeline,
@@ -236,6 +262,8 @@ pub struct FhirPollSource {
     watermarks: Arc<dyn WatermarkStore>,
     sort: bool,
     limits: PageLimits,
+    /// Parameters on every request of this endpoint.
+    extra: SearchParams,
 }
 
 impl std::fmt::Debug for FhirPollSource {
@@ -286,7 +314,17 @@ impl FhirPollSource {
             watermarks: Arc::new(watermarks),
             sort: true,
             limits: PageLimits::default(),
+            extra: SearchParams::new(),
         }
+    }
+
+    /// Parameters this endpoint needs on every request (e.g. athenahealth's
+    /// `ah-practice=Organization/a-1.Practice-<id>`): added to every query's first page, to
+    /// every `next` page whose link lacks them and to the `_lastUpdated` polls. A query's own
+    /// value of the same parameter wins. Not part of the watermark key.
+    pub fn extra_params(mut self, params: SearchParams) -> Self {
+        self.extra = params;
+        self
     }
 
     /// Polls every resource of `resource_type`.
@@ -390,20 +428,20 @@ impl FhirPollSource {
             params = params.sort(&["_lastUpdated"]);
         }
         let profile = self.client.profile();
-        let extras = profile.every_request();
-        for (k, v) in extras.pairs() {
-            if !params.has(k) {
-                params = params.param(k.clone(), v.clone());
+        // On every page: the vendor's per-request parameters, this endpoint's, and the
+        // query's values of the parameters the vendor makes sticky.
+        let mut extras = profile.every_request();
+        add_missing(&mut extras, &self.extra);
+        for name in profile.sticky_params() {
+            if let (Some(v), false) = (q.params.get(name), extras.has(name)) {
+                extras = extras.param(name, v);
             }
         }
+        add_missing(&mut params, &extras);
         let plan = match profile.plan(&q.resource_type, &params) {
             Ok(p) => p,
             Err(error) => {
-                report.failures.push(QueryFailure {
-                    resource_type: q.resource_type.clone(),
-                    status: 0,
-                    error,
-                });
+                report.failures.push(q.failure(0, error));
                 return Ok(());
             }
         };
@@ -421,11 +459,7 @@ impl FhirPollSource {
             let mut req = match first {
                 Ok(r) => r,
                 Err(error) => {
-                    report.failures.push(QueryFailure {
-                        resource_type: q.resource_type.clone(),
-                        status: 0,
-                        error,
-                    });
+                    report.failures.push(q.failure(0, error));
                     return Ok(());
                 }
             };
@@ -448,11 +482,7 @@ impl FhirPollSource {
                     Err(error) => {
                         let status = error.status().unwrap_or(0);
                         metrics::counter!("ehrkit_pipeline_fhir_poll_failures_total", "source" => self.endpoint.clone(), "status" => status.to_string()).increment(1);
-                        report.failures.push(QueryFailure {
-                            resource_type: q.resource_type.clone(),
-                            status,
-                            error,
-                        });
+                        report.failures.push(q.failure(status, error));
                         return Ok(());
                     }
                 };
@@ -534,11 +564,7 @@ impl FhirPollSource {
                         ) {
                             Ok(r) => r,
                             Err(error) => {
-                                report.failures.push(QueryFailure {
-                                    resource_type: q.resource_type.clone(),
-                                    status: 0,
-                                    error,
-                                });
+                                report.failures.push(q.failure(0, error));
                                 return Ok(());
                             }
                         };
