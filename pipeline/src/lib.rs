@@ -39,5 +39,5 @@ pub use error::{Error, ErrorKind, Stage, StageError};
 pub use routing::{Route, Router, RoutingTable, Sender};
 pub use runtime::{
     Completion, Pipeline, PipelineBuilder, PipelineEvent, Refusal, ReprocessReport, RetryPolicy,
-    Submitted, CONVERTER_VERSION, ENTERPRISE_ID_SYSTEM,
+    SkipReason, Submitted, CONVERTER_VERSION, ENTERPRISE_ID_SYSTEM,
 };

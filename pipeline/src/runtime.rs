@@ -35,13 +35,13 @@ use crate::stages::{
 use crate::store::{
     now_ms, Accepted, ApplyBatch, ApplyMode, AuditEvent, AuditEventKind, DeadLetterId,
     InboundMessage, InboxState, Lineage, MessageId, MpiState, NewDeadLetter, NewPossibleMatch,
-    PatientLink, PayloadKind, ProfileRef, ResourceWrite, Store, StoreError, Summary,
+    PatientLink, PayloadKind, ProfileRef, ResourceWrite, ReviewId, Store, StoreError, Summary,
 };
 
 // Identity and reprocessing APIs of `Pipeline` (review decisions, redirects, time ranges).
 #[path = "runtime_identity.rs"]
 mod identity;
-pub use identity::ReprocessReport;
+pub use identity::{ReprocessReport, SkipReason};
 
 /// The version recorded as `converter_version` in lineage.
 pub const CONVERTER_VERSION: &str = concat!("ehrkit-mapping ", env!("CARGO_PKG_VERSION"));
@@ -124,10 +124,13 @@ pub enum PipelineEvent {
         /// POSSIBLE candidates queued for review.
         possible: usize,
     },
-    /// Two enterprise identities were merged (A40).
+    /// Two enterprise identities were merged: by a merge message (A39/A40), or by a
+    /// reviewer's `Linked` decision on a POSSIBLE MATCH ([`Pipeline::resolve_review`]).
     Merged {
-        /// Inbox id.
-        message_id: MessageId,
+        /// Inbox id of the merge message; `None` for a review decision.
+        message_id: Option<MessageId>,
+        /// The review item decided, for a review decision.
+        review: Option<ReviewId>,
         /// The surviving enterprise id.
         survivor: EnterpriseId,
         /// Records moved to it.
@@ -388,23 +391,10 @@ impl PipelineBuilder {
                             retired: snap.retired.clone(),
                             merges: snap.merges.clone(),
                         });
-                        PatientIndex::from_snapshot(snap).map_err(|e| {
-                            Error::Stage(StageError::new(
-                                Stage::Identity,
-                                ErrorKind::Identity,
-                                e.to_string(),
-                            ))
-                        })?
+                        PatientIndex::from_snapshot(snap).map_err(identity::identity_error)?
                     }
-                    None => PatientIndex::new(FsModel::untrained(MatchConfig::default())).map_err(
-                        |e| {
-                            Error::Stage(StageError::new(
-                                Stage::Identity,
-                                ErrorKind::Identity,
-                                e.to_string(),
-                            ))
-                        },
-                    )?,
+                    None => PatientIndex::new(FsModel::untrained(MatchConfig::default()))
+                        .map_err(identity::identity_error)?,
                 };
                 Arc::new(MpiResolver::new(Arc::new(index))) as Arc<dyn IdentityResolver>
             }
@@ -764,25 +754,7 @@ impl Pipeline {
             tracing::info!(messages = n, "re-queuing messages kept before a restart");
         }
         for m in pending {
-            let header = self.inner.parser.header(m.kind, &m.payload, &m.source).ok();
-            let sender = header.as_ref().map(|h| h.sender.clone()).unwrap_or(Sender {
-                endpoint: m.source.clone(),
-                ..Sender::default()
-            });
-            let order_key = header
-                .and_then(|h| h.patient_key)
-                .unwrap_or_else(|| m.key.clone());
-            let job = Job {
-                id: m.id,
-                kind: m.kind,
-                payload: m.payload.into(),
-                sender,
-                source: m.source,
-                mode: ApplyMode::First,
-                enqueued_ms: now_ms(),
-                route: None,
-                done: None,
-            };
+            let (order_key, job) = kept_job(&self.inner, m, ApplyMode::First, None);
             self.enqueue(&order_key, job)
                 .await
                 .map_err(|_| Error::Closed)?;
@@ -823,50 +795,13 @@ impl Pipeline {
             return redeliver(inner, id, dl.failure.location.as_deref(), mid, actor).await;
         }
         let m = inner.store.message(mid).await.map_err(Error::Store)?;
-        let header = inner.parser.header(m.kind, &m.payload, &m.source).ok();
-        let sender = header.as_ref().map(|h| h.sender.clone()).unwrap_or(Sender {
-            endpoint: m.source.clone(),
-            ..Sender::default()
-        });
-        let order_key = header
-            .and_then(|h| h.patient_key)
-            .unwrap_or_else(|| m.key.clone());
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let job = Job {
-            id: mid,
-            kind: m.kind,
-            payload: m.payload.into(),
-            sender,
-            source: m.source,
-            mode: ApplyMode::Reprocess,
-            enqueued_ms: now_ms(),
-            route: None,
-            done: Some(tx),
-        };
+        let (order_key, job) = kept_job(inner, m, ApplyMode::Reprocess, Some(tx));
         self.enqueue(&order_key, job)
             .await
             .map_err(|_| Error::Closed)?;
         match rx.await {
-            Ok(Ok(())) => {
-                // A sink that failed during this run re-opened the dead letter as `deliver`.
-                let now = inner
-                    .store
-                    .dead_letter_by_id(id)
-                    .await
-                    .map_err(Error::Store)?;
-                if now.failure.stage == DELIVER_STAGE {
-                    return Err(Error::Stage(StageError::new(
-                        Stage::Sink,
-                        ErrorKind::Sink,
-                        now.failure.reason,
-                    )));
-                }
-                inner
-                    .store
-                    .mark_reprocessed(id, actor)
-                    .await
-                    .map_err(Error::Store)
-            }
+            Ok(Ok(())) => close_dead_letter(inner, id, actor).await,
             Ok(Err(e)) => Err(Error::Stage(e)),
             Err(_) => Err(Error::Closed),
         }
@@ -883,6 +818,59 @@ impl Pipeline {
             let _ = w.await;
         }
     }
+}
+
+/// A job for a message read back from the inbox (recovery, reprocessing) and the key of its
+/// lane: sender and patient from its header, else its source and idempotency key.
+fn kept_job(
+    inner: &Inner,
+    m: crate::store::InboxMessage,
+    mode: ApplyMode,
+    done: Option<tokio::sync::oneshot::Sender<Result<(), StageError>>>,
+) -> (String, Job) {
+    let header = inner.parser.header(m.kind, &m.payload, &m.source).ok();
+    let sender = header.as_ref().map(|h| h.sender.clone()).unwrap_or(Sender {
+        endpoint: m.source.clone(),
+        ..Sender::default()
+    });
+    let order_key = header
+        .and_then(|h| h.patient_key)
+        .unwrap_or_else(|| m.key.clone());
+    let job = Job {
+        id: m.id,
+        kind: m.kind,
+        payload: m.payload.into(),
+        sender,
+        source: m.source,
+        mode,
+        enqueued_ms: now_ms(),
+        route: None,
+        done,
+    };
+    (order_key, job)
+}
+
+/// After a dead letter's message was applied again: marks the dead letter reprocessed, unless
+/// a sink failed during that run and re-opened it as a `deliver` dead letter (then an error:
+/// it stays open, [`Pipeline::reprocess`] delivers again later).
+async fn close_dead_letter(inner: &Inner, id: DeadLetterId, actor: &str) -> Result<(), Error> {
+    let now = inner
+        .store
+        .dead_letter_by_id(id)
+        .await
+        .map_err(Error::Store)?;
+    if now.failure.stage == DELIVER_STAGE {
+        return Err(Error::Stage(StageError::new(
+            Stage::Sink,
+            ErrorKind::Sink,
+            now.failure.reason,
+        )));
+    }
+    inner
+        .store
+        .mark_reprocessed(id, actor)
+        .await
+        .map_err(Error::Store)
 }
 
 fn finish_one(inner: &Inner) {
@@ -1029,7 +1017,7 @@ async fn process_once(inner: &Inner, job: &Job) -> Result<(), StageError> {
         job.id,
         Lineage {
             source: job.source.clone(),
-            profile: (job.kind == PayloadKind::Hl7v2).then(|| ProfileRef {
+            profile: inner.normalizer.uses_profile(job.kind).then(|| ProfileRef {
                 name: route.profile.name.clone(),
                 version: route.profile.version.clone(),
             }),
@@ -1098,7 +1086,8 @@ async fn process_once(inner: &Inner, job: &Job) -> Result<(), StageError> {
     if outcome.merged {
         inner.stats.mpi("merge");
         let _ = inner.events.send(PipelineEvent::Merged {
-            message_id: job.id,
+            message_id: Some(job.id),
+            review: None,
             survivor: outcome.moved.first().map_or(EnterpriseId(0), |m| m.1),
             moved: outcome.moved.len(),
         });
@@ -1110,7 +1099,13 @@ async fn process_once(inner: &Inner, job: &Job) -> Result<(), StageError> {
     }
     batch.mpi_state = mpi_state(inner, outcome.merged || outcome.unlinked, new_eid);
 
-    // Resources, each with its source patient.
+    // Resources, each with its source patient. An A37's Patients name the two unlinked
+    // source patients and carry the enterprise ids the unlink left them with.
+    let unlinked: Vec<&str> = normalized
+        .unlinks
+        .iter()
+        .flat_map(|u| [u.first.as_str(), u.second.as_str()])
+        .collect();
     let mut bodies = Vec::with_capacity(normalized.resources.len());
     for mut r in normalized.resources {
         let patient_key = match &r.patient {
@@ -1132,6 +1127,16 @@ async fn process_once(inner: &Inner, job: &Job) -> Result<(), StageError> {
                 }
                 if let Some(eid) = eid_of.get(&rec.key) {
                     r.body = link_enterprise(&r.body, *eid)?;
+                }
+            } else if let Some(k) = patient_key.as_deref().filter(|k| unlinked.contains(k)) {
+                let eid = eid_of.get(k).copied().or_else(|| {
+                    inner
+                        .identity
+                        .index()
+                        .and_then(|ix| ix.enterprise_id(k).ok())
+                });
+                if let Some(eid) = eid {
+                    r.body = link_enterprise(&r.body, eid)?;
                 }
             }
         }

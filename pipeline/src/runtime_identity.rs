@@ -7,7 +7,7 @@ use ehrkit_mapping::Profile;
 use super::*;
 use crate::stages::IdentityOutcome;
 use crate::store::{
-    EnterprisePatient, InboxState, PossibleMatch, ReviewId, ReviewStatus, TimestampMs,
+    DeadLetter, EnterprisePatient, InboxState, PossibleMatch, ReviewId, ReviewStatus, TimestampMs,
 };
 
 /// What [`Pipeline::reprocess_range`] did.
@@ -15,14 +15,58 @@ use crate::store::{
 pub struct ReprocessReport {
     /// The profile version applied (name and version as stored).
     pub profile: Option<ProfileRef>,
-    /// Messages of the range applied again with that profile.
+    /// Messages of the range applied again with that profile (dead-lettered ones included).
     pub reprocessed: Vec<MessageId>,
-    /// Messages of the range left alone: routed to another profile, FHIR resources (no
-    /// profile applies), or not applied yet (pending, dead-lettered: see
-    /// [`Pipeline::reprocess`]).
-    pub skipped: usize,
-    /// Messages that failed (each is a dead letter now), with the failure.
+    /// Open dead letters of the range whose message now applied with that profile: marked
+    /// reprocessed (they leave the open dead letters).
+    pub dead_letters_closed: Vec<DeadLetterId>,
+    /// Messages of the range left alone, each with the reason.
+    pub skipped: Vec<(MessageId, SkipReason)>,
+    /// Messages that failed (each is a dead letter now, or still one), with the failure.
     pub failed: Vec<(MessageId, StageError)>,
+}
+
+impl ReprocessReport {
+    /// How many messages were skipped for `reason`.
+    pub fn skipped_for(&self, reason: SkipReason) -> usize {
+        self.skipped.iter().filter(|(_, r)| *r == reason).count()
+    }
+}
+
+/// Why [`Pipeline::reprocess_range`] left a message of the range alone. Names a kind only,
+/// never content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// Kept and not applied yet: the normal path (its lane, or recovery at the next start)
+    /// applies it with the profile active then.
+    Pending,
+    /// Its route uses another profile name.
+    OtherProfile,
+    /// The normalizer does not use a profile for this payload (FHIR JSON with the default
+    /// normalizer: validated and stored as sent), so a profile version changes nothing.
+    ProfileNotUsed,
+    /// Its header no longer parses, or its sender no longer has a route (a parser or routing
+    /// change since it was kept).
+    NotRouted,
+}
+
+impl SkipReason {
+    /// A stable name for logs and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::OtherProfile => "other-profile",
+            Self::ProfileNotUsed => "profile-not-used",
+            Self::NotRouted => "not-routed",
+        }
+    }
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The audit event of an A37 applied to the MPI (keys and ids only).
@@ -38,7 +82,7 @@ pub(super) fn unlink_audit(id: MessageId, source: &str, outcome: &IdentityOutcom
         ))
 }
 
-fn identity_error(e: ehrkit_identity::Error) -> Error {
+pub(super) fn identity_error(e: ehrkit_identity::Error) -> Error {
     Error::Stage(StageError::new(
         Stage::Identity,
         ErrorKind::Identity,
@@ -161,15 +205,28 @@ impl Pipeline {
             return Err(Error::Store(e));
         }
         self.inner.stats.mpi("merge");
+        let _ = self.inner.events.send(PipelineEvent::Merged {
+            message_id: None,
+            review: Some(item.id),
+            survivor,
+            moved: moved.len(),
+        });
         Ok(())
     }
 
     /// Applies again, with the **active** stored version of profile `profile`
-    /// ([`Store::active_profile`]), every HL7 v2 message received in `from <= t < to` whose
-    /// route uses that profile name and that was applied before. Resources are upserted by id,
-    /// so nothing is duplicated: a resource whose content changes gets a new version whose
-    /// lineage names the profile version; others are left as they are. To compare and roll
-    /// back: [`Store::rollback_profile`] (or [`Store::activate_profile`]) and call this again.
+    /// ([`Store::active_profile`]), every message received in `from <= t < to` whose route
+    /// uses that profile name: applied ones, and dead-lettered ones too (their open dead letter
+    /// is marked reprocessed when the message now applies; a `deliver` dead letter is also
+    /// delivered again to the sinks that failed). Resources are upserted by id, so nothing is
+    /// duplicated: a resource whose content changes gets a new version whose lineage names the
+    /// profile version; others are left as they are. To compare and roll back:
+    /// [`Store::rollback_profile`] (or [`Store::activate_profile`]) and call this again.
+    ///
+    /// Left alone, each with its [`SkipReason`] in the report: messages still pending (the
+    /// normal path applies them), messages the normalizer makes without a profile
+    /// ([`Normalizer::uses_profile`]: FHIR JSON by default), messages routed to another
+    /// profile or no longer routed.
     ///
     /// The stored body is the profile's TOML (`Profile::to_toml`) or JSON; its name and
     /// version are the stored ones. Failures go to the dead letters as usual and are listed.
@@ -215,59 +272,84 @@ impl Pipeline {
             .messages_received(from, to, usize::MAX / 2)
             .await
             .map_err(Error::Store)?;
+        // Open dead letters by message: closed once their message applies.
+        let mut open: HashMap<MessageId, DeadLetter> = HashMap::new();
+        for d in inner.store.dead_letters(true).await.map_err(Error::Store)? {
+            if let Some(mid) = d.failure.message_id {
+                open.insert(mid, d);
+            }
+        }
         let mut routes: HashMap<String, Route> = HashMap::new();
         let mut waiting = Vec::new();
         for id in ids {
             let m = inner.store.message(id).await.map_err(Error::Store)?;
-            if m.kind != PayloadKind::Hl7v2 || m.state != InboxState::Processed {
-                report.skipped += 1;
-                continue;
-            }
-            let Ok(header) = inner.parser.header(m.kind, &m.payload, &m.source) else {
-                report.skipped += 1;
-                continue;
-            };
-            match inner.router.route(&header.sender) {
-                Ok(r) if r.profile.name == stored.profile.name => {}
-                _ => {
-                    report.skipped += 1;
-                    continue;
+            let skip = if m.state == InboxState::Pending {
+                Some(SkipReason::Pending)
+            } else if !inner.normalizer.uses_profile(m.kind) {
+                Some(SkipReason::ProfileNotUsed)
+            } else {
+                match inner
+                    .parser
+                    .header(m.kind, &m.payload, &m.source)
+                    .and_then(|h| inner.router.route(&h.sender))
+                {
+                    Ok(r) if r.profile.name == stored.profile.name => None,
+                    Ok(_) => Some(SkipReason::OtherProfile),
+                    Err(_) => Some(SkipReason::NotRouted),
                 }
+            };
+            if let Some(reason) = skip {
+                report.skipped.push((id, reason));
+                continue;
             }
             let route = routes
                 .entry(m.source.clone())
                 .or_insert_with(|| Route::new(m.source.clone(), parsed.clone()))
                 .clone();
-            let order_key = header.patient_key.unwrap_or_else(|| m.key.clone());
             let (tx, rx) = tokio::sync::oneshot::channel();
-            let job = Job {
-                id,
-                kind: m.kind,
-                payload: m.payload.into(),
-                sender: header.sender,
-                source: m.source,
-                mode: ApplyMode::Reprocess,
-                enqueued_ms: now_ms(),
-                done: Some(tx),
-                route: Some(route),
-            };
+            let (order_key, mut job) = kept_job(inner, m, ApplyMode::Reprocess, Some(tx));
+            job.route = Some(route);
             self.enqueue(&order_key, job)
                 .await
                 .map_err(|_| Error::Closed)?;
             waiting.push((id, rx));
         }
         for (id, rx) in waiting {
-            match rx.await {
-                Ok(Ok(())) => report.reprocessed.push(id),
-                Ok(Err(e)) => report.failed.push((id, e)),
+            let result = match rx.await {
+                Ok(r) => r,
                 Err(_) => return Err(Error::Closed),
+            };
+            if let Err(e) = result {
+                report.failed.push((id, e));
+                continue;
+            }
+            let Some(dl) = open.get(&id) else {
+                report.reprocessed.push(id);
+                continue;
+            };
+            let closed = if dl.failure.stage == DELIVER_STAGE {
+                redeliver(inner, dl.id, dl.failure.location.as_deref(), id, actor).await
+            } else {
+                close_dead_letter(inner, dl.id, actor).await
+            };
+            match closed {
+                Ok(()) => {
+                    report.reprocessed.push(id);
+                    report.dead_letters_closed.push(dl.id);
+                }
+                Err(Error::Stage(e)) => report.failed.push((id, e)),
+                Err(e) => return Err(e),
             }
         }
         tracing::info!(
             profile = %stored.profile.name,
             version = %stored.profile.version,
             reprocessed = report.reprocessed.len(),
-            skipped = report.skipped,
+            dead_letters_closed = report.dead_letters_closed.len(),
+            skipped_pending = report.skipped_for(SkipReason::Pending),
+            skipped_other_profile = report.skipped_for(SkipReason::OtherProfile),
+            skipped_profile_not_used = report.skipped_for(SkipReason::ProfileNotUsed),
+            skipped_not_routed = report.skipped_for(SkipReason::NotRouted),
             failed = report.failed.len(),
             actor,
             "time range reprocessed"

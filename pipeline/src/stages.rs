@@ -291,6 +291,15 @@ pub struct Input<'a> {
 pub trait Normalizer: Send + Sync + 'static {
     /// Canonical resources and patient records from one message, with the chosen route.
     fn normalize(&self, input: Input<'_>, route: &Route) -> Result<Normalized, StageError>;
+
+    /// Whether what [`Normalizer::normalize`] makes of a payload of `kind` depends on the
+    /// route's profile. Lineage names the profile only then, and
+    /// [`Pipeline::reprocess_range`](crate::Pipeline::reprocess_range) runs such messages
+    /// again with a new profile version (others are skipped, with that reason). The default:
+    /// HL7 v2 yes, FHIR JSON no (validated and stored as sent).
+    fn uses_profile(&self, kind: PayloadKind) -> bool {
+        kind != PayloadKind::FhirJson
+    }
 }
 
 /// The default [`Normalizer`]: HL7 v2 through the route's `ehrkit-mapping` converter (plus
@@ -362,7 +371,7 @@ impl DefaultNormalizer {
         let (code, event) = msg.message_type();
         let is_adt = code.as_deref() == Some("ADT");
         if is_adt && event.as_deref() == Some("A37") {
-            return unlink_request(&msg);
+            return unlink_request(&msg, route);
         }
         // A39/A40: the merge is applied to the MPI, and the message's own resources (the
         // survivor `replaces` the merged Patient, which is `replaced-by` it) are stored.
@@ -385,22 +394,7 @@ impl DefaultNormalizer {
             )
             .at("PID"));
         }
-        let conversion = route.converter.convert(&msg).map_err(|e| {
-            let kind = match &e {
-                ConvertError::UnsupportedMessageType { .. } => ErrorKind::UnsupportedType,
-                _ => ErrorKind::MissingData,
-            };
-            let at = match &e {
-                ConvertError::UnsupportedMessageType { at, .. } => at.to_string(),
-                ConvertError::MissingSegment { at, .. } => at.to_string(),
-                _ => String::new(),
-            };
-            let mut err = StageError::new(Stage::Convert, kind, e.to_string());
-            if !at.is_empty() {
-                err = err.at(at);
-            }
-            err
-        })?;
+        let conversion = route.converter.convert(&msg).map_err(convert_error)?;
         let record = if msg.segment("PID", 1).is_some() {
             Some(ehrkit_identity::pid::record_from_pid(&msg).map_err(|e| {
                 StageError::new(Stage::Identity, ErrorKind::MissingData, e.to_string()).at("PID-3")
@@ -595,10 +589,32 @@ fn merged_patient_key(body: &str, keys: &[String]) -> Option<String> {
         .cloned()
 }
 
+/// A conversion error as a convert-stage error, located where the converter says.
+fn convert_error(e: ConvertError) -> StageError {
+    let kind = match &e {
+        ConvertError::UnsupportedMessageType { .. } => ErrorKind::UnsupportedType,
+        _ => ErrorKind::MissingData,
+    };
+    let at = match &e {
+        ConvertError::UnsupportedMessageType { at, .. } => at.to_string(),
+        ConvertError::MissingSegment { at, .. } => at.to_string(),
+        _ => String::new(),
+    };
+    let err = StageError::new(Stage::Convert, kind, e.to_string());
+    if at.is_empty() {
+        err
+    } else {
+        err.at(at)
+    }
+}
+
 /// An ADT^A37 (unlink patient information): the first and second PID name two source patients
-/// that must end under different enterprise ids. `ehrkit-mapping` has no A37 map; only the
-/// identity change is applied (no resources).
-fn unlink_request(msg: &Message<'_>) -> Result<Normalized, StageError> {
+/// that must end under different enterprise ids. `ehrkit-mapping` has no A37 map, so each
+/// PID's Patient is converted as an ADT^A08 (update patient information) carrying that PID
+/// would be ([`a37_as_update`]); the two Patients are stored with the unlink, each under its
+/// source patient. The MPI records are not upserted from an A37 (an upsert of the one record
+/// could match it to the other again before the unlink): only the link changes.
+fn unlink_request(msg: &Message<'_>, route: &Route) -> Result<Normalized, StageError> {
     let missing = |n: usize| {
         StageError::new(
             Stage::Convert,
@@ -609,10 +625,79 @@ fn unlink_request(msg: &Message<'_>) -> Result<Normalized, StageError> {
     };
     let first = cx_key(msg, "PID", 1, 3).ok_or_else(|| missing(1))?;
     let second = cx_key(msg, "PID", 2, 3).ok_or_else(|| missing(2))?;
-    Ok(Normalized {
-        unlinks: vec![UnlinkRequest { first, second }],
-        ..Normalized::default()
-    })
+    let mut out = Normalized::default();
+    for (n, key) in [(1, &first), (2, &second)] {
+        let update = a37_as_update(msg, n);
+        let m = Message::parse(&update).map_err(|e| {
+            StageError::new(Stage::Convert, ErrorKind::Malformed, e.to_string())
+                .at(format!("PID({n})"))
+        })?;
+        let conversion = route.converter.convert(&m).map_err(|e| {
+            let mut err = convert_error(e);
+            err.location = Some(format!("PID({n})"));
+            err
+        })?;
+        out.unmapped += conversion.report.entries().len();
+        let patient = conversion
+            .bundle
+            .entry
+            .iter()
+            .filter_map(|e| e.resource.as_deref())
+            .find(|r| r.resource_type() == "Patient");
+        if let Some((res, id)) = patient.and_then(|r| r.id().map(|id| (r, id))) {
+            out.resources.push(NormalizedResource {
+                resource_type: "Patient".to_owned(),
+                id: id.to_owned(),
+                body: ehrkit_fhir_model::to_string(res),
+                patient: PatientRef::Key(key.clone()),
+                record: None,
+            });
+        }
+    }
+    out.unlinks.push(UnlinkRequest { first, second });
+    Ok(out)
+}
+
+/// The ADT^A08 an A37's `n`-th PID stands for: the A37's MSH with MSH-9 `ADT^A08^ADT_A01`, its
+/// EVN, and that PID (the other PID and the visit segments left out).
+fn a37_as_update(msg: &Message<'_>, n: usize) -> Vec<u8> {
+    let d = msg.delimiters();
+    let (f, c) = (d.field, d.component);
+    let mut out = Vec::new();
+    let mut pid = 0;
+    for seg in msg.segments() {
+        match seg.name() {
+            "MSH" => {
+                let mut fields: Vec<Vec<u8>> = seg
+                    .as_bytes()
+                    .split(|b| *b == f)
+                    .map(<[u8]>::to_vec)
+                    .collect();
+                // fields[0] is "MSH" and fields[1] MSH-2: MSH-9 is fields[8].
+                while fields.len() < 9 {
+                    fields.push(Vec::new());
+                }
+                let mut code = b"ADT".to_vec();
+                code.push(c);
+                code.extend_from_slice(b"A08");
+                code.push(c);
+                code.extend_from_slice(b"ADT_A01");
+                fields[8] = code;
+                out.extend_from_slice(&fields.join(&f));
+            }
+            "EVN" => out.extend_from_slice(seg.as_bytes()),
+            "PID" => {
+                pid += 1;
+                if pid != n {
+                    continue;
+                }
+                out.extend_from_slice(seg.as_bytes());
+            }
+            _ => continue,
+        }
+        out.push(b'\r');
+    }
+    out
 }
 
 impl Normalizer for DefaultNormalizer {

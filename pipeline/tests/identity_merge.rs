@@ -2,19 +2,17 @@
 //! the retired enterprise id redirecting to the survivor), an A37 unlink (the MPI split and
 //! persisted) and a reviewer's decision on a POSSIBLE MATCH (applied to the MPI).
 
+#[path = "common/runtime.rs"]
+mod common;
+
 use std::sync::Arc;
 
+use common::{sqlite, started, submit};
 use ehrkit_identity::{FsModel, MatchConfig, PatientIndex};
 use ehrkit_pipeline::stages::MpiResolver;
-use ehrkit_pipeline::store::{
-    AuditEventKind, PayloadKind, ReviewStatus, SqliteOptions, SqliteStore, Store,
-};
-use ehrkit_pipeline::Pipeline;
+use ehrkit_pipeline::store::{AuditEventKind, ReviewStatus, SqliteStore, Store};
+use ehrkit_pipeline::{Pipeline, PipelineEvent};
 use serde_json::Value;
-
-fn sqlite(dir: &tempfile::TempDir) -> Arc<SqliteStore> {
-    Arc::new(SqliteStore::open(dir.path().join("store.db"), SqliteOptions::default()).unwrap())
-}
 
 fn a04(control: &str, mrn: &str, family: &str, given: &str, dob: &str, sex: &str) -> Vec<u8> {
     pid_msg(
@@ -48,14 +46,6 @@ EVN|A40|20240312\r\
 PID|1||G1^^^EPIC^MR||ALPHA^ANNA||19800101|F\r\
 MRG|G2^^^EPIC^MR||||||ZULU^BORIS\r";
 
-async fn submit(p: &Pipeline, msg: Vec<u8>) -> ehrkit_pipeline::store::MessageId {
-    let s = p
-        .submit(PayloadKind::Hl7v2, msg, "mllp", None)
-        .await
-        .unwrap();
-    s.accepted.id()
-}
-
 fn links(body: &str) -> Vec<String> {
     let v: Value = serde_json::from_str(body).unwrap();
     v["link"]
@@ -80,9 +70,7 @@ async fn merged(p: &Pipeline) -> ehrkit_pipeline::store::MessageId {
 
 #[tokio::test]
 async fn an_a40_stores_its_patients_and_the_retired_id_redirects_to_the_survivor() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = sqlite(&dir);
-    let p = Pipeline::builder(store.clone()).start().await.unwrap();
+    let (_dir, store, p) = started().await;
     submit(&p, a04("G1", "G1", "ALPHA", "ANNA", "19800101", "F")).await;
     submit(&p, a04("G2", "G2", "ZULU", "BORIS", "19551231", "M")).await;
     p.drain().await;
@@ -171,9 +159,7 @@ async fn an_a40_stores_its_patients_and_the_retired_id_redirects_to_the_survivor
 
 #[tokio::test]
 async fn an_a37_unlinks_two_merged_patients_and_persists_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = sqlite(&dir);
-    let p = Pipeline::builder(store.clone()).start().await.unwrap();
+    let (_dir, store, p) = started().await;
     merged(&p).await;
     assert_eq!(p.summary().await.unwrap().enterprise_patients, 1);
     let a37 = "MSH|^~\\&|EPIC|UCH|HUB|HUB|20240313||ADT^A37^ADT_A37|G5|P|2.5.1\r\
@@ -217,11 +203,131 @@ PID|2||G2^^^EPIC^MR||ZULU^BORIS||19551231|M\r";
     p.shutdown().await;
 }
 
+/// The value of a Patient's enterprise `link` (`urn:ehrkit:enterprise-id`).
+fn enterprise_link(body: &str) -> Option<String> {
+    let v: Value = serde_json::from_str(body).unwrap();
+    v["link"].as_array()?.iter().find_map(|l| {
+        (l["other"]["identifier"]["system"] == ehrkit_pipeline::ENTERPRISE_ID_SYSTEM)
+            .then(|| {
+                l["other"]["identifier"]["value"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .flatten()
+    })
+}
+
+#[tokio::test]
+async fn an_a37_stores_the_two_patients_it_carries_in_the_same_apply() {
+    let (_dir, store, p) = started().await;
+    merged(&p).await;
+    let before: Vec<_> = store
+        .resources_by_type("Patient", None, 100, "test")
+        .await
+        .unwrap();
+    assert_eq!(before.len(), 2);
+    // The A37 carries updated demographics for G2 (a new family name).
+    let a37 = "MSH|^~\\&|EPIC|UCH|HUB|HUB|20240313||ADT^A37^ADT_A37|G6|P|2.5.1\r\
+EVN|A37|20240313\r\
+PID|1||G1^^^EPIC^MR||ALPHA^ANNA||19800101|F\r\
+PID|2||G2^^^EPIC^MR||ZULU-NEW^BORIS||19551231|M\r";
+    let id = submit(&p, a37).await;
+    p.drain().await;
+    assert_eq!(p.summary().await.unwrap().dead_letter, 0);
+    // Lineage: both Patients written by the A37's apply.
+    let lineage = store.lineage(id).await.unwrap();
+    let mut keys: Vec<String> = Vec::new();
+    for l in lineage.iter().filter(|l| l.resource_type == "Patient") {
+        let r = store
+            .resource("Patient", &l.id, "test")
+            .await
+            .unwrap()
+            .unwrap();
+        keys.push(r.patient_key.clone().unwrap());
+    }
+    keys.sort();
+    assert_eq!(keys, ["EPIC|G1", "EPIC|G2"], "{lineage:?}");
+    let after = store
+        .resources_by_type("Patient", None, 100, "test")
+        .await
+        .unwrap();
+    assert_eq!(
+        after.len(),
+        2,
+        "the same two Patients, updated as by an A08"
+    );
+    let ix = p.index().unwrap().clone();
+    for r in &after {
+        let key = r.patient_key.as_deref().unwrap();
+        assert_eq!(
+            enterprise_link(&r.body),
+            Some(ix.enterprise_id(key).unwrap().0.to_string()),
+            "{key}: linked to the enterprise id the unlink left it with"
+        );
+        if key == "EPIC|G2" {
+            assert!(r.body.contains("ZULU-NEW"), "the A37's demographics");
+            assert_eq!(r.message_id, id);
+            assert!(r.version > 1, "a new version of the Patient kept before");
+        }
+    }
+    let (e1, e2) = (
+        ix.enterprise_id("EPIC|G1").unwrap(),
+        ix.enterprise_id("EPIC|G2").unwrap(),
+    );
+    assert_ne!(e1, e2);
+    assert!(store.dead_letters(false).await.unwrap().is_empty());
+    p.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_review_linked_is_announced_as_a_merge_like_an_a40() {
+    let (_dir, store, p) = review_pipeline().await;
+    let open = store.possible_matches(true).await.unwrap();
+    assert_eq!(open.len(), 1, "precondition: one POSSIBLE MATCH queued");
+    let mut events = p.events();
+    p.resolve_review(open[0].id, ReviewStatus::Linked, "reviewer-3")
+        .await
+        .unwrap();
+    let survivor = p.index().unwrap().enterprise_id("EPIC|P1").unwrap();
+    let mut merges = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        if let PipelineEvent::Merged {
+            message_id,
+            review,
+            survivor,
+            moved,
+        } = e
+        {
+            merges.push((message_id, review, survivor, moved));
+        }
+    }
+    assert_eq!(merges, [(None, Some(open[0].id), survivor, 1)]);
+    // An A40 announces its merge the same way, with its message.
+    let mut events = p.events();
+    submit(&p, pid_msg("P3", "P3^^^EPIC^MR||XRAY^XENA||19990101|F")).await;
+    p.drain().await;
+    let a40 = "MSH|^~\\&|EPIC|UCH|HUB|HUB|20240312||ADT^A40^ADT_A39|P4|P|2.5.1\r\
+EVN|A40|20240312\r\
+PID|1||P1^^^EPIC^MR||JOHNSON^MARY||19700312|F\r\
+MRG|P3^^^EPIC^MR\r";
+    let a40_id = submit(&p, a40).await;
+    p.drain().await;
+    let mut a40_merges = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        if let PipelineEvent::Merged {
+            message_id, review, ..
+        } = e
+        {
+            a40_merges.push((message_id, review));
+        }
+    }
+    assert_eq!(a40_merges, [(Some(a40_id), None)]);
+    p.shutdown().await;
+}
+
 #[tokio::test]
 async fn an_a37_splits_two_records_the_mpi_linked_by_itself() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = sqlite(&dir);
-    let p = Pipeline::builder(store.clone()).start().await.unwrap();
+    let (_dir, _store, p) = started().await;
     // Same person data under two MRNs: the MPI links them (MATCH).
     let twin = "TWIN^ALEX||19900505|M|||5 ELM ST^^MADISON^WI^53703";
     submit(&p, pid_msg("T1", &format!("T1^^^EPIC^MR||{twin}"))).await;
@@ -251,14 +357,8 @@ PID|2||T2^^^CERNER^MR||TWIN^ALEX||19900505|M\r";
 const P1: &str = "P1^^^EPIC^MR||JOHNSON^MARY||19700312|F|||1 MAIN ST^^MADISON^WI^53703";
 const P2: &str = "P2^^^CERNER^MR||JOHNSTON^MARY||19700312|F|||9 OAK AVE^^MADISON^WI^53703";
 
-async fn possible_pair(p: &Pipeline) {
-    submit(p, pid_msg("P1", P1)).await;
-    submit(p, pid_msg("P2", P2)).await;
-    p.drain().await;
-}
-
-#[tokio::test]
-async fn a_review_linked_merges_the_two_identities() {
+/// A pipeline whose MPI sends P1 and P2 to review, after both were submitted.
+async fn review_pipeline() -> (tempfile::TempDir, Arc<SqliteStore>, Pipeline) {
     let dir = tempfile::tempdir().unwrap();
     let store = sqlite(&dir);
     let p = Pipeline::builder(store.clone())
@@ -266,7 +366,15 @@ async fn a_review_linked_merges_the_two_identities() {
         .start()
         .await
         .unwrap();
-    possible_pair(&p).await;
+    submit(&p, pid_msg("P1", P1)).await;
+    submit(&p, pid_msg("P2", P2)).await;
+    p.drain().await;
+    (dir, store, p)
+}
+
+#[tokio::test]
+async fn a_review_linked_merges_the_two_identities() {
+    let (_dir, store, p) = review_pipeline().await;
     let open = store.possible_matches(true).await.unwrap();
     assert_eq!(open.len(), 1, "precondition: one POSSIBLE MATCH queued");
     let ix = p.index().unwrap().clone();
@@ -324,14 +432,7 @@ async fn a_review_linked_merges_the_two_identities() {
 
 #[tokio::test]
 async fn a_review_distinct_keeps_them_apart_and_is_not_proposed_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = sqlite(&dir);
-    let p = Pipeline::builder(store.clone())
-        .identity(review_mpi())
-        .start()
-        .await
-        .unwrap();
-    possible_pair(&p).await;
+    let (_dir, store, p) = review_pipeline().await;
     let open = store.possible_matches(true).await.unwrap();
     assert_eq!(open.len(), 1);
     p.resolve_review(open[0].id, ReviewStatus::Distinct, "reviewer-2")
@@ -358,9 +459,7 @@ async fn a_review_distinct_keeps_them_apart_and_is_not_proposed_again() {
 
 #[tokio::test]
 async fn an_a40_with_an_unknown_prior_patient_is_dead_lettered_and_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = sqlite(&dir);
-    let p = Pipeline::builder(store.clone()).start().await.unwrap();
+    let (_dir, store, p) = started().await;
     submit(&p, a04("U1", "U1", "UNIFORM", "UMA", "19800101", "F")).await;
     p.drain().await;
     let before = p.index().unwrap().record("EPIC|U1").unwrap();

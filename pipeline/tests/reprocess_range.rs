@@ -6,11 +6,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+#[path = "common/runtime.rs"]
+mod common;
+
+use common::sqlite;
 use ehrkit_mapping::Profile;
+use ehrkit_pipeline::stages::{DefaultNormalizer, Input, Normalized, Normalizer};
 use ehrkit_pipeline::store::{
-    now_ms, PayloadKind, ProfileRef, SqliteOptions, SqliteStore, Store, StoredResource,
+    now_ms, IdempotencyKey, InboundMessage, InboxState, MessageId, PayloadKind, ProfileRef,
+    SqliteStore, Store, StoredResource,
 };
-use ehrkit_pipeline::{Pipeline, RoutingTable};
+use ehrkit_pipeline::{ErrorKind, Pipeline, Route, RoutingTable, SkipReason, Stage, StageError};
 use serde_json::Value;
 
 const V1: &str = "extends = \"generic\"\nname = \"site\"\nversion = \"1\"\n";
@@ -59,8 +65,7 @@ async fn ids(store: &SqliteStore, t: &str) -> Vec<String> {
 #[tokio::test]
 async fn a_time_range_is_reprocessed_with_a_new_profile_and_rolled_back_without_duplicates() {
     let dir = tempfile::tempdir().unwrap();
-    let store =
-        Arc::new(SqliteStore::open(dir.path().join("store.db"), SqliteOptions::default()).unwrap());
+    let store = sqlite(&dir);
     let v1 = ProfileRef {
         name: "site".into(),
         version: "1".into(),
@@ -197,4 +202,202 @@ async fn a_time_range_is_reprocessed_with_a_new_profile_and_rolled_back_without_
         history_before
     );
     p.shutdown().await;
+}
+
+/// The default normalizer, except that a message carrying a `ZV2` segment needs profile
+/// version 2 (as a message type a newer mapping supports would), and that FHIR resources
+/// depend on the profile when `fhir_uses_profile`.
+struct NeedsV2 {
+    fhir_uses_profile: bool,
+}
+
+impl Normalizer for NeedsV2 {
+    fn normalize(&self, input: Input<'_>, route: &Route) -> Result<Normalized, StageError> {
+        let marked = input.payload.windows(4).any(|w| w == b"\rZV2");
+        if marked && route.profile.version == "1" {
+            return Err(StageError::new(
+                Stage::Convert,
+                ErrorKind::UnsupportedType,
+                "needs profile version 2",
+            )
+            .at("ZV2"));
+        }
+        DefaultNormalizer.normalize(input, route)
+    }
+
+    fn uses_profile(&self, kind: PayloadKind) -> bool {
+        kind == PayloadKind::Hl7v2 || self.fhir_uses_profile
+    }
+}
+
+const FHIR_PATIENT: &str = r#"{"resourceType":"Patient","id":"f1","meta":{"versionId":"1"},
+"identifier":[{"system":"urn:oid:1.2.3","value":"F1"}],"name":[{"family":"FHIRSON","given":["Fay"]}],
+"birthDate":"1975-05-05"}"#;
+
+struct Range {
+    _dir: tempfile::TempDir,
+    store: Arc<SqliteStore>,
+    p: Pipeline,
+    from: i64,
+    to: i64,
+    applied: MessageId,
+    dead: MessageId,
+    pending: MessageId,
+    fhir: MessageId,
+}
+
+/// Profile v1 active; in the range: an applied A01, a message dead-lettered under v1, a
+/// message kept but still pending, and a FHIR Patient. Then v2 is saved and activated.
+async fn range(fhir_uses_profile: bool) -> Range {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir);
+    store
+        .save_profile(
+            ProfileRef {
+                name: "site".into(),
+                version: "1".into(),
+            },
+            V1.into(),
+        )
+        .await
+        .unwrap();
+    let p = Pipeline::builder(store.clone())
+        .router(RoutingTable::accept_all(Profile::from_toml(V1).unwrap()))
+        .normalizer(NeedsV2 { fhir_uses_profile })
+        .start()
+        .await
+        .unwrap();
+    let from = now_ms();
+    let submit = |kind: PayloadKind, payload: Vec<u8>, endpoint: &'static str| {
+        let p = p.clone();
+        async move {
+            p.submit(kind, payload, endpoint, None)
+                .await
+                .unwrap()
+                .accepted
+                .id()
+        }
+    };
+    let applied = submit(PayloadKind::Hl7v2, a01("S1", "S1"), "mllp").await;
+    let mut marked = a01("S2", "S2");
+    marked.extend_from_slice(b"ZV2|1\r");
+    let dead = submit(PayloadKind::Hl7v2, marked, "mllp").await;
+    let fhir = submit(
+        PayloadKind::FhirJson,
+        FHIR_PATIENT.as_bytes().to_vec(),
+        "fhir",
+    )
+    .await;
+    p.drain().await;
+    // Kept but not handed to the lanes (as after a crash before processing).
+    let pending = store
+        .accept(InboundMessage::new(
+            IdempotencyKey::v2("EPIC", "UCH", "S3"),
+            a01("S3", "S3"),
+            PayloadKind::Hl7v2,
+            "mllp",
+        ))
+        .await
+        .unwrap()
+        .id();
+    let to = now_ms() + 1;
+    assert_eq!(
+        store.message(dead).await.unwrap().state,
+        InboxState::DeadLettered
+    );
+    assert_eq!(store.dead_letters(true).await.unwrap().len(), 1);
+    let v2 = ProfileRef {
+        name: "site".into(),
+        version: "2".into(),
+    };
+    store.save_profile(v2.clone(), V2.into()).await.unwrap();
+    store.activate_profile(&v2).await.unwrap();
+    Range {
+        _dir: dir,
+        store,
+        p,
+        from,
+        to,
+        applied,
+        dead,
+        pending,
+        fhir,
+    }
+}
+
+#[tokio::test]
+async fn a_range_reprocesses_its_dead_letters_and_says_why_it_skips_the_rest() {
+    let r = range(false).await;
+    let dl = r.store.dead_letters(true).await.unwrap()[0].id;
+    let report =
+        r.p.reprocess_range(r.from, r.to, "site", "admin")
+            .await
+            .unwrap();
+    let mut reprocessed = report.reprocessed.clone();
+    reprocessed.sort();
+    assert_eq!(reprocessed, [r.applied, r.dead], "{report:?}");
+    assert!(report.failed.is_empty(), "{report:?}");
+    // The dead letter applied with v2 and left the open dead letters.
+    assert_eq!(report.dead_letters_closed, [dl]);
+    assert!(r.store.dead_letters(true).await.unwrap().is_empty());
+    assert_eq!(r.store.summary().await.unwrap().dead_letter, 0);
+    assert_eq!(
+        r.store.message(r.dead).await.unwrap().state,
+        InboxState::Processed
+    );
+    let lineage = r.store.lineage(r.dead).await.unwrap();
+    assert!(
+        lineage.iter().any(|l| l.resource_type == "Patient"
+            && l.lineage.profile.as_ref().map(|p| p.version.as_str()) == Some("2")),
+        "{lineage:?}"
+    );
+    // Skipped, each with its reason: the pending one is left to the normal path, the FHIR
+    // Patient does not depend on the profile.
+    let mut skipped = report.skipped.clone();
+    skipped.sort_by_key(|s| s.0);
+    let mut expected = vec![
+        (r.pending, SkipReason::Pending),
+        (r.fhir, SkipReason::ProfileNotUsed),
+    ];
+    expected.sort_by_key(|s| s.0);
+    assert_eq!(skipped, expected);
+    assert_eq!(report.skipped_for(SkipReason::Pending), 1);
+    // No PHI in the report.
+    let text = format!("{report:?}");
+    assert!(
+        !text.contains("RANGE") && !text.contains("FHIRSON"),
+        "{text}"
+    );
+    assert_eq!(
+        r.store.message(r.pending).await.unwrap().state,
+        InboxState::Pending,
+        "not applied by the range"
+    );
+    // The normal path applies it.
+    assert_eq!(r.p.recover().await.unwrap(), 1);
+    r.p.drain().await;
+    assert_eq!(
+        r.store.message(r.pending).await.unwrap().state,
+        InboxState::Processed
+    );
+    r.p.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_range_reprocesses_fhir_records_when_the_normalizer_uses_the_profile() {
+    let r = range(true).await;
+    let report =
+        r.p.reprocess_range(r.from, r.to, "site", "admin")
+            .await
+            .unwrap();
+    assert!(report.reprocessed.contains(&r.fhir), "{report:?}");
+    assert_eq!(report.skipped, [(r.pending, SkipReason::Pending)]);
+    let lineage = r.store.lineage(r.fhir).await.unwrap();
+    let last = lineage.last().unwrap();
+    assert_eq!(
+        last.lineage.profile.as_ref().map(|p| p.version.as_str()),
+        Some("2"),
+        "{lineage:?}"
+    );
+    r.p.shutdown().await;
 }
