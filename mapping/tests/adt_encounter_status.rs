@@ -9,41 +9,18 @@
 //! Messages written for these tests: `tests/data/adt/a04_outpatient_registration.hl7`,
 //! `a08_preadmit_update.hl7`, `a01_with_discharge_date.hl7`.
 
+mod common;
+use common::{all, convert_transaction as convert};
+
 use ehrkit_fhir_model::resources::Encounter;
-use ehrkit_fhir_model::{Bundle, TypedResource, Validator};
-use ehrkit_hl7v2::Message;
-use ehrkit_mapping::v2_to_fhir::{BundleKind, Conversion, Converter, Options};
-use ehrkit_mapping::Profile;
+use ehrkit_mapping::v2_to_fhir::Conversion;
 
 fn data(name: &str) -> String {
-    let path = format!("{}/tests/data/adt/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-fn convert(raw: &str) -> Conversion {
-    let msg = Message::parse(raw.as_bytes()).expect("test message parses");
-    let c = Converter::new(
-        Profile::generic(),
-        Options::default().bundle_kind(BundleKind::Transaction),
-    )
-    .convert(&msg)
-    .expect("converts");
-    let text = ehrkit_fhir_model::to_string(&c.bundle);
-    let back: Bundle = ehrkit_fhir_model::from_slice(text.as_bytes()).expect("JSON reads back");
-    assert_eq!(back, c.bundle, "round trip changed the Bundle");
-    let issues = Validator::check(&c.bundle);
-    assert!(issues.is_empty(), "{issues:?}");
-    c
+    common::data("adt", name)
 }
 
 fn encounter_status(c: &Conversion) -> String {
-    let encounters: Vec<Encounter> = c
-        .bundle
-        .entry
-        .iter()
-        .filter_map(|e| e.resource.as_deref().and_then(Encounter::from_resource))
-        .cloned()
-        .collect();
+    let encounters: Vec<Encounter> = all(&c.bundle);
     assert_eq!(encounters.len(), 1, "one Encounter");
     encounters[0]
         .status

@@ -7,7 +7,7 @@
 //! Bundle from a second conversion (deterministic ids).
 
 mod common;
-use common::references;
+use common::{all, references, report_has};
 
 use ehrkit_fhir_model::json::Value;
 use ehrkit_fhir_model::resources::{
@@ -60,14 +60,6 @@ fn check_bundle(b: &Bundle) {
     assert!(!refs.is_empty(), "an ADT Bundle references its Patient");
 }
 
-/// The resources of type `R`, in Bundle order.
-fn all<R: TypedResource + Clone>(b: &Bundle) -> Vec<R> {
-    b.entry
-        .iter()
-        .filter_map(|e| e.resource.as_deref().and_then(R::from_resource).cloned())
-        .collect()
-}
-
 fn one<R: TypedResource + Clone>(b: &Bundle) -> R {
     let v = all::<R>(b);
     assert_eq!(v.len(), 1, "exactly one {}", R::TYPE_NAME);
@@ -113,13 +105,6 @@ fn status(e: &Encounter) -> String {
         .unwrap()
         .as_code()
         .to_owned()
-}
-
-fn report_has(c: &Conversion, kind: ReportKind, at: &str) -> bool {
-    c.report
-        .entries()
-        .iter()
-        .any(|e| e.kind == kind && e.location.to_string() == at)
 }
 
 fn request_url(b: &Bundle, id: &str) -> String {
@@ -855,21 +840,8 @@ fn dg1_due_to_and_pr1_part_of_resolve_in_the_message_or_to_a_create_only_stub() 
         Some("PROC-PARENT-9")
     );
     // The stub is created only when the server lacks it, never overwriting the real one.
-    let entry = c
-        .bundle
-        .entry
-        .iter()
-        .find(|e| e.resource.as_ref().unwrap().id() == parent.id.as_deref())
-        .unwrap();
-    let request = entry.request.as_ref().unwrap();
-    assert_eq!(
-        request
-            .method
-            .as_ref()
-            .and_then(|m| m.value.as_ref())
-            .map(|m| m.as_code()),
-        Some("POST")
-    );
+    let (request, method) = common::request_of(&c.bundle, parent.id.as_deref());
+    assert_eq!(method, "POST");
     assert!(request
         .if_none_exist
         .as_ref()

@@ -7,39 +7,13 @@
 //!
 //! Message written for this test: `tests/data/adt/a01_pr1_parent_without_system.hl7`.
 
+mod common;
+use common::{all, convert_transaction as convert, request_of};
+
 use ehrkit_fhir_model::resources::Procedure;
-use ehrkit_fhir_model::{Bundle, TypedResource, Validator};
-use ehrkit_hl7v2::Message;
-use ehrkit_mapping::v2_to_fhir::{BundleKind, Conversion, Converter, Options};
-use ehrkit_mapping::Profile;
 
 fn data(name: &str) -> String {
-    let path = format!("{}/tests/data/adt/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-fn convert(raw: &str) -> Conversion {
-    let msg = Message::parse(raw.as_bytes()).expect("test message parses");
-    let c = Converter::new(
-        Profile::generic(),
-        Options::default().bundle_kind(BundleKind::Transaction),
-    )
-    .convert(&msg)
-    .expect("converts");
-    let text = ehrkit_fhir_model::to_string(&c.bundle);
-    let back: Bundle = ehrkit_fhir_model::from_slice(text.as_bytes()).expect("JSON reads back");
-    assert_eq!(back, c.bundle, "round trip changed the Bundle");
-    let issues = Validator::check(&c.bundle);
-    assert!(issues.is_empty(), "{issues:?}");
-    c
-}
-
-fn procedures(b: &Bundle) -> Vec<Procedure> {
-    b.entry
-        .iter()
-        .filter_map(|e| e.resource.as_deref().and_then(Procedure::from_resource))
-        .cloned()
-        .collect()
+    common::data("adt", name)
 }
 
 fn identifier_value(p: &Procedure) -> Option<&str> {
@@ -50,7 +24,7 @@ fn identifier_value(p: &Procedure) -> Option<&str> {
 fn parent_procedure_without_a_system_is_a_procedure_keyed_by_sender_and_value() {
     let raw = data("a01_pr1_parent_without_system.hl7");
     let c = convert(&raw);
-    let ps = procedures(&c.bundle);
+    let ps = all::<Procedure>(&c.bundle);
     assert_eq!(ps.len(), 2, "the PR1 and its parent");
     let child = ps
         .iter()
@@ -74,18 +48,8 @@ fn parent_procedure_without_a_system_is_a_procedure_keyed_by_sender_and_value() 
         Some(parent_url.as_str())
     );
     // Written by id (no search on a system-less identifier), not reported as lost.
-    let entry = c
-        .bundle
-        .entry
-        .iter()
-        .find(|e| e.resource.as_ref().unwrap().id() == parent.id.as_deref())
-        .unwrap();
-    let url = entry
-        .request
-        .as_ref()
-        .and_then(|r| r.url.as_ref())
-        .and_then(|u| u.value.clone())
-        .unwrap();
+    let (request, _) = request_of(&c.bundle, parent.id.as_deref());
+    let url = request.url.as_ref().and_then(|u| u.value.clone()).unwrap();
     assert_eq!(url, format!("Procedure/{}", parent.id.as_deref().unwrap()));
     assert!(
         !c.report
@@ -100,7 +64,7 @@ fn parent_procedure_without_a_system_is_a_procedure_keyed_by_sender_and_value() 
     let other = raw
         .replace("NC-A01-0020", "NC-A01-0021")
         .replace("PRX-7781", "PRX-7782");
-    let again = procedures(&convert(&other).bundle);
+    let again = all::<Procedure>(&convert(&other).bundle);
     let parent_again = again
         .iter()
         .find(|p| identifier_value(p) == Some("PRP-2201"))

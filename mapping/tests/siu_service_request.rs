@@ -4,42 +4,14 @@
 //!
 //! Message written for this test: `tests/data/siu_mdm_vxu_dft/siu_s12_with_placer_order.hl7`.
 
+mod common;
+use common::{all, convert_transaction as convert, request_of};
+
 use ehrkit_fhir_model::resources::{Appointment, ServiceRequest};
-use ehrkit_fhir_model::{Bundle, ServiceRequestOccurrence, TypedResource, Validator};
-use ehrkit_hl7v2::Message;
-use ehrkit_mapping::v2_to_fhir::{BundleKind, Conversion, Converter, Options};
-use ehrkit_mapping::Profile;
+use ehrkit_fhir_model::ServiceRequestOccurrence;
 
 fn data(name: &str) -> String {
-    let path = format!(
-        "{}/tests/data/siu_mdm_vxu_dft/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-fn convert(raw: &str) -> Conversion {
-    let msg = Message::parse(raw.as_bytes()).expect("test message parses");
-    let c = Converter::new(
-        Profile::generic(),
-        Options::default().bundle_kind(BundleKind::Transaction),
-    )
-    .convert(&msg)
-    .expect("converts");
-    let text = ehrkit_fhir_model::to_string(&c.bundle);
-    let back: Bundle = ehrkit_fhir_model::from_slice(text.as_bytes()).expect("JSON reads back");
-    assert_eq!(back, c.bundle, "round trip changed the Bundle");
-    let issues = Validator::check(&c.bundle);
-    assert!(issues.is_empty(), "{issues:?}");
-    c
-}
-
-fn all<R: TypedResource + Clone>(b: &Bundle) -> Vec<R> {
-    b.entry
-        .iter()
-        .filter_map(|e| e.resource.as_deref().and_then(R::from_resource))
-        .cloned()
-        .collect()
+    common::data("siu_mdm_vxu_dft", name)
 }
 
 fn values(sr: &ServiceRequest) -> Vec<String> {
@@ -85,21 +57,8 @@ fn sch_26_27_give_the_service_request_the_appointment_is_based_on() {
     );
     // The order is the ordering system's record: created when the server lacks it, never
     // overwritten by a scheduling message.
-    let entry = c
-        .bundle
-        .entry
-        .iter()
-        .find(|e| e.resource.as_ref().unwrap().id() == sr.id.as_deref())
-        .unwrap();
-    let request = entry.request.as_ref().unwrap();
-    assert_eq!(
-        request
-            .method
-            .as_ref()
-            .and_then(|m| m.value.as_ref())
-            .map(|m| m.as_code()),
-        Some("POST")
-    );
+    let (request, method) = request_of(&c.bundle, sr.id.as_deref());
+    assert_eq!(method, "POST");
     // Searched by the placer order number, never by the service code (shared by every order
     // for that service).
     let query = request

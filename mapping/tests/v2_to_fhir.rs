@@ -3,7 +3,7 @@
 //! determinism, Bundle types, references and the FHIR model's own round trip and validation.
 
 mod common;
-use common::check_bundle;
+use common::{check_bundle, report_has};
 
 use ehrkit_fhir_model::{Bundle, Resource};
 use ehrkit_hl7v2::Message;
@@ -46,13 +46,6 @@ fn encounter_of(b: &Bundle) -> Option<&Resource> {
             .as_deref()
             .filter(|r| r.resource_type() == "Encounter")
     })
-}
-
-fn report_has(c: &Conversion, kind: ReportKind, at: &str) -> bool {
-    c.report
-        .entries()
-        .iter()
-        .any(|e| e.kind == kind && e.location.to_string() == at)
 }
 
 #[test]
