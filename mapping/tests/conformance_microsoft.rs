@@ -19,8 +19,9 @@
 //! counts as agreement only when `tests/data/divergences.md` lists it (pair and field) with the
 //! IG row that makes us differ.
 //!
-//! The test prints the per-family table and the overall share (set
-//! `EHRKIT_CONFORMANCE_DETAILS=1` to print every disagreement) and fails below [`FLOOR`].
+//! The test prints the per-family table and the overall share, as counted and counted strictly
+//! (set `EHRKIT_CONFORMANCE_DETAILS=1` to print every disagreement) and fails below [`FLOOR`]
+//! either way.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -32,8 +33,9 @@ use serde_json::Value;
 
 const CORPUS: &str = "corpus/v2-to-fhir/microsoft-fhir-converter";
 
-/// The overall agreement (in %) this test must reach: the issue's goal (95 %; 95.9 % reached
-/// when it was set). Raise it as message maps are added; never lower it to hide a regression.
+/// The overall agreement (in %) this test must reach, as counted and counted strictly (without
+/// divergence rows of pairs whose structure has no IG map): the issue's goal (95 %; 96.6 % both
+/// ways when the strict count was added). Never lower it to hide a regression.
 const FLOOR: f64 = 95.0;
 
 /// The resource types whose counts are compared.
@@ -52,6 +54,11 @@ const CLINICAL: &[&str] = &[
     "Appointment",
     "DocumentReference",
 ];
+
+/// Microsoft's root templates whose v2 structure has no IG message map (ADT_A03, MDM_T01 and
+/// DFT have structures of their own): a divergence row for one of their pairs borrows another
+/// structure's map, so the strict figure does not count it.
+const NO_IG_MAP: &[&str] = &["ADT_A03", "MDM_T01", "DFT_P03", "DFT_P11"];
 
 /// The message families, in the table's order.
 const FAMILIES: &[&str] = &["ADT", "ORU", "ORM", "OML", "SIU", "MDM", "DFT", "VXU"];
@@ -494,6 +501,8 @@ struct Tally {
     fields: usize,
     agree: usize,
     divergent: usize,
+    /// Divergences of pairs without an IG map of their own ([`NO_IG_MAP`]).
+    borrowed: usize,
 }
 
 impl Tally {
@@ -503,6 +512,7 @@ impl Tally {
         self.fields += o.fields;
         self.agree += o.agree;
         self.divergent += o.divergent;
+        self.borrowed += o.borrowed;
     }
 
     fn percent(&self) -> f64 {
@@ -510,6 +520,14 @@ impl Tally {
             return 0.0;
         }
         100.0 * (self.agree + self.divergent) as f64 / self.fields as f64
+    }
+
+    /// Counted strictly: without the divergences that borrow another structure's IG map.
+    fn strict_percent(&self) -> f64 {
+        if self.fields == 0 {
+            return 0.0;
+        }
+        100.0 * (self.agree + self.divergent - self.borrowed) as f64 / self.fields as f64
     }
 }
 
@@ -585,6 +603,9 @@ fn microsoft_fhir_converter_key_fields_agree() {
             };
             if listed.contains(&d) {
                 t.divergent += 1;
+                if NO_IG_MAP.contains(&template) {
+                    t.borrowed += 1;
+                }
                 used_divergences.insert(d);
             } else if details && ours.is_some() {
                 eprintln!("{id}: {}: expected {} ours {}", f.key, f.expected, f.ours);
@@ -596,8 +617,10 @@ fn microsoft_fhir_converter_key_fields_agree() {
 
     let mut total = Tally::default();
     println!("Microsoft FHIR-Converter key fields (issue 12):");
-    println!("| family | pairs | refused | fields | agree | listed divergences | agreement |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| family | pairs | refused | fields | agree | listed divergences | agreement | counted strictly |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     let mut names: Vec<&String> = per_family.keys().collect();
     names.sort_by_key(|f| {
         FAMILIES
@@ -609,23 +632,25 @@ fn microsoft_fhir_converter_key_fields_agree() {
         let t = per_family[name];
         total.add(t);
         println!(
-            "| {name} | {} | {} | {} | {} | {} | {:.1} % |",
+            "| {name} | {} | {} | {} | {} | {} | {:.1} % | {:.1} % |",
             t.pairs,
             t.refused,
             t.fields,
             t.agree,
             t.divergent,
-            t.percent()
+            t.percent(),
+            t.strict_percent()
         );
     }
     println!(
-        "| all | {} | {} | {} | {} | {} | {:.1} % |",
+        "| all | {} | {} | {} | {} | {} | {:.1} % | {:.1} % |",
         total.pairs,
         total.refused,
         total.fields,
         total.agree,
         total.divergent,
-        total.percent()
+        total.percent(),
+        total.strict_percent()
     );
     if !refused_types.is_empty() {
         println!("refused (unsupported message types): {refused_types:?}");
@@ -640,6 +665,11 @@ fn microsoft_fhir_converter_key_fields_agree() {
         total.percent() >= FLOOR,
         "key-field agreement {:.1} % fell below the floor {FLOOR} %",
         total.percent()
+    );
+    assert!(
+        total.strict_percent() >= FLOOR,
+        "key-field agreement counted strictly {:.1} % fell below the floor {FLOOR} %",
+        total.strict_percent()
     );
 }
 

@@ -3,7 +3,7 @@
 //! (`tests/data/orders/`): a Cerner-like ORU, an Epic-like ORM, an OML with SPM and TQ1, an RDE.
 
 mod common;
-use common::check_bundle;
+use common::{check_bundle, report_has};
 
 use std::collections::BTreeSet;
 
@@ -22,6 +22,7 @@ const FILES: &[&str] = &[
     "orm_o01_epic.hl7",
     "oml_o21_lab.hl7",
     "rde_o11_pharmacy.hl7",
+    "oru_r01_order_document.hl7",
 ];
 
 fn data(name: &str) -> Vec<u8> {
@@ -48,13 +49,6 @@ fn convert(name: &str) -> Conversion {
 
 fn json<T: ehrkit_fhir_model::ToJson + ?Sized>(v: &T) -> String {
     ehrkit_fhir_model::to_string(v)
-}
-
-fn report_has(c: &Conversion, kind: ReportKind, at: &str) -> bool {
-    c.report
-        .entries()
-        .iter()
-        .any(|e| e.kind == kind && e.location.to_string() == at)
 }
 
 fn full_url_of(b: &Bundle, id: &str) -> String {
@@ -968,4 +962,62 @@ fn obx_ft_indents_become_layout() {
         o.contains(r#""valueString":"Line one\n  Line two\nLine three""#),
         "{o}"
     );
+}
+
+#[test]
+fn an_order_document_between_orc_and_obr_keeps_the_order_group_whole() {
+    // ORU_R01 v2.8: ORC, ORDER_DOCUMENT (OBX, TXA; row 4.2.1.3.1: no target), then the OBR of
+    // the same ORDER_OBSERVATION. One group: the report is based on the ORC's request and has
+    // the OBR's result only; the document OBX is reported, not made a result.
+    let c = convert("oru_r01_order_document.hl7");
+    let b = &c.bundle;
+    let of = |ty: &str| -> Vec<&Resource> {
+        b.entry
+            .iter()
+            .filter_map(|e| e.resource.as_deref())
+            .filter(|r| r.resource_type() == ty)
+            .collect()
+    };
+    assert_eq!(of("ServiceRequest").len(), 1);
+    assert_eq!(of("Observation").len(), 1, "the glucose result only");
+    let reports = of("DiagnosticReport");
+    assert_eq!(reports.len(), 1);
+    let Resource::DiagnosticReport(d) = reports[0] else {
+        unreachable!()
+    };
+    assert_eq!(d.based_on.len(), 1, "based on the ORC's request");
+    assert_eq!(d.result.len(), 1);
+    assert!(report_has(&c, ReportKind::UnmappedSegment, "OBX[1]"));
+    assert!(report_has(&c, ReportKind::UnmappedSegment, "TXA[1]"));
+    assert!(!report_has(&c, ReportKind::UnmappedSegment, "OBX[2]"));
+    // OBR-53 (alternate placer order number) → identifier of type PLAC (`OBR[ServiceRequest]`).
+    let Resource::ServiceRequest(sr) = of("ServiceRequest")[0] else {
+        unreachable!()
+    };
+    let alternate = sr
+        .identifier
+        .iter()
+        .find(|i| i.value.as_ref().and_then(|v| v.value.as_deref()) == Some("ALT-9901"))
+        .expect("OBR-53 among the identifiers");
+    assert!(
+        json(alternate).contains(r#""code":"PLAC""#),
+        "{}",
+        json(alternate)
+    );
+    assert!(!report_has(&c, ReportKind::UnmappedField, "OBR[1]-53"));
+    // OBR-10 (collector) → the OBR's Specimen `collection.collector`, a Practitioner
+    // (`OBR[Specimen]`).
+    let Resource::Specimen(s) = of("Specimen")[0] else {
+        unreachable!()
+    };
+    let collector = reference(&s.collection.as_ref().unwrap().collector);
+    let Resource::Practitioner(p) = of("Practitioner")
+        .into_iter()
+        .find(|p| full_url_of(b, p.id().unwrap()) == collector)
+        .expect("the collector is in the Bundle")
+    else {
+        unreachable!()
+    };
+    assert!(json(&**p).contains("COLLECT"), "{}", json(&**p));
+    assert!(!report_has(&c, ReportKind::UnmappedField, "OBR[1]-10"));
 }

@@ -41,7 +41,7 @@ use ehrkit_fhir_model::{Identifier, Primitive, Reference, Resource};
 use ehrkit_hl7v2::datatypes::{Cwe, Hd, Text};
 use ehrkit_hl7v2::{Message, Segment};
 
-use super::{add_encounter, finish, patient_id, report_other_segments};
+use super::{add_encounter, adt_a03, finish, patient_id, report_other_segments};
 use crate::v2_to_fhir::convert::{ConvertError, Out, Role};
 use crate::v2_to_fhir::datatype::pl_location::Level;
 use crate::v2_to_fhir::datatype::{hd_identifier::hd_identifier, text, Context};
@@ -54,6 +54,7 @@ use crate::v2_to_fhir::segment::{
     in1_coverage::{in1_coverage, Subscriber},
     nk1_related_person::nk1_related_person,
     obx_observation::obx_observation,
+    patient_other_sources::patient_other_sources,
     pid_patient::pid_patient,
     pr1_procedure::pr1_procedure_with_parent,
     pv1_encounter::pv1_encounter,
@@ -99,9 +100,18 @@ pub(crate) fn convert(
             }
         }
     }
-    let focus = converted.focus();
+    let mut focus = converted.focus();
+    if event == adt_a03::EVENT {
+        focus.extend(adt_a03::add_segments_without_ig_target(
+            msg, first, &converted, ctx, out,
+        ));
+    }
     provenance(msg, event, &focus, ctx, out);
-    report_other_segments(msg, MAPPED, ctx);
+    if event == adt_a03::EVENT {
+        report_other_segments(msg, &adt_a03::mapped(), ctx);
+    } else {
+        report_other_segments(msg, MAPPED, ctx);
+    }
     finish(msg, focus, ctx, out);
     Ok(())
 }
@@ -226,6 +236,14 @@ pub(crate) fn convert_group(
             prior
         }
     };
+    if event == adt_a03::EVENT {
+        // ADT_A03 (no IG map): the Patient data in DB1, GT1 and IN2, as Microsoft writes it.
+        let members = group
+            .members
+            .iter()
+            .filter_map(|(name, n)| Some((segment(name, *n)?, *n)));
+        patient_other_sources(members, &mut patient, ctx);
+    }
     let patient_ref = out.add(
         patient,
         patient_id,
@@ -720,7 +738,7 @@ pub(crate) fn add_levels(
 }
 
 /// The id a Bundle reference points at (`urn:uuid:<id>` or `Type/<id>`).
-fn referenced_id(r: &Reference) -> Option<&str> {
+pub(crate) fn referenced_id(r: &Reference) -> Option<&str> {
     let s = r.reference.as_ref()?.value.as_deref()?;
     Some(s.rsplit(['/', ':']).next().unwrap_or(s))
 }

@@ -7,12 +7,19 @@
 //! Written: the Patient (`PID[Patient]`), the Encounter of PV1 (`PV1[Encounter]`), an Account
 //! for PID-18 (patient account number, `CX[Identifier]`; status `active`, `subject` the Patient),
 //! one ChargeItem per FT1 (`FT1[ChargeItem]`) with `subject` the Patient, `context` the
-//! Encounter and `account` the Account; the PR1s (`PR1[Procedure]`) and OBXs
+//! Encounter and `account` the Account, and a Procedure for its FT1-25 (procedure code) that is
+//! one of the charge's `service`s; the PR1s (`PR1[Procedure]`) and OBXs
 //! (`OBX[Observation]`) of an FT1's group become Procedures and Observations that are the
 //! ChargeItem's `service`; an order group (ORC, OBR, TQ1, NTE, OBX) gives a ServiceRequest (the
 //! charge's `supportingInformation`) and a DiagnosticReport with its OBXs as results (the
 //! charge's `service`), as in ORU; DG1s become Conditions (`DG1[Condition]`) of the Patient.
-//! EVN, PD1, PRT, DRG, GT1, IN1, IN2, IN3, ROL and Z-segments are reported.
+//! DB1, GT1 and IN2 add the patient's other identifiers and names to the Patient where they
+//! are about the patient (DB1-2 `PT`, GT1-11 `SEL`, every IN2: see
+//! `segment/patient_other_sources.rs`), as
+//! Microsoft's outputs do; the Patient keeps its PID identifiers as its key.
+//! The first ACC is an `injury-incident` Observation (as in Microsoft's outputs; see
+//! `message/adt_a03.rs`). EVN, PD1, PRT, DRG, IN1, IN3, ROL, the other GT1s and Z-segments are
+//! reported.
 
 use ehrkit_fhir_model::codes::AccountStatus;
 use ehrkit_fhir_model::resources::{
@@ -23,23 +30,33 @@ use ehrkit_hl7v2::datatypes::Cx;
 use ehrkit_hl7v2::{Message, Segment};
 
 use super::adt_a01::add_levels;
+use super::adt_a03::acc_observation;
 use super::orm_o01::add_service_request;
 use super::{add_encounter, finish, patient_id, report_other_segments};
 use crate::v2_to_fhir::convert::{ConvertError, Out, Role};
 use crate::v2_to_fhir::datatype::{cx_identifier::cx_identifier, Context};
 use crate::v2_to_fhir::segment::{
-    dg1_condition::dg1_condition, ft1_charge_item::ft1_charge_item,
-    nte_service_request::nte_service_request, obr_diagnostic_report::obr_diagnostic_report_with,
-    obr_service_request, obr_service_request::obr_service_request,
-    obx_observation::obx_observation, orc_service_request::orc_service_request,
-    pid_patient::pid_patient, pr1_procedure::pr1_procedure, pv1_encounter::pv1_encounter,
-    sch_appointment::report_fields, tq1_service_request::tq1_service_request,
+    dg1_condition::dg1_condition,
+    ft1_charge_item::ft1_charge_item,
+    nte_service_request::nte_service_request,
+    obr_diagnostic_report::obr_diagnostic_report_with,
+    obr_service_request,
+    obr_service_request::obr_service_request,
+    obx_observation::obx_observation,
+    orc_service_request::orc_service_request,
+    patient_other_sources::{numbered, patient_other_sources},
+    pid_patient::pid_patient,
+    pr1_procedure::pr1_procedure,
+    pv1_encounter::pv1_encounter,
+    sch_appointment::report_fields,
+    tq1_service_request::tq1_service_request,
 };
 use crate::{Location, ReportKind};
 
 /// Segments this map reads (the others are reported).
 const MAPPED: &[&str] = &[
-    "MSH", "PID", "PV1", "FT1", "PR1", "OBX", "DG1", "ORC", "OBR", "TQ1", "NTE",
+    "MSH", "PID", "PV1", "FT1", "PR1", "OBX", "DG1", "ORC", "OBR", "TQ1", "NTE", "DB1", "GT1",
+    "IN2", "ACC",
 ];
 
 /// Converts a DFT^P03 or DFT^P11 message.
@@ -58,13 +75,16 @@ pub(crate) fn convert(
     let account_at = Location::segment("PID", 1).field(18);
     let has_account = pid.field(18).first::<Cx<'_>>().is_some();
     let mut pid_ctx = Context::new(ctx.profile);
-    let patient = pid_patient(&pid, 1, &mut pid_ctx);
+    let mut patient = pid_patient(&pid, 1, &mut pid_ctx);
     for e in pid_ctx.report.entries() {
         if !(has_account && e.location == account_at && e.kind == ReportKind::UnmappedField) {
             ctx.report(e.kind, e.location.clone());
         }
     }
+    // The Patient is keyed by its PID identifiers; DB1, GT1 and IN2 add what they say about
+    // the patient (Microsoft's DFT outputs).
     let identifiers = patient.identifier.clone();
+    patient_other_sources(numbered(msg), &mut patient, ctx);
     let patient_ref = out.add(
         patient,
         patient_id,
@@ -172,6 +192,15 @@ pub(crate) fn convert(
         }
     }
     focus.extend(loose);
+    // ACC: the accident as an `injury-incident` Observation, as Microsoft writes it (its first
+    // ACC; another is reported).
+    for (i, acc) in msg.segments_named("ACC").enumerate() {
+        if i == 0 {
+            focus.push(acc_observation(&acc, 1, &patient_ref, ctx, out));
+        } else {
+            ctx.report(ReportKind::UnmappedSegment, Location::segment("ACC", i + 1));
+        }
+    }
     focus.extend(add_conditions(
         msg,
         &patient_ref,
@@ -193,6 +222,13 @@ pub(crate) fn convert(
         }
         if let Some((p, p_at)) = parts.enterer {
             charge.enterer = Some(Box::new(add_practitioner(p, ctx, out, &p_at)));
+        }
+        let mut services = services;
+        if let Some((mut p, p_at)) = parts.procedure {
+            // FT1-25: the procedure charged for, as Microsoft writes it.
+            p.subject = Some(Box::new(patient_ref.clone()));
+            p.encounter = encounter.clone().map(Box::new);
+            services.insert(0, out.add(p, procedure_id, &[], Role::Record, ctx, &p_at));
         }
         charge.subject = Some(Box::new(patient_ref.clone()));
         charge.context = encounter.clone().map(Box::new);
@@ -439,13 +475,13 @@ fn add_practitioner(
 fn account_id(r: &mut Account) -> &mut Option<String> {
     &mut r.id
 }
-fn condition_id(r: &mut Condition) -> &mut Option<String> {
+pub(crate) fn condition_id(r: &mut Condition) -> &mut Option<String> {
     &mut r.id
 }
-fn procedure_id(r: &mut Procedure) -> &mut Option<String> {
+pub(crate) fn procedure_id(r: &mut Procedure) -> &mut Option<String> {
     &mut r.id
 }
-fn observation_id(r: &mut Observation) -> &mut Option<String> {
+pub(crate) fn observation_id(r: &mut Observation) -> &mut Option<String> {
     &mut r.id
 }
 fn report_id(r: &mut DiagnosticReport) -> &mut Option<String> {

@@ -16,18 +16,29 @@
 //! attachment with TXA-3's media type and `creation` (TXA-6) when there are any, else with the
 //! `data-absent-reason` extension (`unknown`), and the missing content is reported at OBX.
 //! EVN, CON, NTEs after the TXA and Z-segments are reported.
+//!
+//! T01 has a v2 structure of its own (MDM_T01, no OBX) and no IG map: where the IG is silent it
+//! follows Microsoft FHIR-Converter's outputs, which add the consenter who is the patient
+//! (CON-24 where CON-25 is `1`) to the Patient's names (`segment/patient_other_sources.rs`) and
+//! write the Specimen each order's OBR describes (`OBR[Specimen]`) as the order's `specimen`.
+//! T02, T06 and T10 keep the `MDM_T02` map (row 9: CON has no target; no Specimen target).
 
 use ehrkit_fhir_model::resources::{DocumentReference, DocumentReferenceContext, Practitioner};
-use ehrkit_fhir_model::{Attachment, Extension, ExtensionValue, Primitive};
-use ehrkit_hl7v2::Message;
+use ehrkit_fhir_model::{Attachment, Extension, ExtensionValue, Primitive, Reference, Resource};
+use ehrkit_hl7v2::{Message, Segment};
 
+use super::adt_a01::referenced_id;
 use super::dft_p03::{add_order_request, bump, Order};
+use super::orm_o01::add_obr_specimen;
 use super::{add_encounter, finish, patient_id, report_other_segments};
 use crate::v2_to_fhir::convert::{ConvertError, Out, Role};
 use crate::v2_to_fhir::datatype::Context;
 use crate::v2_to_fhir::segment::{
+    obr_service_request, obr_specimen,
+    patient_other_sources::{numbered, patient_other_sources, SEGMENTS as SOURCES},
     pid_patient::pid_patient,
     pv1_encounter::pv1_encounter,
+    sch_appointment::report_fields,
     txa_document_reference::{txa_document_reference, DocumentContent},
 };
 use crate::{DataProblem, Location, ReportKind};
@@ -52,9 +63,16 @@ pub(crate) fn convert(
         at: Location::segment("TXA", 1),
     })?;
     let mut focus = Vec::new();
+    // T01 (structure MDM_T01, no IG map) follows Microsoft's outputs: the consenter who is the
+    // patient (CON-24 where CON-25 is `1`) is one of the Patient's names, and each order's OBR
+    // describes a Specimen (`OBR[Specimen]`).
+    let microsoft = event == "T01";
     let patient = msg.segment("PID", 1).map(|pid| {
-        let patient = pid_patient(&pid, 1, ctx);
+        let mut patient = pid_patient(&pid, 1, ctx);
         let identifiers = patient.identifier.clone();
+        if microsoft {
+            patient_other_sources(numbered(msg), &mut patient, ctx);
+        }
         out.add(
             patient,
             patient_id,
@@ -120,9 +138,12 @@ pub(crate) fn convert(
     let mut related = Vec::new();
     for g in &groups {
         let request = match &patient {
-            Some(p) => add_order_request(g, true, p, &encounter, ctx, out),
+            Some(p) => add_order_request(g, !microsoft, p, &encounter, ctx, out),
             None => None,
         };
+        if let (true, Some(r), Some((obr, n))) = (microsoft, &request, &g.obr) {
+            add_order_specimen(obr, *n, r, patient.as_ref(), ctx, out);
+        }
         match request {
             Some(r) => related.push(r),
             None => {
@@ -227,9 +248,46 @@ pub(crate) fn convert(
     focus.extend(patient);
     focus.extend(encounter);
 
-    report_other_segments(msg, MAPPED, ctx);
+    if microsoft {
+        let mapped: Vec<&str> = MAPPED.iter().chain(SOURCES).copied().collect();
+        report_other_segments(msg, &mapped, ctx);
+    } else {
+        report_other_segments(msg, MAPPED, ctx);
+    }
     finish(msg, focus, ctx, out);
     Ok(())
+}
+
+/// T01: the Specimen the order's OBR describes (`OBR[Specimen]`), subject the Patient, as the
+/// order's `specimen`; the OBR fields neither the request nor the Specimen reads are reported.
+fn add_order_specimen(
+    obr: &Segment<'_>,
+    n: usize,
+    request: &Reference,
+    patient: Option<&Reference>,
+    ctx: &mut Context<'_>,
+    out: &mut Out,
+) {
+    let mapped: Vec<usize> = obr_service_request::MAPPED_FIELDS
+        .iter()
+        .chain(obr_specimen::MAPPED_FIELDS)
+        .copied()
+        .collect();
+    report_fields(obr, &mapped, ctx, |f| Location::segment("OBR", n).field(f));
+    let Some(r) = add_obr_specimen(obr, n, patient, ctx, out) else {
+        return;
+    };
+    let Some(id) = referenced_id(request) else {
+        return;
+    };
+    for e in out.entries.iter_mut().rev() {
+        if let Some(Resource::ServiceRequest(sr)) = e.resource.as_deref_mut() {
+            if sr.id.as_deref() == Some(id) {
+                sr.specimen.push(r);
+                return;
+            }
+        }
+    }
 }
 
 fn add_practitioner(

@@ -6,6 +6,7 @@
 //! `ConvertError::UnsupportedMessageType`.
 
 pub mod adt_a01;
+mod adt_a03;
 pub mod adt_a17;
 pub mod adt_a40;
 pub mod adt_a47;

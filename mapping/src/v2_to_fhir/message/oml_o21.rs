@@ -13,18 +13,17 @@
 //! AL1s AllergyIntolerances (`AL1[AllergyIntolerance]`). Other segments (NK1, IN1, PRT, …) and
 //! Z-segments are reported.
 
-use ehrkit_fhir_model::resources::Specimen;
 use ehrkit_hl7v2::Message;
 
 use super::orm_o01::{
-    add_allergies, add_diagnoses, add_observation, add_service_request, add_specimens,
-    group_location, observation, report_loose, service_request, subject, walk,
+    add_allergies, add_diagnoses, add_obr_specimen, add_observation, add_service_request,
+    add_specimens, group_location, observation, report_loose, service_request, subject, walk,
 };
 use super::{finish, report_other_segments};
-use crate::v2_to_fhir::convert::{ConvertError, Out, Role};
+use crate::v2_to_fhir::convert::{ConvertError, Out};
 use crate::v2_to_fhir::datatype::Context;
 use crate::v2_to_fhir::segment::obr_service_request;
-use crate::v2_to_fhir::segment::obr_specimen::{self, obr_specimen};
+use crate::v2_to_fhir::segment::obr_specimen;
 use crate::v2_to_fhir::segment::orc_service_request::report_unmapped_fields;
 use crate::{Location, ReportKind};
 
@@ -45,16 +44,15 @@ pub(crate) fn convert(
     let w = walk(msg, ctx);
     let mut focus = Vec::new();
     for (i, g) in w.groups.iter().enumerate() {
+        super::orm_o01::report_document(g, ctx);
         for (s, n) in &g.rx {
             ctx.report(ReportKind::UnmappedSegment, Location::segment(s.name(), *n));
         }
         let reasons = add_diagnoses(&w, i, &patient, &encounter, ctx, out);
         let mut specimens = add_specimens(g, &patient, &encounter, ctx, out);
         if let Some((obr, n)) = &g.obr {
-            if let Some(mut s) = obr_specimen(obr, *n, ctx) {
-                s.subject = patient.clone().map(Box::new);
-                let at = Location::segment("OBR", *n);
-                specimens.insert(0, out.add(s, specimen_id, &[], Role::Record, ctx, &at));
+            if let Some(r) = add_obr_specimen(obr, *n, patient.as_ref(), ctx, out) {
+                specimens.insert(0, r);
             }
             report_unmapped_fields(
                 obr,
@@ -93,8 +91,4 @@ pub(crate) fn convert(
     }
     finish(msg, focus, ctx, out);
     Ok(())
-}
-
-fn specimen_id(r: &mut Specimen) -> &mut Option<String> {
-    &mut r.id
 }

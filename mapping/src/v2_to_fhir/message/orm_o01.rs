@@ -32,6 +32,7 @@ use crate::v2_to_fhir::segment::{
     nte_observation::nte_observation,
     nte_service_request::nte_service_request,
     obr_service_request::obr_service_request,
+    obr_specimen,
     obx_observation::{data_absent, obx_observation},
     orc_medication_request::{orc_medication_request, MedicationParts},
     orc_service_request::{orc_service_request, report_unmapped_fields, OrderParts},
@@ -79,6 +80,9 @@ pub(crate) struct Group<'m> {
     pub(crate) notes: Vec<Seg<'m>>,
     pub(crate) observations: Vec<Obs<'m>>,
     pub(crate) specimens: Vec<Spec<'m>>,
+    /// ORU's ORDER_DOCUMENT (v2.7+): the OBXs after the ORC and before its OBR that a TXA
+    /// closes (IG `ORU_R01` row 4.2.1.3.1: no target; the message map reports them).
+    pub(crate) document: Vec<Obs<'m>>,
 }
 
 impl Group<'_> {
@@ -90,6 +94,40 @@ impl Group<'_> {
                 .any(|(s, _)| matches!(s.name(), "RXO" | "RXE"))
             || !self.observations.is_empty()
             || !self.specimens.is_empty()
+    }
+}
+
+/// The Specimen an OBR describes (`OBR[Specimen]`), its collector (OBR-10) added as a
+/// Practitioner, `subject` the Patient; `None` when the OBR says nothing about a specimen.
+pub(crate) fn add_obr_specimen(
+    obr: &Segment<'_>,
+    n: usize,
+    patient: Option<&Reference>,
+    ctx: &mut Context<'_>,
+    out: &mut Out,
+) -> Option<Reference> {
+    let specimen = obr_specimen::obr_specimen(obr, n, ctx);
+    let collector = obr_specimen::obr_collector(obr, n, ctx);
+    if specimen.is_none() && collector.is_none() {
+        return None;
+    }
+    let mut s = specimen.unwrap_or_default();
+    if let Some((p, at)) = collector {
+        let ids = p.identifier.clone();
+        let r = out.add(p, practitioner_id, &ids, Role::Shared, ctx, &at);
+        s.collection.get_or_insert_with(Default::default).collector = Some(Box::new(r));
+    }
+    s.subject = patient.cloned().map(Box::new);
+    let at = Location::segment("OBR", n);
+    Some(out.add(s, specimen_id, &[], Role::Record, ctx, &at))
+}
+
+/// Reports the OBXs (and their NTEs) of a group's ORDER_DOCUMENT: no IG target.
+pub(crate) fn report_document(g: &Group<'_>, ctx: &mut Context<'_>) {
+    for o in &g.document {
+        for (s, n) in std::iter::once(&o.obx).chain(&o.notes) {
+            ctx.report(ReportKind::UnmappedSegment, Location::segment(s.name(), *n));
+        }
     }
 }
 
@@ -216,6 +254,18 @@ pub(crate) fn walk<'m>(msg: &'m Message<'m>, ctx: &mut Context<'_>) -> Walk<'m> 
                 }
                 in_spm = true;
                 last = Last::Spm;
+            }
+            "TXA" => {
+                // ORDER_DOCUMENT: OBX {PRT} TXA between the ORC and its OBR. The OBXs are the
+                // document's, not results; the OBR that follows joins the ORC's group.
+                if let Some(g) = w
+                    .groups
+                    .last_mut()
+                    .filter(|g| g.orc.is_some() && g.obr.is_none() && g.specimens.is_empty())
+                {
+                    g.document.append(&mut g.observations);
+                }
+                last = Last::Nothing;
             }
             "DG1" => {
                 match w.groups.len().checked_sub(1) {
@@ -618,6 +668,7 @@ pub(crate) fn convert(
     let w = walk(msg, ctx);
     let mut focus = Vec::new();
     for (i, g) in w.groups.iter().enumerate() {
+        report_document(g, ctx);
         let pharmacy = g.rx.iter().any(|(s, _)| s.name() == "RXO");
         let at = group_location(g);
         let reasons = add_diagnoses(&w, i, &patient, &encounter, ctx, out);

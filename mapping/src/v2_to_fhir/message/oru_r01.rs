@@ -16,6 +16,10 @@
 //!   Specimen every result references it (`Observation.specimen`, as `OBR[Specimen]` asks); OBXs
 //!   after an SPM are specimen Observations (`focus` on the Specimen), not results.
 //!
+//! The ORDER_DOCUMENT of v2.7+ (an OBX, PRTs and a TXA between the ORC and its OBR) stays in
+//! its order group: row 4.2.1.3.1 gives its OBX no target, so it is reported, and the OBR after
+//! it is the ORC's (with the ORC's ServiceRequest), not a group of its own.
+//!
 //! Every Observation, report and request has the Patient as `subject` and the Encounter as
 //! `encounter`. An NTE after an OBR (no IG target in ORU_R01), a TQ1 of a group without ORC (no
 //! ServiceRequest to carry it), OBXs before any OBR (kept as Observations, not in a report), and
@@ -25,12 +29,12 @@
 //! ServiceRequests) with ids of their own (the second reported as a duplicate identifier),
 //! never one.
 
-use ehrkit_fhir_model::resources::{DiagnosticReport, Specimen};
+use ehrkit_fhir_model::resources::DiagnosticReport;
 use ehrkit_hl7v2::Message;
 
 use super::orm_o01::{
-    add_observation, add_service_request, add_specimens, dedupe_report, observation,
-    service_request, subject, walk,
+    add_obr_specimen, add_observation, add_service_request, add_specimens, dedupe_report,
+    observation, report_document, service_request, subject, walk,
 };
 use super::{finish, report_other_segments};
 use crate::v2_to_fhir::convert::{ConvertError, Out, Role};
@@ -75,6 +79,8 @@ pub(crate) fn convert(
         for (_, n) in &g.notes {
             ctx.report(ReportKind::UnmappedSegment, Location::segment("NTE", *n));
         }
+        // ORDER_DOCUMENT (row 4.2.1.3.1, OBX: no target; its TXA is reported as unmapped).
+        report_document(g, ctx);
         let specimens = add_specimens(g, &patient, &encounter, ctx, out);
         let one_specimen = (specimens.len() == 1).then(|| specimens[0].clone());
 
@@ -135,10 +141,8 @@ pub(crate) fn convert(
                 }
                 let mut d = obr_diagnostic_report_with(obr, *n, &also, ctx);
                 let mut specimens = specimens;
-                if let Some(mut s) = obr_specimen::obr_specimen(obr, *n, ctx) {
-                    s.subject = patient.clone().map(Box::new);
-                    let at = Location::segment("OBR", *n);
-                    specimens.insert(0, out.add(s, specimen_id, &[], Role::Record, ctx, &at));
+                if let Some(r) = add_obr_specimen(obr, *n, patient.as_ref(), ctx, out) {
+                    specimens.insert(0, r);
                 }
                 d.subject = patient.clone().map(Box::new);
                 d.encounter = encounter.clone().map(Box::new);
@@ -170,10 +174,6 @@ pub(crate) fn convert(
     }
     finish(msg, focus, ctx, out);
     Ok(())
-}
-
-fn specimen_id(r: &mut Specimen) -> &mut Option<String> {
-    &mut r.id
 }
 
 fn report_id(r: &mut DiagnosticReport) -> &mut Option<String> {

@@ -40,6 +40,7 @@ pub(crate) fn convert(
     let w = walk(msg, ctx);
     let mut focus = Vec::new();
     for g in &w.groups {
+        super::orm_o01::report_document(g, ctx);
         if let Some((_, n)) = &g.obr {
             ctx.report(ReportKind::UnmappedSegment, Location::segment("OBR", *n));
         }

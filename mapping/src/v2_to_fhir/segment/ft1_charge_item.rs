@@ -16,13 +16,16 @@
 //!   `priceOverride`.
 //! - FT1-19 (diagnosis codes) → `reason`; FT1-20 (performed by) → `performer.actor`
 //!   (Practitioners); FT1-24 (entered by) → `enterer`.
+//! - FT1-25 (procedure code, CNE) → a Procedure (status `unknown`, `code` FT1-25) the message
+//!   map makes one of the charge's `service`s, as Microsoft's templates do (they write it when
+//!   the message has an ORC; here whenever FT1-25 is valued, so the code is never dropped).
 //! - `subject`, `context` (the Encounter) and `account` are set by the message map. FT1-1 (set
-//!   id) carries no data; every other field present (department, procedure code and modifiers,
+//!   id) carries no data; every other field present (department, procedure code modifiers,
 //!   NDC, …) is reported.
 
-use ehrkit_fhir_model::codes::ChargeItemStatus;
+use ehrkit_fhir_model::codes::{ChargeItemStatus, EventStatus};
 use ehrkit_fhir_model::resources::{
-    ChargeItem, ChargeItemOccurrence, ChargeItemPerformer, Practitioner,
+    ChargeItem, ChargeItemOccurrence, ChargeItemPerformer, Practitioner, Procedure,
 };
 use ehrkit_fhir_model::{Identifier, Money, Period, Primitive, Quantity};
 use ehrkit_hl7v2::datatypes::{Cwe, Dr, Text, Xcn};
@@ -45,6 +48,8 @@ pub struct ChargeParts {
     pub performers: Vec<(usize, Practitioner, Location)>,
     /// FT1-24.
     pub enterer: Option<(Practitioner, Location)>,
+    /// FT1-25: the Procedure charged for (no id or subject yet), and where it was read.
+    pub procedure: Option<(Procedure, Location)>,
 }
 
 /// Converts the `occurrence`-th FT1 of a message.
@@ -119,11 +124,21 @@ pub fn ft1_charge_item(ft1: &Segment<'_>, occurrence: usize, ctx: &mut Context<'
         let at_r = at(24).repetition(1);
         xcn_practitioner(&x, ctx, &at_r).map(|p| (p, at_r))
     });
-    report_fields(ft1, &[1, 2, 4, 5, 6, 7, 10, 11, 19, 20, 24], ctx, at);
+    let procedure = ft1.field(25).first::<Cwe<'_>>().and_then(|k| {
+        let code = cwe_codeable_concept(&k, ctx, &at(25))?;
+        let p = Procedure {
+            status: Some(Primitive::new(EventStatus::Unknown)),
+            code: Some(Box::new(code)),
+            ..Default::default()
+        };
+        Some((p, at(25)))
+    });
+    report_fields(ft1, &[1, 2, 4, 5, 6, 7, 10, 11, 19, 20, 24, 25], ctx, at);
     ChargeParts {
         charge: c,
         performers,
         enterer,
+        procedure,
     }
 }
 

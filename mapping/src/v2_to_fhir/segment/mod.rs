@@ -65,6 +65,7 @@ pub mod obr_specimen;
 pub mod obx_observation;
 pub mod orc_medication_request;
 pub mod orc_service_request;
+pub(crate) mod patient_other_sources;
 pub mod pid_patient;
 pub mod pr1_procedure;
 pub mod pv1_encounter;

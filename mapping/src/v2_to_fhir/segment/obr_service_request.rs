@@ -15,21 +15,22 @@
 //!   the IG leaves the choice to the implementation when both are valued, so 29.2 is then
 //!   reported. Not when OBR-50 is valued (IG condition): OBR-29 is then reported.
 //! - OBR-31 → `reasonCode`; OBR-46 / OBR-47 → `orderDetail`.
+//! - OBR-53 (alternate placer order number, CX) → `identifier` of type `PLAC`, after OBR-2's.
 //! - The other rows are listed in [`ROWS`]; the message map reports the fields neither this map
 //!   nor `OBR[DiagnosticReport]` reads.
 
 use ehrkit_fhir_model::codes::{RequestIntent, RequestPriority, RequestStatus};
 use ehrkit_fhir_model::resources::{ServiceRequest, ServiceRequestOccurrence};
 use ehrkit_fhir_model::{Primitive, Reference};
-use ehrkit_hl7v2::datatypes::{Cwe, Ei, Eip, Text, Xcn};
+use ehrkit_hl7v2::datatypes::{Cwe, Cx, Ei, Eip, Text, Xcn};
 use ehrkit_hl7v2::Segment;
 
-use super::orc_service_request::{field_text, type_code, typed_ei, OrderParts};
+use super::orc_service_request::{field_text, type_code, typed_ei, v2_0203, OrderParts};
 use super::pid_patient::translate;
 use super::{mapped_in, unmapped, Row};
 use crate::v2_to_fhir::datatype::{
-    cwe_codeable_concept::cwe_codeable_concept, dtm, ei_identifier::ei_identifier,
-    xcn_practitioner::xcn_practitioner, Context,
+    cwe_codeable_concept::cwe_codeable_concept, cx_identifier::cx_identifier, dtm,
+    ei_identifier::ei_identifier, xcn_practitioner::xcn_practitioner, Context,
 };
 use crate::v2_to_fhir::vocab::generated::EXTENDED_PRIORITY_CODES;
 use crate::{Location, ReportKind};
@@ -37,7 +38,7 @@ use crate::{Location, ReportKind};
 const FILE: &str = "segment/obr_service_request.rs";
 
 /// Fields this map reads (OBR-1, the set id, carries no data).
-pub(crate) const MAPPED_FIELDS: &[usize] = &[1, 2, 3, 4, 5, 6, 11, 16, 29, 31, 46, 47];
+pub(crate) const MAPPED_FIELDS: &[usize] = &[1, 2, 3, 4, 5, 6, 11, 16, 29, 31, 46, 47, 53];
 
 /// Applies the `occurrence`-th OBR of a message to `order` (the ORC's request, or
 /// [`OrderParts::empty`]). Reports nothing about fields it does not read: the message map does,
@@ -58,6 +59,14 @@ pub fn obr_service_request(
     }
     sr.identifier
         .sort_by_key(|i| usize::from(type_code(i) != Some("PLAC")));
+    for (r, cx) in obr.field(53).repetitions::<Cx<'_>>().enumerate() {
+        if let Some(mut id) = cx_identifier(&cx, ctx, &at(53).repetition(r + 1)) {
+            id.type_ = Some(Box::new(v2_0203("PLAC")));
+            if !sr.identifier.contains(&id) {
+                sr.identifier.push(id);
+            }
+        }
+    }
     sr.code = obr
         .field(4)
         .first::<Cwe<'_>>()
@@ -197,7 +206,7 @@ pub static ROWS: &[Row] = &[
     mapped("OBR-31", "reasonCode"),
     mapped("OBR-46", "orderDetail[1]"),
     mapped("OBR-47", "orderDetail[2]"),
-    unmapped("OBR-53", "identifier[3]", NOT_YET),
-    unmapped("OBR-53", "identifier[3].type.coding.code", NOT_YET),
-    unmapped("OBR-53", "identifier[3].type.coding.system", NOT_YET),
+    mapped("OBR-53", "identifier[3]"),
+    mapped("OBR-53", "identifier[3].type.coding.code"),
+    mapped("OBR-53", "identifier[3].type.coding.system"),
 ];

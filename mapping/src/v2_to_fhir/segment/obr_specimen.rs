@@ -8,27 +8,33 @@
 //!   valued; OBR-8 → `collection.collectedPeriod.end`.
 //! - OBR-9 (CQ) → `collection.quantity`.
 //! - OBR-14 → `receivedTime`.
+//! - OBR-10 (XCN) → `collection.collector`, a Practitioner (`obr_collector`, added by the
+//!   message map).
 //! - OBR-2 (the accession number only "if the placer number is also the accession identifier",
-//!   which the message does not say), OBR-10 (collector), OBR-13 (fasting, only when the text
+//!   which the message does not say), OBR-13 (fasting, only when the text
 //!   says so), OBR-15 (SPS, withdrawn from v2.7) and OBR-39 are listed in [`ROWS`] and not
 //!   written; the message map reports the fields no map of the OBR reads.
 //!
-//! No Specimen when none of OBR-7, 8, 9, 14 is valued: it would carry no fact. `subject` is set
-//! by the message map.
+//! No Specimen when none of OBR-7, 8, 9, 14 is valued and OBR-10 names no collector: it would
+//! carry no fact. `subject` is set by the message map.
 
-use ehrkit_fhir_model::resources::{Specimen, SpecimenCollection, SpecimenCollectionCollected};
+use ehrkit_fhir_model::resources::{
+    Practitioner, Specimen, SpecimenCollection, SpecimenCollectionCollected,
+};
 use ehrkit_fhir_model::{Period, Primitive};
-use ehrkit_hl7v2::datatypes::{Cq, Text};
+use ehrkit_hl7v2::datatypes::{Cq, Text, Xcn};
 use ehrkit_hl7v2::Segment;
 
 use super::{mapped_in, unmapped, Row};
-use crate::v2_to_fhir::datatype::{cq_quantity::cq_quantity, dtm, Context};
-use crate::Location;
+use crate::v2_to_fhir::datatype::{
+    cq_quantity::cq_quantity, dtm, xcn_practitioner::xcn_practitioner, Context,
+};
+use crate::{Location, ReportKind};
 
 const FILE: &str = "segment/obr_specimen.rs";
 
 /// Fields this map reads.
-pub(crate) const MAPPED_FIELDS: &[usize] = &[7, 8, 9, 14];
+pub(crate) const MAPPED_FIELDS: &[usize] = &[7, 8, 9, 10, 14];
 
 /// The Specimen the `occurrence`-th OBR of a message describes, if it describes one.
 pub fn obr_specimen(
@@ -65,6 +71,25 @@ pub fn obr_specimen(
     (s != Specimen::default()).then_some(s)
 }
 
+/// OBR-10 (collector, XCN, first repetition) → the Practitioner of
+/// `collection.collector(Practitioner)`, and where it was read; the message map adds it and
+/// sets the reference (a Specimen is written for a collector alone too). Further repetitions
+/// are reported (`collector` is 0..1).
+pub(crate) fn obr_collector(
+    obr: &Segment<'_>,
+    occurrence: usize,
+    ctx: &mut Context<'_>,
+) -> Option<(Practitioner, Location)> {
+    let at = Location::segment("OBR", occurrence).field(10);
+    let field = obr.field(10);
+    for r in 2..=field.repetition_count() {
+        ctx.report(ReportKind::UnmappedField, at.clone().repetition(r));
+    }
+    let xcn = field.first::<Xcn<'_>>()?;
+    let at = at.repetition(1);
+    xcn_practitioner(&xcn, ctx, &at).map(|p| (p, at))
+}
+
 const fn mapped(identifier: &'static str, fhir_attribute: &'static str) -> Row {
     mapped_in(FILE, identifier, fhir_attribute)
 }
@@ -82,7 +107,7 @@ pub static ROWS: &[Row] = &[
     mapped("OBR-7", "collection.collectedPeriod.start"),
     mapped("OBR-8", "collection.collectedPeriod.end"),
     mapped("OBR-9", "collection.quantity"),
-    unmapped("OBR-10", "collection.collector(Practitioner)", NOT_YET),
+    mapped("OBR-10", "collection.collector(Practitioner)"),
     unmapped(
         "OBR-13",
         "collection.fastingStatusCodeableConcept",
