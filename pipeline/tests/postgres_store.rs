@@ -159,9 +159,11 @@ async fn processes_starting_at_once_migrate_once() {
         t.await.unwrap().expect("every process connects");
     }
     assert_eq!(
-        pg.psql("SELECT component || ':' || version FROM ehrkit_schema")
-            .unwrap(),
-        "store:1"
+        pg.psql(
+            "SELECT string_agg(component || ':' || version, ',' ORDER BY version) FROM ehrkit_schema"
+        )
+        .unwrap(),
+        "store:1,store:2"
     );
     // A newer schema than this build knows is refused.
     pg.psql("INSERT INTO ehrkit_schema VALUES ('store', 99, '0099_future', 0)")
@@ -269,4 +271,37 @@ async fn a_server_restart_is_a_transient_io_error_and_the_pool_recovers() {
 async fn save_links_messages_received_and_review_pairs() {
     let pg = service_or_skip!(Postgres::start());
     suite::save_links_messages_received_and_review_pairs(dyn_store(&pg).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redelivered_message_ends_processed() {
+    let pg = service_or_skip!(Postgres::start());
+    suite::redelivered_message_ends_processed(dyn_store(&pg).await).await;
+}
+
+/// A store created before the `inbox (received_at)` index (schema version 1) gets it when a
+/// newer build connects; what it held is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_store_gets_the_received_at_index() {
+    let pg = service_or_skip!(Postgres::start());
+    let s = store(&pg).await;
+    let id = s.accept(suite::v2("OLD1", suite::ADT)).await.unwrap().id();
+    drop(s);
+    // Back to what version 1 left.
+    pg.psql(
+        "DROP INDEX inbox_received; DELETE FROM ehrkit_schema WHERE component = 'store' AND version > 1",
+    )
+    .unwrap();
+    let s = store(&pg).await;
+    assert_eq!(
+        pg.psql("SELECT indexdef FROM pg_indexes WHERE indexname = 'inbox_received'")
+            .unwrap(),
+        "CREATE INDEX inbox_received ON public.inbox USING btree (received_at, id)"
+    );
+    assert_eq!(
+        pg.psql("SELECT max(version) FROM ehrkit_schema WHERE component = 'store'")
+            .unwrap(),
+        "2"
+    );
+    assert_eq!(s.messages_received(0, i64::MAX, 10).await.unwrap(), [id]);
 }

@@ -106,6 +106,63 @@ async fn chain_verifies_and_survives_a_restart() {
     ));
 }
 
+/// Two handles on one file (two processes, or one process opening the store twice) append
+/// to one chain: each reads the chain head inside its own write transaction, so alternating
+/// appends link to each other's rows instead of forking (or colliding on a sequence number).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_handles_on_one_file_append_to_one_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let a = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
+    let b = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
+    for i in 0..6 {
+        let (store, actor) = if i % 2 == 0 { (&a, "a") } else { (&b, "b") };
+        let control = format!("TWO{i}");
+        store
+            .accept(
+                InboundMessage::new(
+                    IdempotencyKey::v2("EPIC", "HOSP", control.as_str()),
+                    ADT.to_vec(),
+                    PayloadKind::Hl7v2,
+                    "epic-adt",
+                )
+                .peer(actor),
+            )
+            .await
+            .unwrap();
+        store
+            .append_audit(vec![AuditEvent::new(AuditEventKind::Read, actor)])
+            .await
+            .unwrap();
+    }
+    // Both handles at once, too.
+    let (x, y) = tokio::join!(
+        a.append_audit(vec![AuditEvent::new(AuditEventKind::Read, "a")]),
+        b.append_audit(vec![AuditEvent::new(AuditEventKind::Read, "b")]),
+    );
+    x.unwrap();
+    y.unwrap();
+    for store in [&a, &b] {
+        assert!(
+            matches!(
+                store.verify_audit().await.unwrap(),
+                AuditVerification::Intact { rows: 14, .. }
+            ),
+            "{:?}",
+            store.verify_audit().await
+        );
+    }
+    let actors: Vec<String> = a
+        .audit_entries(1, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .take(4)
+        .map(|e| e.event.actor)
+        .collect();
+    assert_eq!(actors, ["a", "a", "b", "b"]);
+}
+
 fn raw(dir: &tempfile::TempDir) -> rusqlite::Connection {
     rusqlite::Connection::open(dir.path().join("store.db")).unwrap()
 }

@@ -305,3 +305,47 @@ proptest! {
         })?;
     }
 }
+
+/// `messages_received` (reprocessing a time range) reads the inbox through the
+/// `inbox (received_at, id)` index, and a store created before that index (schema version 1)
+/// gets it when it is opened again, keeping its content.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn received_at_range_uses_its_index_and_old_stores_get_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let store = open(&dir);
+        store.accept(v2("OLD1", ADT)).await.unwrap().id()
+    };
+    let raw = || rusqlite::Connection::open(dir.path().join("store.db")).unwrap();
+    // Back to what version 1 left.
+    raw()
+        .execute_batch("DROP INDEX inbox_received; PRAGMA user_version = 1;")
+        .unwrap();
+    let store = open(&dir);
+    let c = raw();
+    let version: u32 = c
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+    let plan: Vec<String> = {
+        let mut st = c
+            .prepare(
+                "EXPLAIN QUERY PLAN SELECT id FROM inbox WHERE received_at >= ?1 AND received_at < ?2 ORDER BY received_at, id LIMIT ?3",
+            )
+            .unwrap();
+        let rows = st
+            .query_map(rusqlite::params![0, i64::MAX, 10], |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap();
+        rows.map(Result::unwrap).collect()
+    };
+    assert!(
+        plan.iter().any(|p| p.contains("inbox_received")),
+        "{plan:?}"
+    );
+    assert_eq!(
+        store.messages_received(0, i64::MAX, 10).await.unwrap(),
+        [id]
+    );
+}

@@ -20,22 +20,24 @@ async fn accept_duplicate_and_control_id_reuse() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn eight_tasks_accept_one_message_once() {
+async fn eight_tasks_over_two_handles_accept_one_message_once() {
     let dir = tempfile::tempdir().unwrap();
-    // One handle shared by the tasks: SqliteStore is one process's store (its writer keeps
-    // the audit chain head in memory), unlike PgStore, which is raced through two pools.
-    let store = open(&dir, SqliteOptions::default());
-    let stores = vec![store.clone(), store];
+    // Two handles on one file, as two processes would open it (PgStore: two pools).
+    let stores = vec![
+        open(&dir, SqliteOptions::default()),
+        open(&dir, SqliteOptions::default()),
+    ];
     suite::concurrent_accept_of_one_key(stores).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_racing_first_applies_write_once() {
     let dir = tempfile::tempdir().unwrap();
-    // One handle shared by the tasks: SqliteStore is one process's store (its writer keeps
-    // the audit chain head in memory), unlike PgStore, which is raced through two pools.
-    let store = open(&dir, SqliteOptions::default());
-    let stores = vec![store.clone(), store];
+    // Two handles on one file, as two processes would open it (PgStore: two pools).
+    let stores = vec![
+        open(&dir, SqliteOptions::default()),
+        open(&dir, SqliteOptions::default()),
+    ];
     suite::racing_first_applies_write_once(stores).await;
 }
 
@@ -108,4 +110,10 @@ async fn save_links_messages_received_and_review_pairs() {
     let dir = tempfile::tempdir().unwrap();
     suite::save_links_messages_received_and_review_pairs(open(&dir, SqliteOptions::default()))
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redelivered_message_ends_processed() {
+    let dir = tempfile::tempdir().unwrap();
+    suite::redelivered_message_ends_processed(open(&dir, SqliteOptions::default())).await;
 }

@@ -765,7 +765,9 @@ pub trait Store: Send + Sync + 'static {
     async fn dead_letter_by_id(&self, id: DeadLetterId) -> StoreResult<DeadLetter>;
 
     /// Marks a dead letter reprocessed (after its message was applied with
-    /// [`ApplyMode::Reprocess`]); audited as `Reprocessed`.
+    /// [`ApplyMode::Reprocess`], or delivered again after a sink failure); audited as
+    /// `Reprocessed`. Its message, dead-lettered until then, is processed again
+    /// ([`InboxState::Processed`]), whether or not the reprocessing applied anything.
     async fn mark_reprocessed(&self, id: DeadLetterId, actor: &str) -> StoreResult<()>;
 
     // ----- MPI
@@ -827,9 +829,10 @@ pub trait Store: Send + Sync + 'static {
         self.append_audit(audit).await
     }
 
-    /// Ids of the messages kept in the inbox with `from <= received_at < to`, oldest first, at
-    /// most `limit` (what [`crate::Pipeline::reprocess_range`] runs again). The default
-    /// answers [`StoreError::Backend`] (not supported by this backend).
+    /// Ids of the messages kept in the inbox with `from <= received_at < to`, oldest first (by
+    /// received time, then id), at most `limit` (what [`crate::Pipeline::reprocess_range`]
+    /// runs again). The default answers [`StoreError::Backend`] (not supported by this
+    /// backend).
     async fn messages_received(
         &self,
         from: TimestampMs,

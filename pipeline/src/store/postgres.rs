@@ -63,11 +63,18 @@ pub(crate) struct Migration {
 }
 
 /// The store's migrations (component `"store"`), in order.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_init",
-    sql: include_str!("../../migrations/postgres/0001_init.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_init",
+        sql: include_str!("../../migrations/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_inbox_received",
+        sql: include_str!("../../migrations/postgres/0002_inbox_received.sql"),
+    },
+];
 
 /// Advisory lock (bigint key space) held while migrations run.
 const MIGRATION_LOCK: i64 = 0x6568_726b_6d69_6772; // "ehrkmigr"
@@ -465,6 +472,12 @@ async fn append_chain(tx: &Transaction<'_>, events: &[AuditEvent]) -> StoreResul
     .map_err(pg("audit"))?;
     Ok(())
 }
+
+/// What [`Store::mark_reprocessed`] does to the dead letter's message: a dead message is
+/// processed again (its first processing time kept, when it had one).
+const MESSAGE_REPROCESSED: &str =
+    "UPDATE inbox SET state = 'processed', processed_at = COALESCE(processed_at, $1)
+     WHERE id = $2 AND state = 'dead'";
 
 /// Runs a prepared (cached) query.
 async fn query<C: GenericClient>(
@@ -1371,10 +1384,20 @@ impl Store for PgStore {
                 what: "dead letter",
                 id: id.to_string(),
             })?;
+            let mid: Option<i64> = row.get(0);
+            // Reprocessed successfully: the message is processed again, also when the
+            // reprocessing applied nothing (a redelivery after a sink failure).
+            execute(
+                &tx,
+                "mark reprocessed",
+                MESSAGE_REPROCESSED,
+                &[&now_ms(), &mid],
+            )
+            .await?;
             let mut ev = AuditEvent::new(AuditEventKind::Reprocessed, actor)
                 .entity(id.to_string())
                 .detail("dead letter reprocessed");
-            ev.message_id = row.get::<_, Option<i64>>(0).map(MessageId);
+            ev.message_id = mid.map(MessageId);
             audit.push(ev);
             Ok(())
         })
@@ -1574,7 +1597,7 @@ impl Store for PgStore {
         Ok(query(
             &c,
             "messages received",
-            "SELECT id FROM inbox WHERE received_at >= $1 AND received_at < $2 ORDER BY id LIMIT $3",
+            "SELECT id FROM inbox WHERE received_at >= $1 AND received_at < $2 ORDER BY received_at, id LIMIT $3",
             &[&from, &to, &(limit.min(i64::MAX as usize) as i64)],
         )
         .await?

@@ -37,10 +37,16 @@ use super::error::SharedSource;
 use super::*;
 
 /// The schema migrations, in order (version = position + 1).
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_init",
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        "0002_inbox_received",
+        include_str!("../../migrations/sqlite/0002_inbox_received.sql"),
+    ),
+];
 
 /// Options of [`SqliteStore::open`].
 #[derive(Debug, Clone)]
@@ -329,16 +335,25 @@ fn configure(conn: &Connection, busy: Duration) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Applies the migrations the file lacks, in one transaction holding the write lock
+/// (`BEGIN IMMEDIATE`): of two handles or processes opening one file at once, the second
+/// waits, then reads the version the first left and applies nothing twice.
 fn migrate(conn: &mut Connection) -> StoreResult<()> {
-    let current: u32 = conn
+    let supported = MIGRATIONS.len() as u32;
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(db("open"))?;
+    let current: u32 = tx
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .map_err(db("open"))?;
-    let supported = MIGRATIONS.len() as u32;
     if current > supported {
         return Err(StoreError::SchemaTooNew {
             found: current,
             supported,
         });
+    }
+    if current == supported {
+        return Ok(());
     }
     for (i, (_name, sql)) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let version = i as u32 + 1;
@@ -346,14 +361,15 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
             version,
             source: Arc::new(e),
         };
-        let tx = conn.transaction().map_err(mig)?;
         tx.execute_batch(sql).map_err(mig)?;
         tx.pragma_update(None, "user_version", version)
             .map_err(mig)?;
-        tx.commit().map_err(mig)?;
         tracing::info!(version, "store schema migrated");
     }
-    Ok(())
+    tx.commit().map_err(|e| StoreError::Migration {
+        version: supported,
+        source: Arc::new(e),
+    })
 }
 
 impl Shared {
@@ -381,12 +397,16 @@ impl Shared {
 // ---------------------------------------------------------------------------------- writer
 
 /// State of the writer thread: its connection (inside the group transaction while jobs run)
-/// and the audit chain's head.
+/// and the audit chain's head as read in the current group transaction.
 struct Writer {
     conn: Connection,
     enc: Option<Encryption>,
-    head_seq: i64,
-    head_hash: [u8; 32],
+    /// (sequence, hash) of the last audit row, read from the table by the group
+    /// transaction's first audit append and advanced by each append; `None` outside a group
+    /// and until then. Never carried from one transaction to the next: another handle on the
+    /// file (or another process) may have appended in between, and the group's
+    /// `BEGIN IMMEDIATE` (the database's write lock) is what makes the head read final.
+    head: Option<(i64, [u8; 32])>,
 }
 
 fn parse_hash(hex: &str) -> Option<[u8; 32]> {
@@ -400,12 +420,31 @@ fn parse_hash(hex: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
+/// The audit chain's last (sequence, hash), from the table (genesis when empty).
+fn read_head(conn: &Connection) -> StoreResult<(i64, [u8; 32])> {
+    let head: Option<(i64, String)> = conn
+        .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .and_then(|mut st| st.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .map_err(db("audit"))?;
+    match head {
+        None => Ok((0, GENESIS)),
+        Some((seq, h)) => Ok((
+            seq,
+            parse_hash(&h).ok_or_else(|| corrupt("audit_log", seq, "hash is not hex"))?,
+        )),
+    }
+}
+
 impl Writer {
     fn audit(&mut self, ev: &AuditEvent) -> StoreResult<()> {
-        let seq = self.head_seq + 1;
+        let (head_seq, head_hash) = match self.head {
+            Some(h) => h,
+            None => read_head(&self.conn)?,
+        };
+        let seq = head_seq + 1;
         let at = now_ms();
         let canon = AuditEntry::canonical(seq, at, ev);
-        let hash = AuditEntry::chain_hash(&self.head_hash, &canon);
+        let hash = AuditEntry::chain_hash(&head_hash, &canon);
         self.conn
             .prepare_cached(
                 "INSERT INTO audit_log (seq, recorded_at, kind, actor, source, message_id, entity, detail, prev_hash, hash)
@@ -421,13 +460,12 @@ impl Writer {
                     ev.message_id.map(|m| m.0),
                     ev.entity,
                     ev.detail,
-                    hex_lower(&self.head_hash),
+                    hex_lower(&head_hash),
                     hex_lower(&hash),
                 ])
             })
             .map_err(db("audit"))?;
-        self.head_seq = seq;
-        self.head_hash = hash;
+        self.head = Some((seq, hash));
         Ok(())
     }
 
@@ -438,7 +476,7 @@ impl Writer {
         metrics::histogram!("ehrkit_store_wait_seconds", "class" => class)
             .record(q.queued.elapsed().as_secs_f64());
         let t = Instant::now();
-        let head = (self.head_seq, self.head_hash);
+        let head = self.head;
         if let Err(e) = self.conn.execute_batch("SAVEPOINT job") {
             let _ = (q.job)(Err(&db_err("savepoint", e)));
             return;
@@ -450,7 +488,7 @@ impl Writer {
             }
             Err(()) => {
                 let _ = self.conn.execute_batch("ROLLBACK TO job; RELEASE job");
-                (self.head_seq, self.head_hash) = head;
+                self.head = head;
             }
         }
         metrics::histogram!("ehrkit_store_write_seconds", "class" => class)
@@ -460,7 +498,8 @@ impl Writer {
     /// One group commit: `BEGIN`, the waiting accepts, a slice of the other writes, the
     /// accepts that arrived meanwhile, `COMMIT`, then every caller is answered.
     fn run_group(&mut self, rx: &mpsc::Receiver<Queued>, q: &mut Queues, opts: &GroupOptions) {
-        let start_head = (self.head_seq, self.head_hash);
+        // The head is read again under this transaction's write lock (see `Writer::head`).
+        self.head = None;
         if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
             // Nothing can be kept now: answer everything waiting (the callers NAK or retry).
             let err = db_err("begin", e);
@@ -509,6 +548,7 @@ impl Writer {
         metrics::histogram!("ehrkit_store_group_writes", "class" => "other").record(others as f64);
         let t = Instant::now();
         let committed = self.conn.execute_batch("COMMIT");
+        self.head = None;
         metrics::histogram!("ehrkit_store_commit_seconds").record(t.elapsed().as_secs_f64());
         match committed {
             Ok(()) => {
@@ -520,7 +560,6 @@ impl Writer {
                 let err = db_err("commit", e);
                 tracing::error!(error = %err, "store commit failed; the batch is not kept");
                 let _ = self.conn.execute_batch("ROLLBACK");
-                (self.head_seq, self.head_hash) = start_head;
                 for d in done {
                     d(Some(&err));
                 }
@@ -600,6 +639,12 @@ fn writer_loop(mut w: Writer, rx: mpsc::Receiver<Queued>, opts: GroupOptions) {
 
 // ---------------------------------------------------------------------------------- store
 
+/// What [`Store::mark_reprocessed`] does to the dead letter's message: a dead message is
+/// processed again (its first processing time kept, when it had one).
+const MESSAGE_REPROCESSED: &str =
+    "UPDATE inbox SET state = 'processed', processed_at = COALESCE(processed_at, ?1)
+     WHERE id = ?2 AND state = 'dead'";
+
 /// (id, idem_key, content_hash, key_id, payload) of an inbox row.
 type InboxBlob = (i64, String, String, Option<u32>, Vec<u8>);
 /// (type, id, version, key_id, body) of a resource version.
@@ -621,21 +666,9 @@ impl SqliteStore {
                 })
                 .map_err(db("open"))?;
         }
-        let head: Option<(i64, String)> = conn
-            .query_row(
-                "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(db("open"))?;
-        let (head_seq, head_hash) = match head {
-            None => (0, GENESIS),
-            Some((seq, h)) => (
-                seq,
-                parse_hash(&h).ok_or_else(|| corrupt("audit_log", seq, "hash is not hex"))?,
-            ),
-        };
+        // A store whose chain head does not read is refused now rather than at the first
+        // append (each group transaction reads the head again: `Writer::head`).
+        read_head(&conn)?;
         let shared = Arc::new(Shared {
             path,
             enc: opts.encryption.clone(),
@@ -646,8 +679,7 @@ impl SqliteStore {
         let writer = Writer {
             conn,
             enc: opts.encryption,
-            head_seq,
-            head_hash,
+            head: None,
         };
         let (tx, rx) = mpsc::channel::<Queued>();
         let group = GroupOptions {
@@ -1544,6 +1576,11 @@ impl Store for SqliteStore {
                     |r| r.get(0),
                 )
                 .map_err(db("mark reprocessed"))?;
+            // Reprocessed successfully: the message is processed again, also when the
+            // reprocessing applied nothing (a redelivery after a sink failure).
+            w.conn
+                .execute(MESSAGE_REPROCESSED, params![now_ms(), mid])
+                .map_err(db("mark reprocessed"))?;
             let mut ev = AuditEvent::new(AuditEventKind::Reprocessed, actor)
                 .entity(id.to_string())
                 .detail("dead letter reprocessed");
@@ -1743,7 +1780,7 @@ impl Store for SqliteStore {
         self.read(move |c, _| {
             let mut st = c
                 .prepare_cached(
-                    "SELECT id FROM inbox WHERE received_at >= ?1 AND received_at < ?2 ORDER BY id LIMIT ?3",
+                    "SELECT id FROM inbox WHERE received_at >= ?1 AND received_at < ?2 ORDER BY received_at, id LIMIT ?3",
                 )
                 .map_err(db("messages received"))?;
             let it = st
@@ -2249,8 +2286,7 @@ mod writer_tests {
         Writer {
             conn: Connection::open_in_memory().unwrap(),
             enc: None,
-            head_seq: 0,
-            head_hash: GENESIS,
+            head: None,
         }
     }
 

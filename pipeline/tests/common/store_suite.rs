@@ -419,6 +419,69 @@ pub async fn dead_letters_and_reprocess(store: DynStore) {
     assert_eq!(last.event.message_id, Some(id));
 }
 
+/// A message applied, then dead-lettered by a sink (stage `deliver`), then delivered again
+/// without applying again (the runtime's redelivery) and marked reprocessed: it ends
+/// processed, not dead, and no dead letter is open for it any more.
+pub async fn redelivered_message_ends_processed(store: DynStore) {
+    let id = accept_new(&store, "RD1", ADT).await;
+    let mut b = ApplyBatch::new(id, lineage(None));
+    b.resources.push(res("Patient", "rd1", "{}", None));
+    assert!(!store.apply(b).await.unwrap().already_processed);
+    let dl = store
+        .dead_letter(NewDeadLetter {
+            message_id: Some(id),
+            stage: "deliver".into(),
+            error_kind: "Sink".into(),
+            location: Some("fhir-server".into()),
+            attempts: 3,
+            reason: "server answered 503".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.message(id).await.unwrap().state,
+        InboxState::DeadLettered
+    );
+    // Redelivered (no apply), then marked reprocessed.
+    store.mark_reprocessed(dl, "alice").await.unwrap();
+    assert_eq!(
+        store.message(id).await.unwrap().state,
+        InboxState::Processed
+    );
+    assert!(store.dead_letters(true).await.unwrap().is_empty());
+    assert!(store.pending(10).await.unwrap().is_empty());
+    assert_eq!(store.summary().await.unwrap().dead_letter, 0);
+    // A recovery run does not apply it again.
+    let again = ApplyBatch::new(id, lineage(None));
+    assert!(store.apply(again).await.unwrap().already_processed);
+    // A dead letter of a message that was never applied, marked reprocessed after its
+    // Reprocess apply, ends processed too.
+    let id2 = accept_new(&store, "RD2", ADT).await;
+    let dl2 = store
+        .dead_letter(NewDeadLetter {
+            message_id: Some(id2),
+            stage: "convert".into(),
+            error_kind: "UnknownMessageType".into(),
+            location: None,
+            attempts: 1,
+            reason: "no map".into(),
+        })
+        .await
+        .unwrap();
+    let mut b = ApplyBatch::new(id2, lineage(None));
+    b.mode = ApplyMode::Reprocess;
+    store.apply(b).await.unwrap();
+    store.mark_reprocessed(dl2, "alice").await.unwrap();
+    assert_eq!(
+        store.message(id2).await.unwrap().state,
+        InboxState::Processed
+    );
+    assert!(matches!(
+        store.verify_audit().await.unwrap(),
+        AuditVerification::Intact { .. }
+    ));
+}
+
 fn dl_plus(d: ehrkit_pipeline::store::DeadLetterId) -> ehrkit_pipeline::store::DeadLetterId {
     ehrkit_pipeline::store::DeadLetterId(d.0 + 1000)
 }
