@@ -28,10 +28,11 @@
 //! segments are left to the message map (read here only for IN1-17).
 
 use ehrkit_fhir_model::resources::Patient;
-use ehrkit_fhir_model::{CodeableConcept, Coding, HumanName, Identifier, Primitive};
+use ehrkit_fhir_model::{HumanName, Identifier, Primitive};
 use ehrkit_hl7v2::datatypes::{Cwe, Cx, Text, Xpn};
 use ehrkit_hl7v2::{Message, Segment};
 
+use super::orc_service_request::v2_0203;
 use super::sch_appointment::report_fields;
 use crate::v2_to_fhir::datatype::{
     cx_identifier::cx_identifier, text, xpn_human_name::xpn_human_name, Context,
@@ -182,16 +183,7 @@ fn add_typed(
         Identifier {
             value: Some(Primitive::new(value)),
             system: system.map(|s| Primitive::new(s.to_owned())),
-            type_: Some(Box::new(CodeableConcept {
-                coding: vec![Coding {
-                    system: Some(Primitive::new(
-                        "http://terminology.hl7.org/CodeSystem/v2-0203".to_owned(),
-                    )),
-                    code: Some(Primitive::new(type_code.to_owned())),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            })),
+            type_: Some(Box::new(v2_0203(type_code))),
             ..Default::default()
         },
     );
