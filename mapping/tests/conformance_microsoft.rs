@@ -34,7 +34,7 @@ use serde_json::Value;
 const CORPUS: &str = "corpus/v2-to-fhir/microsoft-fhir-converter";
 
 /// The overall agreement (in %) this test must reach, as counted and counted strictly (without
-/// divergence rows of pairs whose structure has no IG map): the goal (95 %; 96.6 % both
+/// divergence rows of pairs whose structure has no IG map): the goal (95 %; 97.8 % both
 /// ways when the strict count was added). Never lower it to hide a regression.
 const FLOOR: f64 = 95.0;
 
