@@ -10,7 +10,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
+};
 use ehrkit::pipeline::store::{
     ApplyBatch, Encryption, EncryptionKey, IdempotencyKey, InboundMessage, Lineage, PayloadKind,
     ResourceWrite, SqliteOptions, SqliteStore, Store,
@@ -44,6 +47,56 @@ fn open(encrypted: bool) -> (tempfile::TempDir, Arc<SqliteStore>) {
     (dir, Arc::new(store))
 }
 
+/// How long `senders` concurrent tasks take to accept messages `base..base + count`, each
+/// sender taking every `senders`-th one and waiting for each accept (its ACK) before sending
+/// the next.
+async fn accept_concurrently(
+    store: Arc<dyn Store>,
+    base: u64,
+    count: u64,
+    senders: u64,
+) -> Duration {
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for s in 0..senders {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut n = base + s;
+            while n < base + count {
+                store.accept(message(n)).await.expect("accept");
+                n += senders;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    start.elapsed()
+}
+
+/// A benchmark `id` of [`accept_concurrently`] on `store`: `per_iter` new messages per
+/// iteration, numbered on from `next`.
+fn bench_accepts(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &tokio::runtime::Runtime,
+    id: BenchmarkId,
+    store: Arc<dyn Store>,
+    (senders, per_iter): (u64, u64),
+    next: &mut u64,
+) {
+    g.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let base = *next;
+                *next += per_iter;
+                total += rt.block_on(accept_concurrently(store.clone(), base, per_iter, senders));
+            }
+            total
+        })
+    });
+}
+
 fn accept(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -59,37 +112,13 @@ fn accept(c: &mut Criterion) {
         for senders in [200u64, 20] {
             let (_dir, store) = open(encrypted);
             let mut next = 0u64;
-            g.bench_function(
+            bench_accepts(
+                &mut g,
+                &rt,
                 BenchmarkId::new(format!("{label}/concurrent"), senders),
-                |b| {
-                    b.iter_custom(|iters| {
-                        let mut total = Duration::ZERO;
-                        for _ in 0..iters {
-                            let base = next;
-                            next += PER_ITER;
-                            let store = store.clone();
-                            total += rt.block_on(async move {
-                                let start = Instant::now();
-                                let mut tasks = Vec::new();
-                                for s in 0..senders {
-                                    let store = store.clone();
-                                    tasks.push(tokio::spawn(async move {
-                                        let mut n = base + s;
-                                        while n < base + PER_ITER {
-                                            store.accept(message(n)).await.expect("accept");
-                                            n += senders;
-                                        }
-                                    }));
-                                }
-                                for t in tasks {
-                                    t.await.expect("task");
-                                }
-                                start.elapsed()
-                            });
-                        }
-                        total
-                    })
-                },
+                store,
+                (senders, PER_ITER),
+                &mut next,
             );
         }
     }
@@ -220,35 +249,14 @@ fn accept_pg(c: &mut Criterion) {
     let stores: [(&str, Arc<dyn Store>); 2] = [("sqlite", lite), ("postgres", pgs)];
     for (name, store) in stores {
         for senders in [1u64, 16] {
-            g.bench_function(BenchmarkId::new(name, senders), |b| {
-                b.iter_custom(|iters| {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iters {
-                        let base = next;
-                        next += PER_ITER;
-                        let store = store.clone();
-                        total += rt.block_on(async move {
-                            let start = Instant::now();
-                            let mut tasks = Vec::new();
-                            for s in 0..senders {
-                                let store = store.clone();
-                                tasks.push(tokio::spawn(async move {
-                                    let mut n = base + s;
-                                    while n < base + PER_ITER {
-                                        store.accept(message(n)).await.expect("accept");
-                                        n += senders;
-                                    }
-                                }));
-                            }
-                            for t in tasks {
-                                t.await.expect("task");
-                            }
-                            start.elapsed()
-                        });
-                    }
-                    total
-                })
-            });
+            bench_accepts(
+                &mut g,
+                &rt,
+                BenchmarkId::new(name, senders),
+                store.clone(),
+                (senders, PER_ITER),
+                &mut next,
+            );
         }
     }
     g.finish();

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ehrkit_pipeline::store::{
-    Accepted, ApplyBatch, Encryption, EncryptionKey, PgOptions, PgStore, SqliteOptions,
-    SqliteStore, Store,
+    Accepted, ApplyBatch, Encryption, EncryptionKey, NewDeadLetter, PgOptions, PgStore,
+    SqliteOptions, SqliteStore, Store,
 };
 use ehrkit_testkit::service_or_skip;
 use ehrkit_testkit::services::Postgres;
@@ -304,4 +304,45 @@ async fn an_existing_store_gets_the_received_at_index() {
         "2"
     );
     assert_eq!(s.messages_received(0, i64::MAX, 10).await.unwrap(), [id]);
+}
+
+/// A column changed or dropped behind the store's back is a typed error naming the column,
+/// not a panic in the row decoder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_drift_is_an_error_naming_the_column() {
+    let pg = service_or_skip!(Postgres::start());
+    let s = store(&pg).await;
+    let id = s
+        .accept(suite::v2("DRIFT1", suite::ADT))
+        .await
+        .unwrap()
+        .id();
+    let dl = s
+        .dead_letter(NewDeadLetter {
+            message_id: Some(id),
+            stage: "convert".into(),
+            error_kind: "UnknownMessageType".into(),
+            location: None,
+            attempts: 2,
+            reason: "no map".into(),
+        })
+        .await
+        .unwrap();
+    drop(s);
+    // A column of another type.
+    pg.psql("ALTER TABLE dead_letters ALTER COLUMN attempts TYPE TEXT")
+        .unwrap();
+    let s = store(&pg).await;
+    let err = s.dead_letter_by_id(dl).await.unwrap_err();
+    assert_eq!(err.kind_name(), "Schema", "{err:?}");
+    assert!(err.to_string().contains("attempts"), "{err}");
+    let err = s.dead_letters(true).await.unwrap_err();
+    assert_eq!(err.kind_name(), "Schema", "{err:?}");
+    // A missing column.
+    pg.psql("ALTER TABLE inbox DROP COLUMN message_type")
+        .unwrap();
+    let s = store(&pg).await;
+    let err = s.message(id).await.unwrap_err();
+    assert_eq!(err.kind_name(), "Schema", "{err:?}");
+    assert!(err.to_string().contains("message_type"), "{err}");
 }

@@ -93,6 +93,16 @@ pub enum StoreError {
         /// What was wrong.
         what: &'static str,
     },
+    /// A column read back is missing or not of the type this build expects: the database's
+    /// schema changed behind the store (an altered table, a migration undone or not applied).
+    #[error("stored rows do not match this build's schema: column {column} is missing or of an unexpected type")]
+    Schema {
+        /// The column, as the query names it (`attempts`, `i.message_type`).
+        column: String,
+        /// The underlying error (types and column names only, no values).
+        #[source]
+        source: SharedSource,
+    },
     /// A profile name and version already saved with another body.
     #[error("profile {name} version {version} already saved with a different body")]
     ProfileConflict {
@@ -145,6 +155,7 @@ impl StoreError {
             Self::MissingKey { .. } => "MissingKey",
             Self::Encrypt { .. } => "Encrypt",
             Self::Corrupt { .. } => "Corrupt",
+            Self::Schema { .. } => "Schema",
             Self::ProfileConflict { .. } => "ProfileConflict",
             Self::NoEarlierProfile { .. } => "NoEarlierProfile",
             Self::Closed => "Closed",

@@ -47,6 +47,7 @@ mod error;
 mod fault;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod rows;
 mod sqlite;
 
 pub use audit::{AuditEntry, AuditEvent, AuditEventKind, AuditVerification};

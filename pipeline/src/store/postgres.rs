@@ -46,12 +46,12 @@ use async_trait::async_trait;
 use deadpool_postgres::{
     GenericClient, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime, Transaction,
 };
-use ehrkit_identity::{EnterpriseId, FsModel, IndexSnapshot, MergeEvent, PatientRecord};
+use ehrkit_identity::{EnterpriseId, IndexSnapshot};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
-use super::audit::GENESIS;
 use super::error::SharedSource;
+use super::rows::{self, corrupt, parse_hash, patient_aad, resource_aad, seal, Cols};
 use super::*;
 
 /// One schema migration: its version (1, 2, …) within its component, a name, and its SQL.
@@ -170,10 +170,18 @@ fn pg(op: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError {
 
 /// Maps a client error: what a retry later may cure (connection refused or lost, server
 /// shutting down or starting, out of disk, statement timeout, deadlock) is
-/// [`StoreError::Io`]; the rest (SQL errors, constraint violations) is
-/// [`StoreError::Backend`]. No message text of the server is copied (it may quote values).
+/// [`StoreError::Io`]; a column the server does not know (`42703`, the schema changed behind
+/// the store) is [`StoreError::Schema`] naming it; the rest (SQL errors, constraint
+/// violations) is [`StoreError::Backend`]. No other message text of the server is copied (it
+/// may quote values).
 pub(crate) fn pg_err(op: &'static str, e: tokio_postgres::Error) -> StoreError {
     use std::io::ErrorKind as K;
+    if let Some(column) = undefined_column(&e) {
+        return StoreError::Schema {
+            column,
+            source: Arc::new(e),
+        };
+    }
     let kind = if let Some(db) = e.as_db_error() {
         let code = db.code().code();
         match code {
@@ -205,6 +213,22 @@ pub(crate) fn pg_err(op: &'static str, e: tokio_postgres::Error) -> StoreError {
     }
 }
 
+/// The column an "undefined column" error (`42703`: a column dropped or renamed behind the
+/// store) names, as the server quotes it in `column "x" does not exist` or
+/// `column i.x does not exist` (a column name, never a value).
+fn undefined_column(e: &tokio_postgres::Error) -> Option<String> {
+    let db = e.as_db_error()?;
+    if db.code().code() != "42703" {
+        return None;
+    }
+    let name = db
+        .message()
+        .strip_prefix("column ")
+        .and_then(|m| m.strip_suffix(" does not exist"))
+        .unwrap_or("(unnamed)");
+    Some(name.trim_matches('"').to_owned())
+}
+
 fn pool_err(op: &'static str, e: PoolError) -> StoreError {
     match e {
         PoolError::Backend(e) => pg_err(op, e),
@@ -227,84 +251,6 @@ fn pool_err(op: &'static str, e: PoolError) -> StoreError {
 
 fn retryable(e: &StoreError) -> bool {
     e.io_kind() == Some(std::io::ErrorKind::ResourceBusy)
-}
-
-fn corrupt(table: &'static str, row: impl ToString, what: &'static str) -> StoreError {
-    StoreError::Corrupt {
-        table,
-        row: row.to_string(),
-        what,
-    }
-}
-
-fn key_id(table: &'static str, row: impl ToString, v: Option<i64>) -> StoreResult<Option<u32>> {
-    v.map(|k| u32::try_from(k).map_err(|_| corrupt(table, row, "key id out of range")))
-        .transpose()
-}
-
-// ---------------------------------------------------------------------------------- crypto
-
-fn seal(
-    enc: Option<&Encryption>,
-    table: &'static str,
-    aad: &str,
-    plain: &[u8],
-) -> StoreResult<(Option<i64>, Vec<u8>)> {
-    match enc {
-        None => Ok((None, plain.to_vec())),
-        Some(e) => {
-            let (id, ct) = e.seal(table, aad, plain)?;
-            Ok((Some(i64::from(id)), ct))
-        }
-    }
-}
-
-fn unseal(
-    enc: Option<&Encryption>,
-    table: &'static str,
-    row: &str,
-    key_id: Option<u32>,
-    aad: &str,
-    data: Vec<u8>,
-) -> StoreResult<Vec<u8>> {
-    match (key_id, enc) {
-        (None, _) => Ok(data),
-        (Some(key_id), None) => Err(StoreError::MissingKey {
-            table,
-            row: row.to_string(),
-            key_id,
-        }),
-        (Some(key_id), Some(e)) => e.open(table, row, key_id, aad, &data),
-    }
-}
-
-// The associated data of each sealed value: identical to the SQLite store's.
-fn inbox_aad(key: &str, hash: &str) -> String {
-    format!("inbox\u{1f}{key}\u{1f}{hash}")
-}
-
-fn resource_aad(rtype: &str, id: &str, version: i64) -> String {
-    format!("resource\u{1f}{rtype}\u{1f}{id}\u{1f}{version}")
-}
-
-fn patient_aad(key: &str) -> String {
-    format!("patient\u{1f}{key}")
-}
-
-/// How errors name a source patient row: by row id, since its key holds an identifier (MRN).
-fn patient_row(row_id: i64) -> String {
-    format!("rowid {row_id}")
-}
-
-fn parse_hash(hex: &str) -> Option<[u8; 32]> {
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(hex.get(i * 2..i * 2 + 2)?, 16).ok()?;
-    }
-    Some(out)
 }
 
 // ---------------------------------------------------------------------------------- migrations
@@ -346,8 +292,8 @@ pub(crate) async fn run_migrations(
         .await
         .map_err(pg("migrate"))?
         .iter()
-        .map(|r| r.get::<_, i32>(0) as u32)
-        .collect();
+        .map(|r| r.col::<i32>(0).map(|v| v as u32))
+        .collect::<StoreResult<_>>()?;
     let supported = list.iter().map(|m| m.version).max().unwrap_or(0);
     if let Some(found) = applied.iter().copied().filter(|v| *v > supported).max() {
         return Err(StoreError::SchemaTooNew { found, supported });
@@ -425,8 +371,8 @@ async fn append_chain(tx: &Transaction<'_>, events: &[AuditEvent]) -> StoreResul
         )
         .await
         .map_err(pg("audit"))?;
-    let mut seq: i64 = row.get(0);
-    let head: String = row.get(1);
+    let mut seq: i64 = row.col(0)?;
+    let head: String = row.col(1)?;
     let mut prev = parse_hash(&head).ok_or_else(|| corrupt("audit_head", 1, "hash is not hex"))?;
     let at = now_ms();
     let n = events.len();
@@ -472,12 +418,6 @@ async fn append_chain(tx: &Transaction<'_>, events: &[AuditEvent]) -> StoreResul
     .map_err(pg("audit"))?;
     Ok(())
 }
-
-/// What [`Store::mark_reprocessed`] does to the dead letter's message: a dead message is
-/// processed again (its first processing time kept, when it had one).
-const MESSAGE_REPROCESSED: &str =
-    "UPDATE inbox SET state = 'processed', processed_at = COALESCE(processed_at, $1)
-     WHERE id = $2 AND state = 'dead'";
 
 /// Runs a prepared (cached) query.
 async fn query<C: GenericClient>(
@@ -584,216 +524,65 @@ impl PgStore {
         self.pool.get().await.map_err(|e| pool_err(op, e))
     }
 
-    async fn audit_read(&self, actor: &str, entity: String, detail: String) -> StoreResult<()> {
-        let ev = AuditEvent::new(AuditEventKind::Read, actor)
-            .entity(entity)
-            .detail(detail);
-        self.append_audit(vec![ev]).await
+    /// Resource rows of one of `rows.rs`'s resource queries, bodies opened.
+    async fn query_resources(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> StoreResult<Vec<StoredResource>> {
+        let enc = self.enc.as_ref();
+        self.select("query", sql, params, |r| rows::resource(r, enc))
+            .await
     }
 
-    async fn query_resources(
+    /// The rows of a read on a pooled connection, each decoded with `f`.
+    async fn select<T>(
         &self,
         op: &'static str,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
-    ) -> StoreResult<Vec<StoredResource>> {
+        f: impl FnMut(&Row) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
         let c = self.client(op).await?;
-        let rows = query(&c, op, sql, params).await?;
-        rows.iter()
-            .map(|r| finish_resource(self.enc.as_ref(), r))
-            .collect()
+        query(&c, op, sql, params).await?.iter().map(f).collect()
     }
+
+    /// [`PgStore::select`] for a read of one row at most.
+    async fn select_one<T>(
+        &self,
+        op: &'static str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        f: impl FnOnce(&Row) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        let c = self.client(op).await?;
+        query_opt(&c, op, sql, params)
+            .await?
+            .as_ref()
+            .map(f)
+            .transpose()
+    }
+}
+
+/// A row limit as SQL takes it.
+fn sql_limit(n: usize) -> i64 {
+    n.min(i64::MAX as usize) as i64
 }
 
 // ---------------------------------------------------------------------------------- row readers
 
-const RESOURCE_COLS: &str = "v.resource_type, v.id, v.version, v.key_id, v.body, v.patient_key, v.stored_at, v.message_id, v.source, v.profile_name, v.profile_version, v.converter_version";
-
-fn lineage_of(
-    source: String,
-    profile_name: Option<String>,
-    profile_version: Option<String>,
-    converter_version: String,
-) -> Lineage {
-    Lineage {
-        source,
-        profile: match (profile_name, profile_version) {
-            (Some(name), Some(version)) => Some(ProfileRef { name, version }),
-            _ => None,
-        },
-        converter_version,
-    }
-}
-
-fn finish_resource(enc: Option<&Encryption>, r: &Row) -> StoreResult<StoredResource> {
-    let t: String = r.get(0);
-    let id: String = r.get(1);
-    let version: i64 = r.get(2);
-    let row = format!("{t}/{id}/{version}");
-    let kid = key_id("resource_versions", &row, r.get(3))?;
-    let plain = unseal(
-        enc,
-        "resource_versions",
-        &row,
-        kid,
-        &resource_aad(&t, &id, version),
-        r.get(4),
-    )?;
-    let body =
-        String::from_utf8(plain).map_err(|_| corrupt("resource_versions", &row, "not UTF-8"))?;
-    Ok(StoredResource {
-        resource_type: t,
-        id,
-        version,
-        body,
-        patient_key: r.get(5),
-        stored_at: r.get(6),
-        message_id: MessageId(r.get(7)),
-        lineage: lineage_of(r.get(8), r.get(9), r.get(10), r.get(11)),
-    })
-}
-
-const INBOX_COLS: &str = "i.id, i.idem_key, i.content_hash, i.key_id, i.payload, i.kind, i.source, i.message_type, i.received_at, i.state, i.control_id_reused, (SELECT COUNT(*) FROM duplicates d WHERE d.message_id = i.id)";
-
-fn finish_inbox(enc: Option<&Encryption>, r: &Row) -> StoreResult<InboxMessage> {
-    let id: i64 = r.get(0);
-    let key: String = r.get(1);
-    let hash: String = r.get(2);
-    let kid = key_id("inbox", id, r.get(3))?;
-    let payload = unseal(
-        enc,
-        "inbox",
-        &id.to_string(),
-        kid,
-        &inbox_aad(&key, &hash),
-        r.get(4),
-    )?;
-    let kind: String = r.get(5);
-    let state: String = r.get(9);
-    Ok(InboxMessage {
-        id: MessageId(id),
-        key,
-        content_hash: hash,
-        payload,
-        kind: PayloadKind::parse(&kind).ok_or_else(|| corrupt("inbox", id, "unknown kind"))?,
-        source: r.get(6),
-        message_type: r.get(7),
-        received_at: r.get(8),
-        state: InboxState::parse(&state).ok_or_else(|| corrupt("inbox", id, "unknown state"))?,
-        control_id_reused: r.get(10),
-        duplicates: r.get::<_, i64>(11) as u64,
-    })
-}
-
-const DEAD_COLS: &str =
-    "id, message_id, stage, error_kind, location, attempts, reason, status, created_at, updated_at";
-
-fn finish_dead(r: &Row) -> StoreResult<DeadLetter> {
-    let id: i64 = r.get(0);
-    let status: String = r.get(7);
-    let attempts: i64 = r.get(5);
-    Ok(DeadLetter {
-        id: DeadLetterId(id),
-        failure: NewDeadLetter {
-            message_id: r.get::<_, Option<i64>>(1).map(MessageId),
-            stage: r.get(2),
-            error_kind: r.get(3),
-            location: r.get(4),
-            attempts: u32::try_from(attempts)
-                .map_err(|_| corrupt("dead_letters", id, "attempts out of range"))?,
-            reason: r.get(6),
-        },
-        status: DeadLetterStatus::parse(&status)
-            .ok_or_else(|| corrupt("dead_letters", id, "unknown status"))?,
-        created_at: r.get(8),
-        updated_at: r.get(9),
-    })
-}
-
-const REVIEW_COLS: &str = "id, source_key, enterprise_id, candidate_key, candidate_enterprise_id, weight, status, resolved_by, created_at";
-
-fn finish_review(r: &Row) -> StoreResult<PossibleMatch> {
-    let id: i64 = r.get(0);
-    let status: String = r.get(6);
-    Ok(PossibleMatch {
-        id: ReviewId(id),
-        pair: NewPossibleMatch {
-            source_key: r.get(1),
-            enterprise_id: EnterpriseId(r.get::<_, i64>(2) as u64),
-            candidate_key: r.get(3),
-            candidate_enterprise_id: EnterpriseId(r.get::<_, i64>(4) as u64),
-            weight: r.get::<_, f64>(5) as f32,
-        },
-        status: ReviewStatus::parse(&status)
-            .ok_or_else(|| corrupt("possible_matches", id, "unknown status"))?,
-        resolved_by: r.get(7),
-        created_at: r.get(8),
-    })
-}
-
-const PROFILE_SELECT: &str = "SELECT p.name, p.version, p.body, p.saved_at, (a.version IS NOT NULL) FROM profiles p LEFT JOIN profile_active a ON a.name = p.name AND a.version = p.version";
-
-fn profile_of(r: &Row) -> StoredProfile {
-    StoredProfile {
-        profile: ProfileRef {
-            name: r.get(0),
-            version: r.get(1),
-        },
-        body: r.get(2),
-        saved_at: r.get(3),
-        active: r.get(4),
-    }
-}
-
-fn audit_of(r: &Row) -> Result<AuditEntry, i64> {
-    let seq: i64 = r.get(0);
-    let kind: String = r.get(2);
-    Ok(AuditEntry {
-        seq,
-        recorded_at: r.get(1),
-        event: AuditEvent {
-            kind: AuditEventKind::parse(&kind).ok_or(seq)?,
-            actor: r.get(3),
-            source: r.get(4),
-            message_id: r.get::<_, Option<i64>>(5).map(MessageId),
-            entity: r.get(6),
-            detail: r.get(7),
-        },
-        prev_hash: r.get(8),
-        hash: r.get(9),
-    })
-}
-
-const AUDIT_COLS: &str =
-    "seq, recorded_at, kind, actor, source, message_id, entity, detail, prev_hash, hash";
-
-/// The MPI state saved beside the records (same JSON as the SQLite store's).
-#[derive(serde::Serialize, serde::Deserialize)]
-struct MpiStateData {
-    model: FsModel,
-    next_eid: u64,
-    retired: Vec<(EnterpriseId, EnterpriseId)>,
-    merges: Vec<MergeEvent>,
-}
-
 async fn save_state(tx: &Transaction<'_>, s: &IndexSnapshot) -> StoreResult<()> {
-    let data = MpiStateData {
-        model: s.model.clone(),
-        next_eid: s.next_eid,
-        retired: s.retired.iter().map(|(a, b)| (*a, *b)).collect(),
-        merges: s.merges.clone(),
-    };
-    let json = serde_json::to_string(&data)
-        .map_err(|_| corrupt("mpi_state", 1, "state does not serialize"))?;
-    execute(
-        tx,
-        "save mpi",
-        "INSERT INTO mpi_state (id, state, updated_at) VALUES (1, $1, $2)
-         ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-        &[&json, &now_ms()],
-    )
-    .await?;
+    let json = rows::state_json(s)?;
+    execute(tx, "save mpi", rows::SAVE_MPI_STATE, &[&json, &now_ms()]).await?;
     Ok(())
+}
+
+/// The saved MPI state (`None` before any).
+async fn mpi_state<C: GenericClient>(c: &C, op: &'static str) -> StoreResult<Option<String>> {
+    query_opt(c, op, rows::MPI_STATE, &[])
+        .await?
+        .map(|r| r.col(0))
+        .transpose()
 }
 
 async fn upsert_patient(
@@ -824,37 +613,6 @@ async fn upsert_patient(
     )
     .await?;
     Ok(())
-}
-
-/// The id `eid` resolves to through the persisted merges (itself when not retired).
-async fn surviving_id<C: GenericClient>(c: &C, eid: EnterpriseId) -> StoreResult<EnterpriseId> {
-    #[derive(serde::Deserialize)]
-    struct Retired {
-        retired: Vec<(EnterpriseId, EnterpriseId)>,
-    }
-    let Some(row) = query_opt(
-        c,
-        "patient everything",
-        "SELECT state FROM mpi_state WHERE id = 1",
-        &[],
-    )
-    .await?
-    else {
-        return Ok(eid);
-    };
-    let state: String = row.get(0);
-    let r: Retired = serde_json::from_str(&state)
-        .map_err(|_| corrupt("mpi_state", 1, "state is not valid JSON"))?;
-    let map: HashMap<EnterpriseId, EnterpriseId> = r.retired.into_iter().collect();
-    let mut e = eid;
-    // Bounded: a cycle (never written by the MPI) cannot loop forever.
-    for _ in 0..1024 {
-        match map.get(&e) {
-            Some(next) => e = *next,
-            None => break,
-        }
-    }
-    Ok(e)
 }
 
 /// The advisory lock key of an idempotency key (first 4 bytes of its SHA-256; two keys
@@ -891,8 +649,8 @@ async fn accept_tx(
     )
     .await?
     .iter()
-    .map(|r| (r.get(0), r.get(1)))
-    .collect();
+    .map(|r| Ok((r.col(0)?, r.col(1)?)))
+    .collect::<StoreResult<_>>()?;
     let actor = msg.peer.clone().unwrap_or_else(|| msg.source.clone());
     if let Some((id, _)) = existing.iter().find(|(_, h)| *h == hash) {
         execute(
@@ -909,7 +667,7 @@ async fn accept_tx(
         audit.push(ev);
         return Ok(Accepted::Duplicate(MessageId(*id)));
     }
-    let (kid, payload) = seal(enc, "inbox", &inbox_aad(&key, &hash), &msg.payload)?;
+    let (kid, payload) = seal(enc, "inbox", &rows::inbox_aad(&key, &hash), &msg.payload)?;
     let reused = !existing.is_empty();
     let row = query_opt(
         tx,
@@ -941,7 +699,7 @@ async fn accept_tx(
             )),
         });
     };
-    let id = MessageId(row.get(0));
+    let id = MessageId(row.col(0)?);
     let kind = if reused {
         AuditEventKind::ControlIdReused
     } else {
@@ -977,11 +735,8 @@ async fn apply_tx(
         &[&mid.0],
     )
     .await?
-    .ok_or_else(|| StoreError::NotFound {
-        what: "message",
-        id: mid.to_string(),
-    })?
-    .get(0);
+    .ok_or_else(|| rows::not_found("message", mid))?
+    .col(0)?;
     if batch.mode == ApplyMode::First && state != InboxState::Pending.as_str() {
         return Ok(Applied {
             resources: Vec::new(),
@@ -1028,8 +783,8 @@ async fn apply_tx(
     )
     .await?
     .iter()
-    .map(|r| ((r.get(0), r.get(1)), r.get(2)))
-    .collect();
+    .map(|r| Ok(((r.col(0)?, r.col(1)?), r.col(2)?)))
+    .collect::<StoreResult<_>>()?;
     // The keys whose every resource in the batch has the content seen: share-locked.
     let mut shared: BTreeMap<(&str, &str), bool> = BTreeMap::new();
     for (r, hash) in batch.resources.iter().zip(&hashes) {
@@ -1056,7 +811,7 @@ async fn apply_tx(
         let row = row
             .first()
             .ok_or_else(|| corrupt("resources", format!("{t}/{id}"), "lock returned no row"))?;
-        let (version, hash): (i64, String) = (row.get(0), row.get(1));
+        let (version, hash): (i64, String) = (row.col(0)?, row.col(1)?);
         if share && (version == 0 || seen.get(&(t.to_owned(), id.to_owned())) != Some(&hash)) {
             // Changed since the lock-free read: run again (it reads the new content then).
             return Err(StoreError::Io {
@@ -1258,35 +1013,18 @@ impl Store for PgStore {
     }
 
     async fn pending(&self, limit: usize) -> StoreResult<Vec<InboxMessage>> {
-        let c = self.client("pending").await?;
-        let rows = query(
-            &c,
-            "pending",
-            &format!(
-                "SELECT {INBOX_COLS} FROM inbox i WHERE i.state = 'pending' ORDER BY i.id LIMIT $1"
-            ),
-            &[&(limit.min(i64::MAX as usize) as i64)],
-        )
-        .await?;
-        rows.iter()
-            .map(|r| finish_inbox(self.enc.as_ref(), r))
-            .collect()
+        let enc = self.enc.as_ref();
+        self.select("pending", rows::PENDING, &[&sql_limit(limit)], |r| {
+            rows::inbox(r, enc)
+        })
+        .await
     }
 
     async fn message(&self, id: MessageId) -> StoreResult<InboxMessage> {
-        let c = self.client("message").await?;
-        let row = query_opt(
-            &c,
-            "message",
-            &format!("SELECT {INBOX_COLS} FROM inbox i WHERE i.id = $1"),
-            &[&id.0],
-        )
-        .await?
-        .ok_or_else(|| StoreError::NotFound {
-            what: "message",
-            id: id.to_string(),
-        })?;
-        finish_inbox(self.enc.as_ref(), &row)
+        let enc = self.enc.as_ref();
+        self.select_one("message", rows::MESSAGE, &[&id.0], |r| rows::inbox(r, enc))
+            .await?
+            .ok_or_else(|| rows::not_found("message", id))
     }
 
     async fn apply(&self, batch: ApplyBatch) -> StoreResult<Applied> {
@@ -1322,7 +1060,7 @@ impl Store for PgStore {
             let id: i64 = row
                 .first()
                 .ok_or_else(|| corrupt("dead_letters", "(new)", "insert returned no row"))?
-                .get(0);
+                .col(0)?;
             if let Some(m) = f.message_id {
                 execute(
                     &tx,
@@ -1343,32 +1081,23 @@ impl Store for PgStore {
 
     async fn dead_letters(&self, open_only: bool) -> StoreResult<Vec<DeadLetter>> {
         let sql = if open_only {
-            format!("SELECT {DEAD_COLS} FROM dead_letters WHERE status = 'open' ORDER BY id")
+            rows::DEAD_LETTERS_OPEN
         } else {
-            format!("SELECT {DEAD_COLS} FROM dead_letters ORDER BY id")
+            rows::DEAD_LETTERS_ALL
         };
-        let c = self.client("dead letters").await?;
-        query(&c, "dead letters", &sql, &[])
-            .await?
-            .iter()
-            .map(finish_dead)
-            .collect()
+        self.select("dead letters", sql, &[], rows::dead_letter)
+            .await
     }
 
     async fn dead_letter_by_id(&self, id: DeadLetterId) -> StoreResult<DeadLetter> {
-        let c = self.client("dead letter").await?;
-        let row = query_opt(
-            &c,
+        self.select_one(
             "dead letter",
-            &format!("SELECT {DEAD_COLS} FROM dead_letters WHERE id = $1"),
+            rows::DEAD_LETTER,
             &[&id.0],
+            rows::dead_letter,
         )
         .await?
-        .ok_or_else(|| StoreError::NotFound {
-            what: "dead letter",
-            id: id.to_string(),
-        })?;
-        finish_dead(&row)
+        .ok_or_else(|| rows::not_found("dead letter", id))
     }
 
     async fn mark_reprocessed(&self, id: DeadLetterId, actor: &str) -> StoreResult<()> {
@@ -1380,17 +1109,14 @@ impl Store for PgStore {
                 &[&now_ms(), &id.0],
             )
             .await?
-            .ok_or_else(|| StoreError::NotFound {
-                what: "dead letter",
-                id: id.to_string(),
-            })?;
-            let mid: Option<i64> = row.get(0);
+            .ok_or_else(|| rows::not_found("dead letter", id))?;
+            let mid: Option<i64> = row.col(0)?;
             // Reprocessed successfully: the message is processed again, also when the
             // reprocessing applied nothing (a redelivery after a sink failure).
             execute(
                 &tx,
                 "mark reprocessed",
-                MESSAGE_REPROCESSED,
+                rows::MESSAGE_REPROCESSED,
                 &[&now_ms(), &mid],
             )
             .await?;
@@ -1413,15 +1139,8 @@ impl Store for PgStore {
             .start()
             .await
             .map_err(pg("load mpi"))?;
-        let state: Option<String> = query_opt(
-            &tx,
-            "load mpi",
-            "SELECT state FROM mpi_state WHERE id = 1",
-            &[],
-        )
-        .await?
-        .map(|r| r.get(0));
-        let rows = query(
+        let state = mpi_state(&tx, "load mpi").await?;
+        let found = query(
             &tx,
             "load mpi",
             "SELECT row_id, key, enterprise_id, key_id, record FROM source_patients ORDER BY row_id",
@@ -1429,41 +1148,12 @@ impl Store for PgStore {
         )
         .await?;
         tx.commit().await.map_err(pg("load mpi"))?;
-        let Some(state) = state else {
-            if rows.is_empty() {
-                return Ok(None);
-            }
-            return Err(corrupt("mpi_state", 1, "records saved without MPI state"));
-        };
-        let data: MpiStateData = serde_json::from_str(&state)
-            .map_err(|_| corrupt("mpi_state", 1, "state is not valid JSON"))?;
-        let mut records = Vec::with_capacity(rows.len());
-        let mut next_eid = data.next_eid;
-        for r in &rows {
-            let row = patient_row(r.get(0));
-            let key: String = r.get(1);
-            let eid: i64 = r.get(2);
-            let kid = key_id("source_patients", &row, r.get(3))?;
-            let plain = unseal(
-                self.enc.as_ref(),
-                "source_patients",
-                &row,
-                kid,
-                &patient_aad(&key),
-                r.get(4),
-            )?;
-            let rec: PatientRecord = serde_json::from_slice(&plain)
-                .map_err(|_| corrupt("source_patients", &row, "record is not valid JSON"))?;
-            next_eid = next_eid.max(eid as u64 + 1);
-            records.push((rec, EnterpriseId(eid as u64)));
-        }
-        Ok(Some(IndexSnapshot {
-            model: data.model,
-            records,
-            next_eid,
-            retired: data.retired.into_iter().collect(),
-            merges: data.merges,
-        }))
+        let enc = self.enc.as_ref();
+        let records = found
+            .iter()
+            .map(|r| rows::patient_record(r, enc))
+            .collect::<StoreResult<_>>()?;
+        rows::snapshot(state, records)
     }
 
     async fn save_mpi(&self, snapshot: IndexSnapshot) -> StoreResult<()> {
@@ -1479,8 +1169,8 @@ impl Store for PgStore {
             )
             .await?
             .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
+            .map(|r| Ok((r.col(0)?, r.col(1)?)))
+            .collect::<StoreResult<_>>()?;
             execute(&tx, "save mpi", "DELETE FROM source_patients", &[]).await?;
             for (rec, eid) in &snapshot.records {
                 let source = sources
@@ -1506,16 +1196,12 @@ impl Store for PgStore {
 
     async fn possible_matches(&self, open_only: bool) -> StoreResult<Vec<PossibleMatch>> {
         let sql = if open_only {
-            format!("SELECT {REVIEW_COLS} FROM possible_matches WHERE status = 'open' ORDER BY id")
+            rows::REVIEWS_OPEN
         } else {
-            format!("SELECT {REVIEW_COLS} FROM possible_matches ORDER BY id")
+            rows::REVIEWS_ALL
         };
-        let c = self.client("possible matches").await?;
-        query(&c, "possible matches", &sql, &[])
-            .await?
-            .iter()
-            .map(finish_review)
-            .collect()
+        self.select("possible matches", sql, &[], rows::review)
+            .await
     }
 
     async fn resolve_possible_match(
@@ -1525,21 +1211,17 @@ impl Store for PgStore {
         actor: &str,
     ) -> StoreResult<PossibleMatch> {
         transact!(self, "resolve", |tx, audit| async {
-            let row = query_opt(
+            let p = query_opt(
                 &tx,
                 "resolve",
-                &format!(
-                    "UPDATE possible_matches SET status = $1, resolved_by = $2, resolved_at = $3 WHERE id = $4
-                     RETURNING {REVIEW_COLS}"
-                ),
+                rows::RESOLVE_REVIEW,
                 &[&status.as_str(), &actor, &now_ms(), &id.0],
             )
             .await?
-            .ok_or_else(|| StoreError::NotFound {
-                what: "possible match",
-                id: id.to_string(),
-            })?;
-            let p = finish_review(&row)?;
+            .as_ref()
+            .map(rows::review)
+            .transpose()?
+            .ok_or_else(|| rows::not_found("possible match", id))?;
             audit.push(
                 AuditEvent::new(AuditEventKind::Linked, actor)
                     .entity(id.to_string())
@@ -1572,7 +1254,8 @@ impl Store for PgStore {
                     &[&l.record.key],
                 )
                 .await?
-                .map(|r| r.get(0));
+                .map(|r| r.col(0))
+                .transpose()?;
                 let mut l = l.clone();
                 if let Some(s) = source {
                     l.source = s;
@@ -1593,17 +1276,13 @@ impl Store for PgStore {
         to: TimestampMs,
         limit: usize,
     ) -> StoreResult<Vec<MessageId>> {
-        let c = self.client("messages received").await?;
-        Ok(query(
-            &c,
+        self.select(
             "messages received",
-            "SELECT id FROM inbox WHERE received_at >= $1 AND received_at < $2 ORDER BY received_at, id LIMIT $3",
-            &[&from, &to, &(limit.min(i64::MAX as usize) as i64)],
+            rows::MESSAGES_RECEIVED,
+            &[&from, &to, &sql_limit(limit)],
+            |r| r.col(0).map(MessageId),
         )
-        .await?
-        .iter()
-        .map(|r| MessageId(r.get(0)))
-        .collect())
+        .await
     }
 
     async fn save_profile(&self, profile: ProfileRef, body: String) -> StoreResult<()> {
@@ -1626,7 +1305,7 @@ impl Store for PgStore {
                 )
                 .await?
                 .ok_or_else(|| corrupt("profiles", &profile.name, "conflicting row vanished"))?
-                .get(0);
+                .col(0)?;
                 return if existing == body {
                     Ok(())
                 } else {
@@ -1648,45 +1327,24 @@ impl Store for PgStore {
     }
 
     async fn profile_versions(&self, name: &str) -> StoreResult<Vec<StoredProfile>> {
-        let c = self.client("profile").await?;
-        Ok(query(
-            &c,
-            "profile",
-            &format!("{PROFILE_SELECT} WHERE p.name = $1 ORDER BY p.seq"),
-            &[&name],
-        )
-        .await?
-        .iter()
-        .map(profile_of)
-        .collect())
+        self.select("profile", rows::PROFILE_VERSIONS, &[&name], rows::profile)
+            .await
     }
 
     async fn profile(&self, profile: &ProfileRef) -> StoreResult<StoredProfile> {
-        let c = self.client("profile").await?;
-        query_opt(
-            &c,
+        self.select_one(
             "profile",
-            &format!("{PROFILE_SELECT} WHERE p.name = $1 AND p.version = $2"),
+            rows::PROFILE,
             &[&profile.name, &profile.version],
+            rows::profile,
         )
         .await?
-        .map(|r| profile_of(&r))
-        .ok_or_else(|| StoreError::NotFound {
-            what: "profile",
-            id: format!("{} {}", profile.name, profile.version),
-        })
+        .ok_or_else(|| rows::not_found("profile", format!("{} {}", profile.name, profile.version)))
     }
 
     async fn active_profile(&self, name: &str) -> StoreResult<Option<StoredProfile>> {
-        let c = self.client("profile").await?;
-        Ok(query_opt(
-            &c,
-            "profile",
-            &format!("{PROFILE_SELECT} WHERE p.name = $1 AND a.version IS NOT NULL"),
-            &[&name],
-        )
-        .await?
-        .map(|r| profile_of(&r)))
+        self.select_one("profile", rows::ACTIVE_PROFILE, &[&name], rows::profile)
+            .await
     }
 
     async fn activate_profile(&self, profile: &ProfileRef) -> StoreResult<()> {
@@ -1701,10 +1359,10 @@ impl Store for PgStore {
             .await?
             .is_some();
             if !exists {
-                return Err(StoreError::NotFound {
-                    what: "profile",
-                    id: format!("{} {}", profile.name, profile.version),
-                });
+                return Err(rows::not_found(
+                    "profile",
+                    format!("{} {}", profile.name, profile.version),
+                ));
             }
             execute(
                 &tx,
@@ -1732,7 +1390,8 @@ impl Store for PgStore {
                 &[&name],
             )
             .await?
-            .map(|r| r.get(0));
+            .map(|r| r.col(0))
+            .transpose()?;
             let Some(prev) = prev else {
                 return Err(StoreError::NoEarlierProfile {
                     name: name.to_string(),
@@ -1762,38 +1421,21 @@ impl Store for PgStore {
         // A retired (merged) id answers with the survivor's content, under the survivor's id.
         let enterprise_id = {
             let c = self.client("patient everything").await?;
-            surviving_id(&c, requested).await?
+            rows::surviving_id(mpi_state(&c, "patient everything").await?, requested)?
         };
         let source_patients = self.source_patients(enterprise_id).await?;
         let eid = enterprise_id.0 as i64;
         let resources = self
-            .query_resources(
-                "query",
-                &format!(
-                    "SELECT {RESOURCE_COLS} FROM resources r
-                     JOIN resource_versions v ON v.resource_type = r.resource_type AND v.id = r.id AND v.version = r.version
-                     WHERE r.patient_key IN (SELECT key FROM source_patients WHERE enterprise_id = $1)
-                     ORDER BY r.resource_type, r.id"
-                ),
-                &[&eid],
-            )
+            .query_resources(rows::PATIENT_RESOURCES, &[&eid])
             .await?;
-        let redirect = if requested == enterprise_id {
-            String::new()
-        } else {
-            format!(" (merged: {requested} redirected)")
-        };
-        self.audit_read(
-            actor,
-            enterprise_id.to_string(),
-            format!("$everything: {} resources{redirect}", resources.len()),
-        )
-        .await?;
-        Ok(EnterprisePatient {
+        let p = EnterprisePatient {
             enterprise_id,
             source_patients,
             resources,
-        })
+        };
+        self.append_audit(rows::everything_read(actor, requested, &p))
+            .await?;
+        Ok(p)
     }
 
     async fn resources_by_type(
@@ -1805,26 +1447,16 @@ impl Store for PgStore {
     ) -> StoreResult<Vec<StoredResource>> {
         let out = self
             .query_resources(
-                "query",
-                &format!(
-                    "SELECT {RESOURCE_COLS} FROM resources r
-                     JOIN resource_versions v ON v.resource_type = r.resource_type AND v.id = r.id AND v.version = r.version
-                     WHERE r.resource_type = $1 AND r.stored_at >= $2
-                     ORDER BY r.stored_at, r.id LIMIT $3"
-                ),
+                rows::RESOURCES_BY_TYPE,
                 &[
                     &resource_type,
                     &since.unwrap_or(i64::MIN),
-                    &(limit.min(i64::MAX as usize) as i64),
+                    &sql_limit(limit),
                 ],
             )
             .await?;
-        self.audit_read(
-            actor,
-            resource_type.to_string(),
-            format!("by type: {} resources", out.len()),
-        )
-        .await?;
+        self.append_audit(rows::by_type_read(actor, resource_type, out.len()))
+            .await?;
         Ok(out)
     }
 
@@ -1835,18 +1467,10 @@ impl Store for PgStore {
         actor: &str,
     ) -> StoreResult<Option<StoredResource>> {
         let out = self
-            .query_resources(
-                "query",
-                &format!(
-                    "SELECT {RESOURCE_COLS} FROM resources r
-                     JOIN resource_versions v ON v.resource_type = r.resource_type AND v.id = r.id AND v.version = r.version
-                     WHERE r.resource_type = $1 AND r.id = $2"
-                ),
-                &[&resource_type, &id],
-            )
+            .query_resources(rows::RESOURCE, &[&resource_type, &id])
             .await?
             .pop();
-        self.audit_read(actor, format!("{resource_type}/{id}"), "read".into())
+        self.append_audit(rows::resource_read(actor, resource_type, id))
             .await?;
         Ok(out)
     }
@@ -1858,67 +1482,34 @@ impl Store for PgStore {
         actor: &str,
     ) -> StoreResult<Vec<StoredResource>> {
         let out = self
-            .query_resources(
-                "query",
-                &format!(
-                    "SELECT {RESOURCE_COLS} FROM resource_versions v
-                     WHERE v.resource_type = $1 AND v.id = $2 ORDER BY v.version"
-                ),
-                &[&resource_type, &id],
-            )
+            .query_resources(rows::RESOURCE_HISTORY, &[&resource_type, &id])
             .await?;
-        self.audit_read(
-            actor,
-            format!("{resource_type}/{id}"),
-            format!("history: {} versions", out.len()),
-        )
-        .await?;
+        self.append_audit(rows::history_read(actor, resource_type, id, out.len()))
+            .await?;
         Ok(out)
     }
 
     async fn lineage(&self, message_id: MessageId) -> StoreResult<Vec<LineageEntry>> {
-        let c = self.client("lineage").await?;
-        Ok(query(
-            &c,
+        self.select(
             "lineage",
-            "SELECT message_id, resource_type, resource_id, version, changed, source, profile_name, profile_version, converter_version, applied_at
-             FROM lineage WHERE message_id = $1 ORDER BY seq",
+            rows::LINEAGE,
             &[&message_id.0],
+            rows::lineage_entry,
         )
-        .await?
-        .iter()
-        .map(|r| LineageEntry {
-            message_id: MessageId(r.get(0)),
-            resource_type: r.get(1),
-            id: r.get(2),
-            version: r.get(3),
-            changed: r.get(4),
-            lineage: lineage_of(r.get(5), r.get(6), r.get(7), r.get(8)),
-            applied_at: r.get(9),
-        })
-        .collect())
+        .await
     }
 
     async fn source_patients(
         &self,
         enterprise_id: EnterpriseId,
     ) -> StoreResult<Vec<SourcePatient>> {
-        let c = self.client("source patients").await?;
-        Ok(query(
-            &c,
+        self.select(
             "source patients",
-            "SELECT key, source, enterprise_id, updated_at FROM source_patients WHERE enterprise_id = $1 ORDER BY key",
+            rows::SOURCE_PATIENTS,
             &[&(enterprise_id.0 as i64)],
+            rows::source_patient,
         )
-        .await?
-        .iter()
-        .map(|r| SourcePatient {
-            key: r.get(0),
-            source: r.get(1),
-            enterprise_id: EnterpriseId(r.get::<_, i64>(2) as u64),
-            updated_at: r.get(3),
-        })
-        .collect())
+        .await
     }
 
     async fn append_audit(&self, events: Vec<AuditEvent>) -> StoreResult<()> {
@@ -1930,96 +1521,40 @@ impl Store for PgStore {
     }
 
     async fn audit_entries(&self, from_seq: i64, limit: usize) -> StoreResult<Vec<AuditEntry>> {
-        let c = self.client("audit").await?;
-        query(
-            &c,
+        self.select(
             "audit",
-            &format!("SELECT {AUDIT_COLS} FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2"),
-            &[&from_seq, &(limit.min(i64::MAX as usize) as i64)],
+            rows::AUDIT_FROM,
+            &[&from_seq, &sql_limit(limit)],
+            rows::audit_entry,
         )
-        .await?
-        .iter()
-        .map(|r| audit_of(r).map_err(|seq| corrupt("audit_log", seq, "unknown kind")))
-        .collect()
+        .await
     }
 
     async fn verify_audit(&self) -> StoreResult<AuditVerification> {
-        const PAGE: i64 = 10_000;
         let c = self.client("verify audit").await?;
-        let mut prev = GENESIS;
-        let mut expected = 1i64;
-        let mut n = 0u64;
-        let mut after = 0i64;
+        let mut check = rows::ChainCheck::new();
         loop {
-            let rows = query(
+            let page = query(
                 &c,
                 "verify audit",
-                &format!("SELECT {AUDIT_COLS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"),
-                &[&after, &PAGE],
+                rows::AUDIT_AFTER,
+                &[&check.last_seq(), &rows::ChainCheck::PAGE],
             )
             .await?;
-            let last_page = (rows.len() as i64) < PAGE;
-            for r in &rows {
-                let seq: i64 = r.get(0);
-                after = seq;
-                let broken = |seq, reason| Ok(AuditVerification::Broken { seq, reason });
-                let e = match audit_of(r) {
-                    Ok(e) => e,
-                    Err(_) if seq != expected => return broken(seq, "sequence gap"),
-                    Err(seq) => return broken(seq, "unreadable row"),
-                };
-                if e.seq != expected {
-                    return broken(e.seq, "sequence gap");
+            for r in &page {
+                if let Some(broken) = check.check(r) {
+                    return Ok(broken);
                 }
-                if e.prev_hash != hex_lower(&prev) {
-                    return broken(e.seq, "previous hash mismatch");
-                }
-                let h = AuditEntry::chain_hash(
-                    &prev,
-                    &AuditEntry::canonical(e.seq, e.recorded_at, &e.event),
-                );
-                if e.hash != hex_lower(&h) {
-                    return broken(e.seq, "hash mismatch");
-                }
-                prev = h;
-                expected += 1;
-                n += 1;
             }
-            if last_page {
-                break;
+            if (page.len() as i64) < rows::ChainCheck::PAGE {
+                return Ok(check.intact());
             }
         }
-        Ok(AuditVerification::Intact {
-            rows: n,
-            head: hex_lower(&prev),
-        })
     }
 
     async fn summary(&self) -> StoreResult<Summary> {
-        let c = self.client("summary").await?;
-        let r = query(
-            &c,
-            "summary",
-            "SELECT (SELECT COUNT(*) FROM inbox),
-                    (SELECT COUNT(*) FROM duplicates),
-                    (SELECT COUNT(*) FROM dead_letters WHERE status = 'open'),
-                    (SELECT COUNT(*) FROM resources WHERE version > 0),
-                    (SELECT COUNT(*) FROM source_patients),
-                    (SELECT COUNT(DISTINCT enterprise_id) FROM source_patients),
-                    (SELECT COUNT(*) FROM possible_matches WHERE status = 'open')",
-            &[],
-        )
-        .await?;
-        let r = r.first().ok_or_else(|| corrupt("summary", 0, "no row"))?;
-        let n = |i: usize| r.get::<_, i64>(i) as u64;
-        Ok(Summary {
-            received: n(0),
-            duplicates: n(1),
-            dead_letter: n(2),
-            resources: n(3),
-            source_patients: n(4),
-            enterprise_patients: n(5),
-            possible_matches: n(6),
-        })
+        self.select_one("summary", rows::SUMMARY, &[], rows::summary)
+            .await?
+            .ok_or_else(|| corrupt("summary", 0, "no row"))
     }
 }

@@ -29,11 +29,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use ehrkit_identity::{EnterpriseId, FsModel, IndexSnapshot, MergeEvent, PatientRecord};
+use ehrkit_identity::{EnterpriseId, IndexSnapshot};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::audit::GENESIS;
 use super::error::SharedSource;
+use super::rows::{
+    self, corrupt, inbox_aad, parse_hash, patient_aad, resource_aad, seal, Cols, Sealed,
+};
 use super::*;
 
 /// The schema migrations, in order (version = position + 1).
@@ -187,144 +190,6 @@ pub(crate) fn db_err(op: &'static str, e: rusqlite::Error) -> StoreError {
     }
 }
 
-fn corrupt(table: &'static str, row: impl ToString, what: &'static str) -> StoreError {
-    StoreError::Corrupt {
-        table,
-        row: row.to_string(),
-        what,
-    }
-}
-
-// ---------------------------------------------------------------------------------- crypto
-
-fn seal(
-    enc: Option<&Encryption>,
-    table: &'static str,
-    aad: &str,
-    plain: &[u8],
-) -> StoreResult<(Option<u32>, Vec<u8>)> {
-    match enc {
-        None => Ok((None, plain.to_vec())),
-        Some(e) => {
-            let (id, ct) = e.seal(table, aad, plain)?;
-            Ok((Some(id), ct))
-        }
-    }
-}
-
-fn unseal(
-    enc: Option<&Encryption>,
-    table: &'static str,
-    row: &str,
-    key_id: Option<u32>,
-    aad: &str,
-    data: Vec<u8>,
-) -> StoreResult<Vec<u8>> {
-    match (key_id, enc) {
-        (None, _) => Ok(data),
-        (Some(key_id), None) => Err(StoreError::MissingKey {
-            table,
-            row: row.to_string(),
-            key_id,
-        }),
-        (Some(key_id), Some(e)) => e.open(table, row, key_id, aad, &data),
-    }
-}
-
-/// A sealed column value as read from one row: its table, the row's name in errors, the key id
-/// stored beside it, the associated data binding it to that row, and the bytes. Every reader
-/// opens values through it, and [`SqliteStore::reencrypt`] reseals them.
-struct Sealed {
-    table: &'static str,
-    row: String,
-    key_id: Option<u32>,
-    aad: String,
-    data: Vec<u8>,
-}
-
-impl Sealed {
-    /// An inbox payload.
-    fn inbox(id: i64, key: &str, hash: &str, key_id: Option<u32>, data: Vec<u8>) -> Self {
-        Self {
-            table: "inbox",
-            row: id.to_string(),
-            key_id,
-            aad: inbox_aad(key, hash),
-            data,
-        }
-    }
-
-    /// A resource version's body.
-    fn resource(t: &str, id: &str, version: i64, key_id: Option<u32>, data: Vec<u8>) -> Self {
-        Self {
-            table: "resource_versions",
-            row: format!("{t}/{id}/{version}"),
-            key_id,
-            aad: resource_aad(t, id, version),
-            data,
-        }
-    }
-
-    /// A source patient's MPI record.
-    fn patient(rowid: i64, key: &str, key_id: Option<u32>, data: Vec<u8>) -> Self {
-        Self {
-            table: "source_patients",
-            row: patient_row(rowid),
-            key_id,
-            aad: patient_aad(key),
-            data,
-        }
-    }
-
-    /// The plain bytes.
-    fn open(self, enc: Option<&Encryption>) -> StoreResult<Vec<u8>> {
-        unseal(
-            enc,
-            self.table,
-            &self.row,
-            self.key_id,
-            &self.aad,
-            self.data,
-        )
-    }
-
-    /// The plain bytes decoded; a value that does not decode is [`StoreError::Corrupt`] with
-    /// `what`.
-    fn open_as<T>(
-        self,
-        enc: Option<&Encryption>,
-        what: &'static str,
-        decode: impl FnOnce(Vec<u8>) -> Option<T>,
-    ) -> StoreResult<T> {
-        let (table, row) = (self.table, self.row.clone());
-        decode(self.open(enc)?).ok_or_else(|| corrupt(table, row, what))
-    }
-
-    /// Opened with whichever key of `enc` sealed it, sealed again with the active key.
-    fn reseal(self, enc: &Encryption) -> StoreResult<(Option<u32>, Vec<u8>)> {
-        let (table, aad) = (self.table, self.aad.clone());
-        let plain = self.open(Some(enc))?;
-        seal(Some(enc), table, &aad, &plain)
-    }
-}
-
-fn inbox_aad(key: &str, hash: &str) -> String {
-    format!("inbox\u{1f}{key}\u{1f}{hash}")
-}
-
-fn resource_aad(rtype: &str, id: &str, version: i64) -> String {
-    format!("resource\u{1f}{rtype}\u{1f}{id}\u{1f}{version}")
-}
-
-/// How errors name a source patient row: by rowid, since its key holds an identifier (MRN).
-fn patient_row(rowid: i64) -> String {
-    format!("rowid {rowid}")
-}
-
-fn patient_aad(key: &str) -> String {
-    format!("patient\u{1f}{key}")
-}
-
 // ---------------------------------------------------------------------------------- connections
 
 fn configure(conn: &Connection, busy: Duration) -> rusqlite::Result<()> {
@@ -407,17 +272,6 @@ struct Writer {
     /// file (or another process) may have appended in between, and the group's
     /// `BEGIN IMMEDIATE` (the database's write lock) is what makes the head read final.
     head: Option<(i64, [u8; 32])>,
-}
-
-fn parse_hash(hex: &str) -> Option<[u8; 32]> {
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(hex.get(i * 2..i * 2 + 2)?, 16).ok()?;
-    }
-    Some(out)
 }
 
 /// The audit chain's last (sequence, hash), from the table (genesis when empty).
@@ -639,17 +493,6 @@ fn writer_loop(mut w: Writer, rx: mpsc::Receiver<Queued>, opts: GroupOptions) {
 
 // ---------------------------------------------------------------------------------- store
 
-/// What [`Store::mark_reprocessed`] does to the dead letter's message: a dead message is
-/// processed again (its first processing time kept, when it had one).
-const MESSAGE_REPROCESSED: &str =
-    "UPDATE inbox SET state = 'processed', processed_at = COALESCE(processed_at, ?1)
-     WHERE id = ?2 AND state = 'dead'";
-
-/// (id, idem_key, content_hash, key_id, payload) of an inbox row.
-type InboxBlob = (i64, String, String, Option<u32>, Vec<u8>);
-/// (type, id, version, key_id, body) of a resource version.
-type VersionBlob = (String, String, i64, Option<u32>, Vec<u8>);
-
 impl SqliteStore {
     /// Opens (creating if needed) the store at `path`: applies migrations, sets WAL,
     /// `synchronous=FULL` and the busy timeout, and starts the writer thread.
@@ -775,11 +618,13 @@ impl SqliteStore {
         }
     }
 
-    async fn audit_read(&self, actor: &str, entity: String, detail: String) -> StoreResult<()> {
-        let ev = AuditEvent::new(AuditEventKind::Read, actor)
-            .entity(entity)
-            .detail(detail);
-        self.write(move |w| w.audit(&ev)).await
+    /// Resource rows of one of `rows.rs`'s resource queries, bodies opened.
+    async fn resources<P>(&self, sql: &'static str, params: P) -> StoreResult<Vec<StoredResource>>
+    where
+        P: rusqlite::Params + Send + 'static,
+    {
+        self.read(move |c, enc| select(c, "query", sql, params, |r| rows::resource(r, enc)))
+            .await
     }
 
     /// Rewrites every encrypted (or plain) row under the active key, so older keys can be
@@ -792,71 +637,70 @@ impl SqliteStore {
             };
             let active = enc.active_id();
             let mut n = 0u64;
+            let op = "reencrypt";
             // inbox
-            let rows: Vec<InboxBlob> = {
-                let mut st = w
-                    .conn
-                    .prepare("SELECT id, idem_key, content_hash, key_id, payload FROM inbox WHERE key_id IS NULL OR key_id != ?1")
-                    .map_err(db("reencrypt"))?;
-                let it = st
-                    .query_map([active], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-                    })
-                    .map_err(db("reencrypt"))?;
-                it.collect::<Result<_, _>>().map_err(db("reencrypt"))?
-            };
-            for (id, key, hash, kid, data) in rows {
-                let (kid, ct) = Sealed::inbox(id, &key, &hash, kid, data).reseal(&enc)?;
+            let sealed = select(
+                &w.conn,
+                op,
+                "SELECT id, idem_key, content_hash, key_id, payload FROM inbox WHERE key_id IS NULL OR key_id != ?1",
+                [active],
+                |r| {
+                    let (id, key, hash): (i64, String, String) = (r.col(0)?, r.col(1)?, r.col(2)?);
+                    Ok((id, Sealed::inbox(id, &key, &hash, r.col(3)?, r.col(4)?)))
+                },
+            )?;
+            for (id, value) in sealed {
+                let (kid, ct) = value.reseal(&enc)?;
                 w.conn
                     .execute(
                         "UPDATE inbox SET key_id = ?1, payload = ?2 WHERE id = ?3",
                         params![kid, ct, id],
                     )
-                    .map_err(db("reencrypt"))?;
+                    .map_err(db(op))?;
                 n += 1;
             }
             // resource versions
-            let rows: Vec<VersionBlob> = {
-                let mut st = w
-                    .conn
-                    .prepare("SELECT resource_type, id, version, key_id, body FROM resource_versions WHERE key_id IS NULL OR key_id != ?1")
-                    .map_err(db("reencrypt"))?;
-                let it = st
-                    .query_map([active], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-                    })
-                    .map_err(db("reencrypt"))?;
-                it.collect::<Result<_, _>>().map_err(db("reencrypt"))?
-            };
-            for (t, id, v, kid, data) in rows {
-                let (kid, ct) = Sealed::resource(&t, &id, v, kid, data).reseal(&enc)?;
+            let sealed = select(
+                &w.conn,
+                op,
+                "SELECT resource_type, id, version, key_id, body FROM resource_versions WHERE key_id IS NULL OR key_id != ?1",
+                [active],
+                |r| {
+                    let (t, id, v): (String, String, i64) = (r.col(0)?, r.col(1)?, r.col(2)?);
+                    let value = Sealed::resource(&t, &id, v, r.col(3)?, r.col(4)?);
+                    Ok((t, id, v, value))
+                },
+            )?;
+            for (t, id, v, value) in sealed {
+                let (kid, ct) = value.reseal(&enc)?;
                 w.conn
                     .execute(
                         "UPDATE resource_versions SET key_id = ?1, body = ?2 WHERE resource_type = ?3 AND id = ?4 AND version = ?5",
                         params![kid, ct, t, id, v],
                     )
-                    .map_err(db("reencrypt"))?;
+                    .map_err(db(op))?;
                 n += 1;
             }
             // source patients
-            let rows: Vec<(i64, String, Option<u32>, Vec<u8>)> = {
-                let mut st = w
-                    .conn
-                    .prepare("SELECT rowid, key, key_id, record FROM source_patients WHERE key_id IS NULL OR key_id != ?1")
-                    .map_err(db("reencrypt"))?;
-                let it = st
-                    .query_map([active], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                    .map_err(db("reencrypt"))?;
-                it.collect::<Result<_, _>>().map_err(db("reencrypt"))?
-            };
-            for (rowid, key, kid, data) in rows {
-                let (kid, ct) = Sealed::patient(rowid, &key, kid, data).reseal(&enc)?;
+            let sealed = select(
+                &w.conn,
+                op,
+                "SELECT rowid, key, key_id, record FROM source_patients WHERE key_id IS NULL OR key_id != ?1",
+                [active],
+                |r| {
+                    let (rowid, key): (i64, String) = (r.col(0)?, r.col(1)?);
+                    let value = Sealed::patient(rowid, &key, r.col(2)?, r.col(3)?);
+                    Ok((key, value))
+                },
+            )?;
+            for (key, value) in sealed {
+                let (kid, ct) = value.reseal(&enc)?;
                 w.conn
                     .execute(
                         "UPDATE source_patients SET key_id = ?1, record = ?2 WHERE key = ?3",
                         params![kid, ct, key],
                     )
-                    .map_err(db("reencrypt"))?;
+                    .map_err(db(op))?;
                 n += 1;
             }
             Ok(n)
@@ -867,244 +711,44 @@ impl SqliteStore {
 
 // ---------------------------------------------------------------------------------- row readers
 
-const RESOURCE_COLS: &str = "v.resource_type, v.id, v.version, v.key_id, v.body, v.patient_key, v.stored_at, v.message_id, v.source, v.profile_name, v.profile_version, v.converter_version";
-
-type RawResource = (
-    String,
-    String,
-    i64,
-    Option<u32>,
-    Vec<u8>,
-    Option<String>,
-    i64,
-    i64,
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-);
-
-fn raw_resource(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawResource> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-        r.get(10)?,
-        r.get(11)?,
-    ))
-}
-
-fn lineage_of(
-    source: String,
-    profile_name: Option<String>,
-    profile_version: Option<String>,
-    converter_version: String,
-) -> Lineage {
-    Lineage {
-        source,
-        profile: match (profile_name, profile_version) {
-            (Some(name), Some(version)) => Some(ProfileRef { name, version }),
-            _ => None,
-        },
-        converter_version,
+/// Runs a (cached) query and decodes every row with `f` (a decoder of `rows.rs`).
+fn select<T>(
+    conn: &Connection,
+    op: &'static str,
+    sql: &str,
+    params: impl rusqlite::Params,
+    mut f: impl FnMut(&rusqlite::Row<'_>) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    let mut st = conn.prepare_cached(sql).map_err(db(op))?;
+    let mut it = st.query(params).map_err(db(op))?;
+    let mut out = Vec::new();
+    while let Some(r) = it.next().map_err(db(op))? {
+        out.push(f(r)?);
     }
+    Ok(out)
 }
 
-fn finish_resource(enc: Option<&Encryption>, raw: RawResource) -> StoreResult<StoredResource> {
-    let (t, id, version, kid, body, patient_key, stored_at, msg, source, pn, pv, cv) = raw;
-    let body = Sealed::resource(&t, &id, version, kid, body)
-        .open_as(enc, "not UTF-8", |b| String::from_utf8(b).ok())?;
-    Ok(StoredResource {
-        resource_type: t,
-        id,
-        version,
-        body,
-        patient_key,
-        stored_at,
-        message_id: MessageId(msg),
-        lineage: lineage_of(source, pn, pv, cv),
-    })
-}
-
-fn query_resources(
+/// [`select`] for a query of one row at most.
+fn select_one<T>(
     conn: &Connection,
-    enc: Option<&Encryption>,
+    op: &'static str,
     sql: &str,
     params: impl rusqlite::Params,
-) -> StoreResult<Vec<StoredResource>> {
-    let raws: Vec<RawResource> = {
-        let mut st = conn.prepare_cached(sql).map_err(db("query"))?;
-        let it = st.query_map(params, raw_resource).map_err(db("query"))?;
-        it.collect::<Result<_, _>>().map_err(db("query"))?
-    };
-    raws.into_iter().map(|r| finish_resource(enc, r)).collect()
+    f: impl FnMut(&rusqlite::Row<'_>) -> StoreResult<T>,
+) -> StoreResult<Option<T>> {
+    Ok(select(conn, op, sql, params, f)?.into_iter().next())
 }
 
-const INBOX_COLS: &str = "i.id, i.idem_key, i.content_hash, i.key_id, i.payload, i.kind, i.source, i.message_type, i.received_at, i.state, i.control_id_reused, (SELECT COUNT(*) FROM duplicates d WHERE d.message_id = i.id)";
-
-type RawInbox = (
-    i64,
-    String,
-    String,
-    Option<u32>,
-    Vec<u8>,
-    String,
-    String,
-    Option<String>,
-    i64,
-    String,
-    bool,
-    i64,
-);
-
-fn raw_inbox(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawInbox> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-        r.get(10)?,
-        r.get(11)?,
-    ))
-}
-
-fn finish_inbox(enc: Option<&Encryption>, raw: RawInbox) -> StoreResult<InboxMessage> {
-    let (id, key, hash, kid, payload, kind, source, mt, at, state, reused, dups) = raw;
-    let payload = Sealed::inbox(id, &key, &hash, kid, payload).open(enc)?;
-    Ok(InboxMessage {
-        id: MessageId(id),
-        key,
-        content_hash: hash,
-        payload,
-        kind: PayloadKind::parse(&kind).ok_or_else(|| corrupt("inbox", id, "unknown kind"))?,
-        source,
-        message_type: mt,
-        received_at: at,
-        state: InboxState::parse(&state).ok_or_else(|| corrupt("inbox", id, "unknown state"))?,
-        control_id_reused: reused,
-        duplicates: dups as u64,
-    })
-}
-
-const DEAD_COLS: &str =
-    "id, message_id, stage, error_kind, location, attempts, reason, status, created_at, updated_at";
-
-fn dead_letter_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(DeadLetter, String)> {
-    let status: String = r.get(7)?;
-    Ok((
-        DeadLetter {
-            id: DeadLetterId(r.get(0)?),
-            failure: NewDeadLetter {
-                message_id: r.get::<_, Option<i64>>(1)?.map(MessageId),
-                stage: r.get(2)?,
-                error_kind: r.get(3)?,
-                location: r.get(4)?,
-                attempts: r.get(5)?,
-                reason: r.get(6)?,
-            },
-            status: DeadLetterStatus::Open,
-            created_at: r.get(8)?,
-            updated_at: r.get(9)?,
-        },
-        status,
-    ))
-}
-
-fn finish_dead(x: (DeadLetter, String)) -> StoreResult<DeadLetter> {
-    let (mut d, status) = x;
-    d.status = DeadLetterStatus::parse(&status)
-        .ok_or_else(|| corrupt("dead_letters", d.id.0, "unknown status"))?;
-    Ok(d)
-}
-
-const REVIEW_COLS: &str = "id, source_key, enterprise_id, candidate_key, candidate_enterprise_id, weight, status, resolved_by, created_at";
-
-fn review_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(PossibleMatch, String)> {
-    Ok((
-        PossibleMatch {
-            id: ReviewId(r.get(0)?),
-            pair: NewPossibleMatch {
-                source_key: r.get(1)?,
-                enterprise_id: EnterpriseId(r.get::<_, i64>(2)? as u64),
-                candidate_key: r.get(3)?,
-                candidate_enterprise_id: EnterpriseId(r.get::<_, i64>(4)? as u64),
-                weight: r.get::<_, f64>(5)? as f32,
-            },
-            status: ReviewStatus::Open,
-            resolved_by: r.get(7)?,
-            created_at: r.get(8)?,
-        },
-        r.get(6)?,
-    ))
-}
-
-fn finish_review(x: (PossibleMatch, String)) -> StoreResult<PossibleMatch> {
-    let (mut p, status) = x;
-    p.status = ReviewStatus::parse(&status)
-        .ok_or_else(|| corrupt("possible_matches", p.id.0, "unknown status"))?;
-    Ok(p)
-}
-
-fn profile_rows(
-    conn: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> StoreResult<Vec<StoredProfile>> {
-    let mut st = conn.prepare_cached(sql).map_err(db("profile"))?;
-    let it = st
-        .query_map(params, |r| {
-            Ok(StoredProfile {
-                profile: ProfileRef {
-                    name: r.get(0)?,
-                    version: r.get(1)?,
-                },
-                body: r.get(2)?,
-                saved_at: r.get(3)?,
-                active: r.get(4)?,
-            })
-        })
-        .map_err(db("profile"))?;
-    it.collect::<Result<_, _>>().map_err(db("profile"))
-}
-
-const PROFILE_SELECT: &str = "SELECT p.name, p.version, p.body, p.saved_at, (a.version IS NOT NULL) FROM profiles p LEFT JOIN profile_active a ON a.name = p.name AND a.version = p.version";
-
-/// The MPI state saved beside the records.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct MpiStateData {
-    model: FsModel,
-    next_eid: u64,
-    retired: Vec<(EnterpriseId, EnterpriseId)>,
-    merges: Vec<MergeEvent>,
+/// A row limit as SQL takes it (SQLite reads a negative one as "no limit").
+fn sql_limit(n: usize) -> i64 {
+    n.min(i64::MAX as usize) as i64
 }
 
 fn save_state(w: &Writer, s: &IndexSnapshot) -> StoreResult<()> {
-    let data = MpiStateData {
-        model: s.model.clone(),
-        next_eid: s.next_eid,
-        retired: s.retired.iter().map(|(a, b)| (*a, *b)).collect(),
-        merges: s.merges.clone(),
-    };
-    let json = serde_json::to_string(&data)
-        .map_err(|_| corrupt("mpi_state", 1, "state does not serialize"))?;
     w.conn
         .execute(
-            "INSERT INTO mpi_state (id, state, updated_at) VALUES (1, ?1, ?2)
-             ON CONFLICT(id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-            params![json, now_ms()],
+            rows::SAVE_MPI_STATE,
+            params![rows::state_json(s)?, now_ms()],
         )
         .map_err(db("save mpi"))?;
     Ok(())
@@ -1136,38 +780,9 @@ fn upsert_patient(w: &Writer, p: &PatientLink, at: TimestampMs) -> StoreResult<(
     Ok(())
 }
 
-/// The id `eid` resolves to through the persisted merges (itself when not retired).
-fn surviving_id(c: &Connection, eid: EnterpriseId) -> StoreResult<EnterpriseId> {
-    #[derive(serde::Deserialize)]
-    struct Retired {
-        retired: Vec<(EnterpriseId, EnterpriseId)>,
-    }
-    let state: Option<String> = c
-        .query_row("SELECT state FROM mpi_state WHERE id = 1", [], |r| r.get(0))
-        .optional()
-        .map_err(db("patient everything"))?;
-    let Some(state) = state else {
-        return Ok(eid);
-    };
-    let r: Retired = serde_json::from_str(&state)
-        .map_err(|_| corrupt("mpi_state", 1, "state is not valid JSON"))?;
-    let map: std::collections::HashMap<EnterpriseId, EnterpriseId> =
-        r.retired.into_iter().collect();
-    let mut e = eid;
-    // Bounded: a cycle (never written by the MPI) cannot loop forever.
-    for _ in 0..1024 {
-        match map.get(&e) {
-            Some(next) => e = *next,
-            None => break,
-        }
-    }
-    Ok(e)
-}
-
-fn count(conn: &Connection, sql: &str) -> StoreResult<u64> {
-    conn.query_row(sql, [], |r| r.get::<_, i64>(0))
-        .map(|n| n as u64)
-        .map_err(db("summary"))
+/// The saved MPI state (`None` before any).
+fn mpi_state(c: &Connection, op: &'static str) -> StoreResult<Option<String>> {
+    select_one(c, op, rows::MPI_STATE, [], |r| r.col(0))
 }
 
 // ---------------------------------------------------------------------------------- Store impl
@@ -1253,37 +868,17 @@ impl Store for SqliteStore {
 
     async fn pending(&self, limit: usize) -> StoreResult<Vec<InboxMessage>> {
         self.read(move |c, enc| {
-            let raws: Vec<RawInbox> = {
-                let mut st = c
-                    .prepare_cached(&format!(
-                        "SELECT {INBOX_COLS} FROM inbox i WHERE i.state = 'pending' ORDER BY i.id LIMIT ?1"
-                    ))
-                    .map_err(db("pending"))?;
-                let it = st
-                    .query_map([limit as i64], raw_inbox)
-                    .map_err(db("pending"))?;
-                it.collect::<Result<_, _>>().map_err(db("pending"))?
-            };
-            raws.into_iter().map(|r| finish_inbox(enc, r)).collect()
+            select(c, "pending", rows::PENDING, [sql_limit(limit)], |r| {
+                rows::inbox(r, enc)
+            })
         })
         .await
     }
 
     async fn message(&self, id: MessageId) -> StoreResult<InboxMessage> {
         self.read(move |c, enc| {
-            let raw = c
-                .query_row(
-                    &format!("SELECT {INBOX_COLS} FROM inbox i WHERE i.id = ?1"),
-                    [id.0],
-                    raw_inbox,
-                )
-                .optional()
-                .map_err(db("message"))?
-                .ok_or_else(|| StoreError::NotFound {
-                    what: "message",
-                    id: id.to_string(),
-                })?;
-            finish_inbox(enc, raw)
+            select_one(c, "message", rows::MESSAGE, [id.0], |r| rows::inbox(r, enc))?
+                .ok_or_else(|| rows::not_found("message", id))
         })
         .await
     }
@@ -1517,37 +1112,21 @@ impl Store for SqliteStore {
     async fn dead_letters(&self, open_only: bool) -> StoreResult<Vec<DeadLetter>> {
         self.read(move |c, _| {
             let sql = if open_only {
-                format!("SELECT {DEAD_COLS} FROM dead_letters WHERE status = 'open' ORDER BY id")
+                rows::DEAD_LETTERS_OPEN
             } else {
-                format!("SELECT {DEAD_COLS} FROM dead_letters ORDER BY id")
+                rows::DEAD_LETTERS_ALL
             };
-            let rows: Vec<(DeadLetter, String)> = {
-                let mut st = c.prepare_cached(&sql).map_err(db("dead letters"))?;
-                let it = st
-                    .query_map([], dead_letter_row)
-                    .map_err(db("dead letters"))?;
-                it.collect::<Result<_, _>>().map_err(db("dead letters"))?
-            };
-            rows.into_iter().map(finish_dead).collect()
+            select(c, "dead letters", sql, [], |r| rows::dead_letter(r))
         })
         .await
     }
 
     async fn dead_letter_by_id(&self, id: DeadLetterId) -> StoreResult<DeadLetter> {
         self.read(move |c, _| {
-            let row = c
-                .query_row(
-                    &format!("SELECT {DEAD_COLS} FROM dead_letters WHERE id = ?1"),
-                    [id.0],
-                    dead_letter_row,
-                )
-                .optional()
-                .map_err(db("dead letter"))?
-                .ok_or_else(|| StoreError::NotFound {
-                    what: "dead letter",
-                    id: id.to_string(),
-                })?;
-            finish_dead(row)
+            select_one(c, "dead letter", rows::DEAD_LETTER, [id.0], |r| {
+                rows::dead_letter(r)
+            })?
+            .ok_or_else(|| rows::not_found("dead letter", id))
         })
         .await
     }
@@ -1579,7 +1158,7 @@ impl Store for SqliteStore {
             // Reprocessed successfully: the message is processed again, also when the
             // reprocessing applied nothing (a redelivery after a sink failure).
             w.conn
-                .execute(MESSAGE_REPROCESSED, params![now_ms(), mid])
+                .execute(rows::MESSAGE_REPROCESSED, params![now_ms(), mid])
                 .map_err(db("mark reprocessed"))?;
             let mut ev = AuditEvent::new(AuditEventKind::Reprocessed, actor)
                 .entity(id.to_string())
@@ -1592,46 +1171,15 @@ impl Store for SqliteStore {
 
     async fn load_mpi(&self) -> StoreResult<Option<IndexSnapshot>> {
         self.read(|c, enc| {
-            let state: Option<String> = c
-                .query_row("SELECT state FROM mpi_state WHERE id = 1", [], |r| r.get(0))
-                .optional()
-                .map_err(db("load mpi"))?;
-            let raws: Vec<(i64, String, i64, Option<u32>, Vec<u8>)> = {
-                let mut st = c
-                    .prepare("SELECT rowid, key, enterprise_id, key_id, record FROM source_patients ORDER BY rowid")
-                    .map_err(db("load mpi"))?;
-                let it = st
-                    .query_map([], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-                    })
-                    .map_err(db("load mpi"))?;
-                it.collect::<Result<_, _>>().map_err(db("load mpi"))?
-            };
-            let Some(state) = state else {
-                if raws.is_empty() {
-                    return Ok(None);
-                }
-                return Err(corrupt("mpi_state", 1, "records saved without MPI state"));
-            };
-            let data: MpiStateData = serde_json::from_str(&state)
-                .map_err(|_| corrupt("mpi_state", 1, "state is not valid JSON"))?;
-            let mut records = Vec::with_capacity(raws.len());
-            let mut next_eid = data.next_eid;
-            for (rowid, key, eid, kid, blob) in raws {
-                let rec: PatientRecord = Sealed::patient(rowid, &key, kid, blob)
-                    .open_as(enc, "record is not valid JSON", |b| {
-                        serde_json::from_slice(&b).ok()
-                    })?;
-                next_eid = next_eid.max(eid as u64 + 1);
-                records.push((rec, EnterpriseId(eid as u64)));
-            }
-            Ok(Some(IndexSnapshot {
-                model: data.model,
-                records,
-                next_eid,
-                retired: data.retired.into_iter().collect(),
-                merges: data.merges,
-            }))
+            let state = mpi_state(c, "load mpi")?;
+            let records = select(
+                c,
+                "load mpi",
+                "SELECT rowid, key, enterprise_id, key_id, record FROM source_patients ORDER BY rowid",
+                [],
+                |r| rows::patient_record(r, enc),
+            )?;
+            rows::snapshot(state, records)
         })
         .await
     }
@@ -1640,16 +1188,15 @@ impl Store for SqliteStore {
         self.write(move |w| {
             let at = now_ms();
             // Sources of the records already stored are kept; new records get "mpi".
-            let sources: std::collections::HashMap<String, String> = {
-                let mut st = w
-                    .conn
-                    .prepare("SELECT key, source FROM source_patients")
-                    .map_err(db("save mpi"))?;
-                let it = st
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .map_err(db("save mpi"))?;
-                it.collect::<Result<_, _>>().map_err(db("save mpi"))?
-            };
+            let sources: std::collections::HashMap<String, String> = select(
+                &w.conn,
+                "save mpi",
+                "SELECT key, source FROM source_patients",
+                [],
+                |r| Ok((r.col(0)?, r.col(1)?)),
+            )?
+            .into_iter()
+            .collect();
             w.conn
                 .execute("DELETE FROM source_patients", [])
                 .map_err(db("save mpi"))?;
@@ -1676,21 +1223,11 @@ impl Store for SqliteStore {
     async fn possible_matches(&self, open_only: bool) -> StoreResult<Vec<PossibleMatch>> {
         self.read(move |c, _| {
             let sql = if open_only {
-                format!(
-                    "SELECT {REVIEW_COLS} FROM possible_matches WHERE status = 'open' ORDER BY id"
-                )
+                rows::REVIEWS_OPEN
             } else {
-                format!("SELECT {REVIEW_COLS} FROM possible_matches ORDER BY id")
+                rows::REVIEWS_ALL
             };
-            let rows: Vec<(PossibleMatch, String)> = {
-                let mut st = c.prepare_cached(&sql).map_err(db("possible matches"))?;
-                let it = st
-                    .query_map([], review_row)
-                    .map_err(db("possible matches"))?;
-                it.collect::<Result<_, _>>()
-                    .map_err(db("possible matches"))?
-            };
-            rows.into_iter().map(finish_review).collect()
+            select(c, "possible matches", sql, [], |r| rows::review(r))
         })
         .await
     }
@@ -1703,28 +1240,14 @@ impl Store for SqliteStore {
     ) -> StoreResult<PossibleMatch> {
         let actor = actor.to_string();
         self.write(move |w| {
-            let n = w
-                .conn
-                .execute(
-                    "UPDATE possible_matches SET status = ?1, resolved_by = ?2, resolved_at = ?3 WHERE id = ?4",
-                    params![status.as_str(), actor, now_ms(), id.0],
-                )
-                .map_err(db("resolve"))?;
-            if n == 0 {
-                return Err(StoreError::NotFound {
-                    what: "possible match",
-                    id: id.to_string(),
-                });
-            }
-            let row = w
-                .conn
-                .query_row(
-                    &format!("SELECT {REVIEW_COLS} FROM possible_matches WHERE id = ?1"),
-                    [id.0],
-                    review_row,
-                )
-                .map_err(db("resolve"))?;
-            let p = finish_review(row)?;
+            let p = select_one(
+                &w.conn,
+                "resolve",
+                rows::RESOLVE_REVIEW,
+                params![status.as_str(), actor, now_ms(), id.0],
+                |r| rows::review(r),
+            )?
+            .ok_or_else(|| rows::not_found("possible match", id))?;
             let ev = AuditEvent::new(AuditEventKind::Linked, actor)
                 .entity(id.to_string())
                 .detail(format!(
@@ -1778,18 +1301,13 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> StoreResult<Vec<MessageId>> {
         self.read(move |c, _| {
-            let mut st = c
-                .prepare_cached(
-                    "SELECT id FROM inbox WHERE received_at >= ?1 AND received_at < ?2 ORDER BY received_at, id LIMIT ?3",
-                )
-                .map_err(db("messages received"))?;
-            let it = st
-                .query_map(params![from, to, limit.min(i64::MAX as usize) as i64], |r| {
-                    r.get(0).map(MessageId)
-                })
-                .map_err(db("messages received"))?;
-            it.collect::<Result<_, _>>()
-                .map_err(db("messages received"))
+            select(
+                c,
+                "messages received",
+                rows::MESSAGES_RECEIVED,
+                params![from, to, sql_limit(limit)],
+                |r| r.col(0).map(MessageId),
+            )
         })
         .await
     }
@@ -1835,11 +1353,9 @@ impl Store for SqliteStore {
     async fn profile_versions(&self, name: &str) -> StoreResult<Vec<StoredProfile>> {
         let name = name.to_string();
         self.read(move |c, _| {
-            profile_rows(
-                c,
-                &format!("{PROFILE_SELECT} WHERE p.name = ?1 ORDER BY p.seq"),
-                [name],
-            )
+            select(c, "profile", rows::PROFILE_VERSIONS, [name], |r| {
+                rows::profile(r)
+            })
         })
         .await
     }
@@ -1847,16 +1363,14 @@ impl Store for SqliteStore {
     async fn profile(&self, profile: &ProfileRef) -> StoreResult<StoredProfile> {
         let p = profile.clone();
         self.read(move |c, _| {
-            profile_rows(
+            select_one(
                 c,
-                &format!("{PROFILE_SELECT} WHERE p.name = ?1 AND p.version = ?2"),
+                "profile",
+                rows::PROFILE,
                 params![p.name, p.version],
+                |r| rows::profile(r),
             )?
-            .pop()
-            .ok_or_else(|| StoreError::NotFound {
-                what: "profile",
-                id: format!("{} {}", p.name, p.version),
-            })
+            .ok_or_else(|| rows::not_found("profile", format!("{} {}", p.name, p.version)))
         })
         .await
     }
@@ -1864,12 +1378,9 @@ impl Store for SqliteStore {
     async fn active_profile(&self, name: &str) -> StoreResult<Option<StoredProfile>> {
         let name = name.to_string();
         self.read(move |c, _| {
-            Ok(profile_rows(
-                c,
-                &format!("{PROFILE_SELECT} WHERE p.name = ?1 AND a.version IS NOT NULL"),
-                [name],
-            )?
-            .pop())
+            select_one(c, "profile", rows::ACTIVE_PROFILE, [name], |r| {
+                rows::profile(r)
+            })
         })
         .await
     }
@@ -1944,40 +1455,20 @@ impl Store for SqliteStore {
         actor: &str,
     ) -> StoreResult<EnterprisePatient> {
         // A retired (merged) id answers with the survivor's content, under the survivor's id.
-        let enterprise_id = self.read(move |c, _| surviving_id(c, requested)).await?;
+        let enterprise_id = self
+            .read(move |c, _| rows::surviving_id(mpi_state(c, "patient everything")?, requested))
+            .await?;
         let source_patients = self.source_patients(enterprise_id).await?;
         let eid = enterprise_id.0 as i64;
-        let resources = self
-            .read(move |c, enc| {
-                query_resources(
-                    c,
-                    enc,
-                    &format!(
-                        "SELECT {RESOURCE_COLS} FROM resources r
-                         JOIN resource_versions v ON v.resource_type = r.resource_type AND v.id = r.id AND v.version = r.version
-                         WHERE r.patient_key IN (SELECT key FROM source_patients WHERE enterprise_id = ?1)
-                         ORDER BY r.resource_type, r.id"
-                    ),
-                    [eid],
-                )
-            })
-            .await?;
-        let redirect = if requested == enterprise_id {
-            String::new()
-        } else {
-            format!(" (merged: {requested} redirected)")
-        };
-        self.audit_read(
-            actor,
-            enterprise_id.to_string(),
-            format!("$everything: {} resources{redirect}", resources.len()),
-        )
-        .await?;
-        Ok(EnterprisePatient {
+        let resources = self.resources(rows::PATIENT_RESOURCES, (eid,)).await?;
+        let p = EnterprisePatient {
             enterprise_id,
             source_patients,
             resources,
-        })
+        };
+        self.append_audit(rows::everything_read(actor, requested, &p))
+            .await?;
+        Ok(p)
     }
 
     async fn resources_by_type(
@@ -1989,26 +1480,13 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<StoredResource>> {
         let t = resource_type.to_string();
         let out = self
-            .read(move |c, enc| {
-                query_resources(
-                    c,
-                    enc,
-                    &format!(
-                        "SELECT {RESOURCE_COLS} FROM resources r
-                         JOIN resource_versions v ON v.resource_type = r.resource_type AND v.id = r.id AND v.version = r.version
-                         WHERE r.resource_type = ?1 AND r.stored_at >= ?2
-                         ORDER BY r.stored_at, r.id LIMIT ?3"
-                    ),
-                    params![t, since.unwrap_or(i64::MIN), limit as i64],
-                )
-            })
+            .resources(
+                rows::RESOURCES_BY_TYPE,
+                (t, since.unwrap_or(i64::MIN), sql_limit(limit)),
+            )
             .await?;
-        self.audit_read(
-            actor,
-            resource_type.to_string(),
-            format!("by type: {} resources", out.len()),
-        )
-        .await?;
+        self.append_audit(rows::by_type_read(actor, resource_type, out.len()))
+            .await?;
         Ok(out)
     }
 
@@ -2019,22 +1497,8 @@ impl Store for SqliteStore {
         actor: &str,
     ) -> StoreResult<Option<StoredResource>> {
         let (t, i) = (resource_type.to_string(), id.to_string());
-        let out = self
-            .read(move |c, enc| {
-                Ok(query_resources(
-                    c,
-                    enc,
-                    &format!(
-                        "SELECT {RESOURCE_COLS} FROM resources r
-                         JOIN resource_versions v ON v.resource_type = r.resource_type AND v.id = r.id AND v.version = r.version
-                         WHERE r.resource_type = ?1 AND r.id = ?2"
-                    ),
-                    params![t, i],
-                )?
-                .pop())
-            })
-            .await?;
-        self.audit_read(actor, format!("{resource_type}/{id}"), "read".into())
+        let out = self.resources(rows::RESOURCE, (t, i)).await?.pop();
+        self.append_audit(rows::resource_read(actor, resource_type, id))
             .await?;
         Ok(out)
     }
@@ -2046,50 +1510,17 @@ impl Store for SqliteStore {
         actor: &str,
     ) -> StoreResult<Vec<StoredResource>> {
         let (t, i) = (resource_type.to_string(), id.to_string());
-        let out = self
-            .read(move |c, enc| {
-                query_resources(
-                    c,
-                    enc,
-                    &format!(
-                        "SELECT {RESOURCE_COLS} FROM resource_versions v
-                         WHERE v.resource_type = ?1 AND v.id = ?2 ORDER BY v.version"
-                    ),
-                    params![t, i],
-                )
-            })
+        let out = self.resources(rows::RESOURCE_HISTORY, (t, i)).await?;
+        self.append_audit(rows::history_read(actor, resource_type, id, out.len()))
             .await?;
-        self.audit_read(
-            actor,
-            format!("{resource_type}/{id}"),
-            format!("history: {} versions", out.len()),
-        )
-        .await?;
         Ok(out)
     }
 
     async fn lineage(&self, message_id: MessageId) -> StoreResult<Vec<LineageEntry>> {
         self.read(move |c, _| {
-            let mut st = c
-                .prepare_cached(
-                    "SELECT message_id, resource_type, resource_id, version, changed, source, profile_name, profile_version, converter_version, applied_at
-                     FROM lineage WHERE message_id = ?1 ORDER BY seq",
-                )
-                .map_err(db("lineage"))?;
-            let it = st
-                .query_map([message_id.0], |r| {
-                    Ok(LineageEntry {
-                        message_id: MessageId(r.get(0)?),
-                        resource_type: r.get(1)?,
-                        id: r.get(2)?,
-                        version: r.get(3)?,
-                        changed: r.get(4)?,
-                        lineage: lineage_of(r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?),
-                        applied_at: r.get(9)?,
-                    })
-                })
-                .map_err(db("lineage"))?;
-            it.collect::<Result<_, _>>().map_err(db("lineage"))
+            select(c, "lineage", rows::LINEAGE, [message_id.0], |r| {
+                rows::lineage_entry(r)
+            })
         })
         .await
     }
@@ -2100,22 +1531,9 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<SourcePatient>> {
         let eid = enterprise_id.0 as i64;
         self.read(move |c, _| {
-            let mut st = c
-                .prepare_cached(
-                    "SELECT key, source, enterprise_id, updated_at FROM source_patients WHERE enterprise_id = ?1 ORDER BY key",
-                )
-                .map_err(db("source patients"))?;
-            let it = st
-                .query_map([eid], |r| {
-                    Ok(SourcePatient {
-                        key: r.get(0)?,
-                        source: r.get(1)?,
-                        enterprise_id: EnterpriseId(r.get::<_, i64>(2)? as u64),
-                        updated_at: r.get(3)?,
-                    })
-                })
-                .map_err(db("source patients"))?;
-            it.collect::<Result<_, _>>().map_err(db("source patients"))
+            select(c, "source patients", rows::SOURCE_PATIENTS, [eid], |r| {
+                rows::source_patient(r)
+            })
         })
         .await
     }
@@ -2132,128 +1550,47 @@ impl Store for SqliteStore {
 
     async fn audit_entries(&self, from_seq: i64, limit: usize) -> StoreResult<Vec<AuditEntry>> {
         self.read(move |c, _| {
-            let mut st = c
-                .prepare_cached(
-                    "SELECT seq, recorded_at, kind, actor, source, message_id, entity, detail, prev_hash, hash
-                     FROM audit_log WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
-                )
-                .map_err(db("audit"))?;
-            let rows: Vec<(AuditEntry, String)> = {
-                let it = st
-                    .query_map(params![from_seq, limit as i64], audit_row)
-                    .map_err(db("audit"))?;
-                it.collect::<Result<_, _>>().map_err(db("audit"))?
-            };
-            rows.into_iter()
-                .map(|(mut e, kind)| {
-                    e.event.kind = AuditEventKind::parse(&kind)
-                        .ok_or_else(|| corrupt("audit_log", e.seq, "unknown kind"))?;
-                    Ok(e)
-                })
-                .collect()
+            select(
+                c,
+                "audit",
+                rows::AUDIT_FROM,
+                params![from_seq, sql_limit(limit)],
+                |r| rows::audit_entry(r),
+            )
         })
         .await
     }
 
     async fn verify_audit(&self) -> StoreResult<AuditVerification> {
         self.read(|c, _| {
-            let mut st = c
-                .prepare(
-                    "SELECT seq, recorded_at, kind, actor, source, message_id, entity, detail, prev_hash, hash
-                     FROM audit_log ORDER BY seq",
-                )
-                .map_err(db("verify audit"))?;
-            let mut rows = st.query([]).map_err(db("verify audit"))?;
-            let mut prev = GENESIS;
-            let mut expected = 1i64;
-            let mut n = 0u64;
-            while let Some(r) = rows.next().map_err(db("verify audit"))? {
-                let (mut e, kind) = match audit_row(r) {
-                    Ok(x) => x,
-                    Err(_) => {
-                        return Ok(AuditVerification::Broken {
-                            seq: expected,
-                            reason: "unreadable row",
-                        })
-                    }
-                };
-                let broken = |reason| {
-                    Ok(AuditVerification::Broken {
-                        seq: e.seq,
-                        reason,
-                    })
-                };
-                if e.seq != expected {
-                    return broken("sequence gap");
+            let mut check = rows::ChainCheck::new();
+            loop {
+                let page = select(
+                    c,
+                    "verify audit",
+                    rows::AUDIT_AFTER,
+                    params![check.last_seq(), rows::ChainCheck::PAGE],
+                    |r| Ok(check.check(r)),
+                )?;
+                let last_page = (page.len() as i64) < rows::ChainCheck::PAGE;
+                if let Some(broken) = page.into_iter().flatten().next() {
+                    return Ok(broken);
                 }
-                match AuditEventKind::parse(&kind) {
-                    Some(k) => e.event.kind = k,
-                    None => return broken("unreadable row"),
+                if last_page {
+                    return Ok(check.intact());
                 }
-                if e.prev_hash != hex_lower(&prev) {
-                    return broken("previous hash mismatch");
-                }
-                let h = AuditEntry::chain_hash(
-                    &prev,
-                    &AuditEntry::canonical(e.seq, e.recorded_at, &e.event),
-                );
-                if e.hash != hex_lower(&h) {
-                    return broken("hash mismatch");
-                }
-                prev = h;
-                expected += 1;
-                n += 1;
             }
-            Ok(AuditVerification::Intact {
-                rows: n,
-                head: hex_lower(&prev),
-            })
         })
         .await
     }
 
     async fn summary(&self) -> StoreResult<Summary> {
         self.read(|c, _| {
-            Ok(Summary {
-                received: count(c, "SELECT COUNT(*) FROM inbox")?,
-                duplicates: count(c, "SELECT COUNT(*) FROM duplicates")?,
-                dead_letter: count(c, "SELECT COUNT(*) FROM dead_letters WHERE status = 'open'")?,
-                resources: count(c, "SELECT COUNT(*) FROM resources")?,
-                source_patients: count(c, "SELECT COUNT(*) FROM source_patients")?,
-                enterprise_patients: count(
-                    c,
-                    "SELECT COUNT(DISTINCT enterprise_id) FROM source_patients",
-                )?,
-                possible_matches: count(
-                    c,
-                    "SELECT COUNT(*) FROM possible_matches WHERE status = 'open'",
-                )?,
-            })
+            select_one(c, "summary", rows::SUMMARY, [], |r| rows::summary(r))?
+                .ok_or_else(|| corrupt("summary", 0, "no row"))
         })
         .await
     }
-}
-
-/// Reads an audit row; the kind is returned as text for the caller to check.
-fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(AuditEntry, String)> {
-    let kind: String = r.get(2)?;
-    Ok((
-        AuditEntry {
-            seq: r.get(0)?,
-            recorded_at: r.get(1)?,
-            event: AuditEvent {
-                kind: AuditEventKind::Read,
-                actor: r.get(3)?,
-                source: r.get(4)?,
-                message_id: r.get::<_, Option<i64>>(5)?.map(MessageId),
-                entity: r.get(6)?,
-                detail: r.get(7)?,
-            },
-            prev_hash: r.get(8)?,
-            hash: r.get(9)?,
-        },
-        kind,
-    ))
 }
 
 #[cfg(test)]
