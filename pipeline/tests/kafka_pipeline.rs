@@ -67,8 +67,11 @@ async fn wait_for(pipeline: &Pipeline, received: u64, duplicates: u64) -> Summar
     for _ in 0..600 {
         pipeline.drain().await;
         let s = pipeline.summary().await.unwrap();
-        if s.received >= received && s.duplicates >= duplicates {
-            return s;
+        // Kept is not applied: a message accepted just before the summary may still wait for
+        // its lane (the drain above saw nothing in flight yet). Nothing pending: all applied.
+        let applied = pipeline.store().pending(1).await.unwrap().is_empty();
+        if s.received >= received && s.duplicates >= duplicates && applied {
+            return pipeline.summary().await.unwrap();
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
