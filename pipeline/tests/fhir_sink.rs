@@ -205,6 +205,12 @@ async fn a_failed_delivery_is_a_deliver_dead_letter_and_reprocess_delivers_once(
     let n = bundles[0]["entry"].as_array().unwrap().len();
     assert_eq!(n as u64, before.resources, "every resource of the message");
     assert!(st.dead_letters(true).await.unwrap().is_empty());
+    let message = dl.failure.message_id.unwrap();
+    assert_eq!(
+        st.message(message).await.unwrap().state,
+        ehrkit_pipeline::store::InboxState::Processed,
+        "the message is processed again once delivered"
+    );
     let after = p.summary().await.unwrap();
     assert_eq!(after.resources, before.resources);
     assert_eq!(after.dead_letter, 0);
