@@ -185,6 +185,11 @@ pub struct Decimal(String);
 impl Decimal {
     /// Checks the JSON number syntax and keeps the text.
     pub fn new(text: &str) -> Option<Decimal> {
+        // A plain number (the usual case) is kept as it is, without the JSON reader; anything
+        // else (whitespace or a BOM around it, not a number) is read as JSON, as before.
+        if is_json_number(text.as_bytes()) {
+            return Some(Decimal(text.to_owned()));
+        }
         let v = crate::json::Value::parse(text.as_bytes()).ok()?;
         match v {
             crate::json::Value::Number(n) => Some(Decimal(n)),
@@ -279,6 +284,42 @@ text_type!(
     /// A FHIR `time` (`hh:mm:ss` with optional fraction), kept as written.
     Time, is_time, "time"
 );
+
+/// True when all of `b` is one JSON number (`-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`),
+/// nothing around it: what the JSON reader's `number` accepts.
+fn is_json_number(b: &[u8]) -> bool {
+    fn run(b: &[u8], mut i: usize) -> usize {
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        i
+    }
+    let mut i = usize::from(b.first() == Some(&b'-'));
+    match b.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => i = run(b, i + 1),
+        _ => return false,
+    }
+    if b.get(i) == Some(&b'.') {
+        let j = run(b, i + 1);
+        if j == i + 1 {
+            return false;
+        }
+        i = j;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let j = run(b, i);
+        if j == i {
+            return false;
+        }
+        i = j;
+    }
+    i == b.len()
+}
 
 fn digits(b: &[u8], at: usize, n: usize) -> bool {
     b.len() >= at + n && b[at..at + n].iter().all(u8::is_ascii_digit)
@@ -379,6 +420,32 @@ fn is_time(b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_read_as_the_json_reader_reads_them() {
+        // The reference: the text read as one JSON document.
+        fn by_reader(t: &str) -> Option<String> {
+            match crate::json::Value::parse(t.as_bytes()).ok()? {
+                crate::json::Value::Number(n) => Some(n),
+                _ => None,
+            }
+        }
+        let parts = [
+            "", "-", "0", "00", "1", "12", ".", ".5", "e", "E+", "e-3", "e1", " ", "\u{feff}", "x",
+            "\"",
+        ];
+        for a in parts {
+            for b in parts {
+                for c in parts {
+                    let t = format!("{a}{b}{c}");
+                    assert_eq!(Decimal::new(&t).map(|d| d.0), by_reader(&t), "{t:?}");
+                    if is_json_number(t.as_bytes()) {
+                        assert_eq!(by_reader(&t).as_deref(), Some(t.as_str()), "{t:?}");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn lexical_forms() {

@@ -23,6 +23,24 @@ impl Default for Writer {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// High bit of each byte of `w` that is zero (exact: no false positives).
+#[inline(always)]
+fn zero_bytes(w: u64) -> u64 {
+    const LO7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    !(((w & LO7) + LO7) | w | LO7)
+}
+
+/// True when one of the eight bytes of `w` is escaped in a JSON string (a control character
+/// below 0x20, `"` or `\\`): exactly the bytes [`ESCAPE`] marks.
+#[inline(always)]
+fn needs_escape(w: u64) -> bool {
+    const EVERY: u64 = 0x0101_0101_0101_0101;
+    let control = zero_bytes(w & (0xE0 * EVERY));
+    let quote = zero_bytes(w ^ (u64::from(b'"') * EVERY));
+    let backslash = zero_bytes(w ^ (u64::from(b'\\') * EVERY));
+    (control | quote | backslash) != 0
+}
+
 /// For each byte: 0 = copy, `u` = `\u00XX`, otherwise the letter after `\`.
 static ESCAPE: [u8; 256] = {
     let mut t = [0u8; 256];
@@ -113,28 +131,41 @@ impl Writer {
 
     /// A JSON string with escapes.
     pub fn string(&mut self, s: &str) {
-        self.out.push(b'"');
         let b = s.as_bytes();
+        self.out.reserve(b.len() + 2);
+        self.out.push(b'"');
         let mut run = 0;
-        for (i, &c) in b.iter().enumerate() {
+        let mut i = 0;
+        while i < b.len() {
+            // Eight bytes at a time while none of them needs an escape (most strings: ids,
+            // codes, URIs, names), then byte by byte through the table.
+            if let Some(chunk) = b.get(i..i + 8) {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(chunk);
+                if !needs_escape(u64::from_le_bytes(w)) {
+                    i += 8;
+                    continue;
+                }
+            }
+            let c = b[i];
             let e = ESCAPE[c as usize];
-            if e == 0 {
-                continue;
+            if e != 0 {
+                self.out.extend_from_slice(&b[run..i]);
+                if e == b'u' {
+                    self.out.extend_from_slice(&[
+                        b'\\',
+                        b'u',
+                        b'0',
+                        b'0',
+                        HEX[(c >> 4) as usize],
+                        HEX[(c & 15) as usize],
+                    ]);
+                } else {
+                    self.out.extend_from_slice(&[b'\\', e]);
+                }
+                run = i + 1;
             }
-            self.out.extend_from_slice(&b[run..i]);
-            if e == b'u' {
-                self.out.extend_from_slice(&[
-                    b'\\',
-                    b'u',
-                    b'0',
-                    b'0',
-                    HEX[(c >> 4) as usize],
-                    HEX[(c & 15) as usize],
-                ]);
-            } else {
-                self.out.extend_from_slice(&[b'\\', e]);
-            }
-            run = i + 1;
+            i += 1;
         }
         self.out.extend_from_slice(&b[run..]);
         self.out.push(b'"');
@@ -299,5 +330,47 @@ impl Writer {
             r.write(self);
         }
         self.end_array();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reference: every byte through the escape table.
+    fn escaped(s: &str) -> Vec<u8> {
+        let mut out = vec![b'"'];
+        for &c in s.as_bytes() {
+            match ESCAPE[c as usize] {
+                0 => out.push(c),
+                b'u' => out.extend_from_slice(format!("\\u{c:04x}").as_bytes()),
+                e => out.extend_from_slice(&[b'\\', e]),
+            }
+        }
+        out.push(b'"');
+        out
+    }
+
+    #[test]
+    fn strings_are_escaped_as_the_table_says_at_every_position() {
+        let specials: Vec<char> = (0u8..0x20)
+            .map(char::from)
+            .chain(['"', '\\', '/', ' ', '~', '\u{7f}', 'é', '\u{2028}', '𝄞'])
+            .collect();
+        for len in 0..20 {
+            for &special in &specials {
+                for at in 0..=len {
+                    let mut s: String = "abcdefghijklmnopqrstuvwxyz".chars().take(len).collect();
+                    s.insert(at.min(s.len()), special);
+                    let mut w = Writer::new();
+                    w.string(&s);
+                    assert_eq!(w.into_inner(), escaped(&s), "{s:?}");
+                }
+            }
+        }
+        for &c in &[0u8, 0x1f, 0x20, b'"', b'\\', 0x7f] {
+            let w = u64::from_le_bytes([b'a', b'a', b'a', c, b'a', b'a', b'a', b'a']);
+            assert_eq!(needs_escape(w), ESCAPE[c as usize] != 0, "{c:#x}");
+        }
     }
 }

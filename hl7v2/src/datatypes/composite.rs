@@ -560,40 +560,34 @@ impl Coding<'_> {
 }
 
 impl<'a> Cwe<'a> {
-    /// The primary triplet (CWE.1, .2, .3, .7, .14), when a code or text is valued.
-    pub fn primary(&self) -> Option<Coding<'a>> {
+    /// The coding whose code, text, system and version are the components `parts` and whose
+    /// OID is component `N` (1-based), from one scan of the value instead of one per component.
+    fn coding<const N: usize>(&self, parts: [usize; 4]) -> Option<Coding<'a>> {
+        let p = self.parts.first_parts::<N>();
+        let [code, text, system, version] = parts.map(|n| self.parts.child_of(p[n - 1]));
         let c = Coding {
-            identifier: self.identifier(),
-            text: self.text(),
-            coding_system: self.name_of_coding_system(),
-            coding_system_version_id: self.coding_system_version_id(),
-            coding_system_oid: self.coding_system_oid(),
+            identifier: code,
+            text,
+            coding_system: system,
+            coding_system_version_id: version,
+            coding_system_oid: self.parts.child_of(p[N - 1]),
         };
         c.valued().then_some(c)
+    }
+
+    /// The primary triplet (CWE.1, .2, .3, .7, .14), when a code or text is valued.
+    pub fn primary(&self) -> Option<Coding<'a>> {
+        self.coding::<14>([1, 2, 3, 7])
     }
 
     /// The alternate triplet (CWE.4, .5, .6, .8, .17), when a code or text is valued.
     pub fn alternate(&self) -> Option<Coding<'a>> {
-        let c = Coding {
-            identifier: self.alternate_identifier(),
-            text: self.alternate_text(),
-            coding_system: self.name_of_alternate_coding_system(),
-            coding_system_version_id: self.alternate_coding_system_version_id(),
-            coding_system_oid: self.alternate_coding_system_oid(),
-        };
-        c.valued().then_some(c)
+        self.coding::<17>([4, 5, 6, 8])
     }
 
     /// The second alternate triplet (CWE.10–13, .20; v2.7+), when a code or text is valued.
     pub fn second_alternate(&self) -> Option<Coding<'a>> {
-        let c = Coding {
-            identifier: self.second_alternate_identifier(),
-            text: self.second_alternate_text(),
-            coding_system: self.name_of_second_alternate_coding_system(),
-            coding_system_version_id: self.second_alternate_coding_system_version_id(),
-            coding_system_oid: self.second_alternate_coding_system_oid(),
-        };
-        c.valued().then_some(c)
+        self.coding::<20>([10, 11, 12, 13])
     }
 
     /// The valued triplets in order: primary, alternate, second alternate.

@@ -424,6 +424,48 @@ impl<'a> Parts<'a> {
         }
     }
 
+    /// Raw parts 1..=N (index 0 is part 1) in one pass, each as [`get`](Parts::get) gives it:
+    /// `None` past the last part. For views that read several components at once (a CWE
+    /// triplet is five), instead of one scan from the start per component.
+    pub(crate) fn first_parts<const N: usize>(&self) -> [Option<&'a [u8]>; N] {
+        let mut out = [None; N];
+        if self.raw.is_empty() || N == 0 {
+            return out;
+        }
+        match self.sep() {
+            None => out[0] = Some(self.raw),
+            Some(sep) if self.charset.layout().is_some() => {
+                for (slot, (a, b)) in out.iter_mut().zip(self.ranges(sep)) {
+                    *slot = Some(&self.raw[a..b]);
+                }
+            }
+            Some(sep) => {
+                let raw = self.raw;
+                let mut start = 0;
+                for slot in &mut out {
+                    match raw[start..].iter().position(|b| *b == sep) {
+                        Some(p) => {
+                            *slot = Some(&raw[start..start + p]);
+                            start += p + 1;
+                        }
+                        None => {
+                            *slot = Some(&raw[start..]);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// A raw part (from [`first_parts`](Parts::first_parts)) as a typed view one level down,
+    /// `None` when absent or empty: what [`child`](Parts::child) gives for its number.
+    pub(crate) fn child_of<T: FromPart<'a>>(&self, raw: Option<&'a [u8]>) -> Option<T> {
+        let raw = raw.filter(|r| !r.is_empty())?;
+        Some(T::from_part(self.sub(raw, self.level.below())))
+    }
+
     /// Number of parts present (0 for an empty value).
     pub(crate) fn count(&self) -> usize {
         if self.raw.is_empty() {
@@ -438,8 +480,7 @@ impl<'a> Parts<'a> {
 
     /// Part `n` as a typed view one level down, `None` when absent or empty.
     pub(crate) fn child<T: FromPart<'a>>(&self, n: usize) -> Option<T> {
-        let raw = self.get(n).filter(|r| !r.is_empty())?;
-        Some(T::from_part(self.sub(raw, self.level.below())))
+        self.child_of(self.get(n))
     }
 
     /// Parts `first ..= first + count - 1` as a view at the same level (e.g. the HD in EI.2–4).
@@ -554,9 +595,12 @@ mod tests {
         }
     }
 
+    /// Values of every shape: separators first, last, doubled, at both levels.
+    const SHAPES: &[&[u8]] = &[b"^", b"^^", b"A^", b"^B", b"A&B^C&&D^^", b"x", b"&&&"];
+
     #[test]
     fn get_equals_a_split_on_every_shape() {
-        for raw in [&b"^"[..], b"^^", b"A^", b"^B", b"A&B^C&&D^^", b"x", b"&&&"] {
+        for &raw in SHAPES {
             let p = parts(raw);
             let sub = Parts::new(raw, Delimiters::default(), Level::Component);
             for n in 1..8 {
@@ -570,6 +614,26 @@ mod tests {
                     raw.split(|b| *b == b'&').nth(n - 1),
                     "{raw:?} {n}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn first_parts_equal_get_on_every_shape() {
+        let big5 = Charset::from_msh18(b"BIG-5").expect("Big5 is known");
+        // Plus: empty, more parts than read, and a Big5 character whose trail byte is `^`
+        // before a real separator.
+        let more: [&[u8]; 3] = [b"", b"1^2^3^4^5^6^7", b"\xa4\x5e^B&\xa4\x26^"];
+        for &raw in SHAPES.iter().chain(&more) {
+            for charset in [Charset::UTF8, big5] {
+                for level in [Level::Field, Level::Component, Level::Subcomponent] {
+                    let p = Parts::with_charset(raw, Delimiters::default(), charset, level);
+                    let all = p.first_parts::<6>();
+                    for (k, got) in all.iter().enumerate() {
+                        assert_eq!(*got, p.get(k + 1), "{raw:?} {level:?} part {}", k + 1);
+                    }
+                    assert_eq!(p.first_parts::<1>()[0], p.get(1), "{raw:?} {level:?}");
+                }
             }
         }
     }

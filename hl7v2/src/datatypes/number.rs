@@ -82,6 +82,17 @@ impl<'a> Nm<'a> {
         let frac = frac.filter(|f| !f.is_empty());
         let all_zero = int_out == "0" && frac.is_none_or(|f| f.bytes().all(|b| b == b'0'));
         let neg = neg && !all_zero;
+        // Already canonical (the usual case): the text itself, nothing built. It is when the
+        // sign is kept as written (no `+`, no `-` dropped from a zero), the integer part has
+        // no leading zero to strip (and is not empty) and a point has digits after it.
+        let sign_kept = match t.as_bytes()[0] {
+            b'+' => false,
+            b'-' => neg,
+            _ => true,
+        };
+        if sign_kept && int_out == int && (frac.is_some() || !body.contains('.')) {
+            return Cow::Borrowed(t);
+        }
         let mut out = String::with_capacity(t.len() + 1);
         if neg {
             out.push('-');
@@ -91,11 +102,7 @@ impl<'a> Nm<'a> {
             out.push('.');
             out.push_str(f);
         }
-        if out == t {
-            Cow::Borrowed(t)
-        } else {
-            Cow::Owned(out)
-        }
+        Cow::Owned(out)
     }
 }
 
@@ -185,6 +192,54 @@ mod tests {
             Nm::parse(b"12.5").unwrap().decimal(),
             Cow::Borrowed(_)
         ));
+    }
+
+    #[test]
+    fn decimal_borrows_exactly_when_the_text_is_canonical() {
+        // The reference: the canonical form always built, then compared with the text.
+        fn built(t: &str) -> String {
+            let (neg, body) = match t.as_bytes()[0] {
+                b'-' => (true, &t[1..]),
+                b'+' => (false, &t[1..]),
+                _ => (false, t),
+            };
+            let (int, frac) = match body.split_once('.') {
+                Some((i, f)) => (i, Some(f).filter(|f| !f.is_empty())),
+                None => (body, None),
+            };
+            let int = match int.trim_start_matches('0') {
+                "" => "0",
+                i => i,
+            };
+            let zero = int == "0" && frac.is_none_or(|f| f.bytes().all(|b| b == b'0'));
+            let mut out = String::new();
+            if neg && !zero {
+                out.push('-');
+            }
+            out.push_str(int);
+            if let Some(f) = frac {
+                out.push('.');
+                out.push_str(f);
+            }
+            out
+        }
+        let signs = ["", "+", "-"];
+        let ints = ["", "0", "00", "7", "07", "10", "100"];
+        let fracs = ["", ".", ".0", ".00", ".5", ".50", ".05"];
+        for sign in signs {
+            for int in ints {
+                for frac in fracs {
+                    let raw = format!("{sign}{int}{frac}");
+                    let Ok(n) = Nm::parse(raw.as_bytes()) else {
+                        continue;
+                    };
+                    let want = built(&raw);
+                    let got = n.decimal();
+                    assert_eq!(got, want, "{raw}");
+                    assert_eq!(matches!(got, Cow::Borrowed(_)), want == raw, "{raw}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -608,7 +608,6 @@ impl Out {
                     .peek(R::TYPE_NAME, &format!("{key}\u{1f}{position}\u{1f}{n}"));
             }
         }
-        *id_of(&mut r) = Some(id.clone());
         let request = self.kind.has_requests().then(|| {
             Box::new(match (query, role) {
                 (Some(q), Role::Record) => {
@@ -630,7 +629,8 @@ impl Out {
             Some(_) => self.reference_str(R::TYPE_NAME, &id),
             None => full_url.clone(),
         };
-        self.ids.reserve_owned(id);
+        self.ids.reserve(&id);
+        *id_of(&mut r) = Some(id);
         self.entries.push(BundleEntry {
             full_url: Some(Primitive::new(full_url)),
             resource: Some(Box::new(r.into_resource())),

@@ -25,7 +25,10 @@ pub struct Ids {
     /// The SHA-256 state after the scheme tag and the namespace (the prefix of every id of this
     /// message), so each id hashes only its type and key.
     prefix: Sha256,
-    used: BTreeSet<String>,
+    /// The ids handed out: the UUID-shaped ones this module makes held inline (no allocation
+    /// per id), any other id [`Ids::reserve`] is given as a string.
+    uuids: BTreeSet<[u8; 36]>,
+    others: BTreeSet<String>,
 }
 
 impl Ids {
@@ -39,7 +42,8 @@ impl Ids {
         Ids {
             message_key: message_key.to_owned(),
             prefix,
-            used: BTreeSet::new(),
+            uuids: BTreeSet::new(),
+            others: BTreeSet::new(),
         }
     }
 
@@ -58,19 +62,24 @@ impl Ids {
         &self.message_key
     }
 
-    /// Reserves `id` (already owned: no copy).
-    pub(crate) fn reserve_owned(&mut self, id: String) {
-        self.used.insert(id);
-    }
-
     /// True when `id` was handed out already.
     pub fn is_used(&self, id: &str) -> bool {
-        self.used.contains(id)
+        match <[u8; 36]>::try_from(id.as_bytes()) {
+            Ok(uuid) => self.uuids.contains(&uuid),
+            Err(_) => self.others.contains(id),
+        }
     }
 
     /// Reserves `id`.
     pub fn reserve(&mut self, id: &str) {
-        self.used.insert(id.to_owned());
+        match <[u8; 36]>::try_from(id.as_bytes()) {
+            Ok(uuid) => {
+                self.uuids.insert(uuid);
+            }
+            Err(_) => {
+                self.others.insert(id.to_owned());
+            }
+        }
     }
 
     /// The key of a resource without business identifiers: the message and a position in it.
@@ -165,14 +174,22 @@ fn uuid_of(h: Sha256) -> String {
     b.copy_from_slice(&d[..16]);
     b[6] = (b[6] & 0x0f) | 0x80;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let mut out = String::with_capacity(36);
+    // Written on the stack, then one allocation of the 36 bytes.
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 36];
+    let mut k = 0;
     for (i, x) in b.iter().enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {
-            out.push('-');
+            out[k] = b'-';
+            k += 1;
         }
-        push_hex(&mut out, *x);
+        out[k] = DIGITS[usize::from(x >> 4)];
+        out[k + 1] = DIGITS[usize::from(x & 0x0f)];
+        k += 2;
     }
-    out
+    std::str::from_utf8(&out)
+        .map(str::to_owned)
+        .unwrap_or_default()
 }
 
 /// Appends `x` as two lower-case hex digits (ids are made per resource: no `format!`).
@@ -202,6 +219,19 @@ mod tests {
         assert_eq!(a.as_bytes()[14], b'8');
         assert_eq!(a, uuid_like(&["a", "bc"]));
         assert_ne!(a, uuid_like(&["ab", "c"]));
+    }
+
+    #[test]
+    fn reserved_ids_are_used_whatever_their_shape() {
+        let mut ids = Ids::new("LAB|HOSP", "control:1");
+        let uuid = ids.peek("Patient", "k");
+        for id in [uuid.as_str(), "p1", "", &"x".repeat(36), &"é".repeat(18)] {
+            assert!(!ids.is_used(id), "{id}");
+            ids.reserve(id);
+            assert!(ids.is_used(id), "{id}");
+        }
+        assert!(!ids.is_used(&ids.peek("Patient", "other")));
+        assert!(!ids.is_used("p2"));
     }
 
     #[test]

@@ -12,7 +12,7 @@
 use ehrkit_fhir_model::{CodeableConcept, Coding, Primitive};
 use ehrkit_hl7v2::datatypes::{Coding as V2Coding, Cwe};
 
-use super::{has_text, report_unmapped, text, Context};
+use super::{has_text, report_unmapped, text, text_ref, Context};
 use crate::{DataProblem, Location, ReportKind, SystemSource};
 
 /// Converts one CWE repetition found at `at`. `None` when nothing is valued.
@@ -52,8 +52,9 @@ pub fn cwe_codeable_concept(
 }
 
 fn coding_of(c: &V2Coding<'_>, ctx: &mut Context<'_>, system_at: &Location) -> Coding {
-    let oid = text(c.coding_system_oid);
-    let name = text(c.coding_system);
+    // Only looked up: borrowed from the message.
+    let oid = text_ref(c.coding_system_oid);
+    let name = text_ref(c.coding_system);
     let quirk =
         crate::quirks::coding_system(ctx.profile, name.as_deref(), oid.is_some(), system_at);
     let system = match (&oid, &name) {

@@ -17,7 +17,7 @@ use ehrkit_fhir_model::{CodeableConcept, Coding, Identifier, Period, Primitive};
 use ehrkit_hl7v2::datatypes::{Cx, Hd};
 
 use super::dtm::read_date;
-use super::{has_text, report_unmapped, text, Context};
+use super::{has_text, report_unmapped, text, text_ref, Context};
 use crate::v2_to_fhir::vocab::{generated::IDENTIFIER_TYPE, Translation};
 use crate::{Authority, DataProblem, Location, ProfileTranslation, ReportKind, SystemSource};
 
@@ -41,7 +41,7 @@ pub fn cx_identifier(cx: &Cx<'_>, ctx: &mut Context<'_>, at: &Location) -> Optio
     if let Some(hd) = cx.assigning_authority() {
         id.system = system_of(&hd, ctx, &at.clone().component(4)).map(Primitive::new);
     }
-    if let Some(code) = text(cx.identifier_type_code()) {
+    if let Some(code) = text_ref(cx.identifier_type_code()) {
         id.type_ = Some(Box::new(identifier_type(
             &code,
             ctx,
@@ -69,10 +69,11 @@ pub fn cx_identifier(cx: &Cx<'_>, ctx: &mut Context<'_>, at: &Location) -> Optio
 
 /// The identifier system of an assigning authority (HD), reporting an unknown one at `at`.
 pub(crate) fn system_of(hd: &Hd<'_>, ctx: &mut Context<'_>, at: &Location) -> Option<String> {
+    // Only looked up: borrowed from the message.
     let (ns, uid, ty) = (
-        text(hd.namespace_id()),
-        text(hd.universal_id()),
-        text(hd.universal_id_type()),
+        text_ref(hd.namespace_id()),
+        text_ref(hd.universal_id()),
+        text_ref(hd.universal_id_type()),
     );
     let uri = ctx.systems.identifier_system(Authority {
         namespace: ns.as_deref(),

@@ -35,22 +35,62 @@ pub struct Converted<T> {
     pub problem: Option<DataProblem>,
 }
 
-/// Appends `n` with at least `width` digits, zero-padded (dates are written for every
-/// timestamp of every message: no `format!`).
-fn push_num(out: &mut String, n: u32, width: u32) {
-    let mut digits = 1;
-    while digits < 10 && n >= 10u32.pow(digits) {
-        digits += 1;
+/// The text of a date/time being written, on the stack (dates are written for every timestamp
+/// of every message: the FHIR value built from it is the only allocation). The longest text
+/// written, `YYYYY-MM-DDThh:mm:ss.fffffffff+hh:mm`, is 36 bytes.
+struct Buf {
+    bytes: [u8; 48],
+    len: usize,
+}
+
+impl Buf {
+    fn new() -> Self {
+        Buf {
+            bytes: [0; 48],
+            len: 0,
+        }
     }
-    for _ in digits..width {
-        out.push('0');
+
+    /// Appends an ASCII character (only those are written here).
+    fn push(&mut self, c: char) {
+        if let (Ok(b), Some(slot)) = (u8::try_from(c), self.bytes.get_mut(self.len)) {
+            *slot = b;
+            self.len += 1;
+        }
     }
-    for d in (0..digits).rev() {
-        out.push(char::from(b'0' + ((n / 10u32.pow(d)) % 10) as u8));
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
     }
 }
 
-fn ymd(out: &mut String, year: u16, month: Option<u8>, day: Option<u8>) {
+/// Appends `n` with at least `width` digits, zero-padded (no `format!`).
+fn push_num(out: &mut Buf, n: u32, width: u32) {
+    // The digits from the last one (a u32 has at most 10), then written in order.
+    let mut digits = [0u8; 10];
+    let mut count = 0;
+    let mut rest = n;
+    loop {
+        digits[count] = b'0' + (rest % 10) as u8;
+        count += 1;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for _ in count as u32..width {
+        out.push('0');
+    }
+    for d in digits[..count].iter().rev() {
+        out.push(char::from(*d));
+    }
+}
+
+fn ymd(out: &mut Buf, year: u16, month: Option<u8>, day: Option<u8>) {
     push_num(out, u32::from(year), 4);
     if let Some(m) = month {
         out.push('-');
@@ -62,7 +102,7 @@ fn ymd(out: &mut String, year: u16, month: Option<u8>, day: Option<u8>) {
     }
 }
 
-fn push_offset(out: &mut String, minutes: i32) {
+fn push_offset(out: &mut Buf, minutes: i32) {
     out.push(if minutes < 0 { '-' } else { '+' });
     let m = minutes.unsigned_abs();
     push_num(out, m / 60, 2);
@@ -76,14 +116,13 @@ pub fn date_time(
     dtm: &Dtm,
     zone: Option<chrono_tz::Tz>,
 ) -> Result<Converted<DateTime>, DataProblem> {
-    let mut text = String::with_capacity(36);
+    let mut text = Buf::new();
     ymd(&mut text, dtm.year(), dtm.month(), dtm.day());
     let date_len = text.len();
-    if DateTime::new(&text).is_none() {
-        return Err(DataProblem::InvalidDateTime);
-    }
-    let date_only = |text: &str, problem| {
-        DateTime::new(&text[..date_len])
+    // A date that is not a FHIR date fails every path below with `InvalidDateTime` (each ends
+    // in `DateTime::new` of a text starting with it, or of the date alone): not checked first.
+    let date_only = |text: &Buf, problem| {
+        DateTime::new(&text.as_str()[..date_len])
             .map(|value| Converted { value, problem })
             .ok_or(DataProblem::InvalidDateTime)
     };
@@ -123,7 +162,7 @@ pub fn date_time(
                 chrono::LocalResult::Single(t) => t.offset().fix().local_minus_utc() / 60,
                 chrono::LocalResult::Ambiguous(earlier, _) => {
                     push_offset(&mut text, earlier.offset().fix().local_minus_utc() / 60);
-                    return match DateTime::new(&text) {
+                    return match DateTime::new(text.as_str()) {
                         Some(value) => Ok(Converted {
                             value,
                             problem: Some(DataProblem::AmbiguousLocalTime),
@@ -138,7 +177,7 @@ pub fn date_time(
         }
     };
     push_offset(&mut text, offset);
-    match DateTime::new(&text) {
+    match DateTime::new(text.as_str()) {
         Some(value) => Ok(Converted {
             value,
             problem: None,
@@ -170,16 +209,16 @@ pub fn instant(dtm: &Dtm, zone: Option<chrono_tz::Tz>) -> Result<Converted<Insta
 
 /// A DT (or the date part of a DTM) as a FHIR `date`, precision kept.
 pub fn date(dt: &Dt) -> Option<Date> {
-    let mut text = String::with_capacity(10);
+    let mut text = Buf::new();
     ymd(&mut text, dt.year(), dt.month(), dt.day());
-    Date::new(&text)
+    Date::new(text.as_str())
 }
 
 /// A DT as a FHIR `dateTime` of the same precision (no zone needed: at most a day).
 pub fn date_as_date_time(dt: &Dt) -> Option<DateTime> {
-    let mut text = String::with_capacity(10);
+    let mut text = Buf::new();
     ymd(&mut text, dt.year(), dt.month(), dt.day());
-    DateTime::new(&text)
+    DateTime::new(text.as_str())
 }
 
 /// Reads a DTM component and converts it, reporting problems at `at`. `None` when the
@@ -243,14 +282,25 @@ mod tests {
             (12345, 4),
             (123, 9),
             (0, 1),
+            (u32::MAX, 4),
+            (1_000_000_000, 2),
         ] {
-            let mut s = String::new();
+            let mut s = Buf::new();
             push_num(&mut s, n, w);
-            assert_eq!(s, format!("{n:0width$}", width = w as usize));
+            assert_eq!(s.as_str(), format!("{n:0width$}", width = w as usize));
         }
-        let mut s = String::new();
+        let mut s = Buf::new();
         push_offset(&mut s, -330);
-        assert_eq!(s, "-05:30");
+        assert_eq!(s.as_str(), "-05:30");
+        // The longest text written fits.
+        let mut s = Buf::new();
+        ymd(&mut s, u16::MAX, Some(12), Some(31));
+        for c in "T23:59:59.".chars() {
+            s.push(c);
+        }
+        push_num(&mut s, 999_999_999, 9);
+        push_offset(&mut s, -(23 * 60 + 59));
+        assert_eq!(s.as_str(), "65535-12-31T23:59:59.999999999-23:59");
     }
     use ehrkit_hl7v2::Delimiters;
 

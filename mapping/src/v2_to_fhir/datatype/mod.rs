@@ -71,6 +71,12 @@ impl<'p> Context<'p> {
 /// A text component as data: escapes decoded, trimmed; `None` for absent, empty, blank or the
 /// HL7 null.
 pub(crate) fn text(t: Option<Text<'_>>) -> Option<String> {
+    text_ref(t).map(Cow::into_owned)
+}
+
+/// [`text`] borrowed from the message when nothing needs decoding (the usual case): for codes
+/// that are only looked up or compared.
+pub(crate) fn text_ref<'a>(t: Option<Text<'a>>) -> Option<Cow<'a, str>> {
     let t = t?;
     let raw = t.raw();
     // Most components are plain ASCII without escapes: read them as they are (the same text
@@ -80,11 +86,11 @@ pub(crate) fn text(t: Option<Text<'_>>) -> Option<String> {
             return None;
         }
         let v = std::str::from_utf8(raw).ok()?.trim();
-        return (!v.is_empty()).then(|| v.to_owned());
+        return (!v.is_empty()).then_some(Cow::Borrowed(v));
     }
     let v: Cow<'_, str> = t.value()?;
     let v = v.trim();
-    (!v.is_empty()).then(|| v.to_owned())
+    (!v.is_empty()).then(|| Cow::Owned(v.to_owned()))
 }
 
 /// True when [`text`] of `t` would be `Some` (without building the string).

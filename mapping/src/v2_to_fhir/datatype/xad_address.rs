@@ -18,7 +18,7 @@ use ehrkit_hl7v2::datatypes::{Cwe, Xad};
 
 use super::dtm::read_date_time;
 use super::xtn_contact_point::translate;
-use super::{has_text, report_unmapped, text, Context};
+use super::{has_text, report_unmapped, text, text_ref, Context};
 use crate::v2_to_fhir::vocab::generated::{ADDRESS_TYPE_TYPE, ADDRESS_TYPE_USE};
 use crate::{Location, ReportKind};
 
@@ -63,19 +63,19 @@ pub fn xad_address(xad: &Xad<'_>, ctx: &mut Context<'_>, at: &Location) -> Optio
     if empty {
         return None;
     }
-    if let Some(code) = text(xad.address_type()) {
-        let code =
-            crate::quirks::display_code(ctx.profile, ADDRESS_TYPE_USE.name, &code).to_owned();
+    if let Some(code) = text_ref(xad.address_type()) {
+        let profile: &crate::Profile = ctx.profile;
+        let code = crate::quirks::display_code(profile, ADDRESS_TYPE_USE.name, &code);
         let at7 = at.clone().component(7);
-        match code.as_str() {
+        match code {
             "M" | "SH" => {
-                address.type_ = translate(&ADDRESS_TYPE_TYPE, &code, ctx, &at7)
-                    .and_then(|c| AddressType::from_code(&c))
+                address.type_ = translate(&ADDRESS_TYPE_TYPE, code, ctx, &at7)
+                    .and_then(AddressType::from_code)
                     .map(Primitive::new);
             }
             "BA" | "BI" | "C" | "B" | "H" | "O" => {
-                address.use_ = translate(&ADDRESS_TYPE_USE, &code, ctx, &at7)
-                    .and_then(|c| AddressUse::from_code(&c))
+                address.use_ = translate(&ADDRESS_TYPE_USE, code, ctx, &at7)
+                    .and_then(AddressUse::from_code)
                     .map(Primitive::new);
             }
             _ => ctx.report(

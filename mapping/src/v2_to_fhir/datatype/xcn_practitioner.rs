@@ -14,7 +14,7 @@ use ehrkit_fhir_model::{HumanName, Identifier, Primitive};
 use ehrkit_hl7v2::datatypes::Xcn;
 
 use super::cx_identifier::{identifier_type, system_of};
-use super::{report_unmapped, text, Context};
+use super::{report_unmapped, text, text_ref, Context};
 use crate::{DataProblem, Location, ReportKind};
 
 /// Converts one XCN repetition found at `at`. `None` when neither an id nor a name is valued.
@@ -35,7 +35,7 @@ pub fn xcn_practitioner(
         if let Some(hd) = xcn.assigning_authority() {
             id.system = system_of(&hd, ctx, &at.clone().component(9)).map(Primitive::new);
         }
-        if let Some(code) = text(xcn.identifier_type_code()) {
+        if let Some(code) = text_ref(xcn.identifier_type_code()) {
             id.type_ = Some(Box::new(identifier_type(
                 &code,
                 ctx,

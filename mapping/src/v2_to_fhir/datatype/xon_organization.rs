@@ -16,7 +16,7 @@ use ehrkit_fhir_model::{Identifier, Primitive};
 use ehrkit_hl7v2::datatypes::Xon;
 
 use super::cx_identifier::{identifier_type, system_of};
-use super::{has_text, report_unmapped, text, Context};
+use super::{has_text, report_unmapped, text, text_ref, Context};
 use crate::Location;
 
 /// Converts one XON repetition found at `at`. `None` when neither a name nor an id is valued.
@@ -41,7 +41,7 @@ pub fn xon_organization(
         if let Some(hd) = xon.assigning_authority() {
             id.system = system_of(&hd, ctx, &at.clone().component(6)).map(Primitive::new);
         }
-        if let Some(code) = text(xon.identifier_type_code()) {
+        if let Some(code) = text_ref(xon.identifier_type_code()) {
             id.type_ = Some(Box::new(identifier_type(
                 &code,
                 ctx,

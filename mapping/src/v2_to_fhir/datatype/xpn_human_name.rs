@@ -18,7 +18,7 @@ use ehrkit_fhir_model::{HumanName, Period, Primitive};
 use ehrkit_hl7v2::datatypes::Xpn;
 
 use super::dtm::read_date_time;
-use super::{has_text, report_unmapped, text, Context};
+use super::{has_text, report_unmapped, text, text_ref, Context};
 use crate::v2_to_fhir::vocab::{generated::NAME_TYPE, Translation};
 use crate::{Location, ProfileTranslation, ReportKind};
 
@@ -54,7 +54,7 @@ pub fn xpn_human_name(xpn: &Xpn<'_>, ctx: &mut Context<'_>, at: &Location) -> Op
         prefix: prefix.into_iter().map(Primitive::new).collect(),
         ..Default::default()
     };
-    if let Some(code) = text(xpn.name_type_code()) {
+    if let Some(code) = text_ref(xpn.name_type_code()) {
         name.use_ = name_use(&code, ctx, &at.clone().component(7)).map(Primitive::new);
     }
     let start = read_date_time(
@@ -91,11 +91,11 @@ pub fn xpn_human_name(xpn: &Xpn<'_>, ctx: &mut Context<'_>, at: &Location) -> Op
 
 fn name_use(code: &str, ctx: &mut Context<'_>, at: &Location) -> Option<NameUse> {
     let target = match ctx.profile.translate(&NAME_TYPE, code) {
-        ProfileTranslation::Override(o) => Some(o.code.clone()),
-        ProfileTranslation::Ig(Translation::Mapped(c)) => Some(c.code.to_owned()),
+        ProfileTranslation::Override(o) => Some(o.code.as_str()),
+        ProfileTranslation::Ig(Translation::Mapped(c)) => Some(c.code),
         _ => None,
     };
-    let found = target.as_deref().and_then(NameUse::from_code);
+    let found = target.and_then(NameUse::from_code);
     if found.is_none() {
         ctx.report(
             ReportKind::VocabularyMiss {

@@ -19,7 +19,7 @@ use ehrkit_fhir_model::{ContactPoint, Period, Primitive};
 use ehrkit_hl7v2::datatypes::Xtn;
 
 use super::dtm::read_date_time;
-use super::{has_text, report_unmapped, text, Context};
+use super::{has_text, report_unmapped, text, text_ref, Context};
 use crate::v2_to_fhir::vocab::generated::{
     TELECOMMUNICATION_EQUIPMENT_TYPE, TELECOMMUNICATION_USE_CODE,
 };
@@ -35,7 +35,7 @@ pub fn xtn_contact_point(
     if xtn.is_empty() || xtn.is_null() {
         return None;
     }
-    let equipment = text(xtn.telecommunication_equipment_type());
+    let equipment = text_ref(xtn.telecommunication_equipment_type());
     let network = equipment
         .as_deref()
         .is_some_and(|e| e.eq_ignore_ascii_case("Internet") || e == "X.400");
@@ -75,19 +75,19 @@ pub fn xtn_contact_point(
             ctx,
             &at.clone().component(3),
         )
-        .and_then(|c| ContactPointSystem::from_code(&c)),
+        .and_then(ContactPointSystem::from_code),
         None if has_text(xtn.communication_address()) => Some(ContactPointSystem::Email),
         None => None,
     }
     .map(Primitive::new);
-    if let Some(code) = text(xtn.telecommunication_use_code()) {
+    if let Some(code) = text_ref(xtn.telecommunication_use_code()) {
         cp.use_ = translate(
             &TELECOMMUNICATION_USE_CODE,
             &code,
             ctx,
             &at.clone().component(2),
         )
-        .and_then(|c| ContactPointUse::from_code(&c))
+        .and_then(ContactPointUse::from_code)
         .map(Primitive::new);
     }
     let start = read_date_time(
@@ -128,15 +128,17 @@ pub fn xtn_contact_point(
 
 /// The FHIR code for `code` through `map` (profile overrides first); a miss (not listed, listed
 /// without a FHIR code, or conditional) is reported at `at`.
-pub(crate) fn translate(
+pub(crate) fn translate<'p>(
     map: &ConceptMap,
     code: &str,
-    ctx: &mut Context<'_>,
+    ctx: &mut Context<'p>,
     at: &Location,
-) -> Option<String> {
-    let found = match ctx.profile.translate(map, code) {
-        ProfileTranslation::Override(o) => Some(o.code.clone()),
-        ProfileTranslation::Ig(Translation::Mapped(c)) => Some(c.code.to_owned()),
+) -> Option<&'p str> {
+    // Borrowed from the profile or the generated map: callers read it as an enum code.
+    let profile: &'p crate::Profile = ctx.profile;
+    let found = match profile.translate(map, code) {
+        ProfileTranslation::Override(o) => Some(o.code.as_str()),
+        ProfileTranslation::Ig(Translation::Mapped(c)) => Some(c.code),
         _ => None,
     };
     if found.is_none() {

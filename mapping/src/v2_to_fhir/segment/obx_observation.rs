@@ -40,7 +40,7 @@ use ehrkit_fhir_model::{
 use ehrkit_hl7v2::datatypes::{Cq, Cwe, Dr, Ed, Ft, Nr, Rp, Sn, Text};
 use ehrkit_hl7v2::Segment;
 
-use super::pid_patient::{translate, vocab_coding};
+use super::pid_patient::vocab_coding;
 use super::tq1_service_request::time_of_day;
 use super::{mapped_in, unmapped, Row};
 use crate::v2_to_fhir::datatype::{
@@ -51,7 +51,9 @@ use crate::v2_to_fhir::datatype::{
     ft_text::{ft_text, Layout},
     nm_quantity::decimal,
     nm_quantity::nm_quantity,
-    sn_quantity, sn_range, sn_ratio, text, Context,
+    sn_quantity, sn_range, sn_ratio, text, text_ref,
+    xtn_contact_point::translate,
+    Context,
 };
 use crate::v2_to_fhir::vocab::generated::{
     INTERPRETATION_CODES, OBSERVATION_RESULT_STATUS_CODES_INTERPRETATION,
@@ -150,7 +152,7 @@ pub fn obx_observation(obx: &Segment<'_>, occurrence: usize, ctx: &mut Context<'
         });
     }
     for (r, cwe) in obx.field(8).repetitions::<Cwe<'_>>().enumerate() {
-        if let Some(code) = text(cwe.identifier()) {
+        if let Some(code) = text_ref(cwe.identifier()) {
             let at_r = at(8).repetition(r + 1);
             if let Some(c) = vocab_coding(&INTERPRETATION_CODES, &code, ctx, &at_r) {
                 o.interpretation.push(CodeableConcept::from_coding(c));
@@ -174,9 +176,10 @@ pub fn obx_observation(obx: &Segment<'_>, occurrence: usize, ctx: &mut Context<'
             at(11),
         );
     }
+    // `translate` borrows the code from the map: an empty one is no status, as before.
     let mut status = Primitive::new(
         status
-            .and_then(|s| ObservationStatus::from_code(&s))
+            .and_then(ObservationStatus::from_code)
             .unwrap_or(ObservationStatus::Unknown),
     );
     let no_value = o.value.is_none() && o.extension.is_empty() && o.component.is_empty();
@@ -211,11 +214,15 @@ pub fn obx_observation(obx: &Segment<'_>, occurrence: usize, ctx: &mut Context<'
     }
 
     for f in 1..=obx.field_count() {
-        let field = obx.field(f);
-        if !MAPPED_FIELDS.contains(&f)
+        // Valued (present, not empty, not the HL7 null) read once from the raw field, before
+        // the map's and the profile's field lists.
+        let valued = obx
+            .field(f)
+            .raw()
+            .is_some_and(|raw| !raw.is_empty() && raw != b"\"\"");
+        if valued
+            && !MAPPED_FIELDS.contains(&f)
             && !crate::quirks::consumes_field(ctx.profile, obx, f)
-            && field.repetition_count() > 0
-            && !field.is_null()
         {
             ctx.report(ReportKind::UnmappedField, at(f));
         }
@@ -457,16 +464,18 @@ fn apply_units(q: &mut Quantity, obx: &Segment<'_>, ctx: &mut Context<'_>, _at: 
     let Some(units) = obx.field(6).first::<Cwe<'_>>() else {
         return;
     };
-    let code = text(units.identifier());
+    // Borrowed from the message until written: the code may be written twice (unit and code),
+    // the system name is only looked up.
+    let code = text_ref(units.identifier());
     q.unit = text(units.text())
-        .or_else(|| code.clone())
+        .or_else(|| code.as_deref().map(str::to_owned))
         .map(Primitive::new);
-    let is_ucum = text(units.name_of_coding_system())
+    let is_ucum = text_ref(units.name_of_coding_system())
         .and_then(|s| ctx.systems.coding_system(&s).map(|u| u.uri == UCUM))
         .unwrap_or(false);
     if is_ucum {
         q.system = Some(Primitive::new(UCUM.to_owned()));
-        q.code = code.map(Primitive::new);
+        q.code = code.map(|c| Primitive::new(c.into_owned()));
     }
 }
 
