@@ -223,6 +223,36 @@ impl Location {
     }
 }
 
+impl Location {
+    /// Appends the [`Display`](fmt::Display) text (`PID[1]-3(2).1.2`) without the formatting
+    /// machinery: the converter writes one into the key of every resource without business
+    /// identifiers.
+    pub(crate) fn push_to(&self, out: &mut String) {
+        use crate::v2_to_fhir::ids::push_decimal;
+        out.push_str(self.segment.as_str());
+        out.push('[');
+        push_decimal(out, self.occurrence);
+        out.push(']');
+        if let Some(n) = self.field {
+            out.push('-');
+            push_decimal(out, n);
+            if let Some(r) = self.repetition {
+                out.push('(');
+                push_decimal(out, r);
+                out.push(')');
+            }
+            if let Some(c) = self.component {
+                out.push('.');
+                push_decimal(out, c);
+                if let Some(s) = self.subcomponent {
+                    out.push('.');
+                    push_decimal(out, s);
+                }
+            }
+        }
+    }
+}
+
 impl fmt::Display for Location {
     /// `PID[1]-3(2).1.2`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -449,6 +479,31 @@ impl<'a> IntoIterator for &'a Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn push_to_writes_the_display_text() {
+        let base = Location::segment("OBX", 12);
+        for at in [
+            base.clone(),
+            base.clone().field(5),
+            base.clone().field(5).repetition(2),
+            base.clone().field(5).component(3),
+            base.clone()
+                .field(5)
+                .repetition(10)
+                .component(1)
+                .subcomponent(4),
+            Location::segment("ZX1", 0).field(0).subcomponent(7),
+            Location {
+                repetition: Some(3),
+                ..Location::segment("PID", 1)
+            },
+        ] {
+            let mut out = String::from("key#");
+            at.push_to(&mut out);
+            assert_eq!(out, format!("key#{at}"));
+        }
+    }
 
     #[test]
     fn segment_ids_behave_as_their_text() {

@@ -571,12 +571,11 @@ impl Out {
     ) -> Reference {
         if !business {
             // `Ids::positional_key(&at.to_string())`, written into the reused buffer.
-            use std::fmt::Write as _;
             key.clear();
             key.push_str("message:");
             key.push_str(self.ids.message_key());
             key.push('#');
-            let _ = write!(key, "{at}");
+            at.push_to(key);
         }
         let key = key.as_str();
         let mut id = self.ids.peek(R::TYPE_NAME, key);
