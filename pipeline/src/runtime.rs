@@ -728,16 +728,15 @@ impl Pipeline {
     async fn enqueue(&self, order_key: &str, job: Job) -> Result<(), Refusal> {
         let inner = &self.inner;
         let lane = lane_of(order_key, inner.shards.len());
-        inner.in_flight.fetch_add(1, Ordering::AcqRel);
-        if inner.shards[lane].tx.send(job).await.is_err() {
-            self.finish_one();
+        // Room first, then count and send at once: a caller dropped while it waits for room
+        // (a processor stopped, a connection gone) leaves the in-flight count right, so a
+        // later drain or shutdown does not wait for a job that never came.
+        let Ok(permit) = inner.shards[lane].tx.reserve().await else {
             return Err(Refusal::Closed);
-        }
+        };
+        inner.in_flight.fetch_add(1, Ordering::AcqRel);
+        permit.send(job);
         Ok(())
-    }
-
-    fn finish_one(&self) {
-        finish_one(&self.inner);
     }
 
     /// Re-queues every message kept but not yet applied (after a crash). Called by

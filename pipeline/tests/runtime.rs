@@ -423,3 +423,62 @@ async fn fhir_files_are_idempotent_by_source_and_version() {
     let _ = ErrorKind::Invalid;
     p.shutdown().await;
 }
+
+/// A sink that holds every delivery until the test opens it: the lane stays busy.
+struct GateSink(Arc<tokio::sync::Semaphore>);
+
+#[async_trait::async_trait]
+impl ehrkit_pipeline::sink::Sink for GateSink {
+    fn name(&self) -> &str {
+        "gate"
+    }
+    async fn deliver(
+        &self,
+        _changes: &[ehrkit_pipeline::sink::Change],
+    ) -> Result<(), ehrkit_pipeline::sink::SinkError> {
+        let _pass = self.0.acquire().await;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submit_dropped_while_its_lane_is_full_leaves_drain_and_shutdown_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir);
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let p = Pipeline::builder(store.clone())
+        .lanes(1)
+        .queue_capacity(1)
+        .sink(GateSink(gate.clone()))
+        .start()
+        .await
+        .unwrap();
+    // The first message occupies the lane (its delivery waits at the gate) ...
+    common::submit(&p, adt("A01", "G1", "G100", "GATE", "")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ... the second fills the lane's queue ...
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        common::submit(&p, adt("A08", "G2", "G100", "GATE", "")),
+    )
+    .await
+    .expect("room for one in the queue");
+    // ... and the third waits for room: its caller gives up (a connection dropped, a
+    // processor stopped) and the submit future is dropped.
+    let third = tokio::time::timeout(
+        Duration::from_millis(300),
+        common::submit(&p, adt("A08", "G3", "G100", "GATE", "")),
+    )
+    .await;
+    assert!(third.is_err(), "the third waits while the lane is full");
+    gate.add_permits(1_000);
+    tokio::time::timeout(Duration::from_secs(20), p.drain())
+        .await
+        .expect("drain returns: the dropped submit counted nothing in flight");
+    // The dropped one was kept before it waited: still pending, for recovery on the next
+    // start (its sender, never ACKed, resends it and finds it kept).
+    assert_eq!(store.pending(10).await.unwrap().len(), 1);
+    tokio::time::timeout(Duration::from_secs(20), p.shutdown())
+        .await
+        .expect("shutdown returns");
+}
