@@ -174,6 +174,21 @@ pub struct ProcessorStats {
 /// Records a processor holds between submitting them and committing their offsets.
 const MAX_IN_FLIGHT: usize = 1024;
 
+/// How long a stopping processor waits for the submissions under way.
+const STOP_GRACE: Duration = Duration::from_secs(30);
+
+/// A partition worker or resubmission that panicked: its record's outcome never comes, so
+/// the processor stops committing there (the record and those after it are consumed again
+/// by whoever comes next); say so loudly rather than let it pass for a clean stop.
+fn report_panic(joined: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = joined {
+        if e.is_panic() {
+            metrics::counter!("ehrkit_pipeline_processor_panics_total").increment(1);
+            tracing::error!(error = %e, "a processor's submission task panicked");
+        }
+    }
+}
+
 /// What a partition worker reports for one record: its effect stored (`Ok(Ok(()))`), its
 /// stage error once dead-lettered or not known to be stored (`Ok(Err(_))`), or the log error
 /// that stops the processor.
@@ -252,7 +267,8 @@ async fn submit_job(shared: &Shared, job: Job) -> bool {
 /// stored; the records of other partitions are submitted meanwhile by their own workers.
 async fn partition_worker(shared: Shared, mut jobs: tokio::sync::mpsc::UnboundedReceiver<Job>) {
     while let Some(job) = jobs.recv().await {
-        if !submit_job(&shared, job).await {
+        // Stopping: the jobs still queued stay uncommitted in the log for whoever comes next.
+        if *shared.stop.borrow() || !submit_job(&shared, job).await {
             return;
         }
     }
@@ -293,8 +309,34 @@ pub async fn run_processor(
         stats: Arc::default(),
         stop,
     };
-    let result = consume(&shared, &mut main, &mut retries, &retry, shutdown).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    let result = consume(
+        &shared,
+        &mut main,
+        &mut retries,
+        &retry,
+        &mut tasks,
+        shutdown,
+    )
+    .await;
     let _ = stop_tx.send(true);
+    // A submission under way when the processor stops ends first (the store keeps the record
+    // or not; its offset stays uncommitted either way), so the stats returned are final. One
+    // stuck behind a full lane is cut off after a grace period: its record stays uncommitted
+    // for whoever consumes the partition next (a kept one is applied then, once).
+    let joined = tokio::time::timeout(STOP_GRACE, async {
+        while let Some(r) = tasks.join_next().await {
+            report_panic(r);
+        }
+    })
+    .await;
+    if joined.is_err() {
+        tracing::warn!(
+            tasks = tasks.len(),
+            "submissions still under way after the grace period; stopping them"
+        );
+        tasks.shutdown().await;
+    }
     result.map(|()| *shared.stats())
 }
 
@@ -303,6 +345,7 @@ async fn consume(
     main: &mut Box<dyn LogConsumer>,
     retries: &mut Box<dyn LogConsumer>,
     retry: &str,
+    tasks: &mut tokio::task::JoinSet<()>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), LogError> {
     let mut workers: HashMap<(String, i32), tokio::sync::mpsc::UnboundedSender<Job>> =
@@ -310,6 +353,10 @@ async fn consume(
     let mut in_flight: VecDeque<InFlight> = VecDeque::new();
     tokio::pin!(shutdown);
     loop {
+        // Reap the resubmissions that ended (partition workers live until the processor stops).
+        while let Some(r) = tasks.try_join_next() {
+            report_panic(r);
+        }
         let room = in_flight.len() < MAX_IN_FLIGHT;
         let front_done = async {
             match in_flight.front_mut() {
@@ -350,7 +397,9 @@ async fn consume(
                             outcome: tx,
                         };
                         let worker = shared.clone();
-                        tokio::spawn(async move { submit_job(&worker, job).await });
+                        tasks.spawn(async move {
+                            submit_job(&worker, job).await;
+                        });
                         in_flight.push_front(InFlight {
                             outcome: rx,
                             ..done
@@ -373,7 +422,11 @@ async fn consume(
         if let Some(t) = d.record.headers.not_before_ms {
             let wait = t.saturating_sub(now_ms());
             if wait > 0 {
-                tokio::time::sleep(Duration::from_millis(wait)).await;
+                // A retry's backoff (up to minutes) must not hold up a stop.
+                tokio::select! {
+                    () = &mut shutdown => return Ok(()),
+                    () = tokio::time::sleep(Duration::from_millis(wait)) => {}
+                }
             }
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -384,13 +437,13 @@ async fn consume(
         let key = (d.topic.clone(), d.position.partition);
         let sender = workers.entry(key).or_insert_with(|| {
             let (jtx, jrx) = tokio::sync::mpsc::unbounded_channel();
-            tokio::spawn(partition_worker(shared.clone(), jrx));
+            tasks.spawn(partition_worker(shared.clone(), jrx));
             jtx
         });
         if let Err(tokio::sync::mpsc::error::SendError(job)) = sender.send(job) {
             // The worker ended (a log error it reported, or stopping): a fresh one.
             let (jtx, jrx) = tokio::sync::mpsc::unbounded_channel();
-            tokio::spawn(partition_worker(shared.clone(), jrx));
+            tasks.spawn(partition_worker(shared.clone(), jrx));
             let _ = jtx.send(job);
             *sender = jtx;
         }
