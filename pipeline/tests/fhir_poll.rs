@@ -617,7 +617,8 @@ async fn an_endpoints_extra_parameters_are_kept_on_every_page_and_poll() {
     .extra_params(SearchParams::new().param("ah-practice", PRACTICE))
     .resource_type("Patient");
     poll_athena(&server, &source).await;
-    // The watermark key is the query's, without the endpoint's parameters.
+    // The watermark is looked up by the query's own parameters (the source adds its
+    // endpoint's to the key itself).
     assert_eq!(
         source
             .watermark("Patient", &SearchParams::new())
@@ -627,5 +628,61 @@ async fn an_endpoints_extra_parameters_are_kept_on_every_page_and_poll() {
     );
     p.drain().await;
     assert_eq!(p.summary().await.unwrap().resources, 2);
+    p.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_querys_own_value_wins_over_the_endpoints_on_every_page() {
+    let server = athena_server();
+    let (dir, _store, p) = started().await;
+    let client = FhirClient::builder(&server.url(BASE))
+        .profile(VendorProfile::athenahealth(None))
+        .build()
+        .unwrap();
+    // The endpoint names another practice; this query names the one the server serves. Every
+    // page of the query, the next page included, must stay with the query's practice.
+    let source = FhirPollSource::new(
+        p.clone(),
+        client,
+        "athena",
+        FileWatermarks::open(dir.path().join("marks.json")).unwrap(),
+    )
+    .extra_params(SearchParams::new().param("ah-practice", "Organization/a-1.Practice-999"))
+    .query(
+        "Patient",
+        SearchParams::new().param("ah-practice", PRACTICE),
+    );
+    poll_athena(&server, &source).await;
+    p.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_practices_under_one_endpoint_name_keep_a_watermark_each() {
+    let server = athena_server();
+    let (dir, _store, p) = started().await;
+    let marks = dir.path().join("marks.json");
+    let source = |practice: &str| {
+        FhirPollSource::new(
+            p.clone(),
+            FhirClient::builder(&server.url(BASE)).build().unwrap(),
+            "athena",
+            FileWatermarks::open(&marks).unwrap(),
+        )
+        .extra_params(SearchParams::new().param("ah-practice", practice))
+        .resource_type("Patient")
+    };
+    let served = source(PRACTICE);
+    poll_athena(&server, &served).await;
+    // Another practice, same endpoint name and watermark file: nothing polled for it yet, so
+    // it has no watermark (sharing the first one's would skip its older resources).
+    let other = source("Organization/a-1.Practice-999");
+    assert_eq!(
+        other.watermark("Patient", &SearchParams::new()).unwrap(),
+        None
+    );
+    assert!(served
+        .watermark("Patient", &SearchParams::new())
+        .unwrap()
+        .is_some());
     p.shutdown().await;
 }

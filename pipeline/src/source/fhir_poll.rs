@@ -321,7 +321,8 @@ impl FhirPollSource {
     /// Parameters this endpoint needs on every request (e.g. athenahealth's
     /// `ah-practice=Organization/a-1.Practice-<id>`): added to every query's first page, to
     /// every `next` page whose link lacks them and to the `_lastUpdated` polls. A query's own
-    /// value of the same parameter wins. Not part of the watermark key.
+    /// value of the same parameter wins. Part of the watermark key: two sources of one endpoint
+    /// name with different extra parameters keep separate watermarks.
     pub fn extra_params(mut self, params: SearchParams) -> Self {
         self.extra = params;
         self
@@ -355,14 +356,21 @@ impl FhirPollSource {
         self
     }
 
-    /// The watermark key of a query: `endpoint|Type?params`.
+    /// The watermark key of a query: `endpoint|Type?params`, and `|extra` when the endpoint
+    /// has [extra parameters](Self::extra_params) (two practices polled under one endpoint
+    /// name keep a watermark each).
     fn key(&self, q: &Query) -> String {
-        format!(
+        let mut key = format!(
             "{}|{}?{}",
             self.endpoint,
             q.resource_type,
             q.params.to_query()
-        )
+        );
+        if !self.extra.is_empty() {
+            key.push('|');
+            key.push_str(&self.extra.to_query());
+        }
+        key
     }
 
     /// The saved watermark of `resource_type` with `params` (as given to [`Self::query`]).
@@ -428,15 +436,17 @@ impl FhirPollSource {
             params = params.sort(&["_lastUpdated"]);
         }
         let profile = self.client.profile();
-        // On every page: the vendor's per-request parameters, this endpoint's, and the
-        // query's values of the parameters the vendor makes sticky.
-        let mut extras = profile.every_request();
-        add_missing(&mut extras, &self.extra);
+        // On every page: the query's values of the parameters the vendor makes sticky (a
+        // query's own value wins), then the vendor's per-request parameters and this
+        // endpoint's, each only where no value came before it.
+        let mut extras = SearchParams::new();
         for name in profile.sticky_params() {
             if let (Some(v), false) = (q.params.get(name), extras.has(name)) {
                 extras = extras.param(name, v);
             }
         }
+        add_missing(&mut extras, &profile.every_request());
+        add_missing(&mut extras, &self.extra);
         add_missing(&mut params, &extras);
         let plan = match profile.plan(&q.resource_type, &params) {
             Ok(p) => p,
