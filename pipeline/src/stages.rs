@@ -645,6 +645,17 @@ fn unlink_request(msg: &Message<'_>, route: &Route) -> Result<Normalized, StageE
             .filter_map(|e| e.resource.as_deref())
             .find(|r| r.resource_type() == "Patient");
         if let Some((res, id)) = patient.and_then(|r| r.id().map(|id| (r, id))) {
+            if out.resources.iter().any(|r| r.id == id) {
+                // Both PIDs give the same Patient id (their first identifier with a system is
+                // the same, e.g. a shared SSN): storing the second would overwrite the first
+                // under the other source patient. Keep the first; the unlink still applies.
+                tracing::warn!(
+                    pid = n,
+                    "A37: both PIDs convert to the same Patient id; the second is not stored"
+                );
+                out.unmapped += 1;
+                continue;
+            }
             out.resources.push(NormalizedResource {
                 resource_type: "Patient".to_owned(),
                 id: id.to_owned(),
