@@ -106,9 +106,16 @@ fn assert_no_location_detail(msg: &str, location: &[u8]) {
     let Ok(text) = std::str::from_utf8(location) else {
         return;
     };
-    if let Some((_, query)) = text.split_once('?') {
+    if let Some((before, query)) = text.split_once('?') {
+        // What the message may name (the part before the query) can itself contain the
+        // query's text (`https://a==..?https://a`): look for the query only in the rest.
+        let rest = if before.is_empty() {
+            msg.to_owned()
+        } else {
+            msg.replace(before, "")
+        };
         if query.len() >= 8 {
-            assert!(!msg.contains(query), "Location query in the error: {msg}");
+            assert!(!rest.contains(query), "Location query in the error: {msg}");
         }
     }
 }
