@@ -556,6 +556,16 @@ fn athena_server() -> MockServer {
     server
 }
 
+/// A poll source of endpoint `athena` on `client`, its watermarks under `dir`.
+fn athena_source(p: &Pipeline, dir: &tempfile::TempDir, client: FhirClient) -> FhirPollSource {
+    FhirPollSource::new(
+        p.clone(),
+        client,
+        "athena",
+        FileWatermarks::open(dir.path().join("marks.json")).unwrap(),
+    )
+}
+
 async fn poll_athena(server: &MockServer, source: &FhirPollSource) {
     let path = format!("{BASE}/Patient");
     for round in 0..2 {
@@ -589,13 +599,7 @@ async fn athenahealths_practice_given_in_a_query_is_kept_on_every_page_and_poll(
         .build()
         .unwrap();
     let params = SearchParams::new().param("ah-practice", PRACTICE);
-    let source = FhirPollSource::new(
-        p.clone(),
-        client,
-        "athena",
-        FileWatermarks::open(dir.path().join("marks.json")).unwrap(),
-    )
-    .query("Patient", params);
+    let source = athena_source(&p, &dir, client).query("Patient", params);
     poll_athena(&server, &source).await;
     p.drain().await;
     assert_eq!(p.summary().await.unwrap().resources, 2);
@@ -608,14 +612,9 @@ async fn an_endpoints_extra_parameters_are_kept_on_every_page_and_poll() {
     let (dir, _store, p) = started().await;
     // The generic profile knows nothing of athenahealth: the endpoint's setting carries it.
     let client = FhirClient::builder(&server.url(BASE)).build().unwrap();
-    let source = FhirPollSource::new(
-        p.clone(),
-        client,
-        "athena",
-        FileWatermarks::open(dir.path().join("marks.json")).unwrap(),
-    )
-    .extra_params(SearchParams::new().param("ah-practice", PRACTICE))
-    .resource_type("Patient");
+    let source = athena_source(&p, &dir, client)
+        .extra_params(SearchParams::new().param("ah-practice", PRACTICE))
+        .resource_type("Patient");
     poll_athena(&server, &source).await;
     // The watermark is looked up by the query's own parameters (the source adds its
     // endpoint's to the key itself).
@@ -641,17 +640,12 @@ async fn a_querys_own_value_wins_over_the_endpoints_on_every_page() {
         .unwrap();
     // The endpoint names another practice; this query names the one the server serves. Every
     // page of the query, the next page included, must stay with the query's practice.
-    let source = FhirPollSource::new(
-        p.clone(),
-        client,
-        "athena",
-        FileWatermarks::open(dir.path().join("marks.json")).unwrap(),
-    )
-    .extra_params(SearchParams::new().param("ah-practice", "Organization/a-1.Practice-999"))
-    .query(
-        "Patient",
-        SearchParams::new().param("ah-practice", PRACTICE),
-    );
+    let source = athena_source(&p, &dir, client)
+        .extra_params(SearchParams::new().param("ah-practice", "Organization/a-1.Practice-999"))
+        .query(
+            "Patient",
+            SearchParams::new().param("ah-practice", PRACTICE),
+        );
     poll_athena(&server, &source).await;
     p.shutdown().await;
 }
