@@ -283,10 +283,30 @@ fn epic_a01_with_clinical_segments() {
     let observations: Vec<ehrkit_fhir_model::resources::Observation> = all(b);
     assert_eq!(observations.len(), 2);
 
-    // Not mapped, reported by location: PD1, GT1, IN2 (no IG map), the Z-segment.
+    // IN1-17 `SEL`: the insured is the patient, so IN2-1 (employee id) and IN2-2 (SSN) are the
+    // Patient's; the SSN PID-19 already gave is not written twice.
+    let ids: Vec<(Option<String>, Option<String>)> = patient
+        .identifier
+        .iter()
+        .map(|i| {
+            (
+                i.system.as_ref().and_then(|p| p.value.clone()),
+                i.value.as_ref().and_then(|p| p.value.clone()),
+            )
+        })
+        .collect();
+    let ssn = (
+        Some("http://hl7.org/fhir/sid/us-ssn".to_owned()),
+        Some("987654321".to_owned()),
+    );
+    assert_eq!(ids.iter().filter(|i| **i == ssn).count(), 1, "{ids:?}");
+    assert!(ids.contains(&(None, Some("1".to_owned()))), "{ids:?}");
+    assert!(!report_has(&c, ReportKind::UnmappedSegment, "IN2[1]"));
+
+    // Not mapped, reported by location: PD1, the GT1 of a guarantor who is not the patient
+    // (GT1-11 empty), the Z-segment.
     assert!(report_has(&c, ReportKind::UnmappedSegment, "PD1[1]"));
     assert!(report_has(&c, ReportKind::UnmappedSegment, "GT1[1]"));
-    assert!(report_has(&c, ReportKind::UnmappedSegment, "IN2[1]"));
     assert!(report_has(&c, ReportKind::ZSegment, "ZPD[1]"));
 }
 

@@ -1,6 +1,8 @@
 //! Issue 12, messages the IG has no map for (DFT_P03/P11, ADT_A03's structure, MDM_T01): where
 //! the IG is silent the converter follows Microsoft FHIR-Converter's outputs, and the events
-//! with an IG map (A01, T02) keep the IG's behaviour on the same segments.
+//! with an IG map (A01, T02) keep the IG's behaviour on the same segments, except for what DB1,
+//! GT1, IN2 and CON say about the patient, which every message type reads (one Patient whatever
+//! the message type).
 //!
 //! Messages written for these tests: `tests/data/siu_mdm_vxu_dft/dft_p03_patient_sources.hl7`,
 //! `tests/data/adt/a03_death_accident_referral.hl7`,
@@ -275,13 +277,25 @@ fn a03_follows_microsoft_for_pda_acc_rf1_and_the_patient_sources() {
 
 #[test]
 fn a01_with_the_same_segments_keeps_the_ig_map() {
-    // ADT_A01 rows 21 (DB1), 29.2 (IN2), 30 (ACC), 29.7.1 (RF1), 33 (PDA): no target.
+    // ADT_A01 rows 30 (ACC), 29.7.1 (RF1), 33 (PDA): no target, so no resources from them.
+    // Rows 21 (DB1) and 29.2 (IN2) have no target either, but what they say about the patient
+    // is read for every event: the Patient is the same as the A03's, identifiers and names
+    // included, so that whichever of the two a server receives last does not drop them.
     let raw = a03()
         .replace("ADT^A03^ADT_A03", "ADT^A01^ADT_A01")
         .replace("EVN|A03", "EVN|A01");
     let c = convert(&raw);
-    assert_eq!(identifier_values(&patient(&c)), ["88001"]);
-    assert_eq!(families(&patient(&c)), ["BRENNAN^THOMAS"]);
+    let from_a03 = convert(&a03());
+    assert_eq!(
+        identifier_values(&patient(&c)),
+        identifier_values(&patient(&from_a03))
+    );
+    assert!(identifier_values(&patient(&c)).len() > 1);
+    assert_eq!(families(&patient(&c)), families(&patient(&from_a03)));
+    assert_eq!(
+        ehrkit_fhir_model::to_string(&patient(&c)),
+        ehrkit_fhir_model::to_string(&patient(&from_a03))
+    );
     let kinds: Vec<&str> = c
         .bundle
         .entry
@@ -300,10 +314,16 @@ fn a01_with_the_same_segments_keeps_the_ig_map() {
         .collect();
     assert!(kinds.is_empty(), "{kinds:?}");
     let r = report(&c);
-    for seg in ["PDA", "ACC", "RF1", "DB1", "IN2"] {
+    for seg in ["PDA", "ACC", "RF1"] {
         assert!(
             r.contains(&format!("{seg}[1]: segment not mapped")),
             "{seg}: {r:?}"
+        );
+    }
+    for seg in ["DB1", "IN2"] {
+        assert!(
+            !r.contains(&format!("{seg}[1]: segment not mapped")),
+            "{seg} is read: {r:?}"
         );
     }
     // The same patient either way.
@@ -349,12 +369,116 @@ fn t01_adds_the_consenting_patient_and_the_specimen_of_the_order() {
 
 #[test]
 fn t02_with_the_same_segments_keeps_the_ig_map() {
-    // MDM_T02 row 9 (CON: no target) and no Specimen target.
+    // MDM_T02: no Specimen target. Row 9 (CON) has no target, but the consenter who is the
+    // patient is read for every event: the Patient is the same as the T01's.
     let raw = t01()
         .replace("MDM^T01^MDM_T01", "MDM^T02^MDM_T02")
         .replace("EVN|T01", "EVN|T02");
     let c = convert(&raw);
-    assert_eq!(families(&patient(&c)), ["OYELARAN^FOLAKE"]);
+    assert_eq!(
+        families(&patient(&c)),
+        ["OYELARAN^FOLAKE", "OYELARAN^FOLAKE A"]
+    );
+    assert_eq!(
+        ehrkit_fhir_model::to_string(&patient(&c)),
+        ehrkit_fhir_model::to_string(&patient(&convert(&t01())))
+    );
     assert!(all::<Specimen>(&c.bundle).is_empty());
-    assert!(report(&c).contains(&"CON[1]: segment not mapped".to_owned()));
+    assert!(!report(&c).contains(&"CON[1]: segment not mapped".to_owned()));
+}
+
+/// The patient segments of `dft_p03_patient_sources.hl7` (PID, DB1s, GT1s, IN1, IN2s) carried
+/// by a message of type `msh9` with `rest` after them.
+fn same_patient_in(msh9: &str, rest: &str) -> String {
+    let dft = common::data("siu_mdm_vxu_dft", "dft_p03_patient_sources.hl7");
+    let patient_segments: Vec<&str> = dft
+        .split('\r')
+        .filter(|s| {
+            ["PID|", "DB1|", "GT1|", "IN1|", "IN2|"]
+                .iter()
+                .any(|p| s.starts_with(p))
+        })
+        .collect();
+    format!(
+        "MSH|^~\\&|HIS|GENHOSP|EHRKIT|HUB|20260412090000-0400||{msh9}|M-{}|P|2.5.1\r{}\r{rest}",
+        msh9.replace('^', "-"),
+        patient_segments.join("\r")
+    )
+}
+
+#[test]
+fn a_patient_is_the_same_whichever_message_type_brought_it() {
+    // Were DB1/GT1/IN2 read only for some message types, the conditional update of the next
+    // message of another type would drop the identifiers they gave from the server's Patient.
+    let messages = [
+        same_patient_in(
+            "DFT^P03",
+            "FT1|1|TX-2001||20260412|20260412|CG|99213^Visit^C4",
+        ),
+        same_patient_in("ADT^A08^ADT_A01", "PV1|1|O"),
+        same_patient_in("ADT^A01^ADT_A01", "PV1|1|O"),
+        same_patient_in("ADT^A03^ADT_A03", "PV1|1|O"),
+        same_patient_in(
+            "ORM^O01",
+            "ORC|NW|ORD-1^HIS\rOBR|1|ORD-1^HIS||2345-7^Glucose^LN",
+        ),
+        same_patient_in(
+            "OML^O21^OML_O21",
+            "ORC|NW|ORD-1^HIS\rOBR|1|ORD-1^HIS||2345-7^Glucose^LN",
+        ),
+        same_patient_in(
+            "ORU^R01^ORU_R01",
+            "OBR|1|ORD-1^HIS|F-1^LAB|2345-7^Glucose^LN|||20260412080000-0400|||||||||||||||||F\r\
+             OBX|1|NM|2345-7^Glucose^LN||101|mg/dL^mg/dL^UCUM|||||F",
+        ),
+        same_patient_in(
+            "VXU^V04^VXU_V04",
+            "ORC|RE||IZ-1^HIS\rRXA|0|1|20260412||08^HepB^CVX|0.5|mL^mL^UCUM",
+        ),
+        same_patient_in(
+            "RDE^O11^RDE_O11",
+            "ORC|NW|RX-1^HIS\rRXE|^^^20260412|197361^Amlodipine 5 MG^RXNORM|5||mg^mg^UCUM",
+        ),
+    ];
+    let patients: Vec<(String, Patient)> = messages
+        .iter()
+        .map(|m| (m[..60].to_owned(), patient(&convert(m))))
+        .collect();
+    let (_, first) = &patients[0];
+    assert_eq!(identifier_values(first).len(), 9, "{first:?}");
+    for (msg, p) in &patients {
+        assert_eq!(p.id, first.id, "{msg}");
+        assert_eq!(
+            ehrkit_fhir_model::to_string(p),
+            ehrkit_fhir_model::to_string(first),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn the_guarantor_of_a_second_patient_is_reported_not_given_to_the_first() {
+    // An ORU with two patients (its second PATIENT_RESULT group): the single-patient order and
+    // result maps convert the first; the second's GT1 (guarantor: self) is about the second.
+    let raw =
+        "MSH|^~\\&|LAB|GENHOSP|EHRKIT|HUB|20260412090000-0400||ORU^R01^ORU_R01|TWO-1|P|2.5.1\r\
+               PID|1||77001^^^GENHOSP^MR||NAKAMURA^HANA\r\
+               GT1|1|G-77001^^^GENHOSP^GI|NAKAMURA^HANA||||||||SEL\r\
+               OBR|1|ORD-1^HIS|F-1^LAB|2345-7^Glucose^LN|||20260412080000-0400|||||||||||||||||F\r\
+               OBX|1|NM|2345-7^Glucose^LN||101|mg/dL^mg/dL^UCUM|||||F\r\
+               PID|2||88002^^^GENHOSP^MR||OKAFOR^CHIDI\r\
+               GT1|1|G-88002^^^GENHOSP^GI|OKAFOR^CHIDI||||||||SEL\r";
+    let c = convert(raw);
+    let p = patient(&c);
+    assert_eq!(identifier_values(&p), ["77001", "G-77001"]);
+    assert_eq!(families(&p), ["NAKAMURA^HANA"]);
+    let r = report(&c);
+    assert!(
+        r.contains(&"GT1[2]: segment not mapped".to_owned()),
+        "{r:?}"
+    );
+    assert!(
+        !r.contains(&"GT1[1]: segment not mapped".to_owned()),
+        "{r:?}"
+    );
 }

@@ -54,7 +54,7 @@ use crate::v2_to_fhir::segment::{
     in1_coverage::{in1_coverage, Subscriber},
     nk1_related_person::nk1_related_person,
     obx_observation::obx_observation,
-    patient_other_sources::patient_other_sources,
+    patient_other_sources::{patient_other_sources, SEGMENTS as PATIENT_SOURCES},
     pid_patient::pid_patient,
     pr1_procedure::pr1_procedure_with_parent,
     pv1_encounter::pv1_encounter,
@@ -67,7 +67,8 @@ const CONTACT_ONLY: &[&str] = &["EMR", "E", "F", "I", "S"];
 
 /// Segments the ADT maps convert (the others are reported).
 pub(crate) const MAPPED: &[&str] = &[
-    "MSH", "EVN", "PID", "NK1", "PV1", "PV2", "OBX", "AL1", "IAM", "DG1", "PR1", "IN1",
+    "MSH", "EVN", "PID", "NK1", "PV1", "PV2", "OBX", "AL1", "IAM", "DG1", "PR1", "IN1", "DB1",
+    "GT1", "IN2", "CON",
 ];
 
 /// Merge events (no IG message map), about the patient record rather than a visit: a PV1 they
@@ -236,14 +237,14 @@ pub(crate) fn convert_group(
             prior
         }
     };
-    if event == adt_a03::EVENT {
-        // ADT_A03 (no IG map): the Patient data in DB1, GT1 and IN2, as Microsoft writes it.
-        let members = group
-            .members
-            .iter()
-            .filter_map(|(name, n)| Some((segment(name, *n)?, *n)));
-        patient_other_sources(members, &mut patient, ctx);
-    }
+    // The Patient data in DB1, GT1, IN2 and CON (no IG target; Microsoft's outputs), for every
+    // event so that the Patient is the same whichever event brought it.
+    let members = group
+        .members
+        .iter()
+        .filter(|(name, _)| name == "IN1" || PATIENT_SOURCES.contains(&name.as_str()))
+        .filter_map(|(name, n)| Some((segment(name, *n)?, *n)));
+    patient_other_sources(members, &mut patient, ctx);
     let patient_ref = out.add(
         patient,
         patient_id,

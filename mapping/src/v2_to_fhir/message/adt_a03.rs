@@ -6,7 +6,7 @@
 //! the segments the IG maps elsewhere (PID, PV1, DG1, PR1, IN1, ...) plus what Microsoft's
 //! `ADT_A03` template writes from the segments the IG's ADT maps give no target:
 //! - DB1, GT1, IN2: the patient's other identifiers and names
-//!   (`segment/patient_other_sources.rs`).
+//!   (`segment/patient_other_sources.rs`; every ADT event reads them, not only A03).
 //! - PDA (patient death and autopsy), its first occurrence:
 //!   - each PDA-1 (death cause, CWE) → a Condition (`code`, `subject` the Patient);
 //!   - PDA-4 (death certified date/time) with PDA-5.1 (certified by) → a Procedure
@@ -44,9 +44,7 @@ use crate::v2_to_fhir::convert::{Out, Role};
 use crate::v2_to_fhir::datatype::{
     cwe_codeable_concept::cwe_codeable_concept, dtm, ei_identifier::ei_identifier, text, Context,
 };
-use crate::v2_to_fhir::segment::{
-    patient_other_sources::SEGMENTS as PATIENT_SOURCES, sch_appointment::report_fields,
-};
+use crate::v2_to_fhir::segment::sch_appointment::report_fields;
 use crate::{Location, ReportKind};
 
 /// The trigger event this map completes.
@@ -57,11 +55,10 @@ pub const OBSERVATION_CODE: &str = "urn:ehrkit:codesystem:observation-code";
 /// Local code system of the Procedure codes written from PDA.
 pub const PROCEDURE_CODE: &str = "urn:ehrkit:codesystem:procedure-code";
 
-/// The segments an A03 reads: the ADT map's, the patient's other sources, PDA, ACC, RF1.
+/// The segments an A03 reads: the ADT map's (with the patient's other sources), PDA, ACC, RF1.
 pub(crate) fn mapped() -> Vec<&'static str> {
     MAPPED
         .iter()
-        .chain(PATIENT_SOURCES)
         .chain(&["PDA", "ACC", "RF1"])
         .copied()
         .collect()

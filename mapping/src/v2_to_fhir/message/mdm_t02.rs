@@ -35,7 +35,7 @@ use crate::v2_to_fhir::convert::{ConvertError, Out, Role};
 use crate::v2_to_fhir::datatype::Context;
 use crate::v2_to_fhir::segment::{
     obr_service_request, obr_specimen,
-    patient_other_sources::{numbered, patient_other_sources, SEGMENTS as SOURCES},
+    patient_other_sources::{first_patient_segments, patient_other_sources, SEGMENTS as SOURCES},
     pid_patient::pid_patient,
     pv1_encounter::pv1_encounter,
     sch_appointment::report_fields,
@@ -70,9 +70,7 @@ pub(crate) fn convert(
     let patient = msg.segment("PID", 1).map(|pid| {
         let mut patient = pid_patient(&pid, 1, ctx);
         let identifiers = patient.identifier.clone();
-        if microsoft {
-            patient_other_sources(numbered(msg), &mut patient, ctx);
-        }
+        patient_other_sources(first_patient_segments(msg, ctx), &mut patient, ctx);
         out.add(
             patient,
             patient_id,
@@ -248,12 +246,8 @@ pub(crate) fn convert(
     focus.extend(patient);
     focus.extend(encounter);
 
-    if microsoft {
-        let mapped: Vec<&str> = MAPPED.iter().chain(SOURCES).copied().collect();
-        report_other_segments(msg, &mapped, ctx);
-    } else {
-        report_other_segments(msg, MAPPED, ctx);
-    }
+    let mapped: Vec<&str> = MAPPED.iter().chain(SOURCES).copied().collect();
+    report_other_segments(msg, &mapped, ctx);
     finish(msg, focus, ctx, out);
     Ok(())
 }

@@ -29,7 +29,8 @@ use crate::{Location, ReportKind};
 
 /// Segments this map converts (the others are reported).
 const MAPPED: &[&str] = &[
-    "MSH", "PID", "PV1", "ORC", "OBR", "TQ1", "NTE", "OBX", "SPM", "AL1", "DG1",
+    "MSH", "PID", "PV1", "ORC", "OBR", "TQ1", "NTE", "OBX", "SPM", "AL1", "DG1", "DB1", "GT1",
+    "IN2", "CON",
 ];
 
 /// Converts an OML^O21 message.

@@ -36,6 +36,7 @@ use crate::v2_to_fhir::segment::{
     obx_observation::{data_absent, obx_observation},
     orc_medication_request::{orc_medication_request, MedicationParts},
     orc_service_request::{orc_service_request, report_unmapped_fields, OrderParts},
+    patient_other_sources::{first_patient_segments, patient_other_sources},
     pid_patient::pid_patient,
     pv1_encounter::pv1_encounter,
     rxe_medication_request::rxe_medication_request,
@@ -50,6 +51,7 @@ use crate::{Location, ReportKind};
 /// Segments this map converts (the others are reported).
 const MAPPED: &[&str] = &[
     "MSH", "PID", "PV1", "ORC", "OBR", "TQ1", "NTE", "OBX", "RXO", "RXR", "SPM", "AL1", "DG1",
+    "DB1", "GT1", "IN2", "CON",
 ];
 
 /// A segment and its occurrence among the message's segments of the same id.
@@ -293,8 +295,11 @@ pub(crate) fn subject(
     out: &mut Out,
 ) -> (Option<Reference>, Option<Reference>) {
     let patient = msg.segment("PID", 1).map(|pid| {
-        let patient: Patient = pid_patient(&pid, 1, ctx);
+        let mut patient: Patient = pid_patient(&pid, 1, ctx);
+        // Keyed by its PID identifiers; DB1, GT1, IN2 and CON add what they say about the
+        // patient, as in every other message type.
         let identifiers = patient.identifier.clone();
+        patient_other_sources(first_patient_segments(msg, ctx), &mut patient, ctx);
         out.add(
             patient,
             patient_id,

@@ -46,7 +46,7 @@ use crate::{Location, ReportKind};
 
 /// Segments this map converts (the others are reported).
 const MAPPED: &[&str] = &[
-    "MSH", "PID", "PV1", "ORC", "OBR", "TQ1", "OBX", "NTE", "SPM",
+    "MSH", "PID", "PV1", "ORC", "OBR", "TQ1", "OBX", "NTE", "SPM", "DB1", "GT1", "IN2", "CON",
 ];
 
 /// Converts an ORU^R01 message.

@@ -26,7 +26,8 @@ use crate::{Location, ReportKind};
 
 /// Segments this map converts (the others are reported).
 const MAPPED: &[&str] = &[
-    "MSH", "PID", "PV1", "ORC", "RXO", "RXE", "RXR", "TQ1", "NTE", "OBX", "SPM",
+    "MSH", "PID", "PV1", "ORC", "RXO", "RXE", "RXR", "TQ1", "NTE", "OBX", "SPM", "DB1", "GT1",
+    "IN2", "CON",
 ];
 
 /// Converts an RDE^O11 message.

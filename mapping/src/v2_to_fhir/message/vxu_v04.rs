@@ -34,6 +34,7 @@ use crate::v2_to_fhir::segment::{
     nk1_related_person::nk1_related_person,
     obx_observation::obx_observation,
     orc_service_request::{self, orc_service_request, OrderParts},
+    patient_other_sources::{first_patient_segments, patient_other_sources},
     pid_patient::pid_patient,
     pv1_encounter::pv1_encounter,
     rxa_immunization::{orc_immunization, rxa_immunization, rxr_immunization, ImmunizationParts},
@@ -41,7 +42,9 @@ use crate::v2_to_fhir::segment::{
 use crate::{DataProblem, Location, ReportKind};
 
 /// Segments this map reads (the others are reported).
-const MAPPED: &[&str] = &["MSH", "PID", "NK1", "PV1", "ORC", "RXA", "RXR", "OBX"];
+const MAPPED: &[&str] = &[
+    "MSH", "PID", "NK1", "PV1", "ORC", "RXA", "RXR", "OBX", "DB1", "GT1", "IN2", "CON",
+];
 
 /// NK1-3.1 codes the IG sends to `NK1[Patient]` (Patient.contact) instead of a RelatedPerson.
 const CONTACT_ONLY: &[&str] = &["EMR", "E", "F", "I", "S"];
@@ -73,8 +76,10 @@ pub(crate) fn convert(
         segment: "PID",
         at: Location::segment("PID", 1),
     })?;
-    let patient = pid_patient(&pid, 1, ctx);
+    let mut patient = pid_patient(&pid, 1, ctx);
+    // Keyed by its PID identifiers; DB1, GT1, IN2 and CON add what they say about the patient.
     let identifiers = patient.identifier.clone();
+    patient_other_sources(first_patient_segments(msg, ctx), &mut patient, ctx);
     let patient_ref = out.add(
         patient,
         patient_id,

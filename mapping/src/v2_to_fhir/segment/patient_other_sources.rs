@@ -1,11 +1,16 @@
 //! Patient data carried outside PID (DB1, GT1, IN2, CON) → the Patient's `identifier` and
 //! `name`, for the message structures the IG has no map for.
 //!
-//! No IG map: the IG's message maps give none of these segments a Patient target (`ADT_A01`
-//! rows 21 DB1, 28 GT1, 29.2 IN2; `MDM_T02` row 9 CON), so the maps that have an IG sheet do not
-//! call this. For DFT_P03/P11, ADT_A03 (structure ADT_A03) and MDM_T01 the issue follows
-//! Microsoft FHIR-Converter's outputs (its `Resource/_Patient.liquid` and the root templates
-//! that include it), whose facts are:
+//! No IG map: the IG's message maps give none of these segments a target (`ADT_A01` rows 21
+//! DB1, 28 GT1, 29.2 IN2; `MDM_T02` row 9 CON): they leave the data unmapped rather than send it
+//! elsewhere. Every map whose message carries a Patient and can carry these segments (all ADT
+//! events, ORM_O01, ORU_R01, OML_O21, RDE_O11, VXU_V04, MDM, DFT) calls this, so the same patient
+//! gets the same identifiers and names whichever message type brought it: were the DB1/GT1/IN2
+//! identifiers written only by some message types (Microsoft writes them for most ADT events and
+//! DFT, not for orders), a conditional `PUT Patient?identifier=…` from the next message of
+//! another type would drop them again on the server. The Patient's id and its conditional query
+//! stay those of its PID identifiers. What is read follows Microsoft FHIR-Converter's outputs
+//! (its `Resource/_Patient.liquid` and the root templates that include it), whose facts are:
 //! - DB1 whose DB1-2 (disabled person code) is `PT` (the patient): each DB1-3 (CX) →
 //!   `identifier`.
 //! - GT1 whose GT1-11 (guarantor relationship) is `SEL` and which names no guarantor
@@ -121,6 +126,41 @@ pub(crate) fn patient_other_sources<'m>(
     }
 }
 
+/// The segments [`patient_other_sources`] reads for the patient of the first PID of a
+/// single-patient message: its IN1, DB1, GT1, IN2 and CON before a second PID, each with its
+/// occurrence in the message, in message order (no allocation when there are none). The DB1,
+/// GT1, IN2 and CON after a second PID are about another patient, whom these maps do not
+/// convert: each is reported as an unmapped segment, so none is lost without a word.
+pub(crate) fn first_patient_segments<'m>(
+    msg: &'m Message<'m>,
+    ctx: &mut Context<'_>,
+) -> Vec<(Segment<'m>, usize)> {
+    const READ: [&str; 5] = ["IN1", "DB1", "GT1", "IN2", "CON"];
+    let mut seen = [0usize; READ.len()];
+    let mut pids = 0usize;
+    let mut found = Vec::new();
+    for seg in msg.segments() {
+        let name = seg.name();
+        if name == "PID" {
+            pids += 1;
+            continue;
+        }
+        let Some(i) = READ.iter().position(|r| *r == name) else {
+            continue;
+        };
+        seen[i] += 1;
+        if pids <= 1 {
+            found.push((seg, seen[i]));
+        } else if i > 0 {
+            ctx.report(
+                ReportKind::UnmappedSegment,
+                Location::segment(name, seen[i]),
+            );
+        }
+    }
+    found
+}
+
 /// Every segment of `msg` with its occurrence among the segments with its id (1-based), in
 /// message order.
 pub(crate) fn numbered<'m>(msg: &'m Message<'m>) -> Vec<(Segment<'m>, usize)> {
@@ -203,8 +243,22 @@ fn add_names(
     }
 }
 
+/// Adds `id` unless the Patient has it already: the same identifier, or the same system and
+/// value written differently (PID-19's SSN has its type's display, GT1-12's and IN2-2's do not).
 fn push_identifier(patient: &mut Patient, id: Identifier) {
-    if !patient.identifier.contains(&id) {
+    fn system_value(i: &Identifier) -> (Option<&str>, Option<&str>) {
+        (
+            i.system.as_ref().and_then(|p| p.value.as_deref()),
+            i.value.as_ref().and_then(|p| p.value.as_deref()),
+        )
+    }
+    let key = system_value(&id);
+    let same_system_value = |i: &Identifier| key.0.is_some() && system_value(i) == key;
+    if !patient
+        .identifier
+        .iter()
+        .any(|i| *i == id || same_system_value(i))
+    {
         patient.identifier.push(id);
     }
 }
