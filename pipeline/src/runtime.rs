@@ -993,10 +993,22 @@ fn convert_and_match(
     });
 
     let t = Instant::now();
-    let mut outcome = inner
-        .identity
-        .resolve(&normalized.patients, &normalized.merges)?;
-    outcome.absorb(inner.identity.unlink(&normalized.unlinks)?);
+    let outcome = if normalized.unlinks.is_empty() {
+        inner
+            .identity
+            .resolve(&normalized.patients, &normalized.merges)?
+    } else {
+        // An A37: the unlink first, then its records' demographics. Each record is one the
+        // MPI knows (the unlink refuses unknown ones), and upserting a known record keeps its
+        // enterprise id: the two stay apart, under the ids the unlink gave them.
+        let mut o = inner.identity.unlink(&normalized.unlinks)?;
+        o.absorb(
+            inner
+                .identity
+                .resolve(&normalized.patients, &normalized.merges)?,
+        );
+        o
+    };
     Stats::stage_latency(Stage::Identity, t.elapsed());
     Ok((route, normalized, outcome))
 }

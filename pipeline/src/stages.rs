@@ -612,8 +612,9 @@ fn convert_error(e: ConvertError) -> StageError {
 /// that must end under different enterprise ids. `ehrkit-mapping` has no A37 map, so each
 /// PID's Patient is converted as an ADT^A08 (update patient information) carrying that PID
 /// would be ([`a37_as_update`]); the two Patients are stored with the unlink, each under its
-/// source patient. The MPI records are not upserted from an A37 (an upsert of the one record
-/// could match it to the other again before the unlink): only the link changes.
+/// source patient, and their MPI records are updated with the A37's demographics after the
+/// unlink (the runtime applies the unlink first: upserting a record the MPI knows keeps its
+/// enterprise id and never re-matches it, so the two stay apart).
 fn unlink_request(msg: &Message<'_>, route: &Route) -> Result<Normalized, StageError> {
     let missing = |n: usize| {
         StageError::new(
@@ -656,12 +657,20 @@ fn unlink_request(msg: &Message<'_>, route: &Route) -> Result<Normalized, StageE
                 out.unmapped += 1;
                 continue;
             }
+            // The record of the PID as the MPI keys it (the same key: PID-3's first CX).
+            let record = ehrkit_identity::pid::record_from_pid(&m)
+                .ok()
+                .filter(|r| r.key == *key);
+            let index = record.map(|r| {
+                out.patients.push(r);
+                out.patients.len() - 1
+            });
             out.resources.push(NormalizedResource {
                 resource_type: "Patient".to_owned(),
                 id: id.to_owned(),
                 body: ehrkit_fhir_model::to_string(res),
                 patient: PatientRef::Key(key.clone()),
-                record: None,
+                record: index,
             });
         }
     }

@@ -275,6 +275,15 @@ PID|2||G2^^^EPIC^MR||ZULU-NEW^BORIS||19551231|M\r";
         ix.enterprise_id("EPIC|G2").unwrap(),
     );
     assert_ne!(e1, e2);
+    // The MPI's records hold the A37's demographics too (as after an A08), still apart: the
+    // next message about either patient is matched against what the A37 said.
+    let g2 = ix.record("EPIC|G2").unwrap();
+    assert_eq!(
+        g2.names.first().map(|n| n.family.as_str()),
+        Some("ZULU-NEW"),
+        "{g2:?}"
+    );
+    assert_eq!(ix.enterprise_id("EPIC|G2").unwrap(), e2);
     assert!(store.dead_letters(false).await.unwrap().is_empty());
     p.shutdown().await;
 }
