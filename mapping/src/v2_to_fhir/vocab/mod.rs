@@ -116,8 +116,14 @@ impl ConceptMap {
     /// The rows for `code` (empty when the map does not list it).
     pub fn entries_for(&self, code: &str) -> &'static [Entry] {
         let entries: &'static [Entry] = self.entries;
-        let start = entries.partition_point(|e| e.code < code);
-        let len = entries[start..].partition_point(|e| e.code == code);
+        let code = code.as_bytes();
+        // Codes are a few bytes: compared inline rather than through `memcmp` (a conversion
+        // looks up a few dozen codes, each a binary search of several comparisons).
+        let start = entries.partition_point(|e| short_cmp(e.code.as_bytes(), code).is_lt());
+        let len = entries[start..]
+            .iter()
+            .take_while(|e| short_cmp(e.code.as_bytes(), code).is_eq())
+            .count();
         &entries[start..start + len]
     }
 
@@ -138,6 +144,18 @@ impl ConceptMap {
         self.ig_id
             .map(|id| format!("https://hl7.org/fhir/uv/v2mappings/1.0.0/ConceptMap-{id}.html"))
     }
+}
+
+/// Byte-wise order of two short strings, the same as `str`'s `Ord` (lexicographic by byte,
+/// then shorter first), without a library call.
+#[inline]
+fn short_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x.cmp(y);
+        }
+    }
+    a.len().cmp(&b.len())
 }
 
 /// The map with this IG name (`"AdministrativeSex"`, `"AddressType[Use]"`).
@@ -213,6 +231,35 @@ mod tests {
                 "{}",
                 m.name
             );
+        }
+    }
+
+    #[test]
+    fn short_cmp_orders_as_str() {
+        let words = [
+            "", "A", "AB", "B", "a", "Ab", "ABC", "AA", "é", "1", "10", "2",
+        ];
+        for a in words {
+            for b in words {
+                assert_eq!(
+                    short_cmp(a.as_bytes(), b.as_bytes()),
+                    a.cmp(b),
+                    "{a:?} {b:?}"
+                );
+            }
+        }
+        // Every code of every map finds exactly its own rows.
+        for m in ALL {
+            for e in m.entries {
+                let rows = m.entries_for(e.code);
+                assert!(rows.iter().all(|r| r.code == e.code), "{}", m.name);
+                assert_eq!(
+                    rows.len(),
+                    m.entries.iter().filter(|r| r.code == e.code).count(),
+                    "{}",
+                    m.name
+                );
+            }
         }
     }
 
