@@ -436,6 +436,39 @@ impl Report {
         self.entries.len()
     }
 
+    /// An empty report with room for `n` entries (a conversion reports a few dozen: no regrowth
+    /// while it runs).
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Report {
+            entries: Vec::with_capacity(n),
+        }
+    }
+
+    /// Drops repeated entries (the same kind at the same location), keeping the first, in
+    /// place. Repeats are rare, so the usual case only hashes each entry once and keeps the
+    /// entries where they are (no copy). The hasher is `rustc-hash`'s: the keys are our own
+    /// locations, not attacker-chosen table keys worth SipHash's cost per conversion.
+    pub(crate) fn dedup(&mut self) {
+        let mut seen = rustc_hash::FxHashSet::default();
+        seen.reserve(self.entries.len());
+        let unique = self
+            .entries
+            .iter()
+            .all(|e| seen.insert((e.kind, &e.location)));
+        if unique {
+            return;
+        }
+        seen.clear();
+        let keep: Vec<bool> = self
+            .entries
+            .iter()
+            .map(|e| seen.insert((e.kind, &e.location)))
+            .collect();
+        drop(seen);
+        let mut keep = keep.into_iter();
+        self.entries.retain(|_| keep.next().unwrap_or(true));
+    }
+
     /// The report as a FHIR OperationOutcome: one issue per entry, with severity and type from
     /// [`ReportKind`], the entry's text in `details.text`, and the v2 location (`PID[1]-3(2).1`)
     /// in `diagnostics`. An empty report gives one `information` / `informational` issue

@@ -214,6 +214,8 @@ impl Converter {
             })?;
 
         let mut ctx = Context::new(&self.profile);
+        // A message reports a few dozen entries: room for them up front (no regrowth).
+        ctx.report = Report::with_capacity(32);
         let namespace = [3, 4]
             .map(|f| {
                 msh.field(f)

@@ -171,16 +171,17 @@ pub(crate) fn finish(
 /// Reports every segment the map does not convert: Z-segments as such, the others as unmapped
 /// (each occurrence, by its position among segments with its id).
 pub(crate) fn report_other_segments(msg: &Message<'_>, mapped: &[&str], ctx: &mut Context<'_>) {
-    let mut seen: Vec<(String, usize)> = Vec::new();
+    // Names borrowed from the message: no allocation per segment type.
+    let mut seen: Vec<(&str, usize)> = Vec::with_capacity(16);
     for seg in msg.segments() {
         let name = seg.name();
-        let n = match seen.iter_mut().find(|(s, _)| s == name) {
+        let n = match seen.iter_mut().find(|(s, _)| *s == name) {
             Some((_, n)) => {
                 *n += 1;
                 *n
             }
             None => {
-                seen.push((name.to_owned(), 1));
+                seen.push((name, 1));
                 1
             }
         };

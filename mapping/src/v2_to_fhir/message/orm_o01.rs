@@ -729,13 +729,7 @@ pub(crate) fn group_location(g: &Group<'_>) -> Location {
 /// maps of one segment (`OBR[DiagnosticReport]` and `OBR[ServiceRequest]`) read the same fields
 /// and meet the same problems.
 pub(crate) fn dedupe_report(ctx: &mut Context<'_>) {
-    let old = std::mem::take(&mut ctx.report);
-    let mut seen = std::collections::HashSet::with_capacity(old.len());
-    for e in old.entries() {
-        if seen.insert((e.kind, &e.location)) {
-            ctx.report.push(e.kind, e.location.clone());
-        }
-    }
+    ctx.report.dedup();
 }
 
 /// Reports SPMs (and their OBXs) of a message map that does not convert them.
