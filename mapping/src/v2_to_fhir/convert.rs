@@ -540,6 +540,27 @@ impl Out {
         reference
     }
 
+    /// [`Out::add`] with the business identifiers read from `r` itself (`identifiers_of`),
+    /// not from a copy of them made before `r` is moved in.
+    pub(crate) fn add_own<R: TypedResource + PartialEq>(
+        &mut self,
+        r: R,
+        id_of: fn(&mut R) -> &mut Option<String>,
+        identifiers_of: fn(&R) -> &[Identifier],
+        role: Role,
+        ctx: &mut Context<'_>,
+        at: &Location,
+    ) -> Reference {
+        let mut key = std::mem::take(&mut self.key);
+        key.clear();
+        let identifiers = identifiers_of(&r);
+        let business = write_identifier_key(identifiers, &mut key);
+        let query = identifier_query(identifiers);
+        let reference = self.insert(r, id_of, &mut key, business, query, role, ctx, at);
+        self.key = key;
+        reference
+    }
+
     /// Adds shared reference data `r` whose identity is `key` (a Location's path), not an
     /// identifier a server could search: written as `PUT Type/id`.
     pub(crate) fn add_keyed<R: TypedResource + PartialEq>(

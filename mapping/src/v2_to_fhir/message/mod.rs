@@ -67,11 +67,10 @@ pub(crate) fn add_encounter(
 ) -> Reference {
     let mut encounter = parts.encounter;
     for (i, (practitioner, at)) in parts.practitioners.into_iter().enumerate() {
-        let identifiers = practitioner.identifier.clone();
-        let r = out.add(
+        let r = out.add_own(
             practitioner,
             practitioner_id,
-            &identifiers,
+            |p| &p.identifier,
             Role::Shared,
             ctx,
             &at,
@@ -135,11 +134,10 @@ pub(crate) fn add_encounter(
             .destination = Some(Box::new(r));
     }
     encounter.subject = Some(Box::new(patient.clone()));
-    let identifiers = encounter.identifier.clone();
-    out.add(
+    out.add_own(
         encounter,
         encounter_id,
-        &identifiers,
+        |e| &e.identifier,
         Role::Record,
         ctx,
         &Location::segment("PV1", 1),

@@ -115,8 +115,14 @@ pub(crate) fn add_obr_specimen(
     }
     let mut s = specimen.unwrap_or_default();
     if let Some((p, at)) = collector {
-        let ids = p.identifier.clone();
-        let r = out.add(p, practitioner_id, &ids, Role::Shared, ctx, &at);
+        let r = out.add_own(
+            p,
+            practitioner_id,
+            |p| &p.identifier,
+            Role::Shared,
+            ctx,
+            &at,
+        );
         s.collection.get_or_insert_with(Default::default).collector = Some(Box::new(r));
     }
     s.subject = patient.cloned().map(Box::new);
@@ -296,18 +302,23 @@ pub(crate) fn subject(
 ) -> (Option<Reference>, Option<Reference>) {
     let patient = msg.segment("PID", 1).map(|pid| {
         let mut patient: Patient = pid_patient(&pid, 1, ctx);
+        let at = Location::segment("PID", 1);
+        let sources = first_patient_segments(msg, ctx);
+        if sources.is_empty() {
+            return out.add_own(
+                patient,
+                patient_id,
+                |p| &p.identifier,
+                Role::Record,
+                ctx,
+                &at,
+            );
+        }
         // Keyed by its PID identifiers; DB1, GT1, IN2 and CON add what they say about the
         // patient, as in every other message type.
         let identifiers = patient.identifier.clone();
-        patient_other_sources(first_patient_segments(msg, ctx), &mut patient, ctx);
-        out.add(
-            patient,
-            patient_id,
-            &identifiers,
-            Role::Record,
-            ctx,
-            &Location::segment("PID", 1),
-        )
+        patient_other_sources(sources, &mut patient, ctx);
+        out.add(patient, patient_id, &identifiers, Role::Record, ctx, &at)
     });
     let encounter = match (msg.segment("PV1", 1), &patient) {
         (Some(pv1), Some(p)) => {
@@ -465,8 +476,7 @@ pub(crate) fn add_practitioner(
     ctx: &mut Context<'_>,
     out: &mut Out,
 ) -> Reference {
-    let identifiers = p.identifier.clone();
-    out.add(p, practitioner_id, &identifiers, Role::Shared, ctx, at)
+    out.add_own(p, practitioner_id, |p| &p.identifier, Role::Shared, ctx, at)
 }
 
 /// The ServiceRequest of a group from its ORC, OBR, TQ1s and order NTEs (in that order of
@@ -526,8 +536,14 @@ pub(crate) fn add_service_request(
     }
     sr.subject = Some(Box::new(patient.clone().unwrap_or_else(absent_reference)));
     sr.encounter = encounter.clone().map(Box::new);
-    let identifiers = sr.identifier.clone();
-    out.add(sr, service_request_id, &identifiers, Role::Record, ctx, &at)
+    out.add_own(
+        sr,
+        service_request_id,
+        |s| &s.identifier,
+        Role::Record,
+        ctx,
+        &at,
+    )
 }
 
 /// The MedicationRequest of a pharmacy group (ORC, RXO, RXE, RXR, TQ1, order NTEs).

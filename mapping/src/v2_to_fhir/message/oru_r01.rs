@@ -149,11 +149,10 @@ pub(crate) fn convert(
                 d.result = results;
                 d.specimen = specimens;
                 d.based_on.extend(request);
-                let identifiers = d.identifier.clone();
-                focus.push(out.add(
+                focus.push(out.add_own(
                     d,
                     report_id,
-                    &identifiers,
+                    |d| &d.identifier,
                     Role::Record,
                     ctx,
                     &Location::segment("OBR", *n),
