@@ -168,24 +168,32 @@ impl<'m> Field<'m> {
 
     /// Number of repetitions: 0 when the field is absent or empty.
     pub fn repetition_count(&self) -> usize {
-        match (self.fi, self.value()) {
-            (Some(fi), v) if v != Value::Empty => {
-                let idx = self.msg.idx();
-                (idx.fields[fi + 1] - idx.fields[fi]) as usize
-            }
-            _ => 0,
+        let Some(fi) = self.fi else { return 0 };
+        let idx = self.msg.idx();
+        let n = (idx.fields[fi + 1] - idx.fields[fi]) as usize;
+        // Only a field of one repetition can be empty (`||`): then it has none.
+        if n == 1 && self.raw().is_some_and(<[u8]>::is_empty) {
+            return 0;
         }
+        n
     }
 
     /// Raw bytes of repetition `r` (1-based); `None` when absent (`Some(b"")` for an empty one
     /// between two others, as in `A~~B`).
     pub fn repetition_raw(&self, r: usize) -> Option<&'m [u8]> {
-        if r == 0 || r > self.repetition_count() {
+        let fi = self.fi?;
+        let idx = self.msg.idx();
+        let n = (idx.fields[fi + 1] - idx.fields[fi]) as usize;
+        if r == 0 || r > n {
             return None;
         }
-        let idx = self.msg.idx();
-        let ri = idx.fields[self.fi?] as usize + r - 1;
+        let ri = idx.fields[fi] as usize + r - 1;
         let (s, e) = idx.span(idx.leaf_of_rep(ri), idx.leaf_of_rep(ri + 1));
+        // The field's only repetition spans the whole field: empty there means an empty field
+        // (`||`), which has no repetitions (the span is not walked twice to find that out).
+        if n == 1 && s == e {
+            return None;
+        }
         Some(&self.msg.input()[s..e])
     }
 

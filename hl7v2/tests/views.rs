@@ -255,3 +255,47 @@ fn latin1_views_decode_in_the_message_charset() {
     assert_eq!(name.surname().unwrap().value().as_deref(), Some("MÜLLER"));
     assert_eq!(name.given_name().unwrap().decode().unwrap(), "JÖRG");
 }
+
+#[test]
+fn repetitions_of_empty_null_and_sparse_fields() {
+    let msg =
+        Message::parse(b"MSH|^~\\&|A|B|C|D|20250101||ADT^A01|1|P|2.5\rPID|1||A~~B||\"\"|X~|~\r")
+            .unwrap();
+    let pid = msg.segment("PID", 1).unwrap();
+    let reps = |n: usize| -> (usize, Vec<Option<&[u8]>>) {
+        let f = pid.field(n);
+        (
+            f.repetition_count(),
+            (0..=4).map(|r| f.repetition_raw(r)).collect(),
+        )
+    };
+    // One repetition; r = 0 and past the end are absent.
+    assert_eq!(reps(1), (1, vec![None, Some(&b"1"[..]), None, None, None]));
+    // An empty field (`||`) has no repetitions at all.
+    assert_eq!(reps(2), (0, vec![None; 5]));
+    assert_eq!(reps(4), (0, vec![None; 5]));
+    // An empty repetition between two others is there, and empty.
+    assert_eq!(
+        reps(3),
+        (
+            3,
+            vec![None, Some(&b"A"[..]), Some(&b""[..]), Some(&b"B"[..]), None]
+        )
+    );
+    // The HL7 null is one repetition.
+    assert_eq!(
+        reps(5),
+        (1, vec![None, Some(&b"\"\""[..]), None, None, None])
+    );
+    // Trailing empty repetitions count.
+    assert_eq!(
+        reps(6),
+        (2, vec![None, Some(&b"X"[..]), Some(&b""[..]), None, None])
+    );
+    assert_eq!(
+        reps(7),
+        (2, vec![None, Some(&b""[..]), Some(&b""[..]), None, None])
+    );
+    // Absent.
+    assert_eq!(reps(30), (0, vec![None; 5]));
+}
