@@ -30,11 +30,12 @@
 //! never one.
 
 use ehrkit_fhir_model::resources::DiagnosticReport;
+use ehrkit_fhir_model::Reference;
 use ehrkit_hl7v2::Message;
 
 use super::orm_o01::{
     add_obr_specimen, add_observation, add_service_request, add_specimens, dedupe_report,
-    observation, report_document, service_request, subject, walk,
+    observation, report_document, service_request, subject, walk, Group,
 };
 use super::{finish, report_other_segments};
 use crate::v2_to_fhir::convert::{ConvertError, Out, Role};
@@ -42,7 +43,7 @@ use crate::v2_to_fhir::datatype::Context;
 use crate::v2_to_fhir::segment::{
     obr_diagnostic_report::obr_diagnostic_report_with, obr_service_request, obr_specimen,
 };
-use crate::{Location, ReportKind};
+use crate::{Location, Quirk, ReportKind};
 
 /// Segments this map converts (the others are reported).
 const MAPPED: &[&str] = &[
@@ -104,35 +105,35 @@ pub(crate) fn convert(
             }
         };
 
-        let mut results = Vec::new();
-        // Vendor quirks: text lines joined, order questions kept out of the results.
-        let converted: Vec<_> = g
-            .observations
-            .iter()
-            .map(|o| (observation(o, ctx), o.obx.1))
-            .collect();
-        let mut converted = crate::quirks::observations::join_text(msg, converted, ctx);
-        let questions = crate::quirks::observations::order_questions(msg, &mut converted, ctx);
-        let mut supporting = Vec::new();
-        for (mut obs, n) in converted {
-            if obs.specimen.is_none() {
-                obs.specimen = one_specimen.clone().map(Box::new);
+        let mut results = Vec::with_capacity(g.observations.len());
+        if !ctx.profile.has(Quirk::JoinTextLines) && !ctx.profile.has(Quirk::OrderQuestions) {
+            // Without the quirks below, each Observation goes straight into the Bundle (no
+            // list of them all first: each is built once and moved once less). Adding one
+            // reports nothing (its positional id is unique), so the report reads as below.
+            for o in &g.observations {
+                let mut obs = observation(o, ctx);
+                if obs.specimen.is_none() {
+                    obs.specimen = one_specimen.clone().map(Box::new);
+                }
+                if let Some(r) = &request {
+                    obs.based_on.push(r.clone());
+                }
+                results.push(add_observation(
+                    obs, o.obx.1, &patient, &encounter, ctx, out,
+                ));
             }
-            if let Some(r) = &request {
-                obs.based_on.push(r.clone());
-            }
-            let r = add_observation(obs, n, &patient, &encounter, ctx, out);
-            if questions.contains(&n) {
-                supporting.push(r);
-            } else {
-                results.push(r);
-            }
+        } else {
+            add_quirky_observations(
+                msg,
+                g,
+                (&patient, &encounter),
+                one_specimen.as_ref(),
+                request.as_ref(),
+                &mut results,
+                ctx,
+                out,
+            );
         }
-        crate::quirks::observations::attach_questions(
-            &mut out.entries,
-            request.as_ref(),
-            supporting,
-        );
         match &g.obr {
             Some((obr, n)) => {
                 let mut also = obr_specimen::MAPPED_FIELDS.to_vec();
@@ -173,6 +174,45 @@ pub(crate) fn convert(
     }
     finish(msg, focus, ctx, out);
     Ok(())
+}
+
+/// The group's Observations with the vendor quirks that need them all at once (text lines
+/// joined, order questions kept out of the results and attached to the request).
+#[allow(clippy::too_many_arguments)]
+fn add_quirky_observations(
+    msg: &Message<'_>,
+    g: &Group<'_>,
+    (patient, encounter): (&Option<Reference>, &Option<Reference>),
+    one_specimen: Option<&Reference>,
+    request: Option<&Reference>,
+    results: &mut Vec<Reference>,
+    ctx: &mut Context<'_>,
+    out: &mut Out,
+) {
+    // Vendor quirks: text lines joined, order questions kept out of the results.
+    let converted: Vec<_> = g
+        .observations
+        .iter()
+        .map(|o| (observation(o, ctx), o.obx.1))
+        .collect();
+    let mut converted = crate::quirks::observations::join_text(msg, converted, ctx);
+    let questions = crate::quirks::observations::order_questions(msg, &mut converted, ctx);
+    let mut supporting = Vec::new();
+    for (mut obs, n) in converted {
+        if obs.specimen.is_none() {
+            obs.specimen = one_specimen.cloned().map(Box::new);
+        }
+        if let Some(r) = request {
+            obs.based_on.push(r.clone());
+        }
+        let r = add_observation(obs, n, patient, encounter, ctx, out);
+        if questions.contains(&n) {
+            supporting.push(r);
+        } else {
+            results.push(r);
+        }
+    }
+    crate::quirks::observations::attach_questions(&mut out.entries, request, supporting);
 }
 
 fn report_id(r: &mut DiagnosticReport) -> &mut Option<String> {
