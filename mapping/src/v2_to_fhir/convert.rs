@@ -531,10 +531,7 @@ impl Out {
         ctx: &mut Context<'_>,
         at: &Location,
     ) -> Reference {
-        let mut key = std::mem::take(&mut self.key);
-        key.clear();
-        let business = write_identifier_key(identifiers, &mut key);
-        let query = identifier_query(identifiers);
+        let (mut key, business, query) = self.identity(identifiers);
         let reference = self.insert(r, id_of, &mut key, business, query, role, ctx, at);
         self.key = key;
         reference
@@ -551,14 +548,20 @@ impl Out {
         ctx: &mut Context<'_>,
         at: &Location,
     ) -> Reference {
-        let mut key = std::mem::take(&mut self.key);
-        key.clear();
-        let identifiers = identifiers_of(&r);
-        let business = write_identifier_key(identifiers, &mut key);
-        let query = identifier_query(identifiers);
+        let (mut key, business, query) = self.identity(identifiers_of(&r));
         let reference = self.insert(r, id_of, &mut key, business, query, role, ctx, at);
         self.key = key;
         reference
+    }
+
+    /// The id key of a resource with business `identifiers`, written into the reused key
+    /// buffer (taken out of `self`; give it back after use), whether it is a business key
+    /// (else the caller keys the resource by position), and its conditional query.
+    fn identity(&mut self, identifiers: &[Identifier]) -> (String, bool, Option<String>) {
+        let mut key = std::mem::take(&mut self.key);
+        key.clear();
+        let business = write_identifier_key(identifiers, &mut key);
+        (key, business, identifier_query(identifiers))
     }
 
     /// Adds shared reference data `r` whose identity is `key` (a Location's path), not an
