@@ -274,7 +274,9 @@ impl fmt::Display for Location {
     }
 }
 
-/// A problem with a value that was present (the value itself is not kept).
+/// A problem with a value that was present. The value itself is not kept, except where the
+/// variant says so ([`KeptAsString`](DataProblem::KeptAsString),
+/// [`NumberWithComparator`](DataProblem::NumberWithComparator)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum DataProblem {
@@ -299,6 +301,12 @@ pub enum DataProblem {
     /// Two distinct source objects carry the same business identifier: the later one got an id
     /// of its own (derived from its position), never merged into the first.
     DuplicateIdentifier,
+    /// A value its type cannot read (reported beside this entry) was kept as text
+    /// (`valueString`) rather than lost.
+    KeptAsString,
+    /// A number written with a comparator (`<0.01`) where v2 wants a plain NM: read as a
+    /// quantity with that comparator.
+    NumberWithComparator,
 }
 
 impl DataProblem {
@@ -320,6 +328,10 @@ impl DataProblem {
             DataProblem::InvalidValue => "value not valid for its FHIR element",
             DataProblem::DuplicateIdentifier => {
                 "business identifier already used by another object; kept apart by position"
+            }
+            DataProblem::KeptAsString => "value its type cannot read; kept as a string",
+            DataProblem::NumberWithComparator => {
+                "number with a comparator; read as a quantity with that comparator"
             }
         }
     }

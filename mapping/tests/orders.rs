@@ -369,14 +369,34 @@ fn bad_values_are_reported_with_their_location_and_never_panic() {
     let c = convert("oru_r01_bad_values.hl7");
     check_bundle(&c.bundle);
     let b = &c.bundle;
-    for code in ["2345-7", "8302-2", "11778-8", "11502-2", "1234-5"] {
+    // A scalar its type cannot read is kept as text, beside the report of the problem.
+    for (n, code, text) in [
+        (1, "2345-7", "abc"),
+        (2, "8302-2", "99"),
+        (3, "11778-8", "2026-13-45"),
+        (5, "1234-5", "text"),
+    ] {
         let o = obs(b, code);
+        let part = format!(r#""valueString":"{text}""#);
         assert!(
-            o.value.is_none() && o.data_absent_reason.is_some(),
-            "{}",
+            has(o, &part) && o.data_absent_reason.is_none(),
+            "{code}: {}",
             json(o)
         );
+        let at = format!("OBX[{n}]-5(1)");
+        assert!(
+            report_has(&c, ReportKind::DataQuality(DataProblem::KeptAsString), &at),
+            "{at}: {:?}",
+            c.report
+        );
     }
+    // Base64 that does not decode is not a scalar to keep: data absent.
+    let o = obs(b, "11502-2");
+    assert!(
+        o.value.is_none() && o.data_absent_reason.is_some(),
+        "{}",
+        json(o)
+    );
     for (kind, at) in [
         (
             ReportKind::DataQuality(DataProblem::InvalidNumber),
@@ -407,6 +427,76 @@ fn bad_values_are_reported_with_their_location_and_never_panic() {
     // No report text carries a value.
     let oo = json(&c.report.to_operation_outcome());
     for value in ["abc", "not*base64", "2026-13-45", "notadate"] {
+        assert!(!oo.contains(value), "{value} leaked into {oo}");
+    }
+}
+
+/// What labs really put in OBX-5: an NM with a comparator, words in an NM, no OBX-2 at all.
+/// None of it may be lost: a comparator becomes the Quantity's, any other plain text is kept as
+/// `valueString`; each is reported where it was.
+#[test]
+fn vendor_values_a_type_cannot_hold_are_kept_not_lost() {
+    let c = convert("oru_r01_vendor_values.hl7");
+    check_bundle(&c.bundle);
+    let b = &c.bundle;
+    for (code, part) in [
+        (
+            "2345-7",
+            r#""valueQuantity":{"value":500,"comparator":">","unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}"#,
+        ),
+        ("2160-0", r#""valueQuantity":{"value":0.2,"comparator":"<""#),
+        (
+            "2951-2",
+            r#""valueQuantity":{"value":120,"comparator":"<=""#,
+        ),
+        ("5902-2", r#""valueString":"TNP""#),
+        ("6690-2", r#""valueString":"5.0 H""#),
+        ("8251-1", r#""valueString":"Specimen & label verified""#),
+        ("82810-3", r#""valueString":"see note""#),
+        ("2823-3", r#""valueString":"<>4""#),
+    ] {
+        let o = obs(b, code);
+        assert!(has(o, part), "{code}: {part} not in {}", json(o));
+        assert!(o.data_absent_reason.is_none(), "{code}: {}", json(o));
+    }
+    // A value with components is not a scalar: not joined into an invented text.
+    let o = obs(b, "1234-5");
+    assert!(
+        o.value.is_none() && o.data_absent_reason.is_some(),
+        "{}",
+        json(o)
+    );
+
+    let kinds = |at: &str| -> Vec<ReportKind> {
+        c.report
+            .entries()
+            .iter()
+            .filter(|e| e.location.to_string() == at)
+            .map(|e| e.kind)
+            .collect()
+    };
+    let comparator = ReportKind::DataQuality(DataProblem::NumberWithComparator);
+    let kept = ReportKind::DataQuality(DataProblem::KeptAsString);
+    let number = ReportKind::DataQuality(DataProblem::InvalidNumber);
+    for n in 1..=3 {
+        assert_eq!(kinds(&format!("OBX[{n}]-5(1)")), [comparator]);
+    }
+    for n in [4, 5, 9] {
+        assert_eq!(kinds(&format!("OBX[{n}]-5(1)")), [number, kept]);
+    }
+    assert_eq!(
+        kinds("OBX[7]-5(1)"),
+        [ReportKind::DataQuality(DataProblem::InvalidDateTime), kept]
+    );
+    // No OBX-2: the missing type is reported, the value kept (so not "unmapped").
+    assert_eq!(kinds("OBX[6]-5(1)"), [kept]);
+    assert_eq!(
+        kinds("OBX[6]-2"),
+        [ReportKind::DataQuality(DataProblem::InvalidValue)]
+    );
+    // The report still carries no value.
+    let oo = json(&c.report.to_operation_outcome());
+    for value in ["TNP", "5.0 H", "see note", "500", "label"] {
         assert!(!oo.contains(value), "{value} leaked into {oo}");
     }
 }

@@ -17,6 +17,14 @@
 //!   reported (the IG's `valueSampledData` needs a sampling period and an origin v2 does not
 //!   carry). Another value type is reported at OBX-2 and OBX-5 and gives `dataAbsentReason`
 //!   `unsupported`; a value that does not convert is reported and gives `error`; never a panic.
+//! - Real feeds send what their value type cannot hold, and dropping it would lose a result:
+//!   - an `NM` written with a comparator (`<0.01`, `>=150`, which v2 spells as an SN) becomes
+//!     `valueQuantity` with that `comparator`, reported as
+//!     [`DataProblem::NumberWithComparator`];
+//!   - any other single-component `NM`, `DT`, `DTM`, `TS` or `TM` value that does not read as
+//!     its type (`5.0 H`, `Positive`, `TNP`), and a single-component value with OBX-2 absent,
+//!     is kept as `valueString` (escapes decoded): the type problem is reported as before, and
+//!     [`DataProblem::KeptAsString`] says the text was kept. No `dataAbsentReason` then.
 //! - `OBX[Observation-Component]`: when OBX-5 repeats (and OBX-2 is not `NA`), each repetition is
 //!   a `component` with OBX-3 as its code, the value as above and OBX-7 as its reference range;
 //!   the Observation itself has no value. The rows are listed in [`COMPONENT_ROWS`].
@@ -28,16 +36,16 @@
 //! - `subject`, `encounter` are set by the message map. The other rows are listed in [`ROWS`]
 //!   and reported when present.
 
-use ehrkit_fhir_model::codes::ObservationStatus;
+use ehrkit_fhir_model::codes::{ObservationStatus, QuantityComparator};
 use ehrkit_fhir_model::resources::{
     Observation, ObservationComponent, ObservationComponentValue, ObservationReferenceRange,
     ObservationValue,
 };
 use ehrkit_fhir_model::{
-    Attachment, CodeableConcept, Coding, ElementExt, Extension, ExtensionValue, Period, Primitive,
-    Quantity, Range,
+    Attachment, CodeableConcept, Coding, Decimal, ElementExt, Extension, ExtensionValue, Period,
+    Primitive, Quantity, Range,
 };
-use ehrkit_hl7v2::datatypes::{Cq, Cwe, Dr, Ed, Ft, Nr, Rp, Sn, Text};
+use ehrkit_hl7v2::datatypes::{Cq, Cwe, Dr, Ed, Ft, Nm, Nr, Rp, Sn, Text};
 use ehrkit_hl7v2::Segment;
 
 use super::pid_patient::vocab_coding;
@@ -277,10 +285,23 @@ fn value(
     let before = ctx.report.len();
     let units_at = at.clone().field(6);
     let v = match value_type {
-        Some("NM") => nm_quantity(five.get::<Text<'_>>(rep), ctx, at).map(|mut q| {
-            apply_units(&mut q, obx, ctx, &units_at);
-            ObservationValue::Quantity(Box::new(q))
-        }),
+        Some("NM") => {
+            let t = five.get::<Text<'_>>(rep);
+            let q = match nm_with_comparator(t) {
+                Some(q) => {
+                    ctx.report(
+                        ReportKind::DataQuality(DataProblem::NumberWithComparator),
+                        at.clone(),
+                    );
+                    Some(q)
+                }
+                None => nm_quantity(t, ctx, at),
+            };
+            q.map(|mut q| {
+                apply_units(&mut q, obx, ctx, &units_at);
+                ObservationValue::Quantity(Box::new(q))
+            })
+        }
         Some("CQ") => five
             .get::<Cq<'_>>(rep)
             .and_then(|cq| cq_quantity(&cq, ctx, at))
@@ -388,8 +409,15 @@ fn value(
             return ObxValue::Absent("unsupported");
         }
         _ => {
-            // An unknown or unsupported value type (VR, CF, …) or none at all.
-            ctx.report(ReportKind::UnmappedField, at.clone());
+            // An unknown or unsupported value type (VR, CF, …) or none at all. Without a type,
+            // a plain value is still a result: kept as the text it is.
+            let kept = value_type
+                .is_none()
+                .then(|| scalar_text(&five, rep))
+                .flatten();
+            if kept.is_none() {
+                ctx.report(ReportKind::UnmappedField, at.clone());
+            }
             ctx.report(
                 ReportKind::DataQuality(DataProblem::InvalidValue),
                 Location {
@@ -397,7 +425,16 @@ fn value(
                     ..at.clone().field(2)
                 },
             );
-            return ObxValue::Absent("unsupported");
+            return match kept {
+                Some(s) => {
+                    ctx.report(
+                        ReportKind::DataQuality(DataProblem::KeptAsString),
+                        at.clone(),
+                    );
+                    ObxValue::Observed(ObservationValue::String(Primitive::new(s)))
+                }
+                None => ObxValue::Absent("unsupported"),
+            };
         }
     };
     match v {
@@ -409,9 +446,51 @@ fn value(
                     at.clone(),
                 );
             }
+            // A scalar the type cannot read (`5.0 H` as NM, `Positive`, `TNP`): kept as text
+            // rather than lost, reported on top of the type problem.
+            if matches!(value_type, Some("NM" | "DT" | "DTM" | "TS" | "TM")) {
+                if let Some(s) = scalar_text(&five, rep) {
+                    ctx.report(
+                        ReportKind::DataQuality(DataProblem::KeptAsString),
+                        at.clone(),
+                    );
+                    return ObxValue::Observed(ObservationValue::String(Primitive::new(s)));
+                }
+            }
             ObxValue::Absent("error")
         }
     }
+}
+
+/// OBX-5 repetition `rep` as text (escapes decoded, trimmed) when it is one component: a value
+/// with components is not a scalar, and joining them would invent a format.
+fn scalar_text(five: &ehrkit_hl7v2::Field<'_>, rep: usize) -> Option<String> {
+    let raw = five.repetition_raw(rep)?;
+    let t = five.get::<Text<'_>>(rep)?;
+    if raw.contains(&t.delimiters().component) {
+        return None;
+    }
+    text(Some(t))
+}
+
+/// An NM written with a leading comparator (`<0.01`, `>= 150`): real feeds put in NM what v2
+/// spells as an SN. `None` when the text is not a comparator followed by a valid NM.
+fn nm_with_comparator(t: Option<Text<'_>>) -> Option<Quantity> {
+    let s = text_ref(t)?;
+    let (comparator, rest) = [
+        ("<=", QuantityComparator::LtEq),
+        (">=", QuantityComparator::GtEq),
+        ("<", QuantityComparator::Lt),
+        (">", QuantityComparator::Gt),
+    ]
+    .into_iter()
+    .find_map(|(p, c)| s.strip_prefix(p).map(|rest| (c, rest)))?;
+    let n = Nm::parse(rest.trim().as_bytes()).ok()?;
+    Some(Quantity {
+        value: Some(Primitive::new(Decimal::new(&n.decimal())?)),
+        comparator: Some(Primitive::new(comparator)),
+        ..Default::default()
+    })
 }
 
 /// OBX-5 of type SN: ratio, range, quantity, or the IG's string form (`<>` comparator, `+`
