@@ -560,6 +560,44 @@ fn a17_swap_gives_two_patients_and_two_encounters() {
     assert_eq!(provenance.target.len(), 4);
 }
 
+/// Two visits without a visit number (PV1-19) are two Encounters of their own, each located
+/// at its own PV1: the second is not taken for a duplicate of the first.
+#[test]
+fn a17_without_visit_numbers_keeps_two_encounters_apart_without_a_false_duplicate() {
+    let raw = String::from_utf8(data("epic_a17_swap.hl7")).unwrap();
+    let raw: String = raw
+        .split('\r')
+        .filter(|s| !s.is_empty())
+        .map(|s| match s.find("||V100") {
+            Some(i) if s.starts_with("PV1") => format!("{}\r", &s[..i]),
+            _ => format!("{s}\r"),
+        })
+        .collect();
+    assert!(!raw.contains("V100"), "{raw}");
+    let c = convert_with(raw.as_bytes(), Profile::generic(), BundleKind::Transaction).unwrap();
+    check_bundle(&c.bundle);
+    let encounters: Vec<Encounter> = all(&c.bundle);
+    assert_eq!(encounters.len(), 2);
+    assert_ne!(encounters[0].id, encounters[1].id);
+    let duplicates: Vec<String> = c
+        .report
+        .entries()
+        .iter()
+        .filter(|e| e.kind == ReportKind::DataQuality(DataProblem::DuplicateIdentifier))
+        .map(|e| e.location.to_string())
+        .collect();
+    assert!(duplicates.is_empty(), "{duplicates:?}");
+    // The same message converts to the same ids (the second visit's id is its position's).
+    let again = convert_with(raw.as_bytes(), Profile::generic(), BundleKind::Transaction).unwrap();
+    let ids = |c: &Conversion| -> Vec<Option<String>> {
+        all::<Encounter>(&c.bundle)
+            .into_iter()
+            .map(|e| e.id)
+            .collect()
+    };
+    assert_eq!(ids(&c), ids(&again));
+}
+
 #[test]
 fn a17_with_one_patient_is_an_error_naming_the_second_pid() {
     let raw = String::from_utf8(data("epic_a17_swap.hl7")).unwrap();

@@ -305,7 +305,7 @@ pub(crate) fn convert_group(
                     pv2_n = Some(n);
                 }
             }
-            let r = add_encounter(parts, &patient_ref, ctx, out);
+            let r = add_encounter(parts, pv1_n, &patient_ref, ctx, out);
             if let Some(n) = pv2_n {
                 if let Some(finest) =
                     add_levels(planned, &Location::segment("PV2", n).field(1), ctx, out)

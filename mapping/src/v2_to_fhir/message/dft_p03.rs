@@ -96,7 +96,7 @@ pub(crate) fn convert(
     let mut focus = vec![patient_ref.clone()];
     let encounter = msg
         .segment("PV1", 1)
-        .map(|pv1| add_encounter(pv1_encounter(&pv1, 1, None, ctx), &patient_ref, ctx, out));
+        .map(|pv1| add_encounter(pv1_encounter(&pv1, 1, None, ctx), 1, &patient_ref, ctx, out));
 
     let account = pid
         .field(18)

@@ -83,6 +83,7 @@ pub(crate) fn convert(
     let encounter = match (msg.segment("PV1", 1), &patient) {
         (Some(pv1), Some(p)) => Some(add_encounter(
             pv1_encounter(&pv1, 1, None, ctx),
+            1,
             p,
             ctx,
             out,

@@ -58,9 +58,12 @@ pub(crate) fn find(code: &str, event: &str) -> Option<MessageMap> {
     }
 }
 
-/// Adds a PV1's Encounter, its Practitioners and Locations; returns the Encounter reference.
+/// Adds the Encounter of the `pv1`-th PV1, its Practitioners and Locations; returns the
+/// Encounter reference. `pv1` locates reports and keys an Encounter without a visit number by
+/// its own position (the second visit of an A17 is not the first one's duplicate).
 pub(crate) fn add_encounter(
     parts: EncounterParts,
+    pv1: usize,
     patient: &Reference,
     ctx: &mut Context<'_>,
     out: &mut Out,
@@ -88,7 +91,7 @@ pub(crate) fn add_encounter(
             location_id,
             &level.key,
             ctx,
-            &Location::segment("PV1", 1).field(3),
+            &Location::segment("PV1", pv1).field(3),
         ));
     }
     if let Some(finest) = parent {
@@ -108,7 +111,7 @@ pub(crate) fn add_encounter(
                 location_id,
                 &level.key,
                 ctx,
-                &Location::segment("PV1", 1).field(other.field),
+                &Location::segment("PV1", pv1).field(other.field),
             ));
         }
         if let Some(finest) = parent {
@@ -126,7 +129,7 @@ pub(crate) fn add_encounter(
             location_id,
             &key,
             ctx,
-            &Location::segment("PV1", 1).field(37),
+            &Location::segment("PV1", pv1).field(37),
         );
         encounter
             .hospitalization
@@ -140,7 +143,7 @@ pub(crate) fn add_encounter(
         |e| &e.identifier,
         Role::Record,
         ctx,
-        &Location::segment("PV1", 1),
+        &Location::segment("PV1", pv1),
     )
 }
 

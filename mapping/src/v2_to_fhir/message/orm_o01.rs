@@ -323,7 +323,7 @@ pub(crate) fn subject(
     let encounter = match (msg.segment("PV1", 1), &patient) {
         (Some(pv1), Some(p)) => {
             let parts = pv1_encounter(&pv1, 1, None, ctx);
-            Some(add_encounter(parts, p, ctx, out))
+            Some(add_encounter(parts, 1, p, ctx, out))
         }
         (Some(_), None) => {
             ctx.report(ReportKind::UnmappedSegment, Location::segment("PV1", 1));

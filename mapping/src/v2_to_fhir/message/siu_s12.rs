@@ -123,7 +123,7 @@ pub(crate) fn convert(
     let encounter = match (msg.segment("PV1", 1), &patient) {
         (Some(pv1), Some(p)) => {
             let parts = pv1_encounter(&pv1, 1, None, ctx);
-            Some(add_encounter(parts, p, ctx, out))
+            Some(add_encounter(parts, 1, p, ctx, out))
         }
         (Some(_), None) => {
             // An Encounter needs its subject: without a PID the visit is reported.

@@ -110,7 +110,7 @@ pub(crate) fn convert(
     }
     let encounter = msg.segment("PV1", 1).map(|pv1| {
         let parts = pv1_encounter(&pv1, 1, None, ctx);
-        add_encounter(parts, &patient_ref, ctx, out)
+        add_encounter(parts, 1, &patient_ref, ctx, out)
     });
 
     let mut orders: Vec<Order> = Vec::new();
