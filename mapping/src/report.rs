@@ -276,7 +276,9 @@ impl fmt::Display for Location {
 
 /// A problem with a value that was present. The value itself is not kept, except where the
 /// variant says so ([`KeptAsString`](DataProblem::KeptAsString),
-/// [`NumberWithComparator`](DataProblem::NumberWithComparator)).
+/// [`NumberWithComparator`](DataProblem::NumberWithComparator)); and
+/// [`SharedDescribedDifferently`](DataProblem::SharedDescribedDifferently) reports details
+/// that were not kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum DataProblem {
@@ -307,6 +309,10 @@ pub enum DataProblem {
     /// A number written with a comparator (`<0.01`) where v2 wants a plain NM: read as a
     /// quantity with that comparator.
     NumberWithComparator,
+    /// Shared reference data (a Practitioner, Location or Organization) met again under the
+    /// same identifier but described differently: it is the same resource, and the first
+    /// description was kept.
+    SharedDescribedDifferently,
 }
 
 impl DataProblem {
@@ -332,6 +338,10 @@ impl DataProblem {
             DataProblem::KeptAsString => "value its type cannot read; kept as a string",
             DataProblem::NumberWithComparator => {
                 "number with a comparator; read as a quantity with that comparator"
+            }
+            DataProblem::SharedDescribedDifferently => {
+                "identifier of a practitioner, place or organization met earlier with other \
+                 details; one resource, the first details kept"
             }
         }
     }

@@ -598,6 +598,60 @@ fn a17_without_visit_numbers_keeps_two_encounters_apart_without_a_false_duplicat
     assert_eq!(ids(&c), ids(&again));
 }
 
+/// One NPI is one practitioner, however each field spells the name: the attending (PV1-7)
+/// and the admitting doctor (PV1-17) give one Practitioner, written once and created only if
+/// absent. Two entries with one NPI would leave a server with two resources for one doctor.
+#[test]
+fn one_npi_written_two_ways_is_one_practitioner_and_the_difference_is_reported() {
+    let npi = "NPI&2.16.840.1.113883.4.6&ISO";
+    let raw = format!(
+        "MSH|^~\\&|EPIC|GHH|HUB|EHRKIT|20260311100000-0500||ADT^A01^ADT_A01|N1|P|2.5.1\r\
+         EVN|A01|20260311095900-0500\r\
+         PID|1||E1^^^EPIC^MR||SAMPLE^PAT||19700412|F\r\
+         PV1|1|I|4W^412^B||||1234567890^WELBY^MARCUS^^^^MD^^{npi}^L^^^NPI||||||||||\
+         1234567890^WELBY^MARCUS^J^^DR^^^{npi}^L^^^NPI\r"
+    );
+    let c = convert_with(raw.as_bytes(), Profile::generic(), BundleKind::Transaction).unwrap();
+    check_bundle(&c.bundle);
+    let practitioners: Vec<ehrkit_fhir_model::resources::Practitioner> = all(&c.bundle);
+    assert_eq!(practitioners.len(), 1, "{practitioners:?}");
+    // The first description (PV1-7) is the one kept.
+    let name = &practitioners[0].name[0];
+    assert!(name.given.iter().all(|g| g.value.as_deref() != Some("J")));
+    let encounter: Encounter = one(&c.bundle);
+    let who: Vec<String> = encounter
+        .participant
+        .iter()
+        .map(|p| reference(&p.individual))
+        .collect();
+    assert_eq!(who.len(), 2);
+    assert_eq!(who[0], who[1]);
+    assert_eq!(
+        request_url(&c.bundle, practitioners[0].id.as_deref().unwrap()),
+        "Practitioner"
+    );
+    let kinds: Vec<String> = c
+        .report
+        .entries()
+        .iter()
+        .filter(|e| matches!(e.kind, ReportKind::DataQuality(_)))
+        .map(|e| format!("{:?} {}", e.kind, e.location))
+        .collect();
+    assert!(
+        report_has(
+            &c,
+            ReportKind::DataQuality(DataProblem::SharedDescribedDifferently),
+            "PV1[1]-17(1)"
+        ),
+        "{kinds:?}"
+    );
+    assert!(!c
+        .report
+        .entries()
+        .iter()
+        .any(|e| e.kind == ReportKind::DataQuality(DataProblem::DuplicateIdentifier)));
+}
+
 #[test]
 fn a17_with_one_patient_is_an_error_naming_the_second_pid() {
     let raw = String::from_utf8(data("epic_a17_swap.hl7")).unwrap();

@@ -497,8 +497,8 @@ pub(crate) enum Role {
     /// update on its identifier, else update by id.
     Record,
     /// Shared reference data (Practitioner, Location, Organization): created if absent (never
-    /// overwritten by a message that merely mentions it); an equal resource met twice in the
-    /// same message is one entry.
+    /// overwritten by a message that merely mentions it); one identifier (or Location path) met
+    /// twice in the same message is one entry, reported when the two descriptions differ.
     Shared,
 }
 
@@ -616,6 +616,17 @@ impl Out {
                         .is_some_and(|o| o == &r)
                 });
                 if same {
+                    return Reference::from_str_ref(&self.reference_str(R::TYPE_NAME, &id));
+                }
+                if business {
+                    // The same identifier (or Location path) is the same practitioner, place
+                    // or organization, however each field spells it (`DR` in one XCN and not
+                    // in the other): one resource, so a server does not get two with one NPI.
+                    // The first description is kept; the other is reported, not lost silently.
+                    ctx.report(
+                        ReportKind::DataQuality(DataProblem::SharedDescribedDifferently),
+                        at.clone(),
+                    );
                     return Reference::from_str_ref(&self.reference_str(R::TYPE_NAME, &id));
                 }
             }
