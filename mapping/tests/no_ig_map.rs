@@ -458,8 +458,9 @@ fn a_patient_is_the_same_whichever_message_type_brought_it() {
 
 #[test]
 fn the_guarantor_of_a_second_patient_is_reported_not_given_to_the_first() {
-    // An ORU with two patients (its second PATIENT_RESULT group): the single-patient order and
-    // result maps convert the first; the second's GT1 (guarantor: self) is about the second.
+    // An ORU with two patients (its second PATIENT_RESULT group): each PID is a Patient, and
+    // DB1/GT1/IN2/CON are read for the first only; the second's GT1 (guarantor: self) is about
+    // the second, so it is reported rather than given to the first.
     let raw =
         "MSH|^~\\&|LAB|GENHOSP|EHRKIT|HUB|20260412090000-0400||ORU^R01^ORU_R01|TWO-1|P|2.5.1\r\
                PID|1||77001^^^GENHOSP^MR||NAKAMURA^HANA\r\
@@ -469,9 +470,12 @@ fn the_guarantor_of_a_second_patient_is_reported_not_given_to_the_first() {
                PID|2||88002^^^GENHOSP^MR||OKAFOR^CHIDI\r\
                GT1|1|G-88002^^^GENHOSP^GI|OKAFOR^CHIDI||||||||SEL\r";
     let c = convert(raw);
-    let p = patient(&c);
-    assert_eq!(identifier_values(&p), ["77001", "G-77001"]);
-    assert_eq!(families(&p), ["NAKAMURA^HANA"]);
+    let patients = all::<Patient>(&c.bundle);
+    assert_eq!(patients.len(), 2);
+    assert_eq!(identifier_values(&patients[0]), ["77001", "G-77001"]);
+    assert_eq!(families(&patients[0]), ["NAKAMURA^HANA"]);
+    assert_eq!(identifier_values(&patients[1]), ["88002"]);
+    assert_eq!(families(&patients[1]), ["OKAFOR^CHIDI"]);
     let r = report(&c);
     assert!(
         r.contains(&"GT1[2]: segment not mapped".to_owned()),

@@ -8,8 +8,8 @@ use common::{check_bundle, report_has};
 use std::collections::BTreeSet;
 
 use ehrkit_fhir_model::resources::{
-    AllergyIntolerance, Condition, DiagnosticReport, Medication, MedicationRequest, Observation,
-    Patient, Practitioner, ServiceRequest, Specimen,
+    AllergyIntolerance, Condition, DiagnosticReport, Encounter, Medication, MedicationRequest,
+    Observation, Patient, Practitioner, ServiceRequest, Specimen,
 };
 use ehrkit_fhir_model::{Bundle, Resource};
 use ehrkit_hl7v2::Message;
@@ -498,6 +498,156 @@ fn vendor_values_a_type_cannot_hold_are_kept_not_lost() {
     let oo = json(&c.report.to_operation_outcome());
     for value in ["TNP", "5.0 H", "see note", "500", "label"] {
         assert!(!oo.contains(value), "{value} leaked into {oo}");
+    }
+}
+
+/// The subject of a clinical resource, as its reference text.
+fn subject_of(r: &Resource) -> String {
+    let subject = match r {
+        Resource::Observation(o) => &o.subject,
+        Resource::DiagnosticReport(d) => &d.subject,
+        Resource::ServiceRequest(s) => &s.subject,
+        Resource::Specimen(s) => &s.subject,
+        Resource::Encounter(e) => &e.subject,
+        _ => return String::new(),
+    };
+    reference(subject)
+}
+
+/// ORU_R01 repeats PATIENT_RESULT: the results after the second PID are the second patient's.
+/// Filing them under the first patient would put one patient's cholesterol in another's chart.
+#[test]
+fn each_patient_of_an_oru_gets_their_own_results_never_another_patients() {
+    let c = convert("oru_r01_two_patients.hl7");
+    check_bundle(&c.bundle);
+    let b = &c.bundle;
+    let patients: Vec<&Patient> = all_of!(b, Patient);
+    assert_eq!(patients.len(), 2);
+    let mrn = |p: &Patient| {
+        p.identifier[0]
+            .value
+            .as_ref()
+            .unwrap()
+            .value
+            .clone()
+            .unwrap()
+    };
+    assert_eq!(mrn(patients[0]), "E1001");
+    assert_eq!(mrn(patients[1]), "E2002");
+    let mary = full_url_of(b, patients[0].id.as_deref().unwrap());
+    let robert = full_url_of(b, patients[1].id.as_deref().unwrap());
+
+    // Whose each clinical resource is, by its code (or its specimen's type).
+    let mut owners: Vec<(String, String)> = Vec::new();
+    for e in &b.entry {
+        let r = e.resource.as_deref().unwrap();
+        let owner = subject_of(r);
+        let what = match r {
+            Resource::Observation(o) => o.code.as_ref().unwrap().coding[0]
+                .code
+                .as_ref()
+                .unwrap()
+                .value
+                .clone()
+                .unwrap(),
+            Resource::DiagnosticReport(d) => {
+                format!(
+                    "report {}",
+                    d.code.as_ref().unwrap().coding[0]
+                        .code
+                        .as_ref()
+                        .unwrap()
+                        .value
+                        .clone()
+                        .unwrap()
+                )
+            }
+            Resource::ServiceRequest(s) => format!(
+                "request {}",
+                s.identifier[0]
+                    .value
+                    .as_ref()
+                    .unwrap()
+                    .value
+                    .clone()
+                    .unwrap()
+            ),
+            Resource::Specimen(_) => "specimen".to_owned(),
+            Resource::Encounter(e) => format!(
+                "visit {}",
+                e.identifier[0]
+                    .value
+                    .as_ref()
+                    .unwrap()
+                    .value
+                    .clone()
+                    .unwrap()
+            ),
+            _ => continue,
+        };
+        owners.push((what, owner));
+    }
+    let owner = |what: &str| -> Vec<&str> {
+        owners
+            .iter()
+            .filter(|(w, _)| w == what)
+            .map(|(_, o)| o.as_str())
+            .collect()
+    };
+    assert_eq!(owner("2345-7"), [mary.as_str()]);
+    assert_eq!(owner("report 2345-7"), [mary.as_str()]);
+    assert_eq!(owner("request ORD1001"), [mary.as_str()]);
+    assert_eq!(owner("visit V1001"), [mary.as_str()]);
+    assert_eq!(owner("2093-3"), [robert.as_str()]);
+    assert_eq!(owner("report 2093-3"), [robert.as_str()]);
+    assert_eq!(owner("request ORD2001"), [robert.as_str()]);
+    assert_eq!(owner("visit V2002"), [robert.as_str()]);
+    // An OBX before the second patient's order is that patient's too.
+    assert_eq!(owner("8251-1"), [robert.as_str()]);
+    // Each OBR-7 is a Specimen of its patient; Robert's SPM is a second one of his.
+    assert_eq!(
+        owner("specimen"),
+        [mary.as_str(), robert.as_str(), robert.as_str()]
+    );
+
+    // Robert's results are in Robert's visit.
+    let visits: Vec<&Encounter> = all_of!(b, Encounter);
+    let robert_visit = full_url_of(b, visits[1].id.as_deref().unwrap());
+    let cholesterol = obs(b, "2093-3");
+    assert_eq!(reference(&cholesterol.encounter), robert_visit);
+
+    // The second patient is converted, not reported; the PV1 after Robert's results is.
+    assert!(!report_has(&c, ReportKind::UnmappedSegment, "PID[2]"));
+    assert!(report_has(&c, ReportKind::UnmappedSegment, "PV1[3]"));
+}
+
+/// ORM_O01 carries one patient: an order after a second PID is not the first patient's. It is
+/// reported, segment by segment, and not converted.
+#[test]
+fn an_order_after_a_second_pid_is_reported_never_given_to_the_first_patient() {
+    let c = convert("orm_o01_second_pid.hl7");
+    check_bundle(&c.bundle);
+    let b = &c.bundle;
+    let requests: Vec<&ServiceRequest> = all_of!(b, ServiceRequest);
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        requests[0].identifier[0]
+            .value
+            .as_ref()
+            .unwrap()
+            .value
+            .as_deref(),
+        Some("ORD1001")
+    );
+    assert!(all_of!(b, Observation).is_empty());
+    assert!(all_of!(b, Condition).is_empty());
+    assert_eq!(all_of!(b, Patient).len(), 1);
+    for at in ["PID[2]", "ORC[2]", "OBR[2]", "DG1[1]", "OBX[1]"] {
+        assert!(
+            report_has(&c, ReportKind::UnmappedSegment, at),
+            "{at}: {:?}",
+            c.report
+        );
     }
 }
 

@@ -42,7 +42,7 @@ pub(crate) fn convert(
 ) -> Result<(), ConvertError> {
     let (patient, encounter) = subject(msg, ctx, out);
     add_allergies(msg, &patient, ctx, out);
-    let w = walk(msg, ctx);
+    let w = walk(msg, false, ctx);
     let mut focus = Vec::new();
     for (i, g) in w.groups.iter().enumerate() {
         super::orm_o01::report_document(g, ctx);

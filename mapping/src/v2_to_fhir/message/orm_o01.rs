@@ -61,6 +61,8 @@ pub(crate) type Seg<'m> = (Segment<'m>, usize);
 pub(crate) struct Obs<'m> {
     pub(crate) obx: Seg<'m>,
     pub(crate) notes: Vec<Seg<'m>>,
+    /// The occurrence of the PID it follows (0: none before it).
+    pub(crate) patient: usize,
 }
 
 /// An SPM and the OBXs after it (specimen observations).
@@ -85,6 +87,9 @@ pub(crate) struct Group<'m> {
     /// ORU's ORDER_DOCUMENT (v2.7+): the OBXs after the ORC and before its OBR that a TXA
     /// closes (IG `ORU_R01` row 4.2.1.3.1: no target; the message map reports them).
     pub(crate) document: Vec<Obs<'m>>,
+    /// The occurrence of the PID the group follows (0: none before it). ORU_R01 repeats its
+    /// PATIENT_RESULT group: a group after the second PID is the second patient's.
+    pub(crate) patient: usize,
 }
 
 impl Group<'_> {
@@ -159,13 +164,20 @@ enum Last {
 }
 
 /// Splits a message into order groups (ORC starts one; an OBR, RXO or RXE joins the ORC
-/// before it or starts one). Counts occurrences of every segment id; PID and PV1 after the first
-/// are reported here.
-pub(crate) fn walk<'m>(msg: &'m Message<'m>, ctx: &mut Context<'_>) -> Walk<'m> {
+/// before it or starts one), each marked with the PID it follows. A PID closes the group
+/// before it: what follows is never added to an earlier patient's order. Counts occurrences of every
+/// segment id. PID and PV1 after the first are reported here unless `many_patients` (ORU_R01,
+/// whose caller converts each patient group).
+pub(crate) fn walk<'m>(
+    msg: &'m Message<'m>,
+    many_patients: bool,
+    ctx: &mut Context<'_>,
+) -> Walk<'m> {
     let mut w = Walk::default();
     let mut counts: Vec<(&str, usize)> = Vec::new();
     let mut last = Last::Nothing;
     let mut in_spm = false;
+    let mut patient = 0usize;
     for seg in msg.segments() {
         let name = seg.name();
         let n = match counts.iter_mut().find(|(s, _)| *s == name) {
@@ -182,16 +194,18 @@ pub(crate) fn walk<'m>(msg: &'m Message<'m>, ctx: &mut Context<'_>) -> Walk<'m> 
             "ORC" => {
                 w.groups.push(Group {
                     orc: Some((seg, n)),
+                    patient,
                     ..Default::default()
                 });
                 last = Last::Order;
                 in_spm = false;
             }
             "OBR" => {
-                match w.groups.last_mut() {
+                match w.groups.last_mut().filter(|g| g.patient == patient) {
                     Some(g) if g.orc.is_some() && !g.has_detail() => g.obr = Some((seg, n)),
                     _ => w.groups.push(Group {
                         obr: Some((seg, n)),
+                        patient,
                         ..Default::default()
                     }),
                 }
@@ -199,24 +213,25 @@ pub(crate) fn walk<'m>(msg: &'m Message<'m>, ctx: &mut Context<'_>) -> Walk<'m> 
                 in_spm = false;
             }
             "RXO" | "RXE" => {
-                match w.groups.last_mut() {
+                match w.groups.last_mut().filter(|g| g.patient == patient) {
                     Some(g) if g.obr.is_none() && g.observations.is_empty() => g.rx.push((seg, n)),
                     _ => w.groups.push(Group {
                         rx: vec![(seg, n)],
+                        patient,
                         ..Default::default()
                     }),
                 }
                 last = Last::Order;
             }
             "RXR" | "TQ1" => {
-                match w.groups.last_mut() {
+                match w.groups.last_mut().filter(|g| g.patient == patient) {
                     Some(g) if name == "RXR" => g.rx.push((seg, n)),
                     Some(g) => g.tq1.push((seg, n)),
                     None => w.stray.push((seg, n)),
                 }
                 last = Last::Order;
             }
-            "NTE" => match (last, w.groups.last_mut()) {
+            "NTE" => match (last, w.groups.last_mut().filter(|g| g.patient == patient)) {
                 (Last::Obx, Some(g)) => {
                     let target = if in_spm {
                         g.specimens
@@ -241,8 +256,9 @@ pub(crate) fn walk<'m>(msg: &'m Message<'m>, ctx: &mut Context<'_>) -> Walk<'m> 
                 let obs = Obs {
                     obx: (seg, n),
                     notes: Vec::new(),
+                    patient,
                 };
-                match w.groups.last_mut() {
+                match w.groups.last_mut().filter(|g| g.patient == patient) {
                     Some(g) if in_spm => match g.specimens.last_mut() {
                         Some(s) => s.observations.push(obs),
                         None => g.observations.push(obs),
@@ -253,7 +269,7 @@ pub(crate) fn walk<'m>(msg: &'m Message<'m>, ctx: &mut Context<'_>) -> Walk<'m> 
                 last = Last::Obx;
             }
             "SPM" => {
-                match w.groups.last_mut() {
+                match w.groups.last_mut().filter(|g| g.patient == patient) {
                     Some(g) => g.specimens.push(Spec {
                         spm: (seg, n),
                         observations: Vec::new(),
@@ -276,14 +292,22 @@ pub(crate) fn walk<'m>(msg: &'m Message<'m>, ctx: &mut Context<'_>) -> Walk<'m> 
                 last = Last::Nothing;
             }
             "DG1" => {
-                match w.groups.len().checked_sub(1) {
+                match w
+                    .groups
+                    .len()
+                    .checked_sub(1)
+                    .filter(|&i| w.groups[i].patient == patient)
+                {
                     Some(i) => w.diagnoses.push((i, (seg, n))),
                     None => w.stray.push((seg, n)),
                 }
                 last = Last::Nothing;
             }
             "PID" | "PV1" => {
-                if n > 1 {
+                if name == "PID" {
+                    patient = n;
+                }
+                if n > 1 && !many_patients {
                     ctx.report(ReportKind::UnmappedSegment, Location::segment(name, n));
                 }
                 last = Last::Nothing;
@@ -300,7 +324,28 @@ pub(crate) fn subject(
     ctx: &mut Context<'_>,
     out: &mut Out,
 ) -> (Option<Reference>, Option<Reference>) {
-    let patient = msg.segment("PID", 1).map(|pid| {
+    let patient = first_patient(msg, ctx, out);
+    let encounter = match (msg.segment("PV1", 1), &patient) {
+        (Some(pv1), Some(p)) => {
+            let parts = pv1_encounter(&pv1, 1, None, ctx);
+            Some(add_encounter(parts, 1, p, ctx, out))
+        }
+        (Some(_), None) => {
+            ctx.report(ReportKind::UnmappedSegment, Location::segment("PV1", 1));
+            None
+        }
+        _ => None,
+    };
+    (patient, encounter)
+}
+
+/// The Patient of the first PID, with what DB1, GT1, IN2 and CON say about them.
+pub(crate) fn first_patient(
+    msg: &Message<'_>,
+    ctx: &mut Context<'_>,
+    out: &mut Out,
+) -> Option<Reference> {
+    msg.segment("PID", 1).map(|pid| {
         let mut patient: Patient = pid_patient(&pid, 1, ctx);
         let at = Location::segment("PID", 1);
         let sources = first_patient_segments(msg, ctx);
@@ -319,19 +364,7 @@ pub(crate) fn subject(
         let identifiers = patient.identifier.clone();
         patient_other_sources(sources, &mut patient, ctx);
         out.add(patient, patient_id, &identifiers, Role::Record, ctx, &at)
-    });
-    let encounter = match (msg.segment("PV1", 1), &patient) {
-        (Some(pv1), Some(p)) => {
-            let parts = pv1_encounter(&pv1, 1, None, ctx);
-            Some(add_encounter(parts, 1, p, ctx, out))
-        }
-        (Some(_), None) => {
-            ctx.report(ReportKind::UnmappedSegment, Location::segment("PV1", 1));
-            None
-        }
-        _ => None,
-    };
-    (patient, encounter)
+    })
 }
 
 /// Converts an OBX and its notes into an Observation (no subject yet).
@@ -686,9 +719,13 @@ pub(crate) fn convert(
 ) -> Result<(), ConvertError> {
     let (patient, encounter) = subject(msg, ctx, out);
     add_allergies(msg, &patient, ctx, out);
-    let w = walk(msg, ctx);
+    let w = walk(msg, false, ctx);
     let mut focus = Vec::new();
     for (i, g) in w.groups.iter().enumerate() {
+        if g.patient > 1 {
+            report_other_patient_group(&w, i, ctx);
+            continue;
+        }
         report_document(g, ctx);
         let pharmacy = g.rx.iter().any(|(s, _)| s.name() == "RXO");
         let at = group_location(g);
@@ -746,6 +783,37 @@ pub(crate) fn group_location(g: &Group<'_>) -> Location {
 /// and meet the same problems.
 pub(crate) fn dedupe_report(ctx: &mut Context<'_>) {
     ctx.report.dedup();
+}
+
+/// Reports every segment of the `i`-th order group of `w` (and its DG1s) as unmapped: the
+/// group follows a second PID in a message map that carries one patient (ORM_O01, RDE_O11),
+/// so its orders are not the first patient's and are not given to them.
+pub(crate) fn report_other_patient_group(w: &Walk<'_>, i: usize, ctx: &mut Context<'_>) {
+    let g = &w.groups[i];
+    let mut segments: Vec<(&str, usize)> = Vec::new();
+    segments.extend(g.orc.iter().chain(&g.obr).map(|(s, n)| (s.name(), *n)));
+    for (s, n) in g.rx.iter().chain(&g.tq1).chain(&g.notes) {
+        segments.push((s.name(), *n));
+    }
+    let observations = g
+        .observations
+        .iter()
+        .chain(&g.document)
+        .chain(g.specimens.iter().flat_map(|s| &s.observations));
+    for o in observations {
+        segments.push(("OBX", o.obx.1));
+        segments.extend(o.notes.iter().map(|(_, n)| ("NTE", *n)));
+    }
+    segments.extend(g.specimens.iter().map(|s| ("SPM", s.spm.1)));
+    segments.extend(
+        w.diagnoses
+            .iter()
+            .filter(|(j, _)| *j == i)
+            .map(|(_, (_, n))| ("DG1", *n)),
+    );
+    for (name, n) in segments {
+        ctx.report(ReportKind::UnmappedSegment, Location::segment(name, n));
+    }
 }
 
 /// Reports SPMs (and their OBXs) of a message map that does not convert them.

@@ -20,8 +20,15 @@
 //! its order group: row 4.2.1.3.1 gives its OBX no target, so it is reported, and the OBR after
 //! it is the ORC's (with the ORC's ServiceRequest), not a group of its own.
 //!
-//! Every Observation, report and request has the Patient as `subject` and the Encounter as
-//! `encounter`. An NTE after an OBR (no IG target in ORU_R01), a TQ1 of a group without ORC (no
+//! ORU_R01 repeats its PATIENT_RESULT group: each PID is a Patient of its own (`PID[Patient]`
+//! for the n-th PID; DB1, GT1, IN2 and CON are read for the first one only, see
+//! `first_patient_segments`), the first PV1 after it is that patient's Encounter, and every
+//! order group, and every OBX before any order, belongs to the PID before it. A result is never
+//! given to another patient than the one whose group carries it. A further PV1 within one
+//! patient's group, and a PV1 before any PID, are reported.
+//!
+//! Every Observation, report and request has its patient as `subject` and that patient's
+//! Encounter as `encounter`. An NTE after an OBR (no IG target in ORU_R01), a TQ1 of a group without ORC (no
 //! ServiceRequest to carry it), OBXs before any OBR (kept as Observations, not in a report), and
 //! every other segment (NK1, PRT, CTI, …) are reported; Z-segments as Z-segments.
 //!
@@ -35,13 +42,14 @@ use ehrkit_hl7v2::Message;
 
 use super::orm_o01::{
     add_obr_specimen, add_observation, add_service_request, add_specimens, dedupe_report,
-    observation, report_document, service_request, subject, walk, Group,
+    first_patient, observation, report_document, service_request, walk, Group,
 };
-use super::{finish, report_other_segments};
+use super::{add_encounter, finish, patient_id, report_other_segments};
 use crate::v2_to_fhir::convert::{ConvertError, Out, Role};
 use crate::v2_to_fhir::datatype::Context;
 use crate::v2_to_fhir::segment::{
     obr_diagnostic_report::obr_diagnostic_report_with, obr_service_request, obr_specimen,
+    pid_patient::pid_patient, pv1_encounter::pv1_encounter,
 };
 use crate::{Location, Quirk, ReportKind};
 
@@ -57,22 +65,25 @@ pub(crate) fn convert(
     ctx: &mut Context<'_>,
     out: &mut Out,
 ) -> Result<(), ConvertError> {
-    let (patient, encounter) = subject(msg, ctx, out);
-    let w = walk(msg, ctx);
+    let subjects = subjects(msg, ctx, out);
+    // The patient (and visit) of the n-th PID; before any PID, the first.
+    let none = (None, None);
+    let of = |pid: usize| subjects.get(pid.max(1) - 1).unwrap_or(&none);
+    let w = walk(msg, true, ctx);
     let mut focus = Vec::new();
 
     // OBXs before any order: Observations of the patient (IG PATIENT_OBSERVATION).
     for o in &w.loose {
+        let (patient, encounter) = of(o.patient);
         let obs = observation(o, ctx);
-        focus.push(add_observation(
-            obs, o.obx.1, &patient, &encounter, ctx, out,
-        ));
+        focus.push(add_observation(obs, o.obx.1, patient, encounter, ctx, out));
     }
     for (s, n) in &w.stray {
         ctx.report(ReportKind::UnmappedSegment, Location::segment(s.name(), *n));
     }
 
     for g in &w.groups {
+        let (patient, encounter) = of(g.patient);
         for (s, n) in &g.rx {
             ctx.report(ReportKind::UnmappedSegment, Location::segment(s.name(), *n));
         }
@@ -82,7 +93,7 @@ pub(crate) fn convert(
         }
         // ORDER_DOCUMENT (row 4.2.1.3.1, OBX: no target; its TXA is reported as unmapped).
         report_document(g, ctx);
-        let specimens = add_specimens(g, &patient, &encounter, ctx, out);
+        let specimens = add_specimens(g, patient, encounter, ctx, out);
         let one_specimen = (specimens.len() == 1).then(|| specimens[0].clone());
 
         let request = match &g.orc {
@@ -93,9 +104,7 @@ pub(crate) fn convert(
                     .as_ref()
                     .map(|(_, n)| Location::segment("ORC", *n))
                     .unwrap_or_else(|| Location::segment("ORC", 1));
-                Some(add_service_request(
-                    parts, at, &patient, &encounter, ctx, out,
-                ))
+                Some(add_service_request(parts, at, patient, encounter, ctx, out))
             }
             None => {
                 for (_, n) in &g.tq1 {
@@ -118,15 +127,13 @@ pub(crate) fn convert(
                 if let Some(r) = &request {
                     obs.based_on.push(r.clone());
                 }
-                results.push(add_observation(
-                    obs, o.obx.1, &patient, &encounter, ctx, out,
-                ));
+                results.push(add_observation(obs, o.obx.1, patient, encounter, ctx, out));
             }
         } else {
             add_quirky_observations(
                 msg,
                 g,
-                (&patient, &encounter),
+                (patient, encounter),
                 one_specimen.as_ref(),
                 request.as_ref(),
                 &mut results,
@@ -170,10 +177,54 @@ pub(crate) fn convert(
     report_other_segments(msg, MAPPED, ctx);
     dedupe_report(ctx);
     if focus.is_empty() {
-        focus.extend(patient);
+        focus.extend(subjects.iter().filter_map(|(p, _)| p.clone()));
     }
     finish(msg, focus, ctx, out);
     Ok(())
+}
+
+/// The patient and visit of each PATIENT_RESULT group, by PID occurrence: the first PID's
+/// Patient (with DB1/GT1/IN2/CON), then each further PID's, each with the first PV1 after it.
+fn subjects(
+    msg: &Message<'_>,
+    ctx: &mut Context<'_>,
+    out: &mut Out,
+) -> Vec<(Option<Reference>, Option<Reference>)> {
+    let mut subjects: Vec<(Option<Reference>, Option<Reference>)> = Vec::new();
+    let (mut pids, mut pv1s) = (0usize, 0usize);
+    for seg in msg.segments() {
+        match seg.name() {
+            "PID" => {
+                pids += 1;
+                let patient = if pids == 1 {
+                    first_patient(msg, ctx, out)
+                } else {
+                    let patient = pid_patient(&seg, pids, ctx);
+                    Some(out.add_own(
+                        patient,
+                        patient_id,
+                        |p| &p.identifier,
+                        Role::Record,
+                        ctx,
+                        &Location::segment("PID", pids),
+                    ))
+                };
+                subjects.push((patient, None));
+            }
+            "PV1" => {
+                pv1s += 1;
+                match subjects.last_mut() {
+                    Some((Some(p), visit @ None)) => {
+                        let parts = pv1_encounter(&seg, pv1s, None, ctx);
+                        *visit = Some(add_encounter(parts, pv1s, p, ctx, out));
+                    }
+                    _ => ctx.report(ReportKind::UnmappedSegment, Location::segment("PV1", pv1s)),
+                }
+            }
+            _ => {}
+        }
+    }
+    subjects
 }
 
 /// The group's Observations with the vendor quirks that need them all at once (text lines

@@ -38,9 +38,13 @@ pub(crate) fn convert(
     out: &mut Out,
 ) -> Result<(), ConvertError> {
     let (patient, encounter) = subject(msg, ctx, out);
-    let w = walk(msg, ctx);
+    let w = walk(msg, false, ctx);
     let mut focus = Vec::new();
-    for g in &w.groups {
+    for (i, g) in w.groups.iter().enumerate() {
+        if g.patient > 1 {
+            super::orm_o01::report_other_patient_group(&w, i, ctx);
+            continue;
+        }
         super::orm_o01::report_document(g, ctx);
         if let Some((_, n)) = &g.obr {
             ctx.report(ReportKind::UnmappedSegment, Location::segment("OBR", *n));
