@@ -412,6 +412,14 @@ impl DefaultNormalizer {
         if let Some(r) = record {
             out.patients.push(r);
         }
+        // ORU_R01 repeats PATIENT_RESULT: the converter gives each PID a Patient of its own and
+        // each result the patient of its group. Each is linked and indexed as that patient,
+        // never as the first one.
+        let others = if code.as_deref() == Some("ORU") && patient_key.is_some() {
+            other_result_patients(&msg, &conversion.bundle, &mut out)?
+        } else {
+            OtherPatients::default()
+        };
         let mut first_patient = true;
         for entry in &conversion.bundle.entry {
             let Some(res) = entry.resource.as_deref() else {
@@ -421,6 +429,16 @@ impl DefaultNormalizer {
                 continue;
             };
             let body = ehrkit_fhir_model::to_string(res);
+            if let Some((key, record)) = others.owner(entry, rt, &body) {
+                out.resources.push(NormalizedResource {
+                    resource_type: rt.to_owned(),
+                    id: id.to_owned(),
+                    body,
+                    patient: PatientRef::Key(key.to_owned()),
+                    record,
+                });
+                continue;
+            }
             let is_source_patient = rt == "Patient" && first_patient && patient_key.is_some();
             // A merge's retired Patient belongs to the retired source patient.
             let merged_key = (rt == "Patient" && !is_source_patient)
@@ -676,6 +694,87 @@ fn unlink_request(msg: &Message<'_>, route: &Route) -> Result<Normalized, StageE
     }
     out.unlinks.push(UnlinkRequest { first, second });
     Ok(out)
+}
+
+/// The patients of an ORU's second and later PATIENT_RESULT groups: the Bundle reference of
+/// each one's Patient, with its MPI key and record index.
+#[derive(Default)]
+struct OtherPatients {
+    /// (Patient reference forms, key, index in `Normalized::patients`).
+    patients: Vec<(Vec<String>, String, usize)>,
+}
+
+impl OtherPatients {
+    /// The key of the patient `entry` belongs to when that is one of these patients, and the
+    /// record index when `entry` is that Patient itself.
+    fn owner(
+        &self,
+        entry: &ehrkit_fhir_model::resources::BundleEntry,
+        rt: &str,
+        body: &str,
+    ) -> Option<(&str, Option<usize>)> {
+        if self.patients.is_empty() || REFERENCE_TYPES.contains(&rt) {
+            return None;
+        }
+        if rt == "Patient" {
+            let full_url = entry.full_url.as_ref()?.value.as_deref()?;
+            return self
+                .patients
+                .iter()
+                .find(|(refs, _, _)| refs.iter().any(|r| r == full_url))
+                .map(|(_, key, i)| (key.as_str(), Some(*i)));
+        }
+        let v: Value = serde_json::from_str(body).ok()?;
+        let subject = ["subject", "patient"]
+            .iter()
+            .find_map(|f| v.get(f)?.get("reference")?.as_str())?;
+        self.patients
+            .iter()
+            .find(|(refs, _, _)| refs.iter().any(|r| r == subject))
+            .map(|(_, key, _)| (key.as_str(), None))
+    }
+}
+
+/// Links the PIDs after the first of an ORU (its further PATIENT_RESULT groups): each PID's
+/// record joins `out.patients`, and the Bundle's n-th Patient is the n-th PID's.
+fn other_result_patients(
+    msg: &Message<'_>,
+    bundle: &ehrkit_fhir_model::resources::Bundle,
+    out: &mut Normalized,
+) -> Result<OtherPatients, StageError> {
+    let pids = msg.segments_named("PID").count();
+    let mut others = OtherPatients::default();
+    if pids < 2 {
+        return Ok(others);
+    }
+    let patients: Vec<&ehrkit_fhir_model::resources::BundleEntry> = bundle
+        .entry
+        .iter()
+        .filter(|e| e.resource.as_deref().map(Resource::resource_type) == Some("Patient"))
+        .collect();
+    for n in 2..=pids {
+        let Some(entry) = patients.get(n - 1) else {
+            break;
+        };
+        let update = a37_as_update(msg, n);
+        let m = Message::parse(&update).map_err(|e| {
+            StageError::new(Stage::Identity, ErrorKind::Malformed, e.to_string())
+                .at(format!("PID[{n}]"))
+        })?;
+        let record = ehrkit_identity::pid::record_from_pid(&m).map_err(|e| {
+            StageError::new(Stage::Identity, ErrorKind::MissingData, e.to_string())
+                .at(format!("PID[{n}]-3"))
+        })?;
+        let mut refs = Vec::new();
+        refs.extend(entry.full_url.as_ref().and_then(|u| u.value.clone()));
+        if let Some(id) = entry.resource.as_deref().and_then(Resource::id) {
+            refs.push(format!("Patient/{id}"));
+        }
+        let key = record.key.clone();
+        out.patients.push(record);
+        others.patients.push((refs, key, out.patients.len() - 1));
+    }
+    Ok(others)
 }
 
 /// The ADT^A08 an A37's `n`-th PID stands for: the A37's MSH with MSH-9 `ADT^A08^ADT_A01`, its

@@ -494,3 +494,54 @@ MRG|U99^^^EPIC^MR\r";
     );
     p.shutdown().await;
 }
+
+/// An ORU with two PATIENT_RESULT groups: each patient is linked in the MPI, and each result is
+/// stored under the patient whose group carries it, never under the first patient.
+#[tokio::test]
+async fn each_patient_of_a_two_patient_oru_is_linked_and_owns_only_their_results() {
+    let (_dir, store, p) = started().await;
+    let oru = "MSH|^~\\&|BEAKER|UCH|HUB|HUB|20240315101500-0500||ORU^R01^ORU_R01|R2|P|2.5.1\r\
+PID|1||G1^^^EPIC^MR||ALPHA^ANNA||19800101|F\r\
+OBR|1|O1^EPIC|L1^BEAKER|2345-7^Glucose^LN|||20240315071500-0500\r\
+OBX|1|NM|2345-7^Glucose^LN||105|mg/dL^^UCUM|||||F\r\
+PID|2||G2^^^EPIC^MR||ZULU^BORIS||19551231|M\r\
+OBR|1|O2^EPIC|L2^BEAKER|2093-3^Cholesterol^LN|||20240315071500-0500\r\
+OBX|1|NM|2093-3^Cholesterol^LN||180|mg/dL^^UCUM|||||F\r";
+    submit(&p, oru.as_bytes().to_vec()).await;
+    p.drain().await;
+    assert_eq!(p.summary().await.unwrap().dead_letter, 0);
+    let ix = p.index().unwrap().clone();
+    let (e1, e2) = (
+        ix.enterprise_id("EPIC|G1").expect("first patient linked"),
+        ix.enterprise_id("EPIC|G2").expect("second patient linked"),
+    );
+    assert_ne!(e1, e2);
+    let mut owners: Vec<(String, String)> = Vec::new();
+    for rt in ["Patient", "Observation", "DiagnosticReport"] {
+        for r in store
+            .resources_by_type(rt, None, 100, "test")
+            .await
+            .unwrap()
+        {
+            let v: Value = serde_json::from_str(&r.body).unwrap();
+            let what = match rt {
+                "Patient" => v["name"][0]["family"].as_str().unwrap().to_owned(),
+                _ => format!("{rt} {}", v["code"]["coding"][0]["code"].as_str().unwrap()),
+            };
+            owners.push((what, r.patient_key.clone().unwrap_or_default()));
+        }
+    }
+    owners.sort();
+    assert_eq!(
+        owners,
+        [
+            ("ALPHA".to_owned(), "EPIC|G1".to_owned()),
+            ("DiagnosticReport 2093-3".to_owned(), "EPIC|G2".to_owned()),
+            ("DiagnosticReport 2345-7".to_owned(), "EPIC|G1".to_owned()),
+            ("Observation 2093-3".to_owned(), "EPIC|G2".to_owned()),
+            ("Observation 2345-7".to_owned(), "EPIC|G1".to_owned()),
+            ("ZULU".to_owned(), "EPIC|G2".to_owned()),
+        ]
+    );
+    p.shutdown().await;
+}
