@@ -23,19 +23,10 @@ pub(crate) fn allowed_only(msg: &Message<'_>, profile: &Profile) -> Option<(Vec<
     let sep = msg.delimiters().field;
     let mut out: Vec<u8> = Vec::with_capacity(msg.as_bytes().len());
     let mut left_out = Vec::new();
-    let mut seen: Vec<(String, usize)> = Vec::new();
+    let mut seen = crate::v2_to_fhir::message::Occurrences::default();
     for seg in msg.segments() {
         let name = seg.name();
-        let occurrence = match seen.iter_mut().find(|(s, _)| s == name) {
-            Some((_, n)) => {
-                *n += 1;
-                *n
-            }
-            None => {
-                seen.push((name.to_owned(), 1));
-                1
-            }
-        };
+        let occurrence = seen.next(name);
         if name == "MSH" || list.iter().any(|f| f == name) {
             out.extend_from_slice(seg.as_bytes());
             out.push(b'\r');

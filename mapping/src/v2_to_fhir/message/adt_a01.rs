@@ -152,20 +152,11 @@ impl Group {
 
 /// The message's patient groups, in order.
 pub(crate) fn groups(msg: &Message<'_>) -> Vec<Group> {
-    let mut seen: Vec<(String, usize)> = Vec::new();
+    let mut seen = super::Occurrences::default();
     let mut out: Vec<Group> = Vec::new();
     for seg in msg.segments() {
         let name = seg.name();
-        let n = match seen.iter_mut().find(|(s, _)| s == name) {
-            Some((_, n)) => {
-                *n += 1;
-                *n
-            }
-            None => {
-                seen.push((name.to_owned(), 1));
-                1
-            }
-        };
+        let n = seen.next(name);
         if name == "PID" {
             out.push(Group {
                 pid: n,

@@ -125,12 +125,12 @@ pub(crate) fn convert(
     // supporting information (ServiceRequests).
     let mut groups: Vec<(usize, Vec<Reference>, Vec<Reference>)> = Vec::new();
     let mut order: Option<Order<'_>> = None;
-    let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut counts = super::Occurrences::default();
     let mut loose: Vec<Reference> = Vec::new();
     for seg in msg.segments() {
-        let name = seg.name().to_owned();
-        let n = bump(&mut counts, &name);
-        let ends_order = match name.as_str() {
+        let name = seg.name();
+        let n = counts.next(name);
+        let ends_order = match name {
             "ORC" => true,
             "OBR" => order.as_ref().is_some_and(|o| o.obr.is_some()),
             "TQ1" | "NTE" | "OBX" => false,
@@ -151,7 +151,7 @@ pub(crate) fn convert(
                 }
             }
         }
-        match name.as_str() {
+        match name {
             "FT1" => groups.push((n, Vec::new(), Vec::new())),
             "PR1" => {
                 let r = add_procedure(&seg, n, &patient_ref, encounter.as_ref(), ctx, out);
@@ -169,7 +169,7 @@ pub(crate) fn convert(
             "OBR" => order.get_or_insert_with(Order::default).obr = Some((seg, n)),
             "TQ1" | "NTE" | "OBX" => {
                 let o = order.get_or_insert_with(Order::default);
-                match name.as_str() {
+                match name {
                     "TQ1" => o.tq1.push((seg, n)),
                     "NTE" => o.notes.push((seg, n)),
                     _ => o.obx.push((seg, n)),
@@ -436,19 +436,6 @@ fn add_order(
         None => results,
     };
     (services, request.into_iter().collect())
-}
-
-pub(crate) fn bump(counts: &mut Vec<(String, usize)>, name: &str) -> usize {
-    match counts.iter_mut().find(|(s, _)| s == name) {
-        Some((_, n)) => {
-            *n += 1;
-            *n
-        }
-        None => {
-            counts.push((name.to_owned(), 1));
-            1
-        }
-    }
 }
 
 /// A parent link (DG1-22, PR1-25) this message map does not resolve: reported when valued,

@@ -28,7 +28,7 @@ use ehrkit_fhir_model::{Attachment, Extension, ExtensionValue, Primitive, Refere
 use ehrkit_hl7v2::{Message, Segment};
 
 use super::adt_a01::referenced_id;
-use super::dft_p03::{add_order_request, bump, Order};
+use super::dft_p03::{add_order_request, Order};
 use super::orm_o01::add_obr_specimen;
 use super::{add_encounter, finish, patient_id, report_other_segments};
 use crate::v2_to_fhir::convert::{ConvertError, Out, Role};
@@ -99,16 +99,16 @@ pub(crate) fn convert(
     // (`ORC[ServiceRequest]`, `OBR[ServiceRequest]`, `TQ1[ServiceRequest]`,
     // `NTE[ServiceRequest]`), the document's `context.related`.
     let mut groups: Vec<Order<'_>> = Vec::new();
-    let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut counts = super::Occurrences::default();
     let mut after_txa = false;
     for seg in msg.segments() {
-        let name = seg.name().to_owned();
-        let n = bump(&mut counts, &name);
-        match name.as_str() {
+        let name = seg.name();
+        let n = counts.next(name);
+        match name {
             "TXA" => after_txa = true,
             "ORC" | "OBR" | "TQ1" | "NTE" if after_txa => {
                 // NTE[DocumentReference] (notes on the content) is not written yet.
-                ctx.report(ReportKind::UnmappedSegment, Location::segment(&name, n))
+                ctx.report(ReportKind::UnmappedSegment, Location::segment(name, n))
             }
             "ORC" => groups.push(Order {
                 orc: Some((seg, n)),

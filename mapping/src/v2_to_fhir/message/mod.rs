@@ -172,20 +172,10 @@ pub(crate) fn finish(
 /// Reports every segment the map does not convert: Z-segments as such, the others as unmapped
 /// (each occurrence, by its position among segments with its id).
 pub(crate) fn report_other_segments(msg: &Message<'_>, mapped: &[&str], ctx: &mut Context<'_>) {
-    // Names borrowed from the message: no allocation per segment type.
-    let mut seen: Vec<(&str, usize)> = Vec::with_capacity(16);
+    let mut seen = Occurrences::default();
     for seg in msg.segments() {
         let name = seg.name();
-        let n = match seen.iter_mut().find(|(s, _)| *s == name) {
-            Some((_, n)) => {
-                *n += 1;
-                *n
-            }
-            None => {
-                seen.push((name, 1));
-                1
-            }
-        };
+        let n = seen.next(name);
         if mapped.contains(&name) || crate::quirks::z_segment_handled(&seg, n, ctx) {
             continue;
         }
@@ -195,6 +185,28 @@ pub(crate) fn report_other_segments(msg: &Message<'_>, mapped: &[&str], ctx: &mu
             ReportKind::UnmappedSegment
         };
         ctx.report(kind, Location::segment(name, n));
+    }
+}
+
+/// Counts the segments of a message by id as it is read: [`next`](Occurrences::next) gives each
+/// segment's occurrence (1-based) among those with its id, the number reports and positional
+/// keys use. Names are borrowed from the message: no allocation per segment type.
+#[derive(Default)]
+pub(crate) struct Occurrences<'m>(Vec<(&'m str, usize)>);
+
+impl<'m> Occurrences<'m> {
+    /// The occurrence of the segment named `name` just read.
+    pub(crate) fn next(&mut self, name: &'m str) -> usize {
+        match self.0.iter_mut().find(|(s, _)| *s == name) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                self.0.push((name, 1));
+                1
+            }
+        }
     }
 }
 

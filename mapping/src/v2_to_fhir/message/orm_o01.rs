@@ -174,22 +174,13 @@ pub(crate) fn walk<'m>(
     ctx: &mut Context<'_>,
 ) -> Walk<'m> {
     let mut w = Walk::default();
-    let mut counts: Vec<(&str, usize)> = Vec::new();
+    let mut counts = super::Occurrences::default();
     let mut last = Last::Nothing;
     let mut in_spm = false;
     let mut patient = 0usize;
     for seg in msg.segments() {
         let name = seg.name();
-        let n = match counts.iter_mut().find(|(s, _)| *s == name) {
-            Some((_, n)) => {
-                *n += 1;
-                *n
-            }
-            None => {
-                counts.push((name, 1));
-                1
-            }
-        };
+        let n = counts.next(name);
         match name {
             "ORC" => {
                 w.groups.push(Group {

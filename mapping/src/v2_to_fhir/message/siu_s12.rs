@@ -136,14 +136,14 @@ pub(crate) fn convert(
 
     let mut comments: Vec<String> = Vec::new();
     let mut after = After::Nothing;
-    let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut counts = super::Occurrences::default();
     let mut ais_period = None;
     let mut ais_status = None;
     let mut first_service: Option<ServiceParts> = None;
     for seg in msg.segments() {
-        let name = seg.name().to_owned();
-        let n = bump(&mut counts, &name);
-        match name.as_str() {
+        let name = seg.name();
+        let n = counts.next(name);
+        match name {
             "SCH" if n == 1 => after = After::Comment,
             "TQ1" if n == 1 => tq1_timing(&seg, ctx, &mut appointment),
             "NTE" => match after {
@@ -168,7 +168,7 @@ pub(crate) fn convert(
             }
             "AIG" | "AIL" | "AIP" => {
                 after = After::Nothing;
-                let rp = match name.as_str() {
+                let rp = match name {
                     "AIG" => aig_appointment(&seg, n, status.as_ref(), ctx),
                     "AIL" => ail_appointment(&seg, n, status.as_ref(), ctx),
                     _ => aip_appointment(&seg, n, status.as_ref(), ctx),
@@ -185,7 +185,7 @@ pub(crate) fn convert(
                 }
             }
             "SCH" | "TQ1" | "PID" | "PV1" if n > 1 => {
-                ctx.report(ReportKind::UnmappedSegment, Location::segment(&name, n));
+                ctx.report(ReportKind::UnmappedSegment, Location::segment(name, n));
                 after = After::Nothing;
             }
             "PID" | "PV1" | "RGS" | "MSH" => {}
@@ -341,19 +341,6 @@ fn add_practitioner(
 ) -> Reference {
     let identifiers = p.identifier.clone();
     out.add(p, practitioner_id, &identifiers, Role::Shared, ctx, at)
-}
-
-fn bump(counts: &mut Vec<(String, usize)>, name: &str) -> usize {
-    match counts.iter_mut().find(|(s, _)| s == name) {
-        Some((_, n)) => {
-            *n += 1;
-            *n
-        }
-        None => {
-            counts.push((name.to_owned(), 1));
-            1
-        }
-    }
 }
 
 fn appointment_id(r: &mut Appointment) -> &mut Option<String> {

@@ -164,20 +164,10 @@ pub(crate) fn first_patient_segments<'m>(
 /// Every segment of `msg` with its occurrence among the segments with its id (1-based), in
 /// message order.
 pub(crate) fn numbered<'m>(msg: &'m Message<'m>) -> Vec<(Segment<'m>, usize)> {
-    let mut seen: Vec<(&str, usize)> = Vec::new();
+    let mut seen = crate::v2_to_fhir::message::Occurrences::default();
     msg.segments()
         .map(|seg| {
-            let name = seg.name();
-            let n = match seen.iter_mut().find(|(s, _)| *s == name) {
-                Some((_, n)) => {
-                    *n += 1;
-                    *n
-                }
-                None => {
-                    seen.push((name, 1));
-                    1
-                }
-            };
+            let n = seen.next(seg.name());
             (seg, n)
         })
         .collect()
