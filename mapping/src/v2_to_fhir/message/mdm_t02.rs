@@ -30,14 +30,13 @@ use ehrkit_hl7v2::{Message, Segment};
 use super::adt_a01::referenced_id;
 use super::dft_p03::{add_order_request, Order};
 use super::orm_o01::add_obr_specimen;
-use super::{add_encounter, finish, patient_id, report_other_segments};
+use super::{finish, patient_id, report_other_segments};
 use crate::v2_to_fhir::convert::{ConvertError, Out, Role};
 use crate::v2_to_fhir::datatype::Context;
 use crate::v2_to_fhir::segment::{
     obr_service_request, obr_specimen,
     patient_other_sources::{first_patient_segments, patient_other_sources, SEGMENTS as SOURCES},
     pid_patient::pid_patient,
-    pv1_encounter::pv1_encounter,
     sch_appointment::report_fields,
     txa_document_reference::{txa_document_reference, DocumentContent},
 };
@@ -80,20 +79,7 @@ pub(crate) fn convert(
             &Location::segment("PID", 1),
         )
     });
-    let encounter = match (msg.segment("PV1", 1), &patient) {
-        (Some(pv1), Some(p)) => Some(add_encounter(
-            pv1_encounter(&pv1, 1, None, ctx),
-            1,
-            p,
-            ctx,
-            out,
-        )),
-        (Some(_), None) => {
-            ctx.report(ReportKind::UnmappedSegment, Location::segment("PV1", 1));
-            None
-        }
-        _ => None,
-    };
+    let encounter = super::first_visit(msg, &patient, ctx, out);
 
     // COMMON_ORDER groups (ORC, TQ1, OBR, NTE before the TXA) → ServiceRequests
     // (`ORC[ServiceRequest]`, `OBR[ServiceRequest]`, `TQ1[ServiceRequest]`,

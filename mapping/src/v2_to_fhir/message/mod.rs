@@ -28,7 +28,7 @@ use ehrkit_hl7v2::Message;
 use super::convert::{BundleKind, ConvertError, Out, Role};
 use super::datatype::Context;
 use super::segment::msh_message_header::{msh_message_header, report_outside_message};
-use super::segment::pv1_encounter::EncounterParts;
+use super::segment::pv1_encounter::{pv1_encounter, EncounterParts};
 use crate::{Location, ReportKind};
 
 /// A message map: converts `msg` (trigger event `event`) into `out`.
@@ -145,6 +145,28 @@ pub(crate) fn add_encounter(
         ctx,
         &Location::segment("PV1", pv1),
     )
+}
+
+/// The Encounter of the message's first PV1 for `patient` (status from PV1 alone: the message's
+/// event says nothing about the visit). Without a patient the PV1 is reported: an Encounter
+/// needs its subject.
+pub(crate) fn first_visit(
+    msg: &Message<'_>,
+    patient: &Option<Reference>,
+    ctx: &mut Context<'_>,
+    out: &mut Out,
+) -> Option<Reference> {
+    let pv1 = msg.segment("PV1", 1)?;
+    match patient {
+        Some(p) => {
+            let parts = pv1_encounter(&pv1, 1, None, ctx);
+            Some(add_encounter(parts, 1, p, ctx, out))
+        }
+        None => {
+            ctx.report(ReportKind::UnmappedSegment, Location::segment("PV1", 1));
+            None
+        }
+    }
 }
 
 /// The MessageHeader of a `message` Bundle (first entry, `focus` on `focus`); for the other

@@ -23,7 +23,7 @@ use ehrkit_fhir_model::resources::{
 use ehrkit_fhir_model::{Extension, ExtensionValue, Primitive, Reference};
 use ehrkit_hl7v2::{Message, Segment};
 
-use super::{add_encounter, finish, patient_id, report_other_segments};
+use super::{finish, patient_id, report_other_segments};
 use crate::v2_to_fhir::convert::{ConvertError, Out, Role};
 use crate::v2_to_fhir::datatype::Context;
 use crate::v2_to_fhir::segment::{
@@ -38,7 +38,6 @@ use crate::v2_to_fhir::segment::{
     orc_service_request::{orc_service_request, report_unmapped_fields, OrderParts},
     patient_other_sources::{first_patient_segments, patient_other_sources},
     pid_patient::pid_patient,
-    pv1_encounter::pv1_encounter,
     rxe_medication_request::rxe_medication_request,
     rxo_medication_request::rxo_medication_request,
     rxr_medication_request::rxr_medication_request,
@@ -316,17 +315,7 @@ pub(crate) fn subject(
     out: &mut Out,
 ) -> (Option<Reference>, Option<Reference>) {
     let patient = first_patient(msg, ctx, out);
-    let encounter = match (msg.segment("PV1", 1), &patient) {
-        (Some(pv1), Some(p)) => {
-            let parts = pv1_encounter(&pv1, 1, None, ctx);
-            Some(add_encounter(parts, 1, p, ctx, out))
-        }
-        (Some(_), None) => {
-            ctx.report(ReportKind::UnmappedSegment, Location::segment("PV1", 1));
-            None
-        }
-        _ => None,
-    };
+    let encounter = super::first_visit(msg, &patient, ctx, out);
     (patient, encounter)
 }
 

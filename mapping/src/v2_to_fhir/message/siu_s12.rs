@@ -40,7 +40,7 @@ use ehrkit_hl7v2::datatypes::Text;
 use ehrkit_hl7v2::{Message, Segment};
 
 use super::dft_p03::{add_conditions, add_observation};
-use super::{add_encounter, finish, patient_id, report_other_segments};
+use super::{finish, patient_id, report_other_segments};
 use crate::v2_to_fhir::convert::{ConvertError, Out, Role};
 use crate::v2_to_fhir::datatype::{text, Context};
 use crate::v2_to_fhir::segment::{
@@ -50,7 +50,6 @@ use crate::v2_to_fhir::segment::{
     ais_appointment::{ais_appointment, ServiceParts},
     ais_service_request::ais_service_request,
     pid_patient::pid_patient,
-    pv1_encounter::pv1_encounter,
     sch_appointment::{
         default_participation, read_instant, report_fields, sch_appointment, Actor,
         ResourceParticipant,
@@ -120,18 +119,7 @@ pub(crate) fn convert(
             p.status = Some(Primitive::new(default_participation(status.as_ref())));
         }
     }
-    let encounter = match (msg.segment("PV1", 1), &patient) {
-        (Some(pv1), Some(p)) => {
-            let parts = pv1_encounter(&pv1, 1, None, ctx);
-            Some(add_encounter(parts, 1, p, ctx, out))
-        }
-        (Some(_), None) => {
-            // An Encounter needs its subject: without a PID the visit is reported.
-            ctx.report(ReportKind::UnmappedSegment, Location::segment("PV1", 1));
-            None
-        }
-        _ => None,
-    };
+    let encounter = super::first_visit(msg, &patient, ctx, out);
     focus.extend(encounter.clone());
 
     let mut comments: Vec<String> = Vec::new();
