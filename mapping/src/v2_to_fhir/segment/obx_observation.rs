@@ -476,6 +476,11 @@ fn scalar_text(five: &ehrkit_hl7v2::Field<'_>, rep: usize) -> Option<String> {
 /// An NM written with a leading comparator (`<0.01`, `>= 150`): real feeds put in NM what v2
 /// spells as an SN. `None` when the text is not a comparator followed by a valid NM.
 fn nm_with_comparator(t: Option<Text<'_>>) -> Option<Quantity> {
+    // Every NM passes here: look at the first byte before reading any text.
+    let first = t?.raw().iter().find(|b| !b.is_ascii_whitespace());
+    if !matches!(first, Some(b'<' | b'>')) {
+        return None;
+    }
     let s = text_ref(t)?;
     let (comparator, rest) = [
         ("<=", QuantityComparator::LtEq),
