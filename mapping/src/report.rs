@@ -310,8 +310,8 @@ pub enum DataProblem {
     /// quantity with that comparator.
     NumberWithComparator,
     /// Shared reference data (a Practitioner, Location or Organization) met again under the
-    /// same identifier but described differently: it is the same resource, and the first
-    /// description was kept.
+    /// same identifier but described differently: it is one resource, with the later
+    /// description when it holds all of the earlier one, else the earlier.
     SharedDescribedDifferently,
 }
 
@@ -341,7 +341,7 @@ impl DataProblem {
             }
             DataProblem::SharedDescribedDifferently => {
                 "identifier of a practitioner, place or organization met earlier with other \
-                 details; one resource, the first details kept"
+                 details; one resource, the fuller details kept (else the first)"
             }
         }
     }

@@ -609,14 +609,18 @@ fn one_npi_written_two_ways_is_one_practitioner_and_the_difference_is_reported()
          EVN|A01|20260311095900-0500\r\
          PID|1||E1^^^EPIC^MR||SAMPLE^PAT||19700412|F\r\
          PV1|1|I|4W^412^B||||1234567890^WELBY^MARCUS^^^^MD^^{npi}^L^^^NPI||||||||||\
-         1234567890^WELBY^MARCUS^J^^DR^^^{npi}^L^^^NPI\r"
+         1234567890^WELBIE^MARCUS^J^^DR^^^{npi}^L^^^NPI\r"
     );
     let c = convert_with(raw.as_bytes(), Profile::generic(), BundleKind::Transaction).unwrap();
     check_bundle(&c.bundle);
     let practitioners: Vec<ehrkit_fhir_model::resources::Practitioner> = all(&c.bundle);
     assert_eq!(practitioners.len(), 1, "{practitioners:?}");
-    // The first description (PV1-7) is the one kept.
+    // Neither description holds all of the other (WELBY / WELBIE): the first (PV1-7) is kept.
     let name = &practitioners[0].name[0];
+    assert_eq!(
+        name.family.as_ref().and_then(|f| f.value.as_deref()),
+        Some("WELBY")
+    );
     assert!(name.given.iter().all(|g| g.value.as_deref() != Some("J")));
     let encounter: Encounter = one(&c.bundle);
     let who: Vec<String> = encounter
@@ -650,6 +654,34 @@ fn one_npi_written_two_ways_is_one_practitioner_and_the_difference_is_reported()
         .entries()
         .iter()
         .any(|e| e.kind == ReportKind::DataQuality(DataProblem::DuplicateIdentifier)));
+}
+
+/// A bare NPI first (PV1-7 without a name) and the named doctor later (PV1-17): the one
+/// Practitioner keeps the name, since the later description holds all of the earlier one.
+#[test]
+fn one_npi_first_bare_then_named_keeps_the_named_description() {
+    let npi = "NPI&2.16.840.1.113883.4.6&ISO";
+    let raw = format!(
+        "MSH|^~\\&|EPIC|GHH|HUB|EHRKIT|20260311100000-0500||ADT^A01^ADT_A01|N2|P|2.5.1\r\
+         EVN|A01|20260311095900-0500\r\
+         PID|1||E1^^^EPIC^MR||SAMPLE^PAT||19700412|F\r\
+         PV1|1|I|4W^412^B||||1234567890^^^^^^^^{npi}^^^^NPI||||||||||\
+         1234567890^WELBY^MARCUS^J^^DR^^^{npi}^L^^^NPI\r"
+    );
+    let c = convert_with(raw.as_bytes(), Profile::generic(), BundleKind::Transaction).unwrap();
+    check_bundle(&c.bundle);
+    let practitioners: Vec<ehrkit_fhir_model::resources::Practitioner> = all(&c.bundle);
+    assert_eq!(practitioners.len(), 1, "{practitioners:?}");
+    let name = &practitioners[0].name[0];
+    assert_eq!(
+        name.family.as_ref().and_then(|f| f.value.as_deref()),
+        Some("WELBY")
+    );
+    assert!(report_has(
+        &c,
+        ReportKind::DataQuality(DataProblem::SharedDescribedDifferently),
+        "PV1[1]-17(1)"
+    ));
 }
 
 #[test]

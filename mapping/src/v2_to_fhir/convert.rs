@@ -622,11 +622,13 @@ impl Out {
                     // The same identifier (or Location path) is the same practitioner, place
                     // or organization, however each field spells it (`DR` in one XCN and not
                     // in the other): one resource, so a server does not get two with one NPI.
-                    // The first description is kept; the other is reported, not lost silently.
+                    // The fuller description is kept when one holds all of the other (a bare
+                    // id first, the named doctor later); else the first. Reported either way.
                     ctx.report(
                         ReportKind::DataQuality(DataProblem::SharedDescribedDifferently),
                         at.clone(),
                     );
+                    self.keep_fuller(r.into_resource(), &id);
                     return Reference::from_str_ref(&self.reference_str(R::TYPE_NAME, &id));
                 }
             }
@@ -679,6 +681,29 @@ impl Out {
         }
     }
 
+    /// Replaces the entry with id `id` by `later` when `later` says all the entry says and
+    /// more (see [`covers`]); otherwise the entry stays as it is.
+    fn keep_fuller(&mut self, later: Resource, id: &str) {
+        let Some(entry) = self.entries.iter_mut().find(|e| {
+            e.resource
+                .as_deref()
+                .is_some_and(|r| r.resource_type() == later.resource_type() && r.id() == Some(id))
+        }) else {
+            return;
+        };
+        let json = |r: &Resource| {
+            ehrkit_fhir_model::json::Value::parse(ehrkit_fhir_model::to_string(r).as_bytes()).ok()
+        };
+        let (Some(earlier), Some(fuller)) =
+            (entry.resource.as_deref().and_then(json), json(&later))
+        else {
+            return;
+        };
+        if covers(&fuller, &earlier) {
+            entry.resource = Some(Box::new(later));
+        }
+    }
+
     /// Puts `r` first (the MessageHeader of a `message` Bundle), with an id from the message.
     pub(crate) fn add_first(&mut self, r: Resource, type_name: &str, id: String) {
         self.ids.reserve(&id);
@@ -717,6 +742,20 @@ impl Out {
             Some(_) => concat(&[type_name, "/", id]),
             None => concat(&["urn:uuid:", id]),
         }
+    }
+}
+
+/// True when `a` says everything `b` says: every member of an object in `b` is in `a` with a
+/// value that covers it, every element of an array in `b` is covered by some element of `a`'s,
+/// and other values are equal.
+fn covers(a: &ehrkit_fhir_model::json::Value, b: &ehrkit_fhir_model::json::Value) -> bool {
+    use ehrkit_fhir_model::json::Value;
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => b
+            .iter()
+            .all(|(k, vb)| a.iter().any(|(ka, va)| ka == k && covers(va, vb))),
+        (Value::Array(a), Value::Array(b)) => b.iter().all(|vb| a.iter().any(|va| covers(va, vb))),
+        _ => a == b,
     }
 }
 
