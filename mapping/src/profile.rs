@@ -336,18 +336,22 @@ impl Profile {
         "nextgen",
     ];
 
-    /// A built-in profile by name (see [`Profile::BUILTIN`]); `None` for other names. Vendor
-    /// profiles are the generic one with that vendor's [`Quirk`]s and their default settings;
-    /// a site extends one with an overlay ([`Profile::from_toml`] with `extends = "epic"`).
+    /// A built-in profile by name (see [`Profile::BUILTIN`]); `None` for other names. Case and
+    /// `-`/`_` do not matter, and the vendors' other names are accepted (`cerner` and `oracle`
+    /// for `oracle_health`, `allscripts` for `veradigm`, `athena`, `ecw`), as
+    /// `FhirProfile::builtin` accepts them. Vendor profiles are the generic one with that
+    /// vendor's [`Quirk`]s and their default settings; a site extends one with an overlay
+    /// ([`Profile::from_toml`] with `extends = "epic"`).
     pub fn builtin(name: &str) -> Option<Self> {
-        Some(match name {
+        let name = name.trim().to_ascii_lowercase().replace('-', "_");
+        Some(match name.as_str() {
             "generic" => Self::generic(),
             "epic" => Self::epic(),
-            "oracle_health" => Self::oracle_health(),
-            "veradigm" => Self::veradigm(),
+            "oracle_health" | "oracle" | "cerner" => Self::oracle_health(),
+            "veradigm" | "allscripts" => Self::veradigm(),
             "meditech" => Self::meditech(),
-            "athenahealth" => Self::athenahealth(),
-            "eclinicalworks" => Self::eclinicalworks(),
+            "athenahealth" | "athena" => Self::athenahealth(),
+            "eclinicalworks" | "ecw" => Self::eclinicalworks(),
             "nextgen" => Self::nextgen(),
             _ => return None,
         })
@@ -887,7 +891,17 @@ display = "Other"
             assert_eq!(Profile::from_toml(&p.to_toml()).unwrap(), p, "{name}");
             assert_eq!(Profile::from_json(&p.to_json()).unwrap(), p, "{name}");
         }
-        assert!(Profile::builtin("cerner").is_none());
+        // The vendors' other names and spellings name the same profile.
+        for alias in ["cerner", "oracle", "Oracle-Health", " ORACLE_HEALTH "] {
+            assert_eq!(
+                Profile::builtin(alias),
+                Some(Profile::oracle_health()),
+                "{alias}"
+            );
+        }
+        assert_eq!(Profile::builtin("allscripts"), Some(Profile::veradigm()));
+        assert_eq!(Profile::builtin("ecw"), Some(Profile::eclinicalworks()));
+        assert!(Profile::builtin("cernr").is_none());
         assert!(Profile::epic().has(Quirk::MrnTypeCode));
         assert!(!Profile::oracle_health().has(Quirk::MrnTypeCode));
         assert!(Profile::oracle_health().has(Quirk::AliasPoolTypes));

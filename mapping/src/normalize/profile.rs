@@ -572,9 +572,11 @@ impl FhirProfile {
     }
 
     /// A built-in profile by name (`generic`, `epic`, `oracle_health`, `athenahealth`,
-    /// `veradigm`; also `cerner`, `oracle`, `athena`, `allscripts`).
+    /// `veradigm`; also `cerner`, `oracle`, `athena`, `allscripts`); case and `-`/`_` do not
+    /// matter.
     pub fn builtin(name: &str) -> Result<Self, NormalizeError> {
-        Ok(match name {
+        let key = name.trim().to_ascii_lowercase().replace('-', "_");
+        Ok(match key.as_str() {
             "generic" => Self::generic(),
             "epic" => Self::epic(),
             "oracle_health" | "oracle" | "cerner" => Self::oracle_health(),
@@ -1017,6 +1019,14 @@ mod tests {
             FhirProfile::builtin("meditech"),
             Err(NormalizeError::UnknownProfile(_))
         ));
+        // The spellings the v2 profiles accept (`Profile::builtin`) name the same profiles.
+        for alias in ["Oracle-Health", "cerner", " ORACLE_HEALTH "] {
+            assert_eq!(
+                FhirProfile::builtin(alias).unwrap(),
+                FhirProfile::oracle_health(),
+                "{alias}"
+            );
+        }
     }
 
     #[test]
