@@ -454,6 +454,18 @@ fn vendor_values_a_type_cannot_hold_are_kept_not_lost() {
         ("8251-1", r#""valueString":"Specimen & label verified""#),
         ("82810-3", r#""valueString":"see note""#),
         ("2823-3", r#""valueString":"<>4""#),
+        // CF is CWE's layout; VR is a string of its ends; an SN no row reads is its parts.
+        (
+            "5778-6",
+            r#""valueCodeableConcept":{"coding":[{"system":"urn:ehrkit:unknown-system:codesystem:L","code":"YEL","display":"Yellow"}]}"#,
+        ),
+        ("99998-1", r#""valueString":"10 - 20""#),
+        ("14682-9", r#""valueString":"abc def""#),
+        // `<0.10` as an SN in one component, as the IG's own ORU test message writes it.
+        (
+            "6265-3",
+            r#""valueQuantity":{"value":0.10,"comparator":"<","unit":"kU/L"}"#,
+        ),
     ] {
         let o = obs(b, code);
         assert!(has(o, part), "{code}: {part} not in {}", json(o));
@@ -488,6 +500,13 @@ fn vendor_values_a_type_cannot_hold_are_kept_not_lost() {
         kinds("OBX[7]-5(1)"),
         [ReportKind::DataQuality(DataProblem::InvalidDateTime), kept]
     );
+    assert!(
+        kinds("OBX[12]-5(1)").contains(&kept),
+        "{:?}",
+        kinds("OBX[12]-5(1)")
+    );
+    assert!(kinds("OBX[10]-5(1)").is_empty() && kinds("OBX[11]-5(1)").is_empty());
+    assert!(kinds("OBX[13]-5(1)").contains(&comparator));
     // No OBX-2: the missing type is reported, the value kept (so not "unmapped").
     assert_eq!(kinds("OBX[6]-5(1)"), [kept]);
     assert_eq!(

@@ -15,7 +15,10 @@
 //!   `ED[Attachment]`); `RP` → the same extension with the pointer (RP.1) as its `url`
 //!   (`rp_attachment`); `NA` (numeric array) → `dataAbsentReason` `unsupported` and the value
 //!   reported (the IG's `valueSampledData` needs a sampling period and an origin v2 does not
-//!   carry). Another value type is reported at OBX-2 and OBX-5 and gives `dataAbsentReason`
+//!   carry); `CF` → `valueCodeableConcept` (CWE's layout); `VR` → `valueString` (its ends
+//!   joined by ` - `); an `SN` written `<0.10` in one component → `valueQuantity` with that
+//!   comparator; any other `SN` no SN row reads → `valueString` (its parts, the IG's last SN
+//!   row). Another value type is reported at OBX-2 and OBX-5 and gives `dataAbsentReason`
 //!   `unsupported`; a value that does not convert is reported and gives `error`; never a panic.
 //! - Real feeds send what their value type cannot hold, and dropping it would lose a result:
 //!   - an `NM` written with a comparator (`<0.01`, `>=150`, which v2 spells as an SN) becomes
@@ -318,11 +321,27 @@ fn value(
             .get::<Ft<'_>>(rep)
             .and_then(|ft| ft_text(&ft, &Layout::default()))
             .map(|s| ObservationValue::String(Primitive::new(s))),
-        Some("CWE" | "CE" | "CNE" | "IS") => five
+        // CF (coded with formatted text) has CWE's layout: the IG's CF[CodeableConcept] is
+        // CWE[CodeableConcept].
+        Some("CWE" | "CE" | "CNE" | "IS" | "CF") => five
             .get::<Cwe<'_>>(rep)
             .and_then(|c| cwe_codeable_concept(&c, ctx, at))
             .map(|c| ObservationValue::CodeableConcept(Box::new(c))),
-        Some("SN") => sn_value(obx, rep, ctx, at, &units_at),
+        Some("SN") => sn_value(obx, rep, ctx, at, &units_at).or_else(|| {
+            // `<0.10` in SN.1, comparator and number in one component (the IG's own ORU test
+            // message writes it so): the quantity it means, reported.
+            scalar_text(&five, rep)?;
+            let mut q = nm_with_comparator(five.get::<Text<'_>>(rep))?;
+            ctx.report(
+                ReportKind::DataQuality(DataProblem::NumberWithComparator),
+                at.clone(),
+            );
+            apply_units(&mut q, obx, ctx, &units_at);
+            Some(ObservationValue::Quantity(Box::new(q)))
+        }),
+        // VR (value range): the IG writes it as `valueString`, its two ends joined.
+        Some("VR") => joined_components(&five, rep, " - ")
+            .map(|s| ObservationValue::String(Primitive::new(s))),
         Some("NR") => five.get::<Nr<'_>>(rep).and_then(|nr| {
             let mut range = Range::default();
             for (n, t, slot) in [
@@ -447,19 +466,32 @@ fn value(
                 );
             }
             // A scalar the type cannot read (`5.0 H` as NM, `Positive`, `TNP`): kept as text
-            // rather than lost, reported on top of the type problem.
-            if matches!(value_type, Some("NM" | "DT" | "DTM" | "TS" | "TM")) {
-                if let Some(s) = scalar_text(&five, rep) {
-                    ctx.report(
-                        ReportKind::DataQuality(DataProblem::KeptAsString),
-                        at.clone(),
-                    );
-                    return ObxValue::Observed(ObservationValue::String(Primitive::new(s)));
-                }
+            // rather than lost, reported on top of the type problem. An SN none of the IG's
+            // rows reads is `valueString` by the IG's last SN row: its parts, space-separated.
+            let kept = match value_type {
+                Some("NM" | "DT" | "DTM" | "TS" | "TM") => scalar_text(&five, rep),
+                Some("SN") => joined_components(&five, rep, " "),
+                _ => None,
+            };
+            if let Some(s) = kept {
+                ctx.report(
+                    ReportKind::DataQuality(DataProblem::KeptAsString),
+                    at.clone(),
+                );
+                return ObxValue::Observed(ObservationValue::String(Primitive::new(s)));
             }
             ObxValue::Absent("error")
         }
     }
+}
+
+/// The valued components of OBX-5 repetition `rep` (escapes decoded, trimmed) joined by `sep`.
+fn joined_components(five: &ehrkit_hl7v2::Field<'_>, rep: usize, sep: &str) -> Option<String> {
+    let parts = five.get::<Cwe<'_>>(rep)?;
+    let texts: Vec<String> = (1..=parts.component_count())
+        .filter_map(|n| text(parts.component(n)))
+        .collect();
+    (!texts.is_empty()).then(|| texts.join(sep))
 }
 
 /// OBX-5 repetition `rep` as text (escapes decoded, trimmed) when it is one component: a value
@@ -608,7 +640,7 @@ pub static ROWS: &[Row] = &[
     unmapped("OBX-4", "$this", NOT_YET),
     mapped("OBX-5", "valueQuantity.value"),
     mapped("OBX-5", "valueString"),
-    unmapped("OBX-5", "valueCodeableConcept[1]", "CF values (formatted coded text) are not converted yet; reported with dataAbsentReason unsupported"),
+    mapped("OBX-5", "valueCodeableConcept[1]"),
     mapped("OBX-5", "valueCodeableConcept"),
     mapped("OBX-5", "valuePeriod"),
     mapped("OBX-5", "valueDateTime"),
