@@ -50,7 +50,8 @@ pub struct ThrottleClassifier {
     /// Statuses that mean "transient" (502, 503, 504 by default).
     pub transient_statuses: Vec<u16>,
     /// Some gateways answer 401 when throttling: with this set, a 401 that carries a wait
-    /// signal is throttling, not an expired token.
+    /// signal is throttling, not an expired token. A 401 whose `WWW-Authenticate` says
+    /// `error="invalid_token"` is always a token problem ([`bearer_invalid_token`]).
     pub unauthorized_with_wait_is_throttle: bool,
 }
 
@@ -108,7 +109,9 @@ impl ThrottleClassifier {
             };
         }
         if status == 401 {
-            if self.unauthorized_with_wait_is_throttle {
+            // RFC 6750 §3.1: the server says the token itself is bad (expired, revoked), which
+            // no wait can fix, whatever else the response seems to say.
+            if self.unauthorized_with_wait_is_throttle && !bearer_invalid_token(headers) {
                 if let Some(w) = self.wait(headers, body, now) {
                     return Verdict::Throttled(Some(w));
                 }
@@ -117,6 +120,41 @@ impl ThrottleClassifier {
         }
         Verdict::Final
     }
+}
+
+/// Whether a `WWW-Authenticate` header carries a challenge with `error="invalid_token"`
+/// (RFC 6750 §3.1; the value may be quoted or not, parameter names are case-insensitive).
+pub fn bearer_invalid_token(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(http::header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            let lower = v.to_ascii_lowercase();
+            let mut rest = lower.as_str();
+            while let Some(i) = rest.find("error") {
+                // `error` as a whole parameter name, not `error_description` or `xerror`.
+                let before_ok = rest[..i]
+                    .chars()
+                    .next_back()
+                    .is_none_or(|c| c == ',' || c == ' ' || c == '\t');
+                let after = rest[i + "error".len()..].trim_start();
+                if before_ok {
+                    if let Some(value) = after.strip_prefix('=') {
+                        let value = value.trim_start();
+                        let value = value.strip_prefix('"').unwrap_or(value);
+                        if value.starts_with("invalid_token")
+                            && !value["invalid_token".len()..]
+                                .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                        {
+                            return true;
+                        }
+                    }
+                }
+                rest = &rest[i + "error".len()..];
+            }
+            false
+        })
 }
 
 /// Parses `Retry-After`: delay seconds (`120`, also `1.5`), an HTTP-date, or an epoch time in
@@ -329,6 +367,46 @@ mod tests {
             h.insert(*k, v.parse().unwrap());
         }
         h
+    }
+
+    #[test]
+    fn invalid_token_challenges_are_recognised() {
+        for v in [
+            r#"Bearer error="invalid_token""#,
+            r#"Bearer realm="fhir", error="invalid_token", error_description="expired""#,
+            r#"Bearer realm="x",error=invalid_token"#,
+            r#"Bearer ERROR = "Invalid_Token""#,
+        ] {
+            assert!(
+                bearer_invalid_token(&headers(&[("www-authenticate", v)])),
+                "{v}"
+            );
+        }
+        for v in [
+            r#"Bearer realm="fhir""#,
+            r#"Bearer error="insufficient_scope""#,
+            r#"Bearer error_description="invalid_token", error="invalid_request""#,
+            r#"Bearer error="invalid_token_type""#,
+            "",
+        ] {
+            assert!(
+                !bearer_invalid_token(&headers(&[("www-authenticate", v)])),
+                "{v}"
+            );
+        }
+        assert!(!bearer_invalid_token(&HeaderMap::new()));
+        // A 401 with a wait is throttling, unless the challenge says the token is bad.
+        let c = ThrottleClassifier::default();
+        let wait = headers(&[("retry-after", "5")]);
+        assert_eq!(
+            c.classify(401, &wait, b"", now()),
+            Verdict::Throttled(Some(Duration::from_secs(5)))
+        );
+        let bad = headers(&[
+            ("retry-after", "5"),
+            ("www-authenticate", r#"Bearer error="invalid_token""#),
+        ]);
+        assert_eq!(c.classify(401, &bad, b"", now()), Verdict::Unauthorized);
     }
 
     #[test]

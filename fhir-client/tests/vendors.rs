@@ -735,3 +735,40 @@ async fn millisecond_and_epoch_waits_over_http() {
     let s = client.stats();
     assert_eq!((s.retries, s.throttled), (2, 2));
 }
+
+/// RFC 6750 §3.1: `WWW-Authenticate: Bearer error="invalid_token"` says the token expired or was
+/// revoked. That is a token problem even when the 401 also reads like a wait (a number of
+/// seconds in the OperationOutcome text, or a gateway's `Retry-After` on every error): one
+/// refresh, one retry, never a wait-and-resend of the refused token.
+#[tokio::test]
+async fn a_401_with_invalid_token_refreshes_even_when_its_text_names_seconds() {
+    let server = MockServer::start();
+    server.on("GET", "/Patient/*", |r: &Request| match r.bearer() {
+        Some("new-token") => {
+            Response::new(200).fhir_json(&json!({"resourceType": "Patient", "id": "p1"}))
+        }
+        _ => Response::new(401)
+            .header(
+                "WWW-Authenticate",
+                r#"Bearer realm="fhir", error="invalid_token", error_description="The access token expired""#,
+            )
+            .fhir_json(&outcome(
+                "login",
+                "The access token expired after 300 seconds of inactivity",
+            )),
+    });
+    let tokens = Arc::new(Rotating {
+        calls: AtomicUsize::new(0),
+        refreshes: AtomicUsize::new(0),
+    });
+    let client = FhirClient::builder(server.base())
+        .profile(fast(VendorProfile::generic()))
+        .shared_tokens(tokens.clone())
+        .build()
+        .unwrap();
+    let p: Patient = client.read("p1").await.unwrap();
+    assert_eq!(p.id.as_deref(), Some("p1"));
+    assert_eq!(tokens.refreshes.load(Ordering::SeqCst), 1);
+    assert_eq!(server.hits("GET", "/Patient/p1"), 2);
+    assert_eq!(client.stats().throttled, 0);
+}
