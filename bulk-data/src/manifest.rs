@@ -95,8 +95,10 @@ where
 }
 
 impl Manifest {
-    /// Parses a manifest from a response body. Errors never quote the body.
+    /// Parses a manifest from a response body. Errors never quote the body. A UTF-8 byte
+    /// order mark at the start (ASP.NET servers write one) is skipped, as RFC 8259 §8.1 allows.
     pub fn from_json(body: &[u8]) -> Result<Self> {
+        let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
         serde_json::from_slice(body).map_err(|e| {
             Error::Protocol(format!(
                 "manifest is not valid ({:?} error at line {} column {})",

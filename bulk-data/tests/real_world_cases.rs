@@ -228,3 +228,23 @@ fn ndjson_leading_whitespace_and_stray_cr_are_not_part_of_the_record() {
     let mut w = ehrkit_bulk_data::ndjson::NdjsonWriter::new(Vec::new());
     w.write_raw(rec.json()).expect("writable");
 }
+
+/// ASP.NET-hosted servers write JSON with `Encoding.UTF8`, which starts the body with a UTF-8
+/// byte order mark; RFC 8259 §8.1 lets parsers ignore it. The completion manifest must read.
+#[test]
+fn manifest_with_a_utf8_bom_is_read() {
+    let status: url::Url = "https://x.example/fhir/bulkstatus/7".parse().unwrap();
+    let mut job = ExportJob::resume(status, PollConfig::default(), t0());
+    let mut body = b"\xEF\xBB\xBF".to_vec();
+    body.extend_from_slice(
+        br#"{"transactionTime":"2024-03-01T00:00:00Z","request":"https://x.example/fhir/$export",
+        "requiresAccessToken":true,
+        "output":[{"type":"Patient","url":"https://x.example/files/p.ndjson","count":1}],"error":[]}"#,
+    );
+    let resp = http::Response::new(body);
+    let PollStep::Complete(m) = job.on_status_response(&resp, t0()).unwrap() else {
+        panic!("not complete")
+    };
+    assert_eq!(m.next_since(), "2024-03-01T00:00:00Z");
+    assert_eq!(m.output[0].url, "https://x.example/files/p.ndjson");
+}
