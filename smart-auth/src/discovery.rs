@@ -5,7 +5,7 @@
 //! [`DiscoveryWarning`]; wrongly typed and unknown fields are kept in [`SmartConfiguration::extra`].
 
 use crate::error::{Error, Result};
-use crate::wire::{self, SecretBody};
+use crate::wire::{self, json_body, SecretBody};
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -103,8 +103,8 @@ fn take<T: serde::de::DeserializeOwned>(
 impl SmartConfiguration {
     /// Parses a smart-configuration document, returning warnings for spec violations.
     pub fn parse(body: &[u8]) -> Result<(SmartConfiguration, Vec<DiscoveryWarning>)> {
-        let value: Value =
-            serde_json::from_slice(body).map_err(|e| Error::json("smart-configuration", &e))?;
+        let value: Value = serde_json::from_slice(json_body(body))
+            .map_err(|e| Error::json("smart-configuration", &e))?;
         let Value::Object(mut map) = value else {
             return Err(Error::NotAnObject {
                 what: "smart-configuration",
@@ -257,8 +257,8 @@ impl SmartConfiguration {
 
     /// Reads the `oauth-uris` extension of a CapabilityStatement (SMART 1 discovery).
     pub fn from_capability_statement(body: &[u8]) -> Result<SmartConfiguration> {
-        let v: Value =
-            serde_json::from_slice(body).map_err(|e| Error::json("CapabilityStatement", &e))?;
+        let v: Value = serde_json::from_slice(json_body(body))
+            .map_err(|e| Error::json("CapabilityStatement", &e))?;
         let mut c = SmartConfiguration::default();
         let rests = v.get("rest").and_then(Value::as_array);
         for rest in rests.into_iter().flatten() {

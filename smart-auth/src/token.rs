@@ -6,7 +6,7 @@ use crate::error::{Error, OAuthError, OAuthErrorCode, Result};
 use crate::scope::ScopeSet;
 use crate::secret::Secret;
 use crate::vendor::{Quirk, VendorProfile};
-use crate::wire::{self, SecretBody};
+use crate::wire::{self, json_body, SecretBody};
 use serde_json::{Map, Value};
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -290,8 +290,8 @@ fn lenient_seconds(v: &Value) -> Option<u64> {
 impl TokenResponse {
     /// Parses a successful token response body.
     pub fn parse(body: &[u8]) -> Result<TokenResponse> {
-        let v: Value =
-            serde_json::from_slice(body).map_err(|e| Error::json("token response", &e))?;
+        let v: Value = serde_json::from_slice(json_body(body))
+            .map_err(|e| Error::json("token response", &e))?;
         let Value::Object(mut map) = v else {
             return Err(Error::NotAnObject {
                 what: "token response",
@@ -450,7 +450,7 @@ impl TokenResponse {
 
 /// Parses an OAuth error body (`{"error": ...}`), if the body is one.
 pub fn parse_oauth_error(body: &[u8]) -> Option<OAuthError> {
-    let v: Value = serde_json::from_slice(body).ok()?;
+    let v: Value = serde_json::from_slice(json_body(body)).ok()?;
     let code = v.get("error")?.as_str()?;
     let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
     Some(OAuthError {

@@ -229,6 +229,12 @@ pub fn curl_command(req: &http::Request<SecretBody>) -> String {
     cmd
 }
 
+/// A JSON response body without the UTF-8 byte order mark some servers put first (ASP.NET's
+/// `Encoding.UTF8`); RFC 8259 §8.1 lets parsers ignore it, and serde_json does not.
+pub(crate) fn json_body(body: &[u8]) -> &[u8] {
+    body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

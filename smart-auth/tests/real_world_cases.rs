@@ -387,3 +387,43 @@ fn granted_scope_outside_the_grammar_is_kept_not_fatal() {
     );
     assert!(requested.difference(&granted).all_granted());
 }
+
+/// Servers on ASP.NET (`Encoding.UTF8`) start JSON bodies with a UTF-8 byte order mark, which
+/// RFC 8259 §8.1 allows a parser to ignore. Discovery, the CapabilityStatement fallback, token
+/// responses and OAuth error bodies must all read through it.
+#[test]
+fn json_bodies_with_a_utf8_bom_are_read() {
+    use ehrkit_smart_auth::discovery::SmartConfiguration;
+    use ehrkit_smart_auth::{parse_oauth_error, OAuthErrorCode};
+    let bom = |json: &[u8]| [&b"\xEF\xBB\xBF"[..], json].concat();
+
+    let (config, _) = SmartConfiguration::parse(&bom(
+        br#"{"issuer":"https://ehr.example/auth","token_endpoint":"https://ehr.example/auth/token",
+        "authorization_endpoint":"https://ehr.example/auth/authorize"}"#,
+    ))
+    .unwrap();
+    assert_eq!(
+        config.token_endpoint.as_deref(),
+        Some("https://ehr.example/auth/token")
+    );
+
+    let cs = SmartConfiguration::from_capability_statement(&bom(
+        br#"{"resourceType":"CapabilityStatement","rest":[{"mode":"server","security":{
+        "extension":[{"url":"http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+        "extension":[{"url":"token","valueUri":"https://ehr.example/oauth/token"}]}]}}]}"#,
+    ))
+    .unwrap();
+    assert_eq!(
+        cs.token_endpoint.as_deref(),
+        Some("https://ehr.example/oauth/token")
+    );
+
+    let t = TokenResponse::parse(&bom(
+        br#"{"access_token":"a","token_type":"Bearer","expires_in":"300"}"#,
+    ))
+    .unwrap();
+    assert_eq!(t.expires_in, Some(300));
+
+    let e = parse_oauth_error(&bom(br#"{"error":"invalid_client"}"#)).unwrap();
+    assert_eq!(e.code, OAuthErrorCode::InvalidClient);
+}
