@@ -68,6 +68,24 @@ impl PollConfig {
         self.max_transient_errors = n;
         self
     }
+    /// The wait before asking again after a busy answer (a file download's 429 or 5xx):
+    /// its `Retry-After`, clamped like a poll's, or else `backoff`, which is then doubled.
+    pub(crate) fn busy_wait(
+        &self,
+        retry_after: Option<&str>,
+        backoff: &mut Duration,
+        now: SystemTime,
+    ) -> Duration {
+        match retry_after.map(|v| parse_retry_after(v, now)) {
+            Some(RetryAfter::Delay(d)) => self.clamp(d),
+            Some(RetryAfter::Garbage) | None => {
+                let w = self.clamp(*backoff);
+                *backoff = self.clamp(w.saturating_mul(2));
+                w
+            }
+        }
+    }
+
     fn clamp(&self, d: Duration) -> Duration {
         // Not `Duration::clamp`: the fields are public and an inverted range (min > max)
         // must not panic; the minimum wins then, as with `wait_range`.

@@ -617,3 +617,56 @@ async fn file_checks_and_errors() {
     // An encoding we cannot decode is an error, not garbage records.
     assert!(matches!(dl(7).await, Err(Error::Protocol(_))));
 }
+
+/// File servers shed load like any other: a 503 (S3's `SlowDown`, Azure's `ServerBusy`) or a
+/// 429 with `Retry-After` on a file URL. Hours of export must not be lost to one busy answer:
+/// the download waits (clamped like polls) and asks again, a bounded number of times.
+#[tokio::test]
+async fn a_busy_file_server_is_waited_out_not_fatal() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h2 = hits.clone();
+    let (base, log) = serve(Arc::new(move |r: &Req| match r.path() {
+        "/files/p.ndjson" => match h2.fetch_add(1, Ordering::SeqCst) {
+            0 => resp(
+                503,
+                &[("Retry-After", "1")],
+                "<Error><Code>SlowDown</Code></Error>",
+            ),
+            1 => resp(429, &[("Retry-After", "garbage")], ""),
+            _ => resp(200, &[], PATIENTS),
+        },
+        "/files/down.ndjson" => resp(503, &[], ""),
+        _ => resp(404, &[], ""),
+    }));
+    let client = BulkClient::with_config(
+        format!("{base}/fhir").parse().unwrap(),
+        NoAuth,
+        ClientConfig::default().poll(fast_poll().max_transient_errors(3)),
+    )
+    .unwrap();
+    let m: ehrkit_bulk_data::Manifest = serde_json::from_str(&format!(
+        r#"{{"transactionTime":"t","request":"r","requiresAccessToken":false,"output":[
+        {{"type":"Patient","url":"{base}/files/p.ndjson","count":3}},
+        {{"type":"Patient","url":"{base}/files/down.ndjson"}}],"error":[]}}"#
+    ))
+    .unwrap();
+    let n = client
+        .download(&m, &m.output[0], FileKind::Output, |_| Ok(()))
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+    // A server that stays down: an error after the configured number of retries.
+    let err = client
+        .download(&m, &m.output[1], FileKind::Output, |_| Ok(()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Server { status: 503, .. }), "{err:?}");
+    let down = log
+        .requests()
+        .iter()
+        .filter(|r| r.path() == "/files/down.ndjson")
+        .count();
+    assert_eq!(down, 4, "the first try and three retries");
+}
+

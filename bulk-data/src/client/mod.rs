@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use futures_util::{StreamExt, TryStreamExt};
-use http::header::{ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, LOCATION};
+use http::header::{
+    ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, LOCATION, RETRY_AFTER,
+};
 use url::Url;
 
 use crate::error::{Error, Location, NdjsonErrorKind, Result};
@@ -21,7 +23,7 @@ use crate::files::{FileCheck, FileKind};
 use crate::manifest::{Manifest, OutputFile};
 use crate::ndjson::{PushReader, RawRecord, ReaderOptions};
 use crate::origin::{bearer_value, may_send_token, redirect_target, same_origin};
-use crate::outcome::server_error;
+use crate::outcome::{is_transient_outcome, server_error};
 use crate::poll::{
     on_cancel_response, on_kickoff_response, ExportJob, Kickoff, PollConfig, PollStep, Progress,
 };
@@ -443,6 +445,9 @@ impl<P: TokenProvider> BulkClient<P> {
         let mut hops = 0u32;
         let mut refreshed = false;
         let mut sent: Option<String> = None;
+        // Busy answers (429, transient 5xx) before the body: waited out like a status poll's.
+        let mut busy = 0u32;
+        let mut backoff = self.config.poll.initial_backoff;
         let resp = loop {
             let mut rb = self
                 .http
@@ -489,7 +494,31 @@ impl<P: TokenProvider> BulkClient<P> {
                 continue;
             }
             if !(200..300).contains(&status) {
+                let retry_after = resp
+                    .headers()
+                    .get(RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
                 let body = resp.bytes().await.unwrap_or_default();
+                let busy_status = matches!(status, 429 | 500 | 502 | 503 | 504)
+                    // A 5xx whose OperationOutcome is not `transient` means the file is gone.
+                    && (status == 429 || is_transient_outcome(&body) != Some(false));
+                if busy_status && busy < self.config.poll.max_transient_errors {
+                    busy += 1;
+                    let wait = self.config.poll.busy_wait(
+                        retry_after.as_deref(),
+                        &mut backoff,
+                        SystemTime::now(),
+                    );
+                    tracing::info!(
+                        status,
+                        attempt = busy,
+                        wait_ms = wait.as_millis() as u64,
+                        "file server busy; asking again"
+                    );
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
                 return Err(server_error(status, "download", &body));
             }
             break resp;
