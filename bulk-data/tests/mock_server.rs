@@ -670,3 +670,36 @@ async fn a_busy_file_server_is_waited_out_not_fatal() {
     assert_eq!(down, 4, "the first try and three retries");
 }
 
+/// A 401 on a file costs one token refresh, even when the retried request is then redirected
+/// within the origin (Oracle Health and Epic serve files through a `Binary` URL that may
+/// redirect) or answered "busy": later hops use the refreshed token, they do not refresh again.
+#[tokio::test]
+async fn one_401_on_a_file_is_one_refresh_whatever_follows() {
+    let (base, _log) = serve(Arc::new(move |r: &Req| {
+        let fresh = r.header("authorization") == Some("Bearer tok-v1");
+        match r.path() {
+            _ if !fresh => resp(401, &[], ""),
+            "/files/a.ndjson" => resp(302, &[("Location", "/files/a2.ndjson")], ""),
+            "/files/a2.ndjson" => resp(200, &[], PATIENTS),
+            _ => resp(404, &[], ""),
+        }
+    }));
+    let tokens = Arc::new(Rotating::default());
+    let client = BulkClient::with_config(
+        format!("{base}/fhir").parse().unwrap(),
+        tokens.clone(),
+        ClientConfig::default().poll(fast_poll()),
+    )
+    .unwrap();
+    let m: ehrkit_bulk_data::Manifest = serde_json::from_str(&format!(
+        r#"{{"transactionTime":"t","request":"r","requiresAccessToken":true,"output":[
+        {{"type":"Patient","url":"{base}/files/a.ndjson","count":3}}],"error":[]}}"#
+    ))
+    .unwrap();
+    let n = client
+        .download(&m, &m.output[0], FileKind::Output, |_| Ok(()))
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+    assert_eq!(tokens.refreshes.load(Ordering::SeqCst), 1);
+}

@@ -444,6 +444,9 @@ impl<P: TokenProvider> BulkClient<P> {
         let mut url = file_url.clone();
         let mut hops = 0u32;
         let mut refreshed = false;
+        // Set by a 401, cleared by the one refresh it asks for: later hops (redirects, busy
+        // answers) carry the refreshed token without refreshing again.
+        let mut refresh_now = false;
         let mut sent: Option<String> = None;
         // Busy answers (429, transient 5xx) before the body: waited out like a status poll's.
         let mut busy = 0u32;
@@ -456,7 +459,7 @@ impl<P: TokenProvider> BulkClient<P> {
                 .header(ACCEPT_ENCODING, "gzip, deflate");
             let mut authed = false;
             if may_send_token(manifest.requires_access_token, &file_url, &url) {
-                let token = if refreshed {
+                let token = if std::mem::take(&mut refresh_now) {
                     self.tokens.refresh(sent.as_deref()).await?
                 } else {
                     self.tokens.token().await?
@@ -474,6 +477,7 @@ impl<P: TokenProvider> BulkClient<P> {
             let status = resp.status().as_u16();
             if status == 401 && authed && !refreshed {
                 refreshed = true;
+                refresh_now = true;
                 continue;
             }
             let location = resp
