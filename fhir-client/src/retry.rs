@@ -168,11 +168,20 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
         }
         return Some(Duration::from_secs(n));
     }
+    if let Some(d) = too_many_digits(v) {
+        return Some(d);
+    }
     if let Some(d) = parse_decimal_secs(v) {
         return Some(d);
     }
     let at = httpdate::parse_http_date(v).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Digits beyond what 64 bits hold: a wait longer than any policy accepts (never mistaken
+/// for a missing value, which would mean quick retries).
+fn too_many_digits(v: &str) -> Option<Duration> {
+    (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit())).then(|| Duration::from_secs(u64::MAX))
 }
 
 fn parse_decimal_secs(v: &str) -> Option<Duration> {
@@ -189,14 +198,17 @@ pub fn parse_millis(value: &str) -> Option<Duration> {
     if let Ok(n) = v.parse::<u64>() {
         return Some(Duration::from_millis(n));
     }
-    parse_decimal_secs(v).map(|d| d / 1000)
+    too_many_digits(v).or_else(|| parse_decimal_secs(v).map(|d| d / 1000))
 }
 
 /// Parses an epoch time (milliseconds when `> 10^11`, else seconds) into a wait from `now`.
 /// Values below `10^9` (before 2001) are delay seconds: rate-limit headers of some gateways
 /// carry a delay under the same name.
 pub fn parse_epoch(value: &str, now: SystemTime) -> Option<Duration> {
-    let n: u64 = value.trim().parse().ok()?;
+    let v = value.trim();
+    let Ok(n) = v.parse::<u64>() else {
+        return too_many_digits(v);
+    };
     if n < 1_000_000_000 {
         return Some(Duration::from_secs(n));
     }

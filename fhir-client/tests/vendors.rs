@@ -772,3 +772,23 @@ async fn a_401_with_invalid_token_refreshes_even_when_its_text_names_seconds() {
     assert_eq!(server.hits("GET", "/Patient/p1"), 2);
     assert_eq!(client.stats().throttled, 0);
 }
+
+/// A `Retry-After` with more digits than 64 bits hold still asks for a very long wait: it is
+/// given up on at once (the policy's longest wait is exceeded), not mistaken for a missing
+/// value and answered with quick backoff retries.
+#[tokio::test]
+async fn a_retry_after_too_large_for_64_bits_is_a_long_wait_not_garbage() {
+    let server = MockServer::start();
+    server.respond(
+        "GET",
+        "/Patient/p1",
+        Response::new(429).header("Retry-After", "99999999999999999999999"),
+    );
+    let client = FhirClient::new(server.base(), fast(VendorProfile::generic())).unwrap();
+    let err = client.read::<Patient>("p1").await.unwrap_err();
+    assert!(
+        matches!(err, Error::RetriesExhausted { attempts: 1, status: 429, retry_after: Some(d), .. } if d > Duration::from_secs(86400)),
+        "{err:?}"
+    );
+    assert_eq!(server.hits("GET", "/Patient/p1"), 1);
+}
