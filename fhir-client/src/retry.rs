@@ -73,20 +73,23 @@ impl Default for ThrottleClassifier {
 }
 
 impl ThrottleClassifier {
-    /// The wait a response asks for, from the first signal present.
+    /// The wait a response asks for, from the first signal present. A `Retry-After`
+    /// HTTP-date is a time on the server's clock (RFC 9110 §10.2.3): it is read against the
+    /// response's `Date` header when that is valid, so clock skew between client and server
+    /// does not change the wait; other values are read against `now`.
     pub fn wait(&self, headers: &HeaderMap, body: &[u8], now: SystemTime) -> Option<Duration> {
-        self.signals.iter().find_map(|s| {
-            let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-            match s {
-                WaitSignal::RetryAfter => {
-                    header("retry-after").and_then(|v| parse_retry_after(v, now))
-                }
-                WaitSignal::MillisHeader(name) => header(name).and_then(parse_millis),
-                WaitSignal::EpochMillisHeader(name) => {
-                    header(name).and_then(|v| parse_epoch(v, now))
-                }
-                WaitSignal::FreeText => free_text_wait(body),
-            }
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        self.signals.iter().find_map(|s| match s {
+            WaitSignal::RetryAfter => header("retry-after").and_then(|v| {
+                let server_now = httpdate::parse_http_date(v.trim())
+                    .ok()
+                    .and(header("date"))
+                    .and_then(|d| httpdate::parse_http_date(d.trim()).ok());
+                parse_retry_after(v, server_now.unwrap_or(now))
+            }),
+            WaitSignal::MillisHeader(name) => header(name).and_then(parse_millis),
+            WaitSignal::EpochMillisHeader(name) => header(name).and_then(|v| parse_epoch(v, now)),
+            WaitSignal::FreeText => free_text_wait(body),
         })
     }
 
