@@ -72,11 +72,11 @@ impl PollConfig {
     /// its `Retry-After`, clamped like a poll's, or else `backoff`, which is then doubled.
     pub(crate) fn busy_wait(
         &self,
-        retry_after: Option<&str>,
+        headers: &http::HeaderMap,
         backoff: &mut Duration,
         now: SystemTime,
     ) -> Duration {
-        match retry_after.map(|v| parse_retry_after(v, now)) {
+        match response_retry_after(headers, now) {
             Some(RetryAfter::Delay(d)) => self.clamp(d),
             Some(RetryAfter::Garbage) | None => {
                 let w = self.clamp(*backoff);
@@ -130,6 +130,22 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> RetryAfter {
         }
         _ => RetryAfter::Garbage,
     }
+}
+
+/// The `Retry-After` of a response, if it has one. An HTTP-date is a time on the server's
+/// clock (RFC 9110 §10.2.3): it is read against the response's `Date` header when that is
+/// valid, so clock skew does not change the wait; other values are read against `now`.
+pub(crate) fn response_retry_after(
+    headers: &http::HeaderMap,
+    now: SystemTime,
+) -> Option<RetryAfter> {
+    let text = |name: http::header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let v = text(RETRY_AFTER)?;
+    let server_now = httpdate::parse_http_date(v.trim())
+        .ok()
+        .and(text(http::header::DATE))
+        .and_then(|d| httpdate::parse_http_date(d.trim()).ok());
+    Some(parse_retry_after(v, server_now.unwrap_or(now)))
 }
 
 /// Why the client is waiting.
@@ -211,7 +227,7 @@ pub fn on_kickoff_response(
             Ok(Kickoff::Accepted(request_url.join(loc.trim())?))
         }
         429 | 503 => {
-            let wait = match header(resp, RETRY_AFTER).map(|v| parse_retry_after(v, now)) {
+            let wait = match response_retry_after(resp.headers(), now) {
                 Some(RetryAfter::Delay(d)) => d,
                 _ => config.initial_backoff,
             };
@@ -300,10 +316,7 @@ impl ExportJob {
     }
 
     fn wait_for(&mut self, resp: Option<&http::Response<Vec<u8>>>, now: SystemTime) -> Duration {
-        match resp
-            .and_then(|r| header(r, RETRY_AFTER))
-            .map(|v| parse_retry_after(v, now))
-        {
+        match resp.and_then(|r| response_retry_after(r.headers(), now)) {
             Some(RetryAfter::Delay(d)) => self.config.clamp(d),
             Some(RetryAfter::Garbage) | None => self.next_backoff(),
         }

@@ -248,3 +248,38 @@ fn manifest_with_a_utf8_bom_is_read() {
     assert_eq!(m.next_since(), "2024-03-01T00:00:00Z");
     assert_eq!(m.output[0].url, "https://x.example/files/p.ndjson");
 }
+
+/// An HTTP-date `Retry-After` is on the server's clock (RFC 9110 §10.2.3); the `Date` header
+/// is that clock's "now". A status endpoint two minutes behind the client asking for 30 s must
+/// be polled in 30 s, not at the 1 s floor; one five minutes ahead asking for 5 s, in 5 s,
+/// not at the 5 min ceiling.
+#[test]
+fn an_http_date_retry_after_is_read_against_the_servers_date() {
+    let poll = |server_now: SystemTime, ask: u64| {
+        let status: url::Url = "https://x.example/fhir/bulkstatus/9".parse().unwrap();
+        let mut job = ExportJob::resume(status, PollConfig::default(), t0());
+        let resp = http::Response::builder()
+            .status(202)
+            .header("Date", httpdate::fmt_http_date(server_now))
+            .header(
+                "Retry-After",
+                httpdate::fmt_http_date(server_now + Duration::from_secs(ask)),
+            )
+            .body(Vec::new())
+            .unwrap();
+        match job.on_status_response(&resp, t0()).unwrap() {
+            PollStep::Wait(p) => p.next_poll_in,
+            other => panic!("not a wait: {other:?}"),
+        }
+    };
+    assert_eq!(
+        poll(t0() - Duration::from_secs(120), 30),
+        Duration::from_secs(30)
+    );
+    assert_eq!(
+        poll(t0() + Duration::from_secs(300), 5),
+        Duration::from_secs(5)
+    );
+    // Same clocks: as before.
+    assert_eq!(poll(t0(), 20), Duration::from_secs(20));
+}

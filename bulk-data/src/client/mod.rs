@@ -13,9 +13,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use futures_util::{StreamExt, TryStreamExt};
-use http::header::{
-    ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, LOCATION, RETRY_AFTER,
-};
+use http::header::{ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, LOCATION};
 use url::Url;
 
 use crate::error::{Error, Location, NdjsonErrorKind, Result};
@@ -498,22 +496,17 @@ impl<P: TokenProvider> BulkClient<P> {
                 continue;
             }
             if !(200..300).contains(&status) {
-                let retry_after = resp
-                    .headers()
-                    .get(RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
+                let headers = resp.headers().clone();
                 let body = resp.bytes().await.unwrap_or_default();
                 let busy_status = matches!(status, 429 | 500 | 502 | 503 | 504)
                     // A 5xx whose OperationOutcome is not `transient` means the file is gone.
                     && (status == 429 || is_transient_outcome(&body) != Some(false));
                 if busy_status && busy < self.config.poll.max_transient_errors {
                     busy += 1;
-                    let wait = self.config.poll.busy_wait(
-                        retry_after.as_deref(),
-                        &mut backoff,
-                        SystemTime::now(),
-                    );
+                    let wait =
+                        self.config
+                            .poll
+                            .busy_wait(&headers, &mut backoff, SystemTime::now());
                     tracing::info!(
                         status,
                         attempt = busy,
