@@ -209,15 +209,13 @@ impl BackendServices {
         &self.key
     }
 
-    async fn fetch(&self, renewal: Renewal) -> Result<TokenResponse> {
-        let req = match renewal {
-            Renewal::Refresh(rt) => self
-                .client
-                .refresh_request(&self.token_endpoint, &rt, None)?,
-            Renewal::Initial => self
-                .client
-                .client_credentials_request(&self.token_endpoint, &self.scopes)?,
-        };
+    /// A new `client_credentials` grant, whatever the store offers: a refresh token some
+    /// servers return with client_credentials (against RFC 6749 §4.4.3) is never used, since it
+    /// can expire or be revoked on its own while the client's credentials still work.
+    async fn fetch(&self, _renewal: Renewal) -> Result<TokenResponse> {
+        let req = self
+            .client
+            .client_credentials_request(&self.token_endpoint, &self.scopes)?;
         self.http.token(&self.client, &req).await
     }
 

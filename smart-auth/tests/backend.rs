@@ -341,3 +341,28 @@ async fn rate_limited_refresh_keeps_the_entry() {
     );
     assert!(store.peek(&key).is_none(), "401 on refresh evicts");
 }
+
+/// RFC 6749 §4.4.3: a client_credentials response SHOULD NOT carry a refresh token, but some
+/// authorization servers (Keycloak before RH-SSO 7.4.4, Apigee) send one, and it expires on its
+/// own schedule. A Backend Services client holds its key and can always ask again: renewal is a
+/// new client_credentials grant, never a refresh that can fail the caller's request.
+#[tokio::test]
+async fn backend_services_renew_with_client_credentials_even_when_given_a_refresh_token() {
+    let mock = start(Behaviour {
+        expires_in: Some(0), // born expired: the next call renews
+        client_credentials_refresh: true,
+        refuse_refresh: true,
+        ..Default::default()
+    })
+    .await;
+    let store = Arc::new(TokenStore::default());
+    let svc = backend(&mock, store, HttpClient::new().unwrap()).await;
+    let first = svc.access_token().await.unwrap();
+    assert!(first.response.refresh_token.is_some());
+    mock.set(|b| b.expires_in = Some(3600));
+    let second = svc.access_token().await.unwrap();
+    assert_ne!(second.generation, first.generation);
+    assert!(mock.is_valid_access_token(second.access_token().expose()));
+    assert_eq!(mock.grant_count("client_credentials"), 2);
+    assert_eq!(mock.grant_count("refresh_token"), 0);
+}

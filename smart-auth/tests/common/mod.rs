@@ -48,6 +48,11 @@ pub struct Behaviour {
     pub secret_client_credentials: bool,
     /// Answer every token request with this status and an empty body.
     pub token_status: Option<u16>,
+    /// Issue a refresh token with client_credentials too (Keycloak before RH-SSO 7.4.4,
+    /// Apigee), against RFC 6749 §4.4.3.
+    pub client_credentials_refresh: bool,
+    /// Refuse every refresh_token grant with invalid_grant (an expired refresh token).
+    pub refuse_refresh: bool,
 }
 
 impl Default for Behaviour {
@@ -62,6 +67,8 @@ impl Default for Behaviour {
             rfc9207: true,
             secret_client_credentials: false,
             token_status: None,
+            client_credentials_refresh: false,
+            refuse_refresh: false,
         }
     }
 }
@@ -527,6 +534,7 @@ impl Mock {
                     ctx,
                 )
             }
+            "refresh_token" if b.refuse_refresh => self.oauth_error(b, 400, "invalid_grant"),
             "refresh_token" => {
                 let rt = form.get("refresh_token").cloned().unwrap_or_default();
                 let found = {
@@ -549,7 +557,13 @@ impl Mock {
                     return self.oauth_error(b, 401, "invalid_client");
                 }
                 let scope = form.get("scope").cloned().unwrap_or_default();
-                self.issue(b, &client_id, &scope, false, json!({}))
+                self.issue(
+                    b,
+                    &client_id,
+                    &scope,
+                    b.client_credentials_refresh,
+                    json!({}),
+                )
             }
             _ => self.oauth_error(b, 400, "unsupported_grant_type"),
         }
