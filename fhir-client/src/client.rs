@@ -171,6 +171,9 @@ impl Counters {
     }
 }
 
+/// The longest wait between two requests the rate limiter imposes (one request a day).
+const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
 /// Requests per second and concurrency for one endpoint.
 struct Limiter {
     sem: Arc<Semaphore>,
@@ -182,9 +185,13 @@ impl Limiter {
     fn new(rps: Option<f64>, concurrency: usize) -> Self {
         Limiter {
             sem: Arc::new(Semaphore::new(concurrency.max(1))),
-            interval: rps
-                .filter(|r| r.is_finite() && *r > 0.0)
-                .map(|r| Duration::from_secs_f64(1.0 / r)),
+            // Rates below one a day are one a day: the interval must stay a `Duration` (and
+            // an `Instant` plus it must not overflow) whatever the configuration says.
+            interval: rps.filter(|r| r.is_finite() && *r > 0.0).map(|r| {
+                Duration::try_from_secs_f64(1.0 / r)
+                    .unwrap_or(MAX_INTERVAL)
+                    .min(MAX_INTERVAL)
+            }),
             next: tokio::sync::Mutex::new(None),
         }
     }

@@ -266,7 +266,8 @@ impl VendorProfile {
         self
     }
 
-    /// Sets requests per second.
+    /// Sets requests per second (`None`, zero, negative or not finite: no rate limit; below
+    /// one a day: one a day).
     pub fn requests_per_second(mut self, rps: Option<f64>) -> Self {
         self.requests_per_second = rps.filter(|r| r.is_finite() && *r > 0.0);
         self

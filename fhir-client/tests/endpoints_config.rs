@@ -137,3 +137,19 @@ fn bad_configurations_are_refused_naming_the_endpoint_and_field_never_the_secret
         "an empty file is an empty registry"
     );
 }
+
+/// A rate too small for the limiter's interval to be a `Duration` (a typo such as
+/// `requests_per_second = 1e-300`) must not panic when the client is built: a file or a
+/// profile value is input like any other.
+#[test]
+fn a_vanishing_request_rate_does_not_panic() {
+    use ehrkit_fhir_client::{Endpoints, FhirClient, VendorProfile};
+    let profile = VendorProfile::generic().requests_per_second(Some(1e-300));
+    assert!(FhirClient::builder("https://x.example/fhir")
+        .profile(profile)
+        .build()
+        .is_ok());
+    let toml = "[[endpoint]]\nname = \"a\"\nbase = \"https://x.example/fhir\"\nrequests_per_second = 1e-300\n";
+    // Refused or accepted, but never a panic.
+    let _ = Endpoints::from_toml(toml);
+}
