@@ -12,6 +12,10 @@ use crate::request::SearchMethod;
 use crate::search::SearchParams;
 use crate::vendor::VendorProfile;
 
+/// The longest `timeout_seconds` an endpoints file may set (a day; longer values, up to ones no
+/// `Duration` can hold, are refused rather than cut short or overflowing).
+const MAX_TIMEOUT_SECONDS: f64 = 86_400.0;
+
 /// A value tagged with the endpoint it came from.
 #[derive(Debug)]
 pub struct Tagged<T> {
@@ -250,8 +254,11 @@ impl Endpoints {
                 builder = builder.search_method(m);
             }
             if let Some(t) = ep.timeout_seconds {
-                if !(t.is_finite() && t > 0.0) {
-                    return Err(bad("timeout_seconds", "must be a positive number"));
+                if !(t.is_finite() && t > 0.0 && t <= MAX_TIMEOUT_SECONDS) {
+                    return Err(bad(
+                        "timeout_seconds",
+                        "must be a positive number of seconds, at most a day",
+                    ));
                 }
                 builder = builder.timeout(std::time::Duration::from_secs_f64(t));
             }

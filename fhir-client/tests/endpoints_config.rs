@@ -153,3 +153,13 @@ fn a_vanishing_request_rate_does_not_panic() {
     // Refused or accepted, but never a panic.
     let _ = Endpoints::from_toml(toml);
 }
+
+/// The same for a timeout too long for a `Duration` (`timeout_seconds = 1e300`).
+#[test]
+fn an_endless_timeout_does_not_panic() {
+    use ehrkit_fhir_client::Endpoints;
+    let toml =
+        "[[endpoint]]\nname = \"a\"\nbase = \"https://x.example/fhir\"\ntimeout_seconds = 1e300\n";
+    let err = Endpoints::from_toml(toml).unwrap_err().to_string();
+    assert!(err.contains("timeout_seconds"), "{err}");
+}
