@@ -354,7 +354,7 @@ impl RetryPolicy {
         };
         match wait {
             Some(w) if w > self.max_server_wait => Decision::GiveUp,
-            Some(w) => Decision::Retry(w + w.mul_f64(0.1 * random)),
+            Some(w) => Decision::Retry(w.saturating_add(w.mul_f64(0.1 * random))),
             None => {
                 let exp = self
                     .base_delay

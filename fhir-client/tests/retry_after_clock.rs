@@ -62,3 +62,16 @@ fn without_a_date_header_the_clients_clock_is_used() {
         Verdict::Throttled(Some(Duration::from_secs(7)))
     );
 }
+
+/// A policy that accepts any server wait, told to wait the longest time there is (a
+/// `Retry-After` with more digits than 64 bits hold), decides without overflowing.
+#[test]
+fn the_longest_wait_under_a_policy_without_limit_does_not_overflow() {
+    use ehrkit_fhir_client::{Decision, RetryPolicy};
+    let policy = RetryPolicy::default().max_server_wait(Duration::MAX);
+    let longest = Duration::from_secs(u64::MAX);
+    match policy.decide(1, Verdict::Throttled(Some(longest)), true, 0.99) {
+        Decision::Retry(d) => assert!(d >= longest),
+        other => panic!("{other:?}"),
+    }
+}
