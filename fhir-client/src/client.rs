@@ -1113,14 +1113,15 @@ fn refusal_of_one_split(e: &Error) -> bool {
 impl SearchState {
     async fn next_item(&mut self) -> Option<Result<Entry>> {
         loop {
+            // Resources of a page already read come out before an error that came after them
+            // (a `next` link that cannot be followed): never dropped in silence.
+            if let Some(e) = self.buffer.pop_front() {
+                return Some(Ok(e));
+            }
             if let Some(e) = self.error.take() {
                 self.searches.clear();
                 self.next = None;
-                self.buffer.clear();
                 return Some(Err(e));
-            }
-            if let Some(e) = self.buffer.pop_front() {
-                return Some(Ok(e));
             }
             if self.next.is_none() {
                 let Some(req) = self.searches.pop_front() else {

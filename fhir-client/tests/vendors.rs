@@ -792,3 +792,43 @@ async fn a_retry_after_too_large_for_64_bits_is_a_long_wait_not_garbage() {
     );
     assert_eq!(server.hits("GET", "/Patient/p1"), 1);
 }
+
+/// A `next` link on another origin is not followed (the bearer token would go with it), but the
+/// page that carried it was read: its resources come out first, then the error. Nothing is
+/// dropped in silence and nothing reaches the other origin.
+#[tokio::test]
+async fn a_next_link_to_another_origin_keeps_the_page_it_came_with() {
+    let foreign = MockServer::start();
+    foreign.respond("GET", "/*", Response::new(500));
+    let server = MockServer::start();
+    let base = server.base().to_owned();
+    let elsewhere = format!("{}/Observation?page=2", foreign.base());
+    server.on("GET", "/Observation", move |_r: &Request| {
+        Response::new(200).fhir_json(&bundle(
+            &base,
+            &["o1".into(), "o2".into()],
+            Some(&elsewhere),
+        ))
+    });
+    let client = FhirClient::builder(server.base())
+        .tokens(StaticToken::new("secret-token"))
+        .build()
+        .unwrap();
+    let items: Vec<_> = client
+        .search("Observation", &SearchParams::new().patient("X"))
+        .collect()
+        .await;
+    let got: Vec<String> = items
+        .iter()
+        .filter_map(|i| i.as_ref().ok())
+        .map(|e| e.resource.id().unwrap_or("?").to_owned())
+        .collect();
+    assert_eq!(got, ["o1", "o2"]);
+    assert_eq!(items.len(), 3, "two resources, then the error");
+    assert!(
+        matches!(items[2], Err(Error::ForeignLink { what: "next link", .. })),
+        "{:?}",
+        items[2]
+    );
+    assert!(foreign.requests().is_empty());
+}
