@@ -394,19 +394,27 @@ impl ClientAuth {
     }
 
     /// Adds authentication to a token request form and headers. The `Authorization` header is
-    /// marked sensitive, so `Debug` of the request masks it.
+    /// marked sensitive, so `Debug` of the request masks it. With `raw_basic`
+    /// ([`Quirk::RawBasicCredentials`](crate::Quirk::RawBasicCredentials)) HTTP Basic
+    /// credentials are not form-urlencoded, unless the client ID holds a `:`.
     pub(crate) fn apply(
         &self,
         client_id: &str,
         token_endpoint: &str,
+        raw_basic: bool,
         form: &mut Vec<(&'static str, String)>,
         headers: &mut http::HeaderMap,
     ) -> Result<()> {
         match self {
             ClientAuth::None => form.push(("client_id", client_id.to_owned())),
             ClientAuth::SecretBasic(secret) => {
+                let raw_basic = raw_basic && !client_id.contains(':');
                 let enc = |s: &str| {
-                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+                    if raw_basic {
+                        s.to_owned()
+                    } else {
+                        url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+                    }
                 };
                 let raw = format!("{}:{}", enc(client_id), enc(secret.expose()));
                 // Base64 output is always a valid header value.

@@ -76,6 +76,7 @@ impl Client {
         self.auth.apply(
             &self.client_id,
             token_endpoint.as_str(),
+            self.vendor.has(Quirk::RawBasicCredentials),
             &mut form,
             &mut headers,
         )?;

@@ -32,6 +32,13 @@ pub enum Quirk {
     /// request with a secret is refused. athenahealth documents secret-based 2-legged OAuth
     /// (with vendor scopes such as `athena/service/Athenanet.MDP.*`, kept verbatim).
     SecretClientCredentials,
+    /// HTTP Basic client credentials (`client_secret_basic`) are compared as sent: the client ID
+    /// and secret go into `id:secret` unencoded, not form-urlencoded first as RFC 6749 §2.3.1
+    /// asks (a secret with `+`, `/` or `=`, as base64-style secrets have, is refused with
+    /// `invalid_client` otherwise). A client ID containing `:` cannot be sent raw (RFC 7617)
+    /// and stays encoded. Reported for Epic (community.fhir.org, "Invalid_client error from
+    /// Epic": "the client ID and client secret should NOT be URL-encoded").
+    RawBasicCredentials,
 }
 
 /// A set of quirks plus tunables, for one EHR vendor or deployment.
@@ -61,12 +68,14 @@ impl VendorProfile {
         }
     }
 
-    /// Epic: opaque access tokens, bare 400s from the token endpoint.
+    /// Epic: opaque access tokens, bare 400s from the token endpoint, HTTP Basic credentials
+    /// sent unencoded.
     pub fn epic() -> Self {
         Self::standard()
             .named("epic")
             .with(Quirk::OpaqueAccessTokens)
             .with(Quirk::Bare400IsInvalidGrant)
+            .with(Quirk::RawBasicCredentials)
     }
 
     /// Oracle Health (Cerner Millennium), app registered for SMART v2 scopes.

@@ -427,3 +427,37 @@ fn json_bodies_with_a_utf8_bom_are_read() {
     let e = parse_oauth_error(&bom(br#"{"error":"invalid_client"}"#)).unwrap();
     assert_eq!(e.code, OAuthErrorCode::InvalidClient);
 }
+
+/// Epic compares HTTP Basic client credentials as sent: an app whose (base64-looking) secret
+/// holds `+`, `/` or `=` and sends it form-urlencoded, as RFC 6749 §2.3.1 says, is refused
+/// with `invalid_client` (community.fhir.org "Invalid_client error from Epic": "the client ID
+/// and client secret should NOT be URL-encoded"). The Epic profile sends them raw; the
+/// standard profile keeps the RFC encoding.
+#[test]
+fn epic_basic_credentials_are_not_form_urlencoded() {
+    use base64::Engine as _;
+    use ehrkit_smart_auth::vendor::VendorProfile;
+    use ehrkit_smart_auth::{Client, ClientAuth, Secret};
+    let secret = "a+b/c==";
+    let basic = |vendor: VendorProfile| {
+        let client =
+            Client::new("my-app", ClientAuth::SecretBasic(Secret::new(secret))).vendor(vendor);
+        let req = client
+            .refresh_request(
+                &"https://ehr.example/oauth2/token".parse().unwrap(),
+                &Secret::new("rt"),
+                None,
+            )
+            .unwrap();
+        let value = req.headers()["authorization"].to_str().unwrap().to_owned();
+        let b64 = value.strip_prefix("Basic ").unwrap().to_owned();
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(basic(VendorProfile::epic()), "my-app:a+b/c==");
+    assert_eq!(basic(VendorProfile::standard()), "my-app:a%2Bb%2Fc%3D%3D");
+}
