@@ -226,7 +226,12 @@ pub fn parse_epoch(value: &str, now: SystemTime) -> Option<Duration> {
 /// Finds "another N seconds" / "after N seconds" / "in N minutes" in a body (any JSON, HTML or
 /// text: athenahealth's `OperationOutcome.diagnostics` says "Try in another 30 seconds").
 pub fn free_text_wait(body: &[u8]) -> Option<Duration> {
-    let text = std::str::from_utf8(body.get(..body.len().min(8192))?).ok()?;
+    let head = body.get(..body.len().min(8192))?;
+    // The cut may fall inside a multi-byte character: read up to it, not nothing.
+    let text = match std::str::from_utf8(head) {
+        Ok(t) => t,
+        Err(e) => std::str::from_utf8(&head[..e.valid_up_to()]).ok()?,
+    };
     let lower = text.to_ascii_lowercase();
     for anchor in ["another ", "after ", "retry in ", "try in ", "wait "] {
         let mut from = 0;

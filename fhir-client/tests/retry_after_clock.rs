@@ -75,3 +75,14 @@ fn the_longest_wait_under_a_policy_without_limit_does_not_overflow() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A throttling page longer than the 8 KiB the free-text scan reads, whose cut falls inside a
+/// multi-byte character (a gateway's HTML page with a `©` footer), still gives its wait.
+#[test]
+fn free_text_wait_survives_a_cut_inside_a_utf8_character() {
+    use ehrkit_fhir_client::retry::free_text_wait;
+    let mut body = b"<html><body><p>Too many requests. Try in another 30 seconds.</p>".to_vec();
+    body.resize(8191, b' ');
+    body.extend_from_slice("© 2026 Example Health</body></html>".as_bytes());
+    assert_eq!(free_text_wait(&body), Some(Duration::from_secs(30)));
+}
