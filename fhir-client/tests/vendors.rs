@@ -826,7 +826,13 @@ async fn a_next_link_to_another_origin_keeps_the_page_it_came_with() {
     assert_eq!(got, ["o1", "o2"]);
     assert_eq!(items.len(), 3, "two resources, then the error");
     assert!(
-        matches!(items[2], Err(Error::ForeignLink { what: "next link", .. })),
+        matches!(
+            items[2],
+            Err(Error::ForeignLink {
+                what: "next link",
+                ..
+            })
+        ),
         "{:?}",
         items[2]
     );
