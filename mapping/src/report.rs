@@ -309,9 +309,10 @@ pub enum DataProblem {
     /// A number written with a comparator (`<0.01`) where v2 wants a plain NM: read as a
     /// quantity with that comparator.
     NumberWithComparator,
-    /// Shared reference data (a Practitioner, Location or Organization) met again under the
-    /// same identifier but described differently: it is one resource, with the later
-    /// description when it holds all of the earlier one, else the earlier.
+    /// Shared reference data (a Practitioner, Location or Organization), or the patient of a
+    /// repeated ORU PATIENT_RESULT group, met again under the same identifier but described
+    /// differently: it is one resource, with the later description when it holds all of the
+    /// earlier one, else the earlier.
     SharedDescribedDifferently,
 }
 
@@ -340,8 +341,8 @@ impl DataProblem {
                 "number with a comparator; read as a quantity with that comparator"
             }
             DataProblem::SharedDescribedDifferently => {
-                "identifier of a practitioner, place or organization met earlier with other \
-                 details; one resource, the fuller details kept (else the first)"
+                "identifier met earlier in the message with other details; one resource, the \
+                 fuller details kept (else the first)"
             }
         }
     }

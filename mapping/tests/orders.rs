@@ -640,6 +640,51 @@ fn each_patient_of_an_oru_gets_their_own_results_never_another_patients() {
     assert!(report_has(&c, ReportKind::UnmappedSegment, "PV1[3]"));
 }
 
+/// A lab that repeats the same PID per order group sends one patient: one Patient, every
+/// result its own, in the visit of the first group; no second Patient by position.
+#[test]
+fn an_oru_repeating_the_same_pid_per_order_is_one_patient() {
+    let raw =
+        "MSH|^~\\&|BEAKER|UWHC|EHR|UWHC|20240315101500-0500||ORU^R01^ORU_R01|SAME-1|P|2.5.1\r\
+        PID|1||E1001^^^EPIC^MR||OBRIEN^MARY||19620314|F\r\
+        PV1|1|O|LAB^^^UWHC||||||||||||||||V1001^^^EPIC^VN\r\
+        OBR|1|ORD1001^EPIC|LAB1001^BEAKER|2345-7^Glucose^LN\r\
+        OBX|1|NM|2345-7^Glucose^LN||105|mg/dL^^UCUM|||||F\r\
+        PID|2||E1001^^^EPIC^MR||OBRIEN^MARY^ANN||19620314|F\r\
+        OBR|1|ORD2001^EPIC|LAB2001^BEAKER|2093-3^Cholesterol^LN\r\
+        OBX|1|NM|2093-3^Cholesterol^LN||180|mg/dL^^UCUM|||||F\r";
+    let c = convert_kind(raw.as_bytes(), BundleKind::Transaction);
+    check_bundle(&c.bundle);
+    let b = &c.bundle;
+    let patients: Vec<&Patient> = all_of!(b, Patient);
+    assert_eq!(patients.len(), 1, "{:?}", c.report);
+    // The second PID adds a middle name: its description holds all of the first one.
+    assert!(
+        json(patients[0]).contains(r#""given":["MARY","ANN"]"#),
+        "{}",
+        json(patients[0])
+    );
+    let mary = full_url_of(b, patients[0].id.as_deref().unwrap());
+    let visits: Vec<&Encounter> = all_of!(b, Encounter);
+    assert_eq!(visits.len(), 1);
+    let visit = full_url_of(b, visits[0].id.as_deref().unwrap());
+    for code in ["2345-7", "2093-3"] {
+        let o = obs(b, code);
+        assert_eq!(reference(&o.subject), mary, "{code}");
+        assert_eq!(reference(&o.encounter), visit, "{code}");
+    }
+    assert!(report_has(
+        &c,
+        ReportKind::DataQuality(DataProblem::SharedDescribedDifferently),
+        "PID[2]"
+    ));
+    assert!(!c
+        .report
+        .entries()
+        .iter()
+        .any(|e| e.kind == ReportKind::DataQuality(DataProblem::DuplicateIdentifier)));
+}
+
 /// ORM_O01 carries one patient: an order after a second PID is not the first patient's. It is
 /// reported, segment by segment, and not converted.
 #[test]

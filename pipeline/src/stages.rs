@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use ehrkit_fhir_model::resources::Patient;
 use ehrkit_fhir_model::{Resource, Validator};
 use ehrkit_hl7v2::Message;
 use ehrkit_identity::{Assignment, EnterpriseId, PatientIndex, PatientRecord};
@@ -736,7 +737,9 @@ impl OtherPatients {
 }
 
 /// Links the PIDs after the first of an ORU (its further PATIENT_RESULT groups): each PID's
-/// record joins `out.patients`, and the Bundle's n-th Patient is the n-th PID's.
+/// record joins `out.patients`, with the Bundle's Patient that carries its PID-3 value. A PID
+/// repeating an earlier patient's key is that patient (the converter gives it no Patient of
+/// its own), so it adds nothing.
 fn other_result_patients(
     msg: &Message<'_>,
     bundle: &ehrkit_fhir_model::resources::Bundle,
@@ -747,15 +750,17 @@ fn other_result_patients(
     if pids < 2 {
         return Ok(others);
     }
-    let patients: Vec<&ehrkit_fhir_model::resources::BundleEntry> = bundle
+    // The Patients after the first PID's (the first entry), each claimed by one PID at most.
+    let mut candidates: Vec<(&ehrkit_fhir_model::resources::BundleEntry, &Patient)> = bundle
         .entry
         .iter()
-        .filter(|e| e.resource.as_deref().map(Resource::resource_type) == Some("Patient"))
+        .filter_map(|e| match e.resource.as_deref() {
+            Some(Resource::Patient(p)) => Some((e, p.as_ref())),
+            _ => None,
+        })
+        .skip(1)
         .collect();
     for n in 2..=pids {
-        let Some(entry) = patients.get(n - 1) else {
-            break;
-        };
         let update = a37_as_update(msg, n);
         let m = Message::parse(&update).map_err(|e| {
             StageError::new(Stage::Identity, ErrorKind::Malformed, e.to_string())
@@ -765,9 +770,21 @@ fn other_result_patients(
             StageError::new(Stage::Identity, ErrorKind::MissingData, e.to_string())
                 .at(format!("PID[{n}]-3"))
         })?;
+        if out.patients.iter().any(|r| r.key == record.key) {
+            continue;
+        }
+        let value = record.key.rsplit('|').next().unwrap_or_default();
+        let Some(i) = candidates.iter().position(|(_, p)| {
+            p.identifier
+                .iter()
+                .any(|id| id.value.as_ref().and_then(|v| v.value.as_deref()) == Some(value))
+        }) else {
+            continue;
+        };
+        let (entry, patient) = candidates.remove(i);
         let mut refs = Vec::new();
         refs.extend(entry.full_url.as_ref().and_then(|u| u.value.clone()));
-        if let Some(id) = entry.resource.as_deref().and_then(Resource::id) {
+        if let Some(id) = &patient.id {
             refs.push(format!("Patient/{id}"));
         }
         let key = record.key.clone();

@@ -545,3 +545,51 @@ OBX|1|NM|2093-3^Cholesterol^LN||180|mg/dL^^UCUM|||||F\r";
     );
     p.shutdown().await;
 }
+
+/// The same patient's PID repeated for a later order group, around another patient's group:
+/// the repeat is that patient again (one Patient), and each result still goes to its own.
+#[tokio::test]
+async fn a_pid_repeated_later_in_an_oru_is_the_same_patient_again() {
+    let (_dir, store, p) = started().await;
+    let oru = "MSH|^~\\&|BEAKER|UCH|HUB|HUB|20240315101500-0500||ORU^R01^ORU_R01|R3|P|2.5.1\r\
+PID|1||G1^^^EPIC^MR||ALPHA^ANNA||19800101|F\r\
+OBR|1|O1^EPIC|L1^BEAKER|2345-7^Glucose^LN|||20240315071500-0500\r\
+OBX|1|NM|2345-7^Glucose^LN||105|mg/dL^^UCUM|||||F\r\
+PID|2||G2^^^EPIC^MR||ZULU^BORIS||19551231|M\r\
+OBR|1|O2^EPIC|L2^BEAKER|2093-3^Cholesterol^LN|||20240315071500-0500\r\
+OBX|1|NM|2093-3^Cholesterol^LN||180|mg/dL^^UCUM|||||F\r\
+PID|3||G1^^^EPIC^MR||ALPHA^ANNA||19800101|F\r\
+OBR|1|O3^EPIC|L3^BEAKER|2951-2^Sodium^LN|||20240315071500-0500\r\
+OBX|1|NM|2951-2^Sodium^LN||140|mmol/L^^UCUM|||||F\r";
+    submit(&p, oru.as_bytes().to_vec()).await;
+    p.drain().await;
+    assert_eq!(p.summary().await.unwrap().dead_letter, 0);
+    let mut owners: Vec<(String, String)> = Vec::new();
+    for rt in ["Patient", "Observation"] {
+        for r in store
+            .resources_by_type(rt, None, 100, "test")
+            .await
+            .unwrap()
+        {
+            let v: Value = serde_json::from_str(&r.body).unwrap();
+            let what = match rt {
+                "Patient" => v["name"][0]["family"].as_str().unwrap().to_owned(),
+                _ => v["code"]["coding"][0]["code"].as_str().unwrap().to_owned(),
+            };
+            owners.push((what, r.patient_key.clone().unwrap_or_default()));
+        }
+    }
+    owners.sort();
+    let expect: Vec<(String, String)> = [
+        ("2093-3", "EPIC|G2"),
+        ("2345-7", "EPIC|G1"),
+        ("2951-2", "EPIC|G1"),
+        ("ALPHA", "EPIC|G1"),
+        ("ZULU", "EPIC|G2"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(owners, expect);
+    p.shutdown().await;
+}

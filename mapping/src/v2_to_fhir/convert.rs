@@ -500,6 +500,11 @@ pub(crate) enum Role {
     /// overwritten by a message that merely mentions it); one identifier (or Location path) met
     /// twice in the same message is one entry, reported when the two descriptions differ.
     Shared,
+    /// A record that may come twice in one message as the same thing: the patient of a further
+    /// PATIENT_RESULT group of an ORU, whose PID repeats an earlier one. Written as a
+    /// [`Record`](Role::Record); met again under the same identifier it is one entry, as
+    /// [`Shared`](Role::Shared) data is.
+    RecordOnce,
 }
 
 /// The Bundle being written: entries, and the ids handed out.
@@ -608,7 +613,7 @@ impl Out {
         let mut query = query;
         if self.ids.is_used(&id) {
             *id_of(&mut r) = Some(id.clone());
-            if role == Role::Shared {
+            if matches!(role, Role::Shared | Role::RecordOnce) {
                 let same = self.entries.iter().any(|e| {
                     e.resource
                         .as_deref()
@@ -648,7 +653,7 @@ impl Out {
         }
         let request = self.kind.has_requests().then(|| {
             Box::new(match (query, role) {
-                (Some(q), Role::Record) => {
+                (Some(q), Role::Record | Role::RecordOnce) => {
                     BundleEntryRequest::new(HTTPVerb::PUT, concat(&[R::TYPE_NAME, "?", &q]))
                 }
                 (Some(q), Role::Shared) => {

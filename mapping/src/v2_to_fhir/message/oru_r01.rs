@@ -21,7 +21,7 @@
 //! it is the ORC's (with the ORC's ServiceRequest), not a group of its own.
 //!
 //! ORU_R01 repeats its PATIENT_RESULT group: each PID is a Patient of its own (`PID[Patient]`
-//! for the n-th PID; DB1, GT1, IN2 and CON are read for the first one only, see
+//! for the n-th PID; a PID repeating an earlier patient's identifiers is that same Patient; DB1, GT1, IN2 and CON are read for the first one only, see
 //! `first_patient_segments`), the first PV1 after it is that patient's Encounter, and every
 //! order group, and every OBX before any order, belongs to the PID before it. A result is never
 //! given to another patient than the one whose group carries it. A further PV1 within one
@@ -199,12 +199,14 @@ fn subjects(
                 let patient = if pids == 1 {
                     first_patient(msg, ctx, out)
                 } else {
+                    // A PID repeating an earlier one (a lab repeats it per order group) is the
+                    // same patient: one Patient (RecordOnce), not a second one by position.
                     let patient = pid_patient(&seg, pids, ctx);
                     Some(out.add_own(
                         patient,
                         patient_id,
                         |p| &p.identifier,
-                        Role::Record,
+                        Role::RecordOnce,
                         ctx,
                         &Location::segment("PID", pids),
                     ))
@@ -222,6 +224,16 @@ fn subjects(
                 }
             }
             _ => {}
+        }
+    }
+    // The same patient again without a PV1 of its own: still in the visit given before.
+    for i in 1..subjects.len() {
+        if subjects[i].1.is_none() {
+            let earlier = subjects[..i]
+                .iter()
+                .find(|(p, e)| e.is_some() && *p == subjects[i].0)
+                .and_then(|(_, e)| e.clone());
+            subjects[i].1 = earlier;
         }
     }
     subjects
