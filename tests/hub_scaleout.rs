@@ -317,10 +317,19 @@ async fn settled(url: &str, distinct: u64) -> (Summary, u64) {
         }
     };
     let deadline = Instant::now() + Duration::from_secs(120);
+    // The last summary seen with everything received and nothing pending: settled once the
+    // next poll reads the same (a processor may still be committing the last apply).
+    let mut last: Option<String> = None;
     loop {
         if let (Ok(s), Ok(p)) = (store.summary().await, store.pending(1).await) {
             if s.received >= distinct && p.is_empty() {
-                return (s, audit_rows(&store).await);
+                let now = serde_json::to_string(&s).unwrap();
+                if last.as_deref() == Some(now.as_str()) {
+                    return (s, audit_rows(&store).await);
+                }
+                last = Some(now);
+            } else {
+                last = None;
             }
             assert!(
                 Instant::now() < deadline,
