@@ -124,9 +124,19 @@ impl HttpClient {
         req: &http::Request<SecretBody>,
     ) -> Result<TokenResponse> {
         let resp = self.execute(req).await?;
+        self.read_token(client, req, &resp)
+    }
+
+    /// Reads the token endpoint's answer to `req` (see [`token`](Self::token)).
+    fn read_token(
+        &self,
+        client: &Client,
+        req: &http::Request<SecretBody>,
+        resp: &http::Response<SecretBody>,
+    ) -> Result<TokenResponse> {
         if resp.status().is_redirection() {
             let base = wire::request_url(req)?;
-            let target = wire::location(Some(&base), &resp);
+            let target = wire::location(Some(&base), resp);
             let status = resp.status().as_u16();
             tracing::warn!(
                 status,
@@ -140,7 +150,7 @@ impl HttpClient {
                 target: target.as_ref().map(wire::origin),
             });
         }
-        client.token_response(&resp)
+        client.token_response(resp)
     }
 }
 
@@ -154,6 +164,92 @@ fn transport(what: &'static str, origin: Option<&str>, e: reqwest::Error) -> Err
     }
 }
 
+/// How [`BackendServices`] asks again when the token endpoint cannot answer now: HTTP 408,
+/// 429, 502, 503 and 504, and transport failures (connection refused or reset, timeouts).
+///
+/// Each attempt is a new request with a new client assertion (its own `jti` and `exp`):
+/// servers refuse an assertion they have seen, so a request is never replayed. The wait is the
+/// server's `Retry-After` (seconds or an HTTP-date) when it names one, else `first_delay`
+/// doubled per retry; both are capped by `max_delay`. A `Retry-After` longer than `max_delay`
+/// ends the retries at once with the server's answer, so a caller is never held longer than
+/// `max_retries × max_delay`. Other answers (400 `invalid_client`, 401, …) are never retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenRetry {
+    /// Requests after the first one (0: never retry).
+    pub max_retries: u32,
+    /// The wait before the first retry when the server names none.
+    pub first_delay: Duration,
+    /// The longest single wait.
+    pub max_delay: Duration,
+}
+
+impl Default for TokenRetry {
+    /// 3 retries, from 1 s, at most 30 s each.
+    fn default() -> Self {
+        TokenRetry {
+            max_retries: 3,
+            first_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+impl TokenRetry {
+    /// Never retry: every answer goes to the caller as it came.
+    pub const NONE: TokenRetry = TokenRetry {
+        max_retries: 0,
+        first_delay: Duration::ZERO,
+        max_delay: Duration::ZERO,
+    };
+
+    /// The wait before retry number `retry + 1` when the server named none.
+    fn backoff(&self, retry: u32) -> Duration {
+        self.first_delay
+            .saturating_mul(1u32.checked_shl(retry).unwrap_or(u32::MAX))
+            .min(self.max_delay)
+    }
+
+    /// The wait before asking again after `resp` (retry number `retry + 1`), or `None` when
+    /// `resp` is the answer to return.
+    fn after_response<B>(
+        &self,
+        retry: u32,
+        resp: &http::Response<B>,
+        now: std::time::SystemTime,
+    ) -> Option<Duration> {
+        if retry >= self.max_retries || !matches!(resp.status().as_u16(), 408 | 429 | 502..=504) {
+            return None;
+        }
+        let header = |name| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        };
+        match header(http::header::RETRY_AFTER)
+            .and_then(|v| retry_after(v, header(http::header::DATE), now))
+        {
+            Some(wait) if wait > self.max_delay => None,
+            Some(wait) => Some(wait),
+            None => Some(self.backoff(retry)),
+        }
+    }
+}
+
+/// A `Retry-After` value as a wait: delay-seconds, or an HTTP-date counted from the response's
+/// own `Date` when it has one (so a skewed local clock does not stretch or skip the wait), else
+/// from `now`. A date in the past is no wait; an unreadable value is `None`.
+fn retry_after(value: &str, date: Option<&str>, now: std::time::SystemTime) -> Option<Duration> {
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    let from = date
+        .and_then(|d| httpdate::parse_http_date(d).ok())
+        .unwrap_or(now);
+    Some(at.duration_since(from).unwrap_or(Duration::ZERO))
+}
+
 /// SMART Backend Services: `client_credentials` tokens for one EHR, cached in a shared store.
 #[derive(Debug, Clone)]
 pub struct BackendServices {
@@ -163,6 +259,7 @@ pub struct BackendServices {
     scopes: ScopeSet,
     store: Arc<TokenStore>,
     key: StoreKey,
+    retry: TokenRetry,
 }
 
 impl BackendServices {
@@ -201,7 +298,15 @@ impl BackendServices {
             scopes,
             store,
             key,
+            retry: TokenRetry::default(),
         }
+    }
+
+    /// How a busy or unreachable token endpoint is retried ([`TokenRetry::default`] unless
+    /// set; [`TokenRetry::NONE`] returns every answer at once).
+    pub fn token_retry(mut self, retry: TokenRetry) -> Self {
+        self.retry = retry;
+        self
     }
 
     /// The store key of this registration.
@@ -212,11 +317,49 @@ impl BackendServices {
     /// A new `client_credentials` grant, whatever the store offers: a refresh token some
     /// servers return with client_credentials (against RFC 6749 §4.4.3) is never used, since it
     /// can expire or be revoked on its own while the client's credentials still work.
+    ///
+    /// A busy or unreachable endpoint is asked again per [`TokenRetry`], each time with a new
+    /// request.
     async fn fetch(&self, _renewal: Renewal) -> Result<TokenResponse> {
-        let req = self
-            .client
-            .client_credentials_request(&self.token_endpoint, &self.scopes)?;
-        self.http.token(&self.client, &req).await
+        let mut retry = 0;
+        loop {
+            let req = self
+                .client
+                .client_credentials_request(&self.token_endpoint, &self.scopes)?;
+            let wait = match self.http.execute(&req).await {
+                Ok(resp) => {
+                    match self
+                        .retry
+                        .after_response(retry, &resp, std::time::SystemTime::now())
+                    {
+                        Some(wait) => {
+                            tracing::warn!(
+                                status = resp.status().as_u16(),
+                                endpoint = %wire::origin(&self.token_endpoint),
+                                wait_ms = wait.as_millis() as u64,
+                                retry = retry + 1,
+                                "token endpoint busy; asking again with a new request"
+                            );
+                            wait
+                        }
+                        None => return self.http.read_token(&self.client, &req, &resp),
+                    }
+                }
+                Err(e @ Error::Transport { .. }) if retry < self.retry.max_retries => {
+                    let wait = self.retry.backoff(retry);
+                    tracing::warn!(
+                        error = %e,
+                        wait_ms = wait.as_millis() as u64,
+                        retry = retry + 1,
+                        "token request failed in transport; asking again with a new request"
+                    );
+                    wait
+                }
+                Err(e) => return Err(e),
+            };
+            tokio::time::sleep(wait).await;
+            retry += 1;
+        }
     }
 
     /// A valid access token (cached, or renewed once for all concurrent callers).
@@ -290,4 +433,82 @@ pub async fn complete_authorization(
 ) -> Result<Arc<CachedToken>> {
     let t = http.token(client, token_request).await?;
     Ok(store.insert(key, t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::SystemTime;
+
+    fn answer(status: u16, headers: &[(&str, &str)]) -> http::Response<()> {
+        let mut b = http::Response::builder().status(status);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap()
+    }
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(retry_after("7", None, now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            retry_after(&later, None, now),
+            Some(Duration::from_secs(30))
+        );
+        // Counted from the server's own Date, not from a local clock 100 s behind.
+        let server_now = httpdate::fmt_http_date(now + Duration::from_secs(20));
+        assert_eq!(
+            retry_after(&later, Some(&server_now), now - Duration::from_secs(100)),
+            Some(Duration::from_secs(10))
+        );
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(30));
+        assert_eq!(retry_after(&past, None, now), Some(Duration::ZERO));
+        assert_eq!(retry_after("soon", None, now), None);
+        assert_eq!(retry_after("-1", None, now), None);
+    }
+
+    #[test]
+    fn which_answers_are_retried_and_how_long_to_wait() {
+        let now = SystemTime::now();
+        let r = TokenRetry {
+            max_retries: 3,
+            first_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(10),
+        };
+        for status in [408, 429, 502, 503, 504] {
+            assert_eq!(
+                r.after_response(0, &answer(status, &[]), now),
+                Some(Duration::from_millis(500)),
+                "{status}"
+            );
+        }
+        for status in [200, 400, 401, 403, 404, 500] {
+            assert_eq!(
+                r.after_response(0, &answer(status, &[]), now),
+                None,
+                "{status}"
+            );
+        }
+        // Doubling per retry, capped; no retry after the last.
+        assert_eq!(
+            r.after_response(2, &answer(503, &[]), now),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(r.after_response(3, &answer(503, &[]), now), None);
+        assert_eq!(r.backoff(40), Duration::from_secs(10));
+        // The server's wait wins, unless it is longer than the longest wait.
+        let told = |v| answer(429, &[("retry-after", v)]);
+        assert_eq!(
+            r.after_response(0, &told("3"), now),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(r.after_response(0, &told("11"), now), None);
+        assert_eq!(
+            r.after_response(1, &told("whenever"), now),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(TokenRetry::NONE.after_response(0, &told("1"), now), None);
+    }
 }

@@ -86,7 +86,7 @@ pub use error::{Error, OAuthError, OAuthErrorCode, Result};
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub use http_client::{
-    complete_authorization, refresh_user_grant, BackendServices, HttpClient, MAX_BODY,
+    complete_authorization, refresh_user_grant, BackendServices, HttpClient, TokenRetry, MAX_BODY,
 };
 pub use launch::{AuthorizationRequest, EhrLaunch, IssuerAllowList, PendingAuthorization};
 pub use pkce::{s256_challenge, PkceVerifier, State};

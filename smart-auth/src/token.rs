@@ -275,15 +275,18 @@ fn take_opt<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// `expires_in` written as a string (`"3600"`, `" 3600 "`) or a non-negative number with a
-/// fraction (`3600.0`, truncated); `None` for anything else.
+/// `expires_in` written as a string (`"3600"`, `" 3600 "`, `"3600.0"`) or a non-negative number
+/// with a fraction (`3600.0`); a fraction is truncated. `None` for anything else.
 fn lenient_seconds(v: &Value) -> Option<u64> {
+    let whole = |f: f64| (f.is_finite() && f >= 0.0 && f < u64::MAX as f64).then_some(f as u64);
     match v {
-        Value::String(s) => s.trim().parse::<u64>().ok(),
-        Value::Number(n) => n
-            .as_f64()
-            .filter(|f| f.is_finite() && *f >= 0.0 && *f < u64::MAX as f64)
-            .map(|f| f as u64),
+        Value::String(s) => {
+            let s = s.trim();
+            s.parse::<u64>()
+                .ok()
+                .or_else(|| s.parse::<f64>().ok().and_then(whole))
+        }
+        Value::Number(n) => n.as_f64().and_then(whole),
         _ => None,
     }
 }

@@ -9,7 +9,7 @@ mod test_keys;
 use common::{start, Behaviour, Registration};
 use ehrkit_smart_auth::{
     jwks, Algorithm, BackendServices, Client, ClientAuth, Error, HttpClient, MemoryPersistence,
-    PrivateKeyJwt, ScopeSet, SigningKey, TokenStore,
+    PrivateKeyJwt, ScopeSet, SigningKey, TokenRetry, TokenStore,
 };
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -212,11 +212,17 @@ async fn slow_token_endpoint_times_out_without_poisoning_the_store() {
         store.clone(),
         HttpClient::with_timeout(Duration::from_millis(300)).unwrap(),
     )
-    .await;
+    .await
+    .token_retry(TokenRetry {
+        max_retries: 1,
+        first_delay: Duration::from_millis(50),
+        max_delay: Duration::from_secs(1),
+    });
     assert!(matches!(
         svc.access_token().await,
         Err(Error::Transport { .. })
     ));
+    assert_eq!(mock.token_count(), 2, "a timeout is asked again once");
     assert!(store.peek(svc.key()).is_none());
     // The server recovers: the next call succeeds.
     mock.set(|b| b.token_delay = Duration::ZERO);
@@ -365,4 +371,168 @@ async fn backend_services_renew_with_client_credentials_even_when_given_a_refres
     assert!(mock.is_valid_access_token(second.access_token().expose()));
     assert_eq!(mock.grant_count("client_credentials"), 2);
     assert_eq!(mock.grant_count("refresh_token"), 0);
+}
+
+/// A Backend Services client registered with the mock, asking with `retry`.
+async fn busy_backend(mock: &common::Mock, retry: TokenRetry) -> BackendServices {
+    let key = all_keys().into_iter().next().unwrap().1;
+    mock.register(
+        "backend-busy",
+        Registration {
+            jwks: Some(jwks([&key])),
+            ..Default::default()
+        },
+    );
+    let client = Client::new(
+        "backend-busy",
+        ClientAuth::PrivateKeyJwt(PrivateKeyJwt::new(key)),
+    );
+    BackendServices::with_token_endpoint(
+        HttpClient::new().unwrap(),
+        url::Url::parse(&mock.token_endpoint()).unwrap(),
+        client,
+        "system/*.rs".parse().unwrap(),
+        Arc::new(TokenStore::default()),
+    )
+    .token_retry(retry)
+}
+
+/// Epic and Oracle Health rate-limit their token endpoints (429, sometimes 503 from the
+/// gateway). A batch job must not fail on one busy answer: it waits as told and asks again,
+/// each time with a new assertion, because the server refuses a `jti` it has already seen.
+#[tokio::test]
+async fn a_busy_token_endpoint_is_asked_again_with_a_new_assertion_after_its_retry_after() {
+    let mock = start(Behaviour {
+        token_busy: vec![(429, Some("1".into())), (503, None)],
+        ..Default::default()
+    })
+    .await;
+    let svc = busy_backend(
+        &mock,
+        TokenRetry {
+            max_retries: 3,
+            first_delay: Duration::from_millis(20),
+            max_delay: Duration::from_secs(5),
+        },
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let t = svc
+        .access_token()
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {:?}", mock.last_assertion_error.lock().unwrap()));
+    assert!(mock.is_valid_access_token(t.access_token().expose()));
+    assert_eq!(mock.token_count(), 3, "429, 503, then the grant");
+    assert_eq!(mock.grant_count("client_credentials"), 1);
+    assert!(
+        mock.last_assertion_error.lock().unwrap().is_none(),
+        "every attempt carried a fresh assertion"
+    );
+    // The server's `Retry-After: 1` was honoured, not the 20 ms backoff.
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn retries_end_with_the_servers_answer() {
+    let mock = start(Behaviour {
+        token_status: Some(503),
+        ..Default::default()
+    })
+    .await;
+    let retry = TokenRetry {
+        max_retries: 2,
+        first_delay: Duration::from_millis(10),
+        max_delay: Duration::from_secs(1),
+    };
+    let err = busy_backend(&mock, retry)
+        .await
+        .access_token()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::HttpStatus { status: 503 }), "{err:?}");
+    assert_eq!(mock.token_count(), 3, "the first request and two retries");
+
+    // `NONE` returns the first answer.
+    let mock = start(Behaviour {
+        token_status: Some(429),
+        ..Default::default()
+    })
+    .await;
+    let err = busy_backend(&mock, TokenRetry::NONE)
+        .await
+        .access_token()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::HttpStatus { status: 429 }), "{err:?}");
+    assert_eq!(mock.token_count(), 1);
+}
+
+#[tokio::test]
+async fn a_retry_after_beyond_the_longest_wait_is_returned_at_once() {
+    let mock = start(Behaviour {
+        token_busy: vec![(429, Some("120".into()))],
+        ..Default::default()
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let err = busy_backend(&mock, TokenRetry::default())
+        .await
+        .access_token()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::HttpStatus { status: 429 }), "{err:?}");
+    assert_eq!(mock.token_count(), 1);
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn a_refused_client_is_not_asked_again() {
+    let mock = start(Behaviour {
+        token_status: Some(401),
+        ..Default::default()
+    })
+    .await;
+    let err = busy_backend(&mock, TokenRetry::default())
+        .await
+        .access_token()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::HttpStatus { status: 401 }), "{err:?}");
+    assert_eq!(mock.token_count(), 1);
+}
+
+#[tokio::test]
+async fn an_unreachable_token_endpoint_is_retried_then_reported_as_transport() {
+    // A port that was just free: nothing listens on it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let key = all_keys().into_iter().next().unwrap().1;
+    let svc = BackendServices::with_token_endpoint(
+        HttpClient::new().unwrap().allow_insecure_http(true),
+        url::Url::parse(&format!("http://127.0.0.1:{port}/token")).unwrap(),
+        Client::new("c", ClientAuth::PrivateKeyJwt(PrivateKeyJwt::new(key))),
+        "system/*.rs".parse().unwrap(),
+        Arc::new(TokenStore::default()),
+    )
+    .token_retry(TokenRetry {
+        max_retries: 2,
+        first_delay: Duration::from_millis(100),
+        max_delay: Duration::from_secs(1),
+    });
+    let started = std::time::Instant::now();
+    let err = svc.access_token().await.unwrap_err();
+    assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+    // Two waits, 100 ms then 200 ms, before giving up.
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
 }

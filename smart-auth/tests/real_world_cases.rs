@@ -108,6 +108,12 @@ fn expires_in_variants() {
     assert_eq!(t("\"3600\""), Some(3600));
     assert_eq!(t("\" 3600 \""), Some(3600));
     assert_eq!(t("3600.0"), Some(3600));
+    // Quoted with a fraction (seen from token services that format every number as a float).
+    assert_eq!(t("\"3600.0\""), Some(3600));
+    assert_eq!(t("\" 299.9 \""), Some(299));
+    assert_eq!(t("\"-5.0\""), None);
+    assert_eq!(t("\"NaN\""), None);
+    assert_eq!(t("\"inf\""), None);
     assert_eq!(t("-5"), None);
     assert_eq!(t("\"soon\""), None);
     assert_eq!(t("null"), None);

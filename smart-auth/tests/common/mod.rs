@@ -53,6 +53,9 @@ pub struct Behaviour {
     pub client_credentials_refresh: bool,
     /// Refuse every refresh_token grant with invalid_grant (an expired refresh token).
     pub refuse_refresh: bool,
+    /// Answers for the next token requests, one each, before any other behaviour: a status
+    /// with an empty body and an optional `Retry-After` value.
+    pub token_busy: Vec<(u16, Option<String>)>,
 }
 
 impl Default for Behaviour {
@@ -69,6 +72,7 @@ impl Default for Behaviour {
             token_status: None,
             client_credentials_refresh: false,
             refuse_refresh: false,
+            token_busy: Vec::new(),
         }
     }
 }
@@ -182,9 +186,16 @@ impl Mock {
             ("GET", "/auth/authorize") => self.authorize(&b, req),
             ("POST", "/auth/token") => {
                 self.token_requests.fetch_add(1, Ordering::SeqCst);
-                let resp = match b.token_status {
-                    Some(status) => Response::new(status),
-                    None => self.token(&b, req),
+                let busy = {
+                    let mut shared = self.behaviour.lock().unwrap();
+                    (!shared.token_busy.is_empty()).then(|| shared.token_busy.remove(0))
+                };
+                let resp = match (busy, b.token_status) {
+                    (Some((status, Some(wait))), _) => {
+                        Response::new(status).header("retry-after", &wait)
+                    }
+                    (Some((status, None)), _) | (None, Some(status)) => Response::new(status),
+                    (None, None) => self.token(&b, req),
                 };
                 resp.delay(b.token_delay)
             }
