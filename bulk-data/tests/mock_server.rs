@@ -703,3 +703,122 @@ async fn one_401_on_a_file_is_one_refresh_whatever_follows() {
     assert_eq!(n, 3);
     assert_eq!(tokens.refreshes.load(Ordering::SeqCst), 1);
 }
+
+/// A connection that drops in the middle of a file (a load balancer's idle cut, a CDN node
+/// restarting) must not cost the export: the file is asked for again, the records already
+/// given are read past, and the caller sees every record exactly once, in order, also through
+/// gzip and with the records count checked.
+#[tokio::test]
+async fn a_download_cut_mid_body_is_asked_again_and_gives_each_record_once() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h2 = hits.clone();
+    let gz_hits = Arc::new(AtomicUsize::new(0));
+    let g2 = gz_hits.clone();
+    let (base, _log) = serve(Arc::new(move |r: &Req| match r.path() {
+        // Cut inside the second record, then inside the third, then whole.
+        "/files/p.ndjson" => match h2.fetch_add(1, Ordering::SeqCst) {
+            0 => resp(200, &[], PATIENTS).cut_after(50),
+            1 => resp(200, &[], PATIENTS).cut_after(PATIENTS.len() - 5),
+            _ => resp(200, &[], PATIENTS),
+        },
+        "/files/p.ndjson.gz" => match g2.fetch_add(1, Ordering::SeqCst) {
+            0 => resp(200, &[], PATIENTS).gzip().cut_after(30),
+            _ => resp(200, &[], PATIENTS).gzip(),
+        },
+        _ => resp(404, &[], ""),
+    }));
+    let client = BulkClient::with_config(
+        format!("{base}/fhir").parse().unwrap(),
+        NoAuth,
+        ClientConfig::default().poll(fast_poll().max_transient_errors(3)),
+    )
+    .unwrap();
+    let m: ehrkit_bulk_data::Manifest = serde_json::from_str(&format!(
+        r#"{{"transactionTime":"t","request":"r","requiresAccessToken":false,"output":[
+        {{"type":"Patient","url":"{base}/files/p.ndjson","count":3}},
+        {{"type":"Patient","url":"{base}/files/p.ndjson.gz","count":3}}],"error":[]}}"#
+    ))
+    .unwrap();
+    for (i, hits) in [(0, &hits), (1, &gz_hits)] {
+        let mut ids = Vec::new();
+        let n = client
+            .download(&m, &m.output[i], FileKind::Output, |rec| {
+                let v: serde_json::Value = serde_json::from_str(rec.json()).unwrap();
+                ids.push(v["id"].as_str().unwrap().to_owned());
+                Ok(())
+            })
+            .await
+            .unwrap_or_else(|e| panic!("file {i}: {e}"));
+        assert_eq!(n, 3, "file {i}");
+        assert_eq!(
+            ids,
+            ["p1", "p2", "p3"],
+            "file {i}: each record once, in order"
+        );
+        assert!(
+            hits.load(Ordering::SeqCst) >= 2,
+            "file {i} was asked for again"
+        );
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+}
+
+/// If the file comes back different after a cut (a server that regenerated it), the records
+/// read past no longer match those given: the download stops rather than mix two versions.
+/// A connection that keeps dropping ends with the transport error after the retries.
+#[tokio::test]
+async fn a_file_that_changes_between_attempts_or_keeps_dropping_is_an_error() {
+    const OTHER: &str = "{\"resourceType\":\"Patient\",\"id\":\"x9\"}\n{\"resourceType\":\"Patient\",\"id\":\"p2\"}\n{\"resourceType\":\"Patient\",\"id\":\"p3\"}\n";
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h2 = hits.clone();
+    let (base, log) = serve(Arc::new(move |r: &Req| match r.path() {
+        "/files/p.ndjson" => match h2.fetch_add(1, Ordering::SeqCst) {
+            0 => resp(200, &[], PATIENTS).cut_after(50),
+            _ => resp(200, &[], OTHER),
+        },
+        "/files/flaky.ndjson" => resp(200, &[], PATIENTS).cut_after(50),
+        _ => resp(404, &[], ""),
+    }));
+    let client = BulkClient::with_config(
+        format!("{base}/fhir").parse().unwrap(),
+        NoAuth,
+        ClientConfig::default().poll(fast_poll().max_transient_errors(2)),
+    )
+    .unwrap();
+    let m: ehrkit_bulk_data::Manifest = serde_json::from_str(&format!(
+        r#"{{"transactionTime":"t","request":"r","requiresAccessToken":false,"output":[
+        {{"type":"Patient","url":"{base}/files/p.ndjson"}},
+        {{"type":"Patient","url":"{base}/files/flaky.ndjson"}}],"error":[]}}"#
+    ))
+    .unwrap();
+    let mut given = 0;
+    let err = client
+        .download(&m, &m.output[0], FileKind::Output, |_| {
+            given += 1;
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Protocol(msg) if msg.contains("changed")),
+        "{err:?}"
+    );
+    assert_eq!(given, 1, "only the record before the cut was given");
+
+    let mut given = 0;
+    let err = client
+        .download(&m, &m.output[1], FileKind::Output, |_| {
+            given += 1;
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Http { .. }), "{err:?}");
+    assert_eq!(given, 1, "the first record once, however often it was read");
+    let tries = log
+        .requests()
+        .iter()
+        .filter(|r| r.path() == "/files/flaky.ndjson")
+        .count();
+    assert_eq!(tries, 3, "the first try and two retries");
+}

@@ -196,6 +196,27 @@ pub struct BulkClient<P> {
     config: ClientConfig,
 }
 
+/// Records of one file given to the caller so far, and a fingerprint of them, so a
+/// download asked for again can read past exactly those and tell whether they changed.
+#[derive(Default)]
+struct Given {
+    records: u64,
+    hasher: std::collections::hash_map::DefaultHasher,
+}
+
+impl Given {
+    fn add(&mut self, rec: &RawRecord<'_>) {
+        use std::hash::Hasher;
+        self.records += 1;
+        self.hasher.write(rec.json().as_bytes());
+        self.hasher.write_u8(b'\n');
+    }
+
+    fn digest(&self) -> u64 {
+        std::hash::Hasher::finish(&self.hasher)
+    }
+}
+
 /// Decoded bytes of one download: counted against
 /// [`ClientConfig::max_file_size`] and fed to the NDJSON push reader as they
 /// come out of the decoder.
@@ -428,6 +449,14 @@ impl<P: TokenProvider> BulkClient<P> {
     /// Streams one file of the manifest, decoding gzip/deflate, checking each
     /// record's type (and the count at the end), and calling `on_record` for
     /// each record. Returns the number of records.
+    ///
+    /// A network failure before or during the body (refused or reset connection, a body cut
+    /// off mid-way) is retried up to [`PollConfig::max_transient_errors`] times with the
+    /// poll backoff. Output files are fixed once the export is complete, so the file is asked
+    /// for again from its start and the records already given to `on_record` are read past,
+    /// not given again: `on_record` sees every record exactly once, in order. If the records
+    /// read past differ from those given before (the server changed the file), the download
+    /// stops with [`Error::Protocol`] instead of mixing two versions.
     pub async fn download<F>(
         &self,
         manifest: &Manifest,
@@ -439,6 +468,61 @@ impl<P: TokenProvider> BulkClient<P> {
         F: FnMut(RawRecord<'_>) -> Result<()>,
     {
         let file_url = Url::parse(&entry.url)?;
+        let mut check = FileCheck::new(entry, kind);
+        let mut given = Given::default();
+        let mut failures = 0u32;
+        let mut backoff = self.config.poll.initial_backoff;
+        loop {
+            let attempt = match self.open_file(manifest, &file_url).await {
+                Ok((resp, url)) => {
+                    self.stream_file(
+                        resp,
+                        &url,
+                        &file_url,
+                        &mut check,
+                        &mut given,
+                        &mut on_record,
+                    )
+                    .await
+                }
+                Err(e) => Err(e),
+            };
+            match attempt {
+                Ok(()) => break,
+                Err(e @ Error::Http { .. }) if failures < self.config.poll.max_transient_errors => {
+                    failures += 1;
+                    let wait = self.config.poll.busy_wait(
+                        &http::HeaderMap::new(),
+                        &mut backoff,
+                        SystemTime::now(),
+                    );
+                    tracing::warn!(
+                        error = %e,
+                        attempt = failures,
+                        records_given = given.records,
+                        wait_ms = wait.as_millis() as u64,
+                        "download failed in transport; asking for the file again"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if self.config.check_counts {
+            check.finish()
+        } else {
+            Ok(given.records)
+        }
+    }
+
+    /// Requests one file: the token where it may go (refreshed once after a 401),
+    /// redirects followed up to [`ClientConfig::max_redirects`], busy answers waited out.
+    /// Returns the successful response and the URL that gave it.
+    async fn open_file(
+        &self,
+        manifest: &Manifest,
+        file_url: &Url,
+    ) -> Result<(reqwest::Response, Url)> {
         let mut url = file_url.clone();
         let mut hops = 0u32;
         let mut refreshed = false;
@@ -456,7 +540,7 @@ impl<P: TokenProvider> BulkClient<P> {
                 .header(ACCEPT, "application/fhir+ndjson")
                 .header(ACCEPT_ENCODING, "gzip, deflate");
             let mut authed = false;
-            if may_send_token(manifest.requires_access_token, &file_url, &url) {
+            if may_send_token(manifest.requires_access_token, file_url, &url) {
                 let token = if std::mem::take(&mut refresh_now) {
                     self.tokens.refresh(sent.as_deref()).await?
                 } else {
@@ -489,7 +573,7 @@ impl<P: TokenProvider> BulkClient<P> {
                     return Err(Error::Protocol("too many redirects on a download".into()));
                 }
                 tracing::debug!(
-                    cross_origin = !same_origin(&file_url, &next),
+                    cross_origin = !same_origin(file_url, &next),
                     "following a download redirect"
                 );
                 url = next;
@@ -520,18 +604,51 @@ impl<P: TokenProvider> BulkClient<P> {
             }
             break resp;
         };
+        Ok((resp, url))
+    }
+
+    /// Decodes one response body into records. Records up to `given.records` were given to
+    /// `on_record` by an earlier attempt: they are read past (and compared with what was
+    /// given); the others are checked and given.
+    async fn stream_file<F>(
+        &self,
+        resp: reqwest::Response,
+        url: &Url,
+        file_url: &Url,
+        check: &mut FileCheck,
+        given: &mut Given,
+        on_record: &mut F,
+    ) -> Result<()>
+    where
+        F: FnMut(RawRecord<'_>) -> Result<()>,
+    {
         let encoding = resp
             .headers()
             .get(CONTENT_ENCODING)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let url_path = file_url.path().to_owned();
-        let mut check = FileCheck::new(entry, kind);
+        let mut replay = Given::default();
+        let again = given.records;
+        let name = url_path.clone();
         let sink = RecordSink {
             reader: PushReader::new(self.config.reader.clone().name(url_path.clone())),
             on_record: |rec: RawRecord<'_>| -> Result<()> {
+                if replay.records < again {
+                    replay.add(&rec);
+                    if replay.records == again && replay.digest() != given.digest() {
+                        return Err(Error::Protocol(format!(
+                            "{name} line {}: the file changed between two download attempts \
+                             (its first {again} records differ); nothing after them was read",
+                            rec.line()
+                        )));
+                    }
+                    return Ok(());
+                }
                 check.record(&rec)?;
-                on_record(rec)
+                on_record(rec.clone())?;
+                given.add(&rec);
+                Ok(())
             },
             decoded: 0,
             limit: self.config.max_file_size,
@@ -541,7 +658,7 @@ impl<P: TokenProvider> BulkClient<P> {
         let mut decoder = Decoder::new(encoding.as_deref(), sink)?;
         let mut body = resp.bytes_stream();
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| Error::http("download", &url, e))?;
+            let chunk = chunk.map_err(|e| Error::http("download", url, e))?;
             if let Err(e) = decoder.push(&chunk) {
                 return Err(sink_error(&mut decoder, e));
             }
@@ -553,13 +670,16 @@ impl<P: TokenProvider> BulkClient<P> {
             .sink_mut()
             .expect("the decoder holds its sink once started");
         sink.reader.finish(&mut sink.on_record)?;
-        let records = sink.reader.records_read();
         drop(decoder);
-        if self.config.check_counts {
-            check.finish()
-        } else {
-            Ok(records)
+        if replay.records < again {
+            return Err(Error::Protocol(format!(
+                "{}: the file changed between two download attempts (it now has {} records, \
+                 {again} were read before)",
+                url.path(),
+                replay.records
+            )));
         }
+        Ok(())
     }
 
     /// Downloads one file into `path` as decoded NDJSON.
