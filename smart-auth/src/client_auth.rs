@@ -21,6 +21,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// The longest client-assertion lifetime SMART Backend Services allows.
 pub const MAX_ASSERTION_LIFETIME: Duration = Duration::from_secs(300);
 
+/// The lifetime of an assertion unless set: four minutes. Servers check `exp` against their
+/// own clock (Epic: "no more than 5 minutes in the future"), so an assertion of exactly five
+/// minutes from a client whose clock runs a second ahead is refused as `invalid_client`; the
+/// spare minute absorbs that skew.
+pub const DEFAULT_ASSERTION_LIFETIME: Duration = Duration::from_secs(240);
+
 /// The `client_assertion_type` for JWT bearer assertions (RFC 7523).
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -298,11 +304,12 @@ pub struct PrivateKeyJwt {
 }
 
 impl PrivateKeyJwt {
-    /// Uses `key`; assertions live [`MAX_ASSERTION_LIFETIME`] by default.
+    /// Uses `key`; assertions live [`DEFAULT_ASSERTION_LIFETIME`] unless
+    /// [`lifetime`](Self::lifetime) says otherwise.
     pub fn new(key: SigningKey) -> Self {
         PrivateKeyJwt {
             key: Arc::new(key),
-            lifetime: MAX_ASSERTION_LIFETIME,
+            lifetime: DEFAULT_ASSERTION_LIFETIME,
             jku: None,
         }
     }

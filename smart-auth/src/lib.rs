@@ -76,7 +76,8 @@ mod wire;
 pub use http;
 
 pub use client_auth::{
-    jwks, Algorithm, ClientAuth, PrivateKeyJwt, SigningKey, JWT_BEARER, MAX_ASSERTION_LIFETIME,
+    jwks, Algorithm, ClientAuth, PrivateKeyJwt, SigningKey, DEFAULT_ASSERTION_LIFETIME, JWT_BEARER,
+    MAX_ASSERTION_LIFETIME,
 };
 pub use discovery::{
     Discovered, Discovery, DiscoveryStep, DiscoveryWarning, SmartConfiguration,
