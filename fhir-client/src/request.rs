@@ -247,10 +247,22 @@ pub fn page(
 ) -> Result<FhirRequest> {
     let mut url = base.resolve(link)?;
     if !base.same_origin(&url) {
-        return Err(Error::ForeignLink {
-            what: "next link",
-            origin: origin(&url),
-        });
+        match upgraded_to_https(base, &url) {
+            Some(https) => {
+                tracing::warn!(
+                    origin = %base.origin(),
+                    "next link names plain http on the base's host (a TLS-terminating proxy); \
+                     followed over https"
+                );
+                url = https;
+            }
+            None => {
+                return Err(Error::ForeignLink {
+                    what: "next link",
+                    origin: origin(&url),
+                })
+            }
+        }
     }
     let present = SearchParams::parse(url.query().unwrap_or(""));
     let missing: Vec<&(String, String)> = extra
@@ -270,6 +282,24 @@ pub fn page(
         url.set_query(Some(&q));
     }
     get(url, resource_type)
+}
+
+/// A server behind a TLS-terminating proxy (HAPI without `X-Forwarded-Proto`, some vendor
+/// gateways) writes its links with the scheme it sees, `http://`, on the public host. When the
+/// base is `https` on its default port and the link is `http` on the same host and the default
+/// port, the link is the same resource over `https`. Never the other way round: nothing is
+/// moved from `https` to `http`, and another host or port stays foreign.
+fn upgraded_to_https(base: &Base, link: &Url) -> Option<Url> {
+    let b = base.url();
+    if b.scheme() != "https" || b.port().is_some() || link.scheme() != "http" {
+        return None;
+    }
+    if link.port().is_some() || link.host_str() != b.host_str() {
+        return None;
+    }
+    let mut up = link.clone();
+    up.set_scheme("https").ok()?;
+    base.same_origin(&up).then_some(up)
 }
 
 fn with_body(
@@ -485,6 +515,41 @@ fn with_query(url: &mut Url, params: &SearchParams) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_http_next_link_on_an_https_base_host_is_followed_over_https_only_there() {
+        let base = Base::new("https://fhir.example.org/R4").unwrap();
+        let none = SearchParams::new();
+        let req = page(
+            &base,
+            "http://fhir.example.org/R4?_getpages=abc&_count=50",
+            "Patient",
+            &none,
+        )
+        .unwrap();
+        assert_eq!(
+            req.http.uri().to_string(),
+            "https://fhir.example.org/R4?_getpages=abc&_count=50"
+        );
+        for foreign in [
+            "http://fhir.example.org:8080/R4?_getpages=abc",
+            "http://internal-host/R4?_getpages=abc",
+            "https://other.example.org/R4?_getpages=abc",
+        ] {
+            assert!(
+                matches!(
+                    page(&base, foreign, "Patient", &none),
+                    Err(Error::ForeignLink { .. })
+                ),
+                "{foreign}"
+            );
+        }
+        // Never from https to http, nor onto a base on a non-default port.
+        let plain = Base::new("http://fhir.example.org/R4").unwrap();
+        assert!(page(&plain, "https://fhir.example.org/R4?p=2", "Patient", &none).is_err());
+        let ported = Base::new("https://fhir.example.org:8443/R4").unwrap();
+        assert!(page(&ported, "http://fhir.example.org/R4?p=2", "Patient", &none).is_err());
+    }
 
     #[test]
     fn read_vread_search_urls() {
