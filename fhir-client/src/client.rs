@@ -832,7 +832,10 @@ impl FhirClient {
                             .throttle
                             .classify(status, resp.headers(), resp.body(), now);
                     inner.counters.error(status);
-                    if verdict == Verdict::Unauthorized && !refreshed {
+                    // A 401 from another origin, reached by a redirect the token did not
+                    // follow, says nothing about the token: no refresh for it.
+                    let token_went = resp.extensions().get::<OtherOrigin>().is_none();
+                    if verdict == Verdict::Unauthorized && !refreshed && token_went {
                         if let Some(t) = &inner.tokens {
                             refreshed = true;
                             inner.counters.add(Field::TokenRefreshes, 1);
@@ -962,6 +965,10 @@ impl FhirClient {
                     continue;
                 }
             }
+            let mut resp = resp;
+            if foreign {
+                resp.extensions_mut().insert(OtherOrigin);
+            }
             return Ok(resp);
         }
     }
@@ -1075,6 +1082,10 @@ fn gunzip(data: &[u8], limit: usize) -> Result<Vec<u8>> {
     }
     Ok(out)
 }
+
+/// Marks a response that came from another origin after a redirect the token did not follow.
+#[derive(Debug, Clone, Copy)]
+struct OtherOrigin;
 
 fn new_request_id() -> String {
     let bytes: [u8; 16] = rand::thread_rng().gen();

@@ -532,6 +532,34 @@ async fn redirects_never_carry_the_token_to_another_origin() {
     );
 }
 
+/// A read redirected to a storage host that answers 401 (an expired pre-signed URL):
+/// the token was not sent there, so refreshing it cannot help and would replace a token
+/// other requests are using. The 401 is the answer, with no refresh.
+#[tokio::test]
+async fn a_401_from_another_origin_after_a_redirect_refreshes_no_token() {
+    let other = MockServer::start_on("127.0.0.2".parse().unwrap());
+    other.respond("GET", "/*", Response::new(401));
+    let server = MockServer::start();
+    server.respond(
+        "GET",
+        "/Patient/b1",
+        Response::redirect(302, &other.url("/signed/b1")),
+    );
+    let client = FhirClient::builder(server.base())
+        .tokens(StaticToken::new("secret-token"))
+        .build()
+        .unwrap();
+    let err = client.read::<Patient>("b1").await.unwrap_err();
+    assert_eq!(err.status(), Some(401), "{err:?}");
+    assert_eq!(client.stats().token_refreshes, 0);
+    assert_eq!(
+        server.requests_to("/Patient/b1").len(),
+        1,
+        "not asked again"
+    );
+    assert_eq!(other.requests()[0].header("authorization"), None);
+}
+
 #[tokio::test]
 async fn request_ids_gzip_and_concurrency_limit() {
     let server = MockServer::start();
