@@ -32,6 +32,17 @@ fn manifest_json(base: &str, requires: bool, output: &str, extra: &str) -> Strin
     )
 }
 
+/// A client without authorisation for the server at `base`, with fast polling and `retries`
+/// transient errors allowed per file.
+fn file_client(base: &str, retries: u32) -> BulkClient<NoAuth> {
+    BulkClient::with_config(
+        format!("{base}/fhir").parse().unwrap(),
+        NoAuth,
+        ClientConfig::default().poll(fast_poll().max_transient_errors(retries)),
+    )
+    .unwrap()
+}
+
 /// The code of an OperationOutcome's first issue.
 fn code(oo: &ehrkit_bulk_data::OperationOutcome) -> &str {
     oo.issue[0]
@@ -638,12 +649,7 @@ async fn a_busy_file_server_is_waited_out_not_fatal() {
         "/files/down.ndjson" => resp(503, &[], ""),
         _ => resp(404, &[], ""),
     }));
-    let client = BulkClient::with_config(
-        format!("{base}/fhir").parse().unwrap(),
-        NoAuth,
-        ClientConfig::default().poll(fast_poll().max_transient_errors(3)),
-    )
-    .unwrap();
+    let client = file_client(&base, 3);
     let m: ehrkit_bulk_data::Manifest = serde_json::from_str(&format!(
         r#"{{"transactionTime":"t","request":"r","requiresAccessToken":false,"output":[
         {{"type":"Patient","url":"{base}/files/p.ndjson","count":3}},
@@ -727,12 +733,7 @@ async fn a_download_cut_mid_body_is_asked_again_and_gives_each_record_once() {
         },
         _ => resp(404, &[], ""),
     }));
-    let client = BulkClient::with_config(
-        format!("{base}/fhir").parse().unwrap(),
-        NoAuth,
-        ClientConfig::default().poll(fast_poll().max_transient_errors(3)),
-    )
-    .unwrap();
+    let client = file_client(&base, 3);
     let m: ehrkit_bulk_data::Manifest = serde_json::from_str(&format!(
         r#"{{"transactionTime":"t","request":"r","requiresAccessToken":false,"output":[
         {{"type":"Patient","url":"{base}/files/p.ndjson","count":3}},
@@ -779,12 +780,7 @@ async fn a_file_that_changes_between_attempts_or_keeps_dropping_is_an_error() {
         "/files/flaky.ndjson" => resp(200, &[], PATIENTS).cut_after(50),
         _ => resp(404, &[], ""),
     }));
-    let client = BulkClient::with_config(
-        format!("{base}/fhir").parse().unwrap(),
-        NoAuth,
-        ClientConfig::default().poll(fast_poll().max_transient_errors(2)),
-    )
-    .unwrap();
+    let client = file_client(&base, 2);
     let m: ehrkit_bulk_data::Manifest = serde_json::from_str(&format!(
         r#"{{"transactionTime":"t","request":"r","requiresAccessToken":false,"output":[
         {{"type":"Patient","url":"{base}/files/p.ndjson"}},

@@ -375,26 +375,10 @@ async fn backend_services_renew_with_client_credentials_even_when_given_a_refres
 
 /// A Backend Services client registered with the mock, asking with `retry`.
 async fn busy_backend(mock: &common::Mock, retry: TokenRetry) -> BackendServices {
-    let key = all_keys().into_iter().next().unwrap().1;
-    mock.register(
-        "backend-busy",
-        Registration {
-            jwks: Some(jwks([&key])),
-            ..Default::default()
-        },
-    );
-    let client = Client::new(
-        "backend-busy",
-        ClientAuth::PrivateKeyJwt(PrivateKeyJwt::new(key)),
-    );
-    BackendServices::with_token_endpoint(
-        HttpClient::new().unwrap(),
-        url::Url::parse(&mock.token_endpoint()).unwrap(),
-        client,
-        "system/*.rs".parse().unwrap(),
-        Arc::new(TokenStore::default()),
-    )
-    .token_retry(retry)
+    let store = Arc::new(TokenStore::default());
+    backend(mock, store, HttpClient::new().unwrap())
+        .await
+        .token_retry(retry)
 }
 
 /// Epic and Oracle Health rate-limit their token endpoints (429, sometimes 503 from the
