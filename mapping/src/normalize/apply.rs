@@ -1015,6 +1015,15 @@ impl<'p> Run<'p> {
         *r = with_json(taken, |v| {
             walk_references(v, &mut |s| map.get(s).cloned());
         });
+        // Contained resources refer to each other by `#id` too (a unit `partOf` its
+        // facility): once lifted they are no longer inside the parent, so those references
+        // get the lifted ids as well.
+        for (c, _) in &mut new {
+            let taken = std::mem::replace(c, placeholder());
+            *c = with_json(taken, |v| {
+                walk_references(v, &mut |s| map.get(s).cloned());
+            });
+        }
         new
     }
 

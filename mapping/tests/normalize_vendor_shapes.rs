@@ -1,0 +1,100 @@
+//! Vendor FHIR shapes as the vendors document them (Oracle Health Millennium R4, Epic on FHIR),
+//! run through the `Normalizer`: regression tests for defects found by probing with realistic
+//! resources (references that must keep resolving, replaced values that must be kept, the same
+//! fact from two vendors that must come out equal).
+
+use ehrkit_fhir_model::json::Value;
+use ehrkit_fhir_model::{from_slice, to_vec, Resource, Validator};
+use ehrkit_mapping::normalize::{FhirProfile, Normalizer};
+
+fn oracle() -> Normalizer {
+    Normalizer::new(FhirProfile::builtin("oracle_health").unwrap())
+}
+
+fn parse(json: &str) -> Resource {
+    from_slice(json.as_bytes()).unwrap()
+}
+
+fn json(r: &Resource) -> Value {
+    Value::parse(&to_vec(r)).unwrap()
+}
+
+/// Every `reference` string in `v`.
+fn references(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                match x {
+                    Value::String(s) if k == "reference" => out.push(s.clone()),
+                    _ => references(x, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| references(x, out)),
+        _ => {}
+    }
+}
+
+/// The ids of a resource's contained resources.
+fn contained_ids(v: &Value) -> Vec<String> {
+    match v.get("contained") {
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|c| match c.get("id") {
+                Some(Value::String(s)) => Some(s.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// An Oracle Health Encounter whose contained Locations refer to each other (a unit `partOf`
+/// its facility), as Millennium returns the location hierarchy.
+const ENCOUNTER_WITH_LOCATION_HIERARCHY: &str = r##"{"resourceType":"Encounter","id":"97953477",
+ "contained":[
+  {"resourceType":"Location","id":"2100000","name":"Baseline West Medical Center","status":"active"},
+  {"resourceType":"Location","id":"2200000","name":"4 West","status":"active","partOf":{"reference":"#2100000"}}],
+ "status":"finished",
+ "class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"AMB"},
+ "subject":{"reference":"Patient/12724066"},
+ "location":[{"location":{"reference":"#2200000"}},{"location":{"reference":"#2100000"}}]}"##;
+
+#[test]
+fn lifted_contained_locations_keep_their_references_to_each_other() {
+    let out = oracle().normalize(parse(ENCOUNTER_WITH_LOCATION_HIERARCHY));
+    assert_eq!(out.resources.len(), 3);
+    for r in &out.resources {
+        let v = json(r);
+        let own = contained_ids(&v);
+        let mut refs = Vec::new();
+        references(&v, &mut refs);
+        for x in refs {
+            if let Some(local) = x.strip_prefix('#') {
+                assert!(
+                    own.iter().any(|c| c == local),
+                    "{}/{}: `{x}` points at a contained resource it does not have",
+                    r.resource_type(),
+                    r.id().unwrap_or("-")
+                );
+            }
+        }
+        assert!(Validator::check(r).is_empty(), "{:?}", Validator::check(r));
+    }
+    let unit = out
+        .resources
+        .iter()
+        .find(|r| r.id() == Some("97953477-2200000"))
+        .expect("the unit is lifted");
+    let mut refs = Vec::new();
+    references(&json(unit), &mut refs);
+    assert_eq!(refs, ["Location/97953477-2100000"]);
+    // In a Bundle too (the lifted resources become entries).
+    let bundle = parse(&format!(
+        r#"{{"resourceType":"Bundle","type":"searchset","entry":[{{"fullUrl":"https://fhir.test/r4/t/Encounter/97953477","resource":{ENCOUNTER_WITH_LOCATION_HIERARCHY}}}]}}"#
+    ));
+    let out = oracle().normalize(bundle);
+    let text = String::from_utf8(to_vec(&out.resources[0])).unwrap();
+    assert!(!text.contains(r##""reference":"#"##), "{text}");
+    assert!(text.contains(r#""partOf":{"reference":"Location/97953477-2100000"}"#));
+}
