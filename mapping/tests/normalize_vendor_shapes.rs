@@ -98,3 +98,86 @@ fn lifted_contained_locations_keep_their_references_to_each_other() {
     assert!(!text.contains(r##""reference":"#"##), "{text}");
     assert!(text.contains(r#""partOf":{"reference":"Location/97953477-2100000"}"#));
 }
+
+/// The strings of `v` anywhere in it.
+fn strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => m.iter().for_each(|(_, x)| strings(x, out)),
+        Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+        Value::String(s) => out.push(s.clone()),
+        _ => {}
+    }
+}
+
+fn keeps(r: &Resource, value: &str) -> bool {
+    let mut all = Vec::new();
+    strings(&json(r), &mut all);
+    all.iter().any(|s| s == value)
+}
+
+#[test]
+fn a_status_text_the_code_overrides_is_kept_as_the_original() {
+    // Oracle Health: the text says one thing, the code another; the code wins, the text the
+    // clinician saw is kept (the README: replaced values are kept).
+    let condition = parse(
+        r#"{"resourceType":"Condition","id":"d-7654321",
+        "clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-clinical","code":"active","display":"Active"}],"text":"Active"},
+        "verificationStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-ver-status","code":"confirmed","display":"Confirmed"}],"text":"Probable"},
+        "category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-category","code":"encounter-diagnosis"}]}],
+        "code":{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10-cm","code":"E11.9"}],"text":"Type 2 diabetes"},
+        "subject":{"reference":"Patient/12724066"}}"#,
+    );
+    let n = oracle();
+    let out = n.normalize(condition);
+    let r = &out.resources[0];
+    let Resource::Condition(c) = r else { panic!() };
+    assert_eq!(
+        c.verification_status.as_ref().unwrap().text_str(),
+        Some("Confirmed")
+    );
+    assert!(keeps(r, "Probable"), "the replaced text is lost");
+    assert!(Validator::check(r).is_empty(), "{:?}", Validator::check(r));
+    assert!(
+        n.normalize(r.clone()).changes.is_empty(),
+        "not a fixed point"
+    );
+    // The text is not a value to log.
+    assert!(out
+        .changes
+        .iter()
+        .all(|c| !c.to_string().contains("Probable")));
+}
+
+#[test]
+fn a_no_known_allergy_text_replaced_by_the_canonical_one_is_kept() {
+    // Epic: "No Known Allergies" as the SNOMED coding's display and the text.
+    let nka = parse(
+        r#"{"resourceType":"AllergyIntolerance","id":"eNKA1",
+        "clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]},
+        "verificationStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/allergyintolerance-verification","code":"unconfirmed"}]},
+        "category":["food","medication","environment"],
+        "code":{"coding":[{"system":"http://snomed.info/sct","code":"716186003","display":"No Known Allergies"}],"text":"NKA - patient states none"},
+        "patient":{"reference":"Patient/erXuFYUfucBZaryVksYEcMg3"}}"#,
+    );
+    for name in ["epic", "oracle_health"] {
+        let n = Normalizer::new(FhirProfile::builtin(name).unwrap());
+        let out = n.normalize(nka.clone());
+        let r = &out.resources[0];
+        let Resource::AllergyIntolerance(a) = r else {
+            panic!()
+        };
+        assert_eq!(
+            a.code.as_ref().unwrap().text_str(),
+            Some("No known allergy")
+        );
+        assert!(
+            keeps(r, "NKA - patient states none"),
+            "{name}: the replaced text is lost"
+        );
+        assert!(Validator::check(r).is_empty(), "{:?}", Validator::check(r));
+        assert!(
+            n.normalize(r.clone()).changes.is_empty(),
+            "{name}: not a fixed point"
+        );
+    }
+}

@@ -107,6 +107,20 @@ fn no_known_allergy_display(code: &str) -> Option<&'static str> {
     })
 }
 
+/// Sets a concept's text to `new`, keeping a different text it had in an
+/// `urn:ehrkit:normalization:original-text` extension (the words the clinician saw).
+fn replace_text(c: &mut CodeableConcept, new: &str) {
+    if let Some(old) = c.text.take().and_then(|t| t.value) {
+        if old != new {
+            c.extension.push(original_extension(
+                "original-text",
+                ExtensionValue::String(Primitive::new(old)),
+            ));
+        }
+    }
+    c.text = prim(new);
+}
+
 fn original_extension(name: &str, value: ExtensionValue) -> Extension {
     Extension {
         url: Some(format!("{EXTENSION_BASE}{name}")),
@@ -794,7 +808,7 @@ impl<'p> Run<'p> {
                             i != 0 || c != canonical_coding || code.text_str() != Some(display);
                         code.coding.insert(0, canonical_coding);
                         if changed {
-                            code.text = prim(display);
+                            replace_text(code, display);
                             ctx.quirk(
                                 "AllergyIntolerance.code",
                                 Operation::ConditionalTransform,
@@ -1344,7 +1358,7 @@ fn status_text(c: &mut Option<Box<CodeableConcept>>, at: &str, ctx: &mut Ctx) {
     let Some(d) = display else { return };
     match c.text_str() {
         Some(t) if !t.eq_ignore_ascii_case(d) => {
-            c.text = prim(d);
+            replace_text(c, d);
             ctx.quirk(
                 format!("{at}.text"),
                 Operation::ConditionalTransform,
