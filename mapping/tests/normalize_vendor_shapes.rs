@@ -181,3 +181,70 @@ fn a_no_known_allergy_text_replaced_by_the_canonical_one_is_kept() {
         );
     }
 }
+
+fn pair_equal(epic_json: &str, oracle_json: &str) {
+    use ehrkit_mapping::normalize::without_provenance;
+    let epic = FhirProfile::builtin("epic").unwrap();
+    let oracle = FhirProfile::builtin("oracle_health").unwrap();
+    let mut ns: Vec<&str> = epic.local_namespaces.iter().map(String::as_str).collect();
+    ns.extend(oracle.local_namespaces.iter().map(String::as_str));
+    let e = Normalizer::new(epic.clone()).normalize(parse(epic_json));
+    let n = Normalizer::new(oracle.clone());
+    let o = n.normalize(parse(oracle_json));
+    let (a, b) = (
+        without_provenance(&e.resources[0], &ns),
+        without_provenance(&o.resources[0], &ns),
+    );
+    if let Some(at) = a.first_difference(&b) {
+        panic!(
+            "Epic and Oracle Health differ at {at}\nEpic: {}\nOracle Health: {}",
+            String::from_utf8(a.to_vec()).unwrap(),
+            String::from_utf8(b.to_vec()).unwrap()
+        );
+    }
+    for r in &o.resources {
+        assert!(Validator::check(r).is_empty(), "{:?}", Validator::check(r));
+        assert!(
+            n.normalize(r.clone()).changes.is_empty(),
+            "not a fixed point"
+        );
+    }
+}
+
+#[test]
+fn coded_results_interpretations_and_reactions_agree_across_vendors() {
+    // Oracle Health writes `userSelected` on every coding and puts the tenant code set first
+    // in every coded element, not only in `Observation.code`; Epic writes neither.
+    pair_equal(
+        r#"{"resourceType":"Observation","id":"eUC1","status":"final",
+        "category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"laboratory","display":"Laboratory"}],"text":"Laboratory"}],
+        "code":{"coding":[{"system":"http://loinc.org","code":"630-4","display":"Bacteria identified in Urine by Culture"}],"text":"Urine Culture"},
+        "subject":{"reference":"Patient/eP"},"effectiveDateTime":"2019-05-28T14:40:00Z",
+        "valueCodeableConcept":{"coding":[{"system":"http://snomed.info/sct","code":"10828004","display":"Positive"},{"system":"urn:oid:1.2.840.114350.1.13.0.1.7.2.123","code":"2","display":"Positive"}],"text":"Positive"},
+        "interpretation":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation","code":"A","display":"Abnormal"}],"text":"Abnormal"}],
+        "component":[{"code":{"coding":[{"system":"http://loinc.org","code":"19146-0","display":"Reference lab test results"}],"text":"Organism"},
+          "valueCodeableConcept":{"coding":[{"system":"http://snomed.info/sct","code":"112283007","display":"Escherichia coli"}],"text":"E. coli"}}]}"#,
+        r#"{"resourceType":"Observation","id":"M-1234","status":"final",
+        "category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"laboratory","display":"Laboratory","userSelected":false}],"text":"Laboratory"}],
+        "code":{"coding":[{"system":"https://fhir.cerner.com/ec2458f2-1e24-41c8-b71b-0e701af7583d/codeSet/72","code":"3349838","display":"Urine Culture","userSelected":true},{"system":"http://loinc.org","code":"630-4","display":"Bacteria identified in Urine by Culture","userSelected":false}],"text":"Urine Culture"},
+        "subject":{"reference":"Patient/12724066"},"effectiveDateTime":"2019-05-28T14:40:00Z",
+        "valueCodeableConcept":{"coding":[{"system":"https://fhir.cerner.com/ec2458f2-1e24-41c8-b71b-0e701af7583d/codeSet/1022","code":"123","display":"Positive","userSelected":true},{"system":"http://snomed.info/sct","code":"10828004","display":"Positive","userSelected":false}],"text":"Positive"},
+        "interpretation":[{"coding":[{"system":"https://fhir.cerner.com/ec2458f2-1e24-41c8-b71b-0e701af7583d/codeSet/52","code":"201","display":"Abnormal","userSelected":true},{"system":"http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation","code":"A","display":"Abnormal","userSelected":false}],"text":"Abnormal"}],
+        "component":[{"code":{"coding":[{"system":"https://fhir.cerner.com/ec2458f2-1e24-41c8-b71b-0e701af7583d/codeSet/72","code":"77","display":"Organism","userSelected":true},{"system":"http://loinc.org","code":"19146-0","display":"Reference lab test results","userSelected":false}],"text":"Organism"},
+          "valueCodeableConcept":{"coding":[{"system":"http://snomed.info/sct","code":"112283007","display":"Escherichia coli","userSelected":false}],"text":"E. coli"}}]}"#,
+    );
+    pair_equal(
+        r#"{"resourceType":"AllergyIntolerance","id":"eA1",
+        "clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active","display":"Active"}],"text":"Active"},
+        "category":["medication"],
+        "code":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"7980","display":"Penicillin G"}],"text":"Penicillin"},
+        "patient":{"reference":"Patient/eP"},
+        "reaction":[{"manifestation":[{"coding":[{"system":"http://snomed.info/sct","code":"247472004","display":"Hives"},{"system":"urn:oid:1.2.840.114350.1.13.0.1.7.4.698084.10200","code":"5","display":"Hives"}],"text":"Hives"}],"severity":"moderate"}]}"#,
+        r#"{"resourceType":"AllergyIntolerance","id":"12935051",
+        "clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active","display":"Active","userSelected":false}],"text":"Active"},
+        "category":["medication"],
+        "code":{"coding":[{"system":"https://fhir.cerner.com/ec2458f2-1e24-41c8-b71b-0e701af7583d/nomenclature","code":"7180","display":"Penicillin","userSelected":true},{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"7980","display":"Penicillin G","userSelected":false}],"text":"Penicillin"},
+        "patient":{"reference":"Patient/12724066"},
+        "reaction":[{"manifestation":[{"coding":[{"system":"https://fhir.cerner.com/ec2458f2-1e24-41c8-b71b-0e701af7583d/nomenclature","code":"999","display":"Hives","userSelected":true},{"system":"http://snomed.info/sct","code":"247472004","display":"Hives","userSelected":false}],"text":"Hives"}],"severity":"moderate"}]}"#,
+    );
+}

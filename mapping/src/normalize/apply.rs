@@ -748,6 +748,10 @@ impl<'p> Run<'p> {
     /// Rules of one resource type.
     fn specific(&self, r: &mut Resource, ctx: &mut Ctx) {
         let p = self.p;
+        // First, so the rules below see the standard codings first.
+        if p.has(FhirQuirk::OracleTenantCodes) {
+            tenant_codes(r, ctx);
+        }
         match r {
             Resource::Patient(pt) => {
                 if p.has(FhirQuirk::EpicSexExtensions) {
@@ -783,11 +787,6 @@ impl<'p> Run<'p> {
                 }
             }
             Resource::AllergyIntolerance(a) => {
-                if p.has(FhirQuirk::OracleTenantCodes) {
-                    if let Some(c) = a.code.as_deref_mut() {
-                        tenant_codes(c, "AllergyIntolerance.code", ctx);
-                    }
-                }
                 let nka = a.code.as_deref().and_then(|c| {
                     c.coding.iter().position(|x| {
                         x.system_str() == Some(SNOMED)
@@ -870,42 +869,13 @@ impl<'p> Run<'p> {
                     );
                 }
             }
-            Resource::Condition(c) => {
-                if p.has(FhirQuirk::OracleTenantCodes) {
-                    if let Some(code) = c.code.as_deref_mut() {
-                        tenant_codes(code, "Condition.code", ctx);
-                    }
-                }
-                if p.has(FhirQuirk::OracleVerificationStatusText) {
-                    status_text(&mut c.clinical_status, "Condition.clinicalStatus", ctx);
-                    status_text(
-                        &mut c.verification_status,
-                        "Condition.verificationStatus",
-                        ctx,
-                    );
-                }
-            }
-            Resource::Observation(o) if p.has(FhirQuirk::OracleTenantCodes) => {
-                if let Some(code) = o.code.as_deref_mut() {
-                    tenant_codes(code, "Observation.code", ctx);
-                }
-            }
-            Resource::Immunization(i) if p.has(FhirQuirk::OracleTenantCodes) => {
-                if let Some(code) = i.vaccine_code.as_deref_mut() {
-                    tenant_codes(code, "Immunization.vaccineCode", ctx);
-                }
-            }
-            Resource::MedicationRequest(m) if p.has(FhirQuirk::OracleTenantCodes) => {
-                if let Some(MedicationRequestMedication::CodeableConcept(code)) =
-                    m.medication.as_mut()
-                {
-                    tenant_codes(code, "MedicationRequest.medicationCodeableConcept", ctx);
-                }
-            }
-            Resource::DocumentReference(d) if p.has(FhirQuirk::OracleTenantCodes) => {
-                if let Some(code) = d.type_.as_deref_mut() {
-                    tenant_codes(code, "DocumentReference.type", ctx);
-                }
+            Resource::Condition(c) if p.has(FhirQuirk::OracleVerificationStatusText) => {
+                status_text(&mut c.clinical_status, "Condition.clinicalStatus", ctx);
+                status_text(
+                    &mut c.verification_status,
+                    "Condition.verificationStatus",
+                    ctx,
+                );
             }
             _ => {}
         }
@@ -1320,32 +1290,126 @@ fn epic_sex(pt: &mut ehrkit_fhir_model::Patient, ctx: &mut Ctx) {
     }
 }
 
-/// Standard codings first, userSelected removed, when a tenant code set is present.
-fn tenant_codes(c: &mut CodeableConcept, at: &str, ctx: &mut Ctx) {
-    let is_tenant = |c: &Coding| {
-        c.system_str()
-            .is_some_and(|s| s.starts_with("https://fhir.cerner.com/"))
-    };
-    if !c.coding.iter().any(is_tenant) {
+/// Oracle Health writes `userSelected` on its codings and the tenant's code set first in
+/// every coded element (results, interpretations, components, reactions, categories,
+/// extensions), not only in the main code. In every concept of the resource (its `meta`
+/// aside) that has a tenant coding: the standard codings first, `userSelected` removed; on
+/// every other coding, a `userSelected: false` (which claims nothing) removed.
+fn tenant_codes(r: &mut Resource, ctx: &mut Ctx) {
+    let bytes = ehrkit_fhir_model::to_vec(r);
+    let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    if !has(b"\"userSelected\"") && !has(b"https://fhir.cerner.com/") {
         return;
     }
-    let before = c.coding.clone();
-    let (mut std, rest): (Vec<Coding>, Vec<Coding>) =
-        std::mem::take(&mut c.coding).into_iter().partition(|c| {
-            c.system_str()
-                .is_some_and(|s| STANDARD_SYSTEMS.contains(&s))
-        });
-    std.extend(rest);
-    for x in &mut std {
-        x.user_selected = None;
+    let Ok(mut v) = Value::parse(&bytes) else {
+        return;
+    };
+    let mut paths = Vec::new();
+    if let Value::Object(m) = &mut v {
+        for (k, val) in m.iter_mut() {
+            if k != "meta" && k != "text" {
+                concepts(val, &mut format!("{}.{k}", ctx.rtype), &mut paths);
+            }
+        }
     }
-    c.coding = std;
-    if c.coding != before {
+    if paths.is_empty() {
+        return;
+    }
+    let Ok(back) = ehrkit_fhir_model::from_slice::<Resource>(&v.to_vec()) else {
+        return;
+    };
+    *r = back;
+    for path in paths {
         ctx.quirk(
-            format!("{at}.coding"),
+            path,
             Operation::ConditionalTransform,
             FhirQuirk::OracleTenantCodes,
         );
+    }
+}
+
+fn json_str<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
+    match v.get(key) {
+        Some(Value::String(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// Removes `userSelected` from a coding (all of it, or only a `false`). True when removed.
+fn drop_user_selected(coding: &mut Value, only_false: bool) -> bool {
+    let Value::Object(m) = coding else {
+        return false;
+    };
+    let before = m.len();
+    m.retain(|(k, v)| k != "userSelected" || (only_false && *v != Value::Bool(false)));
+    m.len() != before
+}
+
+/// The walk of [`tenant_codes`]; `path` is the FHIR path of `v`.
+fn concepts(v: &mut Value, path: &mut String, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            let coding_at = m
+                .iter()
+                .position(|(k, c)| k == "coding" && matches!(c, Value::Array(_)));
+            if let Some(i) = coding_at {
+                if let Value::Array(codings) = &mut m[i].1 {
+                    let is_tenant = |c: &Value| {
+                        json_str(c, "system")
+                            .is_some_and(|s| s.starts_with("https://fhir.cerner.com/"))
+                    };
+                    let mut changed = false;
+                    if codings.iter().any(is_tenant) {
+                        let before = codings.clone();
+                        let (mut std, rest): (Vec<Value>, Vec<Value>) =
+                            std::mem::take(codings).into_iter().partition(|c| {
+                                // v2-0203 too: identifier types keep it first.
+                                json_str(c, "system")
+                                    .is_some_and(|s| STANDARD_SYSTEMS.contains(&s) || s == V2_0203)
+                            });
+                        std.extend(rest);
+                        *codings = std;
+                        for c in codings.iter_mut() {
+                            drop_user_selected(c, false);
+                        }
+                        changed = *codings != before;
+                    } else {
+                        for c in codings.iter_mut() {
+                            changed |= drop_user_selected(c, true);
+                        }
+                    }
+                    if changed {
+                        out.push(format!("{path}.coding"));
+                    }
+                }
+            } else if m.iter().any(|(k, _)| k == "system" || k == "code")
+                && drop_user_selected(v, true)
+            {
+                // A Coding on its own (an extension's valueCoding, Encounter.class).
+                out.push(path.clone());
+                return;
+            }
+            let Value::Object(m) = v else { return };
+            for (k, val) in m.iter_mut() {
+                if k == "coding" {
+                    continue;
+                }
+                let len = path.len();
+                path.push('.');
+                path.push_str(k);
+                concepts(val, path, out);
+                path.truncate(len);
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                concepts(item, path, out);
+                path.truncate(len);
+            }
+        }
+        _ => {}
     }
 }
 

@@ -73,7 +73,8 @@ pub enum FhirQuirk {
     OracleDataAbsentSystem,
     /// Oracle Health: custom extensions under `https://fhir-ehr.cerner.com/r4/StructureDefinition/`.
     OracleCustomExtensions,
-    /// Oracle Health: codes of a tenant code set next to the standard coding.
+    /// Oracle Health: codes of a tenant code set next to the standard coding, and
+    /// `userSelected` on codings, in every coded element.
     OracleTenantCodes,
     /// Oracle Health: merged patients returned `active: false` with `link.type = replaced-by`.
     OracleMergedPatient,
@@ -181,7 +182,7 @@ impl FhirQuirk {
                 "oracle_health",
                 D,
                 "Oracle Health Millennium R4 Observation/Condition docs: tenant code set codings next to LOINC/SNOMED",
-                "standard codings (LOINC, SNOMED CT, RxNorm, CVX, ICD-10-CM) first, tenant codings after them, userSelected removed",
+                "in every coded element of the resource: standard codings (LOINC, SNOMED CT, RxNorm, CVX, ICD-10-CM, v2-0203) first, tenant codings after them, userSelected removed; elsewhere a userSelected false removed",
             ),
             FhirQuirk::OracleMergedPatient => (
                 "oracle-merged-patient",
