@@ -248,3 +248,42 @@ fn coded_results_interpretations_and_reactions_agree_across_vendors() {
         "reaction":[{"manifestation":[{"coding":[{"system":"https://fhir.cerner.com/ec2458f2-1e24-41c8-b71b-0e701af7583d/nomenclature","code":"999","display":"Hives","userSelected":true},{"system":"http://snomed.info/sct","code":"247472004","display":"Hives","userSelected":false}],"text":"Hives"}],"severity":"moderate"}]}"#,
     );
 }
+
+#[test]
+fn versioned_references_follow_a_rewritten_id() {
+    // A Provenance (or any resource) may point at a version: `Type/id/_history/n`.
+    let long = "eB".repeat(40);
+    let bundle = parse(&format!(
+        r#"{{"resourceType":"Bundle","type":"searchset","entry":[
+        {{"fullUrl":"https://fhir.test/r4/Encounter/{long}","resource":{{"resourceType":"Encounter","id":"{long}","status":"finished",
+          "class":{{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"AMB"}}}}}},
+        {{"fullUrl":"https://fhir.test/r4/Observation/o1","resource":{{"resourceType":"Observation","id":"o1","status":"final","code":{{"text":"x"}},
+          "encounter":{{"reference":"Encounter/{long}/_history/2"}}}}}},
+        {{"fullUrl":"https://fhir.test/r4/Provenance/p1","resource":{{"resourceType":"Provenance","id":"p1","recorded":"2019-05-28T14:40:00Z",
+          "target":[{{"reference":"https://fhir.test/r4/Encounter/{long}/_history/2"}}],"agent":[{{"who":{{"display":"x"}}}}]}}}}]}}"#
+    ));
+    let out = Normalizer::new(FhirProfile::generic()).normalize(bundle);
+    let Resource::Bundle(b) = &out.resources[0] else {
+        panic!()
+    };
+    let new_id = b.entry[0]
+        .resource
+        .as_ref()
+        .unwrap()
+        .id()
+        .unwrap()
+        .to_owned();
+    assert_ne!(new_id, long);
+    let text = String::from_utf8(to_vec(&out.resources[0])).unwrap();
+    assert!(
+        text.contains(&format!(r#""reference":"Encounter/{new_id}/_history/2""#)),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            r#""reference":"https://fhir.test/r4/Encounter/{new_id}/_history/2""#
+        )),
+        "{text}"
+    );
+    assert!(!text.contains(&format!("Encounter/{long}/")), "{text}");
+}

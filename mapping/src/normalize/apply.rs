@@ -1075,6 +1075,11 @@ impl<'p> Run<'p> {
         }
         *r = with_json(taken, |v| {
             walk_references(v, &mut |s| {
+                // A versioned reference (`Type/id/_history/n`) keeps its version.
+                let (s, version) = match s.rfind("/_history/") {
+                    Some(i) => (&s[..i], &s[i..]),
+                    None => (s, ""),
+                };
                 let t = ehrkit_fhir_model::ReferenceTarget::parse(s);
                 // Long ids do not parse as targets: split by hand.
                 let (head, id) = match t {
@@ -1087,7 +1092,7 @@ impl<'p> Run<'p> {
                     }
                 };
                 let rtype = head.trim_end_matches('/').rsplit('/').next()?.to_owned();
-                map.get(&(rtype, id)).map(|n| format!("{head}{n}"))
+                map.get(&(rtype, id)).map(|n| format!("{head}{n}{version}"))
             });
         });
     }
