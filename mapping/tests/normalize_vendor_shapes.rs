@@ -287,3 +287,36 @@ fn versioned_references_follow_a_rewritten_id() {
     );
     assert!(!text.contains(&format!("Encounter/{long}/")), "{text}");
 }
+
+#[test]
+fn an_id_fix_on_a_type_without_rules_keeps_its_extensions_in_one_member() {
+    // Organizations and Medications come with Epic's Patients and MedicationRequests; the id
+    // fix keeps the original id in an extension, next to the resource's own extensions.
+    let long = "eC".repeat(40);
+    let org = parse(&format!(
+        r#"{{"resourceType":"Organization","id":"{long}","extension":[{{"url":"http://example.org/fhir/ext/region","valueString":"North"}}],"name":"Epic Hospital System"}}"#
+    ));
+    let n = Normalizer::new(FhirProfile::builtin("epic").unwrap());
+    let out = n.normalize(org);
+    let text = String::from_utf8(to_vec(&out.resources[0])).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        text.matches(r#""extension":"#).count(),
+        1,
+        "one extension member: {text}"
+    );
+    let urls: Vec<&str> = v["extension"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        urls,
+        [
+            "http://example.org/fhir/ext/region",
+            "urn:ehrkit:normalization:original-id"
+        ]
+    );
+    assert!(n.normalize(out.resources[0].clone()).changes.is_empty());
+}

@@ -1041,16 +1041,19 @@ impl<'p> Run<'p> {
                                 *val = Value::String(nid.clone());
                             }
                         }
-                        m.push((
-                            "extension".into(),
-                            Value::Array(vec![Value::Object(vec![
-                                (
-                                    "url".into(),
-                                    Value::String(format!("{EXTENSION_BASE}original-id")),
-                                ),
-                                ("valueString".into(), Value::String(oid.clone())),
-                            ])]),
-                        ));
+                        let original = Value::Object(vec![
+                            (
+                                "url".into(),
+                                Value::String(format!("{EXTENSION_BASE}original-id")),
+                            ),
+                            ("valueString".into(), Value::String(oid.clone())),
+                        ]);
+                        // Into the resource's own `extension` when it has one: a second
+                        // member of that name would be a duplicate key (the first lost).
+                        match m.iter_mut().find(|(k, _)| k == "extension") {
+                            Some((_, Value::Array(a))) => a.push(original),
+                            _ => m.push(("extension".into(), Value::Array(vec![original]))),
+                        }
                     }
                 });
             }
