@@ -320,3 +320,40 @@ fn an_id_fix_on_a_type_without_rules_keeps_its_extensions_in_one_member() {
     );
     assert!(n.normalize(out.resources[0].clone()).changes.is_empty());
 }
+
+#[test]
+fn the_same_instant_with_and_without_zero_milliseconds_agrees_across_vendors() {
+    // Oracle Health writes most instants with `.000` (effectiveDateTime, issued, recordedDate,
+    // periods); Epic writes whole seconds. Same instant, same canonical text.
+    pair_equal(
+        r#"{"resourceType":"Observation","id":"eL1","status":"final",
+        "code":{"coding":[{"system":"http://loinc.org","code":"2345-7","display":"Glucose [Mass/volume] in Serum or Plasma"}],"text":"Glucose"},
+        "subject":{"reference":"Patient/eP"},
+        "effectiveDateTime":"2020-07-06T21:11:00Z","issued":"2020-07-06T21:13:23Z",
+        "valueQuantity":{"value":95,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}}"#,
+        r#"{"resourceType":"Observation","id":"L-197392513","meta":{"versionId":"1","lastUpdated":"2020-07-06T21:13:24.000Z"},"status":"final",
+        "code":{"coding":[{"system":"http://loinc.org","code":"2345-7","display":"Glucose [Mass/volume] in Serum or Plasma"}],"text":"Glucose"},
+        "subject":{"reference":"Patient/12724066"},
+        "effectiveDateTime":"2020-07-06T21:11:00.000Z","issued":"2020-07-06T21:13:23.000Z",
+        "valueQuantity":{"value":95,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}}"#,
+    );
+    pair_equal(
+        r#"{"resourceType":"Encounter","id":"eE1","status":"finished",
+        "class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"AMB","display":"ambulatory"},
+        "subject":{"reference":"Patient/eP"},
+        "period":{"start":"2024-03-01T14:10:00Z","end":"2024-03-01T14:55:00-05:00"}}"#,
+        r#"{"resourceType":"Encounter","id":"97953477","status":"finished",
+        "class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"AMB","display":"ambulatory"},
+        "subject":{"reference":"Patient/12724066"},
+        "period":{"start":"2024-03-01T14:10:00.000Z","end":"2024-03-01T14:55:00.000-05:00"}}"#,
+    );
+    // A fraction that is not zero is precision the vendor has: kept.
+    let out = oracle().normalize(parse(
+        r#"{"resourceType":"Observation","id":"L-1","status":"final","code":{"text":"x"},"effectiveDateTime":"2020-07-06T21:11:00.250Z"}"#,
+    ));
+    let text = String::from_utf8(to_vec(&out.resources[0])).unwrap();
+    assert!(
+        text.contains(r#""effectiveDateTime":"2020-07-06T21:11:00.250Z""#),
+        "{text}"
+    );
+}

@@ -749,8 +749,12 @@ impl<'p> Run<'p> {
     fn specific(&self, r: &mut Resource, ctx: &mut Ctx) {
         let p = self.p;
         // First, so the rules below see the standard codings first.
-        if p.has(FhirQuirk::OracleTenantCodes) {
-            tenant_codes(r, ctx);
+        let (codes, millis) = (
+            p.has(FhirQuirk::OracleTenantCodes),
+            p.has(FhirQuirk::OracleZeroMilliseconds),
+        );
+        if codes || millis {
+            oracle_json(r, ctx, codes, millis);
         }
         match r {
             Resource::Patient(pt) => {
@@ -1303,36 +1307,133 @@ fn epic_sex(pt: &mut ehrkit_fhir_model::Patient, ctx: &mut Ctx) {
 /// extensions), not only in the main code. In every concept of the resource (its `meta`
 /// aside) that has a tenant coding: the standard codings first, `userSelected` removed; on
 /// every other coding, a `userSelected: false` (which claims nothing) removed.
-fn tenant_codes(r: &mut Resource, ctx: &mut Ctx) {
+///
+/// With `millis` ([`FhirQuirk::OracleZeroMilliseconds`]), in the same pass: dateTimes and
+/// instants written with a zero fraction of a second lose it (the same instant).
+fn oracle_json(r: &mut Resource, ctx: &mut Ctx, codes: bool, millis: bool) {
     let bytes = ehrkit_fhir_model::to_vec(r);
     let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
-    if !has(b"\"userSelected\"") && !has(b"https://fhir.cerner.com/") {
+    let codes = codes && (has(b"\"userSelected\"") || has(b"https://fhir.cerner.com/"));
+    let millis = millis && has(b".0");
+    if !codes && !millis {
         return;
     }
     let Ok(mut v) = Value::parse(&bytes) else {
         return;
     };
-    let mut paths = Vec::new();
+    let (mut code_paths, mut time_paths) = (Vec::new(), Vec::new());
     if let Value::Object(m) = &mut v {
         for (k, val) in m.iter_mut() {
-            if k != "meta" && k != "text" {
-                concepts(val, &mut format!("{}.{k}", ctx.rtype), &mut paths);
+            if k == "meta" || k == "text" {
+                continue;
+            }
+            let mut path = format!("{}.{k}", ctx.rtype);
+            if codes {
+                concepts(val, &mut path, &mut code_paths);
+            }
+            if millis {
+                if let Value::String(s) = val {
+                    if let Some(t) = without_zero_fraction(s) {
+                        *s = t;
+                        time_paths.push(path);
+                    }
+                } else {
+                    zero_fractions(val, &mut path, &mut time_paths);
+                }
             }
         }
     }
-    if paths.is_empty() {
+    if code_paths.is_empty() && time_paths.is_empty() {
         return;
     }
     let Ok(back) = ehrkit_fhir_model::from_slice::<Resource>(&v.to_vec()) else {
         return;
     };
     *r = back;
-    for path in paths {
+    for path in code_paths {
         ctx.quirk(
             path,
             Operation::ConditionalTransform,
             FhirQuirk::OracleTenantCodes,
         );
+    }
+    for path in time_paths {
+        ctx.quirk(
+            path,
+            Operation::ConditionalTransform,
+            FhirQuirk::OracleZeroMilliseconds,
+        );
+    }
+}
+
+/// `2020-07-06T21:11:00.000Z` → `2020-07-06T21:11:00Z`: a dateTime or instant (a time and an
+/// offset) whose fraction of a second is all zeros, without it. `None` for anything else
+/// (a fraction that is not zero, a date, free text).
+fn without_zero_fraction(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    // YYYY-MM-DDThh:mm:ss is 19 bytes, then `.`, at least one digit, then an offset.
+    if b.len() < 22 || b[10] != b'T' || b[19] != b'.' {
+        return None;
+    }
+    let shape = b[..19].iter().enumerate().all(|(i, c)| match i {
+        4 | 7 => *c == b'-',
+        10 => *c == b'T',
+        13 | 16 => *c == b':',
+        _ => c.is_ascii_digit(),
+    });
+    if !shape {
+        return None;
+    }
+    let zeros = b[20..].iter().take_while(|c| **c == b'0').count();
+    let rest = &s[20 + zeros..];
+    let offset = rest == "Z"
+        || (rest.len() == 6
+            && (rest.starts_with('+') || rest.starts_with('-'))
+            && rest.as_bytes()[3] == b':'
+            && rest
+                .bytes()
+                .enumerate()
+                .all(|(i, c)| i == 0 || i == 3 || c.is_ascii_digit()));
+    (zeros > 0 && offset).then(|| format!("{}{rest}", &s[..19]))
+}
+
+/// The walk of [`oracle_json`] for the fractions; `path` is the FHIR path of `v`.
+fn zero_fractions(v: &mut Value, path: &mut String, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, val) in m.iter_mut() {
+                let len = path.len();
+                path.push('.');
+                path.push_str(k);
+                match val {
+                    Value::String(s) => {
+                        if let Some(t) = without_zero_fraction(s) {
+                            *s = t;
+                            out.push(path.clone());
+                        }
+                    }
+                    _ => zero_fractions(val, path, out),
+                }
+                path.truncate(len);
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                match item {
+                    Value::String(s) => {
+                        if let Some(t) = without_zero_fraction(s) {
+                            *s = t;
+                            out.push(path.clone());
+                        }
+                    }
+                    _ => zero_fractions(item, path, out),
+                }
+                path.truncate(len);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -1353,7 +1454,7 @@ fn drop_user_selected(coding: &mut Value, only_false: bool) -> bool {
     m.len() != before
 }
 
-/// The walk of [`tenant_codes`]; `path` is the FHIR path of `v`.
+/// The walk of [`oracle_json`] for the codings; `path` is the FHIR path of `v`.
 fn concepts(v: &mut Value, path: &mut String, out: &mut Vec<String>) {
     match v {
         Value::Object(m) => {
@@ -1557,6 +1658,30 @@ fn fix_period(p: &mut Period) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_zero_fraction_of_a_second_with_an_offset_is_removed() {
+        let f = without_zero_fraction;
+        assert_eq!(
+            f("2020-07-06T21:11:00.000Z").as_deref(),
+            Some("2020-07-06T21:11:00Z")
+        );
+        assert_eq!(
+            f("2020-07-06T21:11:00.0-05:00").as_deref(),
+            Some("2020-07-06T21:11:00-05:00")
+        );
+        for kept in [
+            "2020-07-06T21:11:00Z",
+            "2020-07-06T21:11:00.001Z",
+            "2020-07-06T21:11:00.000",
+            "2020-07-06",
+            "2020-07-06T21:11:00.000+0500",
+            "Taken 2020-07-06T21:11:00.000Z",
+            "2020-07-06X21:11:00.000Z",
+        ] {
+            assert_eq!(f(kept), None, "{kept}");
+        }
+    }
 
     #[test]
     fn r4_type_names_are_static_and_the_list_is_sorted_for_the_lookup() {

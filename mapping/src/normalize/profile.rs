@@ -89,6 +89,9 @@ pub enum FhirQuirk {
     /// Epic and Oracle Health: SSNs under `urn:oid:2.16.840.1.113883.4.1` (US Core uses
     /// `http://hl7.org/fhir/sid/us-ssn`).
     SsnOidSystem,
+    /// Oracle Health: dateTimes and instants with a zero fraction of a second
+    /// (`2020-07-06T21:11:00.000Z`) where other vendors write whole seconds.
+    OracleZeroMilliseconds,
     /// athenahealth: ids embed the tenant (`a-195900.E-60178`).
     AthenaTenantIds,
     /// athenahealth: the tenancy extension `https://fhir.athena.io/StructureDefinition/ah-practice`.
@@ -113,6 +116,7 @@ impl FhirQuirk {
         FhirQuirk::OracleVerificationStatusText,
         FhirQuirk::OracleContainedLocations,
         FhirQuirk::SsnOidSystem,
+        FhirQuirk::OracleZeroMilliseconds,
         FhirQuirk::AthenaTenantIds,
         FhirQuirk::AthenaPracticeExtension,
     ];
@@ -225,6 +229,13 @@ impl FhirQuirk {
                 S,
                 "Epic sandbox and Oracle Health Patient reads: SSN system urn:oid:2.16.840.1.113883.4.1",
                 "system http://hl7.org/fhir/sid/us-ssn and type v2-0203 SS",
+            ),
+            FhirQuirk::OracleZeroMilliseconds => (
+                "oracle-zero-milliseconds",
+                "oracle_health",
+                D,
+                "Oracle Health Millennium R4 docs examples: effectiveDateTime, issued, recordedDate and periods as 2020-07-06T21:11:00.000Z (Epic writes 2020-07-06T21:11:00Z)",
+                "a zero fraction of a second removed from dateTimes and instants (the same instant), outside meta; a fraction that is not zero kept",
             ),
             FhirQuirk::AthenaTenantIds => (
                 "athena-tenant-ids",
@@ -546,6 +557,7 @@ impl FhirProfile {
             FhirQuirk::OracleVerificationStatusText,
             FhirQuirk::OracleContainedLocations,
             FhirQuirk::SsnOidSystem,
+            FhirQuirk::OracleZeroMilliseconds,
         ] {
             p.quirks.insert(q);
         }
@@ -998,8 +1010,9 @@ mod tests {
                 FhirQuirk::OracleVerificationStatusText => 12,
                 FhirQuirk::OracleContainedLocations => 13,
                 FhirQuirk::SsnOidSystem => 14,
-                FhirQuirk::AthenaTenantIds => 15,
-                FhirQuirk::AthenaPracticeExtension => 16,
+                FhirQuirk::OracleZeroMilliseconds => 15,
+                FhirQuirk::AthenaTenantIds => 16,
+                FhirQuirk::AthenaPracticeExtension => 17,
             };
             assert_eq!(pos, i, "{q:?}");
             assert!(names.insert(q.name()), "{q:?}");
