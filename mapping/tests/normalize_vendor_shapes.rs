@@ -357,3 +357,36 @@ fn the_same_instant_with_and_without_zero_milliseconds_agrees_across_vendors() {
         "{text}"
     );
 }
+
+#[test]
+fn a_status_given_only_as_text_gets_its_code() {
+    // US Core binds clinicalStatus and verificationStatus (required): a status sent only as
+    // text ("Active") is the same fact as the coded one another vendor sends.
+    pair_equal(
+        r#"{"resourceType":"Condition","id":"eC1",
+        "clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-clinical","code":"active","display":"Active"}],"text":"Active"},
+        "verificationStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-ver-status","code":"confirmed","display":"Confirmed"}],"text":"Confirmed"},
+        "category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-category","code":"problem-list-item","display":"Problem List Item"}]}],
+        "code":{"coding":[{"system":"http://snomed.info/sct","code":"44054006","display":"Diabetes mellitus type 2"}],"text":"Diabetes"},
+        "subject":{"reference":"Patient/eP"}}"#,
+        r#"{"resourceType":"Condition","id":"p-1",
+        "clinicalStatus":{"text":"Active"},
+        "verificationStatus":{"text":"Confirmed"},
+        "category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-category","code":"problem-list-item","display":"Problem List Item"}]}],
+        "code":{"coding":[{"system":"http://snomed.info/sct","code":"44054006","display":"Diabetes mellitus type 2"}],"text":"Diabetes"},
+        "subject":{"reference":"Patient/12724066"}}"#,
+    );
+    // A text that is no status display is left as it is (noted, not guessed).
+    let out = oracle().normalize(parse(
+        r#"{"resourceType":"AllergyIntolerance","id":"a1","clinicalStatus":{"text":"Current"},"patient":{"reference":"Patient/1"}}"#,
+    ));
+    let Resource::AllergyIntolerance(a) = &out.resources[0] else {
+        panic!()
+    };
+    assert!(a.clinical_status.as_ref().unwrap().coding.is_empty());
+    assert!(out
+        .notes
+        .iter()
+        .any(|n| n.path == "AllergyIntolerance.clinicalStatus"));
+    assert!(out.notes.iter().all(|n| !n.to_string().contains("Current")));
+}

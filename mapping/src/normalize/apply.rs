@@ -757,6 +757,21 @@ impl<'p> Run<'p> {
             oracle_json(r, ctx, codes, millis);
         }
         match r {
+            Resource::AllergyIntolerance(a) => {
+                let at = "AllergyIntolerance.clinicalStatus";
+                status_from_text(&mut a.clinical_status, ALLERGY_CLIN, at, ctx);
+                let at = "AllergyIntolerance.verificationStatus";
+                status_from_text(&mut a.verification_status, ALLERGY_VER, at, ctx);
+            }
+            Resource::Condition(c) => {
+                let at = "Condition.clinicalStatus";
+                status_from_text(&mut c.clinical_status, CONDITION_CLIN, at, ctx);
+                let at = "Condition.verificationStatus";
+                status_from_text(&mut c.verification_status, CONDITION_VER, at, ctx);
+            }
+            _ => {}
+        }
+        match r {
             Resource::Patient(pt) => {
                 if p.has(FhirQuirk::EpicSexExtensions) {
                     epic_sex(pt, ctx);
@@ -1519,6 +1534,72 @@ fn concepts(v: &mut Value, path: &mut String, out: &mut Vec<String>) {
             }
         }
         _ => {}
+    }
+}
+
+/// The codes of each status code system, for [`status_from_text`].
+const STATUS_CODES: &[(&str, &[&str])] = &[
+    (ALLERGY_CLIN, &["active", "inactive", "resolved"]),
+    (
+        ALLERGY_VER,
+        &["unconfirmed", "confirmed", "refuted", "entered-in-error"],
+    ),
+    (
+        CONDITION_CLIN,
+        &[
+            "active",
+            "recurrence",
+            "relapse",
+            "inactive",
+            "remission",
+            "resolved",
+        ],
+    ),
+    (
+        CONDITION_VER,
+        &[
+            "unconfirmed",
+            "provisional",
+            "differential",
+            "confirmed",
+            "refuted",
+            "entered-in-error",
+        ],
+    ),
+];
+
+/// A clinical or verification status sent only as text: when the text is a status's display
+/// or code (any case), that coding is added (US Core binds these elements, required); the
+/// text stays. Any other text is noted, not guessed.
+fn status_from_text(
+    c: &mut Option<Box<CodeableConcept>>,
+    system: &'static str,
+    at: &str,
+    ctx: &mut Ctx,
+) {
+    const RULE: &str = "status-text-code";
+    let Some(c) = c.as_deref_mut() else { return };
+    if !c.coding.is_empty() {
+        return;
+    }
+    let Some(t) = c.text_str().map(str::trim) else {
+        return;
+    };
+    let codes = STATUS_CODES
+        .iter()
+        .find(|(s, _)| *s == system)
+        .map_or(&[][..], |(_, c)| *c);
+    let hit = codes.iter().find_map(|code| {
+        let display = status_display(system, code)?;
+        (t.eq_ignore_ascii_case(display) || t.eq_ignore_ascii_case(code)).then_some((code, display))
+    });
+    match hit {
+        Some((code, display)) => {
+            c.coding
+                .push(Coding::with_code(system, code).display(display));
+            ctx.change(format!("{at}.coding"), Operation::ConceptMap, RULE);
+        }
+        None => ctx.note(at, RULE, "status text is no status display: no code added"),
     }
 }
 
