@@ -390,3 +390,25 @@ fn a_status_given_only_as_text_gets_its_code() {
         .any(|n| n.path == "AllergyIntolerance.clinicalStatus"));
     assert!(out.notes.iter().all(|n| !n.to_string().contains("Current")));
 }
+
+#[test]
+fn hl7_codings_come_before_the_tenant_code_set_in_every_element() {
+    // Millennium puts its code set first also where the standard coding is an HL7
+    // terminology (v3 interpretation, v3 ActSite), not only LOINC/SNOMED; a reader taking the
+    // first coding must get the standard one.
+    let out = oracle().normalize(parse(
+        r#"{"resourceType":"Immunization","id":"M-197200089","status":"completed",
+        "vaccineCode":{"coding":[{"system":"http://hl7.org/fhir/sid/cvx","code":"140"}]},
+        "patient":{"reference":"Patient/12724066"},"occurrenceDateTime":"2019-10-01",
+        "site":{"coding":[{"system":"https://fhir.cerner.com/ec2458f2-1e24-41c8-b71b-0e701af7583d/codeSet/97","code":"14","display":"Left Deltoid","userSelected":true},{"system":"http://terminology.hl7.org/CodeSystem/v3-ActSite","code":"LD","display":"left deltoid","userSelected":false}],"text":"Left Deltoid"}}"#,
+    ));
+    let Resource::Immunization(i) = &out.resources[0] else {
+        panic!()
+    };
+    let site = i.site.as_ref().unwrap();
+    assert_eq!(
+        site.coding[0].system_str(),
+        Some("http://terminology.hl7.org/CodeSystem/v3-ActSite")
+    );
+    assert_eq!(site.coding.len(), 2);
+}

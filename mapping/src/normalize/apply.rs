@@ -1485,14 +1485,21 @@ fn concepts(v: &mut Value, path: &mut String, out: &mut Vec<String>) {
                     let mut changed = false;
                     if codings.iter().any(is_tenant) {
                         let before = codings.clone();
-                        let (mut std, rest): (Vec<Value>, Vec<Value>) =
-                            std::mem::take(codings).into_iter().partition(|c| {
-                                // v2-0203 too: identifier types keep it first.
-                                json_str(c, "system")
-                                    .is_some_and(|s| STANDARD_SYSTEMS.contains(&s) || s == V2_0203)
-                            });
-                        std.extend(rest);
-                        *codings = std;
+                        // Standard systems (and HL7's own terminologies: v2-0203, v3,
+                        // observation-category…) first, other codings next, the tenant's
+                        // code sets last; the order within each group kept.
+                        let rank = |c: &Value| match json_str(c, "system") {
+                            Some(s) if STANDARD_SYSTEMS.contains(&s) => 0,
+                            Some(s)
+                                if s.starts_with("http://terminology.hl7.org/")
+                                    || s.starts_with("http://hl7.org/fhir/") =>
+                            {
+                                0
+                            }
+                            Some(s) if s.starts_with("https://fhir.cerner.com/") => 2,
+                            _ => 1,
+                        };
+                        codings.sort_by_key(rank);
                         for c in codings.iter_mut() {
                             drop_user_selected(c, false);
                         }

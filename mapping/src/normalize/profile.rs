@@ -186,7 +186,7 @@ impl FhirQuirk {
                 "oracle_health",
                 D,
                 "Oracle Health Millennium R4 Observation/Condition docs: tenant code set codings next to LOINC/SNOMED",
-                "in every coded element of the resource: standard codings (LOINC, SNOMED CT, RxNorm, CVX, ICD-10-CM, v2-0203) first, tenant codings after them, userSelected removed; elsewhere a userSelected false removed",
+                "in every coded element of the resource: standard codings (LOINC, SNOMED CT, RxNorm, CVX, ICD-10-CM, HL7 terminologies) first, tenant codings last, userSelected removed; elsewhere a userSelected false removed",
             ),
             FhirQuirk::OracleMergedPatient => (
                 "oracle-merged-patient",
