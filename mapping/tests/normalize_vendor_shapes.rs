@@ -412,3 +412,23 @@ fn hl7_codings_come_before_the_tenant_code_set_in_every_element() {
     );
     assert_eq!(site.coding.len(), 2);
 }
+
+#[test]
+fn locations_lifted_into_a_searchset_are_includes_not_matches() {
+    // A searchset's matches are what was asked for (`Bundle.total` counts them); a Location
+    // the normalizer lifts out of an Encounter was not asked for.
+    let bundle = parse(&format!(
+        r#"{{"resourceType":"Bundle","type":"searchset","total":1,"entry":[{{"fullUrl":"https://fhir.test/r4/t/Encounter/97953477","resource":{ENCOUNTER_WITH_LOCATION_HIERARCHY},"search":{{"mode":"match"}}}}]}}"#
+    ));
+    let out = oracle().normalize(bundle);
+    let v: serde_json::Value = serde_json::from_slice(&to_vec(&out.resources[0])).unwrap();
+    let entries = v["entry"].as_array().unwrap();
+    assert_eq!(entries.len(), 3);
+    let modes: Vec<&str> = entries
+        .iter()
+        .map(|e| e["search"]["mode"].as_str().unwrap_or("-"))
+        .collect();
+    assert_eq!(modes, ["match", "include", "include"]);
+    assert_eq!(v["total"], 1);
+    assert!(Validator::check(&out.resources[0]).is_empty());
+}

@@ -7,6 +7,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use ehrkit_fhir_model::codes::{BundleType, SearchEntryMode};
 use ehrkit_fhir_model::json::Value;
 use ehrkit_fhir_model::{
     Bundle, CodeableConcept, Coding, Extension, ExtensionValue, Identifier, Meta, Period,
@@ -366,6 +367,10 @@ impl<'p> Run<'p> {
     }
 
     pub(super) fn bundle(&mut self, mut bundle: Bundle) -> Bundle {
+        let searchset = matches!(
+            bundle.type_.as_ref().and_then(|t| t.value.as_ref()),
+            Some(BundleType::Searchset)
+        );
         let entries = std::mem::take(&mut bundle.entry);
         let mut buf = Vec::new();
         for mut entry in entries {
@@ -415,6 +420,13 @@ impl<'p> Run<'p> {
                 bundle.entry.push(ehrkit_fhir_model::BundleEntry {
                     full_url,
                     resource: Some(Box::new(lifted)),
+                    // Not what the search asked for (`total` counts the matches).
+                    search: searchset.then(|| {
+                        Box::new(ehrkit_fhir_model::BundleEntrySearch {
+                            mode: Some(Primitive::new(SearchEntryMode::Include)),
+                            ..Default::default()
+                        })
+                    }),
                     ..Default::default()
                 });
             }
