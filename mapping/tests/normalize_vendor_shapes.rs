@@ -432,3 +432,35 @@ fn locations_lifted_into_a_searchset_are_includes_not_matches() {
     assert_eq!(v["total"], 1);
     assert!(Validator::check(&out.resources[0]).is_empty());
 }
+
+#[test]
+fn epic_status_codings_with_a_code_system_version_agree_with_oracle_ones() {
+    // Epic writes `version` ("4.0.0") on the status codings of Conditions and allergies;
+    // Oracle Health does not. Same status.
+    pair_equal(
+        r#"{"resourceType":"Condition","id":"ePJugUlqfIbIyVVibZWYmHQ3",
+        "clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-clinical","version":"4.0.0","code":"active","display":"Active"}],"text":"Active"},
+        "verificationStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-ver-status","version":"4.0.0","code":"confirmed","display":"Confirmed"}],"text":"Confirmed"},
+        "category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-category","code":"problem-list-item","display":"Problem List Item"}]}],
+        "code":{"coding":[{"system":"http://snomed.info/sct","code":"44054006","display":"Diabetes mellitus type 2"}],"text":"Diabetes"},
+        "subject":{"reference":"Patient/eP"}}"#,
+        r#"{"resourceType":"Condition","id":"p-1",
+        "clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-clinical","code":"active","display":"Active"}],"text":"Active"},
+        "verificationStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-ver-status","code":"confirmed","display":"Confirmed"}],"text":"Confirmed"},
+        "category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/condition-category","code":"problem-list-item","display":"Problem List Item"}]}],
+        "code":{"coding":[{"system":"http://snomed.info/sct","code":"44054006","display":"Diabetes mellitus type 2"}],"text":"Diabetes"},
+        "subject":{"reference":"Patient/12724066"}}"#,
+    );
+    // The version is kept with the coding, not dropped.
+    let epic = Normalizer::new(FhirProfile::builtin("epic").unwrap());
+    let out = epic.normalize(parse(
+        r#"{"resourceType":"AllergyIntolerance","id":"eA1","clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","version":"4.0.0","code":"active"}]},"patient":{"reference":"Patient/eP"}}"#,
+    ));
+    let Resource::AllergyIntolerance(a) = &out.resources[0] else {
+        panic!()
+    };
+    let c = &a.clinical_status.as_ref().unwrap().coding[0];
+    assert!(c.version.is_none());
+    assert!(keeps(&out.resources[0], "4.0.0"));
+    assert!(epic.normalize(out.resources[0].clone()).changes.is_empty());
+}

@@ -768,6 +768,22 @@ impl<'p> Run<'p> {
         if codes || millis {
             oracle_json(r, ctx, codes, millis);
         }
+        if p.has(FhirQuirk::EpicStatusCodingVersion) {
+            match r {
+                Resource::AllergyIntolerance(a) => {
+                    let at = "AllergyIntolerance.clinicalStatus";
+                    status_version(&mut a.clinical_status, at, ctx);
+                    let at = "AllergyIntolerance.verificationStatus";
+                    status_version(&mut a.verification_status, at, ctx);
+                }
+                Resource::Condition(c) => {
+                    status_version(&mut c.clinical_status, "Condition.clinicalStatus", ctx);
+                    let at = "Condition.verificationStatus";
+                    status_version(&mut c.verification_status, at, ctx);
+                }
+                _ => {}
+            }
+        }
         match r {
             Resource::AllergyIntolerance(a) => {
                 let at = "AllergyIntolerance.clinicalStatus";
@@ -1553,6 +1569,31 @@ fn concepts(v: &mut Value, path: &mut String, out: &mut Vec<String>) {
             }
         }
         _ => {}
+    }
+}
+
+/// Epic's `version` on a status coding (of one of the four status code systems) moved into
+/// an `urn:ehrkit:normalization:original-version` extension on that coding.
+fn status_version(c: &mut Option<Box<CodeableConcept>>, at: &str, ctx: &mut Ctx) {
+    let Some(c) = c.as_deref_mut() else { return };
+    for (i, coding) in c.coding.iter_mut().enumerate() {
+        let status = coding.system_str().is_some_and(|s| {
+            [ALLERGY_CLIN, ALLERGY_VER, CONDITION_CLIN, CONDITION_VER].contains(&s)
+        });
+        if !status {
+            continue;
+        }
+        if let Some(v) = coding.version.take().and_then(|v| v.value) {
+            coding.extension.push(original_extension(
+                "original-version",
+                ExtensionValue::String(Primitive::new(v)),
+            ));
+            ctx.quirk(
+                format!("{at}.coding[{i}].version"),
+                Operation::ConditionalTransform,
+                FhirQuirk::EpicStatusCodingVersion,
+            );
+        }
     }
 }
 

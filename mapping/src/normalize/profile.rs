@@ -66,6 +66,9 @@ pub enum FhirQuirk {
     EpicEncounterClass,
     /// Epic: `AllergyIntolerance.category` always present, also on "no known allergies".
     EpicAllergyCategoryAlways,
+    /// Epic: `version` (`4.0.0`) on the clinical and verification status codings of
+    /// Conditions and allergies.
+    EpicStatusCodingVersion,
     /// Oracle Health: identifier types with a tenant code set (`codeSet/4`) coding next to
     /// v2-0203.
     OracleIdentifierTypeCodeSet,
@@ -106,6 +109,7 @@ impl FhirQuirk {
         FhirQuirk::EpicSexExtensions,
         FhirQuirk::EpicEncounterClass,
         FhirQuirk::EpicAllergyCategoryAlways,
+        FhirQuirk::EpicStatusCodingVersion,
         FhirQuirk::OracleIdentifierTypeCodeSet,
         FhirQuirk::OracleDataAbsentSystem,
         FhirQuirk::OracleCustomExtensions,
@@ -159,6 +163,13 @@ impl FhirQuirk {
                 S,
                 "Epic AllergyIntolerance reads: category always present as an array, also on the no-known-allergies record",
                 "category, criticality and type removed from records that are not about a substance (no known allergy)",
+            ),
+            FhirQuirk::EpicStatusCodingVersion => (
+                "epic-status-coding-version",
+                "epic",
+                S,
+                "Epic Condition and AllergyIntolerance reads: clinicalStatus/verificationStatus codings with version 4.0.0 (Oracle Health writes none)",
+                "the version removed from those codings and kept in an extension on the coding (urn:ehrkit:normalization:original-version)",
             ),
             FhirQuirk::OracleIdentifierTypeCodeSet => (
                 "oracle-identifier-type-code-set",
@@ -508,6 +519,7 @@ impl FhirProfile {
             FhirQuirk::EpicSexExtensions,
             FhirQuirk::EpicEncounterClass,
             FhirQuirk::EpicAllergyCategoryAlways,
+            FhirQuirk::EpicStatusCodingVersion,
             FhirQuirk::NoKnownAllergy,
             FhirQuirk::SsnOidSystem,
         ] {
@@ -1000,19 +1012,20 @@ mod tests {
                 FhirQuirk::EpicSexExtensions => 2,
                 FhirQuirk::EpicEncounterClass => 3,
                 FhirQuirk::EpicAllergyCategoryAlways => 4,
-                FhirQuirk::OracleIdentifierTypeCodeSet => 5,
-                FhirQuirk::OracleDataAbsentSystem => 6,
-                FhirQuirk::OracleCustomExtensions => 7,
-                FhirQuirk::OracleTenantCodes => 8,
-                FhirQuirk::OracleMergedPatient => 9,
-                FhirQuirk::NoKnownAllergy => 10,
-                FhirQuirk::OraclePatientReportedAllergy => 11,
-                FhirQuirk::OracleVerificationStatusText => 12,
-                FhirQuirk::OracleContainedLocations => 13,
-                FhirQuirk::SsnOidSystem => 14,
-                FhirQuirk::OracleZeroMilliseconds => 15,
-                FhirQuirk::AthenaTenantIds => 16,
-                FhirQuirk::AthenaPracticeExtension => 17,
+                FhirQuirk::EpicStatusCodingVersion => 5,
+                FhirQuirk::OracleIdentifierTypeCodeSet => 6,
+                FhirQuirk::OracleDataAbsentSystem => 7,
+                FhirQuirk::OracleCustomExtensions => 8,
+                FhirQuirk::OracleTenantCodes => 9,
+                FhirQuirk::OracleMergedPatient => 10,
+                FhirQuirk::NoKnownAllergy => 11,
+                FhirQuirk::OraclePatientReportedAllergy => 12,
+                FhirQuirk::OracleVerificationStatusText => 13,
+                FhirQuirk::OracleContainedLocations => 14,
+                FhirQuirk::SsnOidSystem => 15,
+                FhirQuirk::OracleZeroMilliseconds => 16,
+                FhirQuirk::AthenaTenantIds => 17,
+                FhirQuirk::AthenaPracticeExtension => 18,
             };
             assert_eq!(pos, i, "{q:?}");
             assert!(names.insert(q.name()), "{q:?}");
