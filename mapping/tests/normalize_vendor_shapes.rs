@@ -464,3 +464,22 @@ fn epic_status_codings_with_a_code_system_version_agree_with_oracle_ones() {
     assert!(keeps(&out.resources[0], "4.0.0"));
     assert!(epic.normalize(out.resources[0].clone()).changes.is_empty());
 }
+
+#[test]
+fn an_epic_local_category_next_to_the_standard_one_is_provenance() {
+    // Epic labs carry a second category, Epic's own (`…798268.30` `Lab`, text "Lab"), next to
+    // `laboratory`: a concept of local codings only is the vendor's, like a local coding.
+    pair_equal(
+        r#"{"resourceType":"Observation","id":"eL2","status":"final",
+        "category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"laboratory","display":"Laboratory"}],"text":"Laboratory"},
+                    {"coding":[{"system":"urn:oid:1.2.840.114350.1.13.0.1.7.10.798268.30","code":"Lab","display":"Lab"}],"text":"Lab"}],
+        "code":{"coding":[{"system":"urn:oid:1.2.840.114350.1.13.0.1.7.2.768282","code":"1554-5","display":"GLUCOSE"},{"system":"http://loinc.org","code":"2345-7","display":"Glucose [Mass/volume] in Serum or Plasma"}],"text":"Glucose"},
+        "subject":{"reference":"Patient/eP"},"effectiveDateTime":"2020-07-06T21:11:00Z",
+        "valueQuantity":{"value":95,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}}"#,
+        r#"{"resourceType":"Observation","id":"L-197392513","status":"final",
+        "category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"laboratory","display":"Laboratory"}],"text":"Laboratory"}],
+        "code":{"coding":[{"system":"https://fhir.cerner.com/ec2458f2-1e24-41c8-b71b-0e701af7583d/codeSet/72","code":"2700655","display":"Glucose Lvl","userSelected":true},{"system":"http://loinc.org","code":"2345-7","display":"Glucose [Mass/volume] in Serum or Plasma"}],"text":"Glucose"},
+        "subject":{"reference":"Patient/12724066"},"effectiveDateTime":"2020-07-06T21:11:00.000Z",
+        "valueQuantity":{"value":95,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}}"#,
+    );
+}

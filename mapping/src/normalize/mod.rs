@@ -246,7 +246,8 @@ impl Normalizer {
 /// A resource as JSON without what only says where it came from: the logical id, `meta`, the
 /// ids of elements, literal references (`reference`: server ids), extensions written by the normalizer (originals), and codings and
 /// identifiers whose system starts with one of `local_namespaces` (the vendors' and sites' own
-/// code sets and record numbers; see [`FhirProfile::is_local`]). Two canonical resources for
+/// code sets and record numbers; see [`FhirProfile::is_local`]), and concepts that had only
+/// such codings (text included: it labels the local code). Two canonical resources for
 /// the same clinical fact from two vendors are equal in this view.
 pub fn without_provenance(resource: &Resource, local_namespaces: &[&str]) -> Value {
     let mut v = Value::parse(&ehrkit_fhir_model::to_vec(resource)).unwrap_or_default();
@@ -263,10 +264,15 @@ fn strip(v: &mut Value, ns: &[&str], top: bool) {
     match v {
         Value::Object(members) => {
             members.retain(|(k, _)| !(k == "id" || k == "reference" || (top && k == "meta")));
+            // A concept all of whose codings are local is the vendor's own (its text is the
+            // local code's label, Epic's `Lab` category next to `laboratory`): it goes whole.
+            let mut only_local = false;
             for (k, val) in members.iter_mut() {
                 if let Value::Array(items) = val {
                     if k == "coding" || k == "identifier" {
+                        let before = items.len();
                         items.retain(|i| !is_local(i, ns));
+                        only_local |= k == "coding" && before > 0 && items.is_empty();
                     }
                     if k == "extension" {
                         items.retain(|i| {
@@ -284,6 +290,9 @@ fn strip(v: &mut Value, ns: &[&str], top: bool) {
                 Value::Object(o) => !o.is_empty(),
                 _ => true,
             });
+            if only_local {
+                members.clear();
+            }
         }
         Value::Array(items) => {
             for i in items.iter_mut() {
