@@ -202,12 +202,15 @@ fn pair_equal(epic_json: &str, oracle_json: &str) {
             String::from_utf8(b.to_vec()).unwrap()
         );
     }
-    for r in &o.resources {
-        assert!(Validator::check(r).is_empty(), "{:?}", Validator::check(r));
-        assert!(
-            n.normalize(r.clone()).changes.is_empty(),
-            "not a fixed point"
-        );
+    let en = Normalizer::new(epic);
+    for (n, out) in [(&n, &o), (&en, &e)] {
+        for r in &out.resources {
+            assert!(Validator::check(r).is_empty(), "{:?}", Validator::check(r));
+            assert!(
+                n.normalize(r.clone()).changes.is_empty(),
+                "not a fixed point"
+            );
+        }
     }
 }
 
