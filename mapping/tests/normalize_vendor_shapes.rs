@@ -486,3 +486,32 @@ fn an_epic_local_category_next_to_the_standard_one_is_provenance() {
         "valueQuantity":{"value":95,"unit":"mg/dL","system":"http://unitsofmeasure.org","code":"mg/dL"}}"#,
     );
 }
+
+#[test]
+fn a_no_known_allergy_display_replaced_by_the_canonical_one_is_kept() {
+    // athenahealth-style: SNOMED 409137002 with the FSN-like display the vendor shows.
+    let n = Normalizer::new(FhirProfile::builtin("epic").unwrap());
+    let out = n.normalize(parse(
+        r#"{"resourceType":"AllergyIntolerance","id":"a-195900.allergy-2",
+        "code":{"coding":[{"system":"http://snomed.info/sct","code":"409137002","display":"No known history of drug allergy"}]},
+        "patient":{"reference":"Patient/a-195900.E-60178"}}"#,
+    ));
+    let r = &out.resources[0];
+    let Resource::AllergyIntolerance(a) = r else {
+        panic!()
+    };
+    let c = &a.code.as_ref().unwrap().coding[0];
+    assert_eq!(
+        c.display.as_ref().unwrap().value.as_deref(),
+        Some("No known drug allergy")
+    );
+    assert!(
+        keeps(r, "No known history of drug allergy"),
+        "the vendor's display is lost"
+    );
+    assert!(Validator::check(r).is_empty(), "{:?}", Validator::check(r));
+    assert!(
+        n.normalize(r.clone()).changes.is_empty(),
+        "not a fixed point"
+    );
+}

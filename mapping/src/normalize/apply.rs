@@ -847,12 +847,21 @@ impl<'p> Run<'p> {
                             .code_str()
                             .and_then(no_known_allergy_display)
                             .unwrap_or("");
-                        let canonical_coding =
-                            Coding::with_code(SNOMED, c.code_str().unwrap_or("")).display(display);
-                        c.user_selected = None;
-                        let changed =
-                            i != 0 || c != canonical_coding || code.text_str() != Some(display);
-                        code.coding.insert(0, canonical_coding);
+                        let selected = c.user_selected.take().is_some();
+                        let mut changed = i != 0 || selected;
+                        // The canonical display; the vendor's kept on the coding.
+                        if text(&c.display) != Some(display) {
+                            if let Some(old) = c.display.take().and_then(|d| d.value) {
+                                c.extension.push(original_extension(
+                                    "original-display",
+                                    ExtensionValue::String(Primitive::new(old)),
+                                ));
+                            }
+                            c.display = prim(display);
+                            changed = true;
+                        }
+                        changed |= code.text_str() != Some(display);
+                        code.coding.insert(0, c);
                         if changed {
                             replace_text(code, display);
                             ctx.quirk(
