@@ -1357,7 +1357,7 @@ fn epic_sex(pt: &mut ehrkit_fhir_model::Patient, ctx: &mut Ctx) {
 /// Oracle Health writes `userSelected` on its codings and the tenant's code set first in
 /// every coded element (results, interpretations, components, reactions, categories,
 /// extensions), not only in the main code. In every concept of the resource (its `meta`
-/// aside) that has a tenant coding: the standard codings first, `userSelected` removed; on
+/// aside) that has a tenant coding: the tenant's codings last, `userSelected` removed; on
 /// every other coding, a `userSelected: false` (which claims nothing) removed.
 ///
 /// With `millis` ([`FhirQuirk::OracleZeroMilliseconds`]), in the same pass: dateTimes and
