@@ -382,7 +382,7 @@ fn period_precision_is_made_equal() {
     let json = String::from_utf8(to_vec(&out.resources[0])).unwrap();
     assert!(
         json.contains(
-            r#""period":{"start":"2024-03-01T00:00:00-05:00","end":"2024-03-01T14:55:00-05:00"}"#
+            r#""period":{"start":"2024-03-01T00:00:00-05:00","_start":{"extension":[{"url":"urn:ehrkit:normalization:original-value","valueDateTime":"2024-03-01"}]},"end":"2024-03-01T14:55:00-05:00"}"#
         ),
         "{json}"
     );

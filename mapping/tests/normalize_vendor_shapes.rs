@@ -515,3 +515,23 @@ fn a_no_known_allergy_display_replaced_by_the_canonical_one_is_kept() {
         "not a fixed point"
     );
 }
+
+#[test]
+fn a_date_the_period_fix_widens_is_kept_as_the_original() {
+    // Epic: a problem's onset known to the day, its end to the minute. The widened start
+    // claims midnight; the date the vendor sent is kept next to it.
+    let n = Normalizer::new(FhirProfile::builtin("epic").unwrap());
+    let out = n.normalize(parse(
+        r#"{"resourceType":"Condition","id":"eOCME5XZ-WcnT7HIbfmUhHA3","subject":{"reference":"Patient/eP"},
+        "onsetPeriod":{"start":"2015-03-01","end":"2015-03-02T08:00:00+01:00"}}"#,
+    ));
+    let r = &out.resources[0];
+    let v: serde_json::Value = serde_json::from_slice(&to_vec(r)).unwrap();
+    assert_eq!(v["onsetPeriod"]["start"], "2015-03-01T00:00:00+01:00");
+    assert!(keeps(r, "2015-03-01"), "the date sent is lost: {v}");
+    assert!(Validator::check(r).is_empty(), "{:?}", Validator::check(r));
+    assert!(
+        n.normalize(r.clone()).changes.is_empty(),
+        "not a fixed point"
+    );
+}

@@ -1800,7 +1800,16 @@ fn fix_period(p: &mut Period) -> bool {
     };
     let slot = if is_end { &mut p.end } else { &mut p.start };
     if let Some(prim) = slot.as_mut() {
-        prim.value = Some(dt);
+        // The value sent (its precision is information) stays on the element.
+        if let Some(old) = prim.value.replace(dt) {
+            prim.ext
+                .get_or_insert_with(Default::default)
+                .extension
+                .push(original_extension(
+                    "original-value",
+                    ExtensionValue::DateTime(Primitive::new(old)),
+                ));
+        }
     }
     true
 }
