@@ -535,3 +535,19 @@ fn a_date_the_period_fix_widens_is_kept_as_the_original() {
         "not a fixed point"
     );
 }
+
+#[test]
+fn how_a_server_renders_a_reference_is_provenance() {
+    // Epic gives references a `display` and a `type`; Oracle Health often a bare
+    // `reference`. Who the subject is, is the reference (a server id), not its rendering.
+    pair_equal(
+        r#"{"resourceType":"Encounter","id":"eE2","status":"finished",
+        "class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"AMB","display":"ambulatory"},
+        "subject":{"reference":"Patient/erXuFYUfucBZaryVksYEcMg3","type":"Patient","display":"Lin, Derrick"},
+        "participant":[{"individual":{"reference":"Practitioner/eM5CWtq15N0WJeuCet5bJlQ3","type":"Practitioner","display":"Physician Family Medicine, MD"}}]}"#,
+        r#"{"resourceType":"Encounter","id":"97953477","status":"finished",
+        "class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"AMB","display":"ambulatory"},
+        "subject":{"reference":"Patient/12724066"},
+        "participant":[{"individual":{"reference":"Practitioner/593923","display":"Cerner Test, Physician - Hospitalist Cerner"}}]}"#,
+    );
+}

@@ -244,7 +244,8 @@ impl Normalizer {
 }
 
 /// A resource as JSON without what only says where it came from: the logical id, `meta`, the
-/// ids of elements, literal references (`reference`: server ids), extensions written by the normalizer (originals), and codings and
+/// ids of elements, literal references (`reference`: server ids, with the `display` and `type`
+/// the server gave them), extensions written by the normalizer (originals), and codings and
 /// identifiers whose system starts with one of `local_namespaces` (the vendors' and sites' own
 /// code sets and record numbers; see [`FhirProfile::is_local`]), and concepts that had only
 /// such codings (text included: it labels the local code). Two canonical resources for
@@ -263,7 +264,15 @@ fn is_local(v: &Value, ns: &[&str]) -> bool {
 fn strip(v: &mut Value, ns: &[&str], top: bool) {
     match v {
         Value::Object(members) => {
-            members.retain(|(k, _)| !(k == "id" || k == "reference" || (top && k == "meta")));
+            // A literal reference is a server id, and its `display` and `type` are how that
+            // server renders it (Epic gives both, Oracle Health often neither).
+            let literal = members.iter().any(|(k, _)| k == "reference");
+            members.retain(|(k, _)| {
+                !(k == "id"
+                    || k == "reference"
+                    || (top && k == "meta")
+                    || (literal && (k == "display" || k == "type")))
+            });
             // A concept all of whose codings are local is the vendor's own (its text is the
             // local code's label, Epic's `Lab` category next to `laboratory`): it goes whole.
             let mut only_local = false;
