@@ -236,6 +236,8 @@ impl Converter {
             key: String::with_capacity(128),
         };
         map(msg, &event, &mut ctx, &mut out)?;
+        // Repetitions of non-repeating fields: the maps read the first only.
+        super::segment::cardinality::report_extra_repetitions(msg, &mut ctx.report);
         if self.options.keep_original {
             keep_original(msg, &msh, &code, &event, &message_key, &mut ctx, &mut out);
         }

@@ -47,6 +47,7 @@ pub mod aip_appointment;
 pub mod ais_appointment;
 pub mod ais_service_request;
 pub mod al1_allergy_intolerance;
+pub mod cardinality;
 pub mod dg1_condition;
 pub mod dg1_encounter;
 pub mod evn_provenance;
