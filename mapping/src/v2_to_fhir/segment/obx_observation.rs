@@ -151,9 +151,9 @@ pub fn obx_observation(obx: &Segment<'_>, occurrence: usize, ctx: &mut Context<'
         }
     }
 
-    if !matches!(value_type.as_deref(), Some("NM" | "SN" | "NR" | "CQ"))
-        && obx.field(6).text().is_some()
-    {
+    // OBX-6 lives on in a quantity (NM, CQ, SN, NR) or in the IG's SN string form; a value
+    // kept as text (`5.0 H`, `TNP`), a code or a date has no place for it: reported.
+    if obx.field(6).text().is_some() && !units_carried(&o, obx, value_type.as_deref()) {
         ctx.report(ReportKind::UnmappedField, at(6));
     }
     if let Some(range) = text(obx.field(7).first::<Text<'_>>()).filter(|_| o.component.is_empty()) {
@@ -591,6 +591,35 @@ fn apply_units(q: &mut Quantity, obx: &Segment<'_>, ctx: &mut Context<'_>, _at: 
         q.system = Some(Primitive::new(UCUM.to_owned()));
         q.code = code.map(|c| Primitive::new(c.into_owned()));
     }
+}
+
+/// True when the Observation's value (or a component's) holds OBX-6: a quantity, range or
+/// ratio, or the IG's SN string form (comparator `<>` or separator `+`, units written in).
+fn units_carried(o: &Observation, obx: &Segment<'_>, value_type: Option<&str>) -> bool {
+    let sn_string = || {
+        value_type == Some("SN")
+            && obx.field(5).repetitions::<Sn<'_>>().any(|sn| {
+                text_ref(sn.comparator()).as_deref() == Some("<>")
+                    || text_ref(sn.separator_suffix()).as_deref() == Some("+")
+            })
+    };
+    let value = match &o.value {
+        Some(
+            ObservationValue::Quantity(_) | ObservationValue::Range(_) | ObservationValue::Ratio(_),
+        ) => true,
+        Some(ObservationValue::String(_)) => sn_string(),
+        _ => false,
+    };
+    value
+        || o.component.iter().any(|c| match &c.value {
+            Some(
+                ObservationComponentValue::Quantity(_)
+                | ObservationComponentValue::Range(_)
+                | ObservationComponentValue::Ratio(_),
+            ) => true,
+            Some(ObservationComponentValue::String(_)) => sn_string(),
+            _ => false,
+        })
 }
 
 /// An Observation value as the same value of a component.
