@@ -63,3 +63,19 @@ fn units_of_a_quantity_are_not_reported() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn a_number_padded_with_spaces_is_a_quantity() {
+    // Fixed-width lab systems pad numbers (`  5.2`, `140 `): the number is still the result.
+    for (obx, value) in [
+        ("OBX|1|NM|2345-7^Glu^LN||  5.2|mg/dL|||||F", 5.2),
+        ("OBX|1|NM|2951-2^Na^LN||140 |mmol/L|||||F", 140.0),
+    ] {
+        let (obs, lines) = convert(obx);
+        assert_eq!(obs[0]["valueQuantity"]["value"], value, "{obx}: {}", obs[0]);
+        assert!(
+            !lines.iter().any(|l| l.starts_with("OBX[1]-5")),
+            "{obx}: {lines:?}"
+        );
+    }
+}

@@ -3,11 +3,12 @@
 //! IG: <https://hl7.org/fhir/uv/v2mappings/1.0.0/ConceptMap-datatype-nm-to-quantity.html>
 //!
 //! The number is written as a canonical FHIR `decimal` (no `+`, no leading zeros; trailing zeros
-//! kept, they carry the precision). A value that is not an NM is reported
+//! kept, they carry the precision). Spaces around the number (fixed-width feeds) are ignored.
+//! A value that is not an NM is reported
 //! ([`DataProblem::InvalidNumber`]) and gives `None`.
 
 use ehrkit_fhir_model::{Decimal, Primitive, Quantity};
-use ehrkit_hl7v2::datatypes::Text;
+use ehrkit_hl7v2::datatypes::{Nm, Text};
 
 use super::Context;
 use crate::{DataProblem, Location, ReportKind};
@@ -16,7 +17,18 @@ use crate::{DataProblem, Location, ReportKind};
 /// or the HL7 null (not reported) or not a number (reported).
 pub fn decimal(t: Option<Text<'_>>, ctx: &mut Context<'_>, at: &Location) -> Option<Decimal> {
     let t = t.filter(|t| !t.is_null() && !t.is_empty())?;
-    let d = t.nm().ok().and_then(|n| Decimal::new(&n.decimal()));
+    // Fixed-width systems pad numbers with spaces (`  5.2`): the number is still the value.
+    let d = t
+        .nm()
+        .ok()
+        .or_else(|| {
+            let raw = t.raw();
+            let trimmed = raw.trim_ascii();
+            (trimmed.len() != raw.len() && !trimmed.is_empty())
+                .then(|| Nm::parse(trimmed).ok())
+                .flatten()
+        })
+        .and_then(|n| Decimal::new(&n.decimal()));
     if d.is_none() {
         ctx.report(
             ReportKind::DataQuality(DataProblem::InvalidNumber),
