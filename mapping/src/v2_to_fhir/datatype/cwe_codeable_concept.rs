@@ -12,7 +12,7 @@
 use ehrkit_fhir_model::{CodeableConcept, Coding, Primitive};
 use ehrkit_hl7v2::datatypes::{Coding as V2Coding, Cwe};
 
-use super::{has_text, report_unmapped, text, text_ref, Context};
+use super::{has_text, report_past_last, report_unmapped, text, text_ref, Context};
 use crate::{DataProblem, Location, ReportKind, SystemSource};
 
 /// Converts one CWE repetition found at `at`. `None` when nothing is valued.
@@ -48,6 +48,7 @@ pub fn cwe_codeable_concept(
         at,
         [15, 16, 18, 19, 21, 22].map(|n| (n, n <= written && has_text(cwe.component(n)))),
     );
+    report_past_last(ctx, at, cwe.component_count(), 22, |n| cwe.component(n));
     (!cc.coding.is_empty() || cc.text.is_some()).then_some(cc)
 }
 

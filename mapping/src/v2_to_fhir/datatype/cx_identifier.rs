@@ -17,7 +17,7 @@ use ehrkit_fhir_model::{CodeableConcept, Coding, Identifier, Period, Primitive};
 use ehrkit_hl7v2::datatypes::{Cx, Hd};
 
 use super::dtm::read_date;
-use super::{has_text, report_unmapped, text, text_ref, Context};
+use super::{has_text, report_past_last, report_unmapped, text, text_ref, Context};
 use crate::v2_to_fhir::vocab::{generated::IDENTIFIER_TYPE, Translation};
 use crate::{Authority, DataProblem, Location, ProfileTranslation, ReportKind, SystemSource};
 
@@ -64,6 +64,7 @@ pub fn cx_identifier(cx: &Cx<'_>, ctx: &mut Context<'_>, at: &Location) -> Optio
         at,
         [2, 3, 6, 9, 10, 11, 12].map(|n| (n, n <= count && has_text(cx.component(n)))),
     );
+    report_past_last(ctx, at, cx.component_count(), 12, |n| cx.component(n));
     Some(id)
 }
 

@@ -13,7 +13,7 @@ use ehrkit_fhir_model::{Identifier, Primitive};
 use ehrkit_hl7v2::datatypes::Ei;
 
 use super::cx_identifier::system_of;
-use super::{text, Context};
+use super::{report_past_last, text, Context};
 use crate::{DataProblem, Location, ReportKind};
 
 /// Converts one EI found at `at` (the `Identifier` of an order, a specimen, a document…).
@@ -29,6 +29,7 @@ pub fn ei_identifier(ei: &Ei<'_>, ctx: &mut Context<'_>, at: &Location) -> Optio
         );
         return None;
     };
+    report_past_last(ctx, at, ei.component_count(), 4, |n| ei.component(n));
     let system = ei.assigning_authority().and_then(|hd| {
         crate::quirks::ei_system(ctx.profile, text(hd.namespace_id()).as_deref())
             .or_else(|| system_of(&hd, ctx, &at.clone().component(2)))

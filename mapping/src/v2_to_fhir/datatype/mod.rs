@@ -105,6 +105,24 @@ pub(crate) fn has_text(t: Option<Text<'_>>) -> bool {
     t.value().is_some_and(|v| !v.trim().is_empty())
 }
 
+/// Reports, as unmapped, each valued component past `last`, the last component of the view's
+/// datatype (HL7 v2.9, as the IG's datatype spreadsheets list them): no map reads such a
+/// component (a site extension, a shifted field), so without this it would vanish unseen.
+/// `written` is the view's component count, `component` its component accessor.
+pub(crate) fn report_past_last<'a>(
+    ctx: &mut Context<'_>,
+    at: &Location,
+    written: usize,
+    last: usize,
+    component: impl Fn(usize) -> Option<Text<'a>>,
+) {
+    for n in last + 1..=written {
+        if has_text(component(n)) {
+            ctx.report(ReportKind::UnmappedComponent, at.clone().component(n));
+        }
+    }
+}
+
 /// Reports each of `components` (1-based) of a view as unmapped when it is valued.
 pub(crate) fn report_unmapped(
     ctx: &mut Context<'_>,

@@ -20,7 +20,7 @@ use ehrkit_fhir_model::{CodeableConcept, Coding, Primitive};
 use ehrkit_hl7v2::datatypes::{Hd, Pl};
 
 use super::hd_identifier::hd_identifier;
-use super::{report_unmapped, text, Context};
+use super::{report_past_last, report_unmapped, text, Context};
 
 /// One level of a place, coarsest first in [`pl_location`]'s result.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,6 +77,7 @@ pub fn pl_location(pl: &Pl<'_>, ctx: &mut Context<'_>, at: &crate::Location) -> 
     }
     let valued = |n: usize| pl.component(n).is_some();
     report_unmapped(ctx, at, [5, 6, 10, 11].map(|n| (n, valued(n))));
+    report_past_last(ctx, at, pl.component_count(), 11, |n| pl.component(n));
     out
 }
 

@@ -18,7 +18,7 @@ use ehrkit_hl7v2::datatypes::{Cwe, Xad};
 
 use super::dtm::read_date_time;
 use super::xtn_contact_point::translate;
-use super::{has_text, report_unmapped, text, text_ref, Context};
+use super::{has_text, report_past_last, report_unmapped, text, text_ref, Context};
 use crate::v2_to_fhir::vocab::generated::{ADDRESS_TYPE_TYPE, ADDRESS_TYPE_USE};
 use crate::{Location, ReportKind};
 
@@ -111,6 +111,7 @@ pub fn xad_address(xad: &Xad<'_>, ctx: &mut Context<'_>, at: &Location) -> Optio
         [8, 10, 11, 12, 15, 16, 17, 18, 20, 21, 22, 23]
             .map(|n| (n, n <= count && has_text(xad.component(n)))),
     );
+    report_past_last(ctx, at, xad.component_count(), 23, |n| xad.component(n));
     Some(address)
 }
 

@@ -14,7 +14,7 @@ use ehrkit_fhir_model::{HumanName, Identifier, Primitive};
 use ehrkit_hl7v2::datatypes::Xcn;
 
 use super::cx_identifier::{identifier_type, system_of};
-use super::{report_unmapped, text, text_ref, Context};
+use super::{report_past_last, report_unmapped, text, text_ref, Context};
 use crate::{DataProblem, Location, ReportKind};
 
 /// Converts one XCN repetition found at `at`. `None` when neither an id nor a name is valued.
@@ -79,6 +79,7 @@ pub fn xcn_practitioner(
         at,
         [7, 8, 10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 22, 23, 24, 25].map(|n| (n, valued(n))),
     );
+    report_past_last(ctx, at, xcn.component_count(), 25, |n| xcn.component(n));
     Some(p)
 }
 

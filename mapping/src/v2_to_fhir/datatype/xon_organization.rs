@@ -16,7 +16,7 @@ use ehrkit_fhir_model::{Identifier, Primitive};
 use ehrkit_hl7v2::datatypes::Xon;
 
 use super::cx_identifier::{identifier_type, system_of};
-use super::{has_text, report_unmapped, text, text_ref, Context};
+use super::{has_text, report_past_last, report_unmapped, text, text_ref, Context};
 use crate::Location;
 
 /// Converts one XON repetition found at `at`. `None` when neither a name nor an id is valued.
@@ -64,6 +64,7 @@ pub fn xon_organization(
             (9, has_text(xon.name_representation_code())),
         ],
     );
+    report_past_last(ctx, at, xon.component_count(), 10, |n| xon.component(n));
     (o.name.is_some() || !o.identifier.is_empty()).then_some(o)
 }
 

@@ -18,7 +18,7 @@ use ehrkit_fhir_model::{HumanName, Period, Primitive};
 use ehrkit_hl7v2::datatypes::Xpn;
 
 use super::dtm::read_date_time;
-use super::{has_text, report_unmapped, text, text_ref, Context};
+use super::{has_text, report_past_last, report_unmapped, text, text_ref, Context};
 use crate::v2_to_fhir::vocab::{generated::NAME_TYPE, Translation};
 use crate::{Location, ProfileTranslation, ReportKind};
 
@@ -86,6 +86,7 @@ pub fn xpn_human_name(xpn: &Xpn<'_>, ctx: &mut Context<'_>, at: &Location) -> Op
         at,
         [8, 9, 10, 11, 15].map(|n| (n, n <= count && has_text(xpn.component(n)))),
     );
+    report_past_last(ctx, at, xpn.component_count(), 15, |n| xpn.component(n));
     Some(name)
 }
 

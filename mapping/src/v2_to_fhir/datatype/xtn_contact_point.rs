@@ -19,7 +19,7 @@ use ehrkit_fhir_model::{ContactPoint, Period, Primitive};
 use ehrkit_hl7v2::datatypes::Xtn;
 
 use super::dtm::read_date_time;
-use super::{has_text, report_unmapped, text, text_ref, Context};
+use super::{has_text, report_past_last, report_unmapped, text, text_ref, Context};
 use crate::v2_to_fhir::vocab::generated::{
     TELECOMMUNICATION_EQUIPMENT_TYPE, TELECOMMUNICATION_USE_CODE,
 };
@@ -123,6 +123,7 @@ pub fn xtn_contact_point(
         at,
         [9, 10, 11, 15, 16, 17].map(|n| (n, n <= count && has_text(xtn.component(n)))),
     );
+    report_past_last(ctx, at, xtn.component_count(), 18, |n| xtn.component(n));
     Some(cp)
 }
 
