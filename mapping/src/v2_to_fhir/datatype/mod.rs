@@ -38,6 +38,7 @@ pub mod xtn_contact_point;
 use std::borrow::Cow;
 
 use ehrkit_hl7v2::datatypes::Text;
+use ehrkit_hl7v2::escape::{DecodeOptions, Formatting};
 
 use crate::{Location, Profile, Report, ReportKind, Systems};
 
@@ -72,6 +73,24 @@ impl<'p> Context<'p> {
 /// HL7 null.
 pub(crate) fn text(t: Option<Text<'_>>) -> Option<String> {
     text_ref(t).map(Cow::into_owned)
+}
+
+/// Text meant for a reader (OBX `ST`/`TX` values, document lines): as [`text`], but the
+/// highlighting escapes `\H\` and `\N\` are dropped (plain text has no highlighting) and the
+/// formatting commands senders put in TX (`\.br\`, `\.sp\`, ...) become line breaks, as
+/// `ehrkit_hl7v2::escape::Formatting::Text` lays them out. Nothing else differs from [`text`].
+pub(crate) fn display_text(t: Option<Text<'_>>) -> Option<String> {
+    let t = t?;
+    let has_escape = t.delimiters().escape.is_some_and(|e| t.raw().contains(&e));
+    if !has_escape || t.is_null() {
+        return text(Some(t));
+    }
+    let opts = DecodeOptions::default()
+        .formatting(Formatting::Text)
+        .lossy(true);
+    let v = t.decode_with(&opts, t.charset()).ok()?;
+    let v = v.trim();
+    (!v.is_empty()).then(|| v.to_owned())
 }
 
 /// [`text`] borrowed from the message when nothing needs decoding (the usual case): for codes

@@ -57,7 +57,7 @@ use super::{mapped_in, unmapped, Row};
 use crate::v2_to_fhir::datatype::{
     cq_quantity::cq_quantity,
     cwe_codeable_concept::cwe_codeable_concept,
-    dtm,
+    display_text, dtm,
     ed_attachment::{ed_attachment, rp_attachment},
     ft_text::{ft_text, Layout},
     nm_quantity::decimal,
@@ -314,9 +314,8 @@ fn value(
                 }
                 ObservationValue::Quantity(Box::new(q))
             }),
-        Some("ST" | "TX") => {
-            text(five.get::<Text<'_>>(rep)).map(|s| ObservationValue::String(Primitive::new(s)))
-        }
+        Some("ST" | "TX") => display_text(five.get::<Text<'_>>(rep))
+            .map(|s| ObservationValue::String(Primitive::new(s))),
         Some("FT") => five
             .get::<Ft<'_>>(rep)
             .and_then(|ft| ft_text(&ft, &Layout::default()))

@@ -47,6 +47,7 @@ use ehrkit_fhir_model::resources::{
 };
 use ehrkit_fhir_model::{Attachment, CodeableConcept, Primitive, Reference};
 use ehrkit_hl7v2::datatypes::{Cwe, Ed, Ei, Ft, Rp, Text, Xcn};
+use ehrkit_hl7v2::escape::{DecodeOptions, Formatting};
 use ehrkit_hl7v2::Segment;
 
 use super::pid_patient::vocab_coding;
@@ -234,8 +235,7 @@ impl DocumentContent {
             Some("TX" | "ST") => {
                 mapped.push(5);
                 for t in five.repetitions::<Text<'_>>() {
-                    self.lines
-                        .push(t.value().map(|v| v.into_owned()).unwrap_or_default());
+                    self.lines.push(display_line(t));
                 }
             }
             Some("FT") => {
@@ -337,3 +337,19 @@ pub static OBX_ROWS: &[Row] = &[
         "application/text is not a registered media type: text/plain; charset=utf-8",
     ),
 ];
+
+/// One TX/ST line of a document as written (leading spaces and blank lines kept: TX is laid
+/// out by its sender), escapes decoded, the highlighting escapes `\H\` `\N\` dropped and
+/// the formatting commands senders put in TX (`\.br\`) laid out as line breaks.
+fn display_line(t: Text<'_>) -> String {
+    if t.raw().is_empty() || t.is_null() {
+        return String::new();
+    }
+    let opts = DecodeOptions::default()
+        .formatting(Formatting::Text)
+        .lossy(true);
+    match t.decode_with(&opts, t.charset()) {
+        Ok(v) => v.into_owned(),
+        Err(_) => t.value().map(|v| v.into_owned()).unwrap_or_default(),
+    }
+}
