@@ -163,7 +163,8 @@ enum Last {
 }
 
 /// Splits a message into order groups (ORC starts one; an OBR, RXO or RXE joins the ORC
-/// before it or starts one), each marked with the PID it follows. A PID closes the group
+/// before it or starts one), each marked with the PID it follows. Z-segments and PRTs do not
+/// end an OBX's or an order's segments (an NTE after them is still its). A PID closes the group
 /// before it: what follows is never added to an earlier patient's order. Counts occurrences of every
 /// segment id. PID and PV1 after the first are reported here unless `many_patients` (ORU_R01,
 /// whose caller converts each patient group).
@@ -302,6 +303,11 @@ pub(crate) fn walk<'m>(
                 }
                 last = Last::Nothing;
             }
+            // A Z-segment (site-defined, allowed anywhere) or a PRT (v2.7+: `OBX {PRT} {NTE}`,
+            // `OBR {NTE} {PRT}`) does not end the OBX's or the order's segments: an NTE after
+            // it is still theirs. Both are reported by the message map as before.
+            "PRT" => {}
+            _ if name.starts_with('Z') => {}
             _ => last = Last::Nothing,
         }
     }
