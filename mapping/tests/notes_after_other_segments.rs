@@ -93,3 +93,29 @@ fn an_order_note_after_a_z_segment_is_the_orders() {
         lines.join("\n")
     );
 }
+
+#[test]
+fn an_appointment_note_after_a_z_segment_is_the_appointments() {
+    let (resources, lines) = convert(concat!(
+        "MSH|^~\\&|SCHED|CLINIC|RCV|FAC|20260301123000-0500||SIU^S12^SIU_S12|M43|P|2.5\r",
+        "SCH|APT1^SCHED|FILL1^SCHED|||||Checkup^Routine^L|ROUTINE^Routine^HL70276|30|MIN|^^30^202603101000-0500^202603101030-0500\r",
+        "ZSC|1|site\r",
+        "NTE|1||appt note\r",
+        "PID|1||123^^^CLINIC^MR||DOE^JANE\r",
+        "RGS|1|A\r",
+        "AIS|1|A|99213^Office visit^C4|202603101000-0500\r",
+        "ZAI|1|site\r",
+        "NTE|1||ais note\r",
+    ));
+    let appointment = resources
+        .iter()
+        .find(|r| r["resourceType"] == "Appointment")
+        .expect("Appointment");
+    assert_eq!(
+        appointment["comment"],
+        "appt note\nais note",
+        "{}",
+        lines.join("\n")
+    );
+    assert!(!lines.iter().any(|l| l.starts_with("NTE[")), "{lines:?}");
+}

@@ -177,6 +177,9 @@ pub(crate) fn convert(
                 after = After::Nothing;
             }
             "PID" | "PV1" | "RGS" | "MSH" => {}
+            // A Z-segment (site-defined, allowed anywhere) does not end the SCH's or the AIS's
+            // NTEs; it is reported as before.
+            _ if name.starts_with('Z') => {}
             _ => after = After::Nothing,
         }
     }
