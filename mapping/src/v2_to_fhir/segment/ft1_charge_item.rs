@@ -9,7 +9,8 @@
 //! - FT1-4 (transaction date, DR) → `occurrenceDateTime`, or `occurrencePeriod` when the range
 //!   has an end; FT1-5 (posting date) → `enteredDate`.
 //! - FT1-6 (transaction type, table 0017) → `status`: `CG` (charge) → `billable`; any other type
-//!   (credit, payment, adjustment) → `unknown` (Microsoft writes `unknown` for every FT1).
+//!   (credit, payment, adjustment) → `unknown` (Microsoft writes `unknown` for every FT1), and
+//!   FT1-6 is reported: `unknown` does not say the amount is not a charge.
 //! - FT1-7 (transaction code) → `code` (required: absent → the data-absent-reason `unknown`,
 //!   reported).
 //! - FT1-10 (quantity) → `quantity.value`; FT1-11 (extended amount, CP: `price&currency`) →
@@ -93,6 +94,11 @@ pub fn ft1_charge_item(ft1: &Segment<'_>, occurrence: usize, ctx: &mut Context<'
         Some("CG") => ChargeItemStatus::Billable,
         _ => ChargeItemStatus::Unknown,
     }));
+    // A credit, payment or adjustment has no ChargeItem status: `unknown` does not carry it,
+    // and without it the amount reads as a charge. Reported.
+    if kind.as_deref().is_some_and(|k| k != "CG") {
+        ctx.report(ReportKind::UnmappedField, at(6));
+    }
     let code = ft1
         .field(7)
         .first::<Cwe<'_>>()
