@@ -20,7 +20,9 @@
 //! - RXA-15 → `lotNumber` (first repetition); RXA-16 → `expirationDate`; RXA-17 →
 //!   `manufacturer`, an Organization identified by the code (MVX) and named by its text.
 //! - RXA-18 → `statusReason`; RXA-19 → `reasonCode`.
-//! - RXA-20 → `status` through the IG map `CompletionStatus` (absent → `completed`); RXA-21
+//! - RXA-20 → `status` through the IG map `CompletionStatus` (absent → `completed`; `PA`,
+//!   partially administered, is `completed` there, and also `isSubpotent` with the
+//!   `immunization-subpotent-reason` `partial`, so a partial dose does not read as a full one); RXA-21
 //!   `D` (delete) → `entered-in-error` whatever RXA-20 says; RXA-22 → `recorded` when RXA-21 is
 //!   `A`.
 //! - RXA-27 → `location` (`PL[Location]`, the finest level). RXA-28 (its address) and the other
@@ -226,9 +228,21 @@ pub fn rxa_immunization(
     } else {
         match text(rxa.field(20).first::<Text<'_>>()) {
             None => ImmunizationStatusCodes::Completed,
-            Some(code) => translate(&COMPLETION_STATUS, &code, ctx, &at(20))
-                .and_then(|c| ImmunizationStatusCodes::from_code(&c))
-                .unwrap_or(ImmunizationStatusCodes::Completed),
+            Some(code) => {
+                // `PA` (partially administered) is `completed` in the IG's map, like `CP`: the
+                // part of the dose not given is said with `isSubpotent` (reason `partial`).
+                if code.eq_ignore_ascii_case("PA") {
+                    imm.is_subpotent = Some(Primitive::new(true));
+                    imm.subpotent_reason
+                        .push(CodeableConcept::from_coding(Coding::with_code(
+                            "http://terminology.hl7.org/CodeSystem/immunization-subpotent-reason",
+                            "partial",
+                        )));
+                }
+                translate(&COMPLETION_STATUS, &code, ctx, &at(20))
+                    .and_then(|c| ImmunizationStatusCodes::from_code(&c))
+                    .unwrap_or(ImmunizationStatusCodes::Completed)
+            }
         }
     };
     imm.status = Some(Primitive::new(status));
