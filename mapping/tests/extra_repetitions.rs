@@ -172,3 +172,45 @@ fn single_fields_match_the_ig_spreadsheets() {
         .collect();
     assert_eq!(table, expected);
 }
+
+#[test]
+fn single_fields_a_map_reads_in_full_are_not_reported() {
+    // PID-15, SPM-32, TQ1-11, TXA-18 and RXR-5 have v2 cardinality 1 in the IG's sheets, but
+    // their maps read every repetition: a second one is in the Bundle, not lost.
+    let oru = report(concat!(
+        "MSH|^~\\&|LAB|HOSP|RCV|FAC|20260301123000-0500||ORU^R01|M70|P|2.5.1\r",
+        "PID|1||123^^^HOSP^MR||DOE^JANE||||||||||en^English^HL70296~fr^French^HL70296\r",
+        "ORC|RE|P1\r",
+        "TQ1|1||||||||||Q1~Q2\r",
+        "OBR|1|P1||CBC^CBC^L\r",
+        "SPM|1|S1||BLD^Blood^HL70487|||||||||||||||||||||||||||||P1~P2\r",
+    ));
+    let rde = report(concat!(
+        "MSH|^~\\&|PHARM|HOSP|RCV|FAC|20260301123000-0500||RDE^O11^RDE_O11|M71|P|2.5\r",
+        "PID|1||123^^^HOSP^MR||DOE^JANE\r",
+        "ORC|NW|RX1^PHARM\r",
+        "RXE|^Q8H|00093-0311^Amoxicillin^NDC|500||mg^mg^UCUM\r",
+        "RXR|PO^Oral^HL70162||||A^Before meals^L~B^With water^L\r",
+    ));
+    let mdm = report(concat!(
+        "MSH|^~\\&|DOC|HOSP|RCV|FAC|20260301123000-0500||MDM^T02^MDM_T02|M72|P|2.5\r",
+        "PID|1||123^^^HOSP^MR||DOE^JANE\r",
+        "TXA|1|CN^Consult note^L|TX|||20260301100000-0500||||||DOC-1^HOSP|||||AU|R~V|AV\r",
+        "OBX|1|TX|||Line one||||||F\r",
+    ));
+    for (lines, at) in [
+        (&oru, "PID[1]-15(2)"),
+        (&oru, "TQ1[1]-11(2)"),
+        (&oru, "SPM[1]-32(2)"),
+        (&rde, "RXR[1]-5(2)"),
+        (&mdm, "TXA[1]-18(2)"),
+    ] {
+        assert!(
+            !lines
+                .iter()
+                .any(|l| l == &format!("{at}: field not mapped")),
+            "{at} reported:\n{}",
+            lines.join("\n")
+        );
+    }
+}
