@@ -198,7 +198,14 @@ fn single_fields_a_map_reads_in_full_are_not_reported() {
         "TXA|1|CN^Consult note^L|TX|||20260301100000-0500||||||DOC-1^HOSP|||||AU|R~V|AV\r",
         "OBX|1|TX|||Line one||||||F\r",
     ));
+    let adt = report(concat!(
+        "MSH|^~\\&|ADT|HOSP|RCV|FAC|20260301123000-0500||ADT^A01|M73|P|2.5\r",
+        "PID|1||1^^^HOSP^MR||DOE^JANE\r",
+        "NK1|1|DOE^JOHN|SPO|||||||||N1~N2\r",
+        "PV1|1|I|||||||||||||||||V1\r",
+    ));
     for (lines, at) in [
+        (&adt, "NK1[1]-12(2)"),
         (&oru, "PID[1]-15(2)"),
         (&oru, "TQ1[1]-11(2)"),
         (&oru, "SPM[1]-32(2)"),

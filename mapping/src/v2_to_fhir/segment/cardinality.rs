@@ -154,11 +154,12 @@ pub const SINGLE_FIELDS: &[(&str, &[usize])] = &[
 
 /// Fields that do not repeat but that a map reads in every repetition, so a second
 /// repetition is data in the Bundle (or reported by that map), not lost: PID-2 (as Patient
-/// identifiers), PID-15, PV1-19 (as Encounter identifiers), PV2-3, PR1-15, ORC-29, MRG-4,
-/// RXR-5, SPM-32, TQ1-11, TXA-18.
+/// identifiers), PID-15, NK1-12, PV1-19 (as Encounter identifiers), PV2-3, PR1-15, ORC-29,
+/// MRG-4, RXR-5, SPM-32, TQ1-11, TXA-18.
 const READ_IN_FULL: &[(&str, usize)] = &[
     ("PID", 2),
     ("PID", 15),
+    ("NK1", 12),
     ("PV1", 19),
     ("PV2", 3),
     ("PR1", 15),
