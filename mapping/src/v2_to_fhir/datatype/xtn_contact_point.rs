@@ -68,27 +68,51 @@ pub fn xtn_contact_point(
         value: Some(Primitive::new(value)),
         ..Default::default()
     };
+    // The IG's equipment map gives `CP` (cellular phone) the *use* `mobile`, not a system: a
+    // mobile phone is system `phone`, use `mobile` (the use XTN.2 gives then yields to it).
+    let mut mobile = false;
     cp.system = match &equipment {
-        Some(code) => translate(
-            &TELECOMMUNICATION_EQUIPMENT_TYPE,
-            code,
-            ctx,
-            &at.clone().component(3),
-        )
-        .and_then(ContactPointSystem::from_code),
+        Some(code) => {
+            let target = translate(
+                &TELECOMMUNICATION_EQUIPMENT_TYPE,
+                code,
+                ctx,
+                &at.clone().component(3),
+            );
+            match target {
+                Some(t) if ContactPointUse::from_code(t) == Some(ContactPointUse::Mobile) => {
+                    mobile = true;
+                    Some(ContactPointSystem::Phone)
+                }
+                Some(t) => ContactPointSystem::from_code(t),
+                None => None,
+            }
+        }
         None if has_text(xtn.communication_address()) => Some(ContactPointSystem::Email),
         None => None,
     }
     .map(Primitive::new);
     if let Some(code) = text_ref(xtn.telecommunication_use_code()) {
-        cp.use_ = translate(
+        let given = translate(
             &TELECOMMUNICATION_USE_CODE,
             &code,
             ctx,
             &at.clone().component(2),
         )
-        .and_then(ContactPointUse::from_code)
-        .map(Primitive::new);
+        .and_then(ContactPointUse::from_code);
+        if mobile
+            && given
+                .as_ref()
+                .is_some_and(|u| *u != ContactPointUse::Mobile)
+        {
+            // One use only: `mobile` is kept, XTN.2's use is not carried.
+            ctx.report(ReportKind::UnmappedComponent, at.clone().component(2));
+        } else {
+            cp.use_ = given.map(Primitive::new);
+        }
+    }
+    if mobile {
+        cp.use_ = Some(Primitive::new(ContactPointUse::Mobile));
     }
     let start = read_date_time(
         xtn.effective_start_date().and_then(|t| t.time()),
