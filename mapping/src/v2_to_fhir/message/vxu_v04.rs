@@ -16,8 +16,10 @@
 //! fills `programEligibility` and 30963-3 (vaccine funding source) `fundingSource` of that
 //! Immunization (the IG's note: "funding source, patient eligibility" may map to elements of
 //! the Immunization). OBXs
-//! before any order (PERSON_OBSERVATION) become Observations of the Patient. PD1, PV2, IN1,
-//! GT1, NTE, TQ1, PRT and other segments are reported.
+//! before any order (PERSON_OBSERVATION) become Observations of the Patient. An NTE after an
+//! OBX (a Z-segment or PRT between them aside) is that Observation's `note` (`NTE[Observation]`,
+//! IG rows 11.3 and 12.6.3); any other NTE, PD1, PV2, IN1, GT1, TQ1, PRT and other segments are
+//! reported.
 
 use ehrkit_fhir_model::resources::{
     Immunization, Location as FhirLocation, Observation, Organization, Practitioner, RelatedPerson,
@@ -32,6 +34,7 @@ use crate::v2_to_fhir::convert::{ConvertError, Out, Role};
 use crate::v2_to_fhir::datatype::{cwe_codeable_concept::cwe_codeable_concept, text, Context};
 use crate::v2_to_fhir::segment::{
     nk1_related_person::nk1_related_person,
+    nte_observation::nte_observation,
     obx_observation::obx_observation,
     orc_service_request::{self, orc_service_request, OrderParts},
     patient_other_sources::{first_patient_segments, patient_other_sources},
@@ -43,7 +46,7 @@ use crate::{DataProblem, Location, ReportKind};
 
 /// Segments this map reads (the others are reported).
 const MAPPED: &[&str] = &[
-    "MSH", "PID", "NK1", "PV1", "ORC", "RXA", "RXR", "OBX", "DB1", "GT1", "IN2", "CON",
+    "MSH", "PID", "NK1", "PV1", "ORC", "RXA", "RXR", "OBX", "NTE", "DB1", "GT1", "IN2", "CON",
 ];
 
 /// NK1-3.1 codes the IG sends to `NK1[Patient]` (Patient.contact) instead of a RelatedPerson.
@@ -61,6 +64,9 @@ struct Order {
     has_rxa: bool,
     at: Option<Location>,
     observations: Vec<(Observation, usize)>,
+    /// The NTEs (occurrences) attached to those Observations: reported with them when the
+    /// group writes no Immunization.
+    notes: Vec<usize>,
     /// The ORC as a ServiceRequest (IG VXU_V04 row 12.1).
     request: Option<(OrderParts, Location)>,
 }
@@ -116,8 +122,16 @@ pub(crate) fn convert(
     let mut orders: Vec<Order> = Vec::new();
     let mut person_observations: Vec<(Observation, usize)> = Vec::new();
     let (mut n_orc, mut n_rxa, mut n_rxr, mut n_obx, mut n_pid, mut n_pv1) = (0, 0, 0, 0, 0, 0);
+    let mut n_nte = 0;
+    // An NTE belongs to the OBX before it (IG rows 11.3 and 12.6.3 → `Observation.note`); a
+    // Z-segment or a PRT between them does not end the OBX's group, any other segment does.
+    let mut after_obx = false;
     for seg in msg.segments() {
-        match seg.name() {
+        let name = seg.name();
+        if !matches!(name, "OBX" | "NTE" | "PRT") && !name.starts_with('Z') {
+            after_obx = false;
+        }
+        match name {
             "ORC" => {
                 n_orc += 1;
                 let mut order = Order {
@@ -160,6 +174,24 @@ pub(crate) fn convert(
                             .push((obx_observation(&seg, n_obx, ctx), n_obx));
                     }
                     None => person_observations.push((obx_observation(&seg, n_obx, ctx), n_obx)),
+                }
+                after_obx = true;
+            }
+            "NTE" => {
+                n_nte += 1;
+                let target = if !after_obx {
+                    None
+                } else if let Some(o) = orders.last_mut() {
+                    o.notes.push(n_nte);
+                    o.observations.last_mut()
+                } else {
+                    person_observations.last_mut()
+                };
+                match target {
+                    Some((obs, _)) => obs.note.extend(nte_observation(&seg, n_nte, ctx)),
+                    None => {
+                        ctx.report(ReportKind::UnmappedSegment, Location::segment("NTE", n_nte))
+                    }
                 }
             }
             "PID" => {
@@ -207,6 +239,9 @@ pub(crate) fn convert(
             );
             for (_, n) in order.observations {
                 ctx.report(ReportKind::UnmappedSegment, Location::segment("OBX", n));
+            }
+            for n in order.notes {
+                ctx.report(ReportKind::UnmappedSegment, Location::segment("NTE", n));
             }
             continue;
         }
