@@ -88,7 +88,10 @@ pub(crate) fn display_text(t: Option<Text<'_>>) -> Option<String> {
     let opts = DecodeOptions::default()
         .formatting(Formatting::Text)
         .lossy(true);
-    let v = t.decode_with(&opts, t.charset()).ok()?;
+    // Never fails with these options; were it to, the text as `text` reads it is kept.
+    let Ok(v) = t.decode_with(&opts, t.charset()) else {
+        return text(Some(t));
+    };
     let v = v.trim();
     (!v.is_empty()).then(|| v.to_owned())
 }
