@@ -71,10 +71,17 @@ pub fn dg1_condition(
     let at = |field: usize| Location::segment("DG1", occurrence).field(field);
     let mut c = Condition::default();
 
-    let mut code = dg1
-        .field(3)
-        .first::<Cwe<'_>>()
-        .and_then(|cwe| cwe_codeable_concept(&cwe, ctx, &at(3)));
+    let cwe = dg1.field(3).first::<Cwe<'_>>();
+    let mut code = cwe
+        .as_ref()
+        .and_then(|cwe| cwe_codeable_concept(cwe, ctx, &at(3)));
+    // DG1-2 (coding method) names the system of a bare DG1-3 code (v2.3-style senders).
+    let method_read = super::system_from_coding_method(
+        &mut code,
+        cwe.as_ref(),
+        dg1.field(2).first::<Text<'_>>(),
+        ctx,
+    );
     if let Some(description) = text(dg1.field(4).first::<Text<'_>>()) {
         let cc = code.get_or_insert_with(CodeableConcept::default);
         if cc.text.is_none() {
@@ -131,6 +138,7 @@ pub fn dg1_condition(
         let field = dg1.field(f);
         if !MAPPED_FIELDS.contains(&f)
             && !encounter_fields.contains(&f)
+            && (f != 2 || !method_read)
             && field.repetition_count() > 0
             && !field.is_null()
         {

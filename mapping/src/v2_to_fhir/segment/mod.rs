@@ -11,6 +11,45 @@
 //! a FHIR attribute (the IG maps the field to nothing) need no listing: the converter reports
 //! them as unmapped when they are present.
 
+use ehrkit_fhir_model::{CodeableConcept, Primitive};
+use ehrkit_hl7v2::datatypes::{Cwe, Text};
+
+use crate::v2_to_fhir::datatype::{has_text, text_ref, Context};
+use crate::SystemSource;
+
+/// DG1-2 / PR1-2 (diagnosis / procedure coding method, deprecated; v2.3-style senders) as the
+/// system of a bare code: when the code's CWE (`cwe`, DG1-3 / PR1-3) names no coding system
+/// (CWE.3, CWE.14) and `method` is a coding system the registry knows (not a fallback), the
+/// first coding of `code` gets it. True when it did (the method field is then mapped).
+pub(crate) fn system_from_coding_method(
+    code: &mut Option<CodeableConcept>,
+    cwe: Option<&Cwe<'_>>,
+    method: Option<Text<'_>>,
+    ctx: &Context<'_>,
+) -> bool {
+    let Some(cwe) = cwe else { return false };
+    if has_text(cwe.name_of_coding_system()) || has_text(cwe.coding_system_oid()) {
+        return false;
+    }
+    let Some(name) = text_ref(method) else {
+        return false;
+    };
+    let Some(uri) = ctx
+        .systems
+        .coding_system(&name)
+        .filter(|u| u.source != SystemSource::Fallback)
+    else {
+        return false;
+    };
+    match code.as_mut().and_then(|cc| cc.coding.first_mut()) {
+        Some(coding) if coding.system.is_none() && coding.code.is_some() => {
+            coding.system = Some(Primitive::new(uri.uri.into_owned()));
+            true
+        }
+        _ => false,
+    }
+}
+
 /// How one spreadsheet row is handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RowStatus {

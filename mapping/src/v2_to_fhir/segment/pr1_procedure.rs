@@ -101,6 +101,13 @@ fn convert(
     let mut code = cne
         .as_ref()
         .and_then(|c| cwe_codeable_concept(c, ctx, &at(3)));
+    // PR1-2 (coding method) names the system of a bare PR1-3 code (v2.3-style senders).
+    let method_read = super::system_from_coding_method(
+        &mut code,
+        cne.as_ref(),
+        pr1.field(2).first::<Text<'_>>(),
+        ctx,
+    );
     let modifiers: Vec<String> = pr1
         .field(16)
         .repetitions::<Cwe<'_>>()
@@ -215,6 +222,7 @@ fn convert(
         let field = pr1.field(f);
         if !MAPPED_FIELDS.contains(&f)
             && (!with_parent || f != 25)
+            && (f != 2 || !method_read)
             && field.repetition_count() > 0
             && !field.is_null()
         {
