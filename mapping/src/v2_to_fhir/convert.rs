@@ -775,18 +775,38 @@ fn concat(parts: &[&str]) -> String {
     out
 }
 
-/// `identifier=system|value` (percent-encoded) of the first identifier with both parts.
+/// `identifier=system|value` of the first identifier with both parts: each part escaped as
+/// FHIR search requires (`\`, `|`, `,`, `$` preceded by `\`; a server splits a token on them
+/// after percent-decoding, and an unescaped `,` would ask for two identifiers), then
+/// percent-encoded.
 fn identifier_query(ids: &[Identifier]) -> Option<String> {
     ids.iter().find_map(|i| {
         let s = i.system.as_ref()?.value.as_deref()?;
         let v = i.value.as_ref()?.value.as_deref()?;
         let mut q = String::with_capacity(12 + s.len() + v.len());
         q.push_str("identifier=");
-        pct_encode(&mut q, s);
+        search_escaped(&mut q, s);
         q.push('|');
-        pct_encode(&mut q, v);
+        search_escaped(&mut q, v);
         Some(q)
     })
+}
+
+/// Appends `s` with the FHIR search delimiters `\ | , $` escaped by a `\`, percent-encoded as
+/// [`pct_encode`] writes it (straight to it when `s` has none, the usual case).
+fn search_escaped(out: &mut String, s: &str) {
+    if !s.bytes().any(|b| matches!(b, b'\\' | b'|' | b',' | b'$')) {
+        pct_encode(out, s);
+        return;
+    }
+    let mut escaped = String::with_capacity(s.len() + 4);
+    for c in s.chars() {
+        if matches!(c, '\\' | '|' | ',' | '$') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    pct_encode(out, &escaped);
 }
 
 /// Appends `s` percent-encoded as [`Pct`] writes it (without the formatting machinery: one
