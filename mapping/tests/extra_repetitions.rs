@@ -221,3 +221,25 @@ fn single_fields_a_map_reads_in_full_are_not_reported() {
         );
     }
 }
+
+#[test]
+fn a_repetition_in_a_later_segment_is_reported_at_that_segments_occurrence() {
+    // Only the third OBX and the second NTE hold a `~`; the segments before them hold none,
+    // and still count for the occurrence.
+    let lines = report(concat!(
+        "MSH|^~\\&|LAB|HOSP|RCV|FAC|20260301123000-0500||ORU^R01|M9|P|2.5.1\r",
+        "PID|1||123^^^HOSP^MR||DOE^JANE||19800101|F\r",
+        "OBR|1|P1||CBC^CBC^L\r",
+        "OBX|1|NM|2345-7^Glu^LN||99|mg/dL|||||F\r",
+        "NTE|1||first\r",
+        "OBX|2|NM|2339-0^Glu2^LN||5|mmol/L|||||F\r",
+        "NTE|1||second|RE~X\r",
+        "OBX|3|NM|718-7^Hgb^LN~20509-6^Hgb2^LN||13|g/dL|||||F\r",
+    ));
+    assert_reported(&lines, "OBX[3]-3(2)");
+    assert!(
+        !lines.iter().any(|l| l.starts_with("OBX[1]-3") || l.starts_with("OBX[2]-3")),
+        "{}",
+        lines.join("\n")
+    );
+}

@@ -174,37 +174,28 @@ const READ_IN_FULL: &[(&str, usize)] = &[
 /// The non-repeating fields of segment `id` ([`SINGLE_FIELDS`]); empty when the IG has no map
 /// of it.
 pub fn single_fields(id: &str) -> &'static [usize] {
+    // The table is sorted by segment id (checked by a test): a binary search, since this runs
+    // for every segment of every message.
     SINGLE_FIELDS
-        .iter()
-        .find(|(s, _)| *s == id)
-        .map_or(&[], |(_, f)| f)
+        .binary_search_by(|(s, _)| (*s).cmp(id))
+        .map_or(&[], |i| SINGLE_FIELDS[i].1)
 }
 
 /// Reports, as [`ReportKind::UnmappedField`] at `SEG[n]-f(r)`, each valued repetition `r >= 2`
 /// of a non-repeating field: the maps read the first one only. Skipped when the report already
 /// names that repetition, the whole field as unmapped, or the whole segment (unmapped, Z).
 pub(crate) fn report_extra_repetitions(msg: &Message<'_>, report: &mut Report) {
+    let repetition = msg.delimiters().repetition;
+    // Occurrences are counted only as far as a segment that needs one (few do), by a second
+    // iterator that never goes back: linear in the message however many segments repeat.
     let mut seen: Vec<(&str, usize)> = Vec::new();
-    for seg in msg.segments() {
-        let id = seg.name();
-        let occurrence = match seen.iter_mut().find(|(s, _)| *s == id) {
-            Some((_, n)) => {
-                *n += 1;
-                *n
-            }
-            None => {
-                seen.push((id, 1));
-                1
-            }
-        };
-        let single = single_fields(id);
-        if single.is_empty() {
-            continue;
-        }
-        let repetition = msg.delimiters().repetition;
-        // Most segments hold no repetition separator at all (MSH-2 aside): nothing to look at.
+    let mut counter = msg.segments();
+    let mut counted = 0;
+    for (index, seg) in msg.segments().enumerate() {
+        // Most segments hold no repetition separator at all (MSH-2 aside): nothing to look at,
+        // and nothing else is read of them.
         let bytes = seg.as_bytes();
-        let body = if id == "MSH" {
+        let body = if bytes.starts_with(b"MSH") {
             bytes.get(8..).unwrap_or_default()
         } else {
             bytes
@@ -212,12 +203,26 @@ pub(crate) fn report_extra_repetitions(msg: &Message<'_>, report: &mut Report) {
         if !body.contains(&repetition) {
             continue;
         }
+        let id = seg.name();
+        let single = single_fields(id);
+        if single.is_empty() {
+            continue;
+        }
+        for s in counter.by_ref().take(index + 1 - counted) {
+            match seen.iter_mut().find(|(n, _)| *n == s.name()) {
+                Some((_, k)) => *k += 1,
+                None => seen.push((s.name(), 1)),
+            }
+        }
+        counted = index + 1;
+        let occurrence = seen.iter().find(|(n, _)| *n == id).map_or(1, |(_, k)| *k);
         for &f in single {
-            if READ_IN_FULL.contains(&(id, f)) {
+            let field = seg.field(f);
+            let count = field.repetition_count();
+            if count < 2 || READ_IN_FULL.contains(&(id, f)) {
                 continue;
             }
-            let field = seg.field(f);
-            for r in 2..=field.repetition_count() {
+            for r in 2..=count {
                 if field
                     .repetition_raw(r)
                     .is_none_or(|raw| raw.is_empty() || raw == b"\"\"")
@@ -252,4 +257,17 @@ fn already_reported(report: &Report, id: &str, occurrence: usize, f: usize, r: u
                 Some(_) => false,
             }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_sorted_for_its_binary_search() {
+        assert!(SINGLE_FIELDS.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(single_fields("OBX")[..3], [1, 2, 3]);
+        assert!(single_fields("ZZZ").is_empty());
+        assert!(single_fields("AAA").is_empty());
+    }
 }
