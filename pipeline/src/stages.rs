@@ -630,7 +630,7 @@ fn convert_error(e: ConvertError) -> StageError {
 /// An ADT^A37 (unlink patient information): the first and second PID name two source patients
 /// that must end under different enterprise ids. `ehrkit-mapping` has no A37 map, so each
 /// PID's Patient is converted as an ADT^A08 (update patient information) carrying that PID
-/// would be ([`a37_as_update`]); the two Patients are stored with the unlink, each under its
+/// would be ([`pid_as_a08`]); the two Patients are stored with the unlink, each under its
 /// source patient, and their MPI records are updated with the A37's demographics after the
 /// unlink (the runtime applies the unlink first: upserting a record the MPI knows keeps its
 /// enterprise id and never re-matches it, so the two stay apart).
@@ -647,7 +647,7 @@ fn unlink_request(msg: &Message<'_>, route: &Route) -> Result<Normalized, StageE
     let second = cx_key(msg, "PID", 2, 3).ok_or_else(|| missing(2))?;
     let mut out = Normalized::default();
     for (n, key) in [(1, &first), (2, &second)] {
-        let update = a37_as_update(msg, n);
+        let update = pid_as_a08(msg, n);
         let m = Message::parse(&update).map_err(|e| {
             StageError::new(Stage::Convert, ErrorKind::Malformed, e.to_string())
                 .at(format!("PID({n})"))
@@ -761,7 +761,7 @@ fn other_result_patients(
         .skip(1)
         .collect();
     for n in 2..=pids {
-        let update = a37_as_update(msg, n);
+        let update = pid_as_a08(msg, n);
         let m = Message::parse(&update).map_err(|e| {
             StageError::new(Stage::Identity, ErrorKind::Malformed, e.to_string())
                 .at(format!("PID[{n}]"))
@@ -794,9 +794,10 @@ fn other_result_patients(
     Ok(others)
 }
 
-/// The ADT^A08 an A37's `n`-th PID stands for: the A37's MSH with MSH-9 `ADT^A08^ADT_A01`, its
-/// EVN, and that PID (the other PID and the visit segments left out).
-fn a37_as_update(msg: &Message<'_>, n: usize) -> Vec<u8> {
+/// The ADT^A08 the message's `n`-th PID stands for (an A37's unlinked patients, an ORU's
+/// further patients): the message's MSH with MSH-9 `ADT^A08^ADT_A01`, its EVN, and that PID
+/// (the other PIDs and the visit segments left out).
+fn pid_as_a08(msg: &Message<'_>, n: usize) -> Vec<u8> {
     let d = msg.delimiters();
     let (f, c) = (d.field, d.component);
     let mut out = Vec::new();
