@@ -238,7 +238,9 @@ fn a_repetition_in_a_later_segment_is_reported_at_that_segments_occurrence() {
     ));
     assert_reported(&lines, "OBX[3]-3(2)");
     assert!(
-        !lines.iter().any(|l| l.starts_with("OBX[1]-3") || l.starts_with("OBX[2]-3")),
+        !lines
+            .iter()
+            .any(|l| l.starts_with("OBX[1]-3") || l.starts_with("OBX[2]-3")),
         "{}",
         lines.join("\n")
     );
