@@ -88,11 +88,16 @@ fn main() -> ExitCode {
         Ok(b) => b,
         Err(e) => return fail(format!("{}: {e}", args.file.display())),
     };
+    // The profile's undeclared character set (ISO 8859-1 senders without MSH-18) applies.
+    let parse_options = profile.parse_options();
     let converter = Converter::new(profile, Options::default().bundle_kind(kind));
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut count = 0usize;
-    for (n, parsed) in Message::parse_all(&input).enumerate() {
+    for (n, parsed) in Message::parse_all(&input)
+        .options(parse_options)
+        .enumerate()
+    {
         let msg = match parsed {
             Ok(m) => m,
             Err(e) => return fail(format!("message {}: {e}", n + 1)),

@@ -291,6 +291,13 @@ pub struct Profile {
     /// Settings the HL7 v2 quirks read (site OIDs, Z-segment table, dictionaries, …).
     #[serde(default, skip_serializing_if = "V2Settings::is_empty")]
     pub v2: V2Settings,
+    /// The character set this sender writes when MSH-18 is empty and the bytes are not UTF-8,
+    /// as MSH-18 would name it (`8859/1`, `WINDOWS-1252`, `8859/15`; HL7 table 0211). Older
+    /// systems send accented names in ISO 8859-1 or Windows-1252 without declaring it. `None`
+    /// (default): such a message is an encoding error with its byte offset, never guessed.
+    /// Read by [`Profile::parse_options`]; a declared MSH-18 always wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undeclared_charset: Option<String>,
 }
 
 fn default_base() -> String {
@@ -320,7 +327,18 @@ impl Profile {
             vendor: None,
             interface: None,
             v2: V2Settings::default(),
+            undeclared_charset: None,
         }
+    }
+
+    /// The HL7 v2 parse options for this sender's messages: the defaults, with
+    /// [`undeclared_charset`](Self::undeclared_charset) as the fallback character set.
+    pub fn parse_options(&self) -> ehrkit_hl7v2::ParseOptions {
+        ehrkit_hl7v2::ParseOptions::default().fallback_charset(
+            self.undeclared_charset
+                .as_deref()
+                .and_then(|c| ehrkit_hl7v2::Charset::from_msh18(c.as_bytes())),
+        )
     }
 
     /// The names [`Profile::builtin`] knows: `generic`, `epic`, `oracle_health`, `veradigm`,
@@ -619,6 +637,11 @@ impl Profile {
                 return bad(&format!("identifier_systems.{k}"), ProfileProblem::NotAUri);
             }
         }
+        if let Some(c) = &self.undeclared_charset {
+            if ehrkit_hl7v2::Charset::from_msh18(c.as_bytes()).is_none() {
+                return bad("undeclared_charset", ProfileProblem::UnknownValue);
+            }
+        }
         if let Err((field, problem)) = self.v2.validate() {
             return bad(&format!("v2.{field}"), problem);
         }
@@ -730,6 +753,7 @@ struct Overlay {
     code_maps: BTreeMap<String, BTreeMap<String, CodeOverride>>,
     #[serde(default)]
     v2: V2Settings,
+    undeclared_charset: Option<String>,
 }
 
 impl Overlay {
@@ -760,6 +784,7 @@ impl Overlay {
             p.code_maps.entry(map).or_default().extend(codes);
         }
         p.v2.overlay(self.v2);
+        p.undeclared_charset = self.undeclared_charset.or(p.undeclared_charset);
         Ok(p)
     }
 }
@@ -802,6 +827,41 @@ mod tests {
         assert_eq!(Profile::from_toml(&g.to_toml()).unwrap(), g);
         assert_eq!(Profile::from_json(&g.to_json()).unwrap(), g);
         assert!(!g.unknown_system_base.contains("example.com"));
+    }
+
+    #[test]
+    fn undeclared_charset_is_read_checked_overlaid_and_used_to_parse() {
+        let p = Profile::from_toml(
+            "name = \"site\"\nversion = \"1\"\nundeclared_charset = \"8859/1\"\n",
+        )
+        .unwrap();
+        assert_eq!(p.undeclared_charset.as_deref(), Some("8859/1"));
+        assert_eq!(Profile::from_toml(&p.to_toml()).unwrap(), p);
+        assert_eq!(
+            p.parse_options().fallback_charset,
+            Some(ehrkit_hl7v2::Charset::LATIN1)
+        );
+        assert_eq!(Profile::generic().parse_options().fallback_charset, None);
+        // A site overlay sets it on a built-in profile.
+        let o =
+            Profile::from_toml("extends = \"meditech\"\nundeclared_charset = \"WINDOWS-1252\"\n")
+                .unwrap();
+        assert!(o.parse_options().fallback_charset.is_some());
+        // A name HL7 table 0211 does not know is refused at load, naming the field.
+        let err = Profile::from_toml(
+            "name = \"s\"\nversion = \"1\"\nundeclared_charset = \"latin-99\"\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("undeclared_charset"), "{err}");
+
+        // A Latin-1 name without MSH-18: an encoding error by default, read with the profile.
+        let mut raw = b"MSH|^~\\&|A|B|C|D|20260101||ADT^A01|1|P|2.5\rPID|1||7^^^H^MR||M".to_vec();
+        raw.push(0xDC);
+        raw.extend_from_slice(b"LLER^ANNA\r");
+        assert!(ehrkit_hl7v2::Message::parse(&raw).is_err());
+        let msg = ehrkit_hl7v2::Message::parse_with(&raw, p.parse_options()).unwrap();
+        let name = msg.get("PID-5.1").unwrap();
+        assert_eq!(name, "M\u{dc}LLER");
     }
 
     #[test]

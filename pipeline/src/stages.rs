@@ -96,6 +96,26 @@ fn cx_key(msg: &Message<'_>, seg: &str, occurrence: usize, field: usize) -> Opti
     Some(format!("{}|{}", authority.trim(), value.trim()))
 }
 
+/// The message as far as the header needs it. Text that is not UTF-8 under an empty MSH-18
+/// (ISO 8859-1 or Windows-1252 from older systems) does not refuse the message here: the
+/// header fields are ASCII, and the message is kept so that the normalize stage reads it with
+/// its route's [`Profile::undeclared_charset`](ehrkit_mapping::Profile::undeclared_charset),
+/// or dead-letters it with the encoding error (replayable once the profile names the
+/// character set) instead of losing it to a NAK the sender cannot act on.
+fn header_message(payload: &[u8]) -> Result<Message<'_>, ehrkit_hl7v2::Error> {
+    match Message::parse(payload) {
+        Err(ehrkit_hl7v2::Error::Encoding { .. }) => {
+            Message::parse_with(payload, ehrkit_hl7v2::ParseOptions::default().lossy(true))
+        }
+        other => other,
+    }
+}
+
+/// The message with its route's parse options (the profile's undeclared character set).
+fn route_message<'a>(payload: &'a [u8], route: &Route) -> Result<Message<'a>, ehrkit_hl7v2::Error> {
+    Message::parse_with(payload, route.profile.parse_options())
+}
+
 fn first_component(s: &str) -> &str {
     s.split('^').next().unwrap_or("")
 }
@@ -110,7 +130,7 @@ impl Parser for DefaultParser {
         match kind {
             PayloadKind::FhirJson => fhir_header(payload, endpoint),
             _ => {
-                let msg = Message::parse(payload).map_err(|e| {
+                let msg = header_message(payload).map_err(|e| {
                     StageError::new(
                         Stage::Parse,
                         ErrorKind::Malformed,
@@ -366,7 +386,7 @@ fn rewrite_references(v: &mut Value, source: &str) {
 
 impl DefaultNormalizer {
     fn v2(&self, payload: &[u8], route: &Route) -> Result<Normalized, StageError> {
-        let msg = Message::parse(payload).map_err(|e| {
+        let msg = route_message(payload, route).map_err(|e| {
             StageError::new(Stage::Convert, ErrorKind::Malformed, e.to_string()).at("MSH")
         })?;
         let (code, event) = msg.message_type();
@@ -648,7 +668,7 @@ fn unlink_request(msg: &Message<'_>, route: &Route) -> Result<Normalized, StageE
     let mut out = Normalized::default();
     for (n, key) in [(1, &first), (2, &second)] {
         let update = pid_as_a08(msg, n);
-        let m = Message::parse(&update).map_err(|e| {
+        let m = route_message(&update, route).map_err(|e| {
             StageError::new(Stage::Convert, ErrorKind::Malformed, e.to_string())
                 .at(format!("PID({n})"))
         })?;
@@ -762,7 +782,8 @@ fn other_result_patients(
         .collect();
     for n in 2..=pids {
         let update = pid_as_a08(msg, n);
-        let m = Message::parse(&update).map_err(|e| {
+        // Read as the message was (its route's undeclared character set).
+        let m = Message::parse_with(&update, *msg.options()).map_err(|e| {
             StageError::new(Stage::Identity, ErrorKind::Malformed, e.to_string())
                 .at(format!("PID[{n}]"))
         })?;

@@ -482,3 +482,72 @@ async fn a_submit_dropped_while_its_lane_is_full_leaves_drain_and_shutdown_worki
         .await
         .expect("shutdown returns");
 }
+
+/// Older systems send ISO 8859-1 (`MÜLLER` as the byte 0xDC) without declaring it in MSH-18.
+/// Without a profile that names the character set, such a message is kept and ACKed, then a
+/// dead letter with the encoding error and its byte offset (never guessed, never a NAK the
+/// sender cannot act on); once the route's profile says `undeclared_charset = "8859/1"`,
+/// reprocessing it stores the name as sent.
+#[tokio::test]
+async fn an_undeclared_latin1_message_is_a_dead_letter_until_its_profile_names_the_charset() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir);
+    let mut latin1 = adt("A01", "L1", "LAT1", "M\u{dc}LLER", "");
+    // The builder wrote UTF-8 (0xC3 0x9C); the sender writes one byte.
+    let at = latin1.windows(2).position(|w| w == [0xC3, 0x9C]).unwrap();
+    latin1.splice(at..at + 2, [0xDC]);
+    assert!(std::str::from_utf8(&latin1).is_err());
+
+    let routing =
+        RoutingTable::new().sender("EPIC", None, "epic", ehrkit_mapping::Profile::generic());
+    let p = Pipeline::builder(store.clone())
+        .router(routing)
+        .start()
+        .await
+        .unwrap();
+    let server = mllp::bind(p.clone(), "127.0.0.1:0", "mllp").await.unwrap();
+    let mut c = Client::builder(server.local_addr().to_string())
+        .max_attempts(1)
+        .build();
+    let ack = c.send(latin1.clone()).await.unwrap();
+    assert_eq!(ack.code, AckCode::AA, "kept: {:?}", ack.text);
+    c.close().await;
+    p.drain().await;
+    let dead = store.dead_letters(true).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    let f = &dead[0].failure;
+    assert_eq!(
+        (f.stage.as_str(), f.error_kind.as_str()),
+        ("convert", "malformed")
+    );
+    assert!(f.reason.contains("UTF-8"), "{f:?}");
+    assert!(
+        !f.reason.contains("LLER"),
+        "no message text in the reason: {f:?}"
+    );
+    server.shutdown().await;
+    p.shutdown().await;
+
+    // The site names the sender's character set; the dead letter is reprocessed.
+    let mut profile = ehrkit_mapping::Profile::generic();
+    profile.undeclared_charset = Some("8859/1".into());
+    profile.version = "2".into();
+    let routing = RoutingTable::new().sender("EPIC", None, "epic", profile);
+    let p = Pipeline::builder(store.clone())
+        .router(routing)
+        .start()
+        .await
+        .unwrap();
+    p.reprocess(dead[0].id, "test").await.unwrap();
+    let s = p.summary().await.unwrap();
+    assert_eq!((s.dead_letter, s.source_patients), (0, 1));
+    let patients = store
+        .resources_by_type("Patient", None, 10, "test")
+        .await
+        .unwrap();
+    let family = serde_json::from_str::<serde_json::Value>(&patients[0].body).unwrap()["name"][0]
+        ["family"]
+        .clone();
+    assert_eq!(family, "M\u{dc}LLER");
+    p.shutdown().await;
+}

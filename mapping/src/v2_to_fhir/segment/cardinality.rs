@@ -2,8 +2,8 @@
 //! spreadsheets (`../shared/v2-to-fhir/segments/*.csv`), for the segments the IG maps.
 //!
 //! The maps read only the first repetition of such a field (`OBX-3`, `RXA-5`, `PID-7`), but
-//! feeds do send `~` in them. [`report_extra_repetitions`] reports every valued repetition after
-//! the first that no map read or reported, so that nothing is lost silently. A field the
+//! feeds do send `~` in them. The conversion (`report_extra_repetitions`) reports every valued
+//! repetition after the first that no map read or reported, so that nothing is lost silently. A field the
 //! spreadsheets list as repeating, or do not list, is left to its map. `MSH-1` and `MSH-2` (the
 //! delimiters, `~` among them) are not fields of data and are left out. The test
 //! `single_fields_match_the_ig_spreadsheets` checks this table against the spreadsheets.
